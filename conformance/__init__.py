@@ -1,0 +1,1 @@
+"""Conformance runner: executes generated vectors against a virtio device."""

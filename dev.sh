@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: set up, then run the main job or the tests.
+#   ./dev.sh main   build the SWIOTLB patch, docs and vectors, then run the
+#                   conformance suite against the built-in reference device
+#   ./dev.sh test   run every test (slow suites included)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+PY="$VENV/bin/python"
+
+# Debian packages the tests drive as independent judges: third-party
+# vhost-user devices, QEMU with a Linux guest, XeLaTeX for the patched spec.
+DEBS_TEST=(qemu-system-common qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio
+           texlive-xetex texlive-fonts-recommended texlive-plain-generic texlive-latex-extra
+           fonts-liberation)
+
+log() { printf '[dev.sh] %s\n' "$*" >&2; }
+
+install_debs() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        log "missing Debian packages (need root and apt-get to install): ${missing[*]}"
+        return 1
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup_python() {
+    if [ ! -x "$PY" ]; then
+        if ! python3 -m venv "$VENV" 2>/dev/null; then
+            install_debs python3-venv
+            python3 -m venv "$VENV"
+        fi
+    fi
+    if ! command -v cc >/dev/null; then install_debs gcc libc6-dev; fi
+    if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+        log "Python 3.11 or newer is required"; exit 1
+    fi
+    "$PY" -m pip install -q --upgrade pip >/dev/null
+    "$PY" -m pip install -q -e '.[test]'
+}
+
+cmd=${1:-}
+case "$cmd" in
+    main)
+        setup_python
+        shift
+        "$VENV/bin/specc" build spec -o out "$@"
+        "$VENV/bin/conformance" run --device ref --vectors out/vectors
+        ;;
+    test)
+        install_debs "${DEBS_TEST[@]}"
+        setup_python
+        shift
+        "$VENV/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh main|test [extra args]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,1 @@
+"""Reference virtio devices, driver, ring core and vhost-user transport."""
