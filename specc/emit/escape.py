@@ -1,0 +1,80 @@
+"""Escaping of plain prose for the two text formats we emit.
+
+Both functions take text as the author wrote it (no markup) and return text
+that the target format renders as exactly those characters.
+"""
+from __future__ import annotations
+
+import re
+
+# The virtio spec loads the ``underscore`` package, so ``_`` is typed bare in
+# text (feature names such as VIRTIO_F_VERSION_1 appear unescaped throughout
+# content.tex); every other TeX special character needs a form of its own.
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+}
+_LATEX_RE = re.compile("|".join(re.escape(c) for c in _LATEX_SPECIALS))
+
+# Characters that cannot appear in a \label / \ref argument even after
+# escaping: upstream labels are title paths typed verbatim.
+_LABEL_FORBIDDEN = set("\\{}%#~^$&")
+
+
+def latex_text(text: str) -> str:
+    """Escape prose for LaTeX in the upstream house style (bare underscores)."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group(0)], text)
+
+
+def latex_item_label(text: str) -> str:
+    """Escape text for the optional argument of ``\\item[...]``.
+
+    A bare ``]`` would end the optional argument early; bracing it hides it.
+    """
+    return latex_text(text).replace("]", "{]}").replace("[", "{[}")
+
+
+def latex_label_ok(label: str) -> bool:
+    """True when ``label`` can be written verbatim inside \\label{} or \\ref{}."""
+    return not (set(label) & _LABEL_FORBIDDEN)
+
+
+# --- RST -----------------------------------------------------------------
+
+# Inline markup characters that a backslash turns into themselves.
+_RST_ALWAYS = re.compile(r"([\\*`|])")
+# ``_`` only matters where it could end a reference name (``word_``) or start
+# an inline target (``_`x```); inside identifiers it is plain text, and keeping
+# VIRTIO_F_SWIOTLB readable in the .rst source matters.
+_RST_UNDERSCORE = re.compile(r"_+(?=$|[^\w])")
+# A trailing ``::`` would turn the next block into a literal block.
+_RST_DOUBLE_COLON = re.compile(r"::(?=\s*$)")
+# Paragraph starts that RST could read as a list, directive, field list,
+# table or transition: anything not starting with a letter or digit, and a
+# leading word that looks like an enumerator ("1.", "a)", "iv.").
+_RST_ENUMERATOR = re.compile(r"^\w+[.)]")
+
+
+def rst_text(text: str) -> str:
+    """Escape a run of inline prose for RST (one paragraph, single line)."""
+    text = " ".join(text.split())
+    text = _RST_ALWAYS.sub(r"\\\1", text)
+    text = _RST_UNDERSCORE.sub(lambda m: "\\_" * len(m.group(0)), text)
+    return text
+
+
+def rst_paragraph(text: str) -> str:
+    """Escape a whole paragraph: inline escapes plus block-level starts and ends."""
+    out = rst_text(text)
+    if out and (not out[0].isalnum() or _RST_ENUMERATOR.match(out)) and not out.startswith("\\"):
+        out = "\\" + out
+    out = _RST_DOUBLE_COLON.sub(r":\\:", out)
+    return out
+

@@ -1,0 +1,89 @@
+"""A static HTML site from RST pages, built with docutils.
+
+Each page is parsed and written by docutils' html5 writer with a shared
+stylesheet. Any docutils system message at WARNING level or above fails the
+build: a broken reference or malformed table in generated RST is a bug in an
+emitter, and a page that renders with a red error box is not a clean page.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from docutils.core import publish_string
+
+STYLESHEET_NAME = "style.css"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the site: ``name`` is the file stem (``name.html``)."""
+    name: str
+    title: str
+    rst: str
+
+
+class SiteError(Exception):
+    """docutils reported problems in generated RST; the message lists them."""
+
+
+def render_page(page: Page, stylesheet: str = STYLESHEET_NAME) -> str:
+    """Render one page to HTML text; raise SiteError on any docutils message."""
+    messages = io.StringIO()
+    settings = {
+        "_disable_config": True,          # ignore ~/.docutils and the like
+        "report_level": 2,                # warnings and errors reach the stream
+        "halt_level": 5,                  # never raise mid-parse: collect them all
+        "warning_stream": messages,
+        "stylesheet_path": "",
+        "stylesheet": stylesheet,
+        "embed_stylesheet": False,
+        "output_encoding": "unicode",
+        "input_encoding": "unicode",
+        "doctitle_xform": True,
+        "section_self_link": False,
+        "datestamp": None,
+        "generator": False,               # keep output identical across docutils builds
+        "file_insertion_enabled": False,  # generated pages never include files
+        "raw_enabled": False,
+        "syntax_highlight": "none",
+    }
+    html = publish_string(source=page.rst, source_path=f"{page.name}.rst",
+                          writer_name="html5", settings_overrides=settings)
+    problems = [line for line in messages.getvalue().splitlines() if line.strip()]
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SiteError(f"{first}{more}")
+    return html
+
+
+def build_site(pages: Sequence[Page], out_dir: Path, stylesheet_text: str,
+               assets: Iterable[Path] = ()) -> list[Path]:
+    """Write every page plus the stylesheet and assets; return the paths written.
+
+    All pages are rendered before anything is written, so a failing page
+    leaves no half-built site behind.
+    """
+    names = [p.name for p in pages]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})[0]
+        raise SiteError(f"two pages would both be written as {dup}.html")
+    rendered = [(p, render_page(p)) for p in pages]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for page, html in rendered:
+        path = out_dir / f"{page.name}.html"
+        path.write_text(html, encoding="utf-8")
+        written.append(path)
+    css = out_dir / STYLESHEET_NAME
+    css.write_text(stylesheet_text, encoding="utf-8")
+    written.append(css)
+    for asset in assets:
+        target = out_dir / "assets" / asset.name
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(asset.read_bytes())
+        written.append(target)
+    return written
