@@ -1,0 +1,334 @@
+"""Anchors: named places in an upstream spec tree where a patch edits text.
+
+An anchor says *what* it points at (an allocation-list item, the \\item for a
+feature bit, the end of a section, the itemize of a section, a line of a
+listing), never a line number; `resolve_anchor` finds it with the tree reader
+(specc.upstream) in one file and returns a span of that file's text. A point
+(an insertion place) is a span whose start equals its end.
+
+Sections are named by label (`"sec:A / B"`, or the path without `sec:`) or,
+within the edit's file, by plain title (`title="Features reserved for future use"`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specc.upstream.tree import FeatureDef, Item, ListEnv, Section, SpecTree
+
+
+class AnchorError(Exception):
+    """An anchor that is not in the named file (message names file and anchor)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+# -- helpers ----------------------------------------------------------------
+
+def _line_start(text: str, i: int) -> int:
+    return text.rfind("\n", 0, i) + 1
+
+
+def _after_content(text: str, start: int, end: int) -> int:
+    """The start of the line after the last non-blank line in text[start:end]."""
+    j = end
+    while j > start and text[j - 1] in " \t\r\n":
+        j -= 1
+    k = text.find("\n", j)
+    return end if k < 0 or k >= end else k + 1
+
+
+def _section_selector(label: str, title: str) -> str:
+    if label:
+        return f"section '{label if label.startswith('sec:') else 'sec:' + label}'"
+    return f"section titled '{title}'"
+
+
+def _find_section(tree: SpecTree, file: str, label: str, title: str, what: str) -> Section:
+    if bool(label) == bool(title):
+        raise AnchorError(f"{file}: anchor {what}: give exactly one of label= and title=")
+    if label:
+        sec = tree.section_by_label(label)
+        if sec is None:
+            raise AnchorError(f"{file}: anchor not found: {what} (no such label in the tree)")
+    else:
+        found = [s for s in tree.sections if s.file == file and s.title == title]
+        if not found:
+            raise AnchorError(f"{file}: anchor not found: {what} (no section with that title in {file})")
+        if len(found) > 1:
+            raise AnchorError(f"{file}: anchor {what} is ambiguous: {len(found)} sections have that title")
+        sec = found[0]
+    if sec.file != file:
+        raise AnchorError(f"{file}: anchor not found: {what} (it is in {sec.file})")
+    return sec
+
+
+def _body_end(sec: Section) -> int:
+    """End of a section's own text, before its first subsection (same file)."""
+    for child in sec.children:
+        if child.file == sec.file:
+            return child.offset
+    return sec.end_offset
+
+
+def _in_body(sec: Section, offset: int) -> bool:
+    return sec.body_offset <= offset < _body_end(sec)
+
+
+# -- the vocabulary ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class AllocationItem:
+    """The bit-range text of one item of the feature-bit allocation list.
+
+    category: "device" (device-type bits), "extensions" (device-independent
+    extension bits) or "future" (reserved for future extensions). The span is
+    the text inside `\\item[...]`, so `replace` swaps only the ranges."""
+    category: str
+
+    def describe(self) -> str:
+        return f"the bit ranges of the '{self.category}' item of the feature-bit allocation list"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        for a in tree.allocation:
+            if a.category == self.category and a.item.file == file and a.item.opt:
+                return Span(*a.item.opt)
+        raise AnchorError(f"{file}: anchor not found: {self.describe()}")
+
+
+def _feature(tree: SpecTree, file: str, bit: int, scope: str, legacy: bool) -> list[FeatureDef]:
+    return [f for f in tree.features
+            if f.scope == scope and f.legacy == legacy and f.item.file == file and f.bit == bit]
+
+
+def _feature_list(tree: SpecTree, file: str, scope: str, legacy: bool) -> ListEnv | None:
+    """The description list that holds the (non-legacy) definitions of a scope."""
+    for lst in tree.lists:
+        if lst.file != file:
+            continue
+        ids = {id(it) for it in lst.items}
+        if any(id(f.item) in ids and f.scope == scope and f.legacy == legacy for f in tree.features):
+            return lst
+    return None
+
+
+@dataclass(frozen=True)
+class FeatureItem:
+    """The whole `\\item[NAME(bit)] ...` defining a feature bit (to insert after or before it)."""
+    bit: int
+    scope: str = "device-independent"
+    legacy: bool = False
+
+    def describe(self) -> str:
+        where = "Reserved Feature Bits" if self.scope == "device-independent" else self.scope
+        return f"the \\item for bit {self.bit} in the {where} description list"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        found = _feature(tree, file, self.bit, self.scope, self.legacy)
+        if not found:
+            raise AnchorError(f"{file}: anchor not found: {self.describe()}")
+        it = found[0].item
+        text = tree.sources[file].text
+        return Span(it.offset, _after_content(text, it.offset, it.end_offset))
+
+
+@dataclass(frozen=True)
+class FeatureSlot:
+    """Where a new `\\item` for `bit` goes so the definitions stay in numeric order."""
+    bit: int
+    scope: str = "device-independent"
+
+    def describe(self) -> str:
+        where = "Reserved Feature Bits" if self.scope == "device-independent" else self.scope
+        return f"the place for bit {self.bit} in the {where} description list"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        lst = _feature_list(tree, file, self.scope, False)
+        if lst is None:
+            raise AnchorError(f"{file}: anchor not found: {self.describe()}")
+        text = tree.sources[file].text
+        feats = {id(f.item): f for f in tree.features}
+        before = [feats[id(it)] for it in lst.items
+                  if id(it) in feats and feats[id(it)].bit < self.bit]
+        if before:
+            it = before[-1].item
+            p = _after_content(text, it.offset, it.end_offset)
+        else:
+            p = _line_start(text, lst.items[0].offset) if lst.items else \
+                _line_start(text, lst.end_offset)
+        return Span(p, p)
+
+
+@dataclass(frozen=True)
+class SectionStart:
+    """Just before a section's heading line (to put a new sibling section in front of it)."""
+    label: str = ""
+    title: str = ""
+
+    def describe(self) -> str:
+        return f"the start of {_section_selector(self.label, self.title)}"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        sec = _find_section(tree, file, self.label, self.title, self.describe())
+        p = _line_start(tree.sources[file].text, sec.offset)
+        return Span(p, p)
+
+
+@dataclass(frozen=True)
+class SectionEnd:
+    """After all of a section's text, subsections included (a new last subsection goes here)."""
+    label: str = ""
+    title: str = ""
+
+    def describe(self) -> str:
+        return f"the end of {_section_selector(self.label, self.title)}"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        sec = _find_section(tree, file, self.label, self.title, self.describe())
+        text = tree.sources[file].text
+        p = _after_content(text, sec.body_offset, sec.end_offset)
+        return Span(p, p)
+
+
+@dataclass(frozen=True)
+class SectionBodyEnd:
+    """After a section's own text, before its first subsection (a new paragraph goes here)."""
+    label: str = ""
+    title: str = ""
+
+    def describe(self) -> str:
+        return f"the end of the text of {_section_selector(self.label, self.title)} (before its subsections)"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        sec = _find_section(tree, file, self.label, self.title, self.describe())
+        text = tree.sources[file].text
+        p = _after_content(text, sec.body_offset, _body_end(sec))
+        return Span(p, p)
+
+
+@dataclass(frozen=True)
+class NormativeEnd:
+    """After the text of a normative block, e.g. 'drivernormative:Reserved Feature Bits'."""
+    label: str
+
+    def describe(self) -> str:
+        return f"the end of normative block '{self.label}'"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        block = tree.block_by_label(self.label)
+        if block is None:
+            raise AnchorError(f"{file}: anchor not found: {self.describe()} (no such block)")
+        sec = block.heading
+        if sec.file != file:
+            raise AnchorError(f"{file}: anchor not found: {self.describe()} (it is in {sec.file})")
+        text = tree.sources[file].text
+        p = _after_content(text, sec.body_offset, _body_end(sec))
+        return Span(p, p)
+
+
+@dataclass(frozen=True)
+class ListEnd:
+    """After the last \\item of the nth `env` list in a section's own text.
+
+    "in the itemize of section 'Features reserved for future use' of
+    transport-mmio.tex" is ListEnd(title="Features reserved for future use")
+    with file transport-mmio.tex; a conformance clause's list is
+    ListEnd(label="sec:Conformance / Driver Conformance")."""
+    label: str = ""
+    title: str = ""
+    env: str = "itemize"
+    nth: int = 1
+
+    def describe(self) -> str:
+        n = "" if self.nth == 1 else f" #{self.nth}"
+        return f"the end of the {self.env}{n} of {_section_selector(self.label, self.title)}"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        sec = _find_section(tree, file, self.label, self.title, self.describe())
+        lists = [lst for lst in tree.lists if lst.file == file and lst.env == self.env
+                 and lst.section is sec and _in_body(sec, lst.offset)]
+        top = min((lst.depth for lst in lists), default=0)
+        lists = [lst for lst in lists if lst.depth == top]
+        if len(lists) < self.nth:
+            raise AnchorError(f"{file}: anchor not found: {self.describe()} "
+                              f"(the section has {len(lists)} such list(s))")
+        lst = lists[self.nth - 1]
+        text = tree.sources[file].text
+        if lst.items:
+            it: Item = lst.items[-1]
+            p = _after_content(text, it.offset, it.end_offset)
+        else:
+            p = _line_start(text, lst.end_offset)
+        return Span(p, p)
+
+
+@dataclass(frozen=True)
+class LineAfter:
+    """After the one line of a section (subsections and listings included) that contains `contains`."""
+    contains: str
+    label: str = ""
+    title: str = ""
+
+    def describe(self) -> str:
+        return f"the line containing '{self.contains}' in {_section_selector(self.label, self.title)}"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        sec = _find_section(tree, file, self.label, self.title, self.describe())
+        text = tree.sources[file].text
+        hits = _occurrences(text, self.contains, sec.offset, sec.end_offset)
+        _one(hits, file, self.describe())
+        k = text.find("\n", hits[0])
+        p = len(text) if k < 0 else k + 1
+        return Span(p, p)
+
+
+@dataclass(frozen=True)
+class Text:
+    """The one occurrence of an exact piece of text within a section (to replace it)."""
+    old: str
+    label: str = ""
+    title: str = ""
+
+    def describe(self) -> str:
+        return f"the text '{self.old}' in {_section_selector(self.label, self.title)}"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        sec = _find_section(tree, file, self.label, self.title, self.describe())
+        text = tree.sources[file].text
+        hits = _occurrences(text, self.old, sec.offset, sec.end_offset)
+        _one(hits, file, self.describe())
+        return Span(hits[0], hits[0] + len(self.old))
+
+
+def _occurrences(text: str, needle: str, start: int, end: int) -> list[int]:
+    hits: list[int] = []
+    i = text.find(needle, start, end)
+    while i >= 0:
+        hits.append(i)
+        i = text.find(needle, i + 1, end)
+    return hits
+
+
+def _one(hits: list[int], file: str, what: str) -> None:
+    if not hits:
+        raise AnchorError(f"{file}: anchor not found: {what}")
+    if len(hits) > 1:
+        raise AnchorError(f"{file}: anchor {what} is ambiguous ({len(hits)} occurrences)")
+
+
+Anchor = (AllocationItem | FeatureItem | FeatureSlot | SectionStart | SectionEnd | SectionBodyEnd
+          | NormativeEnd | ListEnd | LineAfter | Text)
+
+ANCHOR_TYPES = (AllocationItem, FeatureItem, FeatureSlot, SectionStart, SectionEnd,
+                SectionBodyEnd, NormativeEnd, ListEnd, LineAfter, Text)
+
+
+def resolve_anchor(tree: SpecTree, file: str, anchor: Anchor) -> Span:
+    """The span an anchor names in `file`; AnchorError naming file and anchor if absent."""
+    if file not in tree.sources:
+        raise AnchorError(f"{file}: anchor not found: {anchor.describe()} "
+                          f"({file} is not read by the build)")
+    return anchor.resolve(tree, file)
