@@ -1,0 +1,255 @@
+"""The transport-independent virtio device model.
+
+``VirtioDevice`` holds what every device has: the status state machine,
+feature offer and acceptance, configuration space with its generation,
+and the virtqueues (split or packed, chosen by negotiation). A device type
+(blk, rng) subclasses it and implements ``handle(queue, io)``, which
+carries out one request and returns the used length.
+
+The device touches guest memory only through the map its transport handed
+it (``set_memory``); every ring and buffer access is bounds-checked there.
+Any ring error (a descriptor outside that memory, straddling its end, a
+malformed chain) stops the device: it sets DEVICE_NEEDS_RESET, tells the
+driver with a configuration change interrupt, and processes nothing more
+until it is reset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from device_ref.device import status as status_machine
+from device_ref.device.chain import ChainIO
+from device_ref.device.config_space import ConfigSpace
+from device_ref.device.device_queue import DeviceQueue, RingFault, open_device_queue
+from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_SWIOTLB, FAILED,
+                                        FEATURES_OK, has)
+from device_ref.device.negotiation import FeatureRules, refusal
+from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
+                                  TransportError)
+
+
+@dataclass
+class QueueState:
+    max_size: int
+    config: QueueConfig | None = None
+    enabled: bool = False
+    ring: DeviceQueue | None = None
+
+
+@dataclass
+class Event:
+    kind: str    # "violation", "needs_reset", "reset", "refused_features", ...
+    detail: str
+
+
+class _NoHost:
+    def queue_interrupt(self, queue: int) -> None:
+        pass
+
+    def config_interrupt(self) -> None:
+        pass
+
+
+@dataclass
+class DeviceCounters:
+    requests: int = 0
+    queue_interrupts: int = 0
+    config_interrupts: int = 0
+    resets: int = 0
+    per_queue_used: dict[int, int] = field(default_factory=dict)
+
+
+class VirtioDevice(DeviceBackend):
+    def __init__(self, device_id: int, num_queues: int, queue_size: int,
+                 rules: FeatureRules, config: bytes,
+                 writable_config: tuple[tuple[int, int], ...] = (),
+                 bounce: BounceRegion | None = None) -> None:
+        self._id = device_id
+        self.rules = rules
+        self._config_layout = config
+        self._writable_config = writable_config
+        self.config = ConfigSpace(config, writable_config)
+        self._bounce = bounce
+        self._host: DeviceHost = _NoHost()
+        self.queues = [QueueState(queue_size) for _ in range(num_queues)]
+        self.memory: object | None = None
+        self.status = 0
+        self._driver_features = 0
+        self.negotiated = 0
+        self.events: list[Event] = []
+        self.counters = DeviceCounters()
+
+    # -- DeviceBackend: identity and features ---------------------------
+    def attach(self, host: DeviceHost) -> None:
+        self._host = host
+
+    def device_id(self) -> int:
+        return self._id
+
+    def num_queues(self) -> int:
+        return len(self.queues)
+
+    def queue_max_size(self, queue: int) -> int:
+        return self._queue(queue).max_size
+
+    def device_features(self) -> int:
+        return self.rules.offered
+
+    def has_offered(self, n: int) -> bool:
+        return has(self.rules.offered, n)
+
+    def set_driver_features(self, features: int) -> None:
+        if self.status & FEATURES_OK:
+            # Features are fixed once FEATURES_OK stuck; only a reset reopens them.
+            self.record("violation", "driver features written after FEATURES_OK")
+            return
+        self._driver_features = features
+
+    def driver_features(self) -> int:
+        return self._driver_features
+
+    def bounce_region(self) -> BounceRegion | None:
+        return self._bounce
+
+    # -- status ---------------------------------------------------------
+    def read_status(self) -> int:
+        return self.status
+
+    def write_status(self, value: int) -> None:
+        why = refusal(self.rules, self._driver_features)
+        t = status_machine.step(self.status, value, why is None)
+        if t.violation:
+            self.record("violation", t.violation)
+        if t.reset:
+            self.reset()
+            return
+        if value & FEATURES_OK and not self.status & FEATURES_OK and why is not None:
+            self.record("refused_features", why)
+        self.status = t.status
+        if t.features_ok:
+            self.negotiated = self._driver_features
+        if t.driver_ok:
+            self._activate()
+
+    def reset(self) -> None:
+        """Forget everything the driver set up: rings, indices, features."""
+        self.status = 0
+        self._driver_features = 0
+        self.negotiated = 0
+        for q in self.queues:
+            q.config = None
+            q.enabled = False
+            q.ring = None
+        # The memory map stays: it is the transport's, which replaces it
+        # when the next negotiation changes what the device may reach.
+        self.config = ConfigSpace(self._config_layout, self._writable_config)
+        self.counters.resets += 1
+        self.record("reset", "device reset")
+
+    def needs_reset(self, reason: str) -> None:
+        """Enter the error state: stop, and tell the driver."""
+        if self.status & DEVICE_NEEDS_RESET:
+            return
+        self.status |= DEVICE_NEEDS_RESET
+        self.record("needs_reset", reason)
+        if self.status & DRIVER_OK:
+            self.counters.config_interrupts += 1
+            self._host.config_interrupt()
+
+    def record(self, kind: str, detail: str) -> None:
+        self.events.append(Event(kind, detail))
+        if len(self.events) > 1000:  # a hostile driver must not grow this forever
+            del self.events[:500]
+
+    @property
+    def swiotlb(self) -> bool:
+        return has(self.negotiated, F_SWIOTLB)
+
+    # -- configuration space --------------------------------------------
+    def config_generation(self) -> int:
+        return self.config.generation
+
+    def read_config(self, offset: int, length: int) -> bytes:
+        return self.config.read(offset, length)
+
+    def write_config(self, offset: int, data: bytes) -> None:
+        self.config.driver_write(offset, data)
+
+    def update_config(self, offset: int, data: bytes) -> None:
+        self.config.device_update(offset, data)
+        if self.status & DRIVER_OK:
+            self.counters.config_interrupts += 1
+            self._host.config_interrupt()
+
+    # -- queues ---------------------------------------------------------
+    def _queue(self, queue: int) -> QueueState:
+        if not 0 <= queue < len(self.queues):
+            raise TransportError(f"queue {queue} does not exist (device has {len(self.queues)})")
+        return self.queues[queue]
+
+    def set_queue(self, queue: int, config: QueueConfig) -> None:
+        q = self._queue(queue)
+        if self.status & DRIVER_OK or q.enabled:
+            raise TransportError(f"queue {queue} configured after it was enabled")
+        if not 0 < config.size <= q.max_size:
+            raise TransportError(f"queue size {config.size} not in 1..{q.max_size}")
+        q.config = config
+
+    def enable_queue(self, queue: int) -> None:
+        q = self._queue(queue)
+        if q.config is None:
+            raise TransportError(f"queue {queue} enabled before it was configured")
+        q.enabled = True
+        if self.status & DRIVER_OK:
+            self._open(queue, q)
+
+    def set_memory(self, memory: object) -> None:
+        self.memory = memory
+
+    def _activate(self) -> None:
+        for i, q in enumerate(self.queues):
+            if q.enabled and q.ring is None:
+                self._open(i, q)
+                if self.status & DEVICE_NEEDS_RESET:
+                    return
+
+    def _open(self, index: int, q: QueueState) -> None:
+        if self.memory is None:
+            self.needs_reset("queue enabled but the device was given no guest memory")
+            return
+        assert q.config is not None
+        try:
+            q.ring = open_device_queue(self.memory, q.config, self.negotiated)
+        except RingFault as exc:
+            self.needs_reset(f"queue {index}: {exc}")
+
+    def _running(self) -> bool:
+        return bool(self.status & DRIVER_OK) and not self.status & (DEVICE_NEEDS_RESET | FAILED)
+
+    def notify(self, queue: int) -> None:
+        """Process every available buffer on ``queue`` (a kick)."""
+        if not self._running() or not 0 <= queue < len(self.queues):
+            return
+        ring = self.queues[queue].ring
+        if ring is None:
+            return
+        notify = False
+        try:
+            while True:
+                chains = ring.pop()
+                if not chains:
+                    break
+                for i, chain in enumerate(chains):
+                    ring.set_written(i, self.handle(queue, ChainIO(ring.memory, chain.segments)))
+                self.counters.requests += len(chains)
+                notify = ring.push() or notify
+        except RingFault as exc:
+            self.needs_reset(f"queue {queue}: {exc}")
+            return
+        if notify:
+            self.counters.queue_interrupts += 1
+            self._host.queue_interrupt(queue)
+
+    def handle(self, queue: int, io: ChainIO) -> int:
+        """Carry out one request; return the number of bytes written."""
+        raise NotImplementedError

@@ -1,0 +1,61 @@
+"""The device's side of one virtqueue, built on the ring core.
+
+This is the only place the device model meets ``device_ref.ring``: it turns
+a transport ``QueueConfig`` plus the negotiated features into a ring-core
+device queue over the memory map the transport handed the device, and
+moves popped chains and used lengths in batches.
+"""
+from __future__ import annotations
+
+from device_ref.device.features import F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_RING_PACKED, has
+from device_ref.ring.batch import Chain, PopBatch
+from device_ref.ring.errors import RingError
+from device_ref.ring.layout import PACKED, SPLIT
+from device_ref.ring.layout import QueueConfig as RingQueueConfig
+from device_ref.ring.memory import GuestMemory as MemoryMap
+from device_ref.transport import QueueConfig
+
+RingFault = RingError
+BATCH = 64
+
+
+def build_memory_map(regions) -> MemoryMap:
+    """A ring-core memory map over ``guest_ram.Region``-like objects (base, buffer.view)."""
+    m = MemoryMap()
+    for r in regions:
+        m.add_region(r.base, r.buffer.view)
+    return m
+
+
+def ring_config(cfg: QueueConfig, negotiated: int) -> RingQueueConfig:
+    return RingQueueConfig(PACKED if has(negotiated, F_RING_PACKED) else SPLIT, cfg.size,
+                           cfg.desc, cfg.driver, cfg.device,
+                           event_idx=has(negotiated, F_EVENT_IDX),
+                           indirect=has(negotiated, F_INDIRECT_DESC),
+                           in_order=has(negotiated, F_IN_ORDER))
+
+
+class DeviceQueue:
+    def __init__(self, memory: MemoryMap, ring, size: int) -> None:
+        self.memory = memory
+        self.ring = ring
+        self.batch = PopBatch(min(BATCH, size), size)
+
+    def pop(self) -> list[Chain]:
+        """The next chains the driver made available (raises RingError)."""
+        if self.ring.pop_batch(self.batch) == 0:
+            return []
+        return self.batch.chain_list()
+
+    def set_written(self, i: int, written: int) -> None:
+        self.batch.set_written(i, written)
+
+    def push(self) -> bool:
+        """Publish used entries for everything popped; True if the driver wants an interrupt."""
+        return self.ring.push_batch(self.batch)
+
+
+def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int) -> DeviceQueue:
+    rcfg = ring_config(cfg, negotiated)
+    from device_ref.ring import open_device  # noqa: PLC0415  (backend chosen by the ring core)
+    return DeviceQueue(memory, open_device(memory, rcfg), cfg.size)

@@ -1,0 +1,198 @@
+"""virtio-blk: request semantics over an in-memory or file-backed disk.
+
+A request is a 16-byte header (le32 type, le32 reserved, le64 sector) in
+the device-readable part, then data, and a one-byte status as the last byte
+of the device-writable part. The used length the device reports is the
+number of bytes it wrote into the writable part, status byte included.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+
+from device_ref.device.chain import ChainIO
+from device_ref.device.core import VirtioDevice
+from device_ref.device.features import (F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_RING_PACKED,
+                                        F_SWIOTLB, F_VERSION_1, ID_BLOCK, bit)
+from device_ref.device.negotiation import FeatureRules
+from device_ref.transport import BounceRegion
+
+SECTOR = 512
+HEADER = struct.Struct("<IIQ")
+
+# Feature bits of the block device (facts).
+F_SIZE_MAX = 1
+F_SEG_MAX = 2
+F_GEOMETRY = 4
+F_RO = 5
+F_BLK_SIZE = 6
+F_FLUSH = 9
+F_TOPOLOGY = 10
+F_CONFIG_WCE = 11
+F_MQ = 12
+
+# Request types and status values (facts).
+T_IN = 0
+T_OUT = 1
+T_FLUSH = 4
+T_GET_ID = 8
+S_OK = 0
+S_IOERR = 1
+S_UNSUPP = 2
+
+ID_LEN = 20
+
+# Offsets in struct virtio_blk_config (facts).
+CFG_CAPACITY = 0
+CFG_SIZE_MAX = 8
+CFG_SEG_MAX = 12
+CFG_GEOMETRY = 16
+CFG_BLK_SIZE = 20
+CFG_TOPOLOGY = 24
+CFG_WRITEBACK = 32
+CFG_NUM_QUEUES = 34
+CONFIG_SIZE = 60  # through write_zeroes_may_unmap and its padding
+
+
+class Storage:
+    """Backing store: byte-addressed, fixed size."""
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes:
+        raise NotImplementedError
+
+    def write(self, offset: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        pass
+
+
+class MemoryStorage(Storage):
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.data = bytearray(size)
+        self.flushes = 0
+
+    def read(self, offset: int, length: int) -> bytes:
+        return bytes(self.data[offset:offset + length])
+
+    def write(self, offset: int, data: bytes) -> None:
+        self.data[offset:offset + len(data)] = data
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+class FileStorage(Storage):
+    """A disk image file; FLUSH is fsync, so completed flushes are durable."""
+
+    def __init__(self, path: str, size: int | None = None) -> None:
+        flags = os.O_RDWR | (os.O_CREAT if size is not None else 0)
+        self.fd = os.open(path, flags, 0o600)
+        if size is not None and os.fstat(self.fd).st_size < size:
+            os.ftruncate(self.fd, size)
+        self.size = os.fstat(self.fd).st_size if size is None else size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self.fd, length, offset)
+
+    def write(self, offset: int, data: bytes) -> None:
+        os.pwrite(self.fd, data, offset)
+
+    def flush(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@dataclass(frozen=True)
+class BlkOptions:
+    seg_max: int = 126
+    blk_size: int = SECTOR
+    read_only: bool = False
+    flush: bool = True
+    serial: bytes = b"device-ref-blk"
+    queue_size: int = 256
+
+
+def blk_config(capacity_sectors: int, opts: BlkOptions) -> bytes:
+    cfg = bytearray(CONFIG_SIZE)
+    struct.pack_into("<Q", cfg, CFG_CAPACITY, capacity_sectors)
+    struct.pack_into("<I", cfg, CFG_SEG_MAX, opts.seg_max)
+    struct.pack_into("<I", cfg, CFG_BLK_SIZE, opts.blk_size)
+    struct.pack_into("<H", cfg, CFG_NUM_QUEUES, 1)
+    return bytes(cfg)
+
+
+RING_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
+                 | bit(F_RING_PACKED) | bit(F_IN_ORDER))
+
+
+class BlkDevice(VirtioDevice):
+    def __init__(self, storage: Storage, opts: BlkOptions = BlkOptions(),
+                 bounce: BounceRegion | None = None, require_swiotlb: bool = False,
+                 offer: int | None = None) -> None:
+        self.storage = storage
+        self.opts = opts
+        offered = RING_FEATURES | bit(F_SEG_MAX) | bit(F_BLK_SIZE)
+        if opts.flush:
+            offered |= bit(F_FLUSH)
+        if opts.read_only:
+            offered |= bit(F_RO)
+        if bounce is not None:
+            offered |= bit(F_SWIOTLB)
+        if offer is not None:
+            offered &= offer
+        required = bit(F_VERSION_1) | (bit(F_SWIOTLB) if require_swiotlb else 0)
+        super().__init__(ID_BLOCK, num_queues=1, queue_size=opts.queue_size,
+                         rules=FeatureRules(offered=offered, required=required),
+                         config=blk_config(storage.size // SECTOR, opts), bounce=bounce)
+
+    @property
+    def capacity(self) -> int:
+        return self.storage.size // SECTOR
+
+    def resize(self, capacity_sectors: int) -> None:
+        """Change capacity (a config change the driver is told about)."""
+        self.update_config(CFG_CAPACITY, struct.pack("<Q", capacity_sectors))
+
+    def handle(self, queue: int, io: ChainIO) -> int:
+        if io.writable_len == 0:
+            self.record("violation", "blk request without a writable status byte")
+            return 0
+        status_at = io.writable_len - 1
+        status, data_written = self._execute(io, status_at)
+        io.write(status_at, bytes([status]))
+        return data_written + 1
+
+    def _execute(self, io: ChainIO, data_len_in: int) -> tuple[int, int]:
+        """Carry out the request; returns (status, data bytes written)."""
+        header = io.read(0, HEADER.size)
+        if len(header) < HEADER.size:
+            return S_IOERR, 0
+        rtype, _reserved, sector = HEADER.unpack(header)
+        cap = struct.unpack_from("<Q", self.config.read(CFG_CAPACITY, 8))[0]
+        if rtype == T_IN:
+            n = data_len_in
+            if n % SECTOR or sector + n // SECTOR > cap or sector * SECTOR + n > self.storage.size:
+                return S_IOERR, 0
+            return S_OK, io.write(0, self.storage.read(sector * SECTOR, n))
+        if rtype == T_OUT:
+            data = io.read(HEADER.size, io.readable_len - HEADER.size)
+            if self.has_offered(F_RO):
+                return S_IOERR, 0
+            if len(data) % SECTOR or sector + len(data) // SECTOR > cap \
+                    or sector * SECTOR + len(data) > self.storage.size:
+                return S_IOERR, 0
+            self.storage.write(sector * SECTOR, data)
+            return S_OK, 0
+        if rtype == T_FLUSH and self.has_offered(F_FLUSH):
+            self.storage.flush()
+            return S_OK, 0
+        if rtype == T_GET_ID:
+            ident = self.opts.serial[:ID_LEN].ljust(ID_LEN, b"\0")
+            return S_OK, io.write(0, ident[:data_len_in])
+        return S_UNSUPP, 0
