@@ -13,7 +13,10 @@ Two sides, two interfaces:
     (read/write) with its generation counter, per-queue size / addresses /
     enable, queue notification (kick), the interrupts the device raised
     (used-buffer per queue, configuration change), the driver's view of
-    guest memory, and the bounce-region description for VIRTIO_F_SWIOTLB.
+    guest memory (``memory``: a ring-core memory map of every region the
+    driver may use, bounce region included; ``ram_ranges()``: the ordinary
+    RAM ranges in it), and the bounce-region description for
+    VIRTIO_F_SWIOTLB.
 
 ``DeviceBackend``    what a transport drives on the device side.
     ``device_ref.device.core.VirtioDevice`` implements it. A transport (the
@@ -181,25 +184,29 @@ class Interrupts:
 
 @runtime_checkable
 class GuestMemory(Protocol):
-    """The driver's view of guest memory (byte access by guest address).
-
-    ``ram`` lists the ordinary ranges the driver may allocate from when
-    VIRTIO_F_SWIOTLB is not in use; the bounce region, when there is one, is
-    also readable and writable through the same object.
-    """
+    """Byte access by guest address. ``device_ref.ring.memory.GuestMemory``
+    (the ring-core memory map) is the implementation transports use."""
 
     def read(self, addr: int, length: int) -> bytes: ...
 
     def write(self, addr: int, data: bytes) -> None: ...
 
-    def ram(self) -> list[tuple[int, int]]: ...
-
 
 class DriverTransport(ABC):
     """What a driver is handed to reach one device. All integers are
-    host-order Python ints; the transport does any wire encoding."""
+    host-order Python ints; the transport does any wire encoding.
+
+    ``memory`` is a ring-core memory map (``device_ref.ring.memory.GuestMemory``)
+    holding every guest region the driver may use, the device's bounce
+    region included; the driver builds its driver-side rings on it.
+    """
 
     memory: GuestMemory
+
+    @abstractmethod
+    def ram_ranges(self) -> list[tuple[int, int]]:
+        """(base, size) of ordinary guest RAM in ``memory``: where a driver
+        puts rings and buffers when VIRTIO_F_SWIOTLB is not negotiated."""
 
     @abstractmethod
     def device_id(self) -> int: ...

@@ -57,11 +57,13 @@ class InProcTransport(DriverTransport):
         if bounce_style not in ("pci", "mmio"):
             raise TransportError(f"bounce_style must be 'pci' or 'mmio', not {bounce_style!r}")
         self.device = device
-        self.memory = GuestRam()
-        self.memory.add(RAM_BASE, ram_size, "ram")
+        self.ram = GuestRam()
+        self.ram.add(RAM_BASE, ram_size, "ram")
         self.bounce = device.bounce_region()
         if self.bounce is not None:
-            self.memory.add(self.bounce.base, self.bounce.size, "bounce")
+            self.ram.add(self.bounce.base, self.bounce.size, "bounce")
+        # The driver reaches everything; the device gets a narrower map.
+        self.memory = build_memory_map(self.ram.regions)
         self.bounce_style = bounce_style
         self.host = _Host()
         self.kicks = 0
@@ -90,11 +92,15 @@ class InProcTransport(DriverTransport):
             self._work.put(None)
             self._thread.join(timeout=5)
             self._thread = None
-        self.memory.close()
+        self.memory = None  # type: ignore[assignment]  # drop views before unmapping
+        self.ram.close()
 
     # -- DriverTransport --------------------------------------------------
     def device_id(self) -> int:
         return self.device.device_id()
+
+    def ram_ranges(self) -> list[tuple[int, int]]:
+        return self.ram.ram()
 
     def num_queues(self) -> int:
         return self.device.num_queues()
@@ -128,7 +134,7 @@ class InProcTransport(DriverTransport):
             kinds = ("bounce",)
         else:
             kinds = ("ram",)
-        return build_memory_map([r for r in self.memory.regions if r.kind in kinds])
+        return build_memory_map([r for r in self.ram.regions if r.kind in kinds])
 
     def config_generation(self) -> int:
         with self._lock:
