@@ -1,0 +1,49 @@
+"""Choosing between the C core and the pure-Python twin."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import RingError, RingErrorCode
+
+ENV_VAR = "DEVICE_REF_RING"
+
+
+def c_available() -> bool:
+    try:
+        from . import _ring_c  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available_backends() -> list[str]:
+    return ["c", "python"] if c_available() else ["python"]
+
+
+def default_backend() -> str:
+    """`DEVICE_REF_RING` (python|c) if set, else C when it is built, else Python."""
+    want = os.environ.get(ENV_VAR, "").strip().lower()
+    if want in ("python", "py"):
+        return "python"
+    if want == "c":
+        if not c_available():
+            raise RingError(RingErrorCode.BAD_CONFIG, f"{ENV_VAR}=c but the C ring core is not built")
+        return "c"
+    if want not in ("", "auto"):
+        raise RingError(RingErrorCode.BAD_CONFIG, f"{ENV_VAR}={want!r}: expected python or c")
+    return "c" if c_available() else "python"
+
+
+def make_core(side: str, mem: Any, cfg: Any, start: int | None, backend: str | None) -> tuple[str, Any]:
+    name = backend or default_backend()
+    if name == "c":
+        from . import c_core
+        return name, c_core.make(side, mem, cfg, start)
+    if name != "python":
+        raise RingError(RingErrorCode.BAD_CONFIG, f"unknown ring backend {name!r}")
+    if cfg.layout == "split":
+        from .py_split import SplitDevice, SplitDriver
+        return name, SplitDriver(mem, cfg) if side == "driver" else SplitDevice(mem, cfg, start)
+    from .py_packed import PackedDevice, PackedDriver
+    return name, PackedDriver(mem, cfg) if side == "driver" else PackedDevice(mem, cfg, start)

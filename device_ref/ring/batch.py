@@ -1,0 +1,144 @@
+"""Fixed-capacity batch buffers shared by both backends.
+
+Each buffer is a bytearray of little-endian records, so the C core reads
+and fills it in place (no per-item Python work) and the Python twin uses
+struct on the same bytes.  Record layouts match the structs in ring.h.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .errors import RingError, RingErrorCode
+
+SEG = struct.Struct("<QII")        # struct ring_seg: addr, len, flags (bit 0: device-writable)
+ADD = struct.Struct("<IIQQ")       # struct ring_add: nseg, reserved, indirect table addr (0: none), token
+POPPED = struct.Struct("<IIII")    # struct ring_popped: id, nseg, writable len, written len
+USED = struct.Struct("<QII")       # struct ring_used: token, len, reserved
+SEG_WRITABLE = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    gpa: int
+    len: int
+    writable: bool
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A buffer the device popped: its id and its segments, in ring order."""
+    id: int
+    segments: tuple[Segment, ...]
+
+    @property
+    def readable(self) -> tuple[Segment, ...]:
+        return tuple(s for s in self.segments if not s.writable)
+
+    @property
+    def writable(self) -> tuple[Segment, ...]:
+        return tuple(s for s in self.segments if s.writable)
+
+    @property
+    def readable_len(self) -> int:
+        return sum(s.len for s in self.segments if not s.writable)
+
+    @property
+    def writable_len(self) -> int:
+        return sum(s.len for s in self.segments if s.writable)
+
+
+class ChainBatch:
+    """Driver input: chains to add (segments plus token, optional indirect table)."""
+
+    def __init__(self, max_chains: int, max_segs: int) -> None:
+        self.max_chains = max_chains
+        self.max_segs = max_segs
+        self.segs = bytearray(SEG.size * max_segs)
+        self.chains = bytearray(ADD.size * max_chains)
+        self.count = 0
+        self.nsegs = 0
+        self._c = None
+
+    def clear(self) -> None:
+        self.count = 0
+        self.nsegs = 0
+
+    def append(self, out: Sequence[tuple[int, int]], in_: Sequence[tuple[int, int]],
+               token: int, indirect: int = 0) -> None:
+        """Add one chain: device-readable `out` then device-writable `in_` (gpa, len) pairs."""
+        n = len(out) + len(in_)
+        if self.count >= self.max_chains or self.nsegs + n > self.max_segs:
+            raise RingError(RingErrorCode.BAD_REQUEST, "chain batch is full")
+        i = self.nsegs
+        for gpa, ln in out:
+            SEG.pack_into(self.segs, SEG.size * i, gpa, ln, 0)
+            i += 1
+        for gpa, ln in in_:
+            SEG.pack_into(self.segs, SEG.size * i, gpa, ln, SEG_WRITABLE)
+            i += 1
+        ADD.pack_into(self.chains, ADD.size * self.count, n, 0, indirect, token)
+        self.nsegs = i
+        self.count += 1
+
+
+class PopBatch:
+    """Device output: popped chains and their translated segments."""
+
+    def __init__(self, max_chains: int, max_segs: int) -> None:
+        self.max_chains = max_chains
+        self.max_segs = max_segs
+        self.segs = bytearray(SEG.size * max_segs)
+        self.chains = bytearray(POPPED.size * max_chains)
+        self.count = 0
+        self._c = None
+
+    def chain(self, i: int) -> Chain:
+        return self.chain_list()[i]
+
+    def chain_list(self) -> list[Chain]:
+        out = []
+        s = 0
+        for k in range(self.count):
+            cid, nseg, _w, _written = POPPED.unpack_from(self.chains, POPPED.size * k)
+            segs = tuple(Segment(a, ln, bool(f & SEG_WRITABLE))
+                         for a, ln, f in (SEG.unpack_from(self.segs, SEG.size * j) for j in range(s, s + nseg)))
+            out.append(Chain(cid, segs))
+            s += nseg
+        return out
+
+    def set_written(self, i: int, written: int) -> None:
+        """Record how many bytes the device wrote into chain `i` (used by push_batch)."""
+        cid, nseg, wlen, _ = POPPED.unpack_from(self.chains, POPPED.size * i)
+        POPPED.pack_into(self.chains, POPPED.size * i, cid, nseg, wlen, written)
+
+    def records(self) -> list[tuple[int, int, int, int]]:
+        """(id, nseg, writable_len, written) for each popped chain."""
+        return [POPPED.unpack_from(self.chains, POPPED.size * k) for k in range(self.count)]
+
+
+class PushBatch:
+    """Device input for push_batch when ids do not come from a PopBatch."""
+
+    def __init__(self, items: Iterable[tuple[int, int]]) -> None:
+        items = list(items)
+        self.max_chains = len(items)
+        self.chains = bytearray(POPPED.size * max(1, len(items)))
+        for k, (cid, written) in enumerate(items):
+            POPPED.pack_into(self.chains, POPPED.size * k, cid, 0, 0, written)
+        self.count = len(items)
+        self._c = None
+
+
+class UsedBatch:
+    """Driver output: (token, used length) of collected buffers."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.entries = bytearray(USED.size * max_entries)
+        self.count = 0
+        self._c = None
+
+    def items(self) -> list[tuple[int, int]]:
+        return [USED.unpack_from(self.entries, USED.size * k)[:2] for k in range(self.count)]
