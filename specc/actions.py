@@ -1,0 +1,147 @@
+"""The check-step vocabulary: the contract between spec checks and the
+conformance runner.
+
+Each verb is a precondition (``given VERB ...``: a vector is skipped when it
+does not hold), an action (a step the runner makes the driver or device
+take) or an expectation (``expect VERB ...``: an observation the runner
+checks).  Parameters are positional (written bare, in order) or named
+(written ``name=value``).  docs/check-actions.md documents every verb; a
+test keeps that page and this table in step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRECONDITION = "precondition"
+ACTION = "action"
+EXPECTATION = "expectation"
+
+STATUS_BITS = ("ACKNOWLEDGE", "DRIVER", "DRIVER_OK", "FEATURES_OK", "SUSPEND",
+               "DEVICE_NEEDS_RESET", "FAILED")
+DESC_FLAGS = ("next", "write", "indirect")
+COMPARATORS = ("==", "!=", "<", "<=", ">", ">=")
+# names an address expression may use besides integers and + - *
+EXPR_NAMES = ("region.start", "region.end", "region.size", "outside")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str                       # feature, int, enum, expr, status_bit, flags, field, value
+    choices: tuple[str, ...] = ()
+    positional: bool = False
+    repeat: bool = False            # one or more values (positional only)
+    optional: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    kind: str
+    params: tuple[Param, ...]
+    doc: str
+
+
+def _p(name, type_, *choices, positional=False, repeat=False, optional=False, doc=""):
+    return Param(name, type_, tuple(choices), positional, repeat, optional, doc)
+
+
+_VERBS = (
+    # ---- preconditions --------------------------------------------------
+    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "any", positional=True),),
+         "The device under test is of this type (any: every type)."),
+    Verb("layout", PRECONDITION, (_p("layout", "enum", "split", "packed", "any", positional=True),),
+         "Run with this virtqueue layout; packed needs VIRTIO_F_RING_PACKED offered."),
+    Verb("offered", PRECONDITION, (_p("features", "feature", positional=True, repeat=True),),
+         "Skip unless the device offers every listed feature."),
+    Verb("transport", PRECONDITION,
+         (_p("transport", "enum", "any", "pci", "mmio", "vhost-user", positional=True),),
+         "Run only over this transport."),
+    Verb("target", PRECONDITION, (_p("side", "enum", "device", "driver", positional=True),),
+         "Which side is under test: a device (driven by the reference driver, the "
+         "default) or a driver (observed by a checking device)."),
+    Verb("region", PRECONDITION, (_p("state", "enum", "present", "absent", positional=True),),
+         "Run only if the transport does (present) or does not (absent) describe a "
+         "bounce-buffer region for the device."),
+    # ---- actions --------------------------------------------------------
+    Verb("reset", ACTION, (), "Reset the device (write 0 to device status) and wait for it to read back 0."),
+    Verb("negotiate", ACTION, (_p("features", "feature", positional=True, repeat=True, optional=True),),
+         "ACKNOWLEDGE, DRIVER, accept these offered features plus VERSION_1, then FEATURES_OK."),
+    Verb("accept_raw", ACTION, (_p("features", "feature", positional=True, repeat=True),),
+         "Write exactly these driver features, even if the device did not offer them."),
+    Verb("set_status", ACTION, (_p("bits", "status_bit", positional=True, repeat=True),),
+         "Write device status with these bits added to the current value."),
+    Verb("setup_queues", ACTION, (), "Allocate and configure every virtqueue the device type needs."),
+    Verb("driver_ok", ACTION, (), "Set DRIVER_OK."),
+    Verb("blk_write", ACTION, (_p("sector", "int"), _p("count", "int"), _p("seed", "int")),
+         "Write count sectors from sector, with data from a seeded generator."),
+    Verb("blk_read", ACTION, (_p("sector", "int"), _p("count", "int")),
+         "Read count sectors from sector."),
+    Verb("blk_flush", ACTION, (), "Send a VIRTIO_BLK_T_FLUSH request."),
+    Verb("blk_get_id", ACTION, (), "Send a VIRTIO_BLK_T_GET_ID request with a 20-byte buffer."),
+    Verb("blk_request", ACTION, (_p("type", "int"),), "Send a request of this raw type number."),
+    Verb("rng_read", ACTION, (_p("len", "int"),), "Offer a device-writable buffer of len bytes to the entropy device."),
+    Verb("submit_descriptor", ACTION,
+         (_p("addr", "expr"), _p("len", "int"), _p("flags", "flags", optional=True)),
+         "Make one descriptor available as-is (hostile or edge values allowed)."),
+    Verb("place_rings", ACTION, (_p("where", "enum", "inside", "outside_region", "straddling"),),
+         "Place the virtqueue structures relative to the bounce-buffer region."),
+    Verb("kick", ACTION, (), "Send an available buffer notification."),
+    Verb("wait_used", ACTION, (_p("timeout_ms", "int"),),
+         "Wait up to timeout_ms for a used buffer (no used buffer is not itself a failure)."),
+    Verb("driver_io", ACTION, (_p("count", "int"),),
+         "Driver under test: let it perform count ordinary requests."),
+    # ---- expectations ---------------------------------------------------
+    Verb("status", EXPECTATION,
+         (_p("op", "enum", "has", "lacks", positional=True),
+          _p("bits", "status_bit", positional=True, repeat=True)),
+         "Device status has (or lacks) every listed bit."),
+    Verb("features_ok", EXPECTATION,
+         (_p("outcome", "enum", "accepted", "refused", "either", positional=True),),
+         "After FEATURES_OK was written: the device kept it (accepted) or cleared it (refused)."),
+    Verb("used_len", EXPECTATION,
+         (_p("op", "enum", *COMPARATORS, positional=True), _p("value", "int", positional=True)),
+         "The length in the last used element compares so."),
+    Verb("blk_status", EXPECTATION, (_p("status", "enum", "OK", "IOERR", "UNSUPP", positional=True),),
+         "The status byte of the last block request."),
+    Verb("data", EXPECTATION, (_p("what", "enum", "matches", positional=True),),
+         "Data read back equals the data written earlier with the same sectors."),
+    Verb("no_used", EXPECTATION, (), "No used buffer appeared since the last kick."),
+    Verb("memory_outside_region", EXPECTATION,
+         (_p("what", "enum", "unchanged", positional=True),),
+         "Guest memory outside the bounce-buffer region is byte-identical to before."),
+    Verb("notified", EXPECTATION, (), "A used buffer notification arrived."),
+    Verb("not_notified", EXPECTATION, (), "No used buffer notification arrived."),
+    Verb("config", EXPECTATION,
+         (_p("field", "field", positional=True), _p("op", "enum", *COMPARATORS, positional=True),
+          _p("value", "int", positional=True)),
+         "A device configuration field compares so with value."),
+    Verb("id_string", EXPECTATION, (_p("what", "enum", "matches", positional=True),),
+         "The GET_ID reply is the device's configured id, NUL-terminated if shorter than 20 bytes."),
+    Verb("offered", EXPECTATION, (_p("features", "feature", positional=True, repeat=True),),
+         "The device offers every listed feature."),
+    Verb("accepted", EXPECTATION,
+         (_p("op", "enum", "has", "lacks", positional=True),
+          _p("features", "feature", positional=True, repeat=True)),
+         "Driver under test: the features it accepted include (lack) every listed one."),
+    Verb("addresses", EXPECTATION, (_p("where", "enum", "inside_region", positional=True),),
+         "Driver under test: every ring and buffer address it gave lies inside the region."),
+    Verb("region", EXPECTATION,
+         (_p("property", "enum", "nonempty", "within_bar", "page_aligned", positional=True),),
+         "The bounce-buffer region the transport describes has this property."),
+    Verb("entropy", EXPECTATION, (_p("what", "enum", "nonzero", positional=True),),
+         "The entropy device wrote bytes that are not all zero."),
+)
+
+# (kind, verb) -> Verb.  Preconditions and expectations have their own name
+# spaces ("given offered X" and "expect offered X" mean different things).
+VERBS: dict[tuple[str, str], Verb] = {(v.kind, v.name): v for v in _VERBS}
+
+
+def lookup(kind: str, name: str) -> Verb | None:
+    return VERBS.get((kind, name))
+
+
+def verbs_of(kind: str) -> list[str]:
+    return sorted(name for (k, name) in VERBS if k == kind)

@@ -1,0 +1,368 @@
+"""The typed model of a vspec module: what the parser builds and every
+emitter and check reads.
+
+All classes are frozen dataclasses holding tuples, so a parsed module can be
+shared between emitters without defensive copies.  Every construct carries
+the SourcePos it came from, so any later stage can point a diagnostic at
+the author's text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Union
+
+# RFC 2119 keywords a normative statement may carry, strongest first.
+KEYWORDS = ("MUST NOT", "MUST", "SHOULD NOT", "SHOULD", "MAY")
+
+# Result classes of a conformance check (test-vector style).
+RESULTS = ("valid", "invalid", "acceptable")
+
+# Reference kinds usable in prose as @kind(target).
+REF_KINDS = ("feature", "field", "section", "req")
+
+DEVICE_INDEPENDENT = "device-independent"
+
+FIELD_SIZES = {"u8": 1, "le16": 2, "le32": 4, "le64": 8}
+
+
+@dataclass(frozen=True, order=True)
+class SourcePos:
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+# ---- prose ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Text:
+    """Literal prose text, whitespace already collapsed to single spaces."""
+    text: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An inline reference: kind is one of REF_KINDS.
+
+    target is a feature name, a field (``struct.field`` or a bare field
+    name), a section title path (``A / B / C``, without ``sec:``), or a
+    requirement id (or one of its aliases).
+    """
+    kind: str
+    target: str
+    pos: SourcePos
+
+
+Piece = Union[Text, Ref]
+
+
+@dataclass(frozen=True)
+class Prose:
+    pieces: tuple[Piece, ...]
+    pos: SourcePos
+
+    def refs(self) -> tuple[Ref, ...]:
+        return tuple(p for p in self.pieces if isinstance(p, Ref))
+
+    def plain(self) -> str:
+        """The text with each reference replaced by its target."""
+        return "".join(p.text if isinstance(p, Text) else p.target for p in self.pieces)
+
+    def text_pieces(self) -> tuple[Text, ...]:
+        return tuple(p for p in self.pieces if isinstance(p, Text))
+
+
+# ---- features, constants, structures ---------------------------------------
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    bit: int | None
+    scope: str                      # DEVICE_INDEPENDENT or a device type (blk, net, entropy, ...)
+    prose: tuple[Prose, ...]
+    requires: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()   # transports that cannot offer it: pci, mmio, ccw
+    experimental: bool = False
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A named value in a numbering space (group), e.g. a PCI cfg_type."""
+    name: str
+    value: int
+    group: str | None
+    prose: tuple[Prose, ...]
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str                       # u8 le16 le32 le64 (element type for arrays)
+    count: int | None               # None for a scalar, N for an array type name[N]
+    reserved: bool
+    offset: int                     # byte offset (explicit or computed)
+    offset_explicit: bool
+    access: str | None              # read-only, write-only, read-write (registers)
+    prose: Prose | None
+    pos: SourcePos | None = None
+
+    @property
+    def elem_size(self) -> int:
+        return FIELD_SIZES[self.type]
+
+    @property
+    def size(self) -> int:
+        return self.elem_size * (self.count if self.count is not None else 1)
+
+    @property
+    def kind(self) -> str:
+        """scalar, array or reserved."""
+        if self.reserved:
+            return "reserved"
+        return "array" if self.count is not None else "scalar"
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+@dataclass(frozen=True)
+class Struct:
+    name: str
+    role: str                       # "structure" or "registers"
+    fields: tuple[Field, ...]
+    declared_size: int | None
+    prose: tuple[Prose, ...] = ()
+    pos: SourcePos | None = None
+
+    @property
+    def size(self) -> int:
+        return max((f.end for f in self.fields), default=0)
+
+    def field(self, name: str) -> Field | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+
+# ---- conformance checks ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Arg:
+    """One step argument: ``name=value`` or a positional ``value``."""
+    name: str | None
+    value: str
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    verb: str
+    kind: str                       # precondition, action or expectation
+    args: tuple[Arg, ...]
+    pos: SourcePos | None = None
+
+    def arg(self, name: str) -> str | None:
+        for a in self.args:
+            if a.name == name:
+                return a.value
+        return None
+
+    def positional(self) -> tuple[str, ...]:
+        return tuple(a.value for a in self.args if a.name is None)
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str                         # "<statement id>/<name>", unique in a spec
+    name: str
+    statement_id: str
+    result: str                     # one of RESULTS
+    comment: str | None
+    preconditions: tuple[Step, ...]
+    steps: tuple[Step, ...]         # actions and expectations, in order
+    pos: SourcePos | None = None
+
+    @property
+    def actions(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.kind == "action")
+
+    @property
+    def expectations(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.kind == "expectation")
+
+
+# ---- normative text ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Statement:
+    id: str
+    keyword: str | None             # one of KEYWORDS; None when none could be found
+    keyword_declared: bool          # written after the id, not inferred from the text
+    condition: Prose | None
+    text: Prose
+    fingerprint: str                # short hash of normalised keyword, condition and text
+    aliases: tuple[str, ...]
+    checks: tuple[Check, ...]
+    untestable: Prose | None
+    role: str                       # driver or device
+    block_path: str
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class NormativeBlock:
+    role: str                       # driver or device
+    title: str
+    path: str                       # title path, "A / B / C"
+    statements: tuple[Statement, ...]
+    # standalone blocks sit at module top level: in a baseline they restate
+    # the upstream block with this path, in a proposal they add statements
+    # to that existing upstream block.  Blocks inside a section are new.
+    standalone: bool
+    conformance: tuple[str, ...] = ()   # clause paths listing this block (from placement)
+    pos: SourcePos | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.role}normative:{self.path}"
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    prose: Prose
+
+
+@dataclass(frozen=True)
+class Note:
+    prose: Prose
+
+
+@dataclass(frozen=True)
+class StructRef:
+    """Show a declared structure's listing and field list at this point."""
+    name: str
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    path: tuple[str, ...]           # full title path, upstream parents included
+    items: tuple["SectionItem", ...]
+    parent_given: bool              # written with `in "<parent path>"`
+    pos: SourcePos | None = None
+
+    @property
+    def title_path(self) -> str:
+        return " / ".join(self.path)
+
+    @property
+    def label(self) -> str:
+        return "sec:" + self.title_path
+
+    def walk(self) -> Iterator["Section"]:
+        yield self
+        for item in self.items:
+            if isinstance(item, Section):
+                yield from item.walk()
+
+    def blocks(self) -> Iterator[NormativeBlock]:
+        for item in self.items:
+            if isinstance(item, NormativeBlock):
+                yield item
+            elif isinstance(item, Section):
+                yield from item.blocks()
+
+
+SectionItem = Union[Paragraph, Note, StructRef, Section, NormativeBlock]
+
+
+# ---- placement -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one part of a proposal lands in the upstream tree.
+
+    part_kind: feature (the Reserved Feature Bits item), allocation (the
+    feature-bit allocation list update), section, constant, block (a
+    standalone normative block extending an upstream one), unsupported
+    (a transport's "Features reserved for future use" list).
+    target: the part's name, the section's or block's title path, or for
+    unsupported "<FEATURE> on <transport>".
+    position: before, after or end-of; anchor_kind: label, item or text.
+    """
+    part_kind: str
+    target: str
+    file: str
+    position: str
+    anchor_kind: str
+    anchor: str
+    role: str | None = None         # for part_kind == "block"
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class ConformanceEntry:
+    """A normative block listed in a conformance clause."""
+    role: str
+    block_path: str
+    clause: str                     # clause title path, e.g. "Conformance / Driver Conformance"
+    pos: SourcePos | None = None
+
+    @property
+    def block_label(self) -> str:
+        return f"{self.role}normative:{self.block_path}"
+
+
+# ---- module -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    kind: str                       # proposal or baseline
+    title: str | None
+    base: str | None                # e.g. virtio-v1.4-cs01
+    subject: str | None             # commit subject prefix, e.g. "content"
+    fixes: str | None               # Fixes: URL
+    prose: tuple[Prose, ...]
+    features: tuple[Feature, ...]
+    constants: tuple[Constant, ...]
+    structs: tuple[Struct, ...]
+    sections: tuple[Section, ...]   # top-level sections
+    blocks: tuple[NormativeBlock, ...]  # standalone normative blocks
+    placements: tuple[Placement, ...]
+    conformance: tuple[ConformanceEntry, ...]
+    has_placement: bool
+    file: str
+    pos: SourcePos | None = None
+
+    def all_sections(self) -> Iterator[Section]:
+        for s in self.sections:
+            yield from s.walk()
+
+    def all_blocks(self) -> Iterator[NormativeBlock]:
+        for s in self.sections:
+            yield from s.blocks()
+        yield from self.blocks
+
+    def all_statements(self) -> Iterator[Statement]:
+        for b in self.all_blocks():
+            yield from b.statements
+
+    def all_checks(self) -> Iterator[Check]:
+        for st in self.all_statements():
+            yield from st.checks
+
+    def struct(self, name: str) -> Struct | None:
+        for s in self.structs:
+            if s.name == name:
+                return s
+        return None

@@ -1,0 +1,498 @@
+"""Parse a .vspec source into a specc.model.Module.
+
+``parse_source`` never raises for bad input: it returns the module it could
+build (or None) and the diagnostics.  ``parse_file`` is the strict form for
+callers that want a Module or an exception.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from specc.check_steps import parse_check
+from specc.diagnostics import Diagnostic, SpecError, error
+from specc.model import (DEVICE_INDEPENDENT, ConformanceEntry, Constant, Feature, Field,
+                         Module, NormativeBlock, Note, Paragraph, Placement, Prose, Ref,
+                         Section, SourcePos, Statement, Struct, StructRef, Text)
+from specc.prose import normalise, token_prose
+
+GRAMMAR = Path(__file__).with_name("vspec.lark")
+
+# Upper-case RFC 2119 words, longest first so "MUST NOT" wins over "MUST".
+RFC2119 = re.compile(r"\b(MUST\s+NOT|SHOULD\s+NOT|SHALL\s+NOT|MUST|SHOULD|SHALL|MAY|"
+                     r"REQUIRED|RECOMMENDED|OPTIONAL)\b")
+
+
+@lru_cache(maxsize=1)
+def parser() -> Lark:
+    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
+                propagate_positions=True, maybe_placeholders=False, cache=False)
+
+
+def parse_file(path: str | Path) -> Module:
+    """Parse one file; raise SpecError carrying the diagnostics on any error."""
+    from specc.source import read_source
+    text, diags = read_source(str(path))
+    if text is None:
+        raise SpecError(diags)
+    module, more = parse_source(text, str(path))
+    diags += more
+    if module is None or any(d.is_error for d in diags):
+        raise SpecError(diags)
+    return module
+
+
+def parse_source(text: str, file: str) -> tuple[Module | None, list[Diagnostic]]:
+    diags: list[Diagnostic] = []
+    if not text.strip():
+        diags.append(error("empty file: expected a module header", SourcePos(file, 1, 1),
+                           hint='start with: module NAME { kind proposal  title "..." }'))
+        return None, diags
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as exc:
+        diags.append(_syntax_error(exc, text, file))
+        return None, diags
+    try:
+        module = _Builder(file, diags).module(tree)
+    except RecursionError:
+        diags.append(error("input nests too deeply", SourcePos(file, 1, 1)))
+        return None, diags
+    return module, diags
+
+
+# ---- syntax errors --------------------------------------------------------
+
+_TERMINAL_NAMES = {
+    "NAME": "a name", "INT": "a number", "TEXT": 'a prose block """..."""',
+    "STRING": 'a "string"', "CHECK_BODY": "a check body { ... }",
+    "KEYWORD": "MUST, MUST NOT, SHOULD, SHOULD NOT or MAY", "FTYPE": "a field type (u8, le16, le32, le64)",
+    "ACCESS": "read-only, write-only or read-write", "ROLE": "driver or device",
+    "STRUCT_ROLE": "struct or registers", "POSITION": "before, after or end-of",
+    "ANCHOR_KIND": "label, item or text", "RESERVED": "reserved", "$END": "end of file",
+}
+
+
+def _describe(term: str) -> str:
+    if term in _TERMINAL_NAMES:
+        return _TERMINAL_NAMES[term]
+    try:
+        pattern = parser().get_terminal(term).pattern
+        return f"'{pattern.value}'"
+    except (KeyError, AttributeError):
+        return term
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line = getattr(exc, "line", 1) or 1
+    col = getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        lines = text.split("\n")
+        line = len(lines)
+        col = len(lines[-1]) + 1
+        if not lines[-1] and line > 1:
+            line -= 1
+            col = len(lines[line - 1]) + 1
+        expected = sorted(_describe(t) for t in getattr(exc, "expected", ()) if t != "$END")
+        hint = "expected " + _one_of(expected) if expected else None
+        if expected == ["'}'"] or "'}'" in expected:
+            hint = "a '{' block is not closed; " + (hint or "")
+        return error("unexpected end of file", SourcePos(file, line, col), hint=hint)
+    pos = SourcePos(file, line, col)
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        expected = sorted({_describe(t) for t in exc.expected})
+        shown = tok.value if len(tok.value) <= 40 else tok.value[:37] + "..."
+        shown = shown.split("\n")[0]
+        hint = "expected " + _one_of(expected)
+        if tok.type == "NAME" and "a number" in expected:
+            hint = "expected a number (decimal or 0x hex)"
+        return error(f"unexpected {_token_kind(tok)} '{shown}'", pos, hint=hint,
+                     width=max(1, len(shown)))
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        allowed = sorted({_describe(t) for t in (exc.allowed or ())})
+        hint = "expected " + _one_of(allowed) if allowed else None
+        if ch == '"':
+            hint = "unterminated string? \"...\" strings end on the same line; use \"\"\"...\"\"\" for longer prose"
+        elif ch == "{" and "a check body { ... }" not in allowed:
+            hint = (hint or "") + ("; " if hint else "") + "braces are only allowed after a construct's header"
+        shown = repr(ch)[1:-1] if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"U+{ord(ch):04X}"
+        return error(f"unexpected character '{shown}'", pos, hint=hint)
+    return error(str(exc).split("\n")[0], pos)
+
+
+def _token_kind(tok: Token) -> str:
+    if tok.type in ("STRING", "TEXT"):
+        return "string"
+    if tok.type == "INT":
+        return "number"
+    if tok.type == "NAME":
+        return "name"
+    return "token"
+
+
+def _one_of(items: list[str]) -> str:
+    if len(items) > 8:
+        items = items[:8] + ["..."]
+    if len(items) == 1:
+        return items[0]
+    return "one of: " + ", ".join(items)
+
+
+# ---- tree -> model ----------------------------------------------------------
+
+def fingerprint(keyword: str | None, condition: Prose | None, text: Prose) -> str:
+    """Short hash of the normalised keyword, condition and text."""
+    def flat(p: Prose | None) -> str:
+        if p is None:
+            return ""
+        return normalise("".join(x.text if isinstance(x, Text) else f"@{x.kind}({x.target})"
+                                 for x in p.pieces))
+    data = "\n".join([keyword or "", flat(condition), flat(text)])
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:12]
+
+
+def keywords_in(text: str) -> list[str]:
+    return [normalise(m.group(1)) for m in RFC2119.finditer(text)]
+
+
+def _int(tok: Token) -> int:
+    return int(str(tok), 0)
+
+
+def _str(tok: Token) -> str:
+    return str(tok)[1:-1]
+
+
+class _Builder:
+    def __init__(self, file: str, diags: list[Diagnostic]):
+        self.file = file
+        self.diags = diags
+        self.conformance: dict[str, list[str]] = {}
+
+    # positions
+    def pos(self, x) -> SourcePos:
+        if isinstance(x, Token):
+            return SourcePos(self.file, x.line or 1, x.column or 1)
+        meta = getattr(x, "meta", None)
+        if meta is not None and not getattr(meta, "empty", True):
+            return SourcePos(self.file, meta.line, meta.column)
+        return SourcePos(self.file, 1, 1)
+
+    def err(self, msg: str, at, hint: str | None = None, width: int = 1) -> None:
+        self.diags.append(error(msg, self.pos(at), hint=hint, width=width))
+
+    def prose(self, tree: Tree, split: bool = False) -> list[Prose]:
+        tok = tree.children[0]
+        return token_prose(str(tok), self.file, tok.line, tok.column, self.diags, split)
+
+    def prose1(self, tree: Tree) -> Prose:
+        return self.prose(tree)[0]
+
+    def once(self, seen: dict, key: str, node, what: str) -> bool:
+        if key in seen:
+            self.err(f"duplicate {what}", node, hint=f"first given at line {seen[key].line}")
+            return False
+        seen[key] = self.pos(node)
+        return True
+
+    # module
+    def module(self, tree: Tree) -> Module:
+        header, *items = tree.children
+        name_tok = header.children[0]
+        fields: dict = {"kind": None, "title": None, "base": None, "subject": None, "fixes": None}
+        prose: list[Prose] = []
+        seen: dict = {}
+        for h in header.children[1:]:
+            key = h.data[2:]
+            if key == "text":
+                prose += self.prose(h.children[0], split=True)
+                continue
+            if not self.once(seen, key, h, f"'{key}' in module header"):
+                continue
+            tok = h.children[0]
+            fields[key] = str(tok) if key == "kind" else _str(tok)
+        if fields["kind"] is None:
+            self.err("module header has no 'kind'", name_tok,
+                     hint="add `kind proposal` (a change to the spec) or `kind baseline` "
+                          "(restates upstream rules to test them)")
+        elif fields["kind"] not in ("proposal", "baseline"):
+            self.err(f"unknown module kind '{fields['kind']}'", header,
+                     hint="kind is proposal or baseline")
+        # placements first: blocks need their conformance clauses
+        placements: list[Placement] = []
+        conform: list[ConformanceEntry] = []
+        has_placement = False
+        for it in items:
+            if it.data == "placement":
+                has_placement = True
+                self.placement(it, placements, conform)
+        for c in conform:
+            self.conformance.setdefault(f"{c.role}normative:{c.block_path}", []).append(c.clause)
+        features, constants, structs, sections, blocks = [], [], [], [], []
+        for it in items:
+            d = it.data
+            if d == "feature":
+                features.append(self.feature(it))
+            elif d == "constant":
+                constants.append(self.constant(it))
+            elif d == "struct":
+                structs.append(self.struct(it))
+            elif d == "section":
+                sections.append(self.section(it, None))
+            elif d == "normblock":
+                blocks.append(self.normblock(it, None))
+        return Module(name=str(name_tok), kind=fields["kind"] or "proposal", title=fields["title"],
+                      base=fields["base"], subject=fields["subject"], fixes=fields["fixes"],
+                      prose=tuple(prose), features=tuple(features), constants=tuple(constants),
+                      structs=tuple(structs), sections=tuple(sections), blocks=tuple(blocks),
+                      placements=tuple(placements), conformance=tuple(conform),
+                      has_placement=has_placement, file=self.file, pos=self.pos(name_tok))
+
+    def feature(self, tree: Tree) -> Feature:
+        name_tok, *items = tree.children
+        bit = None
+        scope = None
+        prose: list[Prose] = []
+        requires: list[str] = []
+        excludes: list[str] = []
+        unsupported: list[str] = []
+        experimental = False
+        seen: dict = {}
+        for it in items:
+            d = it.data
+            if d == "f_bit":
+                if self.once(seen, "bit", it, f"'bit' for {name_tok}"):
+                    bit = _int(it.children[0])
+            elif d == "f_scope":
+                if self.once(seen, "scope", it, f"'scope' for {name_tok}"):
+                    scope = str(it.children[0])
+            elif d == "f_requires":
+                requires += self.names(it.children[0])
+            elif d == "f_excludes":
+                excludes += self.names(it.children[0])
+            elif d == "f_unsupported":
+                for t in it.children[0].children:
+                    if str(t) not in ("pci", "mmio", "ccw"):
+                        self.err(f"unknown transport '{t}'", t, hint="transports are pci, mmio and ccw",
+                                 width=len(t))
+                    else:
+                        unsupported.append(str(t))
+            elif d == "f_experimental":
+                experimental = True
+            elif d == "f_text":
+                prose += self.prose(it.children[0], split=True)
+        if bit is None:
+            self.err(f"feature {name_tok} has no 'bit'", name_tok, width=len(name_tok),
+                     hint="add `bit N`; a new device-independent feature takes the lowest free bit of 44 to 49")
+        if scope is None:
+            self.err(f"feature {name_tok} has no 'scope'", name_tok, width=len(name_tok),
+                     hint="add `scope device-independent` or `scope <device type>` (e.g. blk)")
+        return Feature(name=str(name_tok), bit=bit, scope=scope or DEVICE_INDEPENDENT,
+                       prose=tuple(prose), requires=tuple(requires), excludes=tuple(excludes),
+                       unsupported=tuple(unsupported), experimental=experimental,
+                       pos=self.pos(name_tok))
+
+    def names(self, tree: Tree) -> list[str]:
+        return [str(t) for t in tree.children]
+
+    def constant(self, tree: Tree) -> Constant:
+        name_tok, value_tok, *items = tree.children
+        group = None
+        prose: list[Prose] = []
+        for it in items:
+            if it.data == "c_group":
+                group = str(it.children[0])
+            else:
+                prose += self.prose(it.children[0], split=True)
+        return Constant(str(name_tok), _int(value_tok), group, tuple(prose), self.pos(name_tok))
+
+    def struct(self, tree: Tree) -> Struct:
+        role_tok, name_tok, *rest = tree.children
+        declared = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "INT":
+            declared = _int(rest[0])
+            rest = rest[1:]
+        fields: list[Field] = []
+        prose: list[Prose] = []
+        offset = 0
+        for it in rest:
+            if it.data == "s_text":
+                prose += self.prose(it.children[0], split=True)
+                continue
+            f = self.field(it, offset)
+            if f is not None:
+                fields.append(f)
+                offset = f.end
+        role = "registers" if str(role_tok) == "registers" else "structure"
+        return Struct(str(name_tok), role, tuple(fields), declared, tuple(prose), self.pos(name_tok))
+
+    def field(self, tree: Tree, offset: int) -> Field | None:
+        reserved = False
+        ftype = name = None
+        count = at = access = None
+        prose = None
+        toks = list(tree.children)
+        i = 0
+        if isinstance(toks[0], Token) and toks[0].type == "RESERVED":
+            reserved = True
+            i = 1
+        ftype, name = str(toks[i]), toks[i + 1]
+        for x in toks[i + 2:]:
+            if isinstance(x, Tree):
+                if x.data == "array_len":
+                    count = x.children[0]
+                elif x.data == "field_offset":
+                    at = x.children[0]
+                else:
+                    prose = self.prose1(x)
+            elif x.type == "ACCESS":
+                access = str(x)
+        if count is not None and _int(count) == 0:
+            self.err(f"array field '{name}' has zero elements", count)
+            return None
+        real_offset = _int(at) if at is not None else offset
+        return Field(name=str(name), type=ftype, count=_int(count) if count is not None else None,
+                     reserved=reserved, offset=real_offset, offset_explicit=at is not None,
+                     access=access, prose=prose, pos=self.pos(name))
+
+    def section(self, tree: Tree, parent: tuple[str, ...] | None) -> Section:
+        title_tok, *rest = tree.children
+        title = normalise(_str(title_tok))
+        parent_given = False
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            parent_given = True
+            ptxt = _str(rest[0])
+            if parent is not None:
+                self.err("only a top-level section can say where it goes with 'in'", rest[0],
+                         hint="a nested section's path is its parent's path plus its title")
+            parent = tuple(p.strip() for p in ptxt.split("/") if p.strip())
+            rest = rest[1:]
+        if not title:
+            self.err("section title is empty", title_tok)
+        path = (parent or ()) + (title,)
+        items = []
+        for it in rest:
+            d = it.data
+            if d == "paragraph":
+                items += [Paragraph(p) for p in self.prose(it.children[0], split=True)]
+            elif d == "note":
+                items.append(Note(self.prose1(it.children[0])))
+            elif d == "show":
+                items.append(StructRef(str(it.children[0]), self.pos(it.children[0])))
+            elif d == "section":
+                items.append(self.section(it, path))
+            elif d == "normblock":
+                items.append(self.normblock(it, path))
+        return Section(title, path, tuple(items), parent_given, self.pos(title_tok))
+
+    def normblock(self, tree: Tree, section_path: tuple[str, ...] | None) -> NormativeBlock:
+        role_tok, *rest = tree.children
+        role = str(role_tok)
+        title_tok = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            title_tok = rest[0]
+            rest = rest[1:]
+        if section_path is None:
+            if title_tok is None:
+                self.err(f"a top-level {role} requirements block needs the upstream path it "
+                         "restates or extends", role_tok,
+                         hint=f'write: {role} requirements "Basic Facilities of a Virtio Device / Feature Bits" {{ ... }}')
+                path = "?"
+            else:
+                path = " / ".join(p.strip() for p in _str(title_tok).split("/") if p.strip())
+            title = path.split(" / ")[-1]
+        else:
+            if title_tok is not None:
+                title = normalise(_str(title_tok))
+                path = " / ".join(section_path + (title,))
+            else:
+                title = section_path[-1]
+                path = " / ".join(section_path)
+        statements = tuple(self.statement(r, role, path) for r in rest)
+        label = f"{role}normative:{path}"
+        return NormativeBlock(role=role, title=title, path=path, statements=statements,
+                              standalone=section_path is None,
+                              conformance=tuple(self.conformance.get(label, ())),
+                              pos=self.pos(role_tok))
+
+    def statement(self, tree: Tree, role: str, block_path: str) -> Statement:
+        id_tok, *rest = tree.children
+        declared = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "KEYWORD":
+            declared = normalise(str(rest[0]))
+            rest = rest[1:]
+        sid = str(id_tok)
+        condition = None
+        text = None
+        untestable = None
+        aliases: list[str] = []
+        checks = []
+        seen: dict = {}
+        for it in rest:
+            d = it.data
+            if d == "r_when":
+                if self.once(seen, "when", it, f"'when' in {sid}"):
+                    condition = self.prose1(it.children[0])
+            elif d == "r_text":
+                if self.once(seen, "text", it, f"text in {sid}"):
+                    text = self.prose1(it.children[0])
+            elif d == "r_alias":
+                aliases += self.names(it.children[0])
+            elif d == "r_untestable":
+                if self.once(seen, "untestable", it, f"'untestable' in {sid}"):
+                    untestable = self.prose1(it.children[0])
+            elif d == "r_check":
+                name_tok, body = it.children
+                checks.append(parse_check(str(name_tok), sid, str(body), self.pos(body), self.diags))
+        if text is None:
+            self.err(f"statement {sid} has no text", id_tok, width=len(sid),
+                     hint='add the requirement as prose: """The device MUST ..."""')
+            text = Prose((), self.pos(id_tok))
+        keyword = declared
+        if keyword is None:
+            found = sorted(set(keywords_in(text.plain())))
+            if len(found) == 1:
+                keyword = found[0]
+        names = [c.name for c in checks]
+        for c in checks:
+            if names.count(c.name) > 1 and names.index(c.name) != checks.index(c):
+                self.diags.append(error(f"duplicate check name '{c.name}' in {sid}", c.pos))
+        return Statement(id=sid, keyword=keyword, keyword_declared=declared is not None,
+                         condition=condition, text=text,
+                         fingerprint=fingerprint(keyword, condition, text),
+                         aliases=tuple(aliases), checks=tuple(checks), untestable=untestable,
+                         role=role, block_path=block_path, pos=self.pos(id_tok))
+
+    def placement(self, tree: Tree, out: list[Placement], conform: list[ConformanceEntry]) -> None:
+        for it in tree.children:
+            if it.data == "conform":
+                role_tok, block_tok, clause_tok = it.children
+                conform.append(ConformanceEntry(str(role_tok), _path(_str(block_tok)),
+                                                _path(_str(clause_tok)), self.pos(it)))
+                continue
+            part, file_tok, anchor = it.children
+            kind = part.data[2:]
+            role = None
+            if kind == "block":
+                role = str(part.children[0])
+                target = _path(_str(part.children[1]))
+            elif kind == "section":
+                target = _path(_str(part.children[0]))
+            elif kind == "unsupported":
+                target = f"{part.children[0]} on {part.children[1]}"
+            else:
+                target = str(part.children[0])
+            position, akind, anchor_tok = anchor.children
+            out.append(Placement(kind, target, _str(file_tok), str(position), str(akind),
+                                 _str(anchor_tok), role, self.pos(part)))
+
+
+def _path(s: str) -> str:
+    return " / ".join(p.strip() for p in s.split("/") if p.strip())
