@@ -125,6 +125,7 @@ class NormativeBlock:
     heading: Section               # the heading the macro prints
     path_pos: Position             # where the path argument starts
     keywords: list["Keyword"] = field(default_factory=list)
+    hand_written: bool = False     # a plain heading plus a \label, not the macro
 
     @property
     def label(self) -> str:
@@ -304,14 +305,16 @@ class _Reader:
             return
         role = NORMATIVE_PREFIX.get(m.group(0)[:-1])
         if role is not None:
-            if sec.kind == "conformance" or (sec.kind == "normative" and not self.blocks_open):
+            if sec.kind == "conformance":
                 return
-            if sec.kind == "normative" and self.blocks_open[0].heading is not sec:
-                return
+            if sec.kind == "normative" and not (
+                    self.blocks_open and all(b.hand_written and b.heading is sec
+                                             for b in self.blocks_open)):
+                return  # a second label on a macro block is an alias (e.g. an old name)
             sec.kind = "normative"
             title = re.sub(r"^(Driver|Device) Requirements:\s*", "", sec.title)
             block = NormativeBlock(role=role, path=name[m.end():], title=title, heading=sec,
-                                   path_pos=pos)
+                                   path_pos=pos, hand_written=True)
             self.blocks.append(block)
             self.blocks_open.append(block)
             sec.body_offset = label_end
