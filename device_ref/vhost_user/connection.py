@@ -13,11 +13,12 @@ import select
 import socket
 from dataclasses import dataclass
 
+from device_ref.transport import TransportError
 from device_ref.vhost_user import protocol as P
 from device_ref.vhost_user.protocol import Request
 
 
-class FrontendError(Exception):
+class FrontendError(TransportError):
     """A vhost-user back-end could not be used; the message is one line."""
 
 

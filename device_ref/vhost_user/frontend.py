@@ -36,13 +36,16 @@ class Vring:
     size: int
     kick_fd: int
     call_fd: int
+    err_fd: int | None = None
     enabled: bool = False
 
     def kick(self) -> None:
         os.eventfd_write(self.kick_fd, 1)
 
     def close(self) -> None:
-        for fd in (self.kick_fd, self.call_fd):
+        for fd in (self.kick_fd, self.call_fd, self.err_fd):
+            if fd is None:
+                continue
             try:
                 os.close(fd)
             except OSError:
@@ -166,9 +169,13 @@ class Frontend:
         self.conn.request(Request.SET_VRING_ADDR, addr.encode())
         self.conn.request(Request.SET_VRING_BASE, P.VringState(index, base).encode())
         flags = os.EFD_NONBLOCK | os.EFD_CLOEXEC
-        vring = Vring(index, size, os.eventfd(0, flags), os.eventfd(0, flags))
+        vring = Vring(index, size, os.eventfd(0, flags), os.eventfd(0, flags),
+                      os.eventfd(0, flags))
         self.conn.request(Request.SET_VRING_CALL, P.vring_file_payload(index, True),
                           [vring.call_fd])
+        assert vring.err_fd is not None
+        self.conn.request(Request.SET_VRING_ERR, P.vring_file_payload(index, True),
+                          [vring.err_fd])
         self.conn.request(Request.SET_VRING_KICK, P.vring_file_payload(index, True),
                           [vring.kick_fd])
         old = self.vrings.pop(index, None)
@@ -226,3 +233,255 @@ class Frontend:
             v.close()
         self.vrings.clear()
         self.conn.close()
+
+
+# ====================================================================
+# The transport the reference driver is handed
+# ====================================================================
+
+from device_ref.ring.memory import GuestMemory as RingMemory  # noqa: E402
+from device_ref.transport import (BounceRegion, DriverTransport, Interrupts,  # noqa: E402
+                                  MmioBounceDescription, QueueConfig, TransportError)
+
+ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, DEVICE_NEEDS_RESET = 1, 2, 4, 8, 64
+F_SWIOTLB = 44
+
+
+class FrontendMemory(RingMemory):
+    """Guest memory as the driver sees it: memfd regions at guest addresses."""
+
+    def __init__(self, ram: list[SharedRegion], bounce: SharedRegion | None):
+        super().__init__()
+        self.shared_ram = ram
+        self.bounce = bounce
+        for r in ram + ([bounce] if bounce else []):
+            self.add_region(r.guest_addr, r.mem)
+
+    def ram(self) -> list[tuple[int, int]]:
+        return [(r.guest_addr, r.size) for r in self.shared_ram]
+
+    def close(self) -> None:
+        for r in self.shared_ram + ([self.bounce] if self.bounce else []):
+            r.close()
+
+
+@dataclass
+class _QueueSetup:
+    config: QueueConfig | None = None
+    enabled: bool = False
+    started: bool = False
+
+
+class VhostUserTransport(DriverTransport):
+    """A vhost-user back-end seen as a virtio device by the reference driver.
+
+    Register writes that matter to a back-end become vhost-user requests:
+    FEATURES_OK sends SET_FEATURES; DRIVER_OK shares memory and starts the
+    enabled queues; a reset stops them with GET_VRING_BASE. vhost-user does
+    not say what device type or ring size a back-end has, so the front-end
+    is told (``device_id``, ``queue_size``), as QEMU is by its -device.
+
+    With a ``bounce`` region the back-end is offered VIRTIO_F_SWIOTLB: once
+    the driver accepts it, only the bounce region is put in the memory
+    table, so the back-end process cannot map any other guest memory.
+    """
+
+    def __init__(self, path: str, device_id: int, *, ram_size: int = 16 << 20,
+                 bounce: BounceRegion | None = None, queue_size: int = 256,
+                 num_queues: int | None = None, timeout: float = 5.0,
+                 required_protocol: int = 0):
+        self.path = path
+        self._device_id = device_id
+        self.frontend = Frontend(path, timeout)
+        try:
+            self.info = self.frontend.handshake(required_protocol=required_protocol)
+        except BaseException:
+            self.frontend.close()
+            raise
+        ram = [SharedRegion(0, ram_size, "guest-ram")]
+        bounce_region = (SharedRegion(bounce.base, bounce.size, "bounce")
+                         if bounce is not None else None)
+        self.memory = FrontendMemory(ram, bounce_region)
+        self._bounce = bounce
+        self._queue_size = queue_size
+        self._num_queues = num_queues or self.info.queue_num
+        self.status = 0
+        self.driver_features = 0
+        self.queues = [_QueueSetup() for _ in range(self._num_queues)]
+        self.needs_reset = False
+        self._pending = Interrupts()
+
+    # ------------------------------------------------------------ identity
+    def ram_ranges(self) -> list[tuple[int, int]]:
+        return self.memory.ram()
+
+    def device_id(self) -> int:
+        return self._device_id
+
+    def num_queues(self) -> int:
+        return self._num_queues
+
+    def read_device_features(self) -> int:
+        return self.info.features & ~(1 << P.F_PROTOCOL_FEATURES)
+
+    def write_driver_features(self, features: int) -> None:
+        self.driver_features = features
+
+    def bounce_description(self) -> MmioBounceDescription | None:
+        if self._bounce is None:
+            return None
+        return MmioBounceDescription(self._bounce.base, self._bounce.size)
+
+    # ------------------------------------------------------------ status
+    def read_status(self) -> int:
+        self._poll_errors()
+        return self.status | (DEVICE_NEEDS_RESET if self.needs_reset else 0)
+
+    def write_status(self, status: int) -> None:
+        if status == 0:
+            self._stop_all()
+            self.status = 0
+            self.driver_features = 0
+            self.needs_reset = False
+            self.queues = [_QueueSetup() for _ in range(self._num_queues)]
+            return
+        new = status & ~self.status
+        if new & FEATURES_OK:
+            if self.driver_features & ~self.read_device_features():
+                return  # FEATURES_OK does not stick, as on a real device
+            self.frontend.set_features(self.driver_features)
+        self.status = status
+        if new & DRIVER_OK:
+            self._share_memory()
+            for q, setup in enumerate(self.queues):
+                if setup.enabled:
+                    self._start_queue(q)
+
+    def _share_memory(self) -> None:
+        mem = self.memory
+        if self.driver_features >> F_SWIOTLB & 1:
+            if mem.bounce is None:
+                raise TransportError(f"{self.path}: VIRTIO_F_SWIOTLB accepted without a bounce "
+                                     f"region")
+            self.frontend.set_mem_table([mem.bounce])
+        else:
+            self.frontend.set_mem_table(mem.shared_ram + ([mem.bounce] if mem.bounce else []))
+
+    # ------------------------------------------------------------ config
+    def config_generation(self) -> int:
+        return 0  # vhost-user reads config in one message: no torn reads
+
+    def read_config(self, offset: int, length: int) -> bytes:
+        if length == 0:
+            return b""
+        return self.frontend.get_config(offset, length)
+
+    def write_config(self, offset: int, data: bytes) -> None:
+        self.frontend.conn.request(Request.SET_CONFIG,
+                                   P.ConfigSpace(offset, len(data), 0, data).encode())
+
+    # ------------------------------------------------------------ queues
+    def queue_max_size(self, queue: int) -> int:
+        self._check_queue(queue)
+        return self._queue_size
+
+    def _check_queue(self, queue: int) -> None:
+        if not 0 <= queue < self._num_queues:
+            raise TransportError(f"queue {queue} does not exist ({self._num_queues} queues)")
+
+    def set_queue(self, queue: int, config: QueueConfig) -> None:
+        self._check_queue(queue)
+        self.queues[queue].config = config
+
+    def enable_queue(self, queue: int) -> None:
+        self._check_queue(queue)
+        setup = self.queues[queue]
+        if setup.config is None:
+            raise TransportError(f"queue {queue} enabled before it was configured")
+        setup.enabled = True
+        if self.status & DRIVER_OK:
+            self._start_queue(queue)
+
+    def _start_queue(self, queue: int) -> None:
+        setup = self.queues[queue]
+        cfg = setup.config
+        assert cfg is not None
+        packed = bool(self.driver_features >> 34 & 1)
+        if packed:
+            lens = (16 * cfg.size, 4, 4)
+        else:
+            lens = (16 * cfg.size, 6 + 2 * cfg.size, 6 + 8 * cfg.size)
+        self.frontend.setup_vring(queue, cfg.size, cfg.desc, cfg.driver, cfg.device, *lens,
+                                  base=0x80008000 if packed else 0)
+        self.frontend.enable_vring(queue)
+        setup.started = True
+
+    def _stop_all(self) -> None:
+        for q, setup in enumerate(self.queues):
+            if setup.started:
+                self.frontend.get_vring_base(q)
+                setup.started = False
+
+    # ------------------------------------------------------------ notifications
+    def notify(self, queue: int) -> None:
+        vring = self.frontend.vrings.get(queue)
+        if vring is None:
+            raise TransportError(f"queue {queue} is not running")
+        vring.kick()
+
+    def _poll_errors(self) -> None:
+        for v in self.frontend.vrings.values():
+            if v.err_fd is not None:
+                try:
+                    os.eventfd_read(v.err_fd)
+                except BlockingIOError:
+                    continue
+                self.needs_reset = True
+
+    def _drain(self) -> Interrupts:
+        got = Interrupts()
+        for q, v in self.frontend.vrings.items():
+            try:
+                os.eventfd_read(v.call_fd)
+            except BlockingIOError:
+                continue
+            got.queues[q] = got.queues.get(q, 0) + 1
+        before = self.needs_reset
+        self._poll_errors()
+        if self.needs_reset and not before:
+            got.config += 1
+        return got
+
+    def take_interrupts(self) -> Interrupts:
+        got = self._drain()
+        self._check_alive()
+        return got
+
+    def _check_alive(self) -> None:
+        if not self.frontend.conn.peer_alive():
+            raise FrontendError(f"{self.path}: back-end closed the connection")
+
+    def wait_interrupts(self, timeout: float) -> Interrupts:
+        got = self._drain()
+        if got:
+            return got
+        poller = select.poll()
+        for v in self.frontend.vrings.values():
+            poller.register(v.call_fd, select.POLLIN)
+            if v.err_fd is not None:
+                poller.register(v.err_fd, select.POLLIN)
+        poller.register(self.frontend.conn.fileno(), select.POLLIN | select.POLLHUP)
+        events = poller.poll(max(timeout, 0) * 1000)
+        got = self._drain()
+        if not got and events:
+            in_flight = any(s.started for s in self.queues)
+            if not self.frontend.conn.peer_alive():
+                raise FrontendError(f"{self.path}: back-end closed the connection"
+                                    + (" with requests in flight" if in_flight else ""))
+        return got
+
+    def close(self) -> None:
+        try:
+            self.frontend.close()
+        finally:
+            self.memory.close()

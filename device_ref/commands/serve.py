@@ -1,0 +1,152 @@
+"""``device-ref serve``: run a reference device as a vhost-user back-end."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from device_ref.cli_base import CliError
+
+HELP = "Serve a reference device (blk or rng) as a vhost-user back-end on a Unix socket."
+
+# Where a --swiotlb device's bounce region sits in guest-physical space, and
+# its size, unless given: the front-end must share exactly this range.
+DEFAULT_BOUNCE = (0x1_0000_0000, 8 << 20)
+
+
+def _size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = text.strip().upper()
+    try:
+        if t and t[-1] in units:
+            return int(t[:-1], 0) * units[t[-1]]
+        return int(t, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+
+
+def _bounce(text: str) -> tuple[int, int]:
+    base, sep, size = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError("expected BASE:SIZE, e.g. 0x100000000:8M")
+    return _size(base), _size(size)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--type", required=True, choices=("blk", "rng"), help="device type")
+    parser.add_argument("--socket", required=True, metavar="PATH",
+                        help="Unix socket to listen on (replaced if stale)")
+    parser.add_argument("--disk", metavar="FILE", help="blk: disk image file (used as is)")
+    parser.add_argument("--size", type=_size, metavar="BYTES",
+                        help="blk: create/extend --disk to this size, or the size of an "
+                             "in-memory disk when no --disk is given (default 64M)")
+    parser.add_argument("--read-only", action="store_true", help="blk: offer VIRTIO_BLK_F_RO")
+    parser.add_argument("--queue-size", type=int, default=256, metavar="N",
+                        help="largest ring size the device accepts (default 256)")
+    parser.add_argument("--no-packed", action="store_true", help="do not offer RING_PACKED")
+    parser.add_argument("--no-indirect", action="store_true", help="do not offer INDIRECT_DESC")
+    parser.add_argument("--no-event-idx", action="store_true", help="do not offer EVENT_IDX")
+    parser.add_argument("--swiotlb", action="store_true",
+                        help="offer VIRTIO_F_SWIOTLB (bit 44) with a bounce region")
+    parser.add_argument("--bounce", type=_bounce, default=DEFAULT_BOUNCE, metavar="BASE:SIZE",
+                        help="guest-physical bounce region for --swiotlb "
+                             "(default 0x100000000:8M)")
+    parser.add_argument("--require-swiotlb", action="store_true",
+                        help="refuse a driver that does not accept VIRTIO_F_SWIOTLB")
+    parser.add_argument("--seed", type=int, help="rng: deterministic entropy from this seed")
+    parser.add_argument("--quiet", action="store_true", help="log errors only")
+
+
+def make_factory(args: argparse.Namespace):
+    """A function returning a fresh device per connection (or a CliError)."""
+    from device_ref.device.features import F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACKED
+    from device_ref.transport import BounceRegion
+
+    offer = ~0
+    for flag, bit_no in ((args.no_packed, F_RING_PACKED), (args.no_indirect, F_INDIRECT_DESC),
+                         (args.no_event_idx, F_EVENT_IDX)):
+        if flag:
+            offer &= ~(1 << bit_no)
+    if args.require_swiotlb and not args.swiotlb:
+        raise CliError("--require-swiotlb needs --swiotlb")
+    bounce = BounceRegion(*args.bounce) if args.swiotlb else None
+    if not 1 <= args.queue_size <= 32768:
+        raise CliError(f"--queue-size {args.queue_size} is not in 1..32768")
+
+    if args.type == "rng":
+        if args.disk or args.size or args.read_only:
+            raise CliError("--disk, --size and --read-only apply to --type blk only")
+        from device_ref.devices.rng import RngDevice
+
+        def rng():
+            return RngDevice(seed=args.seed, bounce=bounce, require_swiotlb=args.require_swiotlb,
+                             queue_size=args.queue_size, offer=offer)
+        return rng
+
+    if args.seed is not None:
+        raise CliError("--seed applies to --type rng only")
+    from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemoryStorage
+    opts = BlkOptions(read_only=args.read_only, queue_size=args.queue_size)
+    if args.disk:
+        try:
+            storage = FileStorage(args.disk, args.size)
+        except OSError as exc:
+            raise CliError(f"{args.disk}: {exc.strerror}") from None
+    else:
+        storage = MemoryStorage(args.size or 64 << 20)
+    if storage.size < 512 or storage.size % 512:
+        raise CliError(f"disk size {storage.size} is not a positive multiple of 512")
+
+    def blk():
+        # One storage for all connections: what one front-end wrote, the
+        # next one reads.
+        return BlkDevice(storage, opts, bounce=bounce, require_swiotlb=args.require_swiotlb,
+                         offer=offer)
+    return blk
+
+
+def run(args: argparse.Namespace) -> int:
+    from device_ref.vhost_user.backend import Server
+
+    factory = make_factory(args)
+    try:
+        factory()  # fail now, not at the first connection, if it cannot be built
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    parent = os.path.dirname(os.path.abspath(args.socket))
+    if not os.path.isdir(parent):
+        raise CliError(f"{args.socket}: directory {parent} does not exist")
+    if os.path.exists(args.socket) and not _is_socket(args.socket):
+        raise CliError(f"{args.socket}: exists and is not a socket")
+    try:
+        server = Server(args.socket, factory, name=f"device-ref serve ({args.type})",
+                        log=_logger(args.quiet))
+    except OSError as exc:
+        raise CliError(f"{args.socket}: cannot listen: {exc.strerror}") from None
+
+    def stop(signum, frame):  # noqa: ARG001
+        server.stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if not args.quiet:
+        print(f"device-ref serve: {args.type} device listening on {args.socket}",
+              file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+    return 0
+
+
+def _is_socket(path: str) -> bool:
+    import stat
+    return stat.S_ISSOCK(os.stat(path).st_mode)
+
+
+def _logger(quiet: bool):
+    def log(line: str) -> None:
+        if quiet and ": error: " not in line and "needs reset" not in line:
+            return
+        print(line, file=sys.stderr, flush=True)
+    return log
