@@ -238,6 +238,8 @@ class VirtioDevice(DeviceBackend):
             while True:
                 chains = ring.pop()
                 if not chains:
+                    if ring.rearm():
+                        continue
                     break
                 for i, chain in enumerate(chains):
                     ring.set_written(i, self.handle(queue, ChainIO(ring.memory, chain.segments)))

@@ -8,6 +8,7 @@ moves popped chains and used lengths in batches.
 from __future__ import annotations
 
 from device_ref.device.features import F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_RING_PACKED, has
+from device_ref.ring import DeviceQueue as RingDeviceQueue
 from device_ref.ring.batch import Chain, PopBatch
 from device_ref.ring.errors import RingError
 from device_ref.ring.layout import PACKED, SPLIT
@@ -50,12 +51,17 @@ class DeviceQueue:
     def set_written(self, i: int, written: int) -> None:
         self.batch.set_written(i, written)
 
+    def rearm(self) -> bool:
+        """Ask for the next kick; True if buffers arrived meanwhile (pop again)."""
+        return self.ring.enable_notifications()
+
     def push(self) -> bool:
         """Publish used entries for everything popped; True if the driver wants an interrupt."""
         return self.ring.push_batch(self.batch)
 
 
-def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int) -> DeviceQueue:
-    rcfg = ring_config(cfg, negotiated)
-    from device_ref.ring import open_device  # noqa: PLC0415  (backend chosen by the ring core)
-    return DeviceQueue(memory, open_device(memory, rcfg), cfg.size)
+def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int,
+                      backend: str | None = None) -> DeviceQueue:
+    """Raises RingError when the rings do not lie inside ``memory``."""
+    ring = RingDeviceQueue(memory, ring_config(cfg, negotiated), backend=backend)
+    return DeviceQueue(memory, ring, cfg.size)

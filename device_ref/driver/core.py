@@ -1,0 +1,445 @@
+"""The reference virtio driver: negotiation, queues, requests, and distrust.
+
+It is handed a ``DriverTransport`` and nothing else. It negotiates features
+(accepting VIRTIO_F_SWIOTLB whenever offered), lays its rings out with the
+ring core's driver side (split or packed, with INDIRECT_DESC, EVENT_IDX and
+IN_ORDER when negotiated), submits requests and collects completions.
+
+With VIRTIO_F_SWIOTLB negotiated every address the driver gives the device
+(rings, indirect tables, buffers) comes from a ``BouncePool`` inside the
+device's bounce region, and data is copied in and out; without it, the
+driver uses ordinary guest RAM, and caller-owned ``GuestBuffer``s are
+handed to the device as they are (no copy).
+
+A device is not trusted. Anything it does wrong (a used id never made
+available, a used length beyond the buffer, a used index jump, a wrong
+packed wrap counter, a notification storm, a configuration generation that
+never settles, DEVICE_NEEDS_RESET, silence past the timeout) ends in a
+specific ``DeviceError``. Before raising it the driver resets the device, so
+the device no longer owns any buffer, and only then fails the requests in
+flight and frees their memory: a buffer is never handed back while the
+device may still write it. If even the reset fails, the driver keeps every
+buffer allocated (state ``dead``) rather than risk reuse.
+"""
+from __future__ import annotations
+
+import itertools
+import struct
+import time
+from dataclasses import dataclass, field
+
+from device_ref.device.features import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK,
+                                        F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_RING_PACKED,
+                                        F_SWIOTLB, F_VERSION_1, FAILED, FEATURES_OK, bit, has)
+from device_ref.driver.errors import (BY_RING_CODE, ConfigUnstable, DeviceError, DeviceNeedsReset,
+                                      DriverError, DriverNotReady, NegotiationFailed,
+                                      NotificationStorm, RequestTimeout, RingBroken)
+from device_ref.ring import DriverQueue, PACKED, SPLIT, RingError, RingErrorCode, ring_areas
+from device_ref.ring.layout import QueueConfig as RingQueueConfig
+from device_ref.swiotlb import Allocation, BouncePool, PoolError, SlotAllocator
+from device_ref.transport import DriverTransport, QueueConfig, TransportError
+
+GENERIC_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
+                    | bit(F_RING_PACKED) | bit(F_IN_ORDER) | bit(F_SWIOTLB))
+ALL = (1 << 128) - 1
+
+
+@dataclass(frozen=True)
+class GuestBuffer:
+    """A caller-owned range of ordinary guest RAM (from ``VirtioDriver.alloc_guest``)."""
+    addr: int
+    length: int
+
+
+@dataclass
+class DriverOptions:
+    features: int = ALL          # mask of features the driver is willing to accept
+    queue_size: int = 128
+    timeout: float = 2.0         # seconds a request may take
+    storm_limit: int = 256       # interrupts without progress before giving up
+    config_retries: int = 32     # generation re-reads before ConfigUnstable
+    use_indirect: bool = True    # when negotiated, chains of 2+ segments go indirect
+    pool_wait: float = 0.0       # seconds to wait for bounce/DMA memory when full
+
+
+@dataclass
+class Request:
+    queue: int
+    token: int
+    allocs: list[Allocation]
+    copy_back: list[tuple[Allocation | None, GuestBuffer | None]]
+    writable_len: int
+    done: bool = False
+    used_len: int | None = None
+    data: bytes | None = None        # bytes of the driver-allocated writable parts
+    error: DriverError | None = None
+
+
+@dataclass
+class _Queue:
+    ring: DriverQueue
+    config: RingQueueConfig
+    allocs: list[Allocation]
+    inflight: dict[int, Request] = field(default_factory=dict)
+
+
+@dataclass
+class Counters:
+    kicks: int = 0
+    queue_interrupts: int = 0
+    config_interrupts: int = 0
+    completions: int = 0
+    resets: int = 0
+
+
+class VirtioDriver:
+    DEVICE_FEATURES = 0   # device-type feature bits this driver understands
+    DEVICE_ID: int | None = None
+
+    def __init__(self, transport: DriverTransport, options: DriverOptions | None = None) -> None:
+        self.t = transport
+        self.opts = options or DriverOptions()
+        ram = transport.ram_ranges()
+        if not ram:
+            raise DriverError("transport offers no guest RAM")
+        base, size = max(ram, key=lambda r: r[1])
+        self.ram = SlotAllocator(base, size)
+        self.dma: SlotAllocator = self.ram
+        self.queues: list[_Queue] = []
+        self.state = "new"
+        self.negotiated = 0
+        self.offered = 0
+        self.layout = SPLIT
+        self.last_error: DriverError | None = None
+        self.counters = Counters()
+        self.status_log: list[int] = []
+        self._tokens = itertools.count(1)
+        self._generation = None
+
+    # -- properties ------------------------------------------------------
+    @property
+    def swiotlb(self) -> bool:
+        return has(self.negotiated, F_SWIOTLB)
+
+    def supported(self) -> int:
+        return GENERIC_FEATURES | self.DEVICE_FEATURES
+
+    # -- status helpers ----------------------------------------------------
+    def _status(self, value: int) -> None:
+        self.status_log.append(value)
+        self.t.write_status(value)
+
+    def read_status(self) -> int:
+        return self.t.read_status()
+
+    # -- initialisation ----------------------------------------------------
+    def init(self) -> "VirtioDriver":
+        """Reset the device and bring it to DRIVER_OK (spec initialisation order)."""
+        if self.state == "dead":
+            raise DriverNotReady("device could not be reset earlier; driver holds its buffers")
+        if self.queues:
+            self._teardown(None)
+        t = self.t
+        self.state = "init"
+        try:
+            t.reset()
+            if self.DEVICE_ID is not None and t.device_id() != self.DEVICE_ID:
+                raise DriverError(f"device id {t.device_id()} is not {self.DEVICE_ID}")
+            self._status(ACKNOWLEDGE)
+            self._status(ACKNOWLEDGE | DRIVER)
+            self.offered = t.read_device_features()
+            want = self.offered & self.supported() & self.opts.features
+            t.write_driver_features(want)
+            self._status(ACKNOWLEDGE | DRIVER | FEATURES_OK)
+            if not t.read_status() & FEATURES_OK:
+                self._status(ACKNOWLEDGE | DRIVER | FAILED)
+                self.state = "failed"
+                raise NegotiationFailed(f"device refused features {want:#x} (offered {self.offered:#x})")
+            self.negotiated = want
+            self.layout = PACKED if has(want, F_RING_PACKED) else SPLIT
+            self._choose_memory()
+            self.device_setup()
+            for q in range(self.num_queues()):
+                self.queues.append(self._setup_queue(q))
+            self._status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
+            if t.read_status() & DEVICE_NEEDS_RESET:
+                raise DeviceNeedsReset("device set DEVICE_NEEDS_RESET during initialisation")
+        except DeviceError as exc:
+            self._fail(exc)
+        except (TransportError, RingError, PoolError) as exc:
+            try:
+                t.write_status(t.read_status() | FAILED)
+            except TransportError:
+                pass
+            self._release_queues()
+            self.state = "failed"
+            raise DriverError(f"initialisation failed: {exc}") from exc
+        self.state = "ready"
+        return self
+
+    def num_queues(self) -> int:
+        return self.t.num_queues()
+
+    def device_setup(self) -> None:
+        """Device-specific setup between FEATURES_OK and DRIVER_OK (read config...)."""
+
+    def _choose_memory(self) -> None:
+        if not self.swiotlb:
+            self.dma = self.ram
+            return
+        desc = self.t.bounce_description()
+        if desc is None:
+            raise TransportError("VIRTIO_F_SWIOTLB negotiated but the transport describes no bounce region")
+        region = desc.region()
+        if not self.t.memory.contains(region.base, region.size):
+            raise TransportError(f"bounce region {region.base:#x}+{region.size:#x} is not mapped")
+        self.dma = BouncePool(region, self.t.memory)
+
+    def _setup_queue(self, q: int) -> _Queue:
+        size = min(self.opts.queue_size, self.t.queue_max_size(q))
+        if self.layout == SPLIT:
+            size = 1 << (size.bit_length() - 1)  # split rings need a power of two
+        areas = ring_areas(self.layout, size)
+        allocs = []
+        try:
+            for spec in (areas.desc, areas.driver, areas.device):
+                allocs.append(self.dma.alloc(spec.size, spec.align))
+        except PoolError:
+            for a in allocs:
+                self.dma.free(a)
+            raise
+        cfg = RingQueueConfig(self.layout, size, allocs[0].addr, allocs[1].addr, allocs[2].addr,
+                              event_idx=has(self.negotiated, F_EVENT_IDX),
+                              indirect=has(self.negotiated, F_INDIRECT_DESC),
+                              in_order=has(self.negotiated, F_IN_ORDER))
+        ring = DriverQueue(self.t.memory, cfg)
+        self.t.set_queue(q, QueueConfig(size, cfg.desc, cfg.driver, cfg.device))
+        self.t.enable_queue(q)
+        return _Queue(ring, cfg, allocs)
+
+    # -- configuration space -------------------------------------------------
+    def read_config(self, offset: int, length: int) -> bytes:
+        """Read config bytes consistently: retry until the generation is stable."""
+        for _ in range(self.opts.config_retries):
+            before = self.t.config_generation()
+            data = self.t.read_config(offset, length)
+            if self.t.config_generation() == before:
+                self._generation = before
+                return data
+        self._fail(ConfigUnstable(f"configuration generation changed on each of "
+                                  f"{self.opts.config_retries} reads"))
+        raise AssertionError("unreachable")
+
+    # -- guest buffers -------------------------------------------------------
+    def alloc_guest(self, length: int) -> GuestBuffer:
+        """Caller-owned RAM for zero-copy requests (bounced under SWIOTLB)."""
+        a = self.ram.alloc(length, timeout=self.opts.pool_wait)
+        return GuestBuffer(a.addr, length)
+
+    def free_guest(self, buf: GuestBuffer) -> None:
+        self.ram.free(buf.addr)
+
+    # -- submission ------------------------------------------------------------
+    def _require_ready(self) -> None:
+        if self.state != "ready":
+            raise DriverNotReady(f"driver is {self.state}" +
+                                 (f" after: {self.last_error}" if self.last_error else ""))
+
+    def _place(self, data: bytes, allocs: list[Allocation]) -> int:
+        a = self.dma.alloc(len(data), timeout=self.opts.pool_wait)
+        allocs.append(a)
+        self.t.memory.write(a.addr, data)
+        return a.addr
+
+    def submit(self, queue: int, out: list, in_: list) -> Request:
+        """Make one buffer available: ``out`` device-readable parts (bytes or
+        GuestBuffer), ``in_`` device-writable parts (a length or GuestBuffer)."""
+        self._require_ready()
+        if not 0 <= queue < len(self.queues):
+            raise DriverError(f"queue {queue} does not exist")
+        qs = self.queues[queue]
+        allocs: list[Allocation] = []
+        copy_back: list[tuple[Allocation | None, GuestBuffer | None]] = []
+        out_segs: list[tuple[int, int]] = []
+        in_segs: list[tuple[int, int]] = []
+        mem = self.t.memory
+        try:
+            for part in out:
+                if isinstance(part, GuestBuffer):
+                    if self.swiotlb:
+                        out_segs.append((self._place(mem.read(part.addr, part.length), allocs), part.length))
+                    else:
+                        out_segs.append((part.addr, part.length))
+                elif part:
+                    out_segs.append((self._place(part, allocs), len(part)))
+            for part in in_:
+                if isinstance(part, GuestBuffer):
+                    if self.swiotlb:
+                        a = self.dma.alloc(part.length, timeout=self.opts.pool_wait)
+                        allocs.append(a)
+                        in_segs.append((a.addr, part.length))
+                        copy_back.append((a, part))
+                    else:
+                        in_segs.append((part.addr, part.length))
+                elif part:
+                    a = self.dma.alloc(part, timeout=self.opts.pool_wait)
+                    allocs.append(a)
+                    in_segs.append((a.addr, part))
+                    copy_back.append((a, None))
+            indirect = 0
+            nseg = len(out_segs) + len(in_segs)
+            if nseg > 1 and self.opts.use_indirect and qs.config.indirect:
+                t = self.dma.alloc(16 * nseg, 16, timeout=self.opts.pool_wait)
+                allocs.append(t)
+                indirect = t.addr
+            token = next(self._tokens)
+            notify = qs.ring.add(out_segs, in_segs, token, indirect=indirect)
+        except (PoolError, RingError) as exc:
+            for a in allocs:
+                self.dma.free(a)
+            if isinstance(exc, RingError) and exc.code != RingErrorCode.QUEUE_FULL:
+                raise DriverError(f"could not queue request: {exc}") from exc
+            raise
+        req = Request(queue, token, allocs, copy_back, sum(n for _a, n in in_segs))
+        qs.inflight[token] = req
+        if notify:
+            self.counters.kicks += 1
+            self.t.notify(queue)
+        return req
+
+    # -- completion -------------------------------------------------------------
+    def _collect(self, qs: _Queue) -> int:
+        try:
+            items = qs.ring.collect()
+        except RingError as exc:
+            self._fail(BY_RING_CODE.get(exc.code, RingBroken)(str(exc)))
+        mem = self.t.memory
+        for token, used in items:
+            req = qs.inflight.pop(token)
+            req.used_len = used
+            parts = []
+            for a, user in req.copy_back:
+                if a is None:
+                    continue
+                data = mem.read(a.addr, a.length)
+                if user is not None:
+                    mem.write(user.addr, data)   # bounce back into the caller's RAM
+                else:
+                    parts.append(data)
+            req.data = b"".join(parts)
+            for a in req.allocs:
+                self.dma.free(a)
+            req.allocs = []
+            req.done = True
+        self.counters.completions += len(items)
+        return len(items)
+
+    def poll(self) -> int:
+        """Collect what every queue has completed; returns how many."""
+        self._require_ready()
+        return sum(self._collect(qs) for qs in self.queues)
+
+    def wait(self, req: Request, timeout: float | None = None) -> Request:
+        """Block until ``req`` completes; raise the DeviceError that stopped it."""
+        deadline = time.monotonic() + (self.opts.timeout if timeout is None else timeout)
+        quiet = 0
+        while not req.done:
+            self._require_ready()
+            qs = self.queues[req.queue]
+            if self._collect(qs) or req.done:
+                continue
+            if qs.ring.enable_interrupts():
+                continue  # used buffers arrived while we were enabling
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if self.t.read_status() & DEVICE_NEEDS_RESET:
+                    self._fail(DeviceNeedsReset("device set DEVICE_NEEDS_RESET"))
+                self._fail(RequestTimeout(f"request {req.token} on queue {req.queue} "
+                                          f"not completed in time"))
+            irq = self.t.wait_interrupts(left)
+            nq = sum(irq.queues.values())
+            self.counters.queue_interrupts += nq
+            self.counters.config_interrupts += irq.config
+            spurious = nq
+            if irq.config:
+                spurious += self._config_changed(irq.config)
+            if sum(self._collect(q) for q in self.queues):
+                quiet = 0
+            else:
+                quiet += spurious
+                if quiet > self.opts.storm_limit:
+                    self._fail(NotificationStorm(f"{quiet} interrupts without a used buffer"))
+        if req.error is not None:
+            raise req.error
+        return req
+
+    def _config_changed(self, count: int) -> int:
+        """Handle config interrupts; returns how many looked spurious."""
+        if self.t.read_status() & DEVICE_NEEDS_RESET:
+            self._fail(DeviceNeedsReset("device set DEVICE_NEEDS_RESET"))
+        gen = self.t.config_generation()
+        if gen != self._generation:
+            self._generation = gen
+            self.config_changed()
+            return count - 1
+        return count
+
+    def config_changed(self) -> None:
+        """Device-specific reaction to a configuration change."""
+
+    def check(self) -> None:
+        """Look at pending interrupts and device status without waiting."""
+        self._require_ready()
+        irq = self.t.take_interrupts()
+        if irq.config:
+            self._config_changed(irq.config)
+        if self.t.read_status() & DEVICE_NEEDS_RESET:
+            self._fail(DeviceNeedsReset("device set DEVICE_NEEDS_RESET"))
+
+    # -- failure and reset ------------------------------------------------------
+    def _fail(self, exc: DriverError) -> None:
+        self._teardown(exc)
+        raise exc
+
+    def _teardown(self, exc: DriverError | None) -> None:
+        """Reset the device first; only then give memory back."""
+        try:
+            self.t.reset()
+        except TransportError as te:
+            self.state = "dead"
+            if exc is not None:
+                self.last_error = exc
+                exc.args = (f"{exc.args[0] if exc.args else exc}; device reset also failed: {te}",)
+            return
+        self.counters.resets += 1
+        for qs in self.queues:
+            for req in qs.inflight.values():
+                req.error = exc or DriverNotReady("driver was reset")
+                req.done = True
+        self._release_queues()
+        self.negotiated = 0
+        self.state = "reset"
+        self.last_error = exc
+
+    def _release_queues(self) -> None:
+        for qs in self.queues:
+            for req in qs.inflight.values():
+                for a in req.allocs:
+                    self.dma.free(a)
+                req.allocs = []
+            qs.inflight.clear()
+            for a in qs.allocs:
+                self.dma.free(a)
+        self.queues = []
+
+    def shutdown(self) -> None:
+        """Reset the device and release everything (a clean stop)."""
+        if self.state != "dead":
+            self._teardown(None)
+
+    def outstanding(self) -> int:
+        return sum(len(qs.inflight) for qs in self.queues)
+
+
+def le(data: bytes, offset: int, fmt: str) -> int:
+    return struct.unpack_from("<" + fmt, data, offset)[0]
