@@ -576,6 +576,10 @@ class Server:
         if reason is not None:
             self.stats.errors.append(reason)
             self.log(f"connection {n}: error: {reason}")
+        counters = getattr(self.session.device, "counters", None)
+        self.log(f"connection {n} closed: {self.session.stats.messages} messages, "
+                 f"{self.session.stats.kicks} kicks, "
+                 f"{getattr(counters, 'requests', 0)} requests")
         sel = self._sel
         if sel is not None:
             for fd in self._watched:

@@ -1,0 +1,167 @@
+"""Linux's own virtio drivers, in a real guest, drive our vhost-user back-ends.
+
+One guest boot (QEMU, TCG) carries eight devices, each served by its own
+``device-ref serve`` process: block and entropy devices, with split and with
+packed rings, with indirect descriptors and EVENT_IDX offered or switched
+off. Linux is the independent judge: it must find the devices, negotiate
+what we expect, and move data through them correctly.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import qemu_guest as g
+
+pytestmark = [pytest.mark.linux_guest, pytest.mark.slow]
+
+F_INDIRECT_DESC, F_EVENT_IDX, F_VERSION_1, F_RING_PACKED = 28, 29, 32, 34
+BLOCK = 4096
+BLOCKS_PER_WRITE = 16
+OFFSETS = (0, 77, 1000, 3000)          # in 4 KiB blocks
+DISK_SIZE = 16 << 20
+RNG_BYTES = 256
+
+
+@dataclass(frozen=True)
+class Case:
+    tag: str
+    kind: str          # blk or rng
+    slot: int
+    packed: bool
+    extras: bool       # indirect descriptors and EVENT_IDX left on
+
+    @property
+    def props(self) -> dict[str, str]:
+        p = {"packed": "on" if self.packed else "off"}
+        if not self.extras:
+            p.update(indirect_desc="off", event_idx="off")
+        return p
+
+
+CASES = [Case(f"{kind}_{'packed' if packed else 'split'}_{'full' if extras else 'plain'}",
+              kind, slot, packed, extras)
+         for slot, (kind, packed, extras) in enumerate(
+             [(k, p, e) for k in ("blk", "rng") for p in (False, True) for e in (True, False)],
+             start=4)]
+
+
+def guest_script(cases: list[Case]) -> str:
+    lines = [g.SHELL_LIB]
+    rng_seen = 0
+    for c in cases:
+        slot = f"{c.slot:02x}"
+        if c.kind == "blk":
+            lines.append(f"report_virtio {c.tag} {slot}")
+            lines.append(f"blk_rw {c.tag} {slot} {BLOCKS_PER_WRITE} "
+                         + " ".join(map(str, OFFSETS)))
+        else:
+            # virtio-rng numbers its hwrngs in probe order, which is slot order.
+            lines.append(f"rng_read {c.tag} {slot} virtio_rng.{rng_seen} {RNG_BYTES}")
+            rng_seen += 1
+    return "\n".join(lines) + "\n"
+
+
+def serve(sock: str, kind: str, disk: Path | None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "device_ref.cli", "serve", "--type", kind, "--socket", sock]
+    if disk is not None:
+        cmd += ["--disk", str(disk)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.fixture(scope="module")
+def boot():
+    """Boot once with all cases; yield (report, per-case server logs, disks)."""
+    work = Path(tempfile.mkdtemp(prefix="lg-", dir="/tmp"))
+    procs: dict[str, subprocess.Popen] = {}
+    disks: dict[str, Path] = {}
+    try:
+        initrd = g.build_initramfs(guest_script(CASES), work / "initrd.cpio")
+        for c in CASES:
+            disk = None
+            if c.kind == "blk":
+                disk = work / f"{c.tag}.img"
+                with open(disk, "wb") as f:
+                    f.truncate(DISK_SIZE)
+                disks[c.tag] = disk
+            procs[c.tag] = serve(str(work / f"{c.tag}.sock"), c.kind, disk)
+        deadline = time.monotonic() + 20
+        for c in CASES:
+            sock = work / f"{c.tag}.sock"
+            while not sock.exists():
+                if procs[c.tag].poll() is not None:
+                    pytest.fail(f"serve for {c.tag} exited: {procs[c.tag].stderr.read().decode()}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"serve for {c.tag} did not listen")
+                time.sleep(0.05)
+        devices = [g.VhostDevice(c.kind, str(work / f"{c.tag}.sock"), c.slot, c.props)
+                   for c in CASES]
+        result = g.run_guest(initrd, devices, timeout=180)
+        logs = {}
+        for tag, p in procs.items():
+            p.terminate()
+            _, err = p.communicate(timeout=10)
+            logs[tag] = err.decode(errors="replace")
+        print(f"guest boot took {result.seconds:.1f} s")
+        yield g.parse_report(result.output), logs, disks, result
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _features(report: dict[str, str], tag: str) -> int:
+    return g.feature_bits(report[f"{tag}.features"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.tag)
+def test_guest_negotiated_the_expected_ring_features(boot, case):
+    report, _, _, _ = boot
+    device_id = {"blk": "0x0002", "rng": "0x0004"}[case.kind]
+    assert report[f"{case.tag}.device"] == device_id
+    f = _features(report, case.tag)
+    assert f >> F_VERSION_1 & 1, "a modern device must negotiate VERSION_1"
+    # Linux uses a packed ring exactly when QEMU passes RING_PACKED on and we offer it.
+    assert bool(f >> F_RING_PACKED & 1) == case.packed
+    assert bool(f >> F_INDIRECT_DESC & 1) == case.extras
+    assert bool(f >> F_EVENT_IDX & 1) == case.extras
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "blk"], ids=lambda c: c.tag)
+def test_guest_block_data_round_trips(boot, case):
+    report, logs, disks, _ = boot
+    assert int(report[f"{case.tag}.size"]) == DISK_SIZE
+    with open(disks[case.tag], "rb") as f:
+        for off in OFFSETS:
+            verdict, digest = report[f"{case.tag}.rw.{off}"].split()
+            assert verdict == "same", f"read back differs at block {off}"
+            assert re.fullmatch(r"[0-9a-f]{64}", digest)
+            # Independent of the guest: our back-end put exactly those bytes in the file.
+            f.seek(off * BLOCK)
+            assert hashlib.sha256(f.read(BLOCK * BLOCKS_PER_WRITE)).hexdigest() == digest
+    assert " error" not in logs[case.tag]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "rng"], ids=lambda c: c.tag)
+def test_guest_reads_entropy_from_hwrng(boot, case):
+    report, logs, _, _ = boot
+    rng_index = [c.tag for c in CASES if c.kind == "rng"].index(case.tag)
+    assert report[f"{case.tag}.current"] == f"virtio_rng.{rng_index}"
+    assert int(report[f"{case.tag}.bytes"]) == RNG_BYTES
+    # 256 random bytes hit about 160 distinct values; a stuck source hits 1.
+    assert int(report[f"{case.tag}.distinct"]) > 100
+    served = re.findall(r"(\d+) requests", logs[case.tag])
+    assert served and int(served[-1]) > 0, logs[case.tag]
+    assert " error" not in logs[case.tag]
