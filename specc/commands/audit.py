@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     findings = audit(tree)
     cov = None
     if args.coverage:
-        from specc.coverage_report import coverage_for
+        from specc.audit.coverage import coverage_for
         cov = coverage_for(tree, args.spec, args.vectors)
     if args.format == "json":
         doc = {

@@ -1,10 +1,10 @@
 """The model-independent half of the patch builder: anchors, edits, the series
 writer and the XeLaTeX build check (the LaTeX text comes from specc.emit)."""
 from specc.patch.anchors import (ANCHOR_TYPES, AllocationItem, AnchorError, FeatureItem,
-                                 FeatureSlot, LineAfter, ListEnd, NormativeEnd, SectionBodyEnd,
+                                 FeatureSlot, ItemText, Labelled, Line, LineAfter, ListEnd, NormativeEnd, SectionBodyEnd,
                                  SectionEnd, SectionStart, Span, Text, resolve_anchor)
 from specc.patch.edit import AREAS, Edit, apply_edits, edits_by_area
 
 __all__ = ["ANCHOR_TYPES", "AREAS", "AllocationItem", "AnchorError", "Edit", "FeatureItem",
-           "FeatureSlot", "LineAfter", "ListEnd", "NormativeEnd", "SectionBodyEnd", "SectionEnd",
+           "FeatureSlot", "ItemText", "Labelled", "Line", "LineAfter", "ListEnd", "NormativeEnd", "SectionBodyEnd", "SectionEnd",
            "SectionStart", "Span", "Text", "apply_edits", "edits_by_area", "resolve_anchor"]

@@ -303,6 +303,98 @@ class Text:
         return Span(hits[0], hits[0] + len(self.old))
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """The whole section or normative block a label names, heading line included.
+
+    `before` puts text in front of its heading line, `after` after its last
+    non-blank line (for a section: subsections included; for a normative
+    block: its text). The DSL's `before|after|end-of label "..."` map here
+    (`end-of` is `after`)."""
+    label: str
+
+    def describe(self) -> str:
+        return f"the part labelled '{self.label}'"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        block = tree.block_by_label(self.label)
+        if block is not None:
+            sec, end = block.heading, _body_end(block.heading)
+        else:
+            sec = tree.section_by_label(self.label) if self.label.startswith("sec:") or \
+                ":" not in self.label.split(" / ")[0] else None
+            if sec is None:
+                found = [lab for lab in tree.labels if lab.name == self.label]
+                if not found or found[0].section is None:
+                    raise AnchorError(f"{file}: anchor not found: {self.describe()} (no such label)")
+                sec = found[0].section
+            end = sec.end_offset
+        if sec.file != file:
+            raise AnchorError(f"{file}: anchor not found: {self.describe()} (it is in {sec.file})")
+        text = tree.sources[file].text
+        return Span(_line_start(text, sec.offset), _after_content(text, sec.body_offset, end))
+
+
+@dataclass(frozen=True)
+class ItemText:
+    """The one `\\item` of a list in the file whose [label] reads `text`, or,
+    for an item without [label], whose first line reads `text` (spaces
+    normalised). Span: the whole item. The DSL's `item "..."` maps here."""
+    text: str
+
+    def describe(self) -> str:
+        return f"the \\item '{self.text}'"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        src = tree.sources[file]
+        want = " ".join(self.text.split())
+        hits: list[Item] = []
+        for lst in tree.lists:
+            if lst.file != file:
+                continue
+            for it in lst.items:
+                if it.opt is not None:
+                    got = src.text[it.opt[0]:it.opt[1]]
+                else:
+                    start = it.offset + len("\\item")
+                    nl = src.masked.find("\n", start)
+                    got = src.masked[start:nl if 0 <= nl < it.end_offset else it.end_offset]
+                if " ".join(got.split()) == want:
+                    hits.append(it)
+        if not hits:
+            raise AnchorError(f"{file}: anchor not found: {self.describe()}")
+        if len(hits) > 1:
+            raise AnchorError(f"{file}: anchor {self.describe()} is ambiguous ({len(hits)} items)")
+        it = hits[0]
+        return Span(it.offset, _after_content(src.text, it.offset, it.end_offset))
+
+
+@dataclass(frozen=True)
+class Line:
+    """The one line (newline included) that contains `contains`, in the whole file or,
+    with label=/title=, in one section. The DSL's `text "..."` maps here."""
+    contains: str
+    label: str = ""
+    title: str = ""
+
+    def describe(self) -> str:
+        where = _section_selector(self.label, self.title) if (self.label or self.title) else "the file"
+        return f"the line containing '{self.contains}' in {where}"
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        text = tree.sources[file].text
+        if self.label or self.title:
+            sec = _find_section(tree, file, self.label, self.title, self.describe())
+            lo, hi = sec.offset, sec.end_offset
+        else:
+            lo, hi = 0, len(text)
+        hits = _occurrences(text, self.contains, lo, hi)
+        lines = sorted({_line_start(text, h) for h in hits})
+        _one(lines, file, self.describe())
+        k = text.find("\n", hits[0])
+        return Span(lines[0], len(text) if k < 0 else k + 1)
+
+
 def _occurrences(text: str, needle: str, start: int, end: int) -> list[int]:
     hits: list[int] = []
     i = text.find(needle, start, end)
@@ -320,10 +412,10 @@ def _one(hits: list[int], file: str, what: str) -> None:
 
 
 Anchor = (AllocationItem | FeatureItem | FeatureSlot | SectionStart | SectionEnd | SectionBodyEnd
-          | NormativeEnd | ListEnd | LineAfter | Text)
+          | NormativeEnd | ListEnd | LineAfter | Text | Labelled | ItemText | Line)
 
 ANCHOR_TYPES = (AllocationItem, FeatureItem, FeatureSlot, SectionStart, SectionEnd,
-                SectionBodyEnd, NormativeEnd, ListEnd, LineAfter, Text)
+                SectionBodyEnd, NormativeEnd, ListEnd, LineAfter, Text, Labelled, ItemText, Line)
 
 
 def resolve_anchor(tree: SpecTree, file: str, anchor: Anchor) -> Span:
