@@ -29,7 +29,8 @@ def check_range(gpa: int, length: int) -> None:
     """Raise ADDR_OVERFLOW / BAD_REQUEST for a range no region could hold."""
     if gpa < 0 or length < 0 or gpa >= U64 or length >= U64:
         raise RingError(RingErrorCode.BAD_REQUEST, f"range 0x{gpa:x}+{length}")
-    if gpa + length > U64:
+    # the end address must itself fit in 64 bits (the C core computes it)
+    if gpa + length > U64 - 1:
         raise RingError(RingErrorCode.ADDR_OVERFLOW, f"0x{gpa:x}+0x{length:x}")
 
 

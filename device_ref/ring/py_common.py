@@ -124,11 +124,22 @@ def emit_popped(batch, count: int, seg_base: int, cid: int, segs, wlen: int) -> 
     POPPED.pack_into(batch.chains, POPPED.size * count, cid, len(segs), wlen, 0)
 
 
-def read_push_requests(batch, fill: bool) -> list[tuple[int, int]]:
+def read_push_requests(batch, fill: bool, size: int, inflight: list[bool], in_order: bool,
+                       order, wlen: list[int]) -> list[tuple[int, int]]:
+    """Decode and validate a push batch; a caller mistake must not corrupt the ring."""
     out = []
+    seen = set()
     for k in range(batch.count):
-        cid, _n, wlen, written = POPPED.unpack_from(batch.chains, POPPED.size * k)
-        out.append((cid, wlen if fill else written))
+        cid, _n, _wlen, written = POPPED.unpack_from(batch.chains, POPPED.size * k)
+        if cid >= size or not inflight[cid] or cid in seen:
+            raise RingError(RingErrorCode.PUSH_UNKNOWN_ID, f"id {cid}")
+        if in_order and order[k] != cid:
+            raise RingError(RingErrorCode.PUSH_OUT_OF_ORDER, f"id {cid}")
+        ln = wlen[cid] if fill else written
+        if ln > wlen[cid]:
+            raise RingError(RingErrorCode.BAD_REQUEST, f"written {ln} > writable {wlen[cid]}")
+        seen.add(cid)
+        out.append((cid, ln))
     return out
 
 

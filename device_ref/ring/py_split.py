@@ -231,21 +231,12 @@ class SplitDevice:
 
     def push_batch(self, batch, fill: bool = False, coalesce: bool = False) -> bool:
         self._check()
-        reqs = read_push_requests(batch, fill)
-        if not reqs:
+        if batch.count == 0:
             return False
         if coalesce and not self.cfg.in_order:
             raise RingError(RingErrorCode.BAD_REQUEST, "coalesced used entries need IN_ORDER")
-        # validate everything first: a caller mistake must not corrupt the ring
-        seen = set()
-        for k, (cid, ln) in enumerate(reqs):
-            if cid >= self.size or not self.inflight[cid] or cid in seen:
-                raise RingError(RingErrorCode.PUSH_UNKNOWN_ID, f"id {cid}")
-            if self.cfg.in_order and self.order[k] != cid:
-                raise RingError(RingErrorCode.PUSH_OUT_OF_ORDER, f"id {cid}")
-            if ln > self.wlen[cid]:
-                raise RingError(RingErrorCode.BAD_REQUEST, f"written {ln} > writable {self.wlen[cid]}")
-            seen.add(cid)
+        reqs = read_push_requests(batch, fill, self.size, self.inflight, self.cfg.in_order,
+                                  self.order, self.wlen)
         old = self.used_idx
         if coalesce:
             cid, ln = reqs[-1]

@@ -1,0 +1,40 @@
+"""cffi build script for the C ring core (API mode, out of line).
+
+`setup.py` names `ffibuilder` in `cffi_modules`, so `pip install -e .`
+compiles `device_ref.ring._ring_c`.  `make_builder` is also used by the
+sanitizer test and the benchmark to build variants into a temp dir.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+
+
+def cdef_text() -> str:
+    """The declarations between the cdef markers of ring.h."""
+    text = (HERE / "ring.h").read_text()
+    return text.split("/* cdef-begin */", 1)[1].split("/* cdef-end */", 1)[0]
+
+
+def make_builder(module: str = "device_ref.ring._ring_c", extra_compile_args: list[str] | None = None,
+                 extra_link_args: list[str] | None = None, relative: bool = False) -> FFI:
+    """A builder for the core; `relative` paths are what setuptools insists on."""
+    here = os.path.relpath(HERE) if relative else str(HERE)
+    ffi = FFI()
+    ffi.cdef(cdef_text())
+    ffi.set_source(module, '#include "ring.h"',
+                   sources=[os.path.join(here, "ring.c")],
+                   include_dirs=[here],
+                   extra_compile_args=["-O2", "-std=gnu11", "-Wall"] + (extra_compile_args or []),
+                   extra_link_args=extra_link_args or [])
+    return ffi
+
+
+ffibuilder = make_builder(relative=True)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

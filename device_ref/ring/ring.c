@@ -1,0 +1,1016 @@
+/*
+ * Virtqueue ring core (see ring.h).  Bounds-checked, never loops more than
+ * the queue size per chain, and reports hostile ring contents as error
+ * codes.  Behaviour mirrors the Python twin check for check, so both
+ * backends return the same code for the same bytes.
+ */
+#include "ring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "ring core assumes a little-endian host (virtio 1.x rings are little-endian)"
+#endif
+
+#define F_NEXT 1u
+#define F_WRITE 2u
+#define F_INDIRECT 4u
+#define F_AVAIL (1u << 7)
+#define F_USED (1u << 15)
+#define EVT_ENABLE 0
+#define EVT_DISABLE 1
+#define EVT_DESC 2
+#define SEG_WRITABLE 1u
+
+/* the other side may be another process: order our stores and loads */
+#define ACQUIRE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define RELEASE() __atomic_thread_fence(__ATOMIC_RELEASE)
+#define FULL() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+struct split_desc { uint64_t addr; uint32_t len; uint16_t flags; uint16_t next; };
+struct packed_desc { uint64_t addr; uint32_t len; uint16_t id; uint16_t flags; };
+
+struct fifo { uint16_t *v; uint32_t head, count, cap; uint64_t head_seq; };
+
+struct ring_queue {
+    const struct ring_mem *mem;
+    uint32_t size, packed, event_idx, indirect, in_order, device;
+    uint8_t *desc, *drv, *dev;      /* host pointers of the three areas */
+    int error;
+    /* split */
+    uint16_t avail_idx, last_used;  /* driver */
+    uint16_t last_avail, used_idx;  /* device */
+    /* packed positions: driver next-avail / last-used, device next-avail / used */
+    uint32_t a_idx, a_wrap, u_idx, u_wrap;
+    uint32_t free_desc;             /* packed driver */
+    uint32_t inflight_desc;         /* packed device */
+    uint32_t outstanding;           /* buffers in flight */
+    struct fifo free;               /* split: descriptor indices; packed: buffer ids */
+    struct fifo order;              /* IN_ORDER: in-flight ids, oldest first */
+    uint16_t *next;                 /* split driver: private chain links */
+    uint64_t *token;
+    uint64_t *seq;                  /* IN_ORDER: sequence number of each in-flight id */
+    uint32_t *wlen;
+    uint16_t *ndesc;
+    uint8_t *inflight;
+    uint8_t *mark;                  /* scratch for push validation */
+    struct ring_seg *scratch;       /* a chain that may not fit the caller's batch */
+};
+
+/* ---- little-endian field access (memcpy: no alignment assumptions) ---- */
+static inline uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline void st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline void st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* ---- fifo ---- */
+static inline void fifo_push(struct fifo *f, uint16_t v)
+{
+    uint32_t i = f->head + f->count;
+    if (i >= f->cap)
+        i -= f->cap;
+    f->v[i] = v;
+    f->count++;
+}
+
+static inline uint16_t fifo_pop(struct fifo *f)
+{
+    uint16_t v = f->v[f->head];
+    if (++f->head == f->cap)
+        f->head = 0;
+    f->count--;
+    f->head_seq++;
+    return v;
+}
+
+static inline uint16_t fifo_at(const struct fifo *f, uint32_t k)
+{
+    uint32_t i = f->head + k;
+    if (i >= f->cap)
+        i -= f->cap;
+    return f->v[i];
+}
+
+/* ---- memory map ---- */
+int ring_mem_find(const struct ring_mem *mem, uint64_t gpa, uint64_t len, uint8_t **host)
+{
+    if (len > UINT64_MAX - gpa)
+        return RING_E_ADDR_OVERFLOW;
+    for (uint32_t i = 0; i < mem->nregions; i++) {
+        const struct ring_region *r = &mem->regions[i];
+        if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa)) {
+            *host = r->host + (gpa - r->gpa);
+            return RING_OK;
+        }
+    }
+    return RING_E_OUT_OF_BOUNDS;
+}
+
+/* ---- queue lifetime ---- */
+static int check_area(const struct ring_mem *mem, uint64_t gpa, uint64_t len, uint64_t align, uint8_t **host)
+{
+    if (gpa % align)
+        return RING_E_BAD_CONFIG;
+    return ring_mem_find(mem, gpa, len, host);
+}
+
+void ring_queue_free(ring_queue *q)
+{
+    if (!q)
+        return;
+    free(q->free.v);
+    free(q->order.v);
+    free(q->next);
+    free(q->token);
+    free(q->seq);
+    free(q->wlen);
+    free(q->ndesc);
+    free(q->inflight);
+    free(q->mark);
+    free(q->scratch);
+    free(q);
+}
+
+int ring_queue_new(const struct ring_mem *mem, const struct ring_cfg *cfg, int device_side,
+                   int has_start, uint32_t start, ring_queue **out)
+{
+    uint32_t n = cfg->size;
+    int e;
+    *out = NULL;
+    if (n < 1 || n > 32768 || (!cfg->packed && (n & (n - 1))))
+        return RING_E_BAD_CONFIG;
+    ring_queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return RING_E_BAD_CONFIG;
+    q->mem = mem;
+    q->size = n;
+    q->packed = !!cfg->packed;
+    q->event_idx = !!cfg->event_idx;
+    q->indirect = !!cfg->indirect;
+    q->in_order = !!cfg->in_order;
+    q->device = !!device_side;
+    if (q->packed) {
+        e = check_area(mem, cfg->desc, 16ull * n, 16, &q->desc);
+        if (!e) e = check_area(mem, cfg->driver, 4, 4, &q->drv);
+        if (!e) e = check_area(mem, cfg->device, 4, 4, &q->dev);
+    } else {
+        e = check_area(mem, cfg->desc, 16ull * n, 16, &q->desc);
+        if (!e) e = check_area(mem, cfg->driver, 6ull + 2ull * n, 2, &q->drv);
+        if (!e) e = check_area(mem, cfg->device, 6ull + 8ull * n, 4, &q->dev);
+    }
+    if (e) {
+        free(q);
+        return e;
+    }
+    q->free.v = calloc(n, 2);
+    q->free.cap = n;
+    q->order.v = calloc(n, 2);
+    q->order.cap = n;
+    q->next = calloc(n, 2);
+    q->token = calloc(n, 8);
+    q->seq = calloc(n, 8);
+    q->wlen = calloc(n, 4);
+    q->ndesc = calloc(n, 2);
+    q->inflight = calloc(n, 1);
+    q->mark = calloc(n, 1);
+    q->scratch = calloc(n, sizeof(struct ring_seg));
+    if (!q->free.v || !q->order.v || !q->next || !q->token || !q->seq || !q->wlen ||
+        !q->ndesc || !q->inflight || !q->mark || !q->scratch) {
+        ring_queue_free(q);
+        return RING_E_BAD_CONFIG;
+    }
+    q->a_wrap = q->u_wrap = 1;
+    if (!device_side) {
+        for (uint32_t i = 0; i < n; i++)
+            fifo_push(&q->free, (uint16_t)i);
+        q->free_desc = n;
+        memset(q->desc, 0, 16ull * n);
+        memset(q->drv, 0, q->packed ? 4 : 6ull + 2ull * n);
+        memset(q->dev, 0, q->packed ? 4 : 6ull + 8ull * n);
+    } else if (q->packed) {
+        if (!has_start)
+            start = 1u << 15;
+        if ((start & 0x7fff) >= n) {
+            ring_queue_free(q);
+            return RING_E_BAD_CONFIG;
+        }
+        q->a_idx = q->u_idx = start & 0x7fff;
+        q->a_wrap = q->u_wrap = (start >> 15) & 1;
+    } else {
+        q->last_avail = has_start ? (uint16_t)start : 0;
+        q->used_idx = ld16(q->dev + 2);
+    }
+    *out = q;
+    return RING_OK;
+}
+
+int ring_error(const ring_queue *q) { return q->error; }
+uint32_t ring_outstanding(const ring_queue *q) { return q->outstanding; }
+
+uint32_t ring_num_free(const ring_queue *q)
+{
+    return q->packed ? q->free_desc : q->free.count;
+}
+
+uint32_t ring_state(const ring_queue *q)
+{
+    return q->packed ? (q->a_idx | (q->a_wrap << 15)) : q->last_avail;
+}
+
+/* ---- shared helpers ---- */
+static inline int need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
+
+static inline void advance(uint32_t *idx, uint32_t *wrap, uint32_t n, uint32_t size)
+{
+    *idx += n;
+    while (*idx >= size) {
+        *idx -= size;
+        *wrap ^= 1;
+    }
+}
+
+/* packed: was (ev_idx, ev_wrap) one of the `moved` positions before (idx, wrap)? */
+static int packed_notify(const uint8_t *area, const ring_queue *q, uint32_t idx, uint32_t wrap, uint32_t moved)
+{
+    FULL();
+    uint16_t off_wrap = ld16(area), flags = ld16(area + 2);
+    if (flags == EVT_DISABLE)
+        return 0;
+    if (flags == EVT_DESC && q->event_idx) {
+        int64_t back = (int64_t)idx - (int64_t)(off_wrap & 0x7fff) +
+                       ((uint32_t)(off_wrap >> 15) != wrap ? (int64_t)q->size : 0);
+        if (back <= 0)
+            back += 2 * (int64_t)q->size;
+        return back >= 1 && back <= (int64_t)moved;
+    }
+    return 1;
+}
+
+static inline int packed_is_avail(uint16_t flags, uint32_t wrap)
+{
+    return (!!(flags & F_AVAIL)) == (int)wrap && (!!(flags & F_USED)) != (int)wrap;
+}
+
+static inline uint16_t avail_bits(uint32_t wrap) { return wrap ? F_AVAIL : F_USED; }
+static inline uint16_t used_bits(uint32_t wrap) { return wrap ? (F_AVAIL | F_USED) : 0; }
+
+/* validate a batch of chains before the driver writes anything */
+static int check_requests(ring_queue *q, const struct ring_add *chains, uint32_t nchains, uint32_t nsegs)
+{
+    uint64_t s = 0;
+    for (uint32_t k = 0; k < nchains; k++) {
+        uint32_t nseg = chains[k].nseg;
+        if (nseg == 0 || nseg > q->size || s + nseg > nsegs)
+            return RING_E_BAD_REQUEST;
+        s += nseg;
+        if (chains[k].indirect) {
+            uint8_t *h;
+            if (!q->indirect)
+                return RING_E_BAD_REQUEST;
+            int e = ring_mem_find(q->mem, chains[k].indirect, 16ull * nseg, &h);
+            if (e)
+                return e;
+        }
+    }
+    return RING_OK;
+}
+
+static uint32_t writable_total(const struct ring_seg *s, uint32_t n)
+{
+    uint64_t t = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (s[i].flags & SEG_WRITABLE)
+            t += s[i].len;
+    return (uint32_t)t;
+}
+
+static void order_append(ring_queue *q, uint16_t id)
+{
+    if (q->in_order) {
+        q->seq[id] = q->order.head_seq + q->order.count;
+        fifo_push(&q->order, id);
+    }
+    q->outstanding++;
+}
+
+/* ---- device-side chain parser ---- */
+struct parse {
+    struct ring_seg *out;
+    uint32_t n;
+    int seen_write;
+    uint64_t wlen;
+};
+
+static int p_data(const ring_queue *q, struct parse *p, uint64_t addr, uint32_t len, uint16_t flags)
+{
+    uint8_t *h;
+    int e = ring_mem_find(q->mem, addr, len, &h);
+    if (e)
+        return e;
+    if (flags & F_WRITE) {
+        p->seen_write = 1;
+        p->wlen += len;
+        if (p->wlen > 0xffffffffull)
+            return RING_E_CHAIN_LEN_OVERFLOW;
+    } else if (p->seen_write) {
+        return RING_E_READ_AFTER_WRITE;
+    }
+    if (p->n >= q->size)
+        return RING_E_CHAIN_TOO_LONG;
+    p->out[p->n].addr = addr;
+    p->out[p->n].len = len;
+    p->out[p->n].flags = (flags & F_WRITE) ? SEG_WRITABLE : 0;
+    p->n++;
+    return RING_OK;
+}
+
+static int p_indirect(const ring_queue *q, struct parse *p, uint64_t addr, uint32_t len, uint16_t flags)
+{
+    uint8_t *t;
+    int e;
+    if (!q->indirect)
+        return RING_E_INDIRECT_NOT_NEGOTIATED;
+    if (flags & F_NEXT)
+        return RING_E_INDIRECT_WITH_NEXT;
+    if (len == 0 || len % 16)
+        return RING_E_INDIRECT_BAD_LEN;
+    if (len / 16 > q->size)
+        return RING_E_CHAIN_TOO_LONG;
+    e = ring_mem_find(q->mem, addr, len, &t);
+    if (e)
+        return e;
+    uint32_t n = len / 16;
+    if (q->packed) {
+        for (uint32_t i = 0; i < n; i++) {
+            struct packed_desc d;
+            memcpy(&d, t + 16ull * i, 16);
+            if (d.flags & F_INDIRECT)
+                return RING_E_INDIRECT_NESTED;
+            e = p_data(q, p, d.addr, d.len, d.flags);
+            if (e)
+                return e;
+        }
+        return RING_OK;
+    }
+    uint32_t i = 0, visited = 0;
+    for (;;) {
+        struct split_desc d;
+        if (++visited > n)
+            return RING_E_CHAIN_TOO_LONG;
+        memcpy(&d, t + 16ull * i, 16);
+        if (d.flags & F_INDIRECT)
+            return RING_E_INDIRECT_NESTED;
+        e = p_data(q, p, d.addr, d.len, d.flags);
+        if (e)
+            return e;
+        if (!(d.flags & F_NEXT))
+            return RING_OK;
+        if (d.next >= n)
+            return RING_E_DESC_INDEX_RANGE;
+        i = d.next;
+    }
+}
+
+/* ================= split ================= */
+
+static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+                     const struct ring_seg *segs, uint32_t nsegs, uint32_t *added, int *notify)
+{
+    uint32_t size = q->size, mask = size - 1;
+    uint16_t old = q->avail_idx;
+    uint32_t done = 0;
+    const struct ring_seg *s = segs;
+    int e = check_requests(q, chains, nchains, nsegs);
+    *added = 0;
+    *notify = 0;
+    if (e)
+        return e;
+    for (uint32_t k = 0; k < nchains; k++) {
+        uint32_t nseg = chains[k].nseg;
+        uint64_t ind = chains[k].indirect;
+        uint32_t need = ind ? 1 : nseg;
+        uint16_t head;
+        if (need > q->free.count)
+            break;
+        if (ind) {
+            uint8_t *t = NULL;
+            if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
+                return RING_E_OUT_OF_BOUNDS; /* unreachable: check_requests translated it */
+            for (uint32_t i = 0; i < nseg; i++) {
+                int last = i + 1 == nseg;
+                struct split_desc d = { s[i].addr, s[i].len,
+                    (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)),
+                    (uint16_t)(last ? 0 : i + 1) };
+                memcpy(t + 16ull * i, &d, 16);
+            }
+            head = fifo_pop(&q->free);
+            struct split_desc d = { ind, 16u * nseg, F_INDIRECT, 0 };
+            memcpy(q->desc + 16ull * head, &d, 16);
+            q->next[head] = 0;
+        } else {
+            uint16_t cur = fifo_pop(&q->free);
+            head = cur;
+            for (uint32_t i = 0; i < nseg; i++) {
+                int last = i + 1 == nseg;
+                uint16_t nxt = last ? 0 : fifo_pop(&q->free);
+                struct split_desc d = { s[i].addr, s[i].len,
+                    (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)), nxt };
+                memcpy(q->desc + 16ull * cur, &d, 16);
+                q->next[cur] = nxt;
+                cur = nxt;
+            }
+        }
+        q->token[head] = chains[k].token;
+        q->ndesc[head] = (uint16_t)need;
+        q->wlen[head] = writable_total(s, nseg);
+        q->inflight[head] = 1;
+        order_append(q, head);
+        st16(q->drv + 4 + 2u * (q->avail_idx & mask), head);
+        q->avail_idx++;
+        s += nseg;
+        done++;
+    }
+    *added = done;
+    if (done == 0)
+        return nchains ? RING_E_QUEUE_FULL : RING_OK;
+    RELEASE();
+    st16(q->drv + 2, q->avail_idx);
+    FULL();
+    if (q->event_idx)
+        *notify = need_event(ld16(q->dev + 4 + 8u * size), q->avail_idx, old);
+    else
+        *notify = !(ld16(q->dev) & 1);
+    return RING_OK;
+}
+
+static void split_free(ring_queue *q, uint16_t head)
+{
+    uint16_t d = head;
+    for (uint32_t i = 0; i < q->ndesc[head]; i++) {
+        fifo_push(&q->free, d);
+        d = q->next[d];
+    }
+    q->inflight[head] = 0;
+}
+
+static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
+{
+    uint32_t size = q->size, mask = size - 1, c = 0;
+    uint16_t used_idx = ld16(q->dev + 2);
+    ACQUIRE();
+    if ((uint16_t)(used_idx - q->last_used) > q->outstanding) {
+        *count = 0;
+        return RING_E_USED_IDX_JUMP;
+    }
+    while (q->last_used != used_idx && c < max) {
+        const uint8_t *el = q->dev + 4 + 8u * (q->last_used & mask);
+        uint32_t id = ld32(el), len = ld32(el + 4), n = 1;
+        if (id >= size || !q->inflight[id]) {
+            *count = c;
+            return RING_E_USED_ID_BAD;
+        }
+        if (q->in_order) {
+            n = (uint32_t)(q->seq[id] - q->order.head_seq) + 1;
+            if (n > (uint16_t)(used_idx - q->last_used)) {
+                *count = c;
+                return RING_E_USED_IDX_JUMP;
+            }
+        }
+        if (len > q->wlen[id]) {
+            *count = c;
+            return RING_E_USED_LEN_TOO_BIG;
+        }
+        if (c + n > max)
+            break;
+        for (uint32_t i = 0; i + 1 < n; i++) {
+            uint16_t h = fifo_pop(&q->order);
+            out[c].token = q->token[h];
+            out[c].len = 0;
+            out[c].reserved = 0;
+            c++;
+            split_free(q, h);
+            q->outstanding--;
+        }
+        if (q->in_order)
+            fifo_pop(&q->order);
+        q->outstanding--;
+        out[c].token = q->token[id];
+        out[c].len = len;
+        out[c].reserved = 0;
+        c++;
+        split_free(q, (uint16_t)id);
+        q->last_used = (uint16_t)(q->last_used + n);
+    }
+    *count = c;
+    return RING_OK;
+}
+
+static int split_parse(ring_queue *q, uint16_t head, struct parse *p)
+{
+    uint32_t i = head, visited = 0;
+    for (;;) {
+        struct split_desc d;
+        int e;
+        if (++visited > q->size)
+            return RING_E_CHAIN_TOO_LONG;
+        memcpy(&d, q->desc + 16ull * i, 16);
+        if (d.flags & F_INDIRECT)
+            return p_indirect(q, p, d.addr, d.len, d.flags);
+        e = p_data(q, p, d.addr, d.len, d.flags);
+        if (e)
+            return e;
+        if (!(d.flags & F_NEXT))
+            return RING_OK;
+        if (d.next >= q->size)
+            return RING_E_DESC_INDEX_RANGE;
+        i = d.next;
+    }
+}
+
+static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                     struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
+{
+    uint32_t size = q->size, mask = size - 1, c = 0, base = 0;
+    uint16_t avail_idx = ld16(q->drv + 2);
+    ACQUIRE();
+    if ((uint16_t)(avail_idx - q->last_avail) > size) {
+        *count = 0;
+        return RING_E_AVAIL_IDX_JUMP;
+    }
+    while (q->last_avail != avail_idx && c < max_chains) {
+        uint16_t head = ld16(q->drv + 4 + 2u * (q->last_avail & mask));
+        struct parse p;
+        int e;
+        if (head >= size) {
+            *count = c;
+            return RING_E_DESC_INDEX_RANGE;
+        }
+        if (q->inflight[head]) {
+            *count = c;
+            return RING_E_ID_IN_USE;
+        }
+        p.out = (max_segs - base >= size) ? segs + base : q->scratch;
+        p.n = 0;
+        p.seen_write = 0;
+        p.wlen = 0;
+        e = split_parse(q, head, &p);
+        if (e) {
+            *count = c;
+            return e;
+        }
+        if (base + p.n > max_segs)
+            break;
+        if (p.out == q->scratch)
+            memcpy(segs + base, q->scratch, p.n * sizeof(struct ring_seg));
+        chains[c].id = head;
+        chains[c].nseg = p.n;
+        chains[c].wlen = (uint32_t)p.wlen;
+        chains[c].written = 0;
+        base += p.n;
+        c++;
+        q->inflight[head] = 1;
+        q->wlen[head] = (uint32_t)p.wlen;
+        order_append(q, head);
+        q->last_avail++;
+    }
+    *count = c;
+    return RING_OK;
+}
+
+/* push validation shared by both layouts; nothing is written on error */
+static int check_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill)
+{
+    int e = RING_OK;
+    uint32_t k;
+    for (k = 0; k < n; k++) {
+        uint32_t id = items[k].id, len;
+        if (id >= q->size || !q->inflight[id] || q->mark[id]) {
+            e = RING_E_PUSH_UNKNOWN_ID;
+            break;
+        }
+        len = fill ? q->wlen[id] : items[k].written;
+        if (q->in_order && fifo_at(&q->order, k) != id) {
+            e = RING_E_PUSH_OUT_OF_ORDER;
+            break;
+        }
+        if (len > q->wlen[id]) {
+            e = RING_E_BAD_REQUEST;
+            break;
+        }
+        q->mark[id] = 1;
+    }
+    for (uint32_t j = 0; j < k; j++)
+        q->mark[items[j].id] = 0;
+    return e;
+}
+
+static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
+                      int coalesce, int *notify)
+{
+    uint32_t mask = q->size - 1;
+    uint16_t old = q->used_idx;
+    if (coalesce) {
+        const struct ring_popped *it = &items[n - 1];
+        uint8_t *el = q->dev + 4 + 8u * (q->used_idx & mask);
+        st32(el, it->id);
+        st32(el + 4, fill ? q->wlen[it->id] : it->written);
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t id = items[k].id;
+        if (!coalesce) {
+            uint8_t *el = q->dev + 4 + 8u * ((uint16_t)(q->used_idx + k) & mask);
+            st32(el, id);
+            st32(el + 4, fill ? q->wlen[id] : items[k].written);
+        }
+        q->inflight[id] = 0;
+        if (q->in_order)
+            fifo_pop(&q->order);
+        q->outstanding--;
+    }
+    q->used_idx = (uint16_t)(q->used_idx + n);
+    RELEASE();
+    st16(q->dev + 2, q->used_idx);
+    FULL();
+    if (q->event_idx)
+        *notify = need_event(ld16(q->drv + 4 + 2u * q->size), q->used_idx, old);
+    else
+        *notify = !(ld16(q->drv) & 1);
+    return RING_OK;
+}
+
+/* ================= packed ================= */
+
+static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+                      const struct ring_seg *segs, uint32_t nsegs, uint32_t *added, int *notify)
+{
+    uint32_t done = 0, moved = 0;
+    const struct ring_seg *s = segs;
+    int e = check_requests(q, chains, nchains, nsegs);
+    *added = 0;
+    *notify = 0;
+    if (e)
+        return e;
+    for (uint32_t k = 0; k < nchains; k++) {
+        uint32_t nseg = chains[k].nseg;
+        uint64_t ind = chains[k].indirect;
+        uint32_t need = ind ? 1 : nseg;
+        uint16_t head_flags;
+        uint32_t head_idx = q->a_idx;
+        if (need > q->free_desc || q->free.count == 0)
+            break;
+        uint16_t id = fifo_pop(&q->free);
+        if (ind) {
+            uint8_t *t = NULL;
+            if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
+                return RING_E_OUT_OF_BOUNDS; /* unreachable: check_requests translated it */
+            for (uint32_t i = 0; i < nseg; i++) {
+                struct packed_desc d = { s[i].addr, s[i].len, 0,
+                    (uint16_t)((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) };
+                memcpy(t + 16ull * i, &d, 16);
+            }
+            uint8_t *h = q->desc + 16ull * head_idx;
+            uint64_t a = ind;
+            uint32_t l = 16u * nseg;
+            memcpy(h, &a, 8);
+            st32(h + 8, l);
+            st16(h + 12, id);
+            head_flags = (uint16_t)(F_INDIRECT | avail_bits(q->a_wrap));
+        } else {
+            uint32_t idx = q->a_idx, wrap = q->a_wrap;
+            head_flags = 0;
+            for (uint32_t i = 0; i < nseg; i++) {
+                uint16_t fl = (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) |
+                                         (i + 1 < nseg ? F_NEXT : 0) | avail_bits(wrap));
+                uint8_t *h = q->desc + 16ull * idx;
+                if (i == 0) {
+                    /* the head's flags go in last, so the device never sees half a chain */
+                    memcpy(h, &s[i].addr, 8);
+                    st32(h + 8, s[i].len);
+                    st16(h + 12, id);
+                    head_flags = fl;
+                } else {
+                    struct packed_desc d = { s[i].addr, s[i].len, id, fl };
+                    memcpy(h, &d, 16);
+                }
+                advance(&idx, &wrap, 1, q->size);
+            }
+        }
+        RELEASE();
+        st16(q->desc + 16ull * head_idx + 14, head_flags);
+        advance(&q->a_idx, &q->a_wrap, need, q->size);
+        q->free_desc -= need;
+        q->token[id] = chains[k].token;
+        q->ndesc[id] = (uint16_t)need;
+        q->wlen[id] = writable_total(s, nseg);
+        q->inflight[id] = 1;
+        order_append(q, id);
+        s += nseg;
+        done++;
+        moved += need;
+    }
+    *added = done;
+    if (done == 0)
+        return nchains ? RING_E_QUEUE_FULL : RING_OK;
+    *notify = packed_notify(q->dev, q, q->a_idx, q->a_wrap, moved);
+    return RING_OK;
+}
+
+static uint32_t packed_free(ring_queue *q, uint16_t id)
+{
+    q->inflight[id] = 0;
+    fifo_push(&q->free, id);
+    q->free_desc += q->ndesc[id];
+    q->outstanding--;
+    return q->ndesc[id];
+}
+
+static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
+{
+    uint32_t c = 0;
+    while (q->outstanding && c < max) {
+        uint8_t *h = q->desc + 16ull * q->u_idx;
+        uint16_t flags = ld16(h + 14);
+        uint32_t a = !!(flags & F_AVAIL), u = !!(flags & F_USED), n = 1, skip = 0;
+        if (a != u) {
+            if (a == q->u_wrap)
+                break;
+            *count = c;
+            return RING_E_USED_BAD_FLAGS;
+        }
+        if (a != q->u_wrap) {
+            *count = c;
+            return RING_E_USED_WRONG_WRAP;
+        }
+        ACQUIRE();
+        uint32_t len = ld32(h + 8), id = ld16(h + 12);
+        if (id >= q->size || !q->inflight[id]) {
+            *count = c;
+            return RING_E_USED_ID_BAD;
+        }
+        if (q->in_order)
+            n = (uint32_t)(q->seq[id] - q->order.head_seq) + 1;
+        if (!(flags & F_WRITE))
+            len = 0;
+        if (len > q->wlen[id]) {
+            *count = c;
+            return RING_E_USED_LEN_TOO_BIG;
+        }
+        if (c + n > max)
+            break;
+        for (uint32_t i = 0; i + 1 < n; i++) {
+            uint16_t b = fifo_pop(&q->order);
+            out[c].token = q->token[b];
+            out[c].len = 0;
+            out[c].reserved = 0;
+            c++;
+            skip += packed_free(q, b);
+        }
+        if (q->in_order)
+            fifo_pop(&q->order);
+        out[c].token = q->token[id];
+        out[c].len = len;
+        out[c].reserved = 0;
+        c++;
+        skip += packed_free(q, (uint16_t)id);
+        advance(&q->u_idx, &q->u_wrap, skip, q->size);
+    }
+    *count = c;
+    return RING_OK;
+}
+
+/* parse the chain at the device's next-avail position */
+static int packed_parse(ring_queue *q, struct parse *p, uint16_t *id_out, uint32_t *k_out)
+{
+    uint32_t idx = q->a_idx, wrap = q->a_wrap, k = 0;
+    struct packed_desc d;
+    int e;
+    for (;;) {
+        if (k > 0) {
+            if (k >= q->size)
+                return RING_E_CHAIN_TOO_LONG;
+            if (!packed_is_avail(ld16(q->desc + 16ull * idx + 14), wrap))
+                return RING_E_PACKED_BAD_FLAGS;
+            ACQUIRE();
+        }
+        if (q->inflight_desc + k + 1 > q->size)
+            return RING_E_AVAIL_IDX_JUMP;
+        memcpy(&d, q->desc + 16ull * idx, 16);
+        k++;
+        if (d.flags & F_INDIRECT) {
+            e = p_indirect(q, p, d.addr, d.len, d.flags);
+            if (e)
+                return e;
+            break;
+        }
+        e = p_data(q, p, d.addr, d.len, d.flags);
+        if (e)
+            return e;
+        if (!(d.flags & F_NEXT))
+            break;
+        advance(&idx, &wrap, 1, q->size);
+    }
+    if (d.id >= q->size)
+        return RING_E_BUFFER_ID_RANGE;
+    if (q->inflight[d.id])
+        return RING_E_ID_IN_USE;
+    *id_out = d.id;
+    *k_out = k;
+    return RING_OK;
+}
+
+static int packed_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                      struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
+{
+    uint32_t c = 0, base = 0;
+    while (c < max_chains) {
+        struct parse p;
+        uint16_t id;
+        uint32_t k;
+        int e;
+        if (!packed_is_avail(ld16(q->desc + 16ull * q->a_idx + 14), q->a_wrap))
+            break;
+        ACQUIRE();
+        p.out = (max_segs - base >= q->size) ? segs + base : q->scratch;
+        p.n = 0;
+        p.seen_write = 0;
+        p.wlen = 0;
+        e = packed_parse(q, &p, &id, &k);
+        if (e) {
+            *count = c;
+            return e;
+        }
+        if (base + p.n > max_segs)
+            break;
+        if (p.out == q->scratch)
+            memcpy(segs + base, q->scratch, p.n * sizeof(struct ring_seg));
+        chains[c].id = id;
+        chains[c].nseg = p.n;
+        chains[c].wlen = (uint32_t)p.wlen;
+        chains[c].written = 0;
+        base += p.n;
+        c++;
+        q->inflight[id] = 1;
+        q->ndesc[id] = (uint16_t)k;
+        q->wlen[id] = (uint32_t)p.wlen;
+        order_append(q, id);
+        q->inflight_desc += k;
+        advance(&q->a_idx, &q->a_wrap, k, q->size);
+    }
+    *count = c;
+    return RING_OK;
+}
+
+static void packed_write_used(ring_queue *q, uint16_t id, uint32_t len)
+{
+    uint8_t *h = q->desc + 16ull * q->u_idx;
+    st16(h + 12, id);
+    st32(h + 8, len);
+    RELEASE();
+    st16(h + 14, (uint16_t)(used_bits(q->u_wrap) | (len ? F_WRITE : 0)));
+}
+
+static int packed_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
+                       int coalesce, int *notify)
+{
+    uint32_t moved = 0;
+    if (coalesce) {
+        const struct ring_popped *it = &items[n - 1];
+        packed_write_used(q, (uint16_t)it->id, fill ? q->wlen[it->id] : it->written);
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t id = items[k].id;
+        if (!coalesce) {
+            packed_write_used(q, (uint16_t)id, fill ? q->wlen[id] : items[k].written);
+            advance(&q->u_idx, &q->u_wrap, q->ndesc[id], q->size);
+        }
+        moved += q->ndesc[id];
+        q->inflight[id] = 0;
+        q->inflight_desc -= q->ndesc[id];
+        if (q->in_order)
+            fifo_pop(&q->order);
+        q->outstanding--;
+    }
+    if (coalesce)
+        advance(&q->u_idx, &q->u_wrap, moved, q->size);
+    *notify = packed_notify(q->drv, q, q->u_idx, q->u_wrap, moved);
+    return RING_OK;
+}
+
+/* ================= entry points ================= */
+
+int ring_drv_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+                 const struct ring_seg *segs, uint32_t nsegs, uint32_t *added, int *notify)
+{
+    *added = 0;
+    *notify = 0;
+    if (q->error)
+        return q->error;
+    return q->packed ? packed_add(q, chains, nchains, segs, nsegs, added, notify)
+                     : split_add(q, chains, nchains, segs, nsegs, added, notify);
+}
+
+int ring_drv_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
+{
+    *count = 0;
+    if (q->error)
+        return q->error;
+    int e = q->packed ? packed_collect(q, out, max, count) : split_collect(q, out, max, count);
+    if (e)
+        q->error = e;
+    return e;
+}
+
+int ring_dev_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                 struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
+{
+    *count = 0;
+    if (q->error)
+        return q->error;
+    if (max_segs < q->size)
+        return RING_E_BAD_REQUEST;
+    int e = q->packed ? packed_pop(q, chains, max_chains, segs, max_segs, count)
+                      : split_pop(q, chains, max_chains, segs, max_segs, count);
+    if (e)
+        q->error = e;
+    return e;
+}
+
+int ring_dev_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
+                  int coalesce, int *notify)
+{
+    *notify = 0;
+    if (q->error)
+        return q->error;
+    if (n == 0)
+        return RING_OK;
+    if (coalesce && !q->in_order)
+        return RING_E_BAD_REQUEST;
+    int e = check_push(q, items, n, fill);
+    if (e)
+        return e;
+    return q->packed ? packed_push(q, items, n, fill, coalesce, notify)
+                     : split_push(q, items, n, fill, coalesce, notify);
+}
+
+int ring_drv_enable_intr(ring_queue *q)
+{
+    if (q->packed) {
+        if (q->event_idx) {
+            st16(q->drv, (uint16_t)(q->u_idx | (q->u_wrap << 15)));
+            st16(q->drv + 2, EVT_DESC);
+        } else {
+            st16(q->drv + 2, EVT_ENABLE);
+        }
+        FULL();
+        if (!q->outstanding)
+            return 0;
+        uint16_t flags = ld16(q->desc + 16ull * q->u_idx + 14);
+        return !packed_is_avail(flags, q->u_wrap) && (!!(flags & F_USED)) == (int)q->u_wrap;
+    }
+    if (q->event_idx)
+        st16(q->drv + 4 + 2u * q->size, q->last_used);
+    else
+        st16(q->drv, 0);
+    FULL();
+    return ld16(q->dev + 2) != q->last_used;
+}
+
+void ring_drv_disable_intr(ring_queue *q)
+{
+    if (q->packed)
+        st16(q->drv + 2, EVT_DISABLE);
+    else if (!q->event_idx)
+        st16(q->drv, 1);
+}
+
+int ring_dev_enable_notify(ring_queue *q)
+{
+    if (q->packed) {
+        if (q->event_idx) {
+            st16(q->dev, (uint16_t)(q->a_idx | (q->a_wrap << 15)));
+            st16(q->dev + 2, EVT_DESC);
+        } else {
+            st16(q->dev + 2, EVT_ENABLE);
+        }
+        FULL();
+        return packed_is_avail(ld16(q->desc + 16ull * q->a_idx + 14), q->a_wrap);
+    }
+    if (q->event_idx)
+        st16(q->dev + 4 + 8u * q->size, q->last_avail);
+    else
+        st16(q->dev, 0);
+    FULL();
+    return ld16(q->drv + 2) != q->last_avail;
+}
+
+void ring_dev_disable_notify(ring_queue *q)
+{
+    if (q->packed)
+        st16(q->dev + 2, EVT_DISABLE);
+    else if (!q->event_idx)
+        st16(q->dev, 1);
+}
