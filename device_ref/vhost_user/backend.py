@@ -107,8 +107,8 @@ class Session:
     """One front-end connection and the device it drives."""
 
     def __init__(self, sock: socket.socket, device_factory: Callable[[], object],
-                 log: Callable[[str], None]):
-        sock.settimeout(MESSAGE_TIMEOUT)
+                 log: Callable[[str], None], message_timeout: float = MESSAGE_TIMEOUT):
+        sock.settimeout(message_timeout)
         self.channel = P.Channel(sock)
         self.device = device_factory()
         self.device.attach(_Host(self))
@@ -529,8 +529,10 @@ class Server:
     """Listen on a Unix socket and serve front-ends one after another."""
 
     def __init__(self, path: str, device_factory: Callable[[], object],
-                 log: Callable[[str], None] = _stderr_log, name: str = "vhost-user"):
+                 log: Callable[[str], None] = _stderr_log, name: str = "vhost-user",
+                 message_timeout: float = MESSAGE_TIMEOUT):
         self.path = path
+        self.message_timeout = message_timeout
         self.device_factory = device_factory
         self.name = name
         self._log = log
@@ -630,7 +632,7 @@ class Server:
         conn, _ = self.listener.accept()
         self.stats.connections += 1
         try:
-            self.session = Session(conn, self.device_factory, self.log)
+            self.session = Session(conn, self.device_factory, self.log, self.message_timeout)
         except Exception as exc:  # noqa: BLE001 - a device that fails to open
             conn.close()
             self.log(f"connection {self.stats.connections}: cannot create device: {exc}")
@@ -649,7 +651,7 @@ class Server:
         except ProtocolError as exc:
             reason = str(exc)
         except (socket.timeout, TimeoutError):
-            reason = f"message not completed within {MESSAGE_TIMEOUT:g} s"
+            reason = f"message not completed within {self.message_timeout:g} s"
         except (ConnectionResetError, BrokenPipeError):
             reason = "front-end reset the connection"
         except Exception as exc:  # noqa: BLE001 - a device bug must not kill the server
