@@ -37,11 +37,13 @@ class GuardedBuffer:
         self.view = memoryview(self._map)[PAGE:PAGE + size]
 
     def close(self) -> None:
-        self.view.release()
+        # Unmap now if nobody else holds a view; otherwise the mapping goes
+        # when the last view does (a ring map may outlive the transport).
         try:
+            self.view.release()
             self._map.close()
         except BufferError:
-            pass  # someone still holds a view; the map goes when they do
+            pass
 
 
 @dataclass

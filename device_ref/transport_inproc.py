@@ -92,6 +92,11 @@ class InProcTransport(DriverTransport):
             self._work.put(None)
             self._thread.join(timeout=5)
             self._thread = None
+        with self._lock:
+            # Drop the device's rings and map now, deterministically, before
+            # the memory behind them goes away.
+            self.device.write_status(0)
+            self.device.set_memory(None)
         self.memory = None  # type: ignore[assignment]  # drop views before unmapping
         self.ram.close()
 

@@ -241,8 +241,8 @@ class VirtioDevice(DeviceBackend):
                     if ring.rearm():
                         continue
                     break
-                for i, chain in enumerate(chains):
-                    ring.set_written(i, self.handle(queue, ChainIO(ring.memory, chain.segments)))
+                for chain in chains:
+                    ring.set_written(chain, self.handle(queue, ChainIO(ring.memory, chain.segments)))
                 self.counters.requests += len(chains)
                 notify = ring.push() or notify
         except RingFault as exc:

@@ -41,6 +41,7 @@ class DeviceQueue:
         self.memory = memory
         self.ring = ring
         self.batch = PopBatch(min(BATCH, size), size)
+        self._done: list[tuple[int, int]] = []
 
     def pop(self) -> list[Chain]:
         """The next chains the driver made available (raises RingError)."""
@@ -48,8 +49,8 @@ class DeviceQueue:
             return []
         return self.batch.chain_list()
 
-    def set_written(self, i: int, written: int) -> None:
-        self.batch.set_written(i, written)
+    def set_written(self, chain: Chain, written: int) -> None:
+        self._done.append((chain.id, written))
 
     def rearm(self) -> bool:
         """Ask for the next kick; True if buffers arrived meanwhile (pop again)."""
@@ -57,7 +58,8 @@ class DeviceQueue:
 
     def push(self) -> bool:
         """Publish used entries for everything popped; True if the driver wants an interrupt."""
-        return self.ring.push_batch(self.batch)
+        done, self._done = self._done, []
+        return self.ring.push_many(done)
 
 
 def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int,

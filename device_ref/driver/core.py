@@ -81,6 +81,8 @@ class _Queue:
     config: RingQueueConfig
     allocs: list[Allocation]
     inflight: dict[int, Request] = field(default_factory=dict)
+    used: bool = False    # the safe layer has made buffers available here
+    raw: bool = False     # handed to the raw layer; the safe layer stays out
 
 
 @dataclass
@@ -245,6 +247,15 @@ class VirtioDriver:
             raise DriverNotReady(f"driver is {self.state}" +
                                  (f" after: {self.last_error}" if self.last_error else ""))
 
+    def _safe_queue(self, queue: int) -> _Queue:
+        if not 0 <= queue < len(self.queues):
+            raise DriverError(f"queue {queue} does not exist")
+        qs = self.queues[queue]
+        if qs.raw:
+            raise DriverError(f"queue {queue} belongs to the raw layer")
+        qs.used = True
+        return qs
+
     def _place(self, data: bytes, allocs: list[Allocation]) -> int:
         a = self.dma.alloc(len(data), timeout=self.opts.pool_wait)
         allocs.append(a)
@@ -255,9 +266,7 @@ class VirtioDriver:
         """Make one buffer available: ``out`` device-readable parts (bytes or
         GuestBuffer), ``in_`` device-writable parts (a length or GuestBuffer)."""
         self._require_ready()
-        if not 0 <= queue < len(self.queues):
-            raise DriverError(f"queue {queue} does not exist")
-        qs = self.queues[queue]
+        qs = self._safe_queue(queue)
         allocs: list[Allocation] = []
         copy_back: list[tuple[Allocation | None, GuestBuffer | None]] = []
         out_segs: list[tuple[int, int]] = []
@@ -307,6 +316,41 @@ class VirtioDriver:
             self.t.notify(queue)
         return req
 
+    def submit_segments(self, queue: int, out: list[tuple[int, int]], in_: list[tuple[int, int]],
+                        indirect: int = 0) -> Request:
+        """Low level: make a chain of caller-chosen (address, length) segments
+        available as is: no allocation, no bouncing, no address checks. For
+        conformance tests that hand a device addresses it must refuse; the
+        completion is still validated like any other."""
+        self._require_ready()
+        qs = self._safe_queue(queue)
+        token = next(self._tokens)
+        notify = qs.ring.add(list(out), list(in_), token, indirect=indirect)
+        req = Request(queue, token, [], [], sum(n for _a, n in in_))
+        qs.inflight[token] = req
+        if notify:
+            self.counters.kicks += 1
+            self.t.notify(queue)
+        return req
+
+    def take_raw(self, queue: int):
+        """Hand ``queue`` to the raw layer (``raw.RawSplit`` / ``raw.RawPacked``).
+
+        Only a queue the safe layer never used; afterwards the safe layer
+        refuses it. Kick with ``transport.notify``; read interrupts from the
+        transport."""
+        from device_ref.driver.raw import RawPacked, RawSplit  # noqa: PLC0415
+        self._require_ready()
+        qs = self.queues[queue]
+        if qs.used or qs.inflight:
+            raise DriverError(f"queue {queue} was already used by the safe layer")
+        qs.raw = True
+        return (RawPacked if qs.config.layout == PACKED else RawSplit)(self.t.memory, qs.config)
+
+    def queue_config(self, queue: int) -> RingQueueConfig:
+        """Where the rings of ``queue`` are (for raw access and observation)."""
+        return self.queues[queue].config
+
     # -- completion -------------------------------------------------------------
     def _collect(self, qs: _Queue) -> int:
         try:
@@ -337,7 +381,7 @@ class VirtioDriver:
     def poll(self) -> int:
         """Collect what every queue has completed; returns how many."""
         self._require_ready()
-        return sum(self._collect(qs) for qs in self.queues)
+        return sum(self._collect(qs) for qs in self.queues if not qs.raw)
 
     def wait(self, req: Request, timeout: float | None = None) -> Request:
         """Block until ``req`` completes; raise the DeviceError that stopped it."""
@@ -363,14 +407,14 @@ class VirtioDriver:
             spurious = nq
             if irq.config:
                 spurious += self._config_changed(irq.config)
-            if sum(self._collect(q) for q in self.queues):
+            if sum(self._collect(q) for q in self.queues if not q.raw):
                 quiet = 0
             else:
                 quiet += spurious
                 if quiet > self.opts.storm_limit:
                     self._fail(NotificationStorm(f"{quiet} interrupts without a used buffer"))
         if req.error is not None:
-            raise req.error
+            raise detached(req.error)
         return req
 
     def _config_changed(self, count: int) -> int:
@@ -399,7 +443,12 @@ class VirtioDriver:
     # -- failure and reset ------------------------------------------------------
     def _fail(self, exc: DriverError) -> None:
         self._teardown(exc)
-        raise exc
+        try:
+            raise exc
+        finally:
+            # No frame may keep the exception it raises: that reference cycle
+            # would leave ring-core objects to the cyclic garbage collector.
+            del exc
 
     def _teardown(self, exc: DriverError | None) -> None:
         """Reset the device first; only then give memory back."""
@@ -408,18 +457,18 @@ class VirtioDriver:
         except TransportError as te:
             self.state = "dead"
             if exc is not None:
-                self.last_error = exc
+                self.last_error = detached(exc)
                 exc.args = (f"{exc.args[0] if exc.args else exc}; device reset also failed: {te}",)
             return
         self.counters.resets += 1
         for qs in self.queues:
             for req in qs.inflight.values():
-                req.error = exc or DriverNotReady("driver was reset")
+                req.error = detached(exc) if exc else DriverNotReady("driver was reset")
                 req.done = True
         self._release_queues()
         self.negotiated = 0
         self.state = "reset"
-        self.last_error = exc
+        self.last_error = detached(exc) if exc else None
 
     def _release_queues(self) -> None:
         for qs in self.queues:
@@ -439,6 +488,13 @@ class VirtioDriver:
 
     def outstanding(self) -> int:
         return sum(len(qs.inflight) for qs in self.queues)
+
+
+def detached(exc: DriverError) -> DriverError:
+    """A copy of ``exc`` without a traceback, safe to keep on long-lived objects
+    (a stored raised exception would tie its frames, and so the rings, into a
+    reference cycle)."""
+    return type(exc)(*exc.args)
 
 
 def le(data: bytes, offset: int, fmt: str) -> int:
