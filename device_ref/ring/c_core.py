@@ -27,7 +27,9 @@ class CMemMap:
         regions = mem.regions
         arr = self.ffi.new("struct ring_region[]", max(1, len(regions)))
         for i, r in enumerate(regions):
-            host = self.ffi.from_buffer("uint8_t[]", r.view, require_writable=True)
+            # map the owner, not our memoryview: a memoryview with a live export
+            # must never be torn down by the cycle collector
+            host = self.ffi.from_buffer("uint8_t[]", r.owner, require_writable=True)
             arr[i].gpa = r.gpa
             arr[i].size = r.size
             arr[i].host = host

@@ -19,6 +19,7 @@ class Region:
     gpa: int
     size: int
     view: memoryview  # writable, format 'B'
+    owner: Any = None  # the buffer object itself (what the C backend maps)
 
     @property
     def end(self) -> int:
@@ -68,7 +69,7 @@ class GuestMemory:
             if gpa < r.end and r.gpa < gpa + size:
                 raise RingError(RingErrorCode.BAD_CONFIG,
                                 f"region 0x{gpa:x}+0x{size:x} overlaps 0x{r.gpa:x}+0x{r.size:x}")
-        region = Region(gpa, size, view)
+        region = Region(gpa, size, view, buffer)
         self._regions.append(region)
         self._regions.sort(key=lambda r: r.gpa)
         self._owners.append(buffer)
