@@ -1,0 +1,375 @@
+"""reStructuredText for a module: the page a spec author or implementer reads.
+
+One page per module: header facts, overview prose, a feature table,
+constants, structure tables, the specification text with every normative
+statement in a box of its own (its id as a stable anchor, aliases too, the
+RFC 2119 keyword highlighted, condition, checks or the reason it is
+untestable) and, when a conformance report is given, each statement's
+verdict beside it.
+
+Only standard docutils constructs are used (``role`` directives for the
+highlight classes, ``list-table``, ``container``, hyperlink targets), so the
+.rst files stand on their own; `specc.emit.html` turns them into a site.
+
+Anchors: a statement is reachable at ``#<make_id(id)>`` (docutils' id rule:
+lower case, runs of other characters become ``-``), and so is each alias;
+sections at ``#section-<path>``, features at ``#<make_id(name)>``,
+structures at ``#struct-<name>``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from docutils.nodes import make_id
+
+from specc.emit.escape import rst_text
+from specc.model import (Check, Constant, Feature, Module, NormativeBlock, Note, Paragraph, Prose,
+                         Ref, Section, Statement, Step, Struct, StructRef, Text)
+
+KEYWORD_RE = re.compile(r"\b(MUST NOT|SHOULD NOT|MUST|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)\b")
+HEADING_CHARS = "=-~^\"'`"
+VERDICTS = ("PASS", "FAIL", "REJECT", "WEDGED", "SKIP")
+
+# Characters after which inline markup may start, and before which it may
+# end, without an escaped space (docutils' inline markup recognition rules,
+# the ASCII part).
+_OPEN_OK = set(" \t\n'\"([{<-/:")
+_CLOSE_OK = set(" \t\n'\")]}>-/:.,;!?\\")
+_ENUMERATOR = re.compile(r"^\w+[.)](\s|$)")
+
+
+class RstError(ValueError):
+    """The model holds something the RST emitter cannot write."""
+
+
+def section_target(path: str) -> str:
+    return f"section {path}"
+
+
+def struct_target(name: str) -> str:
+    return f"struct {name}"
+
+
+def anchor(name: str) -> str:
+    """The HTML id docutils gives a target of this name."""
+    return make_id(name)
+
+
+# -- what references can point at, across the pages of a site --------------------------
+
+@dataclass
+class SiteIndex:
+    """Which page defines each feature, section, structure and statement."""
+    features: dict[str, str] = field(default_factory=dict)      # name -> page
+    sections: dict[str, str] = field(default_factory=dict)      # title path -> page
+    statements: dict[str, tuple[str, Statement]] = field(default_factory=dict)  # id/alias -> page
+    structs: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, modules: list[Module]) -> "SiteIndex":
+        idx = cls()
+        for m in modules:
+            for f in m.features:
+                idx.features.setdefault(f.name, m.name)
+            for s in m.all_sections():
+                idx.sections.setdefault(s.title_path, m.name)
+            for s in m.structs:
+                idx.structs.setdefault(s.name, m.name)
+            for st in m.all_statements():
+                idx.statements.setdefault(st.id, (m.name, st))
+                for a in st.aliases:
+                    idx.statements.setdefault(a, (m.name, st))
+        return idx
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a conformance report says about one requirement."""
+    counts: tuple[tuple[str, int], ...]        # (verdict, number of tests), VERDICTS order
+
+    @property
+    def overall(self) -> str:
+        """The worst verdict: FAIL and WEDGED outrank PASS, REJECT, SKIP."""
+        present = {v for v, n in self.counts if n}
+        for v in ("FAIL", "WEDGED", "PASS", "REJECT", "SKIP"):
+            if v in present:
+                return v
+        return "SKIP"
+
+
+# -- inline text ---------------------------------------------------------------------------
+
+def _link(text: str, target_page: str, name: str, page: str) -> str:
+    if target_page == page:
+        return f"`{_in_backquotes(text)} <{name}_>`__"
+    return f"`{_in_backquotes(text)} <{target_page}.html#{anchor(name)}>`__"
+
+
+def _in_backquotes(text: str) -> str:
+    # Inside `...` only backslash, backquote and angle brackets need care.
+    return re.sub(r"([\\`<>])", r"\\\1", text)
+
+
+def _join(parts: list[tuple[str, str]]) -> str:
+    """Join escaped text ("t") and markup ("m") so every markup piece is recognised."""
+    # Text is kept raw until here so the neighbours of markup can be seen.
+    result = ""
+    for i, (kind, s) in enumerate(parts):
+        if kind == "t":
+            result += _escape_inline(s)
+            continue
+        if result and result[-1] not in _OPEN_OK:
+            result += "\\ "
+        result += s
+        nxt = next((p for p in parts[i + 1:] if p[1]), None)
+        if nxt and (nxt[0] == "m" or nxt[1][0] not in _CLOSE_OK):
+            result += "\\ "
+    return result
+
+
+def _escape_inline(s: str) -> str:
+    # rst_text collapses whitespace; keep the single spaces at the ends that
+    # separate this run from neighbouring markup.
+    if not s:
+        return ""
+    lead = " " if s[0].isspace() else ""
+    trail = " " if s[-1].isspace() and s.strip() else ""
+    body = rst_text(s)
+    return lead + body + trail if body else (" " if s.isspace() else "")
+
+
+def prose(p: Prose, idx: SiteIndex, page: str, keywords: bool = False) -> str:
+    """One paragraph as a single RST line, references linked where they resolve."""
+    parts: list[tuple[str, str]] = []
+    for piece in p.pieces:
+        if isinstance(piece, Text):
+            if keywords:
+                for m_kind, s in _split_keywords(piece.text):
+                    parts.append((m_kind, s))
+            else:
+                parts.append(("t", piece.text))
+        elif isinstance(piece, Ref):
+            parts.append(("m", _ref(piece, idx, page)))
+    line = _join(parts)
+    # A paragraph must not start like a list, an enumerator or a directive;
+    # markup we wrote ourselves (`, :, *) starts one safely.
+    if line and not (line[0].isalnum() or line[0] in "`:*\\") or _ENUMERATOR.match(line):
+        line = "\\" + line
+    if line.rstrip().endswith("::"):
+        line = line.rstrip()[:-1] + "\\:"
+    return line
+
+
+def _split_keywords(text: str) -> list[tuple[str, str]]:
+    out = []
+    pos = 0
+    for m in KEYWORD_RE.finditer(text):
+        out.append(("t", text[pos:m.start()]))
+        out.append(("m", f":rfc2119:`{m.group(1)}`"))
+        pos = m.end()
+    out.append(("t", text[pos:]))
+    return out
+
+
+def _ref(r: Ref, idx: SiteIndex, page: str) -> str:
+    if r.kind == "feature":
+        if r.target in idx.features:
+            return _link(r.target, idx.features[r.target], r.target, page)
+        return f"``{r.target}``"
+    if r.kind == "field":
+        return f"``{r.target.split('.', 1)[-1] if '.' in r.target else r.target}``"
+    if r.kind == "section":
+        title = r.target.split(" / ")[-1]
+        if r.target in idx.sections:
+            return _link(title, idx.sections[r.target], section_target(r.target), page)
+        return f"*{rst_text(title)}* (upstream section)"
+    if r.kind == "req":
+        if r.target not in idx.statements:
+            raise RstError(f"{r.pos}: reference to unknown requirement '{r.target}'")
+        target_page, st = idx.statements[r.target]
+        return _link(st.id, target_page, st.id, page)
+    raise RstError(f"{r.pos}: unknown reference kind '{r.kind}'")
+
+
+# -- blocks ----------------------------------------------------------------------------------
+
+def heading(title: str, level: int) -> str:
+    text = rst_text(title)
+    if not text[:1].isalnum():
+        text = "\\" + text
+    line = HEADING_CHARS[level] * max(len(text), 4)
+    return f"{text}\n{line}\n"
+
+
+def _indent(text: str, n: int = 3) -> str:
+    pad = " " * n
+    return "\n".join(pad + ln if ln.strip() else "" for ln in text.splitlines())
+
+
+def _cell(text: str) -> str:
+    return text if text.strip() else "\\-"
+
+
+def list_table(header: list[str], rows: list[list[str]], widths: list[int] | None = None,
+               title: str = "") -> str:
+    lines = [f".. list-table::{(' ' + rst_text(title)) if title else ''}", "   :header-rows: 1"]
+    if widths:
+        lines.append("   :widths: " + " ".join(str(w) for w in widths))
+    lines.append("")
+    for row in [header] + rows:
+        first = True
+        for cell in row:
+            lines.append(("   * - " if first else "     - ") + _cell(cell))
+            first = False
+    return "\n".join(lines) + "\n"
+
+
+def feature_table(m: Module, idx: SiteIndex, page: str) -> str:
+    rows = []
+    for f in m.features:
+        name = f"_`{f.name}`"
+        desc = " ".join(prose(p, idx, page) for p in f.prose)
+        rows.append([name, str(f.bit) if f.bit is not None else "",
+                     rst_text(f.scope), rst_text(", ".join(f.requires)),
+                     rst_text(", ".join(f.excludes)), rst_text(", ".join(f.unsupported)), desc])
+    return list_table(["Feature", "Bit", "Scope", "Requires", "Excludes", "Not on", "Meaning"],
+                      rows, [18, 5, 12, 14, 10, 8, 40])
+
+
+def constant_table(constants: tuple[Constant, ...], idx: SiteIndex, page: str) -> str:
+    rows = [[f"``{c.name}``", str(c.value), rst_text(c.group or ""),
+             " ".join(prose(p, idx, page) for p in c.prose)] for c in constants]
+    return list_table(["Constant", "Value", "Group", "Meaning"], rows, [30, 8, 14, 40])
+
+
+def struct_rst(s: Struct, idx: SiteIndex, page: str, level: int) -> str:
+    out = [f".. _`{struct_target(s.name)}`:\n", heading(f"struct {s.name}", level)]
+    for p in s.prose:
+        out.append(prose(p, idx, page) + "\n")
+    rows = []
+    for f in s.fields:
+        count = f"[{f.count}]" if f.count is not None else ""
+        rows.append([str(f.offset), str(f.size), f"``{f.type}{count}``",
+                     f"``{f.name}``" + (" (reserved)" if f.reserved else ""),
+                     rst_text(f.access or ""), prose(f.prose, idx, page) if f.prose else ""])
+    size = s.declared_size if s.declared_size is not None else s.size
+    out.append(list_table(["Offset", "Size", "Type", "Field", "Access", "Meaning"], rows,
+                          [7, 6, 10, 18, 10, 40], title=f"{s.name} ({size} bytes, little-endian)"))
+    return "\n".join(out)
+
+
+def _step_line(step: Step) -> str:
+    prefix = {"precondition": "given ", "expectation": "expect ", "action": ""}[step.kind]
+    args = " ".join(a.value if a.name is None else f"{a.name}={a.value}" for a in step.args)
+    return f"{prefix}{step.verb} {args}".rstrip()
+
+
+def check_rst(c: Check) -> str:
+    lines = [f"check {c.name}  (result {c.result})"]
+    if c.comment:
+        lines.append(f"  # {c.comment}")
+    lines += ["  " + _step_line(s) for s in c.preconditions + c.steps]
+    return "::\n\n" + _indent("\n".join(lines)) + "\n"
+
+
+def verdict_rst(v: Verdict) -> str:
+    counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
+    return f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
+
+
+def statement_rst(st: Statement, idx: SiteIndex, page: str,
+                  verdicts: dict[str, Verdict] | None) -> str:
+    targets = "".join(f".. _`{a}`:\n" for a in st.aliases) + f".. _`{st.id}`:\n"
+    head = f"**{rst_text(st.id)}** — :rfc2119:`{st.keyword or '?'}`"
+    if st.aliases:
+        head += " — also known as " + ", ".join(f"``{a}``" for a in st.aliases)
+    body = [head, ""]
+    if st.condition is not None:
+        body += ["*When* " + prose(st.condition, idx, page) + ":", ""]
+    body += [prose(st.text, idx, page, keywords=True), ""]
+    if st.untestable is not None:
+        body += ["*Untestable:* " + prose(st.untestable, idx, page), ""]
+    for c in st.checks:
+        body += [check_rst(c)]
+    body += [f"Fingerprint ``{st.fingerprint}``, {st.role} requirement."]
+    if verdicts is not None:
+        v = verdicts.get(st.id)
+        body += ["", verdict_rst(v) if v else "Latest verdict: :verdict-none:`not run`"]
+    classes = f"statement {st.role}"
+    return f"{targets}\n.. container:: {classes}\n\n" + _indent("\n".join(body)) + "\n"
+
+
+def block_rst(b: NormativeBlock, idx: SiteIndex, page: str, level: int,
+              verdicts: dict[str, Verdict] | None) -> str:
+    who = "Driver" if b.role == "driver" else "Device"
+    out = [heading(f"{who} requirements: {b.title}", level)]
+    out.append(f"Upstream label ``{b.label}``.\n")
+    for st in b.statements:
+        out.append(statement_rst(st, idx, page, verdicts))
+    return "\n".join(out)
+
+
+def section_rst(sec: Section, m: Module, idx: SiteIndex, page: str, level: int,
+                verdicts: dict[str, Verdict] | None) -> str:
+    out = [f".. _`{section_target(sec.title_path)}`:\n", heading(sec.title, level)]
+    if sec.parent_given:
+        out.append(f"Goes into upstream section *{rst_text(' / '.join(sec.path[:-1]))}*.\n")
+    for item in sec.items:
+        if isinstance(item, Paragraph):
+            out.append(prose(item.prose, idx, page) + "\n")
+        elif isinstance(item, Note):
+            out.append(".. note::\n\n" + _indent(prose(item.prose, idx, page)) + "\n")
+        elif isinstance(item, StructRef):
+            s = m.struct(item.name)
+            if s is None:
+                raise RstError(f"{item.pos}: 'show {item.name}': no such structure")
+            out.append(f"See `struct {s.name} <{struct_target(s.name)}_>`__.\n")
+        elif isinstance(item, NormativeBlock):
+            out.append(block_rst(item, idx, page, level + 1, verdicts))
+        elif isinstance(item, Section):
+            out.append(section_rst(item, m, idx, page, level + 1, verdicts))
+    return "\n".join(out)
+
+
+ROLES = (".. role:: rfc2119\n"
+         + "".join(f".. role:: verdict-{v.lower()}\n" for v in VERDICTS)
+         + ".. role:: verdict-none\n")
+
+
+def module_rst(m: Module, idx: SiteIndex | None = None,
+               verdicts: dict[str, Verdict] | None = None) -> str:
+    """The page for one module (``idx`` spans the site, for cross-page links)."""
+    idx = idx or SiteIndex.of([m])
+    page = m.name
+    title = f"{m.name}: {m.title}" if m.title else m.name
+    t = rst_text(title)
+    bar = "=" * max(len(t), 4)
+    out = [f"{bar}\n{t}\n{bar}\n", ROLES]
+    facts = [f"- Kind: {m.kind}"]
+    if m.base:
+        facts.append(f"- Targets: {rst_text(m.base)}")
+    if m.fixes:
+        facts.append(f"- Fixes: {m.fixes}")
+    stmts = list(m.all_statements())
+    checks = sum(len(st.checks) for st in stmts)
+    untestable = sum(1 for st in stmts if st.untestable is not None)
+    facts.append(f"- {len(stmts)} normative statements, {checks} checks, {untestable} untestable")
+    out.append("\n".join(facts) + "\n")
+    if m.prose:
+        out.append(heading("Overview", 0))
+        out += [prose(p, idx, page) + "\n" for p in m.prose]
+    if m.features:
+        out += [heading("Feature bits", 0), feature_table(m, idx, page)]
+    if m.constants:
+        out += [heading("Constants", 0), constant_table(m.constants, idx, page)]
+    if m.structs:
+        out.append(heading("Structures", 0))
+        out += [struct_rst(s, idx, page, 1) for s in m.structs]
+    if m.sections:
+        out.append(heading("Specification text", 0))
+        out += [section_rst(s, m, idx, page, 1, verdicts) for s in m.sections]
+    if m.blocks:
+        out.append(heading("Additions to upstream requirement blocks", 0))
+        out += [block_rst(b, idx, page, 1, verdicts) for b in m.blocks]
+    return "\n".join(out)
