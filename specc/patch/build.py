@@ -1,0 +1,91 @@
+"""Build a (patched) spec tree with XeLaTeX the way upstream's makepdf.sh does,
+but strictly: stop on the first TeX error and fail on any `LaTeX Warning`
+(undefined or multiply defined labels, references that changed) in the log
+of the last run.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNS = 3
+
+
+class BuildError(Exception):
+    def __init__(self, message: str, log: Path | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.log = log
+
+
+@dataclass
+class BuildResult:
+    pdf: Path
+    log: Path
+    seconds: float
+    runs: int
+
+
+def _jobname(tree: Path) -> str:
+    rev = tree / "REVISION"
+    if rev.is_file():
+        name = rev.read_text(encoding="utf-8").strip()
+        if re.fullmatch(r"[A-Za-z0-9._-]+", name):
+            return name
+    return "virtio"
+
+
+def _setup_generated(tree: Path, job: str, timeout: float) -> None:
+    """makepdf.sh writes setup-generated.tex first (version and date macros)."""
+    script = tree / "make-setup-generated.sh"
+    if not script.is_file() or (tree / "setup-generated.tex").is_file():
+        return
+    proc = subprocess.run(["sh", str(script), job], cwd=tree, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise BuildError(f"make-setup-generated.sh failed: {(proc.stderr or proc.stdout).strip()}")
+
+
+def _first_problem(log_text: str) -> str | None:
+    for line in log_text.splitlines():
+        if line.startswith("!") or "LaTeX Warning" in line or "LaTeX Error" in line:
+            return line.strip()
+    return None
+
+
+def build_tree(tree: str | Path, runs: int = RUNS, timeout: float = 900.0) -> BuildResult:
+    """Run XeLaTeX `runs` times on virtio.tex in `tree` (which it writes into)."""
+    tree = Path(tree)
+    xelatex = shutil.which("xelatex")
+    if xelatex is None:
+        raise BuildError("xelatex not found: install texlive-xetex, texlive-latex-extra, "
+                         "texlive-fonts-recommended and fonts-liberation")
+    job = _jobname(tree)
+    _setup_generated(tree, job, timeout)
+    log = tree / f"{job}.log"
+    start = time.perf_counter()
+    for n in range(1, runs + 1):
+        try:
+            proc = subprocess.run([xelatex, "-interaction=nonstopmode", "-halt-on-error",
+                                   f"-jobname={job}", "virtio.tex"], cwd=tree,
+                                  capture_output=True, text=True, timeout=timeout,
+                                  errors="replace")
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"xelatex run {n} took more than {timeout:.0f} s", log) from None
+        if proc.returncode != 0:
+            text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else proc.stdout
+            problem = _first_problem(text) or f"exit status {proc.returncode}"
+            raise BuildError(f"xelatex run {n} failed: {problem}", log)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    warnings = [ln.strip() for ln in text.splitlines() if "LaTeX Warning" in ln]
+    if warnings:
+        raise BuildError(f"{len(warnings)} LaTeX warning(s) after {runs} runs, first: "
+                         f"{warnings[0]}", log)
+    pdf = tree / f"{job}.pdf"
+    if not pdf.is_file():
+        raise BuildError("xelatex wrote no PDF", log)
+    return BuildResult(pdf=pdf, log=log, seconds=time.perf_counter() - start, runs=runs)
