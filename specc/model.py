@@ -60,9 +60,18 @@ Piece = Union[Text, Ref]
 
 
 @dataclass(frozen=True)
+class Word:
+    """A word the checks care about, found in the raw prose with its position:
+    an RFC 2119 keyword (or a lower-case slip of one) or a feature name."""
+    text: str
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
 class Prose:
     pieces: tuple[Piece, ...]
     pos: SourcePos
+    words: tuple[Word, ...] = ()
 
     def refs(self) -> tuple[Ref, ...]:
         return tuple(p for p in self.pieces if isinstance(p, Ref))
@@ -88,6 +97,7 @@ class Feature:
     unsupported: tuple[str, ...] = ()   # transports that cannot offer it: pci, mmio, ccw
     experimental: bool = False
     pos: SourcePos | None = None
+    bit_pos: SourcePos | None = None    # where the bit number is written
 
 
 @dataclass(frozen=True)

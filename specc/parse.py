@@ -258,6 +258,7 @@ class _Builder:
     def feature(self, tree: Tree) -> Feature:
         name_tok, *items = tree.children
         bit = None
+        bit_pos = None
         scope = None
         prose: list[Prose] = []
         requires: list[str] = []
@@ -270,6 +271,7 @@ class _Builder:
             if d == "f_bit":
                 if self.once(seen, "bit", it, f"'bit' for {name_tok}"):
                     bit = _int(it.children[0])
+                    bit_pos = self.pos(it.children[0])
             elif d == "f_scope":
                 if self.once(seen, "scope", it, f"'scope' for {name_tok}"):
                     scope = str(it.children[0])
@@ -297,7 +299,7 @@ class _Builder:
         return Feature(name=str(name_tok), bit=bit, scope=scope or DEVICE_INDEPENDENT,
                        prose=tuple(prose), requires=tuple(requires), excludes=tuple(excludes),
                        unsupported=tuple(unsupported), experimental=experimental,
-                       pos=self.pos(name_tok))
+                       pos=self.pos(name_tok), bit_pos=bit_pos)
 
     def names(self, tree: Tree) -> list[str]:
         return [str(t) for t in tree.children]

@@ -9,10 +9,15 @@ import bisect
 import re
 
 from specc.diagnostics import Diagnostic, error
-from specc.model import REF_KINDS, Prose, Ref, SourcePos, Text
+from specc.model import REF_KINDS, Prose, Ref, SourcePos, Text, Word
 
 _REF = re.compile(r"@@|@([A-Za-z_]+)(\(([^()\n]*)\))?")
 _WS = re.compile(r"\s+")
+# RFC 2119 words (and lower-case slips of them) and feature names, recorded
+# with positions so checks can point at the exact word.
+_WORDS = re.compile(r"\b(MUST\s+NOT|SHOULD\s+NOT|SHALL\s+NOT|MUST|SHOULD|SHALL|MAY|REQUIRED|"
+                    r"RECOMMENDED|OPTIONAL|[Mm]ust\s+not|[Ss]hould\s+not|[Mm]ust|[Ss]hould|"
+                    r"[Ss]hall|[Mm]ay|VIRTIO_(?:[A-Z0-9]+_)?F_[A-Z0-9_]*[A-Z0-9])\b")
 _PARA_BREAK = re.compile(r"\n[ \t]*\n\s*")
 
 
@@ -57,6 +62,11 @@ def token_prose(value: str, file: str, line: int, col: int, diags: list[Diagnost
 def _prose(value: str, start: int, end: int, loc: _Locator, diags: list[Diagnostic]) -> Prose:
     pieces: list = []
     buf: list[str] = []
+    words: list[Word] = []
+
+    def scan(a: int, b: int) -> None:
+        for w in _WORDS.finditer(value, a, b):
+            words.append(Word(_WS.sub(" ", w.group(1)), loc.pos(w.start())))
     first = start + (len(value[start:end]) - len(value[start:end].lstrip()))
 
     def flush() -> None:
@@ -66,6 +76,7 @@ def _prose(value: str, start: int, end: int, loc: _Locator, diags: list[Diagnost
 
     pos = start
     for m in _REF.finditer(value, start, end):
+        scan(pos, m.start())
         buf.append(value[pos:m.start()])
         pos = m.end()
         if m.group(0) == "@@":
@@ -95,6 +106,7 @@ def _prose(value: str, start: int, end: int, loc: _Locator, diags: list[Diagnost
             continue
         flush()
         pieces.append(Ref(kind, target, where))
+    scan(pos, end)
     buf.append(value[pos:end])
     flush()
     # collapse whitespace; trim the outer ends of the whole prose only
@@ -110,7 +122,7 @@ def _prose(value: str, start: int, end: int, loc: _Locator, diags: list[Diagnost
                 out.append(Text(t))
         else:
             out.append(p)
-    return Prose(tuple(out), loc.pos(first))
+    return Prose(tuple(out), loc.pos(first), tuple(words))
 
 
 def normalise(text: str) -> str:

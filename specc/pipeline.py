@@ -1,0 +1,68 @@
+"""Load, check and compare with the id registry: the front half every
+specc command shares (check, dump, ids, and the emitters' commands)."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+from specc import registry as reg
+from specc.checks import check_modules
+from specc.diagnostics import Diagnostic, render_all
+from specc.load import load
+from specc.model import KEYWORDS, Module
+
+
+@dataclass
+class CheckResult:
+    modules: list[Module] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    registry_path: str | None = None
+    fatal: str | None = None          # a one-line problem that stops everything
+
+    @property
+    def ok(self) -> bool:
+        return self.fatal is None and not any(d.is_error for d in self.diagnostics)
+
+    def render(self) -> str:
+        return render_all(self.diagnostics, self.sources)
+
+
+def check_files(files: list[str], registry: str | None = None,
+                use_registry: bool = True) -> CheckResult:
+    """Parse files and run every check; never raises for bad input."""
+    loaded = load(files)
+    result = CheckResult(loaded.modules, list(loaded.diagnostics), loaded.sources)
+    result.diagnostics += check_modules(loaded.modules)
+    if use_registry:
+        path = registry or reg.default_path(files)
+        if path and (registry or os.path.isfile(path)):
+            result.registry_path = path
+            try:
+                entries = reg.read(path)
+            except reg.RegistryError as exc:
+                result.fatal = str(exc)
+                return result
+            result.diagnostics += reg.check(loaded.modules, entries, path)
+    return result
+
+
+def summary_line(result: CheckResult) -> str:
+    mods = result.modules
+    statements = [st for m in mods for st in m.all_statements()]
+    kw = Counter(st.keyword for st in statements)
+    by_kw = ", ".join(f"{k} {kw[k]}" for k in KEYWORDS if kw.get(k))
+    checks = sum(len(st.checks) for st in statements)
+    untestable = sum(1 for st in statements if st.untestable is not None)
+    features = sum(len(m.features) for m in mods)
+    errors = sum(1 for d in result.diagnostics if d.is_error)
+    warnings = len(result.diagnostics) - errors
+    return (f"{_n(len(mods), 'module')}, {_n(features, 'feature')}, "
+            f"{_n(len(statements), 'normative statement')}" + (f" ({by_kw})" if by_kw else "") +
+            f", {_n(checks, 'check')}, {untestable} untestable; "
+            f"{_n(errors, 'error')}, {_n(warnings, 'warning')}")
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
