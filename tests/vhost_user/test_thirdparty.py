@@ -120,3 +120,31 @@ def test_virtiofsd_fuse_init(virtiofsd):
         t.write_status(0)
     finally:
         t.close()
+
+
+@pytest.mark.parametrize("queue_size", [16, 256])
+def test_reference_blk_driver_against_qsd(qsd, queue_size):
+    from device_ref.driver.blk import BlkDriver
+    from device_ref.driver.core import DriverOptions
+
+    sock, disk = qsd
+    t = VhostUserTransport(sock, ID_BLOCK, queue_size=queue_size, ram_size=8 << 20)
+    drv = BlkDriver(t, DriverOptions(queue_size=queue_size))
+    try:
+        drv.init()
+        assert drv.capacity == os.path.getsize(disk) // SECTOR
+        ident = drv.get_id()
+        assert ident and len(ident) <= 20
+        patterns = {s: os.urandom(8192) for s in (0, 64, 20000)}
+        for sector, data in patterns.items():
+            drv.write(sector, data, segments=2)
+        for sector, data in patterns.items():
+            assert drv.read(sector, len(data), segments=3) == data
+        drv.flush()
+        with open(disk, "rb") as f:
+            for sector, data in patterns.items():
+                f.seek(sector * SECTOR)
+                assert f.read(len(data)) == data
+        drv.shutdown()
+    finally:
+        t.close()

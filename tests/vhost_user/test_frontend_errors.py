@@ -1,0 +1,93 @@
+"""What a front-end user sees when a back-end cannot be used: one line on
+stderr, a non-zero exit status, never a traceback."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import stop, wait_for_socket
+
+PROBE = [sys.executable, "-m", "device_ref.vhost_user.probe"]
+DYING = Path(__file__).with_name("dying_backend.py")
+
+
+def probe(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(PROBE + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("device-ref-probe: error: ")
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_probe_succeeds_against_our_backend(serve_process):
+    sock, _ = serve_process("--type", "blk")
+    r = probe("--socket", sock, "--type", "blk", "--write-test", "8")
+    assert r.returncode == 0, r.stderr
+    assert "capacity 131072 sectors" in r.stdout
+    assert "wrote and read back 4096 bytes at sector 8" in r.stdout
+
+
+def test_no_such_socket(sockdir):
+    line = one_line_error(probe("--socket", str(sockdir / "absent.sock"), "--type", "rng"))
+    assert "no such socket" in line
+
+
+def test_nothing_listening(sockdir):
+    path = str(sockdir / "dead.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()  # the socket file stays, nobody listens
+    line = one_line_error(probe("--socket", path, "--type", "rng"))
+    assert "connection refused" in line
+
+
+def test_socket_that_does_not_answer(sockdir):
+    path = str(sockdir / "mute.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(1)  # connections queue up, nothing is ever read or answered
+    try:
+        line = one_line_error(probe("--socket", path, "--type", "rng", "--timeout", "0.5"))
+    finally:
+        s.close()
+    assert "no reply to GET_FEATURES within 0.5 s" in line
+
+
+def test_backend_lacking_a_required_feature(serve_process):
+    sock, _ = serve_process("--type", "rng", "--no-packed")
+    line = one_line_error(probe("--socket", sock, "--type", "rng", "--require", "34"))
+    assert "lacks required feature RING_PACKED (bit 34)" in line
+
+
+def test_backend_lacking_swiotlb(serve_process):
+    sock, _ = serve_process("--type", "blk")
+    line = one_line_error(probe("--socket", sock, "--type", "blk", "--swiotlb"))
+    assert "lacks required feature SWIOTLB (bit 44)" in line
+
+
+def test_probe_with_swiotlb_against_a_swiotlb_backend(serve_process):
+    sock, _ = serve_process("--type", "blk", "--swiotlb")
+    r = probe("--socket", sock, "--type", "blk", "--swiotlb", "--write-test", "0")
+    assert r.returncode == 0, r.stderr
+    assert "SWIOTLB (bit 44)" in r.stdout
+
+
+def test_backend_dies_mid_request(sockdir):
+    path = str(sockdir / "dying.sock")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen([sys.executable, str(DYING), path], env=env)
+    try:
+        wait_for_socket(path, proc)
+        line = one_line_error(probe("--socket", path, "--type", "rng"))
+    finally:
+        stop(proc)
+    assert proc.returncode == 3  # it really died while handling the request
+    assert "back-end closed the connection" in line and "in flight" in line
