@@ -14,7 +14,7 @@ highlight classes, ``list-table``, ``container``, hyperlink targets), so the
 Anchors: a statement is reachable at ``#<make_id(id)>`` (docutils' id rule:
 lower case, runs of other characters become ``-``), and so is each alias;
 sections at ``#section-<path>``, features at ``#<make_id(name)>``,
-structures at ``#struct-<name>``.
+structures at ``#structure-<name>``.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def section_target(path: str) -> str:
 
 
 def struct_target(name: str) -> str:
-    return f"struct {name}"
+    return f"structure {name}"
 
 
 def anchor(name: str) -> str:

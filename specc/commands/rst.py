@@ -1,0 +1,28 @@
+"""specc rst: write one reStructuredText page per vspec module."""
+from __future__ import annotations
+
+import argparse
+
+from specc.cli_base import CliError
+from specc.emit.inputs import checked_modules, output_dir
+from specc.emit.rst import RstError
+from specc.emit.writers import write_rst
+
+HELP = "write one reStructuredText page per module"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("modules", nargs="+", metavar="MODULE",
+                        help=".vspec files, or directories of them")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    modules, _ = checked_modules(args.modules)
+    out = output_dir(args.output)
+    try:
+        written = write_rst(modules, out)
+    except RstError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {len(written)} RST page(s) to {out}")
+    return 0

@@ -1,0 +1,30 @@
+"""specc vectors: write conformance vectors (JSON) for vspec modules."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from specc.cli_base import CliError
+from specc.emit.inputs import checked_modules, output_dir
+from specc.emit.vectors import VectorError
+from specc.emit.writers import EmitError, write_vectors
+
+HELP = "write conformance vectors (one JSON file per module, schema-checked)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("modules", nargs="+", metavar="MODULE",
+                        help=".vspec files, or directories of them")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    modules, _ = checked_modules(args.modules)
+    out = output_dir(args.output)
+    try:
+        written = write_vectors(modules, out)
+    except (VectorError, EmitError) as exc:
+        raise CliError(str(exc)) from None
+    tests = sum(json.loads(p.read_text())["numberOfTests"] for p in written)
+    print(f"wrote {len(written)} vector file(s), {tests} tests, to {out}")
+    return 0
