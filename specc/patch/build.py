@@ -50,9 +50,26 @@ def _setup_generated(tree: Path, job: str, timeout: float) -> None:
         raise BuildError(f"make-setup-generated.sh failed: {(proc.stderr or proc.stdout).strip()}")
 
 
-def _first_problem(log_text: str) -> str | None:
+def _logical_lines(log_text: str) -> list[str]:
+    """TeX wraps its log at 79 characters; join the wrapped pieces back."""
+    out: list[str] = []
+    wrapped = False
     for line in log_text.splitlines():
-        if line.startswith("!") or "LaTeX Warning" in line or "LaTeX Error" in line:
+        if wrapped and out:
+            out[-1] += line
+        else:
+            out.append(line)
+        wrapped = len(line) == 79
+    return out
+
+
+def _first_problem(log_text: str) -> str | None:
+    lines = _logical_lines(log_text)
+    for line in lines:
+        if line.startswith("!"):
+            return line.strip()
+    for line in lines:
+        if "LaTeX Warning" in line or "LaTeX Error" in line:
             return line.strip()
     return None
 
@@ -81,7 +98,7 @@ def build_tree(tree: str | Path, runs: int = RUNS, timeout: float = 900.0) -> Bu
             problem = _first_problem(text) or f"exit status {proc.returncode}"
             raise BuildError(f"xelatex run {n} failed: {problem}", log)
     text = log.read_text(encoding="utf-8", errors="replace")
-    warnings = [ln.strip() for ln in text.splitlines() if "LaTeX Warning" in ln]
+    warnings = [ln.strip() for ln in _logical_lines(text) if "LaTeX Warning" in ln]
     if warnings:
         raise BuildError(f"{len(warnings)} LaTeX warning(s) after {runs} runs, first: "
                          f"{warnings[0]}", log)
