@@ -40,14 +40,14 @@ def has(features: int, n: int) -> bool:
     return bool(features >> n & 1)
 
 
-def names(features: int) -> list[str]:
-    """Readable names of the device-independent bits set in ``features``."""
+def names(features: int, device_bits: dict[int, str] | None = None) -> list[str]:
+    """Readable names of the bits set in ``features`` (device-type bits from ``device_bits``)."""
     table = {F_INDIRECT_DESC: "INDIRECT_DESC", F_EVENT_IDX: "EVENT_IDX",
              F_VERSION_1: "VERSION_1", F_ACCESS_PLATFORM: "ACCESS_PLATFORM",
              F_RING_PACKED: "RING_PACKED", F_IN_ORDER: "IN_ORDER",
              F_ORDER_PLATFORM: "ORDER_PLATFORM",
              F_NOTIFICATION_DATA: "NOTIFICATION_DATA", F_RING_RESET: "RING_RESET",
-             F_SWIOTLB: "SWIOTLB"}
+             F_SWIOTLB: "SWIOTLB", **(device_bits or {})}
     out = []
     n = 0
     while features >> n:
