@@ -541,8 +541,20 @@ class Server:
         if os.path.exists(path):
             os.unlink(path)  # a stale socket from an earlier run
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(4)
+        # Bind under a temporary name and rename once listening, so the
+        # socket path never exists without a listener behind it.
+        staging = f"{path}.{os.getpid()}.tmp"
+        try:
+            self.listener.bind(staging)
+            self.listener.listen(4)
+            os.rename(staging, path)
+        except OSError:
+            self.listener.close()
+            try:
+                os.unlink(staging)
+            except OSError:
+                pass
+            raise
         self.session: Session | None = None
         self._sel: selectors.BaseSelector | None = None
         self._watched: dict[int, int] = {}
