@@ -318,7 +318,7 @@ def _check_sections(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
                                        width=len(item.name), hint=_near(item.name, idx.structs)))
     for b in m.blocks:
         label = b.label
-        if label not in up.labels:
+        if b.path != "?" and label not in up.labels:
             verb = "restates" if m.kind == "baseline" else "extends"
             diags.append(error(f"block {verb} '{label}', which is not a normative block of {known.BASE}",
                                b.pos, hint=_near_label(label, up.labels)))
@@ -486,6 +486,8 @@ def _resolve(ref: Ref, idx: _Index) -> tuple[str, str | None] | None:
 
 def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
     up = idx.upstream
+    if m.kind not in ("proposal", "baseline"):
+        return
     if m.kind == "baseline":
         for p in m.placements:
             diags.append(error("a baseline module has no placement: it restates upstream text",
@@ -559,9 +561,9 @@ def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
         listed[c.block_label].append(c)
         clause_label = "sec:" + c.clause
         if not c.clause.startswith("Conformance /") or clause_label not in up.labels:
+            clauses = {l[4:] for l in up.labels if l.startswith("sec:Conformance /")}
             diags.append(error(f"unknown conformance clause '{c.clause}'", c.pos,
-                               hint=_near_label(clause_label, {l for l in up.labels
-                                                               if l.startswith("sec:Conformance /")})))
+                               hint=_near_label(c.clause, clauses)))
         else:
             other = "Device" if c.role == "driver" else "Driver"
             if f"{other} Conformance" in c.clause:

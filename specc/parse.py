@@ -118,8 +118,15 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         allowed = sorted({_describe(t) for t in (exc.allowed or ())})
         hint = "expected " + _one_of(allowed) if allowed else None
+        start = exc.pos_in_stream
+        if ch == '"' and start >= 2 and text[start - 2:start + 1] == '"""':
+            # the lexer read '""' as an empty string before the third quote
+            line, col = pos.line, max(1, pos.col - 2)
+            return error('unterminated prose block: no closing """', SourcePos(file, line, col),
+                         hint='a prose block runs from """ to the next """', width=3)
         if ch == '"':
-            hint = "unterminated string? \"...\" strings end on the same line; use \"\"\"...\"\"\" for longer prose"
+            return error("unterminated string", pos,
+                         hint='"..." strings end on the same line; use """...""" for longer prose')
         elif ch == "{" and "a check body { ... }" not in allowed:
             hint = (hint or "") + ("; " if hint else "") + "braces are only allowed after a construct's header"
         shown = repr(ch)[1:-1] if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"U+{ord(ch):04X}"
@@ -209,6 +216,7 @@ class _Builder:
         fields: dict = {"kind": None, "title": None, "base": None, "subject": None, "fixes": None}
         prose: list[Prose] = []
         seen: dict = {}
+        kind_tok = header
         for h in header.children[1:]:
             key = h.data[2:]
             if key == "text":
@@ -218,13 +226,16 @@ class _Builder:
                 continue
             tok = h.children[0]
             fields[key] = str(tok) if key == "kind" else _str(tok)
+            if key == "kind":
+                kind_tok = tok
         if fields["kind"] is None:
             self.err("module header has no 'kind'", name_tok,
                      hint="add `kind proposal` (a change to the spec) or `kind baseline` "
                           "(restates upstream rules to test them)")
         elif fields["kind"] not in ("proposal", "baseline"):
-            self.err(f"unknown module kind '{fields['kind']}'", header,
-                     hint="kind is proposal or baseline")
+            self.err(f"unknown module kind '{fields['kind']}'", kind_tok,
+                     hint="kind is proposal or baseline", width=len(fields["kind"]))
+            fields["kind"] = None
         # placements first: blocks need their conformance clauses
         placements: list[Placement] = []
         conform: list[ConformanceEntry] = []
@@ -248,7 +259,8 @@ class _Builder:
                 sections.append(self.section(it, None))
             elif d == "normblock":
                 blocks.append(self.normblock(it, None))
-        return Module(name=str(name_tok), kind=fields["kind"] or "proposal", title=fields["title"],
+        # an unknown kind is reported above; "" keeps kind-specific checks quiet
+        return Module(name=str(name_tok), kind=fields["kind"] or "", title=fields["title"],
                       base=fields["base"], subject=fields["subject"], fixes=fields["fixes"],
                       prose=tuple(prose), features=tuple(features), constants=tuple(constants),
                       structs=tuple(structs), sections=tuple(sections), blocks=tuple(blocks),
