@@ -34,6 +34,7 @@ class QueueState:
     config: QueueConfig | None = None
     enabled: bool = False
     ring: DeviceQueue | None = None
+    base: int | None = None   # vhost-user SET_VRING_BASE: where the device resumes
 
 
 @dataclass
@@ -140,6 +141,7 @@ class VirtioDevice(DeviceBackend):
             q.config = None
             q.enabled = False
             q.ring = None
+            q.base = None
         # The memory map stays: it is the transport's, which replaces it
         # when the next negotiation changes what the device may reach.
         self.config = ConfigSpace(self._config_layout, self._writable_config)
@@ -206,6 +208,44 @@ class VirtioDevice(DeviceBackend):
     def set_memory(self, memory: object) -> None:
         self.memory = memory
 
+    def set_queue_base(self, queue: int, base: int) -> None:
+        """Where the device resumes popping (vhost-user SET_VRING_BASE): split,
+        the next available index; packed, the index with the wrap counter in bit 15."""
+        q = self._queue(queue)
+        if q.ring is not None:
+            raise TransportError(f"queue {queue} base set while it runs")
+        q.base = base
+
+    def queue_base(self, queue: int) -> int:
+        """Where the device would pop next (vhost-user GET_VRING_BASE)."""
+        q = self._queue(queue)
+        return q.ring.ring.state if q.ring is not None else (q.base or 0)
+
+    def stop_queue(self, queue: int) -> int:
+        """Stop processing ``queue`` (vhost-user GET_VRING_BASE) and return its base."""
+        base = self.queue_base(queue)
+        q = self._queue(queue)
+        q.ring = None
+        q.enabled = False
+        q.base = base
+        return base
+
+    def start(self, features: int) -> bool:
+        """For transports with no status register (vhost-user without the
+        STATUS protocol feature): run the initialisation steps on the driver's
+        behalf with ``features``; True if the device reached DRIVER_OK."""
+        from device_ref.device.features import ACKNOWLEDGE, DRIVER  # noqa: PLC0415
+        if self.status & DRIVER_OK:
+            return True
+        self.write_status(ACKNOWLEDGE)
+        self.write_status(ACKNOWLEDGE | DRIVER)
+        self.set_driver_features(features)
+        self.write_status(ACKNOWLEDGE | DRIVER | FEATURES_OK)
+        if not self.status & FEATURES_OK:
+            return False
+        self.write_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
+        return bool(self.status & DRIVER_OK) and not self.status & DEVICE_NEEDS_RESET
+
     def _activate(self) -> None:
         for i, q in enumerate(self.queues):
             if q.enabled and q.ring is None:
@@ -219,7 +259,7 @@ class VirtioDevice(DeviceBackend):
             return
         assert q.config is not None
         try:
-            q.ring = open_device_queue(self.memory, q.config, self.negotiated)
+            q.ring = open_device_queue(self.memory, q.config, self.negotiated, start=q.base)
         except RingFault as exc:
             self.needs_reset(f"queue {index}: {exc}")
 

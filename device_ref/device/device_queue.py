@@ -63,7 +63,7 @@ class DeviceQueue:
 
 
 def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int,
-                      backend: str | None = None) -> DeviceQueue:
+                      start: int | None = None, backend: str | None = None) -> DeviceQueue:
     """Raises RingError when the rings do not lie inside ``memory``."""
-    ring = RingDeviceQueue(memory, ring_config(cfg, negotiated), backend=backend)
+    ring = RingDeviceQueue(memory, ring_config(cfg, negotiated), start=start, backend=backend)
     return DeviceQueue(memory, ring, cfg.size)

@@ -36,7 +36,7 @@ from device_ref.driver.errors import (BY_RING_CODE, ConfigUnstable, DeviceError,
                                       NotificationStorm, RequestTimeout, RingBroken)
 from device_ref.ring import DriverQueue, PACKED, SPLIT, RingError, RingErrorCode, ring_areas
 from device_ref.ring.layout import QueueConfig as RingQueueConfig
-from device_ref.swiotlb import Allocation, BouncePool, PoolError, SlotAllocator
+from device_ref.swiotlb import Allocation, BouncePool, PoolError, PoolExhausted, SlotAllocator
 from device_ref.transport import DriverTransport, QueueConfig, TransportError
 
 GENERIC_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
@@ -264,7 +264,22 @@ class VirtioDriver:
 
     def submit(self, queue: int, out: list, in_: list) -> Request:
         """Make one buffer available: ``out`` device-readable parts (bytes or
-        GuestBuffer), ``in_`` device-writable parts (a length or GuestBuffer)."""
+        GuestBuffer), ``in_`` device-writable parts (a length or GuestBuffer).
+
+        When the DMA pool (the bounce pool under SWIOTLB) or the ring is full,
+        completed requests are collected to make room and the submission is
+        retried once; if it is still full, ``PoolExhausted`` (or RingError
+        QUEUE_FULL) is raised and nothing stays allocated."""
+        try:
+            return self._submit(queue, out, in_)
+        except (PoolError, RingError) as exc:
+            full = isinstance(exc, PoolExhausted) or (
+                isinstance(exc, RingError) and exc.code == RingErrorCode.QUEUE_FULL)
+            if not full or not self.outstanding() or not self.poll():
+                raise
+        return self._submit(queue, out, in_)
+
+    def _submit(self, queue: int, out: list, in_: list) -> Request:
         self._require_ready()
         qs = self._safe_queue(queue)
         allocs: list[Allocation] = []
