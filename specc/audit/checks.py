@@ -220,17 +220,17 @@ def check_features(tree: SpecTree) -> list[Finding]:
 # -- RFC 2119 keywords ------------------------------------------------------
 
 def _conformance_listed_sections(tree: SpecTree) -> set[int]:
-    """Sections (ids) a conformance clause lists by `\\ref{sec:...}`, and their subsections.
+    """Sections (ids) a conformance clause refers to, and their subsections.
 
-    The legacy-interface clause lists whole sections as where its requirements
-    live, so keywords there are inside a normative region."""
-    listed: set[str] = {r.target[4:] for c in tree.clauses for r in c.items
-                        if r.target.startswith("sec:")}
+    The legacy-interface clause lists whole sections (`\\ref{sec:...}`) as
+    where its requirements live, and points at the legacy terminology
+    (`\\ref{intro:...}`), so keywords there are inside a normative region."""
+    listed: set[str] = {r.target for c in tree.clauses for r in c.items}
     ids: set[int] = set()
     for s in tree.sections:
         t = s
         while t is not None:
-            if t.label is not None and t.label in listed:
+            if t.label_name is not None and t.label_name in listed:
                 ids.add(id(s))
                 break
             t = t.parent

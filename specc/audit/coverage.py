@@ -98,7 +98,7 @@ def _module_claims(spec_dir: str) -> tuple[set[str], set[str], set[str]]:
         raise CliError(f"{spec_dir}: no such directory of .vspec modules")
     paths = sorted(str(p) for p in root.rglob("*.vspec"))
     loaded = load(paths)
-    errors = [d for d in loaded.diagnostics if d.is_error()]
+    errors = [d for d in loaded.diagnostics if d.severity == "error"]
     if errors:
         raise CliError(f"{errors[0].where()}: {errors[0].message} "
                        f"(fix the module: coverage needs every module to load)")

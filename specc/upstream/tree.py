@@ -58,7 +58,8 @@ class Section:
     pos: Position
     offset: int                    # offset of the heading command in its file
     parent: "Section | None" = None
-    label: str | None = None       # its own sec: label, without the prefix
+    label: str | None = None       # its own label, without the prefix (sec:, par:, ...)
+    label_name: str | None = None  # the same label in full, as \ref names it
     label_pos: Position | None = None
     body_offset: int = 0           # just after the heading (and its label)
     end_offset: int = -1           # where its content ends in its own file
@@ -322,6 +323,7 @@ class _Reader:
         if sec.kind == "normative" or sec.label is not None:
             return
         sec.label = name[m.end():]
+        sec.label_name = name
         sec.label_pos = pos
         sec.body_offset = label_end
 
