@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from device_ref.device import status as status_machine
 from device_ref.device.chain import ChainIO
 from device_ref.device.config_space import ConfigSpace
-from device_ref.device.device_queue import DeviceQueue, RingFault, open_device_queue
+from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, open_device_queue
 from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_SWIOTLB, FAILED,
                                         FEATURES_OK, has)
 from device_ref.device.negotiation import FeatureRules, refusal
@@ -246,7 +246,27 @@ class VirtioDevice(DeviceBackend):
         self.write_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
         return bool(self.status & DRIVER_OK) and not self.status & DEVICE_NEEDS_RESET
 
+    def _reachable(self) -> object | None:
+        """The memory the device will use: under VIRTIO_F_SWIOTLB only the
+        part of the transport's map inside the bounce region, whatever the
+        transport handed over (so the device keeps the rule on any transport)."""
+        if self.memory is None or not (self.swiotlb and self._bounce is not None):
+            return self.memory
+        b = self._bounce
+        inside = []
+        for r in self.memory.regions:  # type: ignore[attr-defined]
+            lo, hi = max(r.gpa, b.base), min(r.gpa + r.size, b.end)
+            if lo < hi:
+                inside.append((lo, r.view[lo - r.gpa:hi - r.gpa]))
+        if [(lo, len(v)) for lo, v in inside] == [(r.gpa, r.size) for r in self.memory.regions]:
+            return self.memory   # already restricted (the usual case)
+        restricted = MemoryMap()
+        for lo, view in inside:
+            restricted.add_region(lo, view)
+        return restricted
+
     def _activate(self) -> None:
+        self.memory = self._reachable()
         for i, q in enumerate(self.queues):
             if q.enabled and q.ring is None:
                 self._open(i, q)

@@ -159,3 +159,33 @@ def test_a_good_chain_next_to_bad_ones_still_works_after_reset():
     assert drv.read(0, 512) == b"ok" * 256
     assert DESC_F_NEXT and DESC_F_WRITE  # flags exported by the ring core
     t.close()
+
+
+def test_device_restricts_itself_when_a_transport_hands_it_everything():
+    """A transport that (wrongly) maps all guest memory for the device: with
+    SWIOTLB negotiated the device still uses only the bounce region."""
+    from device_ref.device.device_queue import build_memory_map
+
+    from device_ref.transport_inproc import InProcTransport
+
+    class Leaky(InProcTransport):
+        def _device_map(self):
+            return build_memory_map(self.ram.regions)   # RAM and bounce region
+
+    dev, _, _, storage = blk_pair(Combo(swiotlb=True))
+    t = Leaky(dev)
+    from device_ref.driver.blk import BlkDriver
+    from device_ref.driver.core import DriverOptions
+    drv = BlkDriver(t, DriverOptions(features=Combo(swiotlb=True).mask())).init()
+    assert [(r.gpa, r.size) for r in dev.memory.regions] == [(BOUNCE.base, BOUNCE.size)]
+    for r in t.ram.regions:
+        if r.kind == "ram":
+            r.buffer.view[:] = bytes([PATTERN]) * r.size
+    before = t.ram.snapshot("ram")
+    req = drv.submit_segments(0, [(pool_bytes(drv, struct.pack("<IIQ", 0, 0, 0)), 16)],
+                              [(RAM_BASE + 0x2000, 512), (pool_bytes(drv, b"\0"), 1)])
+    assert dev.read_status() & DEVICE_NEEDS_RESET
+    assert t.ram.snapshot("ram") == before
+    with pytest.raises(DeviceNeedsReset):
+        drv.wait(req)
+    t.close()
