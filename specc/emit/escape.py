@@ -72,9 +72,21 @@ def rst_text(text: str) -> str:
 
 def rst_paragraph(text: str) -> str:
     """Escape a whole paragraph: inline escapes plus block-level starts and ends."""
-    out = rst_text(text)
-    if out and (not out[0].isalnum() or _RST_ENUMERATOR.match(out)) and not out.startswith("\\"):
-        out = "\\" + out
-    out = _RST_DOUBLE_COLON.sub(r":\\:", out)
-    return out
+    return rst_block_safe(rst_text(text))
 
+
+def rst_block_safe(line: str, markup_first: bool = False) -> str:
+    """Make an inline-escaped line safe as a paragraph of its own.
+
+    ``markup_first``: the line may start with inline markup the caller wrote
+    (a role, a reference, emphasis), which must not be escaped."""
+    if not line:
+        return line
+    if len(set(line)) == 1 and not line[0].isalnum():
+        # A run of one punctuation character is a transition or an underline.
+        return line[:2] + "\\ " + line[2:] if line[0] == "\\" else "\\" + line
+    starts_markup = markup_first and line[0] in "`:*"
+    if ((not line[0].isalnum() and not line.startswith("\\") and not starts_markup)
+            or _RST_ENUMERATOR.match(line)):
+        line = "\\" + line
+    return _RST_DOUBLE_COLON.sub(r":\\:", line)

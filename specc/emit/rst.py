@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from docutils.nodes import make_id
 
-from specc.emit.escape import rst_text
+from specc.emit.escape import rst_block_safe, rst_text
 from specc.model import (Check, Constant, Feature, Module, NormativeBlock, Note, Paragraph, Prose,
                          Ref, Section, Statement, Step, Struct, StructRef, Text)
 
@@ -36,7 +36,6 @@ VERDICTS = ("PASS", "FAIL", "REJECT", "WEDGED", "SKIP")
 # the ASCII part).
 _OPEN_OK = set(" \t\n'\"([{<-/:")
 _CLOSE_OK = set(" \t\n'\")]}>-/:.,;!?\\")
-_ENUMERATOR = re.compile(r"^\w+[.)](\s|$)")
 
 
 class RstError(ValueError):
@@ -152,13 +151,7 @@ def prose(p: Prose, idx: SiteIndex, page: str, keywords: bool = False) -> str:
         elif isinstance(piece, Ref):
             parts.append(("m", _ref(piece, idx, page)))
     line = _join(parts)
-    # A paragraph must not start like a list, an enumerator or a directive;
-    # markup we wrote ourselves (`, :, *) starts one safely.
-    if line and not (line[0].isalnum() or line[0] in "`:*\\") or _ENUMERATOR.match(line):
-        line = "\\" + line
-    if line.rstrip().endswith("::"):
-        line = line.rstrip()[:-1] + "\\:"
-    return line
+    return rst_block_safe(line, markup_first=True)
 
 
 def _split_keywords(text: str) -> list[tuple[str, str]]:
