@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-import qemu_guest as g
+from . import qemu_guest as g
 
 pytestmark = [pytest.mark.linux_guest, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import stop, wait_for_socket
+from .conftest import stop, wait_for_socket
 
 PROBE = [sys.executable, "-m", "device_ref.vhost_user.probe"]
 DYING = Path(__file__).with_name("dying_backend.py")

@@ -22,7 +22,7 @@ from device_ref.driver.blk import BlkDriver
 from device_ref.transport import BounceRegion
 from device_ref.vhost_user.frontend import VhostUserTransport
 
-from conftest import stop, wait_for_socket
+from .conftest import stop, wait_for_socket
 
 BOUNCE = BounceRegion(0x1_0000_0000, 4 << 20)
 RAM = 8 << 20

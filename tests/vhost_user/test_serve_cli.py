@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from conftest import serve_cmd
+from .conftest import serve_cmd
 
-from test_malformed import closed_by_server, connect, still_serves
+from .test_vhost_malformed import closed_by_server, connect, still_serves
 
 
 @pytest.mark.parametrize("args, message", [

@@ -15,7 +15,7 @@ import pytest
 from device_ref.vhost_user.frontend import VhostUserTransport
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
 
-from raw_ring import F_EVENT_IDX, F_INDIRECT, F_VERSION_1, RawDevice
+from .raw_ring import F_EVENT_IDX, F_INDIRECT, F_VERSION_1, RawDevice
 
 pytestmark = pytest.mark.thirdparty
 

@@ -26,7 +26,7 @@ from device_ref.vhost_user.memory import SharedRegion
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
 from device_ref.vhost_user.protocol import Request as R
 
-from raw_ring import RawDevice
+from .raw_ring import RawDevice
 
 MESSAGE_TIMEOUT = 0.5
 ID_ENTROPY = 4
