@@ -7,6 +7,7 @@ by blanks; ``name=value`` is a named argument.
 """
 from __future__ import annotations
 
+import difflib
 import re
 
 from specc import actions
@@ -109,7 +110,9 @@ def _step(kind: str, verb_name: str, toks: list[tuple[str, int]], vpos: SourcePo
             hint = f"'{verb_name}' is a{'n' if other[0][0] in 'ae' else ''} {other[0]}: " \
                    f"write it as {word[other[0]]} {verb_name}"
         else:
-            hint = f"known {kind}s: " + ", ".join(actions.verbs_of(kind))
+            near = difflib.get_close_matches(verb_name, actions.verbs_of(kind), n=1)
+            hint = (f"did you mean '{near[0]}'? " if near else "") + \
+                f"the {kind}s are listed in docs/check-actions.md"
         diags.append(error(f"unknown {kind} '{verb_name}'", vpos, hint=hint, width=len(verb_name)))
         return None
     args: list[Arg] = []
@@ -135,7 +138,8 @@ def _step(kind: str, verb_name: str, toks: list[tuple[str, int]], vpos: SourcePo
                 ok = False
                 continue
             seen.add(pname)
-            if not _valid(param, value, apos, verb.name, diags):
+            vpos_arg = SourcePos(file, line, col + len(pname) + 1)
+            if not _valid(param, value, vpos_arg, verb.name, diags):
                 ok = False
             args.append(Arg(pname, value, apos))
             continue

@@ -1,0 +1,97 @@
+"""How long `specc check` takes: all of spec/, and a generated spec 20 times
+larger, and their ratio (linear scaling gives about 20; the target is at
+most 25, and spec/ under 1 s on one core).
+
+    .venv/bin/python bench/compile.py [--factor 20] [--repeat 5]
+
+The synthetic spec is made of renamed copies of spec/swiotlb.vspec (ids,
+features, bits, sections, structures and constants made unique) until it
+holds FACTOR times as many bytes as spec/; it checks clean, so the timing
+covers the whole pipeline: read, parse, build the model, run every check.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from specc import parse                        # noqa: E402
+from specc.pipeline import check_files, summary_line  # noqa: E402
+
+SPEC = ROOT / "spec"
+RENAMES = ("Bounce Buffer Memory", "Software IOTLB bounce buffer capability",
+           "Bounce buffer region", "VIRTIO_F_SWIOTLB", "VIRTIO_PCI_CAP_SWIOTLB_CFG",
+           "virtio_pci_cap64")
+
+
+def synthetic_copy(text: str, k: int) -> str:
+    """A copy of the swiotlb module whose every declared name is unique."""
+    for name in RENAMES:
+        text = text.replace(name, f"{name} {k}" if " " in name else f"{name}_{k}")
+    text = text.replace("module swiotlb", f"module swiotlb_{k}", 1)
+    text = re.sub(r"\bswiotlb\.", f"swiotlb.k{k}.", text)
+    text = text.replace("  bit 44\n", f"  bit {128 + k}\n", 1)
+    return text.replace("CFG_{k} = 10".format(k=k), f"CFG_{k} = {20 + k}", 1)
+
+
+def timed(paths: list[str], repeat: int) -> tuple[float, str]:
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = check_files(paths, use_registry=False)
+        best = min(best, time.perf_counter() - t0)
+    errors = [d for d in result.diagnostics if d.is_error]
+    if errors:
+        raise SystemExit("benchmark input does not check clean:\n" + result.render())
+    return best, summary_line(result)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--factor", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    parse.parser()
+    grammar_s = time.perf_counter() - t0
+
+    spec_files = sorted(str(p) for p in SPEC.glob("*.vspec"))
+    spec_bytes = sum(Path(p).stat().st_size for p in spec_files)
+    spec_s, spec_summary = timed(spec_files, args.repeat)
+
+    seed = (SPEC / "swiotlb.vspec").read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, total, k = [], 0, 0
+        while total < args.factor * spec_bytes:
+            text = synthetic_copy(seed, k)
+            p = Path(tmp) / f"synthetic_{k:03d}.vspec"
+            p.write_text(text, encoding="utf-8")
+            paths.append(str(p))
+            total += len(text.encode("utf-8"))
+            k += 1
+        synth_s, synth_summary = timed(paths, args.repeat)
+
+    size_ratio = total / spec_bytes
+    ratio = synth_s / spec_s
+    print(f"grammar build (once per process): {grammar_s * 1000:.1f} ms")
+    print(f"spec/: {len(spec_files)} files, {spec_bytes} bytes, check {spec_s * 1000:.1f} ms  "
+          f"[{spec_summary}]")
+    print(f"synthetic: {len(paths)} files, {total} bytes ({size_ratio:.1f}x), check "
+          f"{synth_s * 1000:.1f} ms  [{synth_summary}]")
+    print(f"time ratio synthetic/spec: {ratio:.1f} for {size_ratio:.1f}x the input "
+          f"(per byte: {ratio / size_ratio:.2f}); targets: spec/ < 1000 ms, ratio <= 25")
+    ok = spec_s < 1.0 and ratio <= 25
+    print("OK" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""The parser builds the model the emitters rely on."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import SPEC
+from specc.diagnostics import SpecError
+from specc.model import Note, Paragraph, Ref, Section, StructRef, Text
+from specc.parse import fingerprint, parse_file, parse_source
+
+
+@pytest.fixture(scope="module")
+def swiotlb():
+    return parse_file(SPEC / "swiotlb.vspec")
+
+
+def test_header(swiotlb):
+    assert (swiotlb.name, swiotlb.kind, swiotlb.base, swiotlb.subject) == \
+        ("swiotlb", "proposal", "virtio-v1.4-cs01", "content")
+
+
+def test_feature_bit_44_device_independent_not_on_ccw(swiotlb):
+    (f,) = swiotlb.features
+    assert (f.name, f.bit, f.scope, f.unsupported) == \
+        ("VIRTIO_F_SWIOTLB", 44, "device-independent", ("ccw",))
+
+
+def test_pci_cap64_layout_matches_the_spec(swiotlb):
+    # struct virtio_pci_cap is 16 bytes; cap64 appends offset_hi and length_hi
+    s = swiotlb.struct("virtio_pci_cap64")
+    layout = [(f.name, f.offset, f.size) for f in s.fields]
+    assert layout == [("cap_vndr", 0, 1), ("cap_next", 1, 1), ("cap_len", 2, 1), ("cfg_type", 3, 1),
+                      ("bar", 4, 1), ("id", 5, 1), ("padding", 6, 2), ("offset", 8, 4),
+                      ("length", 12, 4), ("offset_hi", 16, 4), ("length_hi", 20, 4)]
+    assert s.size == s.declared_size == 24
+    assert s.field("padding").kind == "reserved"
+
+
+def test_cfg_type_constant_is_next_free_value(swiotlb):
+    (c,) = swiotlb.constants
+    assert (c.name, c.value, c.group) == ("VIRTIO_PCI_CAP_SWIOTLB_CFG", 10, "pci-cfg-type")
+
+
+def test_section_labels_are_title_paths(swiotlb):
+    labels = [s.label for s in swiotlb.all_sections()]
+    assert "sec:Basic Facilities of a Virtio Device / Bounce Buffer Memory" in labels
+    assert ("sec:Virtio Transport Options / Virtio Over PCI Bus / PCI Device Layout / "
+            "Software IOTLB bounce buffer capability") in labels
+
+
+def test_blocks_take_their_section_path_and_conformance_clause(swiotlb):
+    blocks = {b.label: b for b in swiotlb.all_blocks()}
+    b = blocks["devicenormative:Basic Facilities of a Virtio Device / Bounce Buffer Memory"]
+    assert b.conformance == ("Conformance / Device Conformance",)
+    assert not b.standalone
+    ext = blocks["drivernormative:Reserved Feature Bits"]
+    assert ext.standalone and ext.conformance == ()
+
+
+def test_statement_keyword_condition_and_checks(swiotlb):
+    st = next(s for s in swiotlb.all_statements() if s.id == "swiotlb.dev.no-access-outside")
+    assert st.keyword == "MUST NOT" and st.role == "device"
+    assert st.condition.refs()[0].target == "VIRTIO_F_SWIOTLB"
+    names = [c.name for c in st.checks]
+    assert names == ["outside-readable", "outside-writable", "straddles-end", "length-wraps"]
+    straddle = st.checks[2]
+    assert straddle.result == "invalid"
+    assert [s.verb for s in straddle.preconditions] == ["device", "offered"]
+    submit = next(s for s in straddle.steps if s.verb == "submit_descriptor")
+    assert submit.arg("addr") == "region.end-256" and submit.arg("flags") == "write"
+    assert [s.verb for s in straddle.expectations] == ["memory_outside_region"]
+    assert straddle.id == "swiotlb.dev.no-access-outside/straddles-end"
+
+
+def test_prose_keeps_braces_backslashes_and_latex_specials():
+    src = ('module m { kind baseline }\n'
+           'section "S" in "Basic Facilities of a Virtio Device" {\n'
+           '  """Use {x} and \\field{y}, 50% & $z_1$ # not a comment; mail a@b.c or @@home."""\n'
+           '}\n')
+    m, diags = parse_source(src, "t.vspec")
+    assert diags == []
+    (para,) = m.sections[0].items
+    assert isinstance(para, Paragraph)
+    assert para.prose.pieces == (Text("Use {x} and \\field{y}, 50% & $z_1$ # not a comment; "
+                                      "mail a@b.c or @home."),)
+
+
+def test_inline_references_have_positions():
+    src = ('module m { kind baseline }\n'
+           'section "S" in "Basic Facilities of a Virtio Device" {\n'
+           '  """See\n    @section(Basic Facilities of a Virtio Device / Feature Bits) and\n'
+           '    @field(device status)."""\n'
+           '}\n')
+    m, _ = parse_source(src, "t.vspec")
+    pieces = m.sections[0].items[0].prose.pieces
+    refs = [p for p in pieces if isinstance(p, Ref)]
+    assert [(r.kind, r.target, r.pos.line, r.pos.col) for r in refs] == [
+        ("section", "Basic Facilities of a Virtio Device / Feature Bits", 4, 5),
+        ("field", "device status", 5, 5)]
+    assert pieces[0] == Text("See ") and pieces[2] == Text(" and ")
+
+
+def test_blank_line_splits_paragraphs_and_notes_and_show():
+    src = ('module m { kind baseline }\nstruct s { le32 a }\n'
+           'section "S" in "Basic Facilities of a Virtio Device" {\n'
+           '  """One.\n\n  Two."""\n  note "N."\n  show s\n  section "Sub" { "Inner." }\n}\n')
+    m, _ = parse_source(src, "t.vspec")
+    items = m.sections[0].items
+    assert [type(i) for i in items] == [Paragraph, Paragraph, Note, StructRef, Section]
+    assert items[4].path == ("Basic Facilities of a Virtio Device", "S", "Sub")
+
+
+def test_fingerprint_ignores_layout_but_not_words():
+    a = parse_source('module m { kind baseline }\ndevice requirements "X" {\n'
+                     '  req a MUST { """The device MUST   do\n   it.""" untestable "u" } }\n', "a")[0]
+    b = parse_source('module m { kind baseline }\ndevice requirements "X" {\n'
+                     '  req a MUST { "The device MUST do it." untestable "u" } }\n', "b")[0]
+    c = parse_source('module m { kind baseline }\ndevice requirements "X" {\n'
+                     '  req a MUST { "The device MUST do that." untestable "u" } }\n', "c")[0]
+    fa, fb, fc = (next(x.all_statements()).fingerprint for x in (a, b, c))
+    assert fa == fb != fc
+    assert len(fa) == 12
+
+
+def test_keyword_inferred_from_text_when_not_declared():
+    m, _ = parse_source('module m { kind baseline }\ndriver requirements "X" {\n'
+                        '  req a { "The driver SHOULD NOT do it." untestable "u" } }\n', "t")
+    st = next(m.all_statements())
+    assert st.keyword == "SHOULD NOT" and not st.keyword_declared
+
+
+def test_parse_file_raises_spec_error_with_diagnostics(tmp_path):
+    p = tmp_path / "bad.vspec"
+    p.write_text("module {", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        parse_file(p)
+    assert info.value.diagnostics[0].pos.line == 1
