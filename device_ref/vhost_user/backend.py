@@ -33,7 +33,8 @@ from device_ref.vhost_user.memory import RegionTable
 from device_ref.vhost_user.protocol import ProtocolError
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
 from device_ref.vhost_user.protocol import Request
-from device_ref.vhost_user.ring_memory import ring_memory
+from device_ref.ring.errors import RingError
+from device_ref.vhost_user.ring_memory import resume_queue, ring_memory, ring_start
 
 ACKNOWLEDGE, DRIVER = 1, 2
 OFFERED_PROTOCOL = P.bits(PF.MQ, PF.REPLY_ACK, PF.CONFIG)
@@ -345,11 +346,11 @@ class Session:
         self._expect_fds(msg, 0)
         state = P.VringState.decode(msg.payload, "GET_VRING_BASE")
         v = self._vring(state.index)
-        base = self._ring_base(state.index) if v.started else v.base
         # Getting the base stops the ring (and, for the device model, the
-        # device: the front-end stops every ring before restarting any).
+        # device: the front-end stops every ring before restarting any);
+        # stopping records where each ring was.
         self._stop_device()
-        v.base = base
+        base = v.base
         v.enabled = False if self.features and self.features >> P.F_PROTOCOL_FEATURES & 1 else v.enabled
         if v.kick is not None:
             os.close(v.kick)
@@ -428,10 +429,15 @@ class Session:
             self._stop_device()
             raise Refused(f"device refused features {features:#x}")
         dev.set_memory(ring_memory(self.memory))
+        packed = self._packed()
         for i, v in sorted(configured.items()):
-            if v.base not in (0, 0x80008000, 0x8000):
+            if packed and (v.base >> 16) and (v.base >> 16) != (v.base & 0xFFFF):
                 self._stop_device()
-                raise Refused(f"vring {i}: resuming at base {v.base:#x} is not supported")
+                raise Refused(f"vring {i}: base {v.base:#x} has requests in flight; this "
+                              f"device cannot adopt them")
+            if (ring_start(v.base, packed) & 0x7FFF) >= (v.num or 0) and packed:
+                self._stop_device()
+                raise Refused(f"vring {i}: base {v.base:#x} is beyond the ring size {v.num}")
             assert v.num is not None and v.desc is not None and v.avail is not None
             assert v.used is not None
             try:
@@ -442,10 +448,20 @@ class Session:
                 raise Refused(f"vring {i}: {exc}") from None
             v.started = True
         dev.write_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
+        for i, v in sorted(configured.items()):
+            try:
+                resume_queue(dev, i, v.base, packed)
+            except RingError as exc:
+                dev.needs_reset(f"queue {i}: cannot start at base {v.base:#x}: {exc}")
         self.reported_reset = False
         self._check_device()
 
     def _stop_device(self) -> None:
+        # Remember where each running ring stopped, so a restart (after a new
+        # memory table, say) continues there instead of at the beginning.
+        for i, v in self.vrings.items():
+            if v.started:
+                v.base = self._ring_base(i)
         if any(v.started for v in self.vrings.values()) or self.device.read_status():
             self.device.write_status(0)
         for v in self.vrings.values():

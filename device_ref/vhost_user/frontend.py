@@ -402,7 +402,7 @@ class VhostUserTransport(DriverTransport):
         if self.status & DRIVER_OK:
             self._start_queue(queue)
 
-    def _start_queue(self, queue: int) -> None:
+    def _start_queue(self, queue: int, base: int | None = None) -> None:
         setup = self.queues[queue]
         cfg = setup.config
         assert cfg is not None
@@ -411,16 +411,35 @@ class VhostUserTransport(DriverTransport):
             lens = (16 * cfg.size, 4, 4)
         else:
             lens = (16 * cfg.size, 6 + 2 * cfg.size, 6 + 8 * cfg.size)
+        if base is None:  # fresh ring; packed wrap counters start at 1
+            base = 0x80008000 if packed else 0
         self.frontend.setup_vring(queue, cfg.size, cfg.desc, cfg.driver, cfg.device, *lens,
-                                  base=0x80008000 if packed else 0)
+                                  base=base)
         self.frontend.enable_vring(queue)
         setup.started = True
 
-    def _stop_all(self) -> None:
+    def _stop_all(self) -> dict[int, int]:
+        bases = {}
         for q, setup in enumerate(self.queues):
             if setup.started:
-                self.frontend.get_vring_base(q)
+                bases[q] = self.frontend.get_vring_base(q)
                 setup.started = False
+        return bases
+
+    def stop_queues(self) -> dict[int, int]:
+        """Stop every running ring (GET_VRING_BASE) without a device reset;
+        returns where each stopped, as a VMM does before migrating."""
+        return self._stop_all()
+
+    def start_queues(self, bases: dict[int, int]) -> None:
+        """Restart stopped rings where they stopped (SET_VRING_BASE)."""
+        for q, base in sorted(bases.items()):
+            self._start_queue(q, base)
+
+    def resend_memory_table(self) -> None:
+        """Send the same memory table again while rings run (as a VMM does
+        when its memory layout changes); the back-end must keep its place."""
+        self._share_memory()
 
     # ------------------------------------------------------------ notifications
     def notify(self, queue: int) -> None:

@@ -29,3 +29,35 @@ def ring_position(device: object, queue: int, packed: bool) -> int:
     if not packed:
         return state & 0xFFFF
     return (state & 0xFFFF) | (state & 0xFFFF) << 16
+
+
+def ring_start(base: int, packed: bool) -> int:
+    """The ring-core start position for a SET_VRING_BASE value.
+
+    Packed: bits 0-15 are the available index and its wrap counter; a base
+    with index 0 and wrap 0 is what some front-ends send for a fresh ring
+    (the wrap counters start at 1), so it is read as the fresh position.
+    """
+    if not packed:
+        return base & 0xFFFF
+    low = base & 0xFFFF
+    return 0x8000 if low == 0 else low
+
+
+def resume_queue(device: object, queue: int, base: int, packed: bool) -> None:
+    """Re-open a started queue of the device model at ``base``.
+
+    The device model opens its rings at the initial position; a vhost-user
+    back-end must continue where the front-end says (after SET_MEM_TABLE
+    while running, or a stop and start without a reset).
+    """
+    from device_ref.device.device_queue import DeviceQueue, ring_config
+    from device_ref.ring import DeviceQueue as RingDeviceQueue
+
+    qs = device.queues[queue]  # type: ignore[attr-defined]
+    if qs.ring is None or qs.config is None:
+        return
+    memory = qs.ring.memory
+    core = RingDeviceQueue(memory, ring_config(qs.config, device.negotiated),  # type: ignore[attr-defined]
+                           start=ring_start(base, packed))
+    qs.ring = DeviceQueue(memory, core, qs.config.size)

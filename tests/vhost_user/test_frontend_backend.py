@@ -125,3 +125,40 @@ def test_second_front_end_is_served_after_the_first(served):
             t.close()
     assert s.server.stats.connections == 3
     assert s.server.stats.errors == []
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["split", "packed"])
+def test_backend_keeps_its_place_across_memory_table_and_stop_start(served, packed):
+    """A new SET_MEM_TABLE while rings run, and GET_VRING_BASE followed by
+    SET_VRING_BASE, must both continue at the ring position reached, or the
+    device would re-read old descriptors."""
+    storage = MemoryStorage(DISK)
+    s = served(lambda: BlkDevice(storage))
+    t = VhostUserTransport(s.server.path, ID_BLOCK, ram_size=8 << 20)
+    drv = BlkDriver(t, DriverOptions(features=_mask(packed), queue_size=16))
+    try:
+        drv.init()
+        rnd = random.Random(3)
+
+        def io(rounds: int) -> None:
+            for _ in range(rounds):
+                sector = rnd.randrange(DISK // 512 - 8)
+                data = rnd.randbytes(4096)
+                drv.write(sector, data, segments=2)
+                assert drv.read(sector, 4096) == data
+
+        io(11)  # 22 requests: past the end of a 16-entry ring, so wrap counters moved
+        t.resend_memory_table()
+        io(5)
+        bases = t.stop_queues()
+        if packed:
+            # 32 buffers of 2-4 descriptors each went round a 16-entry ring
+            assert bases[0] >> 16 == bases[0] & 0xFFFF
+        else:
+            assert bases[0] == 32  # next available index after 32 requests
+        t.start_queues(bases)
+        io(5)
+        assert s.server.stats.errors == []
+        drv.shutdown()
+    finally:
+        t.close()
