@@ -28,6 +28,12 @@ class ConfigSpace:
             raise TransportError(f"config bytes {offset}..{offset + len(data)} are read-only")
         self._data[offset:offset + len(data)] = data
 
+    def reset_driver_fields(self, layout: bytes) -> None:
+        """On device reset: driver-writable fields go back to their initial
+        values; device-owned fields (capacity...) keep the device's state."""
+        for o, n in self._writable:
+            self._data[o:o + n] = layout[o:o + n]
+
     def device_update(self, offset: int, data: bytes) -> None:
         """A device-side change: new contents and a new generation."""
         self._check(offset, len(data))

@@ -21,8 +21,8 @@ from device_ref.device import status as status_machine
 from device_ref.device.chain import ChainIO
 from device_ref.device.config_space import ConfigSpace
 from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, open_device_queue
-from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_SWIOTLB, FAILED,
-                                        FEATURES_OK, has)
+from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_SWIOTLB,
+                                        FAILED, FEATURES_OK, has)
 from device_ref.device.negotiation import FeatureRules, refusal
 from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
                                   TransportError)
@@ -79,6 +79,9 @@ class VirtioDevice(DeviceBackend):
         self.negotiated = 0
         self.events: list[Event] = []
         self.counters = DeviceCounters()
+        # With IN_ORDER negotiated, return each batch as one used entry (the
+        # spec allows it; it exercises the driver's batch handling).
+        self.coalesce_in_order = False
 
     # -- DeviceBackend: identity and features ---------------------------
     def attach(self, host: DeviceHost) -> None:
@@ -144,7 +147,7 @@ class VirtioDevice(DeviceBackend):
             q.base = None
         # The memory map stays: it is the transport's, which replaces it
         # when the next negotiation changes what the device may reach.
-        self.config = ConfigSpace(self._config_layout, self._writable_config)
+        self.config.reset_driver_fields(self._config_layout)
         self.counters.resets += 1
         self.record("reset", "device reset")
 
@@ -304,7 +307,7 @@ class VirtioDevice(DeviceBackend):
                 for chain in chains:
                     ring.set_written(chain, self.handle(queue, ChainIO(ring.memory, chain.segments)))
                 self.counters.requests += len(chains)
-                notify = ring.push() or notify
+                notify = ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER)) or notify
         except RingFault as exc:
             self.needs_reset(f"queue {queue}: {exc}")
             return

@@ -56,10 +56,11 @@ class DeviceQueue:
         """Ask for the next kick; True if buffers arrived meanwhile (pop again)."""
         return self.ring.enable_notifications()
 
-    def push(self) -> bool:
-        """Publish used entries for everything popped; True if the driver wants an interrupt."""
+    def push(self, coalesce: bool = False) -> bool:
+        """Publish used entries for everything popped (one entry for the
+        batch when ``coalesce``, IN_ORDER only); True if the driver wants an interrupt."""
         done, self._done = self._done, []
-        return self.ring.push_many(done)
+        return self.ring.push_many(done, coalesce=coalesce)
 
 
 def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int,

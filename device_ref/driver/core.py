@@ -24,7 +24,6 @@ buffer allocated (state ``dead``) rather than risk reuse.
 from __future__ import annotations
 
 import itertools
-import struct
 import time
 from dataclasses import dataclass, field
 
@@ -511,6 +510,3 @@ def detached(exc: DriverError) -> DriverError:
     reference cycle)."""
     return type(exc)(*exc.args)
 
-
-def le(data: bytes, offset: int, fmt: str) -> int:
-    return struct.unpack_from("<" + fmt, data, offset)[0]

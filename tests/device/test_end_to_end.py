@@ -10,7 +10,7 @@ from device_ref.devices.blk import BlkOptions, FileStorage, BlkDevice
 from device_ref.driver.errors import BlkIOError, NegotiationFailed
 from device_ref.driver.core import DriverOptions
 from device_ref.driver.blk import BlkDriver
-from device_ref.transport_inproc import InProcTransport, RAM_BASE
+from device_ref.transport_inproc import InProcTransport
 
 from .harness import BOUNCE, Combo, blk_pair, combos, rng_pair
 
