@@ -139,6 +139,74 @@ _VERBS = (
          "The bounce-buffer region the transport describes has this property."),
     Verb("entropy", EXPECTATION, (_p("what", "enum", "nonzero", positional=True),),
          "The entropy device wrote bytes that are not all zero."),
+    # ---- added for the baseline modules (virtqueues, blk, rng) --------------
+    Verb("framing", ACTION,
+         (_p("style", "enum", "separate", "merged", "fragmented"),
+          _p("chunk", "int", optional=True)),
+         "Until the next reset, lay out each request's buffer as: separate (one descriptor per "
+         "part of the request, e.g. blk header, data, status: the default), merged (adjacent "
+         "parts the device accesses in the same direction share one descriptor), fragmented "
+         "(like separate, with every part longer than chunk bytes, default 64, split into "
+         "descriptors of chunk bytes)."),
+    Verb("submit_shape", ACTION,
+         (_p("shape", "enum", "plain", "not_available", "loop", "longer_than_queue",
+             "over_4g", "write_before_read", "nested_indirect", "indirect_and_next",
+             "direct_then_indirect", "indirect_write_flag", "indirect_extra_flags"),),
+         "Make one ordinary request of the device type (blk: read of sector 0 with a 512-byte "
+         "data buffer; rng: 64-byte buffer) available, built in this shape, without notifying; "
+         "see the shape table in check-actions.md."),
+    Verb("device_io", ACTION, (_p("count", "int"), _p("batch", "int", optional=True)),
+         "Perform count ordinary requests of the device type, batch at a time (default 1): "
+         "each batch is made available with one notification and waited for as a whole; blk: "
+         "one-sector writes of seeded data to sectors 0, 1, ... then read back one by one; "
+         "rng: 64-byte reads."),
+    Verb("set_avail_flags", ACTION, (_p("value", "int"),),
+         "Split layout: write value as-is into the flags field of the available ring."),
+    Verb("set_used_event", ACTION, (_p("ahead", "int"),),
+         "Split layout with VIRTIO_F_EVENT_IDX: set used_event to the used ring's current idx "
+         "plus ahead (modulo 65536)."),
+    Verb("blk_past_end", ACTION,
+         (_p("op", "enum", "read", "write"), _p("where", "enum", "at_end", "straddling")),
+         "Block request beyond capacity: at_end: one sector starting at sector capacity; "
+         "straddling: two sectors starting at capacity-1 (writes use seeded data)."),
+    Verb("blk_segment_request", ACTION,
+         (_p("type", "int"), _p("seg_flags", "int"), _p("sector", "int", optional=True),
+          _p("num_sectors", "int", optional=True)),
+         "Send a discard, write-zeroes or secure-erase request (type) with one segment: "
+         "sector (default 0), num_sectors (default 1), and this raw flags word."),
+    Verb("io", EXPECTATION, (_p("what", "enum", "all_ok", positional=True),),
+         "Every request of the last device_io was used exactly once, with status OK (blk) or "
+         "a used length above 0 (rng), and blk data read back equal to what was written."),
+    Verb("readable_buffers", EXPECTATION, (_p("what", "enum", "unchanged", positional=True),),
+         "Every device-readable buffer the driver made available since the last reset is "
+         "byte-identical to what the driver wrote into it."),
+    Verb("descriptors", EXPECTATION,
+         (_p("what", "enum", "unchanged", "stable_after_use", positional=True),),
+         "unchanged: the split descriptor table and every indirect table hold exactly what the "
+         "driver wrote; stable_after_use: a packed descriptor, once the device marked it used, "
+         "keeps its bytes until the driver reuses its slot (sampled again after 50 ms)."),
+    Verb("used_flags", EXPECTATION,
+         (_p("op", "enum", *COMPARATORS, positional=True), _p("value", "int", positional=True)),
+         "Split layout: the flags field of the used ring compares so with value."),
+    Verb("completion_order", EXPECTATION,
+         (_p("what", "enum", "available_order", positional=True),),
+         "Buffers were used in the order they were made available (counting, under "
+         "VIRTIO_F_IN_ORDER, the buffers that one used entry stands for)."),
+    Verb("blk_data", EXPECTATION, (_p("what", "enum", "unchanged", positional=True),),
+         "The sectors the last block write covered still hold what they held before it "
+         "(the runner read them first)."),
+    Verb("driver_queues", EXPECTATION,
+         (_p("property", "enum", "aligned", "avail_idx_monotonic", "used_flags_initialised",
+             "avail_flags_valid", "notifies_when_asked", "notification_data_matches",
+             "reuses_only_used", "available_stay_put", positional=True),),
+         "Driver under test: its virtqueues had this property throughout; see check-actions.md."),
+    Verb("driver_chains", EXPECTATION,
+         (_p("property", "enum", "readable_first", "bounded", "within_queue_size",
+             "within_device_limit", "indirect_only_if_negotiated", "no_nested_indirect",
+             "no_indirect_with_next", "indirect_only_write_flag", "in_order_next",
+             "head_exposed_last", positional=True),),
+         "Driver under test: every descriptor chain it made available had this property; "
+         "see check-actions.md."),
 )
 
 # (kind, verb) -> Verb.  Preconditions and expectations have their own name
