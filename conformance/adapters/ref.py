@@ -1,0 +1,180 @@
+"""``ref``: the reference devices of ``device_ref``, in this process.
+
+Every test gets a fresh device on an in-process transport. The harness owns
+all guest memory here, so it can watch it: ``MemoryWatch`` compares guest
+RAM before and after every call that lets the device act (a kick, a status
+write, enabling a queue) and records each byte range the device changed
+outside the bounce region. A device that bypasses its restricted map (the
+fault-injection variants do, on purpose) can only get a wider map from
+``wide_map()``, which logs every access it serves outside the region.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from device_ref.device.features import F_SWIOTLB, has
+from device_ref.device.device_queue import build_memory_map
+from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
+from device_ref.devices.rng import RngDevice
+from device_ref.ring.memory import GuestMemory
+from device_ref.transport import BounceRegion
+from device_ref.transport_inproc import InProcTransport
+
+from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session
+
+DEFAULT_BOUNCE = BounceRegion(0x8000_0000, 1 << 20)
+RAM_SIZE = 2 << 20
+DISK_SECTORS = 2048
+RNG_SEED = 1234
+
+DeviceFactory = Callable[[str, BounceRegion | None], object]
+
+
+def reference_device(device_type: str, bounce: BounceRegion | None):
+    """The unmodified reference device of a type."""
+    if device_type == "blk":
+        return BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
+    if device_type == "rng":
+        return RngDevice(seed=RNG_SEED, bounce=bounce)
+    raise AdapterError(f"the reference devices are blk and rng, not {device_type}")
+
+
+@dataclass
+class Access:
+    op: str        # read, write
+    addr: int
+    length: int
+
+
+class LoggingMemory(GuestMemory):
+    """A map of all guest memory that logs accesses outside ``allowed``."""
+
+    def __init__(self, watch: "MemoryWatch") -> None:
+        super().__init__()
+        self.watch = watch
+
+    def _log(self, op: str, gpa: int, length: int) -> None:
+        w = self.watch
+        if w.active and w.bounce is not None and not w.bounce.contains(gpa, length):
+            w.outside.append(Access(op, gpa, length))
+
+    def read(self, gpa: int, length: int) -> bytes:
+        self._log("read", gpa, length)
+        return super().read(gpa, length)
+
+    def write(self, gpa: int, data) -> None:
+        self._log("write", gpa, len(data))
+        super().write(gpa, data)
+
+    def translate(self, gpa: int, length: int) -> memoryview:
+        self._log("access", gpa, length)
+        return super().translate(gpa, length)
+
+
+@dataclass
+class MemoryWatch:
+    """What the device did to guest RAM outside its bounce region."""
+    ram: list = field(default_factory=list)        # guest_ram.Region of kind "ram"
+    bounce: BounceRegion | None = None
+    active: bool = False                           # SWIOTLB negotiated
+    changed: list[tuple[int, int, str]] = field(default_factory=list)  # addr, len, during
+    outside: list[Access] = field(default_factory=list)
+
+    def snapshot(self) -> list[bytes] | None:
+        if not self.active:
+            return None
+        return [bytes(r.buffer.view) for r in self.ram]
+
+    def compare(self, before: list[bytes] | None, during: str) -> None:
+        if before is None:
+            return
+        for r, old in zip(self.ram, before):
+            new = bytes(r.buffer.view)
+            if new != old:
+                first = next(i for i in range(len(old)) if old[i] != new[i])
+                last = next(i for i in range(len(old) - 1, -1, -1) if old[i] != new[i])
+                self.changed.append((r.base + first, last - first + 1, during))
+
+    def violations(self) -> list[str]:
+        out = [f"{n} byte(s) changed at {a:#x} during {d}" for a, n, d in self.changed]
+        out += [f"device {x.op} of {x.length} byte(s) at {x.addr:#x}" for x in self.outside]
+        return out
+
+
+class WatchedTransport(InProcTransport):
+    """The in-process transport with a memory watch around device activity."""
+
+    def __init__(self, device, ram_size: int = RAM_SIZE) -> None:
+        super().__init__(device, ram_size=ram_size)
+        self.watch = MemoryWatch(ram=[r for r in self.ram.regions if r.kind == "ram"],
+                                 bounce=self.bounce)
+
+    def wide_map(self) -> LoggingMemory:
+        """Every guest region, logged: what a device that ignores SWIOTLB would use."""
+        m = LoggingMemory(self.watch)
+        for r in self.ram.regions:
+            m.add_region(r.base, r.buffer.view)
+        return m
+
+    def _window(self, during: str, fn, *args):
+        snap = self.watch.snapshot()
+        try:
+            return fn(*args)
+        finally:
+            self.watch.compare(snap, during)
+
+    def notify(self, queue: int) -> None:
+        self._window(f"the kick of queue {queue}", super().notify, queue)
+
+    def write_status(self, status: int) -> None:
+        self._window(f"the status write {status:#x}", super().write_status, status)
+        self.watch.active = bool(self.bounce is not None
+                                 and has(self.device.driver_features(), F_SWIOTLB)
+                                 and self.device.read_status() & 8)
+
+    def enable_queue(self, queue: int) -> None:
+        self._window(f"enabling queue {queue}", super().enable_queue, queue)
+
+
+class RefAdapter(Adapter):
+    name = "ref"
+    device_types = ("blk", "rng")
+
+    def __init__(self, opts: AdapterOptions, swiotlb: bool = True,
+                 factory: DeviceFactory = reference_device, label: str = "ref") -> None:
+        self.opts = opts
+        self.swiotlb = swiotlb
+        self.factory = factory
+        self.name = label
+        self.bounce = (opts.bounce or DEFAULT_BOUNCE) if swiotlb else None
+
+    @classmethod
+    def from_spec(cls, rest: str, opts: AdapterOptions) -> "RefAdapter":
+        swiotlb = True
+        for item in filter(None, rest.split(",")):
+            key, _, value = item.partition("=")
+            if key == "swiotlb" and value in ("on", "off"):
+                swiotlb = value == "on"
+            else:
+                raise AdapterError(f"unknown ref option {item!r} (known: swiotlb=on|off)")
+        return cls(opts, swiotlb=swiotlb, label="ref" if swiotlb else "ref:swiotlb=off")
+
+    def open(self, device_type: str | None) -> Session:
+        dtype = device_type or self.opts.device_type or "blk"
+        device = self.factory(dtype, self.bounce)
+        t = WatchedTransport(device)
+        hook = getattr(device, "use_harness", None)
+        if hook is not None:
+            hook(t)     # fault-injection variants reach the wider map through this
+        expected_id = None
+        if dtype == "blk":
+            serial = getattr(getattr(device, "opts", None), "serial", None)
+            expected_id = serial
+        return Session(transport=t, device_type=dtype, transport_kind="pci",
+                       bounce=self.bounce, watch=t.watch, expected_id=expected_id,
+                       note="in-process reference device",
+                       synchronous=True)
+
+    def describe(self) -> str:
+        return self.name

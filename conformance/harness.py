@@ -1,0 +1,722 @@
+"""The driver the runner plays: one method per check-step verb.
+
+``Harness`` executes the steps of one test against one ``Session``. It lays
+out rings with the ring core's driver side, builds requests, kicks, and
+collects completions, and it remembers what it observed (used lengths,
+status bytes, data read back, notifications) for the expectations that
+follow. Every verb of the vocabulary (docs/check-actions.md) has a method
+here, found by name: ``pre_<verb>``, ``act_<verb>`` and ``expect_<verb>``.
+"""
+from __future__ import annotations
+
+import operator
+import random
+import re
+import struct
+import time
+from dataclasses import dataclass, field
+
+from device_ref.ring import DriverQueue, PACKED, SPLIT, RingError, RingErrorCode, ring_areas
+from device_ref.ring.layout import QueueConfig as RingQueueConfig
+from device_ref.transport import PciBounceDescription, QueueConfig, TransportError
+
+from conformance import names
+from conformance.adapters.base import Session
+from conformance.outcomes import Failed, Skipped, Wedged
+from conformance.vectors import Step
+
+SECTOR = 512
+QUEUE_SIZE = 64
+ID_LEN = 20
+CANARY = 0x5A
+COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+           ">": operator.gt, ">=": operator.ge}
+F_VERSION_1, F_RING_PACKED, F_SWIOTLB = 32, 34, 44
+F_EVENT_IDX, F_INDIRECT, F_IN_ORDER = 29, 28, 35
+FEATURES_OK, DRIVER_OK, NEEDS_RESET = 8, 4, 64
+ACK, DRIVER = 1, 2
+
+
+class Bump:
+    """A bump allocator over one guest range (a test is short-lived)."""
+
+    def __init__(self, base: int, size: int) -> None:
+        self.base, self.size, self.next = base, size, base
+
+    def alloc(self, length: int, align: int = 16) -> int:
+        addr = -(-self.next // align) * align
+        if addr + length > self.base + self.size:
+            raise Skipped(f"harness ran out of guest memory ({self.size} bytes at "
+                          f"{self.base:#x})")
+        self.next = addr + length
+        return addr
+
+
+@dataclass
+class HarnessQueue:
+    index: int
+    ring: DriverQueue
+    config: RingQueueConfig
+
+
+@dataclass
+class Completion:
+    queue: int
+    token: int
+    used_len: int
+
+
+@dataclass
+class Pending:
+    kind: str                       # blk, rng, raw
+    queue: int
+    writable: list[tuple[int, int]]
+    readable: list[tuple[int, int, bytes]] = field(default_factory=list)  # addr, len, data
+    sector: int = 0
+    count: int = 0
+
+
+class Harness:
+    def __init__(self, session: Session, layout: str, step_timeout: float = 2.0) -> None:
+        self.s = session
+        self.t = session.transport
+        self.layout = layout
+        self.timeout = step_timeout
+        self.device_type = session.device_type
+        self.negotiated = 0
+        self.placement = "default"
+        ram = self.t.ram_ranges()
+        base, size = max(ram, key=lambda r: r[1])
+        self.ram = Bump(base, size)
+        self.region = session.bounce
+        self.bounce = Bump(self.region.base, self.region.size) if self.region else None
+        self.queues: list[HarnessQueue] = []
+        self.retired: list[tuple[HarnessQueue, int]] = []   # (queue, used mark) before reset
+        self.pending: dict[int, Pending] = {}
+        self.tokens = iter(range(1, 1 << 30))
+        self.completions: list[Completion] = []
+        self.since_kick: list[Completion] = []
+        self.stray_used: list[str] = []           # used entries the driver never made available
+        self.irqs_since_kick = 0
+        self.config_irqs = 0
+        self.last_blk_status: int | None = None
+        self.last_read: tuple[int, bytes] | None = None
+        self.written: dict[int, bytes] = {}        # sector -> data written this test
+        self.last_id: bytes | None = None
+        self.last_entropy: bytes | None = None
+        self.features_ok_written = False
+        self.readable_corrupted: list[str] = []
+        self.outside_buf: int | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def run_step(self, step: Step) -> None:
+        prefix = {"precondition": "pre_", "action": "act_", "expectation": "expect_"}[step.kind]
+        fn = getattr(self, prefix + step.verb, None)
+        if fn is None:
+            raise Skipped(f"this runner does not implement {step.kind} '{step.verb}'")
+        fn(**step.args)
+
+    def feature(self, name: str) -> int:
+        bit = names.feature_bit(name, self.device_type)
+        if bit is None:
+            raise Skipped(f"feature {name} is unknown to this runner")
+        return bit
+
+    def offered(self) -> int:
+        return self.t.read_device_features()
+
+    def status(self) -> int:
+        return self.t.read_status()
+
+    @property
+    def swiotlb(self) -> bool:
+        return bool(self.negotiated >> F_SWIOTLB & 1)
+
+    def dma(self) -> Bump:
+        if self.swiotlb:
+            assert self.bounce is not None
+            return self.bounce
+        return self.ram
+
+    def _write_status(self, value: int) -> None:
+        try:
+            self.t.write_status(value)
+        except TransportError as exc:
+            raise Wedged(f"status write {names.status_text(value)} failed: {exc}") from None
+
+    # ------------------------------------------------------------------ preconditions
+    def pre_device(self, type: str) -> None:  # noqa: A002 - the vocabulary's name
+        if type not in ("any", self.device_type):
+            raise Skipped(f"needs a {type} device; the device under test is {self.device_type}")
+
+    def pre_layout(self, layout: str) -> None:
+        if layout not in ("any", self.layout):
+            raise Skipped(f"needs the {layout} ring layout; this run uses {self.layout}")
+
+    def pre_offered(self, features: list[str]) -> None:
+        offered = self.offered()
+        missing = [f for f in features if not offered >> self.feature(f) & 1]
+        if missing:
+            raise Skipped(f"device does not offer {', '.join(missing)}")
+
+    def pre_transport(self, transport: str) -> None:
+        if transport not in ("any", self.s.transport_kind):
+            raise Skipped(f"needs the {transport} transport; the device is reached over "
+                          f"{self.s.transport_kind}")
+
+    def pre_target(self, side: str) -> None:
+        if side == "driver":
+            raise Skipped("driver under test: driver conformance mode is not implemented "
+                          "by this runner")
+
+    def pre_region(self, state: str) -> None:
+        has_region = self.t.bounce_description() is not None
+        if (state == "present") != has_region:
+            raise Skipped(f"needs a transport that {'describes' if state == 'present' else 'does not describe'}"
+                          f" a bounce-buffer region")
+
+    # ------------------------------------------------------------------ actions
+    def act_reset(self) -> None:
+        for q in self.queues:
+            self.retired.append((q, self._used_mark(q)))
+        self.queues = []
+        self.pending.clear()
+        try:
+            self.t.write_status(0)
+            deadline = time.monotonic() + self.timeout
+            while self.t.read_status() != 0:
+                if time.monotonic() > deadline:
+                    raise Wedged(f"device status stayed {names.status_text(self.status())} "
+                                 f"after a reset", "status 0 after reset")
+                time.sleep(0.001)
+        except TransportError as exc:
+            raise Wedged(f"reset failed: {exc}") from None
+        self.negotiated = 0
+        self.features_ok_written = False
+        self.placement = "default"
+
+    def _begin(self) -> None:
+        if self.status() & (ACK | DRIVER) != ACK | DRIVER:
+            self._write_status(ACK)
+            self._write_status(ACK | DRIVER)
+
+    def act_negotiate(self, features: list[str] | None = None) -> None:
+        self._begin()
+        offered = self.offered()
+        want = 1 << F_VERSION_1
+        for f in features or []:
+            want |= 1 << self.feature(f)
+        if self.layout == PACKED:
+            if not offered >> F_RING_PACKED & 1:
+                raise Skipped("packed ring layout requested but the device does not offer "
+                              "VIRTIO_F_RING_PACKED")
+            want |= 1 << F_RING_PACKED
+        missing = want & ~offered
+        if missing:
+            raise Skipped(f"device does not offer {', '.join(names.feature_names(missing))}")
+        self.t.write_driver_features(want)
+        self.negotiated = want
+        self._write_status(ACK | DRIVER | FEATURES_OK)
+        self.features_ok_written = True
+        if not self.status() & FEATURES_OK:
+            self.negotiated = 0
+            if not self._next_is("features_ok"):
+                raise Skipped(f"device refused the features "
+                              f"{', '.join(names.feature_names(want, self.device_type))} at FEATURES_OK")
+
+    _upcoming: list[Step] = []
+
+    def _next_is(self, verb: str) -> bool:
+        return bool(self._upcoming) and self._upcoming[0].verb == verb
+
+    def act_accept_raw(self, features: list[str]) -> None:
+        self._begin()
+        mask = 0
+        for f in features:
+            mask |= 1 << self.feature(f)
+        self.t.write_driver_features(mask)
+        self.negotiated = mask
+
+    def act_set_status(self, bits: list[str]) -> None:
+        value = self.status() & ~NEEDS_RESET
+        for b in bits:
+            value |= names.STATUS_BITS[b]
+        self._write_status(value)
+        if "FEATURES_OK" in bits:
+            self.features_ok_written = True
+            if not self.status() & FEATURES_OK:
+                self.negotiated = 0
+
+    def act_place_rings(self, where: str) -> None:
+        if self.region is None:
+            raise Skipped("ring placement relative to the bounce region needs a device with one")
+        self.placement = where
+
+    def _areas_base(self, where: str, size: int) -> int:
+        if where == "inside":
+            assert self.bounce is not None
+            return self.bounce.alloc(size, 4096)
+        return self.ram.alloc(size, 4096)
+
+    def act_setup_queues(self) -> None:
+        if not self.status() & FEATURES_OK:
+            raise Skipped("queues set up before features were accepted (FEATURES_OK not set)")
+        layout = PACKED if self.negotiated >> F_RING_PACKED & 1 else SPLIT
+        where = self.placement
+        if where == "default":
+            where = "inside" if self.swiotlb else "outside_region"
+        for q in range(self.t.num_queues()):
+            size = min(QUEUE_SIZE, self.t.queue_max_size(q))
+            if layout == SPLIT:
+                size = 1 << (size.bit_length() - 1)
+            areas = ring_areas(layout, size)
+            addrs = []
+            for i, spec in enumerate((areas.desc, areas.driver, areas.device)):
+                # straddling: descriptors inside the region, the other areas outside
+                here = where if where != "straddling" else ("inside" if i == 0 else "outside")
+                addrs.append(self._areas_base(here, spec.size))
+            cfg = RingQueueConfig(layout, size, addrs[0], addrs[1], addrs[2],
+                                  event_idx=bool(self.negotiated >> F_EVENT_IDX & 1),
+                                  indirect=bool(self.negotiated >> F_INDIRECT & 1),
+                                  in_order=bool(self.negotiated >> F_IN_ORDER & 1))
+            ring = DriverQueue(self.t.memory, cfg)
+            try:
+                self.t.set_queue(q, QueueConfig(size, cfg.desc, cfg.driver, cfg.device))
+                self.t.enable_queue(q)
+            except TransportError as exc:
+                if self.placement in ("outside_region", "straddling"):
+                    raise Skipped(f"the transport refused rings outside the region before the "
+                                  f"device saw them ({exc})") from None
+                raise Wedged(f"queue {q} set-up failed: {exc}") from None
+            self.queues.append(HarnessQueue(q, ring, cfg))
+
+    def act_driver_ok(self) -> None:
+        try:
+            self.t.write_status(self.status() & ~NEEDS_RESET | DRIVER_OK)
+        except TransportError as exc:
+            if self.placement in ("outside_region", "straddling") and self.swiotlb:
+                raise Skipped("the front-end cannot give the back-end ring addresses outside "
+                              f"the shared bounce region ({exc}); the OS enforces the rule") \
+                    from None
+            raise Wedged(f"setting DRIVER_OK failed: {exc}") from None
+
+    def _queue(self, index: int = 0) -> HarnessQueue:
+        if not self.queues:
+            raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
+        return self.queues[min(index, len(self.queues) - 1)]
+
+    def _request_queue(self) -> HarnessQueue:
+        # virtio-fs: queue 0 is the high-priority queue, requests go to 1
+        return self._queue(1 if self.device_type == "fs" else 0)
+
+    def _submit(self, q: HarnessQueue, out: list[tuple[int, int]], in_: list[tuple[int, int]],
+                pending: Pending, kick: bool = True) -> int:
+        token = next(self.tokens)
+        try:
+            notify = q.ring.add(out, in_, token)
+        except RingError as exc:
+            if exc.code == RingErrorCode.QUEUE_FULL:
+                raise Wedged("ring full: the device stopped returning buffers") from None
+            raise Failed(f"driver ring broken: {exc}") from None
+        self.pending[token] = pending
+        if kick and notify:
+            self._kick([q])
+        return token
+
+    def _kick(self, queues: list[HarnessQueue]) -> None:
+        self._drain()
+        self.since_kick = []
+        self.irqs_since_kick = 0
+        for q in queues:
+            try:
+                self.t.notify(q.index)
+            except TransportError as exc:
+                raise Wedged(f"kick failed: {exc}") from None
+
+    def _drain(self) -> None:
+        try:
+            irq = self.t.take_interrupts()
+        except TransportError as exc:
+            raise Wedged(f"device went away: {exc}") from None
+        self.irqs_since_kick += sum(irq.queues.values())
+        self.config_irqs += irq.config
+
+    def _collect(self) -> list[Completion]:
+        got = []
+        for q in self.queues:
+            try:
+                items = q.ring.collect()
+            except RingError as exc:
+                self.stray_used.append(str(exc))
+                raise Failed(f"the device returned a malformed used entry on queue {q.index}: "
+                             f"{exc}", "used entries for buffers the driver made available, "
+                                       "within their writable length") from None
+            for token, used in items:
+                c = Completion(q.index, token, used)
+                got.append(c)
+                self._finish(c)
+        self.completions += got
+        self.since_kick += got
+        return got
+
+    def _finish(self, c: Completion) -> None:
+        p = self.pending.pop(c.token, None)
+        if p is None:
+            return
+        mem = self.t.memory
+        for addr, length, data in p.readable:
+            if mem.read(addr, length) != data:
+                self.readable_corrupted.append(f"{length}-byte device-readable buffer at "
+                                               f"{addr:#x}")
+        if p.kind == "blk":
+            status_addr = p.writable[-1][0]
+            self.last_blk_status = mem.read(status_addr, 1)[0]
+            data = b"".join(mem.read(a, n) for a, n in p.writable[:-1])
+            if p.count and data:
+                self.last_read = (p.sector, data)
+            if p.sector == -1:
+                self.last_id = data
+        elif p.kind == "rng":
+            n = min(c.used_len, sum(n for _a, n in p.writable))
+            self.last_entropy = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
+
+    def _wait_token(self, token: int) -> None:
+        deadline = time.monotonic() + self.timeout
+        while token in self.pending:
+            if self._collect():
+                continue
+            if self.status() & NEEDS_RESET:
+                raise Wedged("device set DEVICE_NEEDS_RESET with a request in flight",
+                             "the request completed")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Wedged(f"request not completed within {self.timeout:g} s",
+                             "the request completed")
+            try:
+                irq = self.t.wait_interrupts(min(left, 0.05))
+            except TransportError as exc:
+                raise Wedged(f"device went away with a request in flight: {exc}") from None
+            self.irqs_since_kick += sum(irq.queues.values())
+            self.config_irqs += irq.config
+
+    def _blk(self, rtype: int, sector: int, data_out: bytes = b"", data_in: int = 0,
+             count: int = 0, marker: int | None = None) -> None:
+        if self.device_type != "blk":
+            raise Skipped(f"block request on a {self.device_type} device")
+        q = self._request_queue()
+        dma = self.dma()
+        mem = self.t.memory
+        hdr = dma.alloc(16)
+        mem.write(hdr, struct.pack("<IIQ", rtype, 0, sector))
+        out = [(hdr, 16)]
+        readable = [(hdr, 16, mem.read(hdr, 16))]
+        if data_out:
+            a = dma.alloc(len(data_out))
+            mem.write(a, data_out)
+            out.append((a, len(data_out)))
+            readable.append((a, len(data_out), data_out))
+        in_ = []
+        if data_in:
+            a = dma.alloc(data_in)
+            mem.write(a, bytes([0xAA]) * data_in)
+            in_.append((a, data_in))
+        st = dma.alloc(1)
+        mem.write(st, b"\xff")
+        in_.append((st, 1))
+        pending = Pending("blk", q.index, in_, readable, sector if marker is None else marker,
+                          count)
+        token = self._submit(q, out, in_, pending)
+        self._wait_token(token)
+
+    def act_blk_write(self, sector: int, count: int, seed: int) -> None:
+        data = random.Random(seed).randbytes(count * SECTOR)
+        self._blk(1, sector, data_out=data)
+        if self.last_blk_status == 0:
+            for i in range(count):
+                self.written[sector + i] = data[i * SECTOR:(i + 1) * SECTOR]
+
+    def act_blk_read(self, sector: int, count: int) -> None:
+        self.last_read = None
+        self._blk(0, sector, data_in=count * SECTOR, count=count)
+
+    def act_blk_flush(self) -> None:
+        self._blk(4, 0)
+
+    def act_blk_get_id(self) -> None:
+        self.last_id = None
+        self._blk(8, 0, data_in=ID_LEN, marker=-1)
+
+    def act_blk_request(self, type: int) -> None:  # noqa: A002
+        self._blk(type, 0)
+
+    def act_rng_read(self, len: int) -> None:  # noqa: A002
+        if self.device_type != "rng":
+            raise Skipped(f"entropy request on a {self.device_type} device")
+        q = self._request_queue()
+        a = self.dma().alloc(len)
+        self.t.memory.write(a, bytes(len))
+        self.last_entropy = None
+        self._submit(q, [], [(a, len)], Pending("rng", q.index, [(a, len)]))
+
+    def _expr(self, text: str) -> int:
+        if self.region is None:
+            raise Skipped("address expression refers to a bounce region the device lacks")
+        values = {"region.start": self.region.base, "region.end": self.region.end,
+                  "region.size": self.region.size, "outside": self._outside()}
+        expr = re.sub(r"region\.(start|end|size)|outside",
+                      lambda m: str(values[m.group(0)]), text)
+        if not re.fullmatch(r"[0-9xXa-fA-F+\-*() ]+", expr):
+            raise Skipped(f"cannot evaluate address expression {text!r}")
+        return int(eval(expr, {"__builtins__": {}}, {}))  # noqa: S307 - digits and + - * only
+
+    def _outside(self) -> int:
+        """A 4 KiB guest RAM buffer outside the region, filled with a canary."""
+        if self.outside_buf is None:
+            self.outside_buf = self.ram.alloc(4096, 4096)
+            self.t.memory.write(self.outside_buf, bytes([CANARY]) * 4096)
+        return self.outside_buf
+
+    def act_submit_descriptor(self, addr: str, len: int, flags: list | None = None) -> None:  # noqa: A002
+        q = self._queue(0)
+        address = self._expr(str(addr)) if not isinstance(addr, int) else addr
+        flagset = set(flags or [])
+        if flagset - {"write", 2}:
+            raise Skipped(f"descriptor flags {sorted(map(str, flagset))} need raw ring writes, "
+                          f"which this runner does only for plain and write descriptors")
+        writable = bool(flagset & {"write", 2})
+        seg = [(address & (2**64 - 1), len & 0xFFFFFFFF)]
+        p = Pending("raw", q.index, seg if writable else [])
+        token = next(self.tokens)
+        try:
+            q.ring.add([] if writable else seg, seg if writable else [], token)
+        except RingError as exc:
+            raise Skipped(f"the ring core refused to queue the descriptor: {exc}") from None
+        self.pending[token] = p
+
+    def act_kick(self) -> None:
+        self._kick(self.queues)
+
+    def act_wait_used(self, timeout_ms: int) -> None:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            if self._collect() or not self.queues or self.s.synchronous:
+                return
+            if self.status() & NEEDS_RESET:
+                return      # a device that stopped will not return anything more
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                irq = self.t.wait_interrupts(min(left, 0.05))
+            except TransportError as exc:
+                raise Wedged(f"device went away: {exc}") from None
+            self.irqs_since_kick += sum(irq.queues.values())
+            self.config_irqs += irq.config
+
+    def act_driver_io(self, count: int) -> None:
+        raise Skipped("driver under test: driver conformance mode is not implemented")
+
+    # ------------------------------------------------------------------ expectations
+    def expect_status(self, op: str, bits: list[str]) -> None:
+        st = self.status()
+        for b in bits:
+            present = bool(st & names.STATUS_BITS[b])
+            if present != (op == "has"):
+                raise Failed(f"device status is {names.status_text(st)}",
+                             f"status {op} {b}")
+
+    def expect_features_ok(self, outcome: str) -> None:
+        if not self.features_ok_written:
+            raise Skipped("vector expects a FEATURES_OK outcome but never wrote FEATURES_OK")
+        kept = bool(self.status() & FEATURES_OK)
+        if outcome == "accepted" and not kept:
+            raise Failed("FEATURES_OK did not stick (the device refused the features)",
+                         "the device keeps FEATURES_OK")
+        if outcome == "refused" and kept:
+            raise Failed("FEATURES_OK stuck (the device accepted the features)",
+                         "the device clears FEATURES_OK")
+
+    def _last_used(self) -> Completion:
+        self._collect()
+        if not self.completions:
+            raise Failed("no used buffer arrived", "a used buffer")
+        return self.completions[-1]
+
+    def expect_used_len(self, op: str, value: int) -> None:
+        c = self._last_used()
+        if not COMPARE[op](c.used_len, value):
+            raise Failed(f"used length {c.used_len}", f"used length {op} {value}")
+
+    def expect_blk_status(self, status: str) -> None:
+        want = names.BLK_STATUS[status]
+        if self.last_blk_status is None:
+            raise Failed("no block request completed", f"status {status}")
+        if self.last_blk_status != want:
+            seen = {v: k for k, v in names.BLK_STATUS.items()}.get(self.last_blk_status,
+                                                                  str(self.last_blk_status))
+            raise Failed(f"status byte {seen} ({self.last_blk_status})",
+                         f"status {status} ({want})")
+
+    def expect_data(self, what: str) -> None:
+        if self.last_read is None:
+            raise Failed("no data was read back", "data read back")
+        sector, data = self.last_read
+        compared = 0
+        for i in range(len(data) // SECTOR):
+            w = self.written.get(sector + i)
+            if w is None:
+                continue
+            compared += 1
+            got = data[i * SECTOR:(i + 1) * SECTOR]
+            if got != w:
+                off = next(k for k in range(SECTOR) if got[k] != w[k])
+                raise Failed(f"sector {sector + i} differs from byte {off} "
+                             f"(read {got[off]:#04x}, wrote {w[off]:#04x})",
+                             "the data written earlier")
+        if not compared:
+            raise Skipped("nothing was written to the sectors read back, so nothing to compare")
+
+    def expect_no_used(self) -> None:
+        try:
+            self._collect()
+        except Failed as exc:
+            raise Failed(f"a used entry appeared: {exc.observed}", "no used buffer") from None
+        if self.since_kick:
+            c = self.since_kick[0]
+            raise Failed(f"{len(self.since_kick)} used buffer(s) since the kick (queue "
+                         f"{c.queue}, length {c.used_len})", "no used buffer")
+        for q, mark in self.retired:
+            now = self._used_mark(q)
+            if now != mark:
+                raise Failed(f"the device used a buffer on queue {q.index} of a ring set up "
+                             f"before the reset (used index/flags moved)",
+                             "nothing used from rings set up before the reset")
+
+    def _used_mark(self, q: HarnessQueue) -> bytes:
+        """Bytes that change when the device returns a buffer on this ring."""
+        try:
+            if q.config.layout == SPLIT:
+                return self.t.memory.read(q.config.device, 4)
+            return self.t.memory.read(q.config.desc, 16 * q.config.size)
+        except (RingError, TransportError):
+            return b""
+
+    def expect_memory_outside_region(self, what: str) -> None:
+        if not self.swiotlb:
+            raise Skipped("VIRTIO_F_SWIOTLB is not negotiated, so there is no region to "
+                          "stay inside")
+        if self.s.watch is not None:
+            problems = self.s.watch.violations()
+            if problems:
+                raise Failed("; ".join(problems[:3]), "guest memory outside the bounce "
+                             "region untouched", critical=True)
+            return
+        if self.s.shares_only_bounce:
+            return   # the back-end process was never given memory outside the region
+        raise Skipped("this adapter cannot observe guest memory outside the region")
+
+    def expect_notified(self) -> None:
+        self._drain()
+        if self.irqs_since_kick == 0:
+            raise Failed("no used buffer notification since the kick", "a notification")
+
+    def expect_not_notified(self) -> None:
+        self._drain()
+        if self.irqs_since_kick:
+            raise Failed(f"{self.irqs_since_kick} used buffer notification(s) since the kick",
+                         "no notification")
+
+    def expect_config(self, field: str, op: str, value: int) -> None:
+        table = names.CONFIG_FIELDS.get(self.device_type, {})
+        short = field.split(".", 1)[1] if field.startswith("virtio_") and "." in field else field
+        if short not in table:
+            raise Skipped(f"configuration field {field} is unknown to this runner for a "
+                          f"{self.device_type} device")
+        off, size = table[short]
+        try:
+            got = int.from_bytes(self.t.read_config(off, size), "little")
+        except TransportError as exc:
+            raise Wedged(f"reading configuration failed: {exc}") from None
+        if not COMPARE[op](got, value):
+            raise Failed(f"{field} = {got}", f"{field} {op} {value}")
+
+    def expect_id_string(self, what: str) -> None:
+        if self.last_id is None:
+            raise Failed("no GET_ID reply", "an id string")
+        got = self.last_id
+        text = got.split(b"\0", 1)[0]
+        if self.s.expected_id is not None:
+            want = self.s.expected_id[:ID_LEN]
+            if text != want.rstrip(b"\0") or (len(want) < ID_LEN and b"\0" not in got):
+                raise Failed(f"id {got!r}", f"{want!r}, NUL-terminated if shorter than 20 bytes")
+        elif not all(0x20 <= c < 0x7F for c in text):
+            raise Failed(f"id {got!r} is not printable text", "a printable id string")
+
+    def expect_offered(self, features: list[str]) -> None:
+        offered = self.offered()
+        missing = [f for f in features if not offered >> self.feature(f) & 1]
+        if missing:
+            raise Failed(f"device offers {', '.join(names.feature_names(offered, self.device_type))}",
+                         f"offers {', '.join(missing)}")
+
+    def expect_accepted(self, op: str, features: list[str]) -> None:
+        raise Skipped("driver under test: driver conformance mode is not implemented")
+
+    def expect_addresses(self, where: str) -> None:
+        raise Skipped("driver under test: driver conformance mode is not implemented")
+
+    def expect_region(self, property: str) -> None:  # noqa: A002
+        desc = self.t.bounce_description()
+        if desc is None:
+            raise Failed("the transport describes no bounce-buffer region", f"region {property}")
+        try:
+            region = desc.region()
+        except TransportError as exc:
+            raise Failed(f"the region description is invalid: {exc}", f"region {property}") \
+                from None
+        if property == "nonempty" and region.size <= 0:
+            raise Failed("region length 0", "a non-empty region")
+        if property == "page_aligned" and (region.base % 4096 or region.size % 4096):
+            raise Failed(f"region {region.base:#x}+{region.size:#x}", "page-aligned region")
+        if property == "within_bar":
+            if not isinstance(desc, PciBounceDescription):
+                raise Skipped("the region is described by the platform, not by a BAR")
+            # desc.region() already refused a range that does not fit its BAR
+
+    def expect_entropy(self, what: str) -> None:
+        self._collect()
+        if not self.last_entropy:
+            raise Failed("no entropy was returned", "non-zero entropy bytes")
+        if not any(self.last_entropy):
+            raise Failed(f"{len(self.last_entropy)} entropy bytes, all zero", "not all zero")
+
+    # ------------------------------------------------------------------ health
+    def health_check(self) -> str | None:
+        """After an invalid input: reset, and see the device work again.
+        Returns None when it does, else what went wrong."""
+        try:
+            self.act_reset()
+            self.act_negotiate([])
+        except (Wedged, Failed) as exc:
+            return exc.observed
+        except Skipped as exc:
+            return f"device no longer accepts a plain feature set: {exc.observed}"
+        if self.device_type not in ("blk", "rng"):
+            return None
+        try:
+            self.act_setup_queues()
+            self.act_driver_ok()
+            if self.device_type == "blk":
+                self._blk(0, 0, data_in=SECTOR, count=1)
+                if self.last_blk_status != 0:
+                    return f"a one-sector read after reset ended with status {self.last_blk_status}"
+            else:
+                self.act_rng_read(16)
+                q = self._request_queue()
+                self._kick([q])
+                self.act_wait_used(int(self.timeout * 1000))
+                if not self.since_kick:
+                    return "an entropy request after reset was not completed"
+        except (Wedged, Failed, Skipped) as exc:
+            return exc.observed
+        return None

@@ -1,0 +1,24 @@
+"""How a step ends when it does not simply succeed."""
+from __future__ import annotations
+
+
+class StepOutcome(Exception):
+    """Base: carries expected versus observed for the evidence."""
+
+    def __init__(self, observed: str, expected: str = "", critical: bool = False) -> None:
+        super().__init__(observed)
+        self.observed = observed
+        self.expected = expected
+        self.critical = critical
+
+
+class Failed(StepOutcome):
+    """The device did something the spec forbids (FAIL)."""
+
+
+class Wedged(StepOutcome):
+    """The device stopped working: no progress, NEEDS_RESET, died (WEDGED)."""
+
+
+class Skipped(StepOutcome):
+    """A precondition does not hold here (SKIP); ``observed`` says why."""
