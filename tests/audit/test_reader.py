@@ -63,3 +63,17 @@ def test_mask_keeps_offsets_and_lines():
 def test_normalise_space_keeps_edge_spaces_like_tex():
     assert normalise_space("A /\n   B") == "A / B"
     assert normalise_space("RSS) ") == "RSS) "
+
+
+from hypothesis import given, strategies as st
+
+_tex_chars = st.sampled_from(list("ab %\\{}\n") + ["\\begin{lstlisting}", "\\end{lstlisting}",
+                                                    "\\%", "MUST", "\\item"])
+
+
+@given(st.lists(_tex_chars, max_size=60).map("".join))
+def test_mask_never_moves_text(text):
+    m = mask(text)
+    assert len(m) == len(text)
+    # line breaks stay where they are; anything else is kept or blanked, never changed
+    assert all(a == b or (b == " " and a != "\n") for a, b in zip(text, m))

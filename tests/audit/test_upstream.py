@@ -63,6 +63,20 @@ def test_device_independent_bits_match_the_facts(tree):
     assert set(range(50, 71)) - {58} <= net
 
 
+def test_json_report_matches_the_schema(tree, capsys):
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    from specc.cli import main
+    assert main(["audit", "--spec-tree", str(tree.root), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    schema = json.loads(resources.files("specc").joinpath("schemas/audit.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["counts"]["normative_blocks"] == 310
+
+
 def test_no_finding_where_latex_itself_is_happy(findings):
     # the unmodified tree builds with no LaTeX warning: no undefined or duplicate label
     assert by_code(findings, "reference-undefined") == []
