@@ -170,6 +170,14 @@ class BlkDevice(VirtioDevice):
 
     def _execute(self, io: ChainIO, data_len_in: int) -> tuple[int, int]:
         """Carry out the request; returns (status, data bytes written)."""
+        try:
+            return self._carry_out(io, data_len_in)
+        except OSError as exc:
+            # A failing backing file is the device's I/O error, not a crash.
+            self.record("io_error", str(exc))
+            return S_IOERR, 0
+
+    def _carry_out(self, io: ChainIO, data_len_in: int) -> tuple[int, int]:
         header = io.read(0, HEADER.size)
         if len(header) < HEADER.size:
             return S_IOERR, 0

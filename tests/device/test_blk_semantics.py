@@ -159,3 +159,16 @@ def test_feature_offer_bits():
         assert f >> n & 1, n
     assert not f >> 44 & 1  # no bounce region, no SWIOTLB offer
     assert dev.device_id() == 2
+
+
+def test_backing_store_failure_is_ioerr():
+    class Failing(MemoryStorage):
+        def read(self, offset, length):
+            raise OSError(5, "Input/output error")
+
+    storage = Failing(8 * 512)
+    dev = BlkDevice(storage, BlkOptions())
+    mem = FlatMemory(0x10000)
+    used = run(dev, mem, request(mem, 0, 0, in_len=512))
+    assert mem.data[0x8000] == 1 and used == 1
+    assert dev.events[-1].kind == "io_error"

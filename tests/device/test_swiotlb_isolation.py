@@ -189,3 +189,20 @@ def test_device_restricts_itself_when_a_transport_hands_it_everything():
     with pytest.raises(DeviceNeedsReset):
         drv.wait(req)
     t.close()
+
+
+def test_guard_pages_really_fault():
+    """The fence is real: touching the byte just past a region (or just
+    before it) kills a process with SIGSEGV, so a device that strayed there
+    in the tests above would have crashed the test run, not passed it."""
+    import subprocess
+    import sys
+    code = ("import ctypes; from device_ref.guest_ram import GuardedBuffer as G; "
+            "b = G(1 << 20); b.view[:] = b'x' * (1 << 20); "
+            "assert ctypes.string_at(b.host_address + (1 << 20) - 1, 1) == b'x'; "
+            "print('inside ok', flush=True); ctypes.string_at(b.host_address + {off}, 1)")
+    for off in ("(1 << 20)", "-1"):
+        r = subprocess.run([sys.executable, "-c", code.format(off=off)], capture_output=True,
+                           text=True, timeout=60)
+        assert r.stdout.strip() == "inside ok"
+        assert r.returncode == -11, (off, r.returncode, r.stderr[-300:])
