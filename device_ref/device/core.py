@@ -249,10 +249,12 @@ class VirtioDevice(DeviceBackend):
         self.write_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
         return bool(self.status & DRIVER_OK) and not self.status & DEVICE_NEEDS_RESET
 
-    def _reachable(self) -> object | None:
-        """The memory the device will use: under VIRTIO_F_SWIOTLB only the
-        part of the transport's map inside the bounce region, whatever the
-        transport handed over (so the device keeps the rule on any transport)."""
+    def reachable_memory(self) -> object | None:
+        """The memory the device will use from DRIVER_OK on: under
+        VIRTIO_F_SWIOTLB only the part of the transport's map inside the
+        bounce region, whatever the transport handed over (so the device
+        keeps the rule on any transport). A fault-injection device that is
+        meant to ignore SWIOTLB overrides this to return ``self.memory``."""
         if self.memory is None or not (self.swiotlb and self._bounce is not None):
             return self.memory
         b = self._bounce
@@ -269,7 +271,7 @@ class VirtioDevice(DeviceBackend):
         return restricted
 
     def _activate(self) -> None:
-        self.memory = self._reachable()
+        self.memory = self.reachable_memory()
         for i, q in enumerate(self.queues):
             if q.enabled and q.ring is None:
                 self._open(i, q)
