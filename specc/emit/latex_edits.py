@@ -163,7 +163,9 @@ def _unsupported_edits(m: Module, tree: SpecTree, p: Placement) -> list[Edit]:
     if p.anchor_kind == "item":
         src = tree.sources.get(p.file)
         for form in (f"\\item {p.anchor}", f"\\item[{p.anchor}]"):
-            if src is not None and form in src.text:
+            # The item must be exactly this name: VIRTIO_F_RING_RESET must not
+            # match a later VIRTIO_F_RING_RESET_V2.
+            if src is not None and re.search(re.escape(form) + r"(?![A-Za-z0-9_])", src.text):
                 where = _innermost_section_label(tree, p.file, form, p)
                 return [Edit(p.file, LineAfter(form, **where), reserved_item(name), area_of(p.file))]
         raise AnchorError(f"{p.file}: anchor not found: \\item {p.anchor}")

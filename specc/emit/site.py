@@ -12,9 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import docutils
 from docutils.core import publish_string
 
 STYLESHEET_NAME = "style.css"
+# Docutils 0.22 takes the writer's name as ``writer`` and deprecates
+# ``writer_name``; older releases (pyproject allows >= 0.19) only know the latter.
+_HTML5_WRITER = ({"writer": "html5"} if docutils.__version_info__ >= (0, 22)
+                 else {"writer_name": "html5"})
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ def render_page(page: Page, stylesheet: str = STYLESHEET_NAME) -> str:
         "syntax_highlight": "none",
     }
     html = publish_string(source=page.rst, source_path=f"{page.name}.rst",
-                          writer_name="html5", settings_overrides=settings)
+                          settings_overrides=settings, **_HTML5_WRITER)
     problems = [line for line in messages.getvalue().splitlines() if line.strip()]
     if problems:
         first = problems[0]
