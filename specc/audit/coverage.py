@@ -1,12 +1,19 @@
 """How much of an upstream spec tree our modules restate and our vectors test.
 
-Restated: an upstream normative block whose label a *baseline* module's
-top-level block carries (a proposal's top-level block extends an upstream
-block instead; those are counted apart). Tested: a restated block that a
-conformance vector group names (by its label, or by the id of a requirement
-whose label it is), in a group with at least one test. Without vector files,
-a restated block counts as tested when one of its statements has a check
-(checks are what the vectors are compiled from).
+Blocks. Restated: an upstream normative block whose label a *baseline*
+module's top-level block carries (a proposal's top-level block extends an
+upstream block instead; those are counted apart). Tested: a restated block
+one of whose statements is tested: named by id (or alias) in a vector
+group with at least one test; or, when a group names only the block's
+label, every statement of the block. Without vector files, a statement
+counts as tested when it has a check (checks are what the vectors are
+compiled from).
+
+Keywords. An upstream block's keywords are the RFC 2119 keywords in it. The
+restated (tested) keywords of a block are the keywords in our restated
+(tested) statements' text, at most the block's own count: our statements
+do not map one to one onto upstream sentences, so this counts how much of
+the block's normative weight we carry, not which sentence.
 """
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc.cli_base import CliError
-from specc.upstream.tree import SpecTree
+from specc.upstream.tree import KEYWORD_RE, SpecTree
 
 
 @dataclass
@@ -26,16 +33,6 @@ class Figures:
     keywords: int = 0
     keywords_restated: int = 0
     keywords_tested: int = 0
-
-    def add(self, n_kw: int, restated: bool, tested: bool) -> None:
-        self.blocks += 1
-        self.keywords += n_kw
-        if restated:
-            self.blocks_restated += 1
-            self.keywords_restated += n_kw
-        if tested:
-            self.blocks_tested += 1
-            self.keywords_tested += n_kw
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -89,8 +86,16 @@ def _squash(label: str) -> str:
     return " ".join(label.split())
 
 
-def _module_claims(spec_dir: str) -> tuple[set[str], set[str], set[str]]:
-    """Labels restated by baselines, labels extended by proposals, labels with checks."""
+@dataclass
+class _Restated:
+    """One baseline statement restating an upstream block."""
+    ids: frozenset[str]            # id and aliases
+    keywords: int                  # RFC 2119 keywords in its text
+    checked: bool
+
+
+def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]:
+    """Statements per upstream label restated by baselines; labels extended by proposals."""
     from specc.load import load
 
     root = Path(spec_dir)
@@ -102,23 +107,29 @@ def _module_claims(spec_dir: str) -> tuple[set[str], set[str], set[str]]:
     if errors:
         raise CliError(f"{errors[0].where()}: {errors[0].message} "
                        f"(fix the module: coverage needs every module to load)")
-    restated: set[str] = set()
+    restated: dict[str, list[_Restated]] = {}
     extended: set[str] = set()
-    checked: set[str] = set()
     for m in loaded.modules:
         for b in m.blocks:
             if not b.standalone:
                 continue
-            (restated if m.kind == "baseline" else extended).add(b.label)
-            if m.kind == "baseline" and any(st.checks for st in b.statements):
-                checked.add(b.label)
-    return restated, extended, checked
+            if m.kind != "baseline":
+                extended.add(b.label)
+                continue
+            lst = restated.setdefault(b.label, [])
+            for st in b.statements:
+                lst.append(_Restated(ids=frozenset((st.id, *st.aliases)),
+                                     keywords=len(KEYWORD_RE.findall(st.text.plain())),
+                                     checked=bool(st.checks)))
+    return restated, extended
 
 
-def _vector_labels(vectors_dir: str) -> set[str]:
+def _vector_tests(vectors_dir: str) -> tuple[set[str], set[str]]:
+    """Requirement ids and labels named by vector groups that hold at least one test."""
     root = Path(vectors_dir)
     if not root.is_dir():
         raise CliError(f"{vectors_dir}: no such directory of vector files")
+    ids: set[str] = set()
     labels: set[str] = set()
     for path in sorted(root.rglob("*.json")):
         try:
@@ -129,27 +140,44 @@ def _vector_labels(vectors_dir: str) -> set[str]:
             continue  # other JSON in the directory (e.g. reports) is not a vector file
         reqs = doc.get("requirements") or {}
         for group in doc.get("testGroups") or []:
-            if not group.get("tests"):
+            if not isinstance(group, dict) or not group.get("tests"):
                 continue
             for ref in group.get("requirements") or []:
-                if isinstance(ref, dict):
-                    if ref.get("label"):
-                        labels.add(ref["label"])
-                    req = reqs.get(ref.get("id"))
+                if not isinstance(ref, dict):
+                    continue
+                if ref.get("id"):
+                    ids.add(ref["id"])
+                    req = reqs.get(ref["id"])
                     if isinstance(req, dict) and req.get("label"):
                         labels.add(req["label"])
-    return labels
+                if ref.get("label"):
+                    labels.add(ref["label"])
+    return ids, labels
 
 
 def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Coverage:
-    restated, extended, checked = _module_claims(spec_dir)
-    tested_labels = _vector_labels(vectors_dir) if vectors_dir else checked
+    restated_raw, extended = _module_claims(spec_dir)
     upstream = {_squash(b.label): b.label for b in tree.blocks}
 
-    def canon(labels: set[str]) -> set[str]:
-        return {upstream.get(_squash(lab), lab) for lab in labels}
+    def canon(label: str) -> str:
+        return upstream.get(_squash(label), label)
 
-    restated_c, tested_c = canon(restated), canon(tested_labels)
+    restated: dict[str, list[_Restated]] = {}
+    for label, sts in restated_raw.items():
+        restated.setdefault(canon(label), []).extend(sts)
+    if vectors_dir:
+        tested_ids, tested_labels = _vector_tests(vectors_dir)
+        tested_labels = {canon(lab) for lab in tested_labels}
+
+    def tested_statements(label: str) -> list[_Restated]:
+        sts = restated.get(label, [])
+        if not vectors_dir:
+            return [s for s in sts if s.checked]
+        hit = [s for s in sts if s.ids & tested_ids]
+        if not hit and label in tested_labels:
+            return list(sts)
+        return hit
+
     chapters: dict[str, Figures] = {}
     totals = Figures()
     missing: list[tuple[str, str, int, str]] = []
@@ -159,14 +187,24 @@ def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Cove
             continue  # one block per label (a duplicate label is an audit finding)
         seen.add(b.label)
         chapter = b.heading.chapter.title
-        r = b.label in restated_c
-        t = r and b.label in tested_c
-        chapters.setdefault(chapter, Figures()).add(len(b.keywords), r, t)
-        totals.add(len(b.keywords), r, t)
-        if not r:
+        n_kw = len(b.keywords)
+        sts = restated.get(b.label)
+        tested = tested_statements(b.label) if sts else []
+        fig = chapters.setdefault(chapter, Figures())
+        for f in (fig, totals):
+            f.blocks += 1
+            f.keywords += n_kw
+            if sts:
+                f.blocks_restated += 1
+                f.keywords_restated += min(n_kw, sum(s.keywords for s in sts))
+            if tested:
+                f.blocks_tested += 1
+                f.keywords_tested += min(n_kw, sum(s.keywords for s in tested))
+        if not sts:
             missing.append((b.label, b.pos.file, b.pos.line, chapter))
-    untested = sorted(lab for lab in restated_c if lab in seen and lab not in tested_c)
-    unknown = sorted(lab for lab in canon(restated | extended) if lab not in seen)
+    untested = sorted(lab for lab in restated if lab in seen and not tested_statements(lab))
+    unknown = sorted(lab for lab in set(restated) | {canon(x) for x in extended} if lab not in seen)
     return Coverage(chapters=list(chapters.items()), totals=totals, missing=missing,
-                    untested=untested, extended=sorted(canon(extended) & seen), unknown=unknown,
+                    untested=untested, extended=sorted({canon(x) for x in extended} & seen),
+                    unknown=unknown,
                     tested_from="vectors" if vectors_dir else "the modules' checks")

@@ -38,6 +38,10 @@ _TOKEN = re.compile(
     r"|(?P<kw>(?<![A-Za-z0-9_\\])(?:MUST\s+NOT|SHALL\s+NOT|SHOULD\s+NOT|NOT\s+RECOMMENDED|"
     r"MUST|SHALL|SHOULD|RECOMMENDED|REQUIRED|MAY|OPTIONAL)(?![A-Za-z0-9_]))")
 
+# The keyword alone (upper case, two-word forms may break across lines).
+KEYWORD_RE = re.compile(r"(?<![A-Za-z0-9_\\])(?:MUST\s+NOT|SHALL\s+NOT|SHOULD\s+NOT|NOT\s+RECOMMENDED|"
+                        r"MUST|SHALL|SHOULD|RECOMMENDED|REQUIRED|MAY|OPTIONAL)(?![A-Za-z0-9_])")
+
 _FEATURE_ITEM = re.compile(r"^\s*(VIRTIO_(?:([A-Z0-9_]+?)_)?F_[A-Z0-9_]+)\s*\(\s*(\d+)\s*\)\s*$")
 
 
