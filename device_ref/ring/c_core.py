@@ -47,11 +47,15 @@ def _cmap(mem: GuestMemory) -> CMemMap:
 
 
 def _ptrs(batch: Any, ffi: Any, spec: tuple[tuple[str, str], ...]) -> tuple:
-    # cached per batch object: its bytearrays never change size
-    if batch._c is None:
-        batch._c = tuple(ffi.from_buffer(ctype, getattr(batch, attr), require_writable=True)
-                         for attr, ctype in spec)
-    return batch._c
+    # cached per batch object and view: its bytearrays never change size
+    cache = batch._c
+    if cache is None:
+        cache = batch._c = {}
+    ptrs = cache.get(spec[0][1] + spec[-1][1])
+    if ptrs is None:
+        ptrs = cache[spec[0][1] + spec[-1][1]] = tuple(
+            ffi.from_buffer(ctype, getattr(batch, attr), require_writable=True) for attr, ctype in spec)
+    return ptrs
 
 
 ADD_SPEC = (("chains", "struct ring_add[]"), ("segs", "struct ring_seg[]"))

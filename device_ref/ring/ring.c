@@ -33,6 +33,16 @@ struct packed_desc { uint64_t addr; uint32_t len; uint16_t id; uint16_t flags; }
 
 struct fifo { uint16_t *v; uint32_t head, count, cap; uint64_t head_seq; };
 
+/* what each side remembers per buffer id (split: per head / descriptor index) */
+struct meta {
+    uint64_t token;
+    uint64_t seq;        /* IN_ORDER: position in the in-flight order */
+    uint32_t wlen;       /* writable bytes */
+    uint16_t ndesc;      /* ring descriptors the buffer occupies */
+    uint16_t next;       /* split driver: private copy of the chain link */
+    uint8_t inflight;    /* 1 in flight; 2 while a push batch is being validated */
+};
+
 struct ring_queue {
     const struct ring_mem *mem;
     uint32_t size, packed, event_idx, indirect, in_order, device;
@@ -48,14 +58,8 @@ struct ring_queue {
     uint32_t outstanding;           /* buffers in flight */
     struct fifo free;               /* split: descriptor indices; packed: buffer ids */
     struct fifo order;              /* IN_ORDER: in-flight ids, oldest first */
-    uint16_t *next;                 /* split driver: private chain links */
-    uint64_t *token;
-    uint64_t *seq;                  /* IN_ORDER: sequence number of each in-flight id */
-    uint32_t *wlen;
-    uint16_t *ndesc;
-    uint8_t *inflight;
-    uint8_t *mark;                  /* scratch for push validation */
-    struct ring_seg *scratch;       /* a chain that may not fit the caller's batch */
+    struct meta *m;                 /* per descriptor index / buffer id */
+    uint32_t hint;                  /* region that held the last segment */
 };
 
 /* ---- little-endian field access (memcpy: no alignment assumptions) ---- */
@@ -121,14 +125,7 @@ void ring_queue_free(ring_queue *q)
         return;
     free(q->free.v);
     free(q->order.v);
-    free(q->next);
-    free(q->token);
-    free(q->seq);
-    free(q->wlen);
-    free(q->ndesc);
-    free(q->inflight);
-    free(q->mark);
-    free(q->scratch);
+    free(q->m);
     free(q);
 }
 
@@ -167,16 +164,8 @@ int ring_queue_new(const struct ring_mem *mem, const struct ring_cfg *cfg, int d
     q->free.cap = n;
     q->order.v = calloc(n, 2);
     q->order.cap = n;
-    q->next = calloc(n, 2);
-    q->token = calloc(n, 8);
-    q->seq = calloc(n, 8);
-    q->wlen = calloc(n, 4);
-    q->ndesc = calloc(n, 2);
-    q->inflight = calloc(n, 1);
-    q->mark = calloc(n, 1);
-    q->scratch = calloc(n, sizeof(struct ring_seg));
-    if (!q->free.v || !q->order.v || !q->next || !q->token || !q->seq || !q->wlen ||
-        !q->ndesc || !q->inflight || !q->mark || !q->scratch) {
+    q->m = calloc(n, sizeof(struct meta));
+    if (!q->free.v || !q->order.v || !q->m) {
         ring_queue_free(q);
         return RING_E_BAD_CONFIG;
     }
@@ -291,7 +280,7 @@ static uint32_t writable_total(const struct ring_seg *s, uint32_t n)
 static void order_append(ring_queue *q, uint16_t id)
 {
     if (q->in_order) {
-        q->seq[id] = q->order.head_seq + q->order.count;
+        q->m[id].seq = q->order.head_seq + q->order.count;
         fifo_push(&q->order, id);
     }
     q->outstanding++;
@@ -300,15 +289,37 @@ static void order_append(ring_queue *q, uint16_t id)
 /* ---- device-side chain parser ---- */
 struct parse {
     struct ring_seg *out;
+    uint32_t room;       /* segments that fit in `out`; later ones are checked, not stored */
     uint32_t n;
     int seen_write;
     uint64_t wlen;
 };
 
-static int p_data(const ring_queue *q, struct parse *p, uint64_t addr, uint32_t len, uint16_t flags)
+/* ring_mem_find's verdict, trying the last region that matched first */
+static inline int seg_check(ring_queue *q, uint64_t addr, uint64_t len)
 {
-    uint8_t *h;
-    int e = ring_mem_find(q->mem, addr, len, &h);
+    const struct ring_mem *mem = q->mem;
+    if (len > UINT64_MAX - addr)
+        return RING_E_ADDR_OVERFLOW;
+    if (q->hint < mem->nregions) {
+        const struct ring_region *r = &mem->regions[q->hint];
+        /* addr < gpa wraps to a value above any size, as region ends stay below 2**64 */
+        if (addr - r->gpa <= r->size && len <= r->size - (addr - r->gpa))
+            return RING_OK;
+    }
+    for (uint32_t i = 0; i < mem->nregions; i++) {
+        const struct ring_region *r = &mem->regions[i];
+        if (addr >= r->gpa && addr - r->gpa <= r->size && len <= r->size - (addr - r->gpa)) {
+            q->hint = i;
+            return RING_OK;
+        }
+    }
+    return RING_E_OUT_OF_BOUNDS;
+}
+
+static inline int p_data(ring_queue *q, struct parse *p, uint64_t addr, uint32_t len, uint16_t flags)
+{
+    int e = seg_check(q, addr, len);
     if (e)
         return e;
     if (flags & F_WRITE) {
@@ -321,14 +332,16 @@ static int p_data(const ring_queue *q, struct parse *p, uint64_t addr, uint32_t 
     }
     if (p->n >= q->size)
         return RING_E_CHAIN_TOO_LONG;
-    p->out[p->n].addr = addr;
-    p->out[p->n].len = len;
-    p->out[p->n].flags = (flags & F_WRITE) ? SEG_WRITABLE : 0;
+    if (p->n < p->room) {
+        p->out[p->n].addr = addr;
+        p->out[p->n].len = len;
+        p->out[p->n].flags = (flags & F_WRITE) ? SEG_WRITABLE : 0;
+    }
     p->n++;
     return RING_OK;
 }
 
-static int p_indirect(const ring_queue *q, struct parse *p, uint64_t addr, uint32_t len, uint16_t flags)
+static int p_indirect(ring_queue *q, struct parse *p, uint64_t addr, uint32_t len, uint16_t flags)
 {
     uint8_t *t;
     int e;
@@ -380,8 +393,13 @@ static int p_indirect(const ring_queue *q, struct parse *p, uint64_t addr, uint3
 static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
                      const struct ring_seg *segs, uint32_t nsegs, uint32_t *added, int *notify)
 {
-    uint32_t size = q->size, mask = size - 1;
-    uint16_t old = q->avail_idx;
+    const uint32_t size = q->size, mask = size - 1;
+    uint8_t *const desc = q->desc, *const drv = q->drv;
+    struct meta *const m = q->m;
+    uint16_t *const fv = q->free.v;
+    uint32_t fh = q->free.head, fc = q->free.count;   /* free fifo, kept in registers */
+    const uint16_t old = q->avail_idx;
+    uint16_t aidx = old;
     uint32_t done = 0;
     const struct ring_seg *s = segs;
     int e = check_requests(q, chains, nchains, nsegs);
@@ -390,12 +408,16 @@ static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t ncha
     if (e)
         return e;
     for (uint32_t k = 0; k < nchains; k++) {
-        uint32_t nseg = chains[k].nseg;
-        uint64_t ind = chains[k].indirect;
-        uint32_t need = ind ? 1 : nseg;
+        const uint32_t nseg = chains[k].nseg;
+        const uint64_t ind = chains[k].indirect;
+        const uint32_t need = ind ? 1 : nseg;
         uint16_t head;
-        if (need > q->free.count)
+        uint64_t w = 0;
+        if (need > fc)
             break;
+        head = fv[fh];
+        fh = (fh + 1) & mask;
+        fc--;
         if (ind) {
             uint8_t *t = NULL;
             if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
@@ -406,118 +428,136 @@ static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t ncha
                     (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)),
                     (uint16_t)(last ? 0 : i + 1) };
                 memcpy(t + 16ull * i, &d, 16);
+                if (s[i].flags & SEG_WRITABLE)
+                    w += s[i].len;
             }
-            head = fifo_pop(&q->free);
             struct split_desc d = { ind, 16u * nseg, F_INDIRECT, 0 };
-            memcpy(q->desc + 16ull * head, &d, 16);
-            q->next[head] = 0;
+            memcpy(desc + 16ull * head, &d, 16);
+            m[head].next = 0;
         } else {
-            uint16_t cur = fifo_pop(&q->free);
-            head = cur;
+            uint16_t cur = head;
             for (uint32_t i = 0; i < nseg; i++) {
                 int last = i + 1 == nseg;
-                uint16_t nxt = last ? 0 : fifo_pop(&q->free);
+                uint16_t nxt = 0;
+                if (!last) {
+                    nxt = fv[fh];
+                    fh = (fh + 1) & mask;
+                    fc--;
+                }
                 struct split_desc d = { s[i].addr, s[i].len,
                     (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)), nxt };
-                memcpy(q->desc + 16ull * cur, &d, 16);
-                q->next[cur] = nxt;
+                memcpy(desc + 16ull * cur, &d, 16);
+                if (s[i].flags & SEG_WRITABLE)
+                    w += s[i].len;
+                m[cur].next = nxt;
                 cur = nxt;
             }
         }
-        q->token[head] = chains[k].token;
-        q->ndesc[head] = (uint16_t)need;
-        q->wlen[head] = writable_total(s, nseg);
-        q->inflight[head] = 1;
-        order_append(q, head);
-        st16(q->drv + 4 + 2u * (q->avail_idx & mask), head);
-        q->avail_idx++;
+        m[head].token = chains[k].token;
+        m[head].ndesc = (uint16_t)need;
+        m[head].wlen = (uint32_t)w;
+        m[head].inflight = 1;
+        if (q->in_order) {
+            m[head].seq = q->order.head_seq + q->order.count;
+            fifo_push(&q->order, head);
+        }
+        st16(drv + 4 + 2u * (aidx & mask), head);
+        aidx++;
         s += nseg;
         done++;
     }
+    q->free.head = fh;
+    q->free.count = fc;
+    q->outstanding += done;
+    q->avail_idx = aidx;
     *added = done;
     if (done == 0)
         return nchains ? RING_E_QUEUE_FULL : RING_OK;
     RELEASE();
-    st16(q->drv + 2, q->avail_idx);
+    st16(drv + 2, aidx);
     FULL();
     if (q->event_idx)
-        *notify = need_event(ld16(q->dev + 4 + 8u * size), q->avail_idx, old);
+        *notify = need_event(ld16(q->dev + 4 + 8u * size), aidx, old);
     else
         *notify = !(ld16(q->dev) & 1);
     return RING_OK;
 }
 
-static void split_free(ring_queue *q, uint16_t head)
-{
-    uint16_t d = head;
-    for (uint32_t i = 0; i < q->ndesc[head]; i++) {
-        fifo_push(&q->free, d);
-        d = q->next[d];
-    }
-    q->inflight[head] = 0;
-}
-
 static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
 {
-    uint32_t size = q->size, mask = size - 1, c = 0;
-    uint16_t used_idx = ld16(q->dev + 2);
+    const uint32_t size = q->size, mask = size - 1;
+    const uint8_t *const dev = q->dev;
+    struct meta *const m = q->m;
+    uint16_t *const fv = q->free.v;
+    const uint32_t fh = q->free.head;
+    uint32_t fc = q->free.count, c = 0, outstanding = q->outstanding;
+    uint16_t last = q->last_used;
+    int e = RING_OK;
+    const uint16_t used_idx = ld16(dev + 2);
     ACQUIRE();
-    if ((uint16_t)(used_idx - q->last_used) > q->outstanding) {
+    if ((uint16_t)(used_idx - last) > outstanding) {
         *count = 0;
         return RING_E_USED_IDX_JUMP;
     }
-    while (q->last_used != used_idx && c < max) {
-        const uint8_t *el = q->dev + 4 + 8u * (q->last_used & mask);
+    while (last != used_idx && c < max) {
+        const uint8_t *el = dev + 4 + 8u * (last & mask);
         uint32_t id = ld32(el), len = ld32(el + 4), n = 1;
-        if (id >= size || !q->inflight[id]) {
-            *count = c;
-            return RING_E_USED_ID_BAD;
+        if (id >= size || !m[id].inflight) {
+            e = RING_E_USED_ID_BAD;
+            break;
         }
         if (q->in_order) {
-            n = (uint32_t)(q->seq[id] - q->order.head_seq) + 1;
-            if (n > (uint16_t)(used_idx - q->last_used)) {
-                *count = c;
-                return RING_E_USED_IDX_JUMP;
+            n = (uint32_t)(m[id].seq - q->order.head_seq) + 1;
+            if (n > (uint16_t)(used_idx - last)) {
+                e = RING_E_USED_IDX_JUMP;
+                break;
             }
         }
-        if (len > q->wlen[id]) {
-            *count = c;
-            return RING_E_USED_LEN_TOO_BIG;
+        if (len > m[id].wlen) {
+            e = RING_E_USED_LEN_TOO_BIG;
+            break;
         }
         if (c + n > max)
             break;
-        for (uint32_t i = 0; i + 1 < n; i++) {
-            uint16_t h = fifo_pop(&q->order);
-            out[c].token = q->token[h];
-            out[c].len = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint16_t h = (uint16_t)id;
+            if (q->in_order)
+                h = fifo_pop(&q->order);
+            out[c].token = m[h].token;
+            out[c].len = i + 1 == n ? len : 0;
             out[c].reserved = 0;
             c++;
-            split_free(q, h);
-            q->outstanding--;
+            /* free the chain: its descriptors go to the back of the free fifo */
+            uint16_t d = h;
+            for (uint32_t j = m[h].ndesc; j; j--) {
+                fv[(fh + fc) & mask] = d;
+                fc++;
+                d = m[d].next;
+            }
+            m[h].inflight = 0;
+            outstanding--;
         }
-        if (q->in_order)
-            fifo_pop(&q->order);
-        q->outstanding--;
-        out[c].token = q->token[id];
-        out[c].len = len;
-        out[c].reserved = 0;
-        c++;
-        split_free(q, (uint16_t)id);
-        q->last_used = (uint16_t)(q->last_used + n);
+        last = (uint16_t)(last + n);
     }
+    q->free.count = fc;
+    q->outstanding = outstanding;
+    q->last_used = last;
     *count = c;
-    return RING_OK;
+    return e;
 }
 
-static int split_parse(ring_queue *q, uint16_t head, struct parse *p)
+/* walk a chain of the descriptor table: the common case stays in registers */
+static inline int split_parse(ring_queue *q, uint16_t head, struct parse *p)
 {
+    const uint32_t size = q->size;
+    const uint8_t *const desc = q->desc;
     uint32_t i = head, visited = 0;
     for (;;) {
         struct split_desc d;
         int e;
-        if (++visited > q->size)
+        if (++visited > size)
             return RING_E_CHAIN_TOO_LONG;
-        memcpy(&d, q->desc + 16ull * i, 16);
+        memcpy(&d, desc + 16ull * i, 16);
         if (d.flags & F_INDIRECT)
             return p_indirect(q, p, d.addr, d.len, d.flags);
         e = p_data(q, p, d.addr, d.len, d.flags);
@@ -525,7 +565,7 @@ static int split_parse(ring_queue *q, uint16_t head, struct parse *p)
             return e;
         if (!(d.flags & F_NEXT))
             return RING_OK;
-        if (d.next >= q->size)
+        if (d.next >= size)
             return RING_E_DESC_INDEX_RANGE;
         i = d.next;
     }
@@ -534,106 +574,114 @@ static int split_parse(ring_queue *q, uint16_t head, struct parse *p)
 static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
                      struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
 {
-    uint32_t size = q->size, mask = size - 1, c = 0, base = 0;
-    uint16_t avail_idx = ld16(q->drv + 2);
+    const uint32_t size = q->size, mask = size - 1;
+    const uint8_t *const drv = q->drv;
+    struct meta *const m = q->m;
+    uint32_t c = 0, base = 0;
+    uint16_t last = q->last_avail;
+    int e = RING_OK;
+    const uint16_t avail_idx = ld16(drv + 2);
     ACQUIRE();
-    if ((uint16_t)(avail_idx - q->last_avail) > size) {
+    if ((uint16_t)(avail_idx - last) > size) {
         *count = 0;
         return RING_E_AVAIL_IDX_JUMP;
     }
-    while (q->last_avail != avail_idx && c < max_chains) {
-        uint16_t head = ld16(q->drv + 4 + 2u * (q->last_avail & mask));
+    while (last != avail_idx && c < max_chains) {
+        const uint16_t head = ld16(drv + 4 + 2u * (last & mask));
         struct parse p;
-        int e;
         if (head >= size) {
-            *count = c;
-            return RING_E_DESC_INDEX_RANGE;
+            e = RING_E_DESC_INDEX_RANGE;
+            break;
         }
-        if (q->inflight[head]) {
-            *count = c;
-            return RING_E_ID_IN_USE;
+        if (m[head].inflight) {
+            e = RING_E_ID_IN_USE;
+            break;
         }
-        p.out = (max_segs - base >= size) ? segs + base : q->scratch;
+        p.out = segs + base;
+        p.room = max_segs - base;
         p.n = 0;
         p.seen_write = 0;
         p.wlen = 0;
         e = split_parse(q, head, &p);
-        if (e) {
-            *count = c;
-            return e;
-        }
-        if (base + p.n > max_segs)
+        if (e)
             break;
-        if (p.out == q->scratch)
-            memcpy(segs + base, q->scratch, p.n * sizeof(struct ring_seg));
+        if (p.n > max_segs - base)
+            break;
         chains[c].id = head;
         chains[c].nseg = p.n;
         chains[c].wlen = (uint32_t)p.wlen;
         chains[c].written = 0;
         base += p.n;
         c++;
-        q->inflight[head] = 1;
-        q->wlen[head] = (uint32_t)p.wlen;
+        m[head].inflight = 1;
+        m[head].wlen = (uint32_t)p.wlen;
         order_append(q, head);
-        q->last_avail++;
+        last++;
     }
+    q->last_avail = last;
     *count = c;
-    return RING_OK;
+    return e;
 }
 
 /* push validation shared by both layouts; nothing is written on error */
 static int check_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill)
 {
+    struct meta *const m = q->m;
+    const uint32_t size = q->size;
     int e = RING_OK;
     uint32_t k;
     for (k = 0; k < n; k++) {
         uint32_t id = items[k].id, len;
-        if (id >= q->size || !q->inflight[id] || q->mark[id]) {
+        if (id >= size || m[id].inflight != 1) {
             e = RING_E_PUSH_UNKNOWN_ID;
             break;
         }
-        len = fill ? q->wlen[id] : items[k].written;
+        len = fill ? m[id].wlen : items[k].written;
         if (q->in_order && fifo_at(&q->order, k) != id) {
             e = RING_E_PUSH_OUT_OF_ORDER;
             break;
         }
-        if (len > q->wlen[id]) {
+        if (len > m[id].wlen) {
             e = RING_E_BAD_REQUEST;
             break;
         }
-        q->mark[id] = 1;
+        m[id].inflight = 2;    /* seen in this batch: a repeat is unknown */
     }
-    for (uint32_t j = 0; j < k; j++)
-        q->mark[items[j].id] = 0;
+    if (e)
+        for (uint32_t j = 0; j < k; j++)
+            m[items[j].id].inflight = 1;
     return e;
 }
 
+/* after a successful check_push every pushed id is marked 2; the writers clear it */
 static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
                       int coalesce, int *notify)
 {
-    uint32_t mask = q->size - 1;
-    uint16_t old = q->used_idx;
+    const uint32_t mask = q->size - 1;
+    uint8_t *const dev = q->dev;
+    struct meta *const m = q->m;
+    const uint16_t old = q->used_idx;
     if (coalesce) {
         const struct ring_popped *it = &items[n - 1];
-        uint8_t *el = q->dev + 4 + 8u * (q->used_idx & mask);
+        uint8_t *el = dev + 4 + 8u * (old & mask);
         st32(el, it->id);
-        st32(el + 4, fill ? q->wlen[it->id] : it->written);
+        st32(el + 4, fill ? m[it->id].wlen : it->written);
     }
     for (uint32_t k = 0; k < n; k++) {
-        uint32_t id = items[k].id;
+        const uint32_t id = items[k].id;
         if (!coalesce) {
-            uint8_t *el = q->dev + 4 + 8u * ((uint16_t)(q->used_idx + k) & mask);
+            uint8_t *el = dev + 4 + 8u * ((uint16_t)(old + k) & mask);
             st32(el, id);
-            st32(el + 4, fill ? q->wlen[id] : items[k].written);
+            st32(el + 4, fill ? m[id].wlen : items[k].written);
         }
-        q->inflight[id] = 0;
+        m[id].inflight = 0;
         if (q->in_order)
             fifo_pop(&q->order);
-        q->outstanding--;
     }
-    q->used_idx = (uint16_t)(q->used_idx + n);
+    q->outstanding -= n;
+    q->used_idx = (uint16_t)(old + n);
     RELEASE();
-    st16(q->dev + 2, q->used_idx);
+    st16(dev + 2, q->used_idx);
     FULL();
     if (q->event_idx)
         *notify = need_event(ld16(q->drv + 4 + 2u * q->size), q->used_idx, old);
@@ -703,10 +751,10 @@ static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nch
         st16(q->desc + 16ull * head_idx + 14, head_flags);
         advance(&q->a_idx, &q->a_wrap, need, q->size);
         q->free_desc -= need;
-        q->token[id] = chains[k].token;
-        q->ndesc[id] = (uint16_t)need;
-        q->wlen[id] = writable_total(s, nseg);
-        q->inflight[id] = 1;
+        q->m[id].token = chains[k].token;
+        q->m[id].ndesc = (uint16_t)need;
+        q->m[id].wlen = writable_total(s, nseg);
+        q->m[id].inflight = 1;
         order_append(q, id);
         s += nseg;
         done++;
@@ -721,11 +769,11 @@ static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nch
 
 static uint32_t packed_free(ring_queue *q, uint16_t id)
 {
-    q->inflight[id] = 0;
+    q->m[id].inflight = 0;
     fifo_push(&q->free, id);
-    q->free_desc += q->ndesc[id];
+    q->free_desc += q->m[id].ndesc;
     q->outstanding--;
-    return q->ndesc[id];
+    return q->m[id].ndesc;
 }
 
 static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
@@ -747,15 +795,15 @@ static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, ui
         }
         ACQUIRE();
         uint32_t len = ld32(h + 8), id = ld16(h + 12);
-        if (id >= q->size || !q->inflight[id]) {
+        if (id >= q->size || !q->m[id].inflight) {
             *count = c;
             return RING_E_USED_ID_BAD;
         }
         if (q->in_order)
-            n = (uint32_t)(q->seq[id] - q->order.head_seq) + 1;
+            n = (uint32_t)(q->m[id].seq - q->order.head_seq) + 1;
         if (!(flags & F_WRITE))
             len = 0;
-        if (len > q->wlen[id]) {
+        if (len > q->m[id].wlen) {
             *count = c;
             return RING_E_USED_LEN_TOO_BIG;
         }
@@ -763,7 +811,7 @@ static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, ui
             break;
         for (uint32_t i = 0; i + 1 < n; i++) {
             uint16_t b = fifo_pop(&q->order);
-            out[c].token = q->token[b];
+            out[c].token = q->m[b].token;
             out[c].len = 0;
             out[c].reserved = 0;
             c++;
@@ -771,7 +819,7 @@ static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, ui
         }
         if (q->in_order)
             fifo_pop(&q->order);
-        out[c].token = q->token[id];
+        out[c].token = q->m[id].token;
         out[c].len = len;
         out[c].reserved = 0;
         c++;
@@ -815,7 +863,7 @@ static int packed_parse(ring_queue *q, struct parse *p, uint16_t *id_out, uint32
     }
     if (d.id >= q->size)
         return RING_E_BUFFER_ID_RANGE;
-    if (q->inflight[d.id])
+    if (q->m[d.id].inflight)
         return RING_E_ID_IN_USE;
     *id_out = d.id;
     *k_out = k;
@@ -834,7 +882,8 @@ static int packed_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_ch
         if (!packed_is_avail(ld16(q->desc + 16ull * q->a_idx + 14), q->a_wrap))
             break;
         ACQUIRE();
-        p.out = (max_segs - base >= q->size) ? segs + base : q->scratch;
+        p.out = segs + base;
+        p.room = max_segs - base;
         p.n = 0;
         p.seen_write = 0;
         p.wlen = 0;
@@ -845,17 +894,15 @@ static int packed_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_ch
         }
         if (base + p.n > max_segs)
             break;
-        if (p.out == q->scratch)
-            memcpy(segs + base, q->scratch, p.n * sizeof(struct ring_seg));
         chains[c].id = id;
         chains[c].nseg = p.n;
         chains[c].wlen = (uint32_t)p.wlen;
         chains[c].written = 0;
         base += p.n;
         c++;
-        q->inflight[id] = 1;
-        q->ndesc[id] = (uint16_t)k;
-        q->wlen[id] = (uint32_t)p.wlen;
+        q->m[id].inflight = 1;
+        q->m[id].ndesc = (uint16_t)k;
+        q->m[id].wlen = (uint32_t)p.wlen;
         order_append(q, id);
         q->inflight_desc += k;
         advance(&q->a_idx, &q->a_wrap, k, q->size);
@@ -879,17 +926,17 @@ static int packed_push(ring_queue *q, const struct ring_popped *items, uint32_t 
     uint32_t moved = 0;
     if (coalesce) {
         const struct ring_popped *it = &items[n - 1];
-        packed_write_used(q, (uint16_t)it->id, fill ? q->wlen[it->id] : it->written);
+        packed_write_used(q, (uint16_t)it->id, fill ? q->m[it->id].wlen : it->written);
     }
     for (uint32_t k = 0; k < n; k++) {
         uint32_t id = items[k].id;
         if (!coalesce) {
-            packed_write_used(q, (uint16_t)id, fill ? q->wlen[id] : items[k].written);
-            advance(&q->u_idx, &q->u_wrap, q->ndesc[id], q->size);
+            packed_write_used(q, (uint16_t)id, fill ? q->m[id].wlen : items[k].written);
+            advance(&q->u_idx, &q->u_wrap, q->m[id].ndesc, q->size);
         }
-        moved += q->ndesc[id];
-        q->inflight[id] = 0;
-        q->inflight_desc -= q->ndesc[id];
+        moved += q->m[id].ndesc;
+        q->m[id].inflight = 0;
+        q->inflight_desc -= q->m[id].ndesc;
         if (q->in_order)
             fifo_pop(&q->order);
         q->outstanding--;
