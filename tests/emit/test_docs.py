@@ -113,3 +113,15 @@ def test_rst_command_writes_pages_that_docutils_reads_cleanly(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "swiotlb.rst").read_text()
     render_page(Page("swiotlb", "swiotlb", text))     # raises on any docutils message
+
+
+def test_assets_are_copied_and_shown_on_the_index(tmp_path: Path) -> None:
+    assets = tmp_path / "charts"
+    assets.mkdir()
+    (assets / "ring.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
+    out = tmp_path / "site"
+    proc = specc("docs", str(SWIOTLB), "-o", str(out), "--assets", str(assets))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "assets" / "ring.svg").exists()
+    assert 'src="assets/ring.svg"' in (out / "index.html").read_text()
+    assert broken_links(out) == []
