@@ -68,7 +68,6 @@ def _build_index(modules: list[Module], diags: list[Diagnostic]) -> _Index:
     upstream_names = set(idx.feature_names)
     module_names: dict[str, Module] = {}
     block_labels: dict[str, NormativeBlock] = {}
-    block_kind: dict[str, str] = {}
     block_module: dict[str, Module] = {}
     check_ids: dict[str, Check] = {}
     for m in modules:
@@ -104,20 +103,17 @@ def _build_index(modules: list[Module], diags: list[Diagnostic]) -> _Index:
             idx.section_labels[sec.label] = sec
         for b in m.all_blocks():
             prev_b = block_labels.get(b.label)
-            # Several proposals may each add statements to one upstream block,
-            # and a baseline may restate a block a proposal extends; but a new
-            # block, or a block restated twice, must be declared once.
+            # Several modules may each add statements to (proposals) or restate
+            # parts of (baselines) one upstream block; but a new block, or one
+            # block written twice in a module, must be declared once.
             clash = prev_b is not None and (
-                not (b.standalone and prev_b.standalone)
-                or block_kind.get(b.label) == m.kind == "baseline"
-                or block_module.get(b.label) is m)
+                not (b.standalone and prev_b.standalone) or block_module.get(b.label) is m)
             if clash:
                 diags.append(error(f"normative block '{b.label}' is declared twice", b.pos,
                                    hint=f"first declared at {block_labels[b.label].pos}; "
                                         "put all its statements in one block"))
             elif prev_b is None:
                 block_labels[b.label] = b
-                block_kind[b.label] = m.kind
                 block_module[b.label] = m
             for st in b.statements:
                 for name in (st.id,) + st.aliases:
