@@ -76,8 +76,8 @@ _SUBJECTS = {
 def commit_text(m: Module, area: str) -> CommitText:
     names = _names(m)
     subject = _SUBJECTS.get(area, "Update for {names}").format(names=names)
-    lines = [textwrap.fill(" ".join(x.split()), WIDTH, initial_indent="- ",
-                           subsequent_indent="  ") for x in _parts(m, area)]
+    lines = [textwrap.fill(" ".join((x[:1].upper() + x[1:]).split()), WIDTH,
+                           initial_indent="- ", subsequent_indent="  ") for x in _parts(m, area)]
     body = ""
     if area == "content" and m.prose:
         body = _fill(m.prose[0].plain()) + "\n\n"

@@ -76,6 +76,8 @@ def test_series_applies_to_the_mini_tree(mini_repo: Path, tmp_path: Path) -> Non
     rfb = content[content.index("\\chapter{Reserved Feature Bits}"):]
     assert rfb.index("VIRTIO_F_SUSPEND(43)") < rfb.index("\\item[VIRTIO_F_SWIOTLB(44)]") \
         < rfb.index("\\end{description}")
+    body = patches[1].read_text()
+    assert "- Move bit 44 from the future-extensions range" in body
     ccw = (base / "transport-ccw.tex").read_text()
     assert "\\item VIRTIO_F_SWIOTLB" in ccw
     mmio = (base / "transport-mmio.tex").read_text()
