@@ -9,6 +9,7 @@ clean checkout of the same base.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from specc.patch.anchors import AnchorError
 from specc.patch.edit import AREAS, Edit, apply_edits, edits_by_area
+from specc.upstream.source import normalise_space
 from specc.upstream.tree import SpecTree, TreeError, load_tree
 
 
@@ -100,6 +102,24 @@ def check_feature(tree: SpecTree, feature: NewFeature) -> None:
                               f"in this tree ({feature.scope})")
 
 
+_NEW_LABEL = re.compile(r"\\label\{([^}#]*)\}|\\(driver|device)normative\s*\{[^}]*\}\s*\{[^}]*\}\s*\{([^}#]*)\}")
+
+
+def check_new_labels(tree: SpecTree, edits: list[Edit]) -> None:
+    """Inserted text must not define a label the tree already has (a series applied twice,
+    or a section that already exists upstream)."""
+    have = {lab.name: lab.pos for lab in tree.labels}
+    for e in edits:
+        if e.action == "replace":
+            continue
+        for m in _NEW_LABEL.finditer(e.text):
+            name = m.group(1) if m.group(1) is not None else f"{m.group(2)}normative:{m.group(3)}"
+            name = normalise_space(name)
+            if name in have:
+                raise SeriesError(f"{have[name]}: the tree already has label '{name}', "
+                                  f"which the edit {e.describe()} adds")
+
+
 def _message(area: str, text: CommitText, opts: SeriesOptions) -> str:
     trailers = []
     if opts.fixes:
@@ -140,6 +160,7 @@ def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str |
     base = check_checkout(src)
     if opts.feature is not None:
         check_feature(tree, opts.feature)
+    check_new_labels(tree, edits)
     try:
         final = apply_edits(tree, edits)
     except AnchorError as exc:
@@ -192,4 +213,4 @@ def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str |
 
 
 __all__ = ["AREAS", "CommitText", "NewFeature", "Series", "SeriesError", "SeriesOptions",
-           "check_checkout", "check_feature", "write_series"]
+           "check_checkout", "check_feature", "check_new_labels", "write_series"]

@@ -11,7 +11,7 @@ import pytest
 
 from .repo import GIT_ENV, clean_clone, git
 from specc.audit import audit
-from specc.patch import AnchorError, Edit, FeatureItem, FeatureSlot
+from specc.patch import Edit, FeatureItem, FeatureSlot, ListEnd
 from specc.patch.series import NewFeature, SeriesError, write_series
 from specc.upstream.tree import load_tree
 from .swiotlb_edits import NEW_BLOCKS, swiotlb_edits, swiotlb_options
@@ -165,6 +165,25 @@ def test_bit_already_taken(mini_repo, tmp_path):
     msg = expect_error(mini_repo, tmp_path / "out", "bit 43 is already taken by VIRTIO_F_SUSPEND",
                        edits=edits, feature=NewFeature("VIRTIO_F_OTHER", 43))
     assert re.match(r"^content\.tex:\d+:\d+: ", msg)
+
+
+def test_legacy_bit_27_is_taken(mini_repo, tmp_path):
+    # the RFC numbered VIRTIO_F_SWIOTLB 27, which is the legacy VIRTIO_F_ANY_LAYOUT
+    expect_error(mini_repo, tmp_path / "out", "bit 27 is already taken by VIRTIO_F_ANY_LAYOUT",
+                 edits=[Edit("content.tex", FeatureSlot(27), "x\n", "content")],
+                 feature=NewFeature("VIRTIO_F_SWIOTLB", 27))
+
+
+def test_existing_label_in_new_text_is_refused(mini_repo, tmp_path):
+    edits = [Edit("content.tex", FeatureSlot(44),
+                  "\\section{Again}\\label{sec:Reserved Feature Bits}\n", "content"),
+             Edit("transport-mmio.tex", ListEnd(title="Features reserved for future use"),
+                  "\\drivernormative{\\subsection}{X}{Reserved\n  Feature Bits}\n", "transport-mmio")]
+    msg = expect_error(mini_repo, tmp_path / "out", "already has label 'sec:Reserved Feature Bits'",
+                       edits=edits, feature=None)
+    assert msg.startswith("content.tex:")
+    msg = expect_error(mini_repo, tmp_path / "out", "already has label 'drivernormative:Reserved Feature Bits'",
+                       edits=edits[1:], feature=None)
 
 
 def test_non_empty_output_directory(mini_repo, tmp_path):
