@@ -163,8 +163,8 @@ _VERBS = (
     Verb("set_avail_flags", ACTION, (_p("value", "int"),),
          "Split layout: write value as-is into the flags field of the available ring."),
     Verb("set_used_event", ACTION, (_p("ahead", "int"),),
-         "Split layout with VIRTIO_F_EVENT_IDX: set used_event to the used ring's current idx "
-         "plus ahead (modulo 65536)."),
+         "Split layout: set used_event (the field after the available ring's entries) to the "
+         "used ring's current idx plus ahead, modulo 65536 (meaningful with VIRTIO_F_EVENT_IDX)."),
     Verb("blk_past_end", ACTION,
          (_p("op", "enum", "read", "write"), _p("where", "enum", "at_end", "straddling")),
          "Block request beyond capacity: at_end: one sector starting at sector capacity; "
@@ -173,7 +173,8 @@ _VERBS = (
          (_p("type", "int"), _p("seg_flags", "int"), _p("sector", "int", optional=True),
           _p("num_sectors", "int", optional=True)),
          "Send a discard, write-zeroes or secure-erase request (type) with one segment: "
-         "sector (default 0), num_sectors (default 1), and this raw flags word."),
+         "sector (default 0), num_sectors (default 1), and this raw flags word; a write-zeroes "
+         "request that completes with OK counts as writing zeroes for 'expect data matches'."),
     Verb("io", EXPECTATION, (_p("what", "enum", "all_ok", positional=True),),
          "Every request of the last device_io was used exactly once, with status OK (blk) or "
          "a used length above 0 (rng), and blk data read back equal to what was written."),
@@ -197,14 +198,21 @@ _VERBS = (
          "(the runner read them first)."),
     Verb("driver_queues", EXPECTATION,
          (_p("property", "enum", "aligned", "avail_idx_monotonic", "used_flags_initialised",
-             "avail_flags_valid", "notifies_when_asked", "notification_data_matches",
+             "avail_flags_valid", "notifies_when_asked", "quiet_when_suppressed",
+             "notification_data_matches",
              "reuses_only_used", "available_stay_put", positional=True),),
          "Driver under test: its virtqueues had this property throughout; see check-actions.md."),
+    Verb("blk_requests", EXPECTATION,
+         (_p("property", "enum", "within_capacity", "flush_sector_zero", "flush_no_data",
+             "io_multiple_of_512", "get_id_20_bytes", "segment_data_whole",
+             "segments_within_limits", "discard_unmap_clear", positional=True),),
+         "Driver under test, blk: every request it sent had this property; see "
+         "check-actions.md."),
     Verb("driver_chains", EXPECTATION,
          (_p("property", "enum", "readable_first", "bounded", "within_queue_size",
              "within_device_limit", "indirect_only_if_negotiated", "no_nested_indirect",
              "no_indirect_with_next", "indirect_only_write_flag", "in_order_next",
-             "head_exposed_last", positional=True),),
+             "head_exposed_last", "writable_only", positional=True),),
          "Driver under test: every descriptor chain it made available had this property; "
          "see check-actions.md."),
 )
