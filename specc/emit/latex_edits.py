@@ -154,7 +154,8 @@ def _feature_edits(m: Module, tree: SpecTree, p: Placement, idx: RefIndex) -> li
             if not found:
                 raise AnchorError(f"{p.file}: anchor not found: \\item[{p.anchor}] "
                                   "in the Reserved Feature Bits list")
-    return [Edit(p.file, FeatureSlot(f.bit, scope), feature_item(f, idx), area_of(p.file))]
+    # A blank line before the new item, as between most upstream items.
+    return [Edit(p.file, FeatureSlot(f.bit, scope), "\n" + feature_item(f, idx), area_of(p.file))]
 
 
 def _unsupported_edits(m: Module, tree: SpecTree, p: Placement) -> list[Edit]:
