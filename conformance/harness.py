@@ -16,17 +16,18 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from device_ref.ring import DriverQueue, PACKED, SPLIT, RingError, RingErrorCode, ring_areas
+from device_ref.ring import PACKED, SPLIT, RingError, ring_areas
 from device_ref.ring.layout import QueueConfig as RingQueueConfig
 from device_ref.transport import PciBounceDescription, QueueConfig, TransportError
 
-from conformance import names
+from conformance import names, shapes
 from conformance.adapters.base import Session
 from conformance.outcomes import Failed, Skipped, Wedged
+from conformance.rings import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, DESC_FLAGS, Desc, HQueue
 from conformance.vectors import Step
 
 SECTOR = 512
-QUEUE_SIZE = 64
+QUEUE_SIZE = 256
 ID_LEN = 20
 CANARY = 0x5A
 COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -53,13 +54,6 @@ class Bump:
 
 
 @dataclass
-class HarnessQueue:
-    index: int
-    ring: DriverQueue
-    config: RingQueueConfig
-
-
-@dataclass
 class Completion:
     queue: int
     token: int
@@ -74,6 +68,10 @@ class Pending:
     readable: list[tuple[int, int, bytes]] = field(default_factory=list)  # addr, len, data
     sector: int = 0
     count: int = 0
+    done: bool = False
+    used_len: int | None = None
+    status: int | None = None
+    data: bytes | None = None
 
 
 class Harness:
@@ -90,8 +88,15 @@ class Harness:
         self.ram = Bump(base, size)
         self.region = session.bounce
         self.bounce = Bump(self.region.base, self.region.size) if self.region else None
-        self.queues: list[HarnessQueue] = []
-        self.retired: list[tuple[HarnessQueue, int]] = []   # (queue, used mark) before reset
+        self.queues: list[HQueue] = []
+        self.retired: list[tuple[HQueue, bytes]] = []   # (queue, used mark) before reset
+        self.driver_status = 0
+        self.framing: tuple[str, int] = ("separate", 64)
+        self.dma_mark: dict[int, int] = {}
+        self.readable_log: list[tuple[int, int, bytes]] = []
+        self.io: list[Pending] = []
+        self.io_written: dict[int, bytes] = {}
+        self.blk_before: tuple[int, bytes] | None = None
         self.pending: dict[int, Pending] = {}
         self.tokens = iter(range(1, 1 << 30))
         self.completions: list[Completion] = []
@@ -139,6 +144,7 @@ class Harness:
         return self.ram
 
     def _write_status(self, value: int) -> None:
+        self.driver_status = value
         try:
             self.t.write_status(value)
         except TransportError as exc:
@@ -181,6 +187,9 @@ class Harness:
             self.retired.append((q, self._used_mark(q)))
         self.queues = []
         self.pending.clear()
+        self.driver_status = 0
+        self.framing = ("separate", 64)
+        self.readable_log = []
         try:
             self.t.write_status(0)
             deadline = time.monotonic() + self.timeout
@@ -229,10 +238,10 @@ class Harness:
     def _next_is(self, verb: str) -> bool:
         return bool(self._upcoming) and self._upcoming[0].verb == verb
 
-    def act_accept_raw(self, features: list[str]) -> None:
+    def act_accept_raw(self, features: list[str] | None = None) -> None:
         self._begin()
         mask = 0
-        for f in features:
+        for f in features or []:
             mask |= 1 << self.feature(f)
         self.t.write_driver_features(mask)
         self.negotiated = mask
@@ -279,7 +288,7 @@ class Harness:
                                   event_idx=bool(self.negotiated >> F_EVENT_IDX & 1),
                                   indirect=bool(self.negotiated >> F_INDIRECT & 1),
                                   in_order=bool(self.negotiated >> F_IN_ORDER & 1))
-            ring = DriverQueue(self.t.memory, cfg)
+            hq = HQueue(self.t.memory, cfg, q)
             try:
                 self.t.set_queue(q, QueueConfig(size, cfg.desc, cfg.driver, cfg.device))
                 self.t.enable_queue(q)
@@ -288,11 +297,15 @@ class Harness:
                     raise Skipped(f"the transport refused rings outside the region before the "
                                   f"device saw them ({exc})") from None
                 raise Wedged(f"queue {q} set-up failed: {exc}") from None
-            self.queues.append(HarnessQueue(q, ring, cfg))
+            self.queues.append(hq)
+        for b in (self.ram, self.bounce):
+            if b is not None:
+                self.dma_mark[id(b)] = b.next
 
     def act_driver_ok(self) -> None:
         try:
-            self.t.write_status(self.status() & ~NEEDS_RESET | DRIVER_OK)
+            self.driver_status = self.status() & ~NEEDS_RESET | DRIVER_OK
+            self.t.write_status(self.driver_status)
         except TransportError as exc:
             if self.placement in ("outside_region", "straddling") and self.swiotlb:
                 raise Skipped("the front-end cannot give the back-end ring addresses outside "
@@ -300,30 +313,100 @@ class Harness:
                     from None
             raise Wedged(f"setting DRIVER_OK failed: {exc}") from None
 
-    def _queue(self, index: int = 0) -> HarnessQueue:
+    def _queue(self, index: int = 0) -> HQueue:
+        if not self.queues and self.retired:
+            # after a reset and before a new set-up: the rings of before the reset
+            old = [q for q, _m in self.retired]
+            return old[min(index, len(old) - 1)]
         if not self.queues:
             raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
         return self.queues[min(index, len(self.queues) - 1)]
 
-    def _request_queue(self) -> HarnessQueue:
+    def _request_queue(self) -> HQueue:
         # virtio-fs: queue 0 is the high-priority queue, requests go to 1
         return self._queue(1 if self.device_type == "fs" else 0)
 
-    def _submit(self, q: HarnessQueue, out: list[tuple[int, int]], in_: list[tuple[int, int]],
-                pending: Pending, kick: bool = True) -> int:
-        token = next(self.tokens)
+    # ---- building requests: parts -> segments (framing) -> descriptors
+    def _alloc(self, n: int, align: int = 16) -> int:
+        dma = self.dma()
         try:
-            notify = q.ring.add(out, in_, token)
-        except RingError as exc:
-            if exc.code == RingErrorCode.QUEUE_FULL:
-                raise Wedged("ring full: the device stopped returning buffers") from None
-            raise Failed(f"driver ring broken: {exc}") from None
-        self.pending[token] = pending
-        if kick and notify:
-            self._kick([q])
+            return dma.alloc(n, align)
+        except Skipped:
+            if self.pending:
+                raise
+            dma.next = self.dma_mark.get(id(dma), dma.base)   # nothing in flight: reuse
+            for q in self.queues:
+                q.tables.clear()
+            return dma.alloc(n, align)
+
+    def _segments(self, parts: list[tuple[str, object]]) -> list[tuple[int, int, bool, bytes]]:
+        """(addr, len, writable, initial bytes) per descriptor, by the framing in force."""
+        style, chunk = self.framing
+        mem = self.t.memory
+        groups: list[list[tuple[str, object]]] = []
+        for p in parts:
+            if style == "merged" and groups and groups[-1][0][0] == p[0]:
+                groups[-1].append(p)
+            else:
+                groups.append([p])
+        segs = []
+        for g in groups:
+            data = b"".join(x[1] if x[0] == "r" else bytes([0xAA]) * x[1] for x in g)
+            if g[0][0] == "w" and g[-1] is parts[-1] and self.device_type == "blk":
+                data = data[:-1] + b"\xff"    # status byte starts as 0xff: "not written"
+            addr = self._alloc(len(data))
+            mem.write(addr, data)
+            step = chunk if style == "fragmented" else len(data)
+            for off in range(0, len(data), max(step, 1)):
+                piece = data[off:off + step]
+                segs.append((addr + off, len(piece), g[0][0] == "w", piece))
+        return segs
+
+    def _descs(self, q: HQueue, segs, use_indirect: bool | None = None) -> list[Desc]:
+        indirect = self.negotiated >> F_INDIRECT & 1 if use_indirect is None else use_indirect
+        descs = [Desc(a, n, (DESC_F_WRITE if w else 0) | (DESC_F_NEXT if i + 1 < len(segs) else 0),
+                      -1 if i + 1 < len(segs) else 0) for i, (a, n, w, _d) in enumerate(segs)]
+        if indirect and len(segs) > 1:
+            table = self._alloc(16 * len(segs))
+            q.write_table(table, [Desc(d.addr, d.len, d.flags, i + 1 if d.flags & DESC_F_NEXT else 0)
+                                  for i, d in enumerate(descs)])
+            return [Desc(table, 16 * len(segs), DESC_F_INDIRECT)]
+        return descs
+
+    def _offer(self, q: HQueue, descs: list[Desc], segs, pending: Pending,
+               publish: bool = True) -> int:
+        token = next(self.tokens)
+        writable = sum(n for _a, n, w, _d in segs if w)
+        q.add_chain(descs, token, writable, publish=publish)
+        if publish:
+            pending.readable = [(a, n, d) for a, n, w, d in segs if not w]
+            pending.writable = [(a, n) for a, n, w, _d in segs if w]
+            self.pending[token] = pending
+            self.readable_log += pending.readable
         return token
 
-    def _kick(self, queues: list[HarnessQueue]) -> None:
+    def _ordinary_parts(self) -> tuple[list[tuple[str, object]], Pending]:
+        """blk: read of sector 0 (header, 512-byte buffer, status); rng: 64 bytes."""
+        if self.device_type == "blk":
+            return ([("r", struct.pack("<IIQ", 0, 0, 0)), ("w", SECTOR), ("w", 1)],
+                    Pending("blk", 0, [], sector=0, count=1))
+        if self.device_type == "rng":
+            return [("w", 64)], Pending("rng", 0, [])
+        raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
+
+    def _running(self) -> bool:
+        return bool(self.driver_status & DRIVER_OK)
+
+    def _submit(self, q: HQueue, parts, pending: Pending, wait: bool = True) -> int:
+        segs = self._segments(parts)
+        token = self._offer(q, self._descs(q, segs), segs, pending)
+        if self._running():
+            self._kick([q])
+            if wait:
+                self._wait_token(token)
+        return token
+
+    def _kick(self, queues: list[HQueue]) -> None:
         self._drain()
         self.since_kick = []
         self.irqs_since_kick = 0
@@ -344,15 +427,8 @@ class Harness:
     def _collect(self) -> list[Completion]:
         got = []
         for q in self.queues:
-            try:
-                items = q.ring.collect()
-            except RingError as exc:
-                self.stray_used.append(str(exc))
-                raise Failed(f"the device returned a malformed used entry on queue {q.index}: "
-                             f"{exc}", "used entries for buffers the driver made available, "
-                                       "within their writable length") from None
-            for token, used in items:
-                c = Completion(q.index, token, used)
+            for u in q.collect():
+                c = Completion(q.index, u.token, u.length)
                 got.append(c)
                 self._finish(c)
         self.completions += got
@@ -363,22 +439,27 @@ class Harness:
         p = self.pending.pop(c.token, None)
         if p is None:
             return
+        p.done = True
+        p.used_len = c.used_len
         mem = self.t.memory
         for addr, length, data in p.readable:
             if mem.read(addr, length) != data:
                 self.readable_corrupted.append(f"{length}-byte device-readable buffer at "
                                                f"{addr:#x}")
         if p.kind == "blk":
-            status_addr = p.writable[-1][0]
-            self.last_blk_status = mem.read(status_addr, 1)[0]
-            data = b"".join(mem.read(a, n) for a, n in p.writable[:-1])
+            status_addr = p.writable[-1][0] + p.writable[-1][1] - 1
+            p.status = mem.read(status_addr, 1)[0]
+            self.last_blk_status = p.status
+            data = b"".join(mem.read(a, n) for a, n in p.writable)[:-1]
+            p.data = data
             if p.count and data:
                 self.last_read = (p.sector, data)
             if p.sector == -1:
                 self.last_id = data
         elif p.kind == "rng":
             n = min(c.used_len, sum(n for _a, n in p.writable))
-            self.last_entropy = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
+            p.data = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
+            self.last_entropy = p.data
 
     def _wait_token(self, token: int) -> None:
         deadline = time.monotonic() + self.timeout
@@ -400,33 +481,19 @@ class Harness:
             self.config_irqs += irq.config
 
     def _blk(self, rtype: int, sector: int, data_out: bytes = b"", data_in: int = 0,
-             count: int = 0, marker: int | None = None) -> None:
+             count: int = 0, marker: int | None = None, wait: bool = True) -> int:
         if self.device_type != "blk":
             raise Skipped(f"block request on a {self.device_type} device")
         q = self._request_queue()
-        dma = self.dma()
-        mem = self.t.memory
-        hdr = dma.alloc(16)
-        mem.write(hdr, struct.pack("<IIQ", rtype, 0, sector))
-        out = [(hdr, 16)]
-        readable = [(hdr, 16, mem.read(hdr, 16))]
+        parts: list[tuple[str, object]] = [("r", struct.pack("<IIQ", rtype, 0, sector))]
         if data_out:
-            a = dma.alloc(len(data_out))
-            mem.write(a, data_out)
-            out.append((a, len(data_out)))
-            readable.append((a, len(data_out), data_out))
-        in_ = []
+            parts.append(("r", data_out))
         if data_in:
-            a = dma.alloc(data_in)
-            mem.write(a, bytes([0xAA]) * data_in)
-            in_.append((a, data_in))
-        st = dma.alloc(1)
-        mem.write(st, b"\xff")
-        in_.append((st, 1))
-        pending = Pending("blk", q.index, in_, readable, sector if marker is None else marker,
-                          count)
-        token = self._submit(q, out, in_, pending)
-        self._wait_token(token)
+            parts.append(("w", data_in))
+        parts.append(("w", 1))
+        pending = Pending("blk", q.index, [], sector=sector if marker is None else marker,
+                          count=count)
+        return self._submit(q, parts, pending, wait)
 
     def act_blk_write(self, sector: int, count: int, seed: int) -> None:
         data = random.Random(seed).randbytes(count * SECTOR)
@@ -453,16 +520,16 @@ class Harness:
         if self.device_type != "rng":
             raise Skipped(f"entropy request on a {self.device_type} device")
         q = self._request_queue()
-        a = self.dma().alloc(len)
-        self.t.memory.write(a, bytes(len))
         self.last_entropy = None
-        self._submit(q, [], [(a, len)], Pending("rng", q.index, [(a, len)]))
+        self._submit(q, [("w", len)], Pending("rng", q.index, []), wait=False)
 
     def _expr(self, text: str) -> int:
-        if self.region is None:
+        if "region." in text and self.region is None:
             raise Skipped("address expression refers to a bounce region the device lacks")
-        values = {"region.start": self.region.base, "region.end": self.region.end,
-                  "region.size": self.region.size, "outside": self._outside()}
+        r = self.region
+        values = {"region.start": r.base if r else 0, "region.end": r.end if r else 0,
+                  "region.size": r.size if r else 0,
+                  "outside": self._outside() if "outside" in text else 0}
         expr = re.sub(r"region\.(start|end|size)|outside",
                       lambda m: str(values[m.group(0)]), text)
         if not re.fullmatch(r"[0-9xXa-fA-F+\-*() ]+", expr):
@@ -470,7 +537,13 @@ class Harness:
         return int(eval(expr, {"__builtins__": {}}, {}))  # noqa: S307 - digits and + - * only
 
     def _outside(self) -> int:
-        """A 4 KiB guest RAM buffer outside the region, filled with a canary."""
+        """Outside the region: with VIRTIO_F_SWIOTLB negotiated, a 4 KiB guest
+        RAM buffer filled with a canary; without it, outside all guest memory."""
+        if not self.swiotlb:
+            top = max(b + n for b, n in self.t.ram_ranges())
+            if self.region is not None:
+                top = max(top, self.region.end)
+            return (top + (1 << 30)) & ~0xFFF
         if self.outside_buf is None:
             self.outside_buf = self.ram.alloc(4096, 4096)
             self.t.memory.write(self.outside_buf, bytes([CANARY]) * 4096)
@@ -479,22 +552,150 @@ class Harness:
     def act_submit_descriptor(self, addr: str, len: int, flags: list | None = None) -> None:  # noqa: A002
         q = self._queue(0)
         address = self._expr(str(addr)) if not isinstance(addr, int) else addr
-        flagset = set(flags or [])
-        if flagset - {"write", 2}:
-            raise Skipped(f"descriptor flags {sorted(map(str, flagset))} need raw ring writes, "
-                          f"which this runner does only for plain and write descriptors")
-        writable = bool(flagset & {"write", 2})
-        seg = [(address & (2**64 - 1), len & 0xFFFFFFFF)]
-        p = Pending("raw", q.index, seg if writable else [])
+        bits = 0
+        for f in flags or []:
+            bits |= DESC_FLAGS[f] if isinstance(f, str) else int(f)
+        writable = bool(bits & DESC_F_WRITE)
+        seg = (address & (2**64 - 1), len & 0xFFFFFFFF, writable, b"")
         token = next(self.tokens)
+        nxt = 0 if not bits & DESC_F_NEXT else (q.next_slot + 1) % q.size
+        q.add_chain([Desc(seg[0], seg[1], bits, nxt)], token, seg[1] if writable else 0)
+        self.pending[token] = Pending("raw", q.index, [(seg[0], seg[1])] if writable else [])
+
+    def act_framing(self, style: str, chunk: int = 64) -> None:
+        if chunk <= 0:
+            raise Skipped(f"framing chunk {chunk} is not positive")
+        self.framing = (style, chunk)
+
+    def act_negotiate_offered(self) -> None:
+        offered = self.offered()
+        known = 0
+        for bit in names.GENERIC_FEATURES.values():
+            known |= 1 << bit
+        for bit in names.TYPE_FEATURES.get(self.device_type, {}).values():
+            known |= 1 << bit
+        unknown = offered & ~known
+        if unknown:
+            raise Skipped(f"device offers features this runner cannot drive: "
+                          f"{', '.join(names.feature_names(unknown, self.device_type))}")
+        drivable = offered
+        if self.layout != PACKED:
+            drivable &= ~(1 << F_RING_PACKED)
+        elif not offered >> F_RING_PACKED & 1:
+            raise Skipped("packed ring layout requested but the device does not offer "
+                          "VIRTIO_F_RING_PACKED")
+        self._begin()
+        self.t.write_driver_features(drivable)
+        self.negotiated = drivable
+        self._write_status(ACK | DRIVER | FEATURES_OK)
+        self.features_ok_written = True
+        if not self.status() & FEATURES_OK and not self._next_is("features_ok"):
+            self.negotiated = 0
+            raise Skipped("device refused every feature it offered at FEATURES_OK")
+
+    def act_device_io(self, count: int, batch: int = 1) -> None:
+        if not self._running():
+            raise Skipped("device_io before DRIVER_OK")
+        q = self._request_queue()
+        self.io = []
+        batch = max(1, batch)
+        if self.device_type == "blk":
+            for start in range(0, count, batch):
+                toks = []
+                for i in range(start, min(count, start + batch)):
+                    data = random.Random(1000 + i).randbytes(SECTOR)
+                    self.io_written[i] = data
+                    p = Pending("blk", q.index, [], sector=i, count=0)
+                    p.data = data
+                    self.io.append(p)
+                    toks.append(self._submit(q, [("r", struct.pack("<IIQ", 1, 0, i)),
+                                                 ("r", data), ("w", 1)], p, wait=False))
+                self._wait_all(toks)
+            for start in range(0, count, batch):
+                toks = []
+                for i in range(start, min(count, start + batch)):
+                    p = Pending("blk", q.index, [], sector=i, count=1)
+                    self.io.append(p)
+                    toks.append(self._submit(q, [("r", struct.pack("<IIQ", 0, 0, i)),
+                                                 ("w", SECTOR), ("w", 1)], p, wait=False))
+                self._wait_all(toks)
+        elif self.device_type == "rng":
+            for start in range(0, count, batch):
+                toks = []
+                for _ in range(start, min(count, start + batch)):
+                    p = Pending("rng", q.index, [])
+                    self.io.append(p)
+                    toks.append(self._submit(q, [("w", 64)], p, wait=False))
+                self._wait_all(toks)
+        else:
+            raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
+
+    def _wait_all(self, tokens: list[int]) -> None:
+        for t in tokens:
+            self._wait_token(t)
+
+    def act_set_avail_flags(self, value: int) -> None:
+        q = self._queue(0)
+        if q.packed:
+            raise Skipped("set_avail_flags applies to the split layout")
+        for hq in self.queues:
+            hq.set_avail_flags(value)
+
+    def act_set_used_event(self, ahead: int) -> None:
+        if not self.negotiated >> F_EVENT_IDX & 1:
+            raise Skipped("set_used_event needs VIRTIO_F_EVENT_IDX negotiated")
+        for hq in self.queues:
+            if hq.packed:
+                raise Skipped("set_used_event applies to the split layout")
+            hq.set_used_event(hq.used_idx() + ahead)
+
+    def _capacity(self) -> int:
         try:
-            q.ring.add([] if writable else seg, seg if writable else [], token)
-        except RingError as exc:
-            raise Skipped(f"the ring core refused to queue the descriptor: {exc}") from None
-        self.pending[token] = p
+            return int.from_bytes(self.t.read_config(0, 8), "little")
+        except TransportError as exc:
+            raise Wedged(f"reading the capacity failed: {exc}") from None
+
+    def act_blk_past_end(self, op: str, where: str) -> None:
+        cap = self._capacity()
+        sector, count = (cap, 1) if where == "at_end" else (cap - 1, 2)
+        if op == "write":
+            self._remember_sectors(sector, count)
+            data = random.Random(99).randbytes(count * SECTOR)
+            self._blk(1, sector, data_out=data)
+        else:
+            self._blk(0, sector, data_in=count * SECTOR, count=count)
+
+    def _remember_sectors(self, sector: int, count: int) -> None:
+        """Read what the sectors hold first (the part inside the disk)."""
+        cap = self._capacity()
+        inside = max(0, min(count, cap - sector))
+        if inside <= 0:
+            self.blk_before = (sector, b"")
+            return
+        self._blk(0, sector, data_in=inside * SECTOR, count=inside)
+        self.blk_before = (sector, self.last_read[1] if self.last_read else b"")
+
+    def act_blk_segment_request(self, type: int, seg_flags: int, sector: int = 0,  # noqa: A002
+                                num_sectors: int = 1) -> None:
+        if type in (11, 13):   # write zeroes, discard... keep a copy to compare
+            pass
+        seg = struct.pack("<QII", sector, num_sectors, seg_flags)
+        self._blk(type, 0, data_out=seg)
+
+    def act_submit_shape(self, shape: str) -> None:
+        q = self._request_queue()
+        parts, pending = self._ordinary_parts()
+        pending.queue = q.index
+        saved = self.framing
+        self.framing = ("separate", 64)
+        try:
+            segs = self._segments(parts)
+        finally:
+            self.framing = saved
+        shapes.submit(self, q, shape, segs, pending)
 
     def act_kick(self) -> None:
-        self._kick(self.queues)
+        self._kick(self.queues or [q for q, _m in self.retired])
 
     def act_wait_used(self, timeout_ms: int) -> None:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -585,19 +786,24 @@ class Harness:
             c = self.since_kick[0]
             raise Failed(f"{len(self.since_kick)} used buffer(s) since the kick (queue "
                          f"{c.queue}, length {c.used_len})", "no used buffer")
-        for q, mark in self.retired:
-            now = self._used_mark(q)
-            if now != mark:
-                raise Failed(f"the device used a buffer on queue {q.index} of a ring set up "
-                             f"before the reset (used index/flags moved)",
-                             "nothing used from rings set up before the reset")
+        for q, _mark in self.retired:
+            try:
+                used = q.collect()
+            except Failed as exc:
+                raise Failed(f"a used entry appeared on a ring set up before the reset: "
+                             f"{exc.observed}", "nothing used from rings of before the reset") \
+                    from None
+            if used:
+                raise Failed(f"the device used {len(used)} buffer(s) on queue {q.index} of a "
+                             f"ring set up before the reset",
+                             "nothing used from rings of before the reset")
 
-    def _used_mark(self, q: HarnessQueue) -> bytes:
+    def _used_mark(self, q: HQueue) -> bytes:
         """Bytes that change when the device returns a buffer on this ring."""
         try:
-            if q.config.layout == SPLIT:
-                return self.t.memory.read(q.config.device, 4)
-            return self.t.memory.read(q.config.desc, 16 * q.config.size)
+            if q.cfg.layout == SPLIT:
+                return self.t.memory.read(q.cfg.device, 4)
+            return self.t.memory.read(q.cfg.desc, 16 * q.cfg.size)
         except (RingError, TransportError):
             return b""
 
@@ -682,6 +888,108 @@ class Harness:
             if not isinstance(desc, PciBounceDescription):
                 raise Skipped("the region is described by the platform, not by a BAR")
             # desc.region() already refused a range that does not fit its BAR
+
+    def expect_config_changed(self) -> None:
+        self._drain()
+        if not self.config_irqs:
+            raise Failed("no configuration change notification arrived",
+                         "a configuration change notification")
+
+    def expect_accepted_subset(self) -> None:
+        raise Skipped("driver under test: driver conformance mode is not implemented")
+
+    def expect_driver_queues(self, property: str) -> None:  # noqa: A002
+        raise Skipped("driver under test: driver conformance mode is not implemented")
+
+    def expect_driver_chains(self, property: str) -> None:  # noqa: A002
+        raise Skipped("driver under test: driver conformance mode is not implemented")
+
+    def expect_io(self, what: str) -> None:
+        if not self.io:
+            raise Failed("no device_io requests were made", "requests of the last device_io")
+        self._collect()
+        for i, p in enumerate(self.io):
+            if not p.done:
+                raise Failed(f"request {i + 1} of {len(self.io)} was never used",
+                             "every request used")
+            if p.kind == "blk":
+                if p.status != 0:
+                    raise Failed(f"request {i + 1} ({'read' if p.count else 'write'} of sector "
+                                 f"{p.sector}) ended with status {p.status}", "status OK (0)")
+                if p.count:
+                    want = self.io_written.get(p.sector)
+                    got = (p.data or b"")[:SECTOR]
+                    if want is not None and got != want:
+                        raise Failed(f"sector {p.sector} read back differs from what was "
+                                     f"written", "the data written")
+            elif p.kind == "rng" and not p.used_len:
+                raise Failed(f"entropy request {i + 1} used with length {p.used_len}",
+                             "used length > 0")
+        counts: dict[int, int] = {}
+        for c in self.completions:
+            counts[c.token] = counts.get(c.token, 0) + 1
+        twice = [t for t, n in counts.items() if n > 1]
+        if twice:
+            raise Failed(f"{len(twice)} request(s) used more than once", "each used once")
+
+    def expect_readable_buffers(self, what: str) -> None:
+        mem = self.t.memory
+        for addr, length, data in self.readable_log:
+            if mem.read(addr, length) != data:
+                raise Failed(f"the {length}-byte device-readable buffer at {addr:#x} changed",
+                             "device-readable buffers unchanged")
+        if self.readable_corrupted:
+            raise Failed(f"the device wrote into {self.readable_corrupted[0]}",
+                         "device-readable buffers unchanged")
+
+    def expect_descriptors(self, what: str) -> None:
+        if what == "unchanged":
+            bad = [x for q in self.queues for x in q.changed_descriptors()]
+            if bad:
+                raise Failed(f"the device wrote into {bad[0]}" +
+                             (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                             "descriptors as the driver wrote them")
+            return
+        if not any(q.packed for q in self.queues):
+            raise Skipped("stable_after_use is a packed-layout property")
+        self._collect()
+        time.sleep(0.05)
+        bad = [x for q in self.queues for x in q.unstable_used()]
+        if bad:
+            raise Failed(f"{bad[0]} changed after the device marked it used",
+                         "used descriptors keep their bytes")
+
+    def expect_used_flags(self, op: str, value: int) -> None:
+        q = self._queue(0)
+        if q.packed:
+            raise Skipped("the used ring flags exist in the split layout only")
+        got = q.used_flags()
+        if not COMPARE[op](got, value):
+            raise Failed(f"used ring flags {got:#x}", f"used flags {op} {value}")
+
+    def expect_completion_order(self, what: str) -> None:
+        self._collect()
+        seqs = [u.seq for q in self.queues for u in q.used_log]
+        for q in self.queues:
+            order = [u.seq for u in q.used_log]
+            for a, b in zip(order, order[1:]):
+                if b < a:
+                    raise Failed(f"queue {q.index}: buffer {b + 1} used after buffer {a + 1}",
+                                 "used in the order made available")
+        if not seqs:
+            raise Failed("no buffer was used", "buffers used in order")
+
+    def expect_blk_data(self, what: str) -> None:
+        if self.blk_before is None:
+            raise Skipped("no block write was preceded by a read of its sectors")
+        sector, before = self.blk_before
+        if not before:
+            return   # nothing of the write landed inside the disk to compare
+        count = len(before) // SECTOR
+        self._blk(0, sector, data_in=count * SECTOR, count=count)
+        now = self.last_read[1] if self.last_read else b""
+        if now != before:
+            raise Failed(f"sectors {sector}..{sector + count - 1} changed", "sectors unchanged")
 
     def expect_entropy(self, what: str) -> None:
         self._collect()

@@ -1,0 +1,277 @@
+"""The runner's own driver side of a virtqueue, split or packed.
+
+The reference driver's ring core never writes a malformed chain; a
+conformance runner must, and must read back exactly what a device wrote.
+``HQueue`` writes descriptors, tables and availability itself (every field
+is the runner's choice), and judges used entries as a strict driver would:
+an id never made available, a used length beyond the buffer, a used entry
+on a slot that was never offered, are all reported.
+"""
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from device_ref.ring.layout import (DESC_F_AVAIL, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_USED,
+                                    DESC_F_WRITE, PACKED, SPLIT, QueueConfig, ring_areas)
+
+from conformance.outcomes import Failed, Wedged
+
+_DESC = struct.Struct("<QIHH")
+_U16 = struct.Struct("<H")
+_USED = struct.Struct("<II")
+
+
+@dataclass(frozen=True)
+class Desc:
+    addr: int
+    len: int
+    flags: int = 0
+    next: int = 0           # split: next index; packed: buffer id
+
+    def pack_split(self) -> bytes:
+        return _DESC.pack(self.addr & (2**64 - 1), self.len & 0xFFFFFFFF, self.flags & 0xFFFF,
+                          self.next & 0xFFFF)
+
+    def pack_packed(self) -> bytes:
+        return _DESC.pack(self.addr & (2**64 - 1), self.len & 0xFFFFFFFF, self.next & 0xFFFF,
+                          self.flags & 0xFFFF)
+
+
+@dataclass
+class Buf:
+    id: int                  # split: head index; packed: buffer id
+    token: int
+    slots: list[int]         # descriptor slots taken in the ring
+    writable_len: int
+    seq: int                 # order in which buffers were made available
+
+
+@dataclass
+class Used:
+    token: int
+    length: int
+    seq: int
+    implied: bool = False    # IN_ORDER: completed by a later buffer's used entry
+
+
+@dataclass
+class HQueue:
+    mem: object
+    cfg: QueueConfig
+    index: int
+    inflight: "OrderedDict[int, Buf]" = field(default_factory=OrderedDict)
+    seq: int = 0
+    used_log: list[Used] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        areas = ring_areas(self.cfg.layout, self.cfg.size)
+        for addr, spec in ((self.cfg.desc, areas.desc), (self.cfg.driver, areas.driver),
+                           (self.cfg.device, areas.device)):
+            self.mem.write(addr, bytes(spec.size))
+        self.size = self.cfg.size
+        self.packed = self.cfg.layout == PACKED
+        self.next_slot = 0           # split: next descriptor index to hand out
+        self.free_slots = set(range(self.size))
+        self.avail_idx = 0           # split
+        self.last_used = 0           # split
+        self.avail_pos, self.avail_wrap = 0, 1      # packed
+        self.used_pos, self.used_wrap = 0, 1        # packed
+        self.free_ids = list(range(self.size))      # packed buffer ids
+        self.dead: dict[int, int] = {}              # packed: slot -> slots never offered
+        self.split_written: dict[int, bytes] = {}   # split: slot -> bytes we wrote
+        self.tables: dict[int, bytes] = {}          # indirect tables we wrote
+        self.used_snapshots: dict[int, bytes] = {}  # packed: used slots, as first seen
+
+    # ------------------------------------------------------------------ writing
+    def _slots(self, n: int) -> list[int]:
+        """The next n descriptor slots, in ring order (IN_ORDER wants that)."""
+        if n > self.size:
+            raise Failed(f"a chain of {n} descriptors does not fit a queue of {self.size}")
+        if self.packed:
+            slots = [(self.avail_pos + i) % self.size for i in range(n)]
+        else:
+            slots = [(self.next_slot + i) % self.size for i in range(n)]
+        if any(s not in self.free_slots for s in slots):
+            raise Wedged(f"queue {self.index} is full: the device has not returned "
+                         f"{len(self.inflight)} buffer(s)", "buffers returned")
+        return slots
+
+    def write_table(self, addr: int, descs: list[Desc]) -> None:
+        data = b"".join(d.pack_packed() if self.packed else d.pack_split() for d in descs)
+        self.mem.write(addr, data)
+        self.tables[addr] = data
+
+    def add_chain(self, descs: list[Desc], token: int, writable_len: int,
+                  publish: bool = True) -> Buf:
+        """Write a chain (flags as given, NEXT links filled in for split) and
+        make it available. ``descs`` as laid out; the last has no NEXT."""
+        slots = self._slots(len(descs))
+        if self.packed:
+            bid = self.free_ids.pop(0) if self.free_ids else 0
+            wraps = []
+            w = self.avail_wrap
+            for i, s in enumerate(slots):
+                if i and s == 0:
+                    w ^= 1
+                wraps.append(w)
+            # every descriptor but the head first, the head last: it publishes
+            for i in list(range(1, len(descs))) + [0]:
+                d = descs[i]
+                avail_bits = (DESC_F_AVAIL if wraps[i] else DESC_F_USED) if publish else \
+                    ((DESC_F_AVAIL | DESC_F_USED) if wraps[i] else 0)
+                flags = (d.flags & ~(DESC_F_AVAIL | DESC_F_USED)) | avail_bits
+                self.mem.write(self.cfg.desc + 16 * slots[i],
+                               Desc(d.addr, d.len, flags, bid).pack_packed())
+            for s in slots:
+                self.free_slots.discard(s)
+                self.used_snapshots.pop(s, None)
+            self.avail_pos += len(slots)
+            if self.avail_pos >= self.size:
+                self.avail_pos -= self.size
+                self.avail_wrap ^= 1
+            buf = Buf(bid, token, slots, writable_len, self.seq)
+            if not publish:
+                self.dead[slots[0]] = len(slots)
+                return buf
+        else:
+            for i, (s, d) in enumerate(zip(slots, descs)):
+                nxt = d.next
+                if d.flags & DESC_F_NEXT and d.next == -1:
+                    nxt = slots[i + 1] if i + 1 < len(slots) else slots[0]
+                raw = Desc(d.addr, d.len, d.flags, max(nxt, 0)).pack_split()
+                self.mem.write(self.cfg.desc + 16 * s, raw)
+                self.split_written[s] = raw
+                self.free_slots.discard(s)
+            self.next_slot = (slots[-1] + 1) % self.size
+            buf = Buf(slots[0], token, slots, writable_len, self.seq)
+            slot = self.avail_idx % self.size
+            self.mem.write(self.cfg.driver + 4 + 2 * slot, _U16.pack(slots[0]))
+            if publish:
+                self.avail_idx = (self.avail_idx + 1) & 0xFFFF
+                self.mem.write(self.cfg.driver + 2, _U16.pack(self.avail_idx))
+            else:
+                for s in slots:
+                    self.free_slots.add(s)
+                return buf
+        self.seq += 1
+        self.inflight[buf.id] = buf
+        return buf
+
+    # ------------------------------------------------------------------ event fields
+    def set_avail_flags(self, value: int) -> None:
+        self.mem.write(self.cfg.driver, _U16.pack(value & 0xFFFF))
+
+    def used_idx(self) -> int:
+        return _U16.unpack(self.mem.read(self.cfg.device + 2, 2))[0]
+
+    def used_flags(self) -> int:
+        return _U16.unpack(self.mem.read(self.cfg.device, 2))[0]
+
+    def set_used_event(self, value: int) -> None:
+        self.mem.write(self.cfg.driver + 4 + 2 * self.size, _U16.pack(value & 0xFFFF))
+
+    # ------------------------------------------------------------------ collecting
+    def _complete(self, buf: Buf, length: int, implied: bool = False) -> Used:
+        del self.inflight[buf.id]
+        for s in buf.slots:
+            self.free_slots.add(s)
+        if self.packed:
+            self.free_ids.append(buf.id)
+        if length > buf.writable_len:
+            raise Failed(f"used length {length} for a buffer with {buf.writable_len} "
+                         f"device-writable bytes (queue {self.index})",
+                         f"used length <= {buf.writable_len}")
+        u = Used(buf.token, length, buf.seq, implied)
+        self.used_log.append(u)
+        return u
+
+    def _take(self, bid: int, length: int) -> list[Used]:
+        buf = self.inflight.get(bid)
+        if buf is None:
+            raise Failed(f"used entry for id {bid}, which is not in flight on queue "
+                         f"{self.index}", "used ids the driver made available")
+        out = []
+        if self.cfg.in_order:
+            for earlier in [b for b in self.inflight.values() if b.seq < buf.seq]:
+                out.append(self._complete(earlier, 0, implied=True))
+        out.append(self._complete(buf, length))
+        return out
+
+    def collect(self) -> list[Used]:
+        return self._collect_packed() if self.packed else self._collect_split()
+
+    def _collect_split(self) -> list[Used]:
+        idx = self.used_idx()
+        pending = (idx - self.last_used) & 0xFFFF
+        if pending > len(self.inflight):
+            raise Failed(f"used idx moved by {pending} with {len(self.inflight)} buffer(s) in "
+                         f"flight (queue {self.index})", "used idx within the buffers in flight")
+        out = []
+        while self.last_used != idx:
+            slot = self.last_used % self.size
+            bid, length = _USED.unpack(self.mem.read(self.cfg.device + 4 + 8 * slot, 8))
+            self.last_used = (self.last_used + 1) & 0xFFFF
+            out += self._take(bid, length)
+        return out
+
+    def _collect_packed(self) -> list[Used]:
+        out = []
+        for _ in range(self.size + 1):
+            if self.used_pos in self.dead:
+                n = self.dead.pop(self.used_pos)
+                for k in range(n):
+                    self.free_slots.add((self.used_pos + k) % self.size)
+                self._advance(n)
+                continue
+            if not self.inflight:
+                return out
+            raw = self.mem.read(self.cfg.desc + 16 * self.used_pos, 16)
+            _addr, length, bid, flags = _DESC.unpack(raw)
+            a, u = bool(flags & DESC_F_AVAIL), bool(flags & DESC_F_USED)
+            if not (a == u == bool(self.used_wrap)):
+                return out
+            buf = self.inflight.get(bid)
+            if buf is None:
+                raise Failed(f"used descriptor at slot {self.used_pos} carries id {bid}, which "
+                             f"is not in flight (queue {self.index})",
+                             "used ids the driver made available")
+            done = self._take(bid, length)
+            slots = self._slots_of(done, buf) if self.cfg.in_order else len(buf.slots)
+            self.used_snapshots[self.used_pos] = raw
+            self._advance(slots)
+            out += done
+        return out
+
+    def _slots_of(self, done: list[Used], last: Buf) -> int:
+        # IN_ORDER batch: the used entry stands for every buffer up to ``last``
+        return (last.slots[-1] - self.used_pos) % self.size + 1
+
+    def _advance(self, n: int) -> None:
+        self.used_pos += n
+        if self.used_pos >= self.size:
+            self.used_pos -= self.size
+            self.used_wrap ^= 1
+
+    # ------------------------------------------------------------------ observations
+    def changed_descriptors(self) -> list[str]:
+        out = []
+        if not self.packed:
+            for s, raw in self.split_written.items():
+                if self.mem.read(self.cfg.desc + 16 * s, 16) != raw:
+                    out.append(f"descriptor {s} of queue {self.index}")
+        for addr, raw in self.tables.items():
+            if self.mem.read(addr, len(raw)) != raw:
+                out.append(f"indirect table at {addr:#x}")
+        return out
+
+    def unstable_used(self) -> list[str]:
+        return [f"used descriptor at slot {s} of queue {self.index}"
+                for s, raw in self.used_snapshots.items()
+                if s in self.free_slots and self.mem.read(self.cfg.desc + 16 * s, 16) != raw]
+
+
+DESC_FLAGS = {"next": DESC_F_NEXT, "write": DESC_F_WRITE, "indirect": DESC_F_INDIRECT}
+__all__ = ["Desc", "HQueue", "Used", "DESC_F_NEXT", "DESC_F_WRITE", "DESC_F_INDIRECT",
+           "SPLIT", "PACKED", "DESC_FLAGS"]
