@@ -296,7 +296,8 @@ def statement_rst(st: Statement, idx: SiteIndex, page: str,
 def block_rst(b: NormativeBlock, idx: SiteIndex, page: str, level: int,
               verdicts: dict[str, Verdict] | None) -> str:
     who = "Driver" if b.role == "driver" else "Device"
-    out = [heading(f"{who} requirements: {b.title}", level)]
+    # A standalone block names an upstream block: its full path says where.
+    out = [heading(f"{who} requirements: {b.path if b.standalone else b.title}", level)]
     out.append(f"Upstream label ``{b.label}``.\n")
     for st in b.statements:
         out.append(statement_rst(st, idx, page, verdicts))
@@ -363,6 +364,7 @@ def module_rst(m: Module, idx: SiteIndex | None = None,
         out.append(heading("Specification text", 0))
         out += [section_rst(s, m, idx, page, 1, verdicts) for s in m.sections]
     if m.blocks:
-        out.append(heading("Additions to upstream requirement blocks", 0))
+        out.append(heading("Restated upstream requirements" if m.kind == "baseline"
+                           else "Additions to upstream requirement blocks", 0))
         out += [block_rst(b, idx, page, 1, verdicts) for b in m.blocks]
     return "\n".join(out)
