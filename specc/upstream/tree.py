@@ -34,7 +34,7 @@ KEYWORDS = ("MUST NOT", "MUST", "SHALL NOT", "SHALL", "SHOULD NOT", "SHOULD",
 _TOKEN = re.compile(
     r"(?P<cmd>\\(?:input|include|chapter|section|subsection|subsubsection|paragraph|"
     r"subparagraph|drivernormative|devicenormative|conformance|label|ref|nameref|autoref|"
-    r"pageref|item|begin|end|appendix)(?![A-Za-z@]))(?P<star>\*?)"
+    r"pageref|hyperref|item|begin|end|appendix)(?![A-Za-z@]))(?P<star>\*?)"
     r"|(?P<kw>(?<![A-Za-z0-9_\\])(?:MUST\s+NOT|SHALL\s+NOT|SHOULD\s+NOT|NOT\s+RECOMMENDED|"
     r"MUST|SHALL|SHOULD|RECOMMENDED|REQUIRED|MAY|OPTIONAL)(?![A-Za-z0-9_]))")
 
@@ -416,6 +416,13 @@ class _Reader:
                 self.refs.append(ref)
                 if self.clause is not None and cmd == "ref":
                     self.clause.items.append(ref)
+            elif cmd == "hyperref":
+                opt = read_optional(masked, skip_space(masked, end))
+                if opt is None:
+                    continue  # \hyperref{url}{...}: not a label
+                raw = src.text[opt[0]:opt[1]]
+                if "#" not in raw:
+                    self.refs.append(Ref(normalise_space(raw), cmd, src.position(opt[0]), opt[0]))
             elif cmd == "item":
                 self._item(src, m)
             elif cmd == "begin":

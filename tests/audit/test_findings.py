@@ -123,3 +123,10 @@ def test_a_file_is_not_a_tree(tmp_path, capsys):
     f.write_text("")
     assert main(["audit", "--spec-tree", str(f)]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_hyperref_targets_are_references(tmp_path):
+    _tree("\\input{commands}\n\\chapter{A}\\label{sec:A}\n"
+          "See \\hyperref[sec:B]{b} and \\hyperref[sec:A]{a}, or \\hyperref{http://x}{}{}{x}.\n")(tmp_path)
+    got = [(f.code, f.name, f.pos.line, f.pos.col) for f in audit(load_tree(tmp_path))]
+    assert got == [("reference-undefined", "sec:B", 3, 16)]
