@@ -116,7 +116,8 @@ def site_pages(modules: list[Module], verdicts: dict[str, Verdict] | None = None
     if INDEX in names:
         raise ValueError(f"a module named '{INDEX}' would overwrite the site index")
     pages = [Page(INDEX, "index", index_rst(modules, verdicts, list(charts)))]
-    pages += [Page(m.name, m.title or m.name, module_rst(m, idx, verdicts)) for m in modules]
+    pages += [Page(m.name, m.title or m.name, module_rst(m, idx, verdicts, INDEX))
+              for m in modules]
     return pages
 
 

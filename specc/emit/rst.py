@@ -332,14 +332,17 @@ ROLES = (".. role:: rfc2119\n"
 
 
 def module_rst(m: Module, idx: SiteIndex | None = None,
-               verdicts: dict[str, Verdict] | None = None) -> str:
-    """The page for one module (``idx`` spans the site, for cross-page links)."""
+               verdicts: dict[str, Verdict] | None = None, index_page: str | None = None) -> str:
+    """The page for one module (``idx`` spans the site, for cross-page links;
+    ``index_page``, when given, gets a link back at the top)."""
     idx = idx or SiteIndex.of([m])
     page = m.name
     title = f"{m.name}: {m.title}" if m.title else m.name
     t = rst_text(title)
     bar = "=" * max(len(t), 4)
     out = [f"{bar}\n{t}\n{bar}\n", ROLES]
+    if index_page:
+        out.append(f"`All modules <{index_page}.html>`__\n")
     facts = [f"- Kind: {m.kind}"]
     if m.base:
         facts.append(f"- Targets: {rst_text(m.base)}")
