@@ -56,7 +56,7 @@ def parse_source(text: str, file: str) -> tuple[Module | None, list[Diagnostic]]
     try:
         tree = parser().parse(text)
     except UnexpectedInput as exc:
-        diags.append(_syntax_error(exc, text, file))
+        diags += _syntax_errors(exc, text, file)
         return None, diags
     try:
         module = _Builder(file, diags).module(tree)
@@ -67,6 +67,52 @@ def parse_source(text: str, file: str) -> tuple[Module | None, list[Diagnostic]]
 
 
 # ---- syntax errors --------------------------------------------------------
+
+# A line that starts a top-level item: where parsing resumes after a syntax
+# error, so independent mistakes in later items are reported in the same run.
+_ITEM_START = re.compile(r'^(?:(?:feature|constant|struct|registers)\s+[A-Za-z_]|section\s+"|'
+                         r'(?:driver|device)\s+requirements\b|placement\s*\{)', re.M)
+MAX_SYNTAX_ERRORS = 10
+
+
+def _syntax_errors(exc: UnexpectedInput, text: str, file: str) -> list[Diagnostic]:
+    """The first syntax error, then one per later top-level item that has one.
+
+    After an error, parsing resumes at the next line that starts a top-level
+    item (or at the error line itself, when the error is such a line: the
+    item before it was not closed), with a stand-in header on line 1 and the
+    lines in between blanked, so positions stay those of the real file.
+    Recovery stops after an unterminated string or prose block, since what
+    follows it cannot be told apart from prose.
+    """
+    out = [_syntax_error(exc, text, file)]
+    lines = text.split("\n")
+    resume_from = 0
+    while len(out) < MAX_SYNTAX_ERRORS:
+        last = out[-1]
+        if last.pos is None or last.message.startswith(("unterminated", "unexpected end of file")):
+            break
+        err_line = last.pos.line
+        start = None
+        for m in _ITEM_START.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            if line > resume_from and (line > err_line or (line == err_line and last.pos.col == 1)):
+                start = line
+                break
+        if start is None or start < 2:
+            break
+        resume_from = start
+        stand_in = ["module _ { kind baseline }"] + [""] * (start - 2) + lines[start - 1:]
+        try:
+            parser().parse("\n".join(stand_in))
+            break
+        except UnexpectedInput as again:
+            d = _syntax_error(again, "\n".join(stand_in), file)
+            if d.pos is not None and d.pos.line < start:
+                break
+            out.append(d)
+    return out
+
 
 _TERMINAL_NAMES = {
     "NAME": "a name", "INT": "a number", "TEXT": 'a prose block """..."""',
@@ -106,7 +152,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     pos = SourcePos(file, line, col)
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
-        expected = sorted({_describe(t) for t in exc.expected})
+        expected = sorted({_describe(t) for t in _really_expected(exc)})
         shown = tok.value if len(tok.value) <= 40 else tok.value[:37] + "..."
         shown = shown.split("\n")[0]
         hint = "expected " + _one_of(expected)
@@ -132,6 +178,21 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         shown = repr(ch)[1:-1] if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"U+{ord(ch):04X}"
         return error(f"unexpected character '{shown}'", pos, hint=hint)
     return error(str(exc).split("\n")[0], pos)
+
+
+def _really_expected(exc: UnexpectedToken) -> set[str]:
+    # LALR merges states, so right after a reducible token (e.g. a prose block)
+    # exc.expected lists every follower of that rule anywhere in the grammar;
+    # the interactive parser tries each terminal through the reductions.
+    ip = getattr(exc, "interactive_parser", None)
+    if ip is not None:
+        try:
+            accepts = {t for t in ip.accepts() if t != "$END"}
+            if accepts:
+                return accepts
+        except Exception:   # lark internals: fall back to the plain set
+            pass
+    return set(exc.expected)
 
 
 def _token_kind(tok: Token) -> str:
