@@ -191,7 +191,9 @@ def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str |
             for name in sorted({e.file for e in area_edits}):
                 (work / name).write_text(texts[name], encoding="utf-8")
             _git(work, "add", "--", *sorted({e.file for e in area_edits}), env=env)
-            _git(work, "-c", "commit.gpgsign=false", "commit", "-q", "-m",
+            # the copy carries the original's hooks and config: no hook or signing runs here
+            _git(work, "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}",
+                 "commit", "-q", "--no-verify", "-m",
                  _message(area, opts.commits[area], opts), env=env)
         out.mkdir(parents=True, exist_ok=True)
         proc = _git(work, "format-patch", "--cover-letter", "--no-signature",

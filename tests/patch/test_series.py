@@ -200,3 +200,11 @@ def test_missing_commit_message_for_an_area(mini_repo, tmp_path):
     del commits["transport-ccw"]
     expect_error(mini_repo, tmp_path / "out", "no commit message for area 'transport-ccw'",
                  commits=commits)
+
+
+def test_hooks_of_the_checkout_do_not_run(mini_repo, tmp_path):
+    hook = mini_repo / ".git" / "hooks" / "commit-msg"
+    hook.write_text("#!/bin/sh\necho hooked >> \"$1\"\nexit 1\n")
+    hook.chmod(0o755)
+    series = write_series(mini_repo, swiotlb_edits(), tmp_path / "out", swiotlb_options())
+    assert all("hooked" not in p.read_text() for p in series.patches)
