@@ -77,3 +77,29 @@ def test_mask_never_moves_text(text):
     assert len(m) == len(text)
     # line breaks stay where they are; anything else is kept or blanked, never changed
     assert all(a == b or (b == " " and a != "\n") for a, b in zip(text, m))
+
+
+_snippets = st.sampled_from([
+    "\\chapter{A}", "\\section{B}\\label{sec:A / B}", "\\drivernormative{\\subsection}{B}{A / B}",
+    "\\devicenormative{\\paragraph}{x}{", "\\conformance{\\section}{C}", "\\item[VIRTIO_F_X(3)]",
+    "\\item[0 to 3]", "\\begin{description}", "\\end{description}", "\\begin{itemize}", "\\end{itemize}",
+    "\\ref{sec:A}", "\\hyperref[", "\\label{", "MUST", "MAY NOT", "%", "{", "}", "[", "]", "\n", " ",
+    "\\begin{lstlisting}", "\\end{lstlisting}", "\\input{commands}", "\\appendix", "text"])
+
+
+@given(st.lists(_snippets, max_size=40).map("".join))
+def test_any_text_gives_a_tree_or_a_one_line_error(tmp_path_factory, body):
+    import pytest as _pytest
+
+    from specc.audit import audit
+    from specc.upstream.tree import TreeError
+    d = tmp_path_factory.mktemp("fuzz")
+    (d / "virtio.tex").write_text(body)
+    (d / "commands.tex").write_text("")
+    try:
+        tree = load_tree(d)
+    except TreeError as exc:
+        assert "\n" not in str(exc)
+        return
+    for f in audit(tree):
+        assert f.pos.line >= 1 and f.pos.col >= 1 and "\n" not in f.message
