@@ -43,6 +43,8 @@ def read_report(path: Path) -> dict[str, Verdict]:
     elif isinstance(data, dict) and isinstance(data.get("requirements"), dict):
         for rid, r in data["requirements"].items():
             v = r.get("verdict") if isinstance(r, dict) else None
+            if v is None:
+                continue          # listed but not run (e.g. untestable)
             pairs.append((rid, _verdict(v, path, f"requirements[{rid!r}]")))
     else:
         raise ReportError(f"{path}: a report needs a 'results' list or a 'requirements' object")

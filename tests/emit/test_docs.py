@@ -84,6 +84,24 @@ def test_report_verdicts_appear_beside_statements(tmp_path: Path, swiotlb) -> No
     assert broken_links(out) == []
 
 
+def test_report_of_the_conformance_runner_shape(tmp_path: Path) -> None:
+    # conformance/report/json_report.py writes both a per-requirement table
+    # (verdict null when not run) and one result per test; results win.
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({
+        "format": "virtio-conformance-report", "version": "1.0",
+        "requirements": {"a": {"verdict": "PASS"}, "b": {"verdict": None}},
+        "results": [{"requirement": "a", "verdict": "PASS", "checkId": "a/x", "layout": "split"},
+                    {"requirement": "a", "verdict": "SKIP", "checkId": "a/x", "layout": "packed"}],
+    }))
+    verdicts = read_report(report)
+    assert set(verdicts) == {"a"}
+    assert verdicts["a"].overall == "PASS" and dict(verdicts["a"].counts)["SKIP"] == 1
+    only_table = tmp_path / "t.json"
+    only_table.write_text(json.dumps({"requirements": {"a": {"verdict": "wedged"}, "b": {"verdict": None}}}))
+    assert {k: v.overall for k, v in read_report(only_table).items()} == {"a": "WEDGED"}
+
+
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not a JSON report"),
     ('{"results": [{"verdict": "PASS"}]}', "no 'requirement'"),
