@@ -89,8 +89,6 @@ _snippets = st.sampled_from([
 
 @given(st.lists(_snippets, max_size=40).map("".join))
 def test_any_text_gives_a_tree_or_a_one_line_error(tmp_path_factory, body):
-    import pytest as _pytest
-
     from specc.audit import audit
     from specc.upstream.tree import TreeError
     d = tmp_path_factory.mktemp("fuzz")
