@@ -202,6 +202,19 @@ _VERBS = (
              "notification_data_matches",
              "reuses_only_used", "available_stay_put", positional=True),),
          "Driver under test: its virtqueues had this property throughout; see check-actions.md."),
+    Verb("write_order", EXPECTATION,
+         (_p("what", "enum", "used_len_before_idx", "data_before_used", positional=True),),
+         "From the log of the device's memory writes (adapters that log device accesses; "
+         "others SKIP): used_len_before_idx: split: each used element was written before the "
+         "used idx that publishes it; data_before_used: at least len bytes of each buffer's "
+         "device-writable part were written before the buffer was published as used."),
+    Verb("writable_buffers", EXPECTATION, (_p("what", "enum", "unread", positional=True),),
+         "From the log of the device's memory reads (adapters that log device accesses; "
+         "others SKIP): the device read no byte of a device-writable buffer."),
+    Verb("ring_access", EXPECTATION, (_p("what", "enum", "none_since_reset", positional=True),),
+         "From the log of the device's memory accesses (adapters that log device accesses; "
+         "others SKIP): the device neither read nor wrote any virtqueue area or buffer since "
+         "the last reset completed."),
     Verb("blk_requests", EXPECTATION,
          (_p("property", "enum", "within_capacity", "flush_sector_zero", "flush_no_data",
              "io_multiple_of_512", "get_id_20_bytes", "segment_data_whole",
