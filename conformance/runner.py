@@ -81,7 +81,9 @@ def _group_skip(group: Group, adapter: Adapter) -> str | None:
 def run_test(test: Test, adapter: Adapter, opts: RunOptions) -> TestResult:
     req, stale = _statement(test, opts)
     if stale:
-        return _result(test, req, Verdict.OUTDATED, stale, Evidence(), opts.layout)
+        r = _result(test, req, Verdict.SKIP, f"OUTDATED: {stale}", Evidence(), opts.layout)
+        r.outdated = True
+        return r
     why = _group_skip(test.group, adapter)
     if why:
         return _result(test, req, Verdict.SKIP, why, Evidence(), opts.layout)

@@ -1,0 +1,143 @@
+"""``conformance run``: run vectors against a device and report."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from device_ref.cli_base import CliError
+
+HELP = "Run conformance vectors against a device (ref, vhost-user:PATH, spawn:COMMAND) and report."
+
+FORMATS = ("terminal", "json", "junit", "html")
+DEFAULT_VECTORS = "out/vectors"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", required=True, metavar="ADAPTER",
+                        help="ref[:swiotlb=on|off] (in-process reference devices), "
+                             "vhost-user:PATH (a back-end listening there), or spawn:COMMAND "
+                             "(started per test group; {socket} is replaced by a socket path)")
+    parser.add_argument("--vectors", action="append", metavar="DIR",
+                        help=f"vector files or directories (default {DEFAULT_VECTORS}; "
+                             f"make them with: specc vectors spec/*.vspec -o DIR)")
+    parser.add_argument("--only", nargs="+", metavar="REQ", default=(),
+                        help="run only these requirement ids (PREFIX* or PREFIX. for groups; "
+                             "a check id also works)")
+    parser.add_argument("--format", choices=FORMATS, default="terminal")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report here")
+    parser.add_argument("--json", metavar="FILE", help="also write the JSON report here")
+    parser.add_argument("--layout", default="split,packed",
+                        help="ring layouts to run, comma-separated (default split,packed)")
+    parser.add_argument("--step-timeout", type=float, default=2.0, metavar="SECONDS",
+                        help="longest a step may wait for the device (default 2)")
+    parser.add_argument("--device-type", metavar="TYPE",
+                        help="device type behind vhost-user/spawn (blk, rng, fs; default blk)")
+    parser.add_argument("--bounce", metavar="BASE:SIZE",
+                        help="bounce region the back-end carries for VIRTIO_F_SWIOTLB "
+                             "(default 0x100000000:8M, as device-ref serve)")
+    parser.add_argument("--expect-fail", metavar="FILE",
+                        help="known failures (requirement ids, one per line): they do not fail "
+                             "the run, and one that starts passing does")
+    parser.add_argument("--current", metavar="DIR",
+                        help="vectors made from the current spec: tests whose statement "
+                             "changed since are reported OUTDATED instead of run")
+    parser.add_argument("--docs-url", default="", metavar="URL",
+                        help="docs site the HTML report links requirements to")
+
+
+def _vectors(args) -> list[str]:
+    if args.vectors:
+        return args.vectors
+    if os.path.isdir(DEFAULT_VECTORS):
+        return [DEFAULT_VECTORS]
+    raise CliError(f"no vectors: {DEFAULT_VECTORS} does not exist; pass --vectors DIR "
+                   f"(make them with: specc vectors spec/*.vspec -o DIR)")
+
+
+def make_adapter(spec: str, device_type: str | None, bounce: str | None, timeout: float):
+    from conformance.adapters.base import AdapterError, AdapterOptions, parse_adapter, parse_bounce
+    try:
+        opts = AdapterOptions(device_type=device_type, timeout=timeout,
+                              bounce=parse_bounce(bounce) if bounce else None)
+        return parse_adapter(spec, opts)
+    except AdapterError as exc:
+        raise CliError(str(exc)) from None
+
+
+def layouts(text: str) -> list[str]:
+    out = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in out if x not in ("split", "packed")]
+    if bad or not out:
+        raise CliError(f"--layout takes split, packed or both (comma-separated), not {text!r}")
+    return out
+
+
+def execute(args) -> "object":
+    """Load, run every layout, and build the report (shared with mutants)."""
+    from conformance import expect_fail as ef
+    from conformance.report import build
+    from conformance.report.terminal import Progress
+    from conformance.runner import RunOptions, run_suite
+    from conformance.vectors import VectorError, load_suite
+
+    if args.step_timeout <= 0:
+        raise CliError("--step-timeout must be positive")
+    try:
+        suite = load_suite(_vectors(args))
+        current = load_suite(args.current).requirements() if args.current else None
+    except VectorError as exc:
+        raise CliError(str(exc)) from None
+    listed = None
+    if args.expect_fail:
+        try:
+            listed = ef.read(args.expect_fail)
+        except ef.ExpectFailError as exc:
+            raise CliError(str(exc)) from None
+    runs = []
+    for layout in layouts(args.layout):
+        adapter = make_adapter(args.device, args.device_type, args.bounce, args.step_timeout)
+        opts = RunOptions(layout=layout, step_timeout=args.step_timeout,
+                          only=tuple(args.only), current=current)
+        runs.append(run_suite(suite, adapter, opts, Progress(sys.stderr)))
+    if args.only and not any(run.results for run in runs):
+        raise CliError(f"--only {' '.join(args.only)} matches no test")
+    outcome = ef.apply(listed, [r for run in runs for r in run.results]) if listed is not None \
+        else None
+    return build(suite, runs, current, outcome, args.docs_url,
+                 meta={"command": "conformance run", "stepTimeout": args.step_timeout})
+
+
+def render(report, fmt: str, colour: bool) -> str:
+    from conformance.report import html, json_report, junit, terminal
+    if fmt == "json":
+        return json_report.render(report)
+    if fmt == "junit":
+        return junit.render(report)
+    if fmt == "html":
+        return html.render(report)
+    return terminal.render(report, colour)
+
+
+def write(path: str, text: str) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from conformance.report import json_report, terminal
+
+    report = execute(args)
+    if args.json:
+        write(args.json, json_report.render(report))
+    if args.output:
+        write(args.output, render(report, args.format, False))
+        if args.format != "terminal":
+            sys.stdout.write(terminal.render(report, terminal.use_colour(sys.stdout)))
+    else:
+        sys.stdout.write(render(report, args.format, terminal.use_colour(sys.stdout)))
+    return report.exit_status
