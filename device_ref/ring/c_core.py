@@ -46,22 +46,20 @@ def _cmap(mem: GuestMemory) -> CMemMap:
     return mem._c_map
 
 
-def _ptrs(batch: Any, ffi: Any, spec: tuple[tuple[str, str], ...]) -> tuple:
-    # cached per batch object and view: its bytearrays never change size
-    cache = batch._c
-    if cache is None:
-        cache = batch._c = {}
-    ptrs = cache.get(spec[0][1] + spec[-1][1])
-    if ptrs is None:
-        ptrs = cache[spec[0][1] + spec[-1][1]] = tuple(
-            ffi.from_buffer(ctype, getattr(batch, attr), require_writable=True) for attr, ctype in spec)
-    return ptrs
+_SPECS = {
+    "ChainBatch": (("chains", "struct ring_add[]"), ("segs", "struct ring_seg[]")),
+    "PopBatch": (("chains", "struct ring_popped[]"), ("segs", "struct ring_seg[]")),
+    "PushBatch": (("chains", "struct ring_popped[]"),),
+    "UsedBatch": (("entries", "struct ring_used[]"),),
+}
 
 
-ADD_SPEC = (("chains", "struct ring_add[]"), ("segs", "struct ring_seg[]"))
-POP_SPEC = (("chains", "struct ring_popped[]"), ("segs", "struct ring_seg[]"))
-PUSH_SPEC = (("chains", "struct ring_popped[]"),)
-USED_SPEC = (("entries", "struct ring_used[]"),)
+def _bind(batch: Any, ffi: Any) -> tuple:
+    """C views of a batch's buffers, cached on it: its bytearrays never change size."""
+    spec = _SPECS[type(batch).__name__]
+    batch._c = tuple(ffi.from_buffer(ctype, getattr(batch, attr), require_writable=True)
+                     for attr, ctype in spec)
+    return batch._c
 
 
 class CQueue:
@@ -87,6 +85,9 @@ class CQueue:
         self._u32 = ffi.new("uint32_t[1]")
         self._int = ffi.new("int[1]")
         self.size = cfg.size
+        # hot entry points looked up once
+        self._add, self._collect = lib.ring_drv_add, lib.ring_drv_collect
+        self._pop, self._push = lib.ring_dev_pop, lib.ring_dev_push
 
     # -- state --
     @property
@@ -109,19 +110,21 @@ class CQueue:
 
     # -- driver --
     def add_batch(self, batch: ChainBatch) -> tuple[int, bool]:
-        chains, segs = _ptrs(batch, self.ffi, ADD_SPEC)
-        err = self.lib.ring_drv_add(self.q, chains, batch.count, segs, batch.nsegs, self._u32, self._int)
+        p = batch._c or _bind(batch, self.ffi)
+        u32 = self._u32
+        err = self._add(self.q, p[0], batch.count, p[1], batch.nsegs, u32, self._int)
         if err:
-            raise RingError(err, count=self._u32[0])
-        return self._u32[0], bool(self._int[0])
+            raise RingError(err, count=u32[0])
+        return u32[0], self._int[0] != 0
 
     def collect_batch(self, out: UsedBatch) -> int:
-        (entries,) = _ptrs(out, self.ffi, USED_SPEC)
-        err = self.lib.ring_drv_collect(self.q, entries, out.max_entries, self._u32)
-        out.count = self._u32[0]
+        p = out._c or _bind(out, self.ffi)
+        u32 = self._u32
+        err = self._collect(self.q, p[0], out.max_entries, u32)
+        n = out.count = u32[0]
         if err:
-            raise RingError(err, count=out.count)
-        return out.count
+            raise RingError(err, count=n)
+        return n
 
     def enable_interrupts(self) -> bool:
         return bool(self.lib.ring_drv_enable_intr(self.q))
@@ -131,19 +134,20 @@ class CQueue:
 
     # -- device --
     def pop_batch(self, batch: PopBatch) -> int:
-        chains, segs = _ptrs(batch, self.ffi, POP_SPEC)
-        err = self.lib.ring_dev_pop(self.q, chains, batch.max_chains, segs, batch.max_segs, self._u32)
-        batch.count = self._u32[0]
+        p = batch._c or _bind(batch, self.ffi)
+        u32 = self._u32
+        err = self._pop(self.q, p[0], batch.max_chains, p[1], batch.max_segs, u32)
+        n = batch.count = u32[0]
         if err:
-            raise RingError(err, count=batch.count)
-        return batch.count
+            raise RingError(err, count=n)
+        return n
 
     def push_batch(self, batch: Any, fill: bool = False, coalesce: bool = False) -> bool:
-        (items,) = _ptrs(batch, self.ffi, PUSH_SPEC)
-        err = self.lib.ring_dev_push(self.q, items, batch.count, fill, coalesce, self._int)
+        p = batch._c or _bind(batch, self.ffi)
+        err = self._push(self.q, p[0], batch.count, fill, coalesce, self._int)
         if err:
             raise RingError(err)
-        return bool(self._int[0])
+        return self._int[0] != 0
 
     def enable_notifications(self) -> bool:
         return bool(self.lib.ring_dev_enable_notify(self.q))

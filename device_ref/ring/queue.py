@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .backend import make_core
-from .batch import Chain, ChainBatch, PopBatch, PushBatch, UsedBatch
+from .batch import POPPED, Chain, ChainBatch, PopBatch, PushBatch, UsedBatch
 from .errors import RingError, RingErrorCode
 from .layout import QueueConfig
 from .memory import GuestMemory
@@ -22,6 +22,9 @@ class DriverQueue:
         self.backend, self._core = make_core("driver", mem, cfg, None, backend)
         self._one = ChainBatch(1, cfg.size)
         self._used = UsedBatch(cfg.size)
+        # the batch calls go straight to the backend: no extra Python frame per batch
+        self.add_batch = self._core.add_batch
+        self.collect_batch = self._core.collect_batch
 
     def add(self, out: Sequence[tuple[int, int]], in_: Sequence[tuple[int, int]], token: int,
             *, indirect: int = 0) -> bool:
@@ -93,6 +96,9 @@ class DeviceQueue:
         self.cfg = cfg
         self.backend, self._core = make_core("device", mem, cfg, start, backend)
         self._one = PopBatch(1, cfg.size)
+        self._push_one = PushBatch([(0, 0)])
+        self.pop_batch = self._core.pop_batch
+        self.push_batch = self._core.push_batch
 
     def pop(self) -> Chain | None:
         """The next available chain, or None.  Raises RingError for a malformed ring."""
@@ -106,7 +112,9 @@ class DeviceQueue:
 
     def push(self, id: int, written: int) -> bool:
         """Return buffer `id` with `written` bytes; True if the driver should be interrupted."""
-        return self._core.push_batch(PushBatch([(id, written)]), False, False)
+        b = self._push_one
+        POPPED.pack_into(b.chains, 0, id, 0, 0, written)
+        return self._core.push_batch(b, False, False)
 
     def push_many(self, items: Sequence[tuple[int, int]], *, coalesce: bool = False) -> bool:
         """Return several (id, written) buffers with one interrupt decision.

@@ -36,11 +36,9 @@ struct fifo { uint16_t *v; uint32_t head, count, cap; uint64_t head_seq; };
 /* what each side remembers per buffer id (split: per head / descriptor index) */
 struct meta {
     uint64_t token;
-    uint64_t seq;        /* IN_ORDER: position in the in-flight order */
     uint32_t wlen;       /* writable bytes */
     uint16_t ndesc;      /* ring descriptors the buffer occupies */
     uint16_t next;       /* split driver: private copy of the chain link */
-    uint8_t inflight;    /* 1 in flight; 2 while a push batch is being validated */
 };
 
 struct ring_queue {
@@ -59,6 +57,8 @@ struct ring_queue {
     struct fifo free;               /* split: descriptor indices; packed: buffer ids */
     struct fifo order;              /* IN_ORDER: in-flight ids, oldest first */
     struct meta *m;                 /* per descriptor index / buffer id */
+    uint8_t *infl;                  /* per id: 1 in flight; 2 while a push batch is validated */
+    uint64_t *seq;                  /* per id, IN_ORDER: position in the in-flight order */
     uint32_t hint;                  /* region that held the last segment */
 };
 
@@ -126,6 +126,8 @@ void ring_queue_free(ring_queue *q)
     free(q->free.v);
     free(q->order.v);
     free(q->m);
+    free(q->infl);
+    free(q->seq);
     free(q);
 }
 
@@ -165,7 +167,9 @@ int ring_queue_new(const struct ring_mem *mem, const struct ring_cfg *cfg, int d
     q->order.v = calloc(n, 2);
     q->order.cap = n;
     q->m = calloc(n, sizeof(struct meta));
-    if (!q->free.v || !q->order.v || !q->m) {
+    q->infl = calloc(n, 1);
+    q->seq = calloc(n, 8);
+    if (!q->free.v || !q->order.v || !q->m || !q->infl || !q->seq) {
         ring_queue_free(q);
         return RING_E_BAD_CONFIG;
     }
@@ -280,7 +284,7 @@ static uint32_t writable_total(const struct ring_seg *s, uint32_t n)
 static void order_append(ring_queue *q, uint16_t id)
 {
     if (q->in_order) {
-        q->m[id].seq = q->order.head_seq + q->order.count;
+        q->seq[id] = q->order.head_seq + q->order.count;
         fifo_push(&q->order, id);
     }
     q->outstanding++;
@@ -456,9 +460,9 @@ static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t ncha
         m[head].token = chains[k].token;
         m[head].ndesc = (uint16_t)need;
         m[head].wlen = (uint32_t)w;
-        m[head].inflight = 1;
+        q->infl[head] = 1;
         if (q->in_order) {
-            m[head].seq = q->order.head_seq + q->order.count;
+            q->seq[head] = q->order.head_seq + q->order.count;
             fifo_push(&q->order, head);
         }
         st16(drv + 4 + 2u * (aidx & mask), head);
@@ -492,6 +496,8 @@ static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uin
     const uint32_t fh = q->free.head;
     uint32_t fc = q->free.count, c = 0, outstanding = q->outstanding;
     uint16_t last = q->last_used;
+    uint8_t *const infl = q->infl;
+    const uint32_t in_order = q->in_order;
     int e = RING_OK;
     const uint16_t used_idx = ld16(dev + 2);
     ACQUIRE();
@@ -502,12 +508,12 @@ static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uin
     while (last != used_idx && c < max) {
         const uint8_t *el = dev + 4 + 8u * (last & mask);
         uint32_t id = ld32(el), len = ld32(el + 4), n = 1;
-        if (id >= size || !m[id].inflight) {
+        if (id >= size || !infl[id]) {
             e = RING_E_USED_ID_BAD;
             break;
         }
-        if (q->in_order) {
-            n = (uint32_t)(m[id].seq - q->order.head_seq) + 1;
+        if (in_order) {
+            n = (uint32_t)(q->seq[id] - q->order.head_seq) + 1;
             if (n > (uint16_t)(used_idx - last)) {
                 e = RING_E_USED_IDX_JUMP;
                 break;
@@ -521,7 +527,7 @@ static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uin
             break;
         for (uint32_t i = 0; i < n; i++) {
             uint16_t h = (uint16_t)id;
-            if (q->in_order)
+            if (in_order)
                 h = fifo_pop(&q->order);
             out[c].token = m[h].token;
             out[c].len = i + 1 == n ? len : 0;
@@ -529,12 +535,14 @@ static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uin
             c++;
             /* free the chain: its descriptors go to the back of the free fifo */
             uint16_t d = h;
-            for (uint32_t j = m[h].ndesc; j; j--) {
+            fv[(fh + fc) & mask] = d;
+            fc++;
+            for (uint32_t j = m[h].ndesc; j > 1; j--) {
+                d = m[d].next;
                 fv[(fh + fc) & mask] = d;
                 fc++;
-                d = m[d].next;
             }
-            m[h].inflight = 0;
+            infl[h] = 0;
             outstanding--;
         }
         last = (uint16_t)(last + n);
@@ -574,12 +582,21 @@ static inline int split_parse(ring_queue *q, uint16_t head, struct parse *p)
 static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
                      struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
 {
-    const uint32_t size = q->size, mask = size - 1;
-    const uint8_t *const drv = q->drv;
+    const uint32_t size = q->size, mask = size - 1, in_order = q->in_order;
+    const uint8_t *const drv = q->drv, *const desc = q->desc;
     struct meta *const m = q->m;
+    uint8_t *const infl = q->infl;
+    const struct ring_mem *const mem = q->mem;
     uint32_t c = 0, base = 0;
     uint16_t last = q->last_avail;
     int e = RING_OK;
+    /* bounds of the region that held the last segment, kept in registers */
+    uint64_t lo = 0, sz = 0;
+    int have = q->hint < mem->nregions;
+    if (have) {
+        lo = mem->regions[q->hint].gpa;
+        sz = mem->regions[q->hint].size;
+    }
     const uint16_t avail_idx = ld16(drv + 2);
     ACQUIRE();
     if ((uint16_t)(avail_idx - last) > size) {
@@ -588,36 +605,100 @@ static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_cha
     }
     while (last != avail_idx && c < max_chains) {
         const uint16_t head = ld16(drv + 4 + 2u * (last & mask));
-        struct parse p;
+        struct ring_seg *out = segs + base;
+        const uint32_t room = max_segs - base;
+        uint32_t i = head, visited = 0, n = 0;
+        uint64_t wlen = 0;
+        int seen_write = 0;
         if (head >= size) {
             e = RING_E_DESC_INDEX_RANGE;
             break;
         }
-        if (m[head].inflight) {
+        if (infl[head]) {
             e = RING_E_ID_IN_USE;
             break;
         }
-        p.out = segs + base;
-        p.room = max_segs - base;
-        p.n = 0;
-        p.seen_write = 0;
-        p.wlen = 0;
-        e = split_parse(q, head, &p);
+        /* fast walk over direct descriptors; the same checks as split_parse, in the same order */
+        for (;;) {
+            struct split_desc d;
+            if (++visited > size) {
+                e = RING_E_CHAIN_TOO_LONG;
+                break;
+            }
+            memcpy(&d, desc + 16ull * i, 16);
+            if (d.flags & F_INDIRECT) {
+                /* rare: redo the whole chain on the general path */
+                struct parse p = { out, room, 0, 0, 0 };
+                e = split_parse(q, head, &p);
+                n = p.n;
+                wlen = p.wlen;
+                if (q->hint < mem->nregions) {
+                    have = 1;
+                    lo = mem->regions[q->hint].gpa;
+                    sz = mem->regions[q->hint].size;
+                }
+                break;
+            }
+            if (d.len > UINT64_MAX - d.addr) {
+                e = RING_E_ADDR_OVERFLOW;
+                break;
+            }
+            if (!have || d.addr - lo > sz || d.len > sz - (d.addr - lo)) {
+                e = seg_check(q, d.addr, d.len);
+                if (e)
+                    break;
+                have = 1;
+                lo = mem->regions[q->hint].gpa;
+                sz = mem->regions[q->hint].size;
+            }
+            if (d.flags & F_WRITE) {
+                seen_write = 1;
+                wlen += d.len;
+                if (wlen > 0xffffffffull) {
+                    e = RING_E_CHAIN_LEN_OVERFLOW;
+                    break;
+                }
+            } else if (seen_write) {
+                e = RING_E_READ_AFTER_WRITE;
+                break;
+            }
+            if (n >= size) {
+                e = RING_E_CHAIN_TOO_LONG;
+                break;
+            }
+            if (n < room) {
+                out[n].addr = d.addr;
+                out[n].len = d.len;
+                out[n].flags = (d.flags & F_WRITE) ? SEG_WRITABLE : 0;
+            }
+            n++;
+            if (!(d.flags & F_NEXT))
+                break;
+            if (d.next >= size) {
+                e = RING_E_DESC_INDEX_RANGE;
+                break;
+            }
+            i = d.next;
+        }
         if (e)
             break;
-        if (p.n > max_segs - base)
+        if (n > room)
             break;
         chains[c].id = head;
-        chains[c].nseg = p.n;
-        chains[c].wlen = (uint32_t)p.wlen;
+        chains[c].nseg = n;
+        chains[c].wlen = (uint32_t)wlen;
         chains[c].written = 0;
-        base += p.n;
+        base += n;
         c++;
-        m[head].inflight = 1;
-        m[head].wlen = (uint32_t)p.wlen;
-        order_append(q, head);
+        infl[head] = 1;
+        m[head].wlen = (uint32_t)wlen;
+        if (in_order) {
+            q->seq[head] = q->order.head_seq + q->order.count;
+            fifo_push(&q->order, head);
+        }
         last++;
     }
+    q->outstanding += c;
     q->last_avail = last;
     *count = c;
     return e;
@@ -632,7 +713,7 @@ static int check_push(ring_queue *q, const struct ring_popped *items, uint32_t n
     uint32_t k;
     for (k = 0; k < n; k++) {
         uint32_t id = items[k].id, len;
-        if (id >= size || m[id].inflight != 1) {
+        if (id >= size || q->infl[id] != 1) {
             e = RING_E_PUSH_UNKNOWN_ID;
             break;
         }
@@ -645,11 +726,11 @@ static int check_push(ring_queue *q, const struct ring_popped *items, uint32_t n
             e = RING_E_BAD_REQUEST;
             break;
         }
-        m[id].inflight = 2;    /* seen in this batch: a repeat is unknown */
+        q->infl[id] = 2;    /* seen in this batch: a repeat is unknown */
     }
     if (e)
         for (uint32_t j = 0; j < k; j++)
-            m[items[j].id].inflight = 1;
+            q->infl[items[j].id] = 1;
     return e;
 }
 
@@ -674,7 +755,7 @@ static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n
             st32(el, id);
             st32(el + 4, fill ? m[id].wlen : items[k].written);
         }
-        m[id].inflight = 0;
+        q->infl[id] = 0;
         if (q->in_order)
             fifo_pop(&q->order);
     }
@@ -754,7 +835,7 @@ static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nch
         q->m[id].token = chains[k].token;
         q->m[id].ndesc = (uint16_t)need;
         q->m[id].wlen = writable_total(s, nseg);
-        q->m[id].inflight = 1;
+        q->infl[id] = 1;
         order_append(q, id);
         s += nseg;
         done++;
@@ -769,7 +850,7 @@ static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nch
 
 static uint32_t packed_free(ring_queue *q, uint16_t id)
 {
-    q->m[id].inflight = 0;
+    q->infl[id] = 0;
     fifo_push(&q->free, id);
     q->free_desc += q->m[id].ndesc;
     q->outstanding--;
@@ -795,12 +876,12 @@ static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, ui
         }
         ACQUIRE();
         uint32_t len = ld32(h + 8), id = ld16(h + 12);
-        if (id >= q->size || !q->m[id].inflight) {
+        if (id >= q->size || !q->infl[id]) {
             *count = c;
             return RING_E_USED_ID_BAD;
         }
         if (q->in_order)
-            n = (uint32_t)(q->m[id].seq - q->order.head_seq) + 1;
+            n = (uint32_t)(q->seq[id] - q->order.head_seq) + 1;
         if (!(flags & F_WRITE))
             len = 0;
         if (len > q->m[id].wlen) {
@@ -863,7 +944,7 @@ static int packed_parse(ring_queue *q, struct parse *p, uint16_t *id_out, uint32
     }
     if (d.id >= q->size)
         return RING_E_BUFFER_ID_RANGE;
-    if (q->m[d.id].inflight)
+    if (q->infl[d.id])
         return RING_E_ID_IN_USE;
     *id_out = d.id;
     *k_out = k;
@@ -900,7 +981,7 @@ static int packed_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_ch
         chains[c].written = 0;
         base += p.n;
         c++;
-        q->m[id].inflight = 1;
+        q->infl[id] = 1;
         q->m[id].ndesc = (uint16_t)k;
         q->m[id].wlen = (uint32_t)p.wlen;
         order_append(q, id);
@@ -935,7 +1016,7 @@ static int packed_push(ring_queue *q, const struct ring_popped *items, uint32_t 
             advance(&q->u_idx, &q->u_wrap, q->m[id].ndesc, q->size);
         }
         moved += q->m[id].ndesc;
-        q->m[id].inflight = 0;
+        q->infl[id] = 0;
         q->inflight_desc -= q->m[id].ndesc;
         if (q->in_order)
             fifo_pop(&q->order);
