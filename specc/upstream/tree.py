@@ -620,12 +620,10 @@ def load_tree(root: str | os.PathLike) -> SpecTree:
     if r.list_stack:
         lst = r.list_stack[-1]
         raise TreeError(f"{lst.pos}: \\begin{{{lst.env}}} is never closed")
-    last = r.sources[r.files[-1]] if r.files else None
     for s in r.open:
         s.end_offset = len(r.sources[s.file].text)
     if not r.sections:
         raise TreeError(f"{root}: {TOP_FILE} reads no sections: not a spec tree the reader can follow")
-    del last
     alloc_list, alloc = _allocation(r.sources, r.lists)
     return SpecTree(root=rootp, files=r.files, sources=r.sources, sections=r.sections,
                     blocks=r.blocks, clauses=r.clauses, labels=r.labels, refs=r.refs,
