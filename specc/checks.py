@@ -369,6 +369,19 @@ def _check_statement(st: Statement, idx: _Index, diags: list[Diagnostic]) -> Non
 
 
 def _check_check(c: Check, idx: _Index, diags: list[Diagnostic]) -> None:
+    # negotiate accepts offered features only: without a matching
+    # `given offered`, a device lacking the feature fails the vector instead
+    # of skipping it
+    offered = {f for p in c.preconditions if p.verb == "offered" for f in p.positional()}
+    for step in c.steps:
+        if step.kind == "action" and step.verb == "negotiate":
+            for a in step.args:
+                if a.value not in offered and a.value != "VIRTIO_F_VERSION_1" and \
+                        a.value in idx.feature_names:
+                    diags.append(warning(f"check {c.name} negotiates {a.value} without "
+                                         f"'given offered {a.value}'", a.pos, width=len(a.value),
+                                         hint="devices that do not offer it would fail the vector "
+                                              "instead of skipping it"))
     for step in c.preconditions + c.steps:
         verb = actions.lookup(step.kind, step.verb)
         if verb is None:

@@ -132,3 +132,17 @@ def test_device_type_bit_collides_with_upstream_bit_of_that_type(write):
     assert [e.message for e in errs] == [
         "feature bit 22 of VIRTIO_NET_F_NEW collides with VIRTIO_NET_F_MQ, assigned to net devices "
         "in virtio-v1.4-cs01"]
+
+
+def test_negotiating_a_feature_not_required_offered_is_a_warning(write):
+    text = (HEADER.format(name="m")
+            + 'device requirements "Basic Facilities of a Virtio Device / Feature Bits" {\n'
+              '  req m.a MUST {\n    "The device MUST do it."\n'
+              '    check c {\n      result valid\n      negotiate VIRTIO_F_RING_PACKED\n'
+              '      expect features_ok accepted\n    }\n'
+              '    check d {\n      result valid\n      given offered VIRTIO_F_RING_PACKED\n'
+              '      negotiate VIRTIO_F_RING_PACKED\n      expect features_ok accepted\n    }\n  }\n}\n')
+    loaded = load([write("m.vspec", text)])
+    diags = check_modules(loaded.modules)
+    assert [(d.severity, d.pos.line) for d in diags] == [("warning", 10)]   # the negotiate line of c
+    assert "given offered VIRTIO_F_RING_PACKED" in diags[0].message
