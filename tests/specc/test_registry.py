@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import SPEC
 
@@ -97,3 +98,28 @@ def test_registry_of_other_modules_is_left_alone(tmp_path, specc):
     specc("ids", "--update", str(d / "extra.vspec"))
     after = json.loads((d / "ids.json").read_text())
     assert len(after["statements"]) == len(before["statements"]) + 1
+
+
+
+JSON = st.recursive(st.none() | st.integers() | st.text(max_size=5),
+                    lambda kids: st.lists(kids, max_size=3)
+                    | st.dictionaries(st.sampled_from(["id", "fingerprint", "aliases", "module", "x"]),
+                                      kids, max_size=5),
+                    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(statements=JSON)
+def test_any_registry_content_gives_a_verdict_not_a_traceback(tmp_path_factory, statements):
+    from specc import registry as reg
+    from specc.load import load
+    d = tmp_path_factory.mktemp("r")
+    (d / "m.vspec").write_text(module(), encoding="utf-8")
+    (d / "ids.json").write_text(json.dumps({"format": reg.FORMAT, "statements": statements}),
+                                encoding="utf-8")
+    try:
+        entries = reg.read(str(d / "ids.json"))
+    except reg.RegistryError as exc:
+        assert str(exc).count("\n") == 0
+        return
+    reg.check(load([str(d / "m.vspec")]).modules, entries, str(d / "ids.json"))
