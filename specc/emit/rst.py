@@ -12,7 +12,8 @@ highlight classes, ``list-table``, ``container``, hyperlink targets), so the
 .rst files stand on their own; `specc.emit.html` turns them into a site.
 
 Anchors: a statement is reachable at ``#<make_id(id)>`` (docutils' id rule:
-lower case, runs of other characters become ``-``), and so is each alias;
+lower case, runs of other characters become ``-``), and so is each alias
+(the HTML site adds the id as written, see `specc.emit.site`);
 sections at ``#section-<path>``, features at ``#<make_id(name)>``,
 structures at ``#structure-<name>``.
 """

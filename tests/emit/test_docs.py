@@ -49,7 +49,9 @@ def test_statements_have_stable_anchors_and_highlighted_keywords(site, swiotlb) 
     html = (site / "swiotlb.html").read_text()
     for st in swiotlb.all_statements():
         for name in (st.id,) + st.aliases:
+            # docutils' normalised id, and the id exactly as written
             assert f'id="{make_id(name)}"' in html, name
+            assert f'id="{name}"' in html, name
     # each statement box shows its keyword in the rfc2119 class
     boxes = re.findall(r'<div class="statement (?:driver|device) docutils container"[^>]*>(.*?)</div>',
                        html, re.S)
