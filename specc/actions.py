@@ -147,7 +147,8 @@ _VERBS = (
          "part of the request, e.g. blk header, data, status: the default), merged (adjacent "
          "parts the device accesses in the same direction share one descriptor), fragmented "
          "(like separate, with every part longer than chunk bytes, default 64, split into "
-         "descriptors of chunk bytes)."),
+         "descriptors of chunk bytes); in a valid check, a request whose chain would exceed the "
+         "queue size or the device's advertised limit (blk: seg_max) makes the vector SKIP."),
     Verb("submit_shape", ACTION,
          (_p("shape", "enum", "plain", "not_available", "loop", "longer_than_queue",
              "over_4g", "write_before_read", "nested_indirect", "indirect_and_next",
@@ -175,6 +176,12 @@ _VERBS = (
          "Send a discard, write-zeroes or secure-erase request (type) with one segment: "
          "sector (default 0), num_sectors (default 1), and this raw flags word; a write-zeroes "
          "request that completes with OK counts as writing zeroes for 'expect data matches'."),
+    Verb("queue_reset", ACTION, (),
+         "With VIRTIO_F_RING_RESET negotiated: reset the request queue (queue 0) through the "
+         "transport and wait until the transport reports it reset."),
+    Verb("queue_reenable", ACTION, (_p("size", "int", optional=True),),
+         "Set the request queue (queue 0) up again after queue_reset, with fresh zeroed rings of "
+         "this size (default: the size it had), and enable it; later requests use it."),
     Verb("io", EXPECTATION, (_p("what", "enum", "all_ok", positional=True),),
          "Every request of the last device_io was used exactly once, with status OK (blk) or "
          "a used length above 0 (rng), and blk data read back equal to what was written."),
