@@ -135,3 +135,24 @@ def test_reset_failure_keeps_buffers():
         drv.init()
     del t.write_status
     t.close()
+
+
+@pytest.mark.parametrize("mode,exc_type", [("storm", E.NotificationStorm), ("silent", E.RequestTimeout),
+                                           ("bad_id", E.BadUsedId)])
+def test_hostile_device_in_its_own_thread(mode, exc_type):
+    dev, t, drv, _ = blk_pair(Combo(packed=True, event_idx=True), device_cls=HostileBlk,
+                              mode=mode, threaded=True)
+    drv.opts.timeout = 0.3
+    dev.evil = False
+    drv.init()
+    dev.driver = drv
+    dev.evil = True
+    req = drv.submit_read(0, 512)
+    with pytest.raises(exc_type):
+        drv.wait(req)
+    assert t.read_status() == 0 and drv.dma.in_use == 0 and req.data is None
+    dev.evil = False
+    drv.init()
+    drv.write(1, b"t" * 512)
+    assert drv.read(1, 512) == b"t" * 512
+    t.close()
