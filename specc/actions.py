@@ -182,6 +182,11 @@ _VERBS = (
     Verb("queue_reenable", ACTION, (_p("size", "int", optional=True),),
          "Set the request queue (queue 0) up again after queue_reset, with fresh zeroed rings of "
          "this size (default: the size it had), and enable it; later requests use it."),
+    Verb("blk_get_lifetime", ACTION, (),
+         "Send a VIRTIO_BLK_T_GET_LIFETIME request with a 6-byte device-writable data buffer."),
+    Verb("backend_resize", ACTION, (_p("sectors", "int"),),
+         "Blk: change the size of the device's backing storage to this many 512-byte sectors "
+         "while the device runs (adapters that control the back-end; others SKIP)."),
     Verb("io", EXPECTATION, (_p("what", "enum", "all_ok", positional=True),),
          "Every request of the last device_io was used exactly once, with status OK (blk) or "
          "a used length above 0 (rng), and blk data read back equal to what was written."),
@@ -209,6 +214,9 @@ _VERBS = (
              "notification_data_matches",
              "reuses_only_used", "available_stay_put", positional=True),),
          "Driver under test: its virtqueues had this property throughout; see check-actions.md."),
+    Verb("blk_lifetime", EXPECTATION, (_p("what", "enum", "no_reserved_values", positional=True),),
+         "The reply to the last VIRTIO_BLK_T_GET_LIFETIME request holds no reserved value: "
+         "pre_eol_info at most 3, both lifetime estimates at most 11."),
     Verb("write_order", EXPECTATION,
          (_p("what", "enum", "used_len_before_idx", "data_before_used", positional=True),),
          "From the log of the device's memory writes (adapters that log device accesses; "
