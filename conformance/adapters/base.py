@@ -36,6 +36,7 @@ class Session:
     synchronous: bool = False
     note: str = ""
     close_hook: Callable[[], None] | None = None
+    resize: Callable[[int], None] | None = None    # blk: grow/shrink the backing store
 
     def close(self) -> None:
         try:

@@ -171,7 +171,15 @@ class RefAdapter(Adapter):
         if dtype == "blk":
             serial = getattr(getattr(device, "opts", None), "serial", None)
             expected_id = serial
-        return Session(transport=t, device_type=dtype, transport_kind="pci",
+        resize = None
+        if dtype == "blk" and isinstance(getattr(device, "storage", None), MemoryStorage):
+            def resize(sectors: int, device=device) -> None:
+                st = device.storage
+                if sectors * 512 > st.size:
+                    st.data.extend(bytes(sectors * 512 - st.size))
+                st.size = sectors * 512
+                device.resize(sectors)
+        return Session(transport=t, device_type=dtype, transport_kind="pci", resize=resize,
                        bounce=self.bounce, watch=t.watch, expected_id=expected_id,
                        note="in-process reference device",
                        synchronous=True)

@@ -1,0 +1,343 @@
+"""Fault injection: variants of the reference devices that each break one
+requirement, to show the suite catches what it claims to check.
+
+Each variant wraps the unmodified ``device_ref`` devices (a mixin in front
+of ``BlkDevice`` / ``RngDevice``; ``device_ref`` itself is never edited)
+and names the requirement it breaks. ``conformance mutants`` runs the suite
+against each one: a variant is caught when some test of that requirement
+ends FAIL or WEDGED.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_SWIOTLB,
+                                        F_VERSION_1, has)
+from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
+from device_ref.devices.rng import RngDevice
+from device_ref.device.device_queue import DeviceQueue, ring_config
+from device_ref.ring import DeviceQueue as RingDeviceQueue
+from device_ref.ring.errors import RingError
+from device_ref.transport import BounceRegion
+
+from conformance.adapters.base import AdapterError, AdapterOptions
+from conformance.adapters.ref import DISK_SECTORS, RNG_SEED, RefAdapter
+
+
+class _Silent:
+    def queue_interrupt(self, queue: int) -> None:
+        pass
+
+    def config_interrupt(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- the variants
+
+class WrongUsedLength:
+    """Reports one byte more than it wrote (counts the status byte twice)."""
+
+    def handle(self, queue, io):
+        return super().handle(queue, io) + 1
+
+
+class NotifiesWhenSuppressed:
+    """Sends a used buffer notification after every batch, whatever the
+    driver's suppression (flags or used_event) says."""
+
+    def notify(self, queue):
+        before = self.counters.queue_interrupts, self.counters.requests
+        super().notify(queue)
+        if self.counters.requests != before[1] and self.counters.queue_interrupts == before[0]:
+            self._host.queue_interrupt(queue)
+
+
+class IgnoresUsedEvent:
+    """With VIRTIO_F_EVENT_IDX, never notifies: ignores the used_event the
+    driver set."""
+
+    def notify(self, queue):
+        if not has(self.negotiated, F_EVENT_IDX):
+            return super().notify(queue)
+        host, self._host = self._host, _Silent()
+        try:
+            super().notify(queue)
+        finally:
+            self._host = host
+
+
+class WorksBeforeDriverOk:
+    """Processes buffers as soon as FEATURES_OK is set, before DRIVER_OK."""
+
+    def notify(self, queue):
+        if self.status & 8 and not self.status & 4 and self.memory is not None:
+            for i, q in enumerate(self.queues):
+                if q.enabled and q.ring is None:
+                    self._open(i, q)
+            saved = self.status
+            self.status |= 4
+            try:
+                super().notify(queue)
+            finally:
+                self.status = saved | (self.status & DEVICE_NEEDS_RESET)
+            return
+        super().notify(queue)
+
+
+class _WideMemory:
+    """Base for variants that ignore the bounce-region restriction: they get
+    every guest region (through the harness's logging map) instead."""
+    harness = None
+
+    def use_harness(self, transport) -> None:
+        self.harness = transport
+
+    def set_memory(self, memory) -> None:
+        if self.harness is not None and has(self.harness.device.driver_features(), F_SWIOTLB):
+            memory = self.harness.wide_map()
+        super().set_memory(memory)
+
+    def reachable_memory(self):
+        return self.memory          # the reference device narrows it; this one does not
+
+    def _open(self, index, q):
+        if self.harness is None or not isinstance(self.memory, type(self.harness.wide_map())):
+            return super()._open(index, q)
+        # the Python ring backend reads rings through the map, so the log sees it
+        try:
+            ring = RingDeviceQueue(self.memory, ring_config(q.config, self.negotiated),
+                                   start=getattr(q, "base", None), backend="python")
+            q.ring = DeviceQueue(self.memory, ring, q.config.size)
+        except RingError as exc:
+            self.needs_reset(f"queue {index}: {exc}")
+
+    def _inside(self, io) -> bool:
+        region = self.bounce_region()
+        return not self.swiotlb or region is None or all(region.contains(s.gpa, s.len)
+                                     for s in io.readable + io.writable)
+
+
+class WritesOutsideRegion(_WideMemory):
+    """Ignores VIRTIO_F_SWIOTLB: serves buffers wherever they are."""
+
+
+class ReadsOutsideRegion(_WideMemory):
+    """Reads every device-readable buffer, even outside the region (it
+    refuses to write outside, so only its reads give it away)."""
+
+    def handle(self, queue, io):
+        io.read(0, io.readable_len)
+        if not self._inside(io):
+            return 0
+        return super().handle(queue, io)
+
+
+class RingsOutsideRegion(_WideMemory):
+    """Refuses buffers outside the region, but uses virtqueues placed
+    outside it."""
+
+    def handle(self, queue, io):
+        if not self._inside(io):
+            return 0
+        return super().handle(queue, io)
+
+
+class WritesReadableBuffer:
+    """Writes a byte into the first device-readable buffer of each request."""
+
+    def handle(self, queue, io):
+        n = super().handle(queue, io)
+        if io.readable:
+            seg = io.readable[0]
+            first = io.memory.read(seg.gpa, 1)
+            io.memory.write(seg.gpa, bytes([first[0] ^ 0xFF]))
+        return n
+
+
+class KeepsRingsOnReset:
+    """A reset forgets features and status but keeps the virtqueues it was
+    using, and goes on serving them after the next DRIVER_OK."""
+
+    def reset(self):
+        kept = [q.ring for q in self.queues]
+        super().reset()
+        for q, ring in zip(self.queues, kept):
+            q.ring = ring
+
+
+class LosesRequests:
+    """Takes every second request off the ring and never returns it."""
+    seen = 0
+
+    def notify(self, queue):
+        if not self._running() or not 0 <= queue < len(self.queues):
+            return
+        ring = self.queues[queue].ring
+        if ring is None:
+            return
+        notify = False
+        try:
+            while True:
+                chains = ring.pop()
+                if not chains:
+                    if ring.rearm():
+                        continue
+                    break
+                keep = []
+                for chain in chains:
+                    from device_ref.device.chain import ChainIO
+                    written = self.handle(queue, ChainIO(ring.memory, chain.segments))
+                    self.seen += 1
+                    if self.seen % 2:
+                        keep.append((chain.id, written))
+                self.counters.requests += len(chains)
+                if keep:
+                    notify = ring.ring.push_many(keep) or notify
+        except RingError as exc:
+            self.needs_reset(f"queue {queue}: {exc}")
+            return
+        if notify:
+            self._host.queue_interrupt(queue)
+
+
+class SpuriousNeedsReset:
+    """Sets DEVICE_NEEDS_RESET after its fourth request, for no reason."""
+    served = 0
+
+    def handle(self, queue, io):
+        n = super().handle(queue, io)
+        self.served += 1
+        if self.served == 4:
+            self.needs_reset("no reason at all")
+        return n
+
+
+class StallsSilently:
+    """On an error it stops serving the queue but never sets DEVICE_NEEDS_RESET."""
+    stalled = False
+
+    def needs_reset(self, reason):
+        self.stalled = True
+        self.record("needs_reset", f"(kept quiet) {reason}")
+
+    def notify(self, queue):
+        if not self.stalled:
+            super().notify(queue)
+
+    def reset(self):
+        self.stalled = False
+        super().reset()
+
+
+class NoConfigNotification:
+    """Sets DEVICE_NEEDS_RESET but does not send the configuration change
+    notification that must go with it."""
+
+    def needs_reset(self, reason):
+        host, self._host = self._host, _Silent()
+        try:
+            super().needs_reset(reason)
+        finally:
+            self._host = host
+
+
+class NoVersion1:
+    """Does not offer VIRTIO_F_VERSION_1."""
+
+    def device_features(self):
+        return super().device_features() & ~(1 << F_VERSION_1)
+
+
+class ForgetsSwiotlbAfterReset:
+    """Stops offering VIRTIO_F_SWIOTLB once it has been reset."""
+
+    def device_features(self):
+        f = super().device_features()
+        return f & ~(1 << F_SWIOTLB) if self.counters.resets else f
+
+
+class WritesDescriptorTable:
+    """Zeroes the length of each split-ring head descriptor it has used."""
+
+    def notify(self, queue):
+        q = self.queues[queue] if 0 <= queue < len(self.queues) else None
+        before = self.counters.requests
+        super().notify(queue)
+        if q is None or q.config is None or self.counters.requests == before \
+                or q.ring is None or (self.negotiated >> 34 & 1):
+            return
+        mem = q.ring.memory
+        for i in range(q.config.size):
+            addr = q.config.desc + 16 * i + 8
+            if mem.read(addr, 4) != b"\0\0\0\0":
+                mem.write(addr, b"\0\0\0\0")
+                return
+
+
+class HeaderMustBeAlone:
+    """A block device that only understands a request header in a
+    descriptor of its own (fails merged or fragmented framing)."""
+
+    def handle(self, queue, io):
+        if isinstance(self, BlkDevice) and io.readable and io.readable[0].len != HEADER.size:
+            if io.writable_len:
+                io.write(io.writable_len - 1, bytes([S_IOERR]))
+            return 1
+        return super().handle(queue, io)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    breaks: str               # the requirement id it violates
+    mixin: type
+    doc: str
+
+    def factory(self) -> Callable[[str, BounceRegion | None], object]:
+        blk = type(f"{self.mixin.__name__}Blk", (self.mixin, BlkDevice), {})
+        rng = type(f"{self.mixin.__name__}Rng", (self.mixin, RngDevice), {})
+
+        def make(device_type: str, bounce: BounceRegion | None):
+            if device_type == "blk":
+                return blk(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
+            if device_type == "rng":
+                return rng(seed=RNG_SEED, bounce=bounce)
+            raise AdapterError(f"no {device_type} variant")
+        return make
+
+    def adapter(self, opts: AdapterOptions | None = None) -> RefAdapter:
+        return RefAdapter(opts or AdapterOptions(), swiotlb=True, factory=self.factory(),
+                          label=f"mutant:{self.name}")
+
+
+def _m(name: str, breaks: str, mixin: type) -> Mutant:
+    return Mutant(name, breaks, mixin, " ".join((mixin.__doc__ or "").split()))
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    _m("wrong-used-length", "base.split.dev.len-written", WrongUsedLength),
+    _m("notifies-when-suppressed", "base.notif.dev.flag-set-quiet", NotifiesWhenSuppressed),
+    _m("ignores-used-event", "base.notif.dev.event-reached", IgnoresUsedEvent),
+    _m("works-before-driver-ok", "base.status.dev.idle-before-driver-ok", WorksBeforeDriverOk),
+    _m("writes-outside-region", "swiotlb.dev.no-access-outside", WritesOutsideRegion),
+    _m("reads-outside-region", "swiotlb.dev.no-access-outside", ReadsOutsideRegion),
+    _m("rings-outside-region", "swiotlb.dev.rings-outside", RingsOutsideRegion),
+    _m("writes-readable-buffer", "base.split.dev.no-write-readable", WritesReadableBuffer),
+    _m("keeps-rings-on-reset", "swiotlb.dev.reset-forgets", KeepsRingsOnReset),
+    _m("loses-requests", "base.blk.dev.basic-requests", LosesRequests),
+    _m("spurious-needs-reset", "base.notif.dev.spurious", SpuriousNeedsReset),
+    _m("stalls-silently", "base.status.dev.set-needs-reset", StallsSilently),
+    _m("no-config-notification", "base.status.dev.notify-needs-reset", NoConfigNotification),
+    _m("no-version-1", "base.rfb.dev.offer-version-1", NoVersion1),
+    _m("forgets-swiotlb-after-reset", "swiotlb.dev.reset-reoffer", ForgetsSwiotlbAfterReset),
+    _m("writes-descriptor-table", "base.split.dev.no-write-table", WritesDescriptorTable),
+    _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
+)
+
+
+def by_name(name: str) -> Mutant:
+    for m in MUTANTS:
+        if m.name == name:
+            return m
+    raise KeyError(name)
