@@ -41,6 +41,11 @@ from device_ref.transport import DriverTransport, QueueConfig, TransportError
 GENERIC_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
                     | bit(F_RING_PACKED) | bit(F_IN_ORDER) | bit(F_SWIOTLB))
 ALL = (1 << 128) - 1
+SMALL = 256   # parts up to this size share one allocation per request
+
+
+def _pad(n: int) -> int:
+    return (n + 7) & ~7
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class Request:
     queue: int
     token: int
     allocs: list[Allocation]
-    copy_back: list[tuple[Allocation | None, GuestBuffer | None]]
+    copy_back: list[tuple[int, int, GuestBuffer | None]]   # driver address, length, caller buffer
     writable_len: int
     done: bool = False
     used_len: int | None = None
@@ -282,11 +287,25 @@ class VirtioDriver:
         self._require_ready()
         qs = self._safe_queue(queue)
         allocs: list[Allocation] = []
-        copy_back: list[tuple[Allocation | None, GuestBuffer | None]] = []
+        copy_back: list[tuple[int, int, GuestBuffer | None]] = []
         out_segs: list[tuple[int, int]] = []
         in_segs: list[tuple[int, int]] = []
         mem = self.t.memory
+        wait = self.opts.pool_wait
+        # Small parts (headers, status bytes) and the indirect table share one
+        # allocation: fewer pool operations per request.
+        nseg = sum(1 for p in out if isinstance(p, GuestBuffer) or p) + \
+            sum(1 for p in in_ if isinstance(p, GuestBuffer) or p)
+        table = 16 * nseg if nseg > 1 and self.opts.use_indirect and qs.config.indirect else 0
+        small = sum(_pad(len(p)) for p in out if not isinstance(p, GuestBuffer) and 0 < len(p) <= SMALL) + \
+            sum(_pad(p) for p in in_ if not isinstance(p, GuestBuffer) and 0 < p <= SMALL)
         try:
+            indirect = cursor = 0
+            if table + small:
+                block = self.dma.alloc(table + small, 16, timeout=wait)
+                allocs.append(block)
+                indirect = block.addr if table else 0
+                cursor = block.addr + table
             for part in out:
                 if isinstance(part, GuestBuffer):
                     if self.swiotlb:
@@ -294,27 +313,34 @@ class VirtioDriver:
                     else:
                         out_segs.append((part.addr, part.length))
                 elif part:
-                    out_segs.append((self._place(part, allocs), len(part)))
+                    n = len(part)
+                    if n <= SMALL:
+                        mem.write(cursor, part)
+                        out_segs.append((cursor, n))
+                        cursor += _pad(n)
+                    else:
+                        out_segs.append((self._place(part, allocs), n))
             for part in in_:
                 if isinstance(part, GuestBuffer):
                     if self.swiotlb:
-                        a = self.dma.alloc(part.length, timeout=self.opts.pool_wait)
+                        a = self.dma.alloc(part.length, timeout=wait)
                         allocs.append(a)
                         in_segs.append((a.addr, part.length))
-                        copy_back.append((a, part))
+                        copy_back.append((a.addr, part.length, part))
                     else:
                         in_segs.append((part.addr, part.length))
                 elif part:
-                    a = self.dma.alloc(part, timeout=self.opts.pool_wait)
-                    allocs.append(a)
-                    in_segs.append((a.addr, part))
-                    copy_back.append((a, None))
-            indirect = 0
-            nseg = len(out_segs) + len(in_segs)
-            if nseg > 1 and self.opts.use_indirect and qs.config.indirect:
-                t = self.dma.alloc(16 * nseg, 16, timeout=self.opts.pool_wait)
-                allocs.append(t)
-                indirect = t.addr
+                    if part <= SMALL:
+                        addr = cursor
+                        cursor += _pad(part)
+                        # 0xff: a status byte the device never wrote cannot read as OK (0).
+                        mem.write(addr, b"\xff" * part)
+                    else:
+                        a = self.dma.alloc(part, timeout=wait)
+                        allocs.append(a)
+                        addr = a.addr
+                    in_segs.append((addr, part))
+                    copy_back.append((addr, part, None))
             token = next(self._tokens)
             notify = qs.ring.add(out_segs, in_segs, token, indirect=indirect)
         except (PoolError, RingError) as exc:
@@ -376,10 +402,8 @@ class VirtioDriver:
             req = qs.inflight.pop(token)
             req.used_len = used
             parts = []
-            for a, user in req.copy_back:
-                if a is None:
-                    continue
-                data = mem.read(a.addr, a.length)
+            for addr, n, user in req.copy_back:
+                data = mem.read(addr, n)
                 if user is not None:
                     mem.write(user.addr, data)   # bounce back into the caller's RAM
                 else:

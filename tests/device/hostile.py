@@ -59,6 +59,8 @@ class HostileBlk(BlkDevice):
             ident = (c.id + 5) % cfg.size  # never made available
         elif m == "len_too_big":
             ln = c.writable_len + 100
+        elif m == "no_status":
+            ln = 0                      # completes without writing anything
         if packed:
             pos, wrap = state & 0x7FFF, state >> 15
             flags = DESC_F_WRITE | (DESC_F_AVAIL | DESC_F_USED if wrap else 0)

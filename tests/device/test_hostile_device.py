@@ -156,3 +156,18 @@ def test_hostile_device_in_its_own_thread(mode, exc_type):
     drv.write(1, b"t" * 512)
     assert drv.read(1, 512) == b"t" * 512
     t.close()
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_completion_without_a_status_byte_is_not_success(packed):
+    dev, t, drv, _ = blk_pair(Combo(packed=packed), device_cls=HostileBlk, mode="no_status")
+    dev.evil = False
+    drv.init()
+    drv.write(0, b"a" * 512)          # leaves a 0 (OK) status byte in pool memory
+    dev.evil = True
+    # status 255: the driver's sentinel, never a real status (no "as info":
+    # keeping the exception would tie this frame into a reference cycle)
+    with pytest.raises(E.BlkIOError, match="status 255"):
+        drv.write(0, b"b" * 512)
+    assert drv.state == "ready"        # a bad status is an answer, not a broken device
+    t.close()
