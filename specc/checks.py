@@ -578,6 +578,13 @@ def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
             if f"{other} Conformance" in c.clause:
                 diags.append(error(f"{c.role} block '{c.block_path}' listed in {other.lower()} clause "
                                    f"'{c.clause}'", c.pos))
+            for part, clause_word in _TRANSPORT_CLAUSES:
+                if (part in c.block_path) != (clause_word in c.clause.split(" / ")[-1]):
+                    where = "a transport section" if part in c.block_path else "no transport section"
+                    diags.append(warning(f"block '{c.block_path}' is in {where} but listed in "
+                                         f"clause '{c.clause}'", c.pos,
+                                         hint=f"blocks under '{part}' belong in the {clause_word} "
+                                              "clauses, and only they do"))
     for label, b in blocks.items():
         n = len(listed.get(label, ()))
         if not b.standalone and n != 1:
@@ -595,6 +602,11 @@ def _check_anchor(p, up: known.UpstreamIndex, diags: list[Diagnostic]) -> None:
     if p.anchor_kind == "label" and p.anchor not in up.labels:
         diags.append(error(f"anchor label '{p.anchor}' does not exist in {known.BASE}", p.pos,
                            hint=_near_label(p.anchor, up.labels)))
+
+
+# A block under a transport's chapter is listed in that transport's clause.
+_TRANSPORT_CLAUSES = (("Virtio Over PCI Bus", "PCI"), ("Virtio Over MMIO", "MMIO"),
+                      ("Virtio over channel I/O", "Channel I/O"))
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -146,3 +146,14 @@ def test_negotiating_a_feature_not_required_offered_is_a_warning(write):
     diags = check_modules(loaded.modules)
     assert [(d.severity, d.pos.line) for d in diags] == [("warning", 10)]   # the negotiate line of c
     assert "given offered VIRTIO_F_RING_PACKED" in diags[0].message
+
+
+def test_transport_block_listed_in_a_general_clause_is_a_warning(write):
+    text = (SPEC / "swiotlb.vspec").read_text(encoding="utf-8").replace(
+        '-> "Conformance / Device Conformance / MMIO Device Conformance"',
+        '-> "Conformance / Device Conformance / PCI Device Conformance"')
+    loaded = load([write("s.vspec", text)])
+    diags = check_modules(loaded.modules)
+    assert [d.severity for d in diags] == ["warning"]
+    assert "Virtio Over MMIO / Bounce buffer region' is in a transport section but listed in " \
+           "clause 'Conformance / Device Conformance / PCI Device Conformance'" in diags[0].message
