@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue as queue_mod
 import threading
+import weakref
 
 from device_ref.device.device_queue import build_memory_map
 from device_ref.device.features import F_SWIOTLB, FEATURES_OK, has
@@ -69,6 +70,7 @@ class InProcTransport(DriverTransport):
         self.kicks = 0
         self._lock = threading.RLock()
         device.attach(self.host)
+        self._drivers: list[weakref.ref] = []   # see close()
         self._work: queue_mod.Queue[int | None] | None = None
         self._thread: threading.Thread | None = None
         if threaded:
@@ -93,12 +95,22 @@ class InProcTransport(DriverTransport):
             self._thread.join(timeout=5)
             self._thread = None
         with self._lock:
-            # Drop the device's rings and map now, deterministically, before
-            # the memory behind them goes away.
+            # Drop the device's rings and map, and those of the drivers on
+            # this transport, now and deterministically: ring-core objects
+            # left to the cyclic garbage collector can crash it.
             self.device.write_status(0)
             self.device.set_memory(None)
+        for ref in self._drivers:
+            drv = ref()
+            if drv is not None:
+                drv.transport_closed()
+        self._drivers.clear()
         self.memory = None  # type: ignore[assignment]  # drop views before unmapping
         self.ram.close()
+
+    def register_driver(self, driver: object) -> None:
+        """Let ``close()`` tell a driver to drop its rings (held weakly)."""
+        self._drivers.append(weakref.ref(driver))
 
     # -- DriverTransport --------------------------------------------------
     def device_id(self) -> int:

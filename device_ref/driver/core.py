@@ -121,6 +121,9 @@ class VirtioDriver:
         self.status_log: list[int] = []
         self._tokens = itertools.count(1)
         self._generation = None
+        register = getattr(transport, "register_driver", None)
+        if register is not None:
+            register(self)
 
     # -- properties ------------------------------------------------------
     @property
@@ -143,6 +146,8 @@ class VirtioDriver:
         """Reset the device and bring it to DRIVER_OK (spec initialisation order)."""
         if self.state == "dead":
             raise DriverNotReady("device could not be reset earlier; driver holds its buffers")
+        if self.state == "closed":
+            raise DriverNotReady("the transport was closed")
         if self.queues:
             self._teardown(None)
         t = self.t
@@ -518,6 +523,16 @@ class VirtioDriver:
             for a in qs.allocs:
                 self.dma.free(a)
         self.queues = []
+
+    def transport_closed(self) -> None:
+        """The transport went away: the device can no longer act, so drop
+        every ring and request without touching the device."""
+        for qs in self.queues:
+            for req in qs.inflight.values():
+                req.error = DriverNotReady("transport closed")
+                req.done = True
+        self._release_queues()
+        self.state = "closed"
 
     def shutdown(self) -> None:
         """Reset the device and release everything (a clean stop)."""
