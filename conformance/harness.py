@@ -456,6 +456,8 @@ class Harness:
                 self.last_read = (p.sector, data)
             if p.sector == -1:
                 self.last_id = data
+            if p.sector == -2:
+                self.last_lifetime = data
         elif p.kind == "rng":
             n = min(c.used_len, sum(n for _a, n in p.writable))
             p.data = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
@@ -903,6 +905,41 @@ class Harness:
         if self.s.resize is None:
             raise Skipped("this adapter cannot resize the device's backing storage")
         self.s.resize(sectors)
+
+    def act_queue_reset(self) -> None:
+        reset = getattr(self.t, "reset_queue", None)
+        if reset is None:
+            raise Skipped("this transport has no per-queue reset (VIRTIO_F_RING_RESET)")
+        q = self._queue(0)
+        try:
+            reset(q.index)
+        except TransportError as exc:
+            raise Wedged(f"queue reset failed: {exc}") from None
+        self.retired.append((q, b""))
+        self.queues = [x for x in self.queues if x is not q]
+        self.reset_queue_size = q.size
+
+    def act_queue_reenable(self, size: int | None = None) -> None:
+        if not hasattr(self, "reset_queue_size"):
+            raise Skipped("queue_reenable without an earlier queue_reset")
+        raise Skipped("this runner does not re-enable a reset queue yet")
+
+    def act_blk_get_lifetime(self) -> None:
+        self.last_lifetime = None
+        self._blk(10, 0, data_in=6, marker=-2)
+
+    def expect_blk_lifetime(self, what: str) -> None:
+        self._collect()
+        data = getattr(self, "last_lifetime", None)
+        if data is None or len(data) < 6:
+            raise Failed("no GET_LIFETIME reply", "a 6-byte lifetime reply")
+        pre_eol, est_a, est_b = struct.unpack("<HHH", data[:6])
+        if pre_eol > 3 or est_a > 11 or est_b > 11:
+            raise Failed(f"pre_eol_info {pre_eol}, estimates {est_a} and {est_b}",
+                         "pre_eol_info <= 3 and estimates <= 11")
+
+    def expect_blk_requests(self, property: str) -> None:  # noqa: A002
+        raise Skipped("driver under test: driver conformance mode is not implemented")
 
     def expect_config_changed(self) -> None:
         self._drain()

@@ -36,10 +36,21 @@ class _Silent:
 # ---------------------------------------------------------------- the variants
 
 class WrongUsedLength:
-    """Reports one byte more than it wrote (counts the status byte twice)."""
+    """Reports one byte more than the buffer holds: after publishing a used
+    element (split) it adds one to its length."""
 
-    def handle(self, queue, io):
-        return super().handle(queue, io) + 1
+    def notify(self, queue):
+        before = self.counters.requests
+        super().notify(queue)
+        q = self.queues[queue] if 0 <= queue < len(self.queues) else None
+        if q is None or q.ring is None or self.counters.requests == before \
+                or self.negotiated >> 34 & 1:
+            return
+        mem, cfg = q.ring.memory, q.config
+        idx = int.from_bytes(mem.read(cfg.device + 2, 2), "little")
+        elem = cfg.device + 4 + 8 * ((idx - 1) % cfg.size)
+        length = int.from_bytes(mem.read(elem + 4, 4), "little")
+        mem.write(elem + 4, (length + 1).to_bytes(4, "little"))
 
 
 class NotifiesWhenSuppressed:

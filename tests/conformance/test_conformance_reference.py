@@ -1,0 +1,70 @@
+"""The suite against the unmodified reference devices: no FAIL, no WEDGED,
+in-process, split and packed, with and without VIRTIO_F_SWIOTLB; and every
+step verb of the vocabulary has an implementation in the runner."""
+from __future__ import annotations
+
+import pytest
+
+from conformance.adapters import parse_adapter
+from conformance.harness import Harness
+from conformance.runner import RunOptions, run_suite
+from conformance.verdicts import Verdict
+
+
+@pytest.mark.parametrize("layout", ["split", "packed"])
+@pytest.mark.parametrize("device", ["ref", "ref:swiotlb=off"])
+def test_reference_device_has_no_fail_and_no_wedged(suite, device, layout):
+    run = run_suite(suite, parse_adapter(device), RunOptions(layout=layout))
+    bad = [(r.check_id, r.reason) for r in run.results if r.verdict in (Verdict.FAIL, Verdict.WEDGED)]
+    assert not bad
+    verdicts = {r.verdict for r in run.results}
+    assert Verdict.PASS in verdicts and Verdict.REJECT in verdicts
+    by_check = {r.check_id: r for r in run.results}
+    # the ordinary block round trip is exercised on both layouts
+    assert by_check["base.blk.dev.basic-requests/write-read"].verdict is Verdict.PASS
+    inside = by_check["swiotlb.dev.inside-works/blk-roundtrip"]
+    if device == "ref":
+        assert inside.verdict is Verdict.PASS
+        # a descriptor outside the region is refused, and the device works after a reset
+        assert by_check["swiotlb.dev.no-access-outside/outside-writable"].verdict is Verdict.REJECT
+    else:
+        # without a bounce region the device does not offer the feature: SKIP, saying why
+        assert inside.verdict is Verdict.SKIP and "VIRTIO_F_SWIOTLB" in inside.reason
+    for r in run.results:
+        if r.verdict is Verdict.SKIP:
+            assert r.reason.strip(), r.check_id
+
+
+def test_every_skip_has_a_reason_and_layout_skips_name_the_layout(suite):
+    run = run_suite(suite, parse_adapter("ref"), RunOptions(layout="packed"))
+    for r in run.results:
+        if r.verdict is Verdict.SKIP and "layout" in r.reason:
+            assert "packed" in r.reason
+
+
+def test_every_verb_of_the_vocabulary_has_an_implementation():
+    from specc import actions
+    prefix = {actions.PRECONDITION: "pre_", actions.ACTION: "act_",
+              actions.EXPECTATION: "expect_"}
+    missing = [f"{kind} {name}" for (kind, name) in actions.VERBS
+               if not callable(getattr(Harness, prefix[kind] + name, None))]
+    assert not missing, f"verbs the runner does not implement: {missing}"
+
+
+def test_parameters_of_each_verb_match_the_vocabulary():
+    import inspect
+
+    from specc import actions
+    prefix = {actions.PRECONDITION: "pre_", actions.ACTION: "act_",
+              actions.EXPECTATION: "expect_"}
+    for (kind, name), verb in actions.VERBS.items():
+        fn = getattr(Harness, prefix[kind] + name)
+        params = set(inspect.signature(fn).parameters) - {"self"}
+        assert params == {p.name for p in verb.params}, f"{kind} {name}"
+
+
+def test_a_vector_the_device_does_not_match_is_skipped_with_the_reason(suite):
+    run = run_suite(suite, parse_adapter("ref:swiotlb=off"),
+                    RunOptions(layout="split", only=("swiotlb.dev.region-described",)))
+    assert [r.verdict for r in run.results] == [Verdict.SKIP]
+    assert "does not offer VIRTIO_F_SWIOTLB" in run.results[0].reason
