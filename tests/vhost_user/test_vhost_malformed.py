@@ -317,3 +317,103 @@ def test_fuzzed_message_sequences_never_break_the_server(server, sequence):
 def test_server_survives_the_fuzzing_and_moves_data(server):
     # Companion to the fuzz test on a fresh server: a full driver session.
     still_serves(server.path)
+
+
+# A valid set-up, then hostile ring contents and a random tail: this reaches
+# the states behind the handshake (a started device, kicks) that random
+# single messages rarely get to.
+
+# Descriptors that look real: addresses inside, across the end of and
+# outside the 64 KiB region; lengths from empty to huge; every flag mix
+# (NEXT 1, WRITE 2, INDIRECT 4, packed AVAIL 0x80 / USED 0x8000).
+DESC_ADDR = st.sampled_from([0x9000, 0xA000, 0xFFF8, 0x10000, 0x100000, 2**64 - 8])
+DESC_LEN = st.sampled_from([0, 1, 16, 48, 4096, 0x10000, 2**32 - 1])
+DESC_FLAGS = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 0x80, 0x82, 0x83, 0x84, 0x8080, 0x8002, 0x81])
+
+
+@st.composite
+def descriptor_tables(draw):
+    n = draw(st.integers(1, 16))
+    return b"".join(struct.pack("<QIHH", draw(DESC_ADDR), draw(DESC_LEN), draw(DESC_FLAGS),
+                                draw(st.integers(0, 20))) for _ in range(n))
+
+
+@st.composite
+def sessions(draw):
+    return {
+        "packed": draw(st.booleans()),
+        "event_idx": draw(st.booleans()),
+        "indirect": draw(st.booleans()),
+        # mostly plausible set-ups (so the device really runs), some not
+        "num": draw(st.sampled_from([1, 2, 8, 16, 16, 64, 256, 512])),
+        "ring_at": draw(st.sampled_from([0x0, 0x0, 0x4000, 0x8000, 0xF000, 0x10000])),
+        "base": draw(st.sampled_from([0, 0, 0x80008000, 0x80008000, 1, 5, 0xFFFF,
+                                      0x7FFF0001])),
+        "ring_bytes": draw(st.one_of(st.binary(max_size=512), descriptor_tables())),
+        "avail": draw(st.lists(st.integers(0, 20), max_size=6)),
+        "kicks": draw(st.integers(0, 3)),
+        "tail": draw(st.lists(messages(), max_size=3)),
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sessions())
+def test_fuzzed_rings_behind_a_valid_setup(server, plan):
+    region_size = 1 << 16
+    mem = SharedRegion(0, region_size, "fuzz")
+    ch = connect(server.path)
+    fds: list[int] = []
+    ch.send(R.GET_FEATURES)
+    offered = P.decode_u64(ch.recv().payload)
+    ch.send(R.SET_PROTOCOL_FEATURES, U64(1 << PF.REPLY_ACK))
+    want = (1 << 32) | (1 << P.F_PROTOCOL_FEATURES)
+    for flag, bit_no in (("packed", 34), ("event_idx", 29), ("indirect", 28)):
+        if plan[flag]:
+            want |= 1 << bit_no
+    ch.send(R.SET_FEATURES, U64(want & offered))
+    ch.send(R.SET_MEM_TABLE, table(mem.describe()), [mem.fd], need_reply=True)
+    assert P.decode_u64(ch.recv().payload) == 0  # a good table is accepted
+    try:
+        desc = mem.user_addr + plan["ring_at"]
+        ch.send(R.SET_VRING_NUM, STATE(0, plan["num"]))
+        ch.send(R.SET_VRING_ADDR, P.VringAddr(0, 0, desc, desc + 0x2000, desc + 0x1000).encode())
+        ch.send(R.SET_VRING_BASE, STATE(0, plan["base"]))
+        kick, call, err = efd(), efd(), efd()
+        fds += [kick, call, err]
+        ch.send(R.SET_VRING_CALL, P.vring_file_payload(0, True), [call])
+        ch.send(R.SET_VRING_ERR, P.vring_file_payload(0, True), [err])
+        ch.send(R.SET_VRING_KICK, P.vring_file_payload(0, True), [kick])
+        ch.send(R.SET_VRING_ENABLE, STATE(0, 1))
+        off = plan["ring_at"]
+        raw = plan["ring_bytes"][: region_size - off]
+        mem.mem[off:off + len(raw)] = raw
+        # split: the available ring sits at +0x1000 (flags, idx, entries)
+        avail = struct.pack("<HH", 0, len(plan["avail"])) + b"".join(
+            struct.pack("<H", i) for i in plan["avail"])
+        if off + 0x1000 + len(avail) <= region_size:
+            mem.mem[off + 0x1000:off + 0x1000 + len(avail)] = avail
+        for _ in range(plan["kicks"]):
+            os.eventfd_write(kick, 1)
+        for request, flags, size, payload, kinds in plan["tail"]:
+            extra = _fds(kinds)
+            try:
+                ch.send_raw(struct.pack("<III", request, flags, size) + payload, extra)
+            finally:
+                for fd in extra:
+                    os.close(fd)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server hung up on something it did not like: allowed
+    finally:
+        ch.close()
+        for fd in fds:
+            os.close(fd)
+        mem.close()
+    probe = connect(server.path)
+    try:
+        probe.sock.settimeout(MESSAGE_TIMEOUT + 5)
+        probe.send(R.GET_FEATURES)
+        assert probe.recv().header.is_reply
+    finally:
+        probe.close()
+    assert not any(e.startswith("internal error") for e in server.stats.errors), \
+        server.stats.errors
