@@ -578,13 +578,15 @@ def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
             if f"{other} Conformance" in c.clause:
                 diags.append(error(f"{c.role} block '{c.block_path}' listed in {other.lower()} clause "
                                    f"'{c.clause}'", c.pos))
-            for part, clause_word in _TRANSPORT_CLAUSES:
-                if (part in c.block_path) != (clause_word in c.clause.split(" / ")[-1]):
-                    where = "a transport section" if part in c.block_path else "no transport section"
-                    diags.append(warning(f"block '{c.block_path}' is in {where} but listed in "
-                                         f"clause '{c.clause}'", c.pos,
-                                         hint=f"blocks under '{part}' belong in the {clause_word} "
-                                              "clauses, and only they do"))
+            block_tp = next((w for part, w in _TRANSPORT_CLAUSES if part in c.block_path), None)
+            last = c.clause.split(" / ")[-1]
+            clause_tp = next((w for _, w in _TRANSPORT_CLAUSES if last.startswith(w + " ")), None)
+            if block_tp != clause_tp:
+                where = f"a {block_tp} transport section" if block_tp else "no transport section"
+                want = f"a {block_tp} conformance clause" if block_tp else \
+                    "a clause that is not a transport's"
+                diags.append(warning(f"block '{c.block_path}' is in {where} but listed in "
+                                     f"clause '{c.clause}'", c.pos, hint=f"list it in {want}"))
     for label, b in blocks.items():
         n = len(listed.get(label, ()))
         if not b.standalone and n != 1:
