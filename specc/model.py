@@ -337,7 +337,7 @@ class ConformanceEntry:
 @dataclass(frozen=True)
 class Module:
     name: str
-    kind: str                       # proposal or baseline
+    kind: str                       # proposal or baseline ("" when missing or unknown: an error)
     title: str | None
     base: str | None                # e.g. virtio-v1.4-cs01
     subject: str | None             # commit subject prefix, e.g. "content"
