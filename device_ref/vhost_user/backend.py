@@ -606,10 +606,17 @@ class Server:
         if reason is not None:
             self.stats.errors.append(reason)
             self.log(f"connection {n}: error: {reason}")
-        counters = getattr(self.session.device, "counters", None)
+        device = self.session.device
+        counters = getattr(device, "counters", None)
+        # The reference device checks the driver as it goes; what it saw
+        # makes the device a judge of whoever drove it (e.g. Linux).
+        violations = [e.detail for e in getattr(device, "events", []) if e.kind == "violation"]
         self.log(f"connection {n} closed: {self.session.stats.messages} messages, "
                  f"{self.session.stats.kicks} kicks, "
-                 f"{getattr(counters, 'requests', 0)} requests")
+                 f"{getattr(counters, 'requests', 0)} requests, "
+                 f"{len(violations)} driver violations")
+        for detail in sorted(set(violations))[:5]:
+            self.log(f"connection {n}: driver violation: {detail}")
         sel = self._sel
         if sel is not None:
             for fd in self._watched:

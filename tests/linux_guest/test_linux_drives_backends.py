@@ -25,7 +25,7 @@ from . import qemu_guest as g
 
 pytestmark = [pytest.mark.linux_guest, pytest.mark.slow]
 
-F_INDIRECT_DESC, F_EVENT_IDX, F_VERSION_1, F_RING_PACKED = 28, 29, 32, 34
+F_INDIRECT_DESC, F_EVENT_IDX, F_VERSION_1, F_RING_PACKED, F_SWIOTLB = 28, 29, 32, 34, 44
 BLOCK = 4096
 BLOCKS_PER_WRITE = 16
 OFFSETS = (0, 77, 1000, 3000)          # in 4 KiB blocks
@@ -40,6 +40,7 @@ class Case:
     slot: int
     packed: bool
     extras: bool       # indirect descriptors and EVENT_IDX left on
+    serve_args: tuple[str, ...] = ()
 
     @property
     def props(self) -> dict[str, str]:
@@ -54,6 +55,9 @@ CASES = [Case(f"{kind}_{'packed' if packed else 'split'}_{'full' if extras else 
          for slot, (kind, packed, extras) in enumerate(
              [(k, p, e) for k in ("blk", "rng") for p in (False, True) for e in (True, False)],
              start=4)]
+# A device that offers VIRTIO_F_SWIOTLB (bit 44) without requiring it: Linux
+# does not know the bit, leaves it unaccepted, and the device must work on.
+CASES.append(Case("blk_swiotlb_offered", "blk", 12, False, True, ("--swiotlb",)))
 
 
 def guest_script(cases: list[Case]) -> str:
@@ -72,8 +76,9 @@ def guest_script(cases: list[Case]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve(sock: str, kind: str, disk: Path | None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "device_ref.cli", "serve", "--type", kind, "--socket", sock]
+def serve(sock: str, kind: str, disk: Path | None, extra: tuple[str, ...]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "device_ref.cli", "serve", "--type", kind, "--socket", sock,
+           *extra]
     if disk is not None:
         cmd += ["--disk", str(disk)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -94,7 +99,7 @@ def boot():
                 with open(disk, "wb") as f:
                     f.truncate(DISK_SIZE)
                 disks[c.tag] = disk
-            procs[c.tag] = serve(str(work / f"{c.tag}.sock"), c.kind, disk)
+            procs[c.tag] = serve(str(work / f"{c.tag}.sock"), c.kind, disk, c.serve_args)
         deadline = time.monotonic() + 20
         for c in CASES:
             sock = work / f"{c.tag}.sock"
@@ -137,6 +142,30 @@ def test_guest_negotiated_the_expected_ring_features(boot, case):
     assert bool(f >> F_RING_PACKED & 1) == case.packed
     assert bool(f >> F_INDIRECT_DESC & 1) == case.extras
     assert bool(f >> F_EVENT_IDX & 1) == case.extras
+    assert not f >> F_SWIOTLB & 1, "Linux 6.1 cannot accept a bit it does not know"
+
+
+def test_guest_report_has_exactly_the_expected_results(boot):
+    report, _, _, _ = boot
+    expected = set()
+    for c in CASES:
+        expected |= {f"{c.tag}.device", f"{c.tag}.features"}
+        if c.kind == "blk":
+            expected |= {f"{c.tag}.size"} | {f"{c.tag}.rw.{o}" for o in OFFSETS}
+        else:
+            expected |= {f"{c.tag}.current", f"{c.tag}.bytes", f"{c.tag}.distinct"}
+    assert set(report) == expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.tag)
+def test_reference_device_saw_no_driver_violations(boot, case):
+    """The reference device checks the driver as it serves it: Linux's
+    drivers must not have broken any rule it checks."""
+    _, logs, _, _ = boot
+    closed = re.findall(r"connection \d+ closed: .* (\d+) requests, (\d+) driver violations",
+                        logs[case.tag])
+    assert closed, logs[case.tag]
+    assert all(int(v) == 0 for _, v in closed), logs[case.tag]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.kind == "blk"], ids=lambda c: c.tag)
