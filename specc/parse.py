@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from specc.check_steps import parse_check
 from specc.diagnostics import Diagnostic, SpecError, error
 from specc.model import (DEVICE_INDEPENDENT, ConformanceEntry, Constant, Feature, Field,
-                         Module, NormativeBlock, Note, Paragraph, Placement, Prose, Ref,
+                         Module, NormativeBlock, Note, Paragraph, Placement, Prose,
                          Section, SourcePos, Statement, Struct, StructRef, Text)
 from specc.prose import normalise, token_prose
 
