@@ -306,8 +306,8 @@ class VirtioDevice(DeviceBackend):
                     if ring.rearm():
                         continue
                     break
-                for chain in chains:
-                    ring.set_written(chain, self.handle(queue, ChainIO(ring.memory, chain.segments)))
+                for i, chain in enumerate(chains):
+                    ring.set_written(i, self.handle(queue, ChainIO(ring.memory, chain.segments)))
                 self.counters.requests += len(chains)
                 notify = ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER)) or notify
         except RingFault as exc:

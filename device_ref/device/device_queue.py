@@ -41,7 +41,6 @@ class DeviceQueue:
         self.memory = memory
         self.ring = ring
         self.batch = PopBatch(min(BATCH, size), size)
-        self._done: list[tuple[int, int]] = []
 
     def pop(self) -> list[Chain]:
         """The next chains the driver made available (raises RingError)."""
@@ -49,8 +48,9 @@ class DeviceQueue:
             return []
         return self.batch.chain_list()
 
-    def set_written(self, chain: Chain, written: int) -> None:
-        self._done.append((chain.id, written))
+    def set_written(self, index: int, written: int) -> None:
+        """Bytes the device wrote into the ``index``-th chain of the last pop."""
+        self.batch.set_written(index, written)
 
     def rearm(self) -> bool:
         """Ask for the next kick; True if buffers arrived meanwhile (pop again)."""
@@ -59,8 +59,7 @@ class DeviceQueue:
     def push(self, coalesce: bool = False) -> bool:
         """Publish used entries for everything popped (one entry for the
         batch when ``coalesce``, IN_ORDER only); True if the driver wants an interrupt."""
-        done, self._done = self._done, []
-        return self.ring.push_many(done, coalesce=coalesce)
+        return self.ring.push_batch(self.batch, coalesce=coalesce)
 
 
 def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int,
