@@ -256,3 +256,18 @@ def lookup(kind: str, name: str) -> Verb | None:
 
 def verbs_of(kind: str) -> list[str]:
     return sorted(name for (k, name) in VERBS if k == kind)
+
+
+# Verbs that only make sense for one device type: blk_* and rng_* by name,
+# plus these expectations.
+_DEVICE_OF = {"id_string": "blk", "entropy": "rng"}
+
+
+def required_device(verb: str) -> str | None:
+    """The device type a step needs (a check using it says `given device TYPE`)."""
+    if verb in _DEVICE_OF:
+        return _DEVICE_OF[verb]
+    for prefix in ("blk", "rng"):
+        if verb.startswith(prefix + "_"):
+            return prefix
+    return None

@@ -373,6 +373,14 @@ def _check_check(c: Check, idx: _Index, diags: list[Diagnostic]) -> None:
     # `given offered`, a device lacking the feature fails the vector instead
     # of skipping it
     offered = {f for p in c.preconditions if p.verb == "offered" for f in p.positional()}
+    devices = {d for p in c.preconditions if p.verb == "device" for d in p.positional()}
+    for step in c.steps:
+        need = actions.required_device(step.verb)
+        if need is not None and devices != {need}:
+            diags.append(error(f"'{step.verb}' needs a {need} device, but check {c.name} does not "
+                               f"say 'given device {need}'", step.pos, width=len(step.verb),
+                               hint=f"add: given device {need}"))
+            break
     for step in c.steps:
         if step.kind == "action" and step.verb == "negotiate":
             for a in step.args:
