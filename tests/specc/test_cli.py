@@ -88,3 +88,22 @@ def test_ids_lists_fingerprints(specc):
     assert code == 0
     row = next(l for l in out.splitlines() if l.startswith("swiotlb.dev.no-access-outside\t"))
     assert re.fullmatch(r"swiotlb\.dev\.no-access-outside\t[0-9a-f]{12}\tMUST NOT", row)
+
+
+def test_real_process_exit_codes_and_no_traceback(tmp_path):
+    import subprocess
+    import sys
+    garbage = tmp_path / "g.vspec"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    latin = tmp_path / "l.vspec"
+    latin.write_bytes(b"module m { kind baseline title \"caf\xe9\" }\n")
+    empty = tmp_path / "e.vspec"
+    empty.write_bytes(b"")
+    for args, want in (([*ALL], 0), ([str(garbage)], 2), ([str(latin)], 2), ([str(empty)], 2),
+                       ([str(tmp_path)], 2), ([str(garbage), str(latin), str(empty)], 2)):
+        p = subprocess.run([sys.executable, "-m", "specc.cli", "check", *args],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == want, (args, p.stderr)
+        assert "Traceback" not in p.stderr
+    # several bad files: one diagnostic each, all in one run
+    assert p.stderr.count(": error: ") == 3
