@@ -38,7 +38,12 @@ BLK_CONFIG = {"capacity": (0, 8), "size_max": (8, 4), "seg_max": (12, 4),
               "geometry.sectors": (19, 1), "blk_size": (20, 4),
               "topology.physical_block_exp": (24, 1), "topology.alignment_offset": (25, 1),
               "topology.min_io_size": (26, 2), "topology.opt_io_size": (28, 4),
-              "writeback": (32, 1), "num_queues": (34, 2)}
+              "writeback": (32, 1), "unused0": (33, 1), "num_queues": (34, 2),
+              "max_discard_sectors": (36, 4), "max_discard_seg": (40, 4),
+              "discard_sector_alignment": (44, 4), "max_write_zeroes_sectors": (48, 4),
+              "max_write_zeroes_seg": (52, 4), "write_zeroes_may_unmap": (56, 1),
+              "unused1": (57, 3), "max_secure_erase_sectors": (60, 4),
+              "max_secure_erase_seg": (64, 4), "secure_erase_sector_alignment": (68, 4)}
 CONFIG_FIELDS = {"blk": BLK_CONFIG, "rng": {}}
 
 

@@ -5,6 +5,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from device_ref.transport import TransportError
+
 from conformance.adapters.base import Adapter, AdapterError
 from conformance.harness import Harness
 from conformance.outcomes import Failed, Skipped, StepOutcome, Wedged
@@ -102,8 +104,10 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions) -> TestResult:
         return _result(test, req, Verdict.WEDGED, f"device unreachable: {exc}",
                        Evidence(step="(connect)", observed=str(exc)), opts.layout,
                        time.monotonic() - start)
+    def reopen():
+        return adapter.open(wanted)
     try:
-        verdict, reason, ev = _execute(test, session, opts)
+        verdict, reason, ev = _execute(test, session, opts, reopen)
     finally:
         session.close()
     if verdict is Verdict.WEDGED:
@@ -111,7 +115,27 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions) -> TestResult:
     return _result(test, req, verdict, reason, ev, opts.layout, time.monotonic() - start)
 
 
-def _execute(test: Test, session, opts: RunOptions) -> tuple[Verdict, str, Evidence]:
+def _health(h: Harness, session, opts: RunOptions, reopen) -> tuple[str | None, str]:
+    """Whether the device works after a reset; for a device in another
+    process that dropped the connection, whether a new connection works
+    (what a VMM does after a back-end disconnects)."""
+    problem = h.health_check()
+    if problem is None or session.synchronous:
+        return problem, ""
+    try:
+        fresh = reopen()
+    except AdapterError as exc:
+        return f"{problem}; a new connection failed too: {exc}", ""
+    try:
+        again = Harness(fresh, opts.layout, opts.step_timeout).health_check()
+    finally:
+        fresh.close()
+    if again is None:
+        return None, f" (the first connection broke: {problem}; a new one worked)"
+    return problem, ""
+
+
+def _execute(test: Test, session, opts: RunOptions, reopen=None) -> tuple[Verdict, str, Evidence]:
     h = Harness(session, opts.layout, opts.step_timeout)
     steps = list(test.group.preconditions) + list(test.steps)
     for i, step in enumerate(steps):
@@ -126,6 +150,9 @@ def _execute(test: Test, session, opts: RunOptions) -> tuple[Verdict, str, Evide
             return Verdict.FAIL, _line(step, exc), _fill(ev, exc)
         except Wedged as exc:
             return Verdict.WEDGED, _line(step, exc), _fill(ev, exc)
+        except TransportError as exc:
+            return Verdict.WEDGED, f"{step.describe()}: the device stopped answering: {exc}", \
+                _fill(ev, Wedged(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a device must never crash the runner
             return Verdict.WEDGED, f"{step.describe()}: unexpected error: {exc!r}", \
                 _fill(ev, Wedged(repr(exc)))
@@ -135,7 +162,7 @@ def _execute(test: Test, session, opts: RunOptions) -> tuple[Verdict, str, Evide
             return Verdict.FAIL, _line(step, bad), _fill(ev, bad)
     end = Evidence(step="(end of test)")
     if test.result in ("invalid", "acceptable"):
-        problem = h.health_check()
+        problem, note = _health(h, session, opts, reopen)
         if problem:
             return Verdict.WEDGED, f"after the test the device did not work again: {problem}", \
                 Evidence(step="(reset and retry)", expected="the device works after a reset",
@@ -144,8 +171,10 @@ def _execute(test: Test, session, opts: RunOptions) -> tuple[Verdict, str, Evide
         if bad is not None:
             return Verdict.FAIL, f"(reset and retry): {bad.observed}", _fill(end, bad)
         if test.result == "invalid":
-            return Verdict.REJECT, "refused the invalid input and worked again after a reset", \
-                end
+            return Verdict.REJECT, "refused the invalid input and worked again after a reset" \
+                + note, end
+        if note:
+            return Verdict.PASS, "behaved as required" + note, end
     return Verdict.PASS, "behaved as required", end
 
 

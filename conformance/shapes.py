@@ -117,3 +117,5 @@ def submit(h, q, shape: str, segs, pending) -> None:
     if shape in VALID:
         h.readable_log += pending.readable
     h.pending[token] = pending
+    if pending.kind == "blk":
+        h.last_blk = pending

@@ -70,4 +70,13 @@ class TestResult:
     def to_json(self) -> dict:
         d = asdict(self)
         d["verdict"] = self.verdict.value
-        return d
+        return {_camel(k): (_camel_keys(v) if isinstance(v, dict) else v) for k, v in d.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+def _camel_keys(d: dict) -> dict:
+    return {_camel(k): v for k, v in d.items()}

@@ -1,0 +1,81 @@
+"""``vhost-user:PATH``: a back-end already listening on a Unix socket.
+
+The runner plays the VMM's front-end (``device_ref.vhost_user``): each test
+gets its own connection, with guest memory shared as memfd regions. With
+VIRTIO_F_SWIOTLB negotiated only the bounce region is shared, so the
+back-end process cannot reach anything else: the operating system, not the
+runner, enforces the rule, and ``memory_outside_region`` holds by
+construction. vhost-user does not say what device a back-end is, so the
+type comes from the options (default blk).
+"""
+from __future__ import annotations
+
+import os
+import stat
+
+from device_ref.transport import BounceRegion, TransportError
+from device_ref.vhost_user.frontend import VhostUserTransport
+
+from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session
+from conformance.names import DEVICE_IDS
+
+F_SWIOTLB = 44
+DEFAULT_BOUNCE = BounceRegion(0x1_0000_0000, 8 << 20)   # what `device-ref serve` uses
+RAM_SIZE = 16 << 20
+QUEUES_BY_TYPE = {"fs": 2}      # virtio-fs: high-priority queue plus one request queue
+
+
+F_LOG_ALL = 26      # a vhost feature (dirty logging), never shown to a driver
+
+
+class _Transport(VhostUserTransport):
+    """What a VMM shows its guest: the back-end's virtio features, without
+    the vhost-only bits."""
+
+    def read_device_features(self) -> int:
+        return super().read_device_features() & ~(1 << F_LOG_ALL)
+
+
+class VhostUserAdapter(Adapter):
+    name = "vhost-user"
+    device_types = None
+
+    def __init__(self, path: str, opts: AdapterOptions) -> None:
+        self.path = path
+        self.opts = opts
+        self.device_type = opts.device_type or "blk"
+        if self.device_type not in DEVICE_IDS:
+            raise AdapterError(f"unknown device type {self.device_type!r} (known: "
+                               f"{', '.join(sorted(DEVICE_IDS))})")
+        self.device_types = (self.device_type,)
+
+    def describe(self) -> str:
+        return f"vhost-user:{self.path} ({self.device_type})"
+
+    def _check_socket(self) -> None:
+        try:
+            mode = os.stat(self.path).st_mode
+        except FileNotFoundError:
+            raise AdapterError(f"{self.path}: no such socket") from None
+        except OSError as exc:
+            raise AdapterError(f"{self.path}: {exc.strerror}") from None
+        if not stat.S_ISSOCK(mode):
+            raise AdapterError(f"{self.path}: not a Unix socket")
+
+    def open(self, device_type: str | None) -> Session:
+        self._check_socket()
+        bounce = self.opts.bounce or DEFAULT_BOUNCE
+        try:
+            t = _Transport(self.path, DEVICE_IDS[self.device_type], ram_size=RAM_SIZE,
+                                   bounce=bounce, queue_size=self.opts.queue_size,
+                                   num_queues=QUEUES_BY_TYPE.get(self.device_type),
+                                   timeout=max(self.opts.timeout, 1.0))
+        except (TransportError, OSError) as exc:
+            raise AdapterError(str(exc)) from None
+        offers_swiotlb = bool(t.info.features >> F_SWIOTLB & 1)
+        if not offers_swiotlb:
+            # No feature, no region: the harness must not think there is one.
+            t._bounce = None   # noqa: SLF001 - the transport describes what it was given
+        return Session(transport=t, device_type=self.device_type, transport_kind="vhost-user",
+                       bounce=bounce if offers_swiotlb else None, shares_only_bounce=True,
+                       note=f"vhost-user back-end at {self.path}")
