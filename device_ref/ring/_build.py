@@ -6,6 +6,7 @@ sanitizer test and the benchmark to build variants into a temp dir.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -20,6 +21,14 @@ def cdef_text() -> str:
     return text.split("/* cdef-begin */", 1)[1].split("/* cdef-end */", 1)[0]
 
 
+def source_id() -> str:
+    """Hash of the C sources; compiled into the module so a stale build can be detected."""
+    h = hashlib.sha256()
+    for name in ("ring.c", "ring.h"):
+        h.update((HERE / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def make_builder(module: str = "device_ref.ring._ring_c", extra_compile_args: list[str] | None = None,
                  extra_link_args: list[str] | None = None, relative: bool = False) -> FFI:
     """A builder for the core; `relative` paths are what setuptools insists on."""
@@ -29,6 +38,7 @@ def make_builder(module: str = "device_ref.ring._ring_c", extra_compile_args: li
     ffi.set_source(module, '#include "ring.h"',
                    sources=[os.path.join(here, "ring.c")],
                    include_dirs=[here],
+                   define_macros=[("RING_SOURCE_ID", f'"{source_id()}"')],
                    extra_compile_args=["-O2", "-std=gnu11", "-Wall"] + (extra_compile_args or []),
                    extra_link_args=extra_link_args or [])
     return ffi

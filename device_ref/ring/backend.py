@@ -17,6 +17,15 @@ def c_available() -> bool:
     return True
 
 
+def c_stale() -> bool:
+    """True when the built C core was compiled from other sources than the ones here."""
+    if not c_available():
+        return False
+    from . import _ring_c
+    from ._build import source_id
+    return _ring_c.ffi.string(_ring_c.lib.ring_source_id()).decode() != source_id()
+
+
 def available_backends() -> list[str]:
     return ["c", "python"] if c_available() else ["python"]
 

@@ -96,6 +96,15 @@ static inline uint16_t fifo_at(const struct fifo *f, uint32_t k)
     return f->v[i];
 }
 
+#ifndef RING_SOURCE_ID
+#define RING_SOURCE_ID "unknown"
+#endif
+
+const char *ring_source_id(void)
+{
+    return RING_SOURCE_ID;
+}
+
 /* ---- memory map ---- */
 int ring_mem_find(const struct ring_mem *mem, uint64_t gpa, uint64_t len, uint8_t **host)
 {

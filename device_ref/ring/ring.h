@@ -94,6 +94,9 @@ struct ring_used {       /* one collected buffer */
 
 typedef struct ring_queue ring_queue;
 
+/* hash of ring.c and ring.h at build time, to spot a stale build */
+const char *ring_source_id(void);
+
 int ring_mem_find(const struct ring_mem *mem, uint64_t gpa, uint64_t len, uint8_t **host);
 
 int ring_queue_new(const struct ring_mem *mem, const struct ring_cfg *cfg, int device_side,
