@@ -26,17 +26,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from device_ref.device.features import DEVICE_NEEDS_RESET, DRIVER_OK, FEATURES_OK
+from device_ref.device.features import DEVICE_NEEDS_RESET, FEATURES_OK
 from device_ref.transport import QueueConfig, TransportError
 from device_ref.vhost_user import protocol as P
 from device_ref.vhost_user.memory import RegionTable
 from device_ref.vhost_user.protocol import ProtocolError
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
 from device_ref.vhost_user.protocol import Request
-from device_ref.ring.errors import RingError
-from device_ref.vhost_user.ring_memory import resume_queue, ring_memory, ring_start
+from device_ref.vhost_user.ring_memory import ring_memory, ring_start
 
-ACKNOWLEDGE, DRIVER = 1, 2
 OFFERED_PROTOCOL = P.bits(PF.MQ, PF.REPLY_ACK, PF.CONFIG)
 # A partly sent message must be completed within this time; otherwise one
 # stalled front-end would keep the server from everyone else.
@@ -83,10 +81,12 @@ def _signal(fd: int | None) -> None:
 class _Host:
     """The DeviceHost a session gives its device: interrupts become call eventfds."""
 
-    def __init__(self, session: "Session"):
+    def __init__(self, session: "Session | None"):
         self.session = session
 
     def queue_interrupt(self, queue: int) -> None:
+        if self.session is None:
+            return
         v = self.session.vrings.get(queue)
         if v is not None:
             _signal(v.call)
@@ -130,6 +130,10 @@ class Session:
     def close(self) -> None:
         try:
             self.device.write_status(0)
+            # A reset keeps the device's memory map; drop it so the mappings
+            # of a front-end that has gone are released now.
+            self.device.set_memory(None)
+            self.device.attach(_Host(None))
         except Exception:  # noqa: BLE001 - a broken device must not keep fds open
             pass
         for v in self.vrings.values():
@@ -248,10 +252,10 @@ class Session:
         if space.offset + space.size > P.MAX_CONFIG_SIZE:
             raise Refused(f"config range {space.offset}+{space.size} beyond "
                           f"{P.MAX_CONFIG_SIZE} bytes")
-        data = self.device.read_config(space.offset, space.size)
-        # Front-ends ask for the size of the full Linux struct; bytes past this
-        # device's layout read as zero, as on a PCI device.
-        data = data + bytes(space.size - len(data))
+        try:
+            data = self.device.read_config(space.offset, space.size)
+        except TransportError as exc:
+            raise Refused(f"config read refused: {exc}") from None
         self._reply(msg.request, P.ConfigSpace(space.offset, space.size, space.flags,
                                                 data).encode())
 
@@ -279,6 +283,7 @@ class Session:
                                   f"{bounce.base:#x}+{bounce.size:#x}")
         running = [i for i, v in self.vrings.items() if v.started]
         self._stop_device()
+        self.device.set_memory(None)  # let go of the old mappings before unmapping them
         if self.memory is not None:
             self.memory.close()
         self.memory = table
@@ -409,7 +414,9 @@ class Session:
         """Start the device once every configured ring is ready.
 
         Front-ends configure all rings, then enable them; waiting for the
-        last one means the device model sees one clean start.
+        last one means the device model sees one clean start. vhost-user
+        has no status register here, so the back-end runs the device's
+        initialisation on the front-end's behalf (``VirtioDevice.start``).
         """
         if self.features is None or self.memory is None:
             return
@@ -420,39 +427,34 @@ class Session:
             return
         self._stop_device()
         dev = self.device
-        features = self.features & ~(1 << P.F_PROTOCOL_FEATURES)
-        dev.write_status(ACKNOWLEDGE)
-        dev.write_status(ACKNOWLEDGE | DRIVER)
-        dev.set_driver_features(features)
-        dev.write_status(ACKNOWLEDGE | DRIVER | FEATURES_OK)
-        if not dev.read_status() & FEATURES_OK:
-            self._stop_device()
-            raise Refused(f"device refused features {features:#x}")
-        dev.set_memory(ring_memory(self.memory))
         packed = self._packed()
+        dev.set_memory(ring_memory(self.memory))
         for i, v in sorted(configured.items()):
             if packed and (v.base >> 16) and (v.base >> 16) != (v.base & 0xFFFF):
                 self._stop_device()
                 raise Refused(f"vring {i}: base {v.base:#x} has requests in flight; this "
                               f"device cannot adopt them")
-            if (ring_start(v.base, packed) & 0x7FFF) >= (v.num or 0) and packed:
-                self._stop_device()
-                raise Refused(f"vring {i}: base {v.base:#x} is beyond the ring size {v.num}")
             assert v.num is not None and v.desc is not None and v.avail is not None
             assert v.used is not None
+            start = ring_start(v.base, packed)
+            if (start & 0x7FFF if packed else 0) >= v.num:
+                self._stop_device()
+                raise Refused(f"vring {i}: base {v.base:#x} is beyond the ring size {v.num}")
             try:
                 dev.set_queue(i, QueueConfig(v.num, v.desc, v.avail, v.used))
+                dev.set_queue_base(i, start)
                 dev.enable_queue(i)
             except TransportError as exc:
                 self._stop_device()
                 raise Refused(f"vring {i}: {exc}") from None
             v.started = True
-        dev.write_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
-        for i, v in sorted(configured.items()):
-            try:
-                resume_queue(dev, i, v.base, packed)
-            except RingError as exc:
-                dev.needs_reset(f"queue {i}: cannot start at base {v.base:#x}: {exc}")
+        features = self.features & ~(1 << P.F_PROTOCOL_FEATURES)
+        dev.start(features)
+        if not dev.read_status() & FEATURES_OK:
+            self._stop_device()
+            raise Refused(f"device refused features {features:#x}")
+        # A ring that cannot be opened (outside shared memory, ...) is the
+        # device's error state, reported on the error eventfds, not a refusal.
         self.reported_reset = False
         self._check_device()
 
@@ -473,9 +475,12 @@ class Session:
             self._stop_device()
 
     def _ring_base(self, index: int) -> int:
-        """Where the device stopped: next available index (packed: with wraps)."""
-        from device_ref.vhost_user.ring_memory import ring_position
-        return ring_position(self.device, index, self._packed())
+        """GET_VRING_BASE value: split, the next available index; packed,
+        index and wrap counter (bit 15) for the available side, repeated in
+        bits 16-31 for the used side, which is the same here because the
+        device completes every request before it reads the next kick."""
+        state = self.device.queue_base(index) & 0xFFFF
+        return state | state << 16 if self._packed() else state
 
     def _process(self, index: int) -> None:
         v = self.vrings.get(index)

@@ -9,6 +9,7 @@ space. That is how VIRTIO_F_SWIOTLB's trust model is enforced here.
 from __future__ import annotations
 
 import ctypes
+import gc
 import mmap
 import os
 from dataclasses import dataclass
@@ -136,12 +137,24 @@ class RegionTable:
         return cls(mapped)
 
     def close(self) -> None:
+        """Unmap every region now, so a long-running server keeps nothing
+        of a front-end that has gone."""
+        pending = []
         for r in self.regions:
             try:
                 r.mem.close()
             except BufferError:
-                pass  # still referenced by a ring view; freed when that goes
+                pending.append(r.mem)
         self.regions = []
+        if pending:
+            # Views of the mapping may survive in reference cycles (queue
+            # objects and their memory map); collect those, then unmap.
+            gc.collect()
+            for mem in pending:
+                try:
+                    mem.close()
+                except BufferError:
+                    pass  # still in use by a live object; unmapped when it goes
 
     def user_to_guest(self, user_addr: int, length: int) -> int:
         """Translate a front-end virtual address range to a guest address."""

@@ -13,24 +13,6 @@ def ring_memory(table: RegionTable) -> GuestMemory:
     return memory
 
 
-def ring_position(device: object, queue: int, packed: bool) -> int:
-    """The GET_VRING_BASE value for a running queue of a device model.
-
-    Split rings: the next available index the device will read. Packed
-    rings: bits 0-14 that index and bit 15 its wrap counter, repeated in
-    bits 16-31 for the used side, which equals it here because this device
-    completes every request before it reads the next kick.
-    """
-    dq = device.queues[queue].ring  # type: ignore[attr-defined]
-    if dq is None:
-        return 0
-    core = getattr(dq, "ring", dq)  # the device model wraps the ring-core queue
-    state = int(core.state)
-    if not packed:
-        return state & 0xFFFF
-    return (state & 0xFFFF) | (state & 0xFFFF) << 16
-
-
 def ring_start(base: int, packed: bool) -> int:
     """The ring-core start position for a SET_VRING_BASE value.
 
@@ -42,22 +24,3 @@ def ring_start(base: int, packed: bool) -> int:
         return base & 0xFFFF
     low = base & 0xFFFF
     return 0x8000 if low == 0 else low
-
-
-def resume_queue(device: object, queue: int, base: int, packed: bool) -> None:
-    """Re-open a started queue of the device model at ``base``.
-
-    The device model opens its rings at the initial position; a vhost-user
-    back-end must continue where the front-end says (after SET_MEM_TABLE
-    while running, or a stop and start without a reset).
-    """
-    from device_ref.device.device_queue import DeviceQueue, ring_config
-    from device_ref.ring import DeviceQueue as RingDeviceQueue
-
-    qs = device.queues[queue]  # type: ignore[attr-defined]
-    if qs.ring is None or qs.config is None:
-        return
-    memory = qs.ring.memory
-    core = RingDeviceQueue(memory, ring_config(qs.config, device.negotiated),  # type: ignore[attr-defined]
-                           start=ring_start(base, packed))
-    qs.ring = DeviceQueue(memory, core, qs.config.size)

@@ -6,6 +6,7 @@ connection served normally.
 """
 from __future__ import annotations
 
+import gc
 import mmap
 import os
 import socket
@@ -417,3 +418,59 @@ def test_fuzzed_rings_behind_a_valid_setup(server, plan):
         probe.close()
     assert not any(e.startswith("internal error") for e in server.stats.errors), \
         server.stats.errors
+
+
+def test_config_read_beyond_the_device_layout_is_refused(sockdir):
+    logs: list[str] = []
+    s = Server(str(sockdir / "c.sock"), lambda: BlkDevice(MemoryStorage(1 << 20)),
+               log=logs.append, message_timeout=MESSAGE_TIMEOUT)
+    thread = s.serve_in_thread()
+    try:
+        ch = connect(s.path)
+        ch.send(R.SET_PROTOCOL_FEATURES, U64(1 << PF.REPLY_ACK | 1 << PF.CONFIG))
+        ch.send(R.GET_CONFIG, P.ConfigSpace(0, 8).encode())
+        reply = P.ConfigSpace.decode(ch.recv().payload)
+        assert struct.unpack("<Q", reply.data)[0] == (1 << 20) // 512   # capacity in sectors
+        ch.send(R.GET_CONFIG, P.ConfigSpace(200, 56).encode())      # virtio-blk config is 60 bytes
+        assert closed_by_server(ch)
+        ch.close()
+        assert any("config read refused" in e for e in s.stats.errors)
+    finally:
+        s.stop()
+        thread.join(5)
+        s.close()
+
+
+def test_sessions_leave_no_file_descriptors_or_mappings_behind(serve_process):
+    """A long-running back-end must not accumulate fds or guest mappings."""
+    sock, proc = serve_process("--type", "rng")
+
+    def counts() -> tuple[int, int]:
+        with open(f"/proc/{proc.pid}/maps") as f:
+            maps = sum("memfd:" in line for line in f)
+        return len(os.listdir(f"/proc/{proc.pid}/fd")), maps
+
+    def settled(expect: tuple[int, int] | None) -> tuple[int, int]:
+        # the server closes a session just after the front-end sees EOF
+        deadline = time.monotonic() + 3
+        c = counts()
+        while (c[1] != 0 if expect is None else c != expect) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            c = counts()
+        return c
+
+    still_serves(sock)
+    before = settled(None)
+    assert before[1] == 0
+    for _ in range(5):
+        still_serves(sock)
+        for case in ("mem-table-guest-overlap", "two-fds-on-call", "mem-table-beyond-file"):
+            ch = connect(sock)
+            for data, kinds in CASES[case]:
+                fds = _fds(kinds)
+                ch.send_raw(data, fds)
+                for fd in fds:
+                    os.close(fd)
+            assert closed_by_server(ch)
+            ch.close()
+    assert settled(before) == before
