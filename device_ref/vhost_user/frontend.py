@@ -10,6 +10,9 @@ import os
 import select
 from dataclasses import dataclass, field
 
+from device_ref.ring.memory import GuestMemory as RingMemory
+from device_ref.transport import (BounceRegion, DriverTransport, Interrupts,
+                                  MmioBounceDescription, QueueConfig, TransportError)
 from device_ref.vhost_user import protocol as P
 from device_ref.vhost_user.connection import Connection, FrontendError
 from device_ref.vhost_user.memory import SharedRegion
@@ -239,11 +242,7 @@ class Frontend:
 # The transport the reference driver is handed
 # ====================================================================
 
-from device_ref.ring.memory import GuestMemory as RingMemory  # noqa: E402
-from device_ref.transport import (BounceRegion, DriverTransport, Interrupts,  # noqa: E402
-                                  MmioBounceDescription, QueueConfig, TransportError)
-
-ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK, DEVICE_NEEDS_RESET = 1, 2, 4, 8, 64
+DRIVER_OK, FEATURES_OK, DEVICE_NEEDS_RESET = 4, 8, 64  # device status bits
 F_SWIOTLB = 44
 
 

@@ -9,7 +9,6 @@ what we expect, and move data through them correctly.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess

@@ -2,10 +2,7 @@
 socket: split and packed rings, with and without VIRTIO_F_SWIOTLB."""
 from __future__ import annotations
 
-import os
 import random
-import struct
-import threading
 
 import pytest
 

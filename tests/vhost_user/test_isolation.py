@@ -16,8 +16,6 @@ import time
 import json
 from pathlib import Path
 
-import pytest
-
 from device_ref.driver.blk import BlkDriver
 from device_ref.transport import BounceRegion
 from device_ref.vhost_user.frontend import VhostUserTransport

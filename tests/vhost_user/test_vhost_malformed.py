@@ -6,8 +6,6 @@ connection served normally.
 """
 from __future__ import annotations
 
-import gc
-import mmap
 import os
 import socket
 import struct
