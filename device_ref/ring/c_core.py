@@ -86,8 +86,8 @@ class CQueue:
         self._int = ffi.new("int[1]")
         self.size = cfg.size
         # hot entry points looked up once
-        self._add, self._collect = lib.ring_drv_add, lib.ring_drv_collect
-        self._pop, self._push = lib.ring_dev_pop, lib.ring_dev_push
+        self._add, self._collect = lib.ring_add, lib.ring_collect
+        self._pop, self._push = lib.ring_pop, lib.ring_push
 
     # -- state --
     @property
@@ -109,22 +109,25 @@ class CQueue:
         return self.lib.ring_state(self.q)
 
     # -- driver --
+    def _fail(self, r: int) -> RingError:
+        return RingError(-r, count=self.lib.ring_last_count(self.q))
+
     def add_batch(self, batch: ChainBatch) -> tuple[int, bool]:
         p = batch._c or _bind(batch, self.ffi)
-        u32 = self._u32
-        err = self._add(self.q, p[0], batch.count, p[1], batch.nsegs, u32, self._int)
-        if err:
-            raise RingError(err, count=u32[0])
-        return u32[0], self._int[0] != 0
+        r = self._add(self.q, p[0], batch.count, p[1], batch.nsegs)
+        if r < 0:
+            raise self._fail(r)
+        return r >> 1, (r & 1) == 1
 
     def collect_batch(self, out: UsedBatch) -> int:
         p = out._c or _bind(out, self.ffi)
-        u32 = self._u32
-        err = self._collect(self.q, p[0], out.max_entries, u32)
-        n = out.count = u32[0]
-        if err:
-            raise RingError(err, count=n)
-        return n
+        r = self._collect(self.q, p[0], out.max_entries)
+        if r < 0:
+            e = self._fail(r)
+            out.count = e.count
+            raise e
+        out.count = r
+        return r
 
     def enable_interrupts(self) -> bool:
         return bool(self.lib.ring_drv_enable_intr(self.q))
@@ -135,19 +138,20 @@ class CQueue:
     # -- device --
     def pop_batch(self, batch: PopBatch) -> int:
         p = batch._c or _bind(batch, self.ffi)
-        u32 = self._u32
-        err = self._pop(self.q, p[0], batch.max_chains, p[1], batch.max_segs, u32)
-        n = batch.count = u32[0]
-        if err:
-            raise RingError(err, count=n)
-        return n
+        r = self._pop(self.q, p[0], batch.max_chains, p[1], batch.max_segs)
+        if r < 0:
+            e = self._fail(r)
+            batch.count = e.count
+            raise e
+        batch.count = r
+        return r
 
     def push_batch(self, batch: Any, fill: bool = False, coalesce: bool = False) -> bool:
         p = batch._c or _bind(batch, self.ffi)
-        err = self._push(self.q, p[0], batch.count, fill, coalesce, self._int)
-        if err:
-            raise RingError(err)
-        return self._int[0] != 0
+        r = self._push(self.q, p[0], batch.count, fill, coalesce)
+        if r < 0:
+            raise RingError(-r)
+        return r == 1
 
     def enable_notifications(self) -> bool:
         return bool(self.lib.ring_dev_enable_notify(self.q))

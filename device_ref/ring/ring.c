@@ -60,6 +60,7 @@ struct ring_queue {
     uint8_t *infl;                  /* per id: 1 in flight; 2 while a push batch is validated */
     uint64_t *seq;                  /* per id, IN_ORDER: position in the in-flight order */
     uint32_t hint;                  /* region that held the last segment */
+    uint32_t last_count;            /* items completed by the last ring_add/collect/pop */
 };
 
 /* ---- little-endian field access (memcpy: no alignment assumptions) ---- */
@@ -409,6 +410,8 @@ static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t ncha
     const uint32_t size = q->size, mask = size - 1;
     uint8_t *const desc = q->desc, *const drv = q->drv;
     struct meta *const m = q->m;
+    uint8_t *const infl = q->infl;
+    const uint32_t in_order = q->in_order;
     uint16_t *const fv = q->free.v;
     uint32_t fh = q->free.head, fc = q->free.count;   /* free fifo, kept in registers */
     const uint16_t old = q->avail_idx;
@@ -431,7 +434,13 @@ static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t ncha
         head = fv[fh];
         fh = (fh + 1) & mask;
         fc--;
-        if (ind) {
+        if (!ind && nseg == 1) {
+            /* the common single-segment buffer */
+            struct split_desc d = { s->addr, s->len, (uint16_t)((s->flags & SEG_WRITABLE) ? F_WRITE : 0), 0 };
+            memcpy(desc + 16ull * head, &d, 16);
+            w = (s->flags & SEG_WRITABLE) ? s->len : 0;
+            m[head].next = 0;
+        } else if (ind) {
             uint8_t *t = NULL;
             if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
                 return RING_E_OUT_OF_BOUNDS; /* unreachable: check_requests translated it */
@@ -469,8 +478,8 @@ static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t ncha
         m[head].token = chains[k].token;
         m[head].ndesc = (uint16_t)need;
         m[head].wlen = (uint32_t)w;
-        q->infl[head] = 1;
-        if (q->in_order) {
+        infl[head] = 1;
+        if (in_order) {
             q->seq[head] = q->order.head_seq + q->order.count;
             fifo_push(&q->order, head);
         }
@@ -1150,4 +1159,46 @@ void ring_dev_disable_notify(ring_queue *q)
         st16(q->dev + 2, EVT_DISABLE);
     else if (!q->event_idx)
         st16(q->dev, 1);
+}
+
+/* ---- single-return-value forms ---- */
+
+int64_t ring_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+                 const struct ring_seg *segs, uint32_t nsegs)
+{
+    uint32_t added;
+    int notify;
+    int e = ring_drv_add(q, chains, nchains, segs, nsegs, &added, &notify);
+    q->last_count = added;
+    return e ? -(int64_t)e : ((int64_t)added << 1) | (notify != 0);
+}
+
+int64_t ring_collect(ring_queue *q, struct ring_used *out, uint32_t max)
+{
+    uint32_t n;
+    int e = ring_drv_collect(q, out, max, &n);
+    q->last_count = n;
+    return e ? -(int64_t)e : (int64_t)n;
+}
+
+int64_t ring_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                 struct ring_seg *segs, uint32_t max_segs)
+{
+    uint32_t n;
+    int e = ring_dev_pop(q, chains, max_chains, segs, max_segs, &n);
+    q->last_count = n;
+    return e ? -(int64_t)e : (int64_t)n;
+}
+
+int64_t ring_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill, int coalesce)
+{
+    int notify;
+    int e = ring_dev_push(q, items, n, fill, coalesce, &notify);
+    q->last_count = 0;
+    return e ? -(int64_t)e : (int64_t)(notify != 0);
+}
+
+uint32_t ring_last_count(const ring_queue *q)
+{
+    return q->last_count;
 }

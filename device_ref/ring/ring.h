@@ -118,6 +118,18 @@ int ring_dev_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
 int ring_dev_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
                   int coalesce, int *notify);
 int ring_dev_enable_notify(ring_queue *q);
+
+/* The same four batch operations with a single return value, which is
+ * cheaper to take apart from Python: >= 0 is the result (add: added << 1 |
+ * notify; collect and pop: count; push: notify), < 0 is minus the error
+ * code, and then ring_last_count() says how many items completed. */
+int64_t ring_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+                 const struct ring_seg *segs, uint32_t nsegs);
+int64_t ring_collect(ring_queue *q, struct ring_used *out, uint32_t max);
+int64_t ring_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                 struct ring_seg *segs, uint32_t max_segs);
+int64_t ring_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill, int coalesce);
+uint32_t ring_last_count(const ring_queue *q);
 void ring_dev_disable_notify(ring_queue *q);
 /* cdef-end */
 
