@@ -79,6 +79,10 @@ class VirtioDevice(DeviceBackend):
         self.negotiated = 0
         self.events: list[Event] = []
         self.counters = DeviceCounters()
+        # An optional buffer-protection layer (device_ref.qenc): it owns a
+        # register window, forgets its keys on reset, and sees every chain
+        # before the device type does.
+        self.buffer_layer = None
         # With IN_ORDER negotiated, return each batch as one used entry (the
         # spec allows it; it exercises the driver's batch handling).
         self.coalesce_in_order = False
@@ -148,6 +152,8 @@ class VirtioDevice(DeviceBackend):
         # The memory map stays: it is the transport's, which replaces it
         # when the next negotiation changes what the device may reach.
         self.config.reset_driver_fields(self._config_layout)
+        if self.buffer_layer is not None:
+            self.buffer_layer.reset()
         self.counters.resets += 1
         self.record("reset", "device reset")
 
@@ -175,9 +181,14 @@ class VirtioDevice(DeviceBackend):
         return self.config.generation
 
     def read_config(self, offset: int, length: int) -> bytes:
+        if self.buffer_layer is not None and self.buffer_layer.owns_config(offset, length):
+            return self.buffer_layer.read_register(offset, length)
         return self.config.read(offset, length)
 
     def write_config(self, offset: int, data: bytes) -> None:
+        if self.buffer_layer is not None and self.buffer_layer.owns_config(offset, len(data)):
+            self.buffer_layer.write_register(offset, data)
+            return
         self.config.driver_write(offset, data)
 
     def update_config(self, offset: int, data: bytes) -> None:
@@ -306,8 +317,11 @@ class VirtioDevice(DeviceBackend):
                     if ring.rearm():
                         continue
                     break
+                layer = self.buffer_layer
                 for i, chain in enumerate(chains):
-                    ring.set_written(i, self.handle(queue, ChainIO(ring.memory, chain.segments)))
+                    io = ChainIO(ring.memory, chain.segments)
+                    ring.set_written(i, self.handle(queue, io) if layer is None
+                                     else layer.serve(queue, io, self.handle))
                 self.counters.requests += len(chains)
                 notify = ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER)) or notify
         except RingFault as exc:

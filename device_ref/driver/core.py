@@ -77,6 +77,7 @@ class Request:
     used_len: int | None = None
     data: bytes | None = None        # bytes of the driver-allocated writable parts
     error: DriverError | None = None
+    layer_ctx: object = None         # what the buffer layer needs at completion
 
 
 @dataclass
@@ -121,6 +122,9 @@ class VirtioDriver:
         self.status_log: list[int] = []
         self._tokens = itertools.count(1)
         self._generation = None
+        # An optional buffer-protection layer (device_ref.qenc): it installs
+        # keys before DRIVER_OK, seals each request and opens each completion.
+        self.buffer_layer = None
         register = getattr(transport, "register_driver", None)
         if register is not None:
             register(self)
@@ -131,7 +135,8 @@ class VirtioDriver:
         return has(self.negotiated, F_SWIOTLB)
 
     def supported(self) -> int:
-        return GENERIC_FEATURES | self.DEVICE_FEATURES
+        layer = self.buffer_layer.features if self.buffer_layer is not None else 0
+        return GENERIC_FEATURES | self.DEVICE_FEATURES | layer
 
     # -- status helpers ----------------------------------------------------
     def _status(self, value: int) -> None:
@@ -172,6 +177,8 @@ class VirtioDriver:
             self.device_setup()
             for q in range(self.num_queues()):
                 self.queues.append(self._setup_queue(q))
+            if self.buffer_layer is not None:
+                self.buffer_layer.install(self)
             self._status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK)
             if t.read_status() & DEVICE_NEEDS_RESET:
                 raise DeviceNeedsReset("device set DEVICE_NEEDS_RESET during initialisation")
@@ -291,6 +298,9 @@ class VirtioDriver:
     def _submit(self, queue: int, out: list, in_: list) -> Request:
         self._require_ready()
         qs = self._safe_queue(queue)
+        ctx = None
+        if self.buffer_layer is not None:
+            out, in_, ctx = self.buffer_layer.seal(self, queue, out, in_)
         allocs: list[Allocation] = []
         copy_back: list[tuple[int, int, GuestBuffer | None]] = []
         out_segs: list[tuple[int, int]] = []
@@ -355,6 +365,9 @@ class VirtioDriver:
                 raise DriverError(f"could not queue request: {exc}") from exc
             raise
         req = Request(queue, token, allocs, copy_back, sum(n for _a, n in in_segs))
+        if ctx is not None:
+            req.layer_ctx = ctx
+            self.buffer_layer.commit(ctx, bool(out_segs))
         qs.inflight[token] = req
         if notify:
             self.counters.kicks += 1
@@ -414,6 +427,8 @@ class VirtioDriver:
                 else:
                     parts.append(data)
             req.data = b"".join(parts)
+            if req.layer_ctx is not None:
+                self.buffer_layer.open(self, req)
             for a in req.allocs:
                 self.dma.free(a)
             req.allocs = []

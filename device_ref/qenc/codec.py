@@ -1,0 +1,39 @@
+"""Sealing and opening one part of one chain: pure functions over bytes.
+
+A sealed part is ciphertext followed by the 16-byte tag. ``open_part``
+raises ``AuthFailure`` and returns nothing when the tag does not verify, so
+no plaintext of a forged part ever leaves this module.
+"""
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidTag
+
+from device_ref.qenc.algorithms import TAG_LEN
+from device_ref.qenc.nonce import aad, nonce
+
+
+class AuthFailure(Exception):
+    """The tag did not verify: tampered, replayed or misdirected data."""
+
+
+def seal_part(primitive, algorithm: int, queue: int, direction: int, counter: int,
+              plaintext: bytes, length: int | None = None) -> bytes:
+    """Ciphertext || tag of ``plaintext``; ``length`` goes into the associated
+    data (default: the plaintext length)."""
+    n = len(plaintext) if length is None else length
+    return primitive.encrypt(nonce(queue, direction, counter), plaintext,
+                             aad(n, queue, direction, algorithm))
+
+
+def open_part(primitive, algorithm: int, queue: int, direction: int, counter: int,
+              sealed: bytes, length: int | None = None) -> bytes:
+    """The plaintext of a sealed part, or ``AuthFailure``."""
+    if len(sealed) < TAG_LEN:
+        raise AuthFailure(f"sealed part of {len(sealed)} bytes has no room for the tag")
+    n = len(sealed) - TAG_LEN if length is None else length
+    try:
+        return primitive.decrypt(nonce(queue, direction, counter), sealed,
+                                 aad(n, queue, direction, algorithm))
+    except InvalidTag:
+        raise AuthFailure(f"tag check failed (queue {queue}, direction {direction}, "
+                          f"counter {counter})") from None
