@@ -110,7 +110,7 @@ def parse_bounce(text: str) -> BounceRegion:
 
 
 def parse_adapter(spec: str, options: AdapterOptions | None = None) -> Adapter:
-    """``ref[:OPTS]``, ``vhost-user:PATH`` or ``spawn:COMMAND`` as an adapter."""
+    """``ref[:OPTS]``, ``vhost-user:PATH``, ``spawn:COMMAND`` or ``mutant:NAME``."""
     opts = options or AdapterOptions()
     kind, sep, rest = spec.partition(":")
     if kind == "ref":
@@ -126,5 +126,12 @@ def parse_adapter(spec: str, options: AdapterOptions | None = None) -> Adapter:
             raise AdapterError("spawn needs a command: spawn:COMMAND (with {socket})")
         from conformance.adapters.spawn import SpawnAdapter  # noqa: PLC0415
         return SpawnAdapter(rest, opts)
-    raise AdapterError(f"unknown device adapter {spec!r}: use ref, vhost-user:PATH or "
-                       f"spawn:COMMAND")
+    if kind == "mutant":
+        from conformance.mutants import by_name  # noqa: PLC0415
+        try:
+            return by_name(rest).adapter(opts)
+        except KeyError:
+            raise AdapterError(f"unknown fault-injection variant {rest!r} "
+                               f"(conformance mutants --list)") from None
+    raise AdapterError(f"unknown device adapter {spec!r}: use ref, vhost-user:PATH, "
+                       f"spawn:COMMAND or mutant:NAME")

@@ -98,16 +98,32 @@ class SpawnAdapter(Adapter):
         self._pending_start = True
 
     def open(self, device_type: str | None) -> Session:
-        if getattr(self, "_pending_start", True) or self.proc is None or \
-                self.proc.poll() is not None:
-            self._pending_start = False
-            self._start()
+        for attempt in (1, 2):
+            if getattr(self, "_pending_start", True) or self.proc is None or \
+                    self.proc.poll() is not None:
+                self._pending_start = False
+                self._start()
+            try:
+                return self.inner.open(device_type)
+            except AdapterError as exc:
+                # A back-end that serves one connection exits when it ends:
+                # give it a moment to go, then start a fresh one once.
+                if attempt == 1 and self._exits_soon():
+                    continue
+                died = self.proc is not None and self.proc.poll() is not None
+                raise AdapterError(f"{exc}" + (f" (back-end exited with status "
+                                               f"{self.proc.returncode})" if died else "")) \
+                    from None
+        raise AdapterError("unreachable")
+
+    def _exits_soon(self, wait: float = 1.0) -> bool:
+        if self.proc is None:
+            return True
         try:
-            return self.inner.open(device_type)
-        except AdapterError as exc:
-            died = self.proc is not None and self.proc.poll() is not None
-            raise AdapterError(f"{exc}" + (f" (back-end exited with status "
-                                           f"{self.proc.returncode})" if died else "")) from None
+            self.proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def after_wedged(self) -> None:
         self._pending_start = True   # a fresh process for the next test
