@@ -9,7 +9,6 @@ space. That is how VIRTIO_F_SWIOTLB's trust model is enforced here.
 from __future__ import annotations
 
 import ctypes
-import gc
 import mmap
 import os
 from dataclasses import dataclass
@@ -72,6 +71,14 @@ class MappedRegion:
 
     def view(self) -> memoryview:
         return memoryview(self.mem)[self.start:self.start + self.size]
+
+    def buffer(self) -> mmap.mmap | memoryview:
+        """The region as a writable buffer: the mapping itself when it is
+        exactly the region (the usual, page-aligned case), so no memoryview
+        of ours ends up owned by the ring core's memory map."""
+        if self.start == 0 and len(self.mem) == self.size:
+            return self.mem
+        return self.view()
 
 
 def _end(start: int, size: int) -> int:
@@ -137,24 +144,14 @@ class RegionTable:
         return cls(mapped)
 
     def close(self) -> None:
-        """Unmap every region now, so a long-running server keeps nothing
-        of a front-end that has gone."""
-        pending = []
+        """Unmap every region no one uses any more, so a long-running server
+        keeps nothing of a front-end that has gone."""
         for r in self.regions:
             try:
                 r.mem.close()
             except BufferError:
-                pending.append(r.mem)
+                pass  # a live view still uses it; unmapped when that view goes
         self.regions = []
-        if pending:
-            # Views of the mapping may survive in reference cycles (queue
-            # objects and their memory map); collect those, then unmap.
-            gc.collect()
-            for mem in pending:
-                try:
-                    mem.close()
-                except BufferError:
-                    pass  # still in use by a live object; unmapped when it goes
 
     def user_to_guest(self, user_addr: int, length: int) -> int:
         """Translate a front-end virtual address range to a guest address."""

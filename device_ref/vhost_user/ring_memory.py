@@ -9,7 +9,7 @@ def ring_memory(table: RegionTable) -> GuestMemory:
     """A ring-core memory map holding exactly the shared regions, no more."""
     memory = GuestMemory()
     for r in table.regions:
-        memory.add_region(r.guest_addr, r.view())
+        memory.add_region(r.guest_addr, r.buffer())
     return memory
 
 
