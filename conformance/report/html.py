@@ -106,7 +106,7 @@ def to_rst(report: Report) -> str:
 
 
 def render(report: Report) -> str:
-    html = publish_string(to_rst(report), writer_name="html5",
+    html = publish_string(to_rst(report), writer="html5",
                           settings_overrides={"report_level": 5, "halt_level": 5,
                                               "embed_stylesheet": False,
                                               "stylesheet_path": "", "stylesheet": ""})
