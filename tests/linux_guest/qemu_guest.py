@@ -232,6 +232,24 @@ blk_rw() {
     done
 }
 
+# blk_rebind TAG SLOT COUNT OFFSET: unbind and rebind virtio_blk (a device
+# reset and a fresh start of its rings through the VMM), then read COUNT
+# blocks at OFFSET again and report their sha256.
+blk_rebind() {
+    tag=$1; slot=$2; count=$3; off=$4
+    d=$(virtio_dir $slot) || { echo "@@ERROR $tag: no virtio device at slot $slot"; return 1; }
+    dev=$(basename $d)
+    echo $dev > /sys/bus/virtio/drivers/virtio_blk/unbind || echo "@@ERROR $tag: unbind failed"
+    echo $dev > /sys/bus/virtio/drivers/virtio_blk/bind || echo "@@ERROR $tag: bind failed"
+    i=0
+    while [ -z "$(ls $d/block 2>/dev/null)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+    name=$(ls $d/block 2>/dev/null)
+    wait_for /dev/$name || { echo "@@ERROR $tag: no block node after rebind"; return 1; }
+    dd if=/dev/$name of=/tmp/again bs=4096 skip=$off count=$count iflag=direct 2>/dev/null \
+        || echo "@@ERROR $tag: read after rebind failed"
+    echo "@@R $tag.rebind.$off $(sha256sum < /tmp/again | cut -d' ' -f1)"
+}
+
 # rng_read TAG SLOT HWRNG BYTES: make HWRNG (virtio_rng.N, numbered in probe
 # order) the current hwrng, check it sits on SLOT's virtio device, read BYTES.
 rng_read() {

@@ -59,6 +59,11 @@ CASES = [Case(f"{kind}_{'packed' if packed else 'split'}_{'full' if extras else 
 CASES.append(Case("blk_swiotlb_offered", "blk", 12, False, True, ("--swiotlb",)))
 
 
+# Devices whose driver is unbound and bound again after the data test: QEMU
+# stops the rings (GET_VRING_BASE) on the reset and starts them afresh.
+REBIND = ("blk_split_full", "blk_packed_full")
+
+
 def guest_script(cases: list[Case]) -> str:
     lines = [g.SHELL_LIB]
     rng_seen = 0
@@ -68,6 +73,8 @@ def guest_script(cases: list[Case]) -> str:
             lines.append(f"report_virtio {c.tag} {slot}")
             lines.append(f"blk_rw {c.tag} {slot} {BLOCKS_PER_WRITE} "
                          + " ".join(map(str, OFFSETS)))
+            if c.tag in REBIND:
+                lines.append(f"blk_rebind {c.tag} {slot} {BLOCKS_PER_WRITE} {OFFSETS[1]}")
         else:
             # virtio-rng numbers its hwrngs in probe order, which is slot order.
             lines.append(f"rng_read {c.tag} {slot} virtio_rng.{rng_seen} {RNG_BYTES}")
@@ -151,6 +158,8 @@ def test_guest_report_has_exactly_the_expected_results(boot):
         expected |= {f"{c.tag}.device", f"{c.tag}.features"}
         if c.kind == "blk":
             expected |= {f"{c.tag}.size"} | {f"{c.tag}.rw.{o}" for o in OFFSETS}
+            if c.tag in REBIND:
+                expected.add(f"{c.tag}.rebind.{OFFSETS[1]}")
         else:
             expected |= {f"{c.tag}.current", f"{c.tag}.bytes", f"{c.tag}.distinct"}
     assert set(report) == expected
@@ -180,6 +189,17 @@ def test_guest_block_data_round_trips(boot, case):
             f.seek(off * BLOCK)
             assert hashlib.sha256(f.read(BLOCK * BLOCKS_PER_WRITE)).hexdigest() == digest
     assert " error" not in logs[case.tag]
+
+
+@pytest.mark.parametrize("tag", REBIND)
+def test_guest_driver_rebind_restarts_rings_and_keeps_data(boot, tag):
+    """Unbinding the driver resets the device; QEMU stops our rings with
+    GET_VRING_BASE and starts them again on the next probe. The data
+    written before must read back the same afterwards."""
+    report, logs, _, _ = boot
+    before = report[f"{tag}.rw.{OFFSETS[1]}"].split()[1]
+    assert report[f"{tag}.rebind.{OFFSETS[1]}"] == before
+    assert " error" not in logs[tag]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.kind == "rng"], ids=lambda c: c.tag)
