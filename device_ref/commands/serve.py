@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         server = Server(args.socket, factory, name=f"device-ref serve ({args.type})",
                         log=_logger(args.quiet))
     except OSError as exc:
-        raise CliError(f"{args.socket}: cannot listen: {exc.strerror}") from None
+        raise CliError(f"{args.socket}: cannot listen: {exc.strerror or exc}") from None
 
     def stop(signum, frame):  # noqa: ARG001
         server.stop()

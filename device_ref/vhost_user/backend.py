@@ -39,6 +39,7 @@ OFFERED_PROTOCOL = P.bits(PF.MQ, PF.REPLY_ACK, PF.CONFIG)
 # A partly sent message must be completed within this time; otherwise one
 # stalled front-end would keep the server from everyone else.
 MESSAGE_TIMEOUT = 5.0
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
 class Refused(Exception):
@@ -564,7 +565,10 @@ class Server:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Bind under a temporary name and rename once listening, so the
         # socket path never exists without a listener behind it.
-        staging = f"{path}.{os.getpid()}.tmp"
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            raise OSError(f"socket path is {len(os.fsencode(path))} bytes; Unix sockets "
+                          f"allow at most {MAX_SOCKET_PATH}")
+        staging = os.path.join(os.path.dirname(path) or ".", f".vu-{os.getpid()}.tmp")
         try:
             self.listener.bind(staging)
             self.listener.listen(4)

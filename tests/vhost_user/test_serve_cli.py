@@ -30,6 +30,14 @@ def test_bad_arguments_exit_2_with_one_line(sockdir, args, message):
     assert "Traceback" not in r.stderr
 
 
+def test_socket_path_too_long(sockdir):
+    path = str(sockdir / ("x" * 120))
+    r = subprocess.run(serve_cmd("--type", "rng", "--socket", path), capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "Unix sockets allow at most 107" in r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
 def test_socket_in_missing_directory(sockdir):
     r = subprocess.run(serve_cmd("--type", "rng", "--socket", str(sockdir / "no" / "s.sock")),
                        capture_output=True, text=True, timeout=30)
