@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
+
+from device_ref.vhost_user.connection import FrontendError
+from device_ref.vhost_user.frontend import Frontend
 
 from .conftest import stop, wait_for_socket
 
@@ -91,3 +98,43 @@ def test_backend_dies_mid_request(sockdir):
         stop(proc)
     assert proc.returncode == 3  # it really died while handling the request
     assert "back-end closed the connection" in line and "in flight" in line
+
+
+# A scripted back-end that answers the first request with given bytes: the
+# front-end must turn every kind of bad reply into one FrontendError line.
+
+
+def scripted_backend(path: str, answer: bytes, close: bool = True) -> threading.Thread:
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+
+    def run():
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        conn.sendall(answer)
+        if close:
+            conn.close()
+        srv.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("answer, message", [
+    (b"", "back-end closed the connection (waiting for the reply to GET_FEATURES)"),
+    (struct.pack("<III", 2, 0x5, 8) + bytes(8), "expected a reply to GET_FEATURES, got SET_FEATURES"),
+    (struct.pack("<III", 1, 0x1, 8) + bytes(8), "expected a reply to GET_FEATURES"),
+    (struct.pack("<III", 1, 0x5, 4) + bytes(4), "GET_FEATURES reply: payload is 4 bytes, expected 8"),
+    (struct.pack("<III", 1, 0x5, 8) + bytes(3), "bad reply to GET_FEATURES: connection closed inside"),
+    (struct.pack("<III", 1, 0x6, 0), "bad reply to GET_FEATURES: unsupported protocol version 2"),
+    (b"\x01\x00", "bad reply to GET_FEATURES: connection closed inside a message"),
+])
+def test_bad_replies_become_one_line_errors(sockdir, answer, message):
+    path = str(sockdir / "scripted.sock")
+    t = scripted_backend(path, answer)
+    with pytest.raises(FrontendError) as err:
+        Frontend(path, timeout=2).handshake()
+    t.join(5)
+    text = str(err.value)
+    assert message in text and "\n" not in text
