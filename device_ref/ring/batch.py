@@ -7,8 +7,7 @@ struct on the same bytes.  Record layouts match the structs in ring.h.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from .errors import RingError, RingErrorCode
 
@@ -19,15 +18,14 @@ USED = struct.Struct("<QII")       # struct ring_used: token, len, reserved
 SEG_WRITABLE = 1
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
+    """One translated segment of a popped chain (a named tuple: cheap to make)."""
     gpa: int
     len: int
     writable: bool
 
 
-@dataclass(frozen=True)
-class Chain:
+class Chain(NamedTuple):
     """A buffer the device popped: its id and its segments, in ring order."""
     id: int
     segments: tuple[Segment, ...]
@@ -100,10 +98,10 @@ class PopBatch:
     def chain_list(self) -> list[Chain]:
         out = []
         s = 0
-        for k in range(self.count):
-            cid, nseg, _w, _written = POPPED.unpack_from(self.chains, POPPED.size * k)
-            segs = tuple(Segment(a, ln, bool(f & SEG_WRITABLE))
-                         for a, ln, f in (SEG.unpack_from(self.segs, SEG.size * j) for j in range(s, s + nseg)))
+        segs_view = memoryview(self.segs)
+        for cid, nseg, _w, _written in POPPED.iter_unpack(memoryview(self.chains)[:POPPED.size * self.count]):
+            segs = tuple(Segment(a, ln, f & SEG_WRITABLE == SEG_WRITABLE)
+                         for a, ln, f in SEG.iter_unpack(segs_view[SEG.size * s:SEG.size * (s + nseg)]))
             out.append(Chain(cid, segs))
             s += nseg
         return out

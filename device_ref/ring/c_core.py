@@ -27,16 +27,28 @@ class CMemMap:
         regions = mem.regions
         arr = self.ffi.new("struct ring_region[]", max(1, len(regions)))
         for i, r in enumerate(regions):
-            # map the owner, not our memoryview: a memoryview with a live export
-            # must never be torn down by the cycle collector
-            host = self.ffi.from_buffer("uint8_t[]", r.owner, require_writable=True)
             arr[i].gpa = r.gpa
             arr[i].size = r.size
-            arr[i].host = host
-            self._keep.append(host)
+            arr[i].host = self._host(r)
         self._keep.append(arr)
         self.cmem.regions = arr
         self.cmem.nregions = len(regions)
+
+    def _host(self, r: Any) -> Any:
+        """Host pointer of a region, pinned through the object at the bottom
+        of its buffer (bytearray, mmap, ...), never through a memoryview: a
+        memoryview holding a long-lived export must not meet the cycle
+        collector, which tears it down while the export is live."""
+        ffi = self.ffi
+        root = r.view.obj
+        base = ffi.from_buffer("uint8_t[]", root, require_writable=True)
+        probe = ffi.from_buffer("uint8_t[]", r.view, require_writable=True)
+        off = int(ffi.cast("uintptr_t", probe)) - int(ffi.cast("uintptr_t", base))
+        ffi.release(probe)
+        if off < 0 or off + r.size > len(base):
+            raise RingError(RingErrorCode.BAD_CONFIG, "region buffer is not inside its exporter")
+        self._keep.append(base)
+        return base + off
 
 
 def _cmap(mem: GuestMemory) -> CMemMap:

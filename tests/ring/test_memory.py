@@ -107,3 +107,27 @@ def test_backend_choice(monkeypatch):
     mem = GuestMemory()
     mem.add_region(0, bytearray(0x10000))
     assert DriverQueue(mem, place_rings("split", 4, 0)).backend == "python"
+
+
+def test_memoryview_slice_region_and_cycle_collection(backend):
+    """A region given as a memoryview slice maps at the slice's offset, and the
+    whole set-up can be torn down by the cycle collector (no crash)."""
+    import gc
+    import struct
+    m = mmap.mmap(-1, 0x20000)
+    view = memoryview(m)[0x8000:0x18000]
+    mem = GuestMemory()
+    mem.add_region(0x100000, view)
+    cfg = place_rings("split", 4, 0x100000)
+    drv = DriverQueue(mem, cfg, backend=backend)
+    dev = DeviceQueue(mem, cfg, backend=backend)
+    drv.add([], [(0x101000, 4)], token=1)
+    # the driver wrote descriptor 0 at the start of the slice, not of the mmap
+    assert struct.unpack_from("<QIHH", m, 0x8000) == (0x101000, 4, 2, 0)
+    c = dev.pop()
+    dev.push(c.id, 4)
+    assert drv.collect() == [(1, 4)]
+    holder: list = [mem, drv, dev, view]
+    holder.append(holder)
+    del holder, mem, drv, dev, view, c
+    gc.collect()
