@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="refuse a driver that does not accept VIRTIO_F_SWIOTLB")
     parser.add_argument("--seed", type=int, help="rng: deterministic entropy from this seed")
     parser.add_argument("--quiet", action="store_true", help="log errors only")
+    parser.add_argument("--trace", action="store_true",
+                        help="log every vhost-user message received and reply sent")
 
 
 def make_factory(args: argparse.Namespace):
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.socket}: exists and is not a socket")
     try:
         server = Server(args.socket, factory, name=f"device-ref serve ({args.type})",
-                        log=_logger(args.quiet))
+                        log=_logger(args.quiet), trace=args.trace)
     except OSError as exc:
         raise CliError(f"{args.socket}: cannot listen: {exc.strerror or exc}") from None
 

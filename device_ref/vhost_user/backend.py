@@ -109,7 +109,9 @@ class Session:
     """One front-end connection and the device it drives."""
 
     def __init__(self, sock: socket.socket, device_factory: Callable[[], object],
-                 log: Callable[[str], None], message_timeout: float = MESSAGE_TIMEOUT):
+                 log: Callable[[str], None], message_timeout: float = MESSAGE_TIMEOUT,
+                 trace: bool = False):
+        self.trace = trace
         sock.settimeout(message_timeout)
         self.channel = P.Channel(sock)
         self.device = device_factory()
@@ -149,6 +151,8 @@ class Session:
         return {v.kick: i for i, v in self.vrings.items() if v.kick is not None}
 
     def _reply(self, request: int, payload: bytes) -> None:
+        if self.trace:
+            self.log(f"-> {P.request_name(request)} {payload.hex() or '-'}")
         self.channel.send(request, payload, reply=True)
 
     def _vring(self, index: int) -> Vring:
@@ -173,6 +177,9 @@ class Session:
     def handle(self, msg: P.Message) -> None:
         """Act on one message; raises ProtocolError to end the connection."""
         self.stats.messages += 1
+        if self.trace:
+            self.log(f"<- {P.request_name(msg.request)} flags {msg.header.flags:#x} "
+                     f"{msg.payload.hex() or '-'}" + (f" +{len(msg.fds)} fds" if msg.fds else ""))
         if msg.header.is_reply:
             msg.close_fds()
             raise ProtocolError(f"{P.request_name(msg.request)}: reply flag set on a request")
@@ -552,8 +559,9 @@ class Server:
 
     def __init__(self, path: str, device_factory: Callable[[], object],
                  log: Callable[[str], None] = _stderr_log, name: str = "vhost-user",
-                 message_timeout: float = MESSAGE_TIMEOUT):
+                 message_timeout: float = MESSAGE_TIMEOUT, trace: bool = False):
         self.path = path
+        self.trace = trace
         self.message_timeout = message_timeout
         self.device_factory = device_factory
         self.name = name
@@ -676,7 +684,8 @@ class Server:
         conn, _ = self.listener.accept()
         self.stats.connections += 1
         try:
-            self.session = Session(conn, self.device_factory, self.log, self.message_timeout)
+            self.session = Session(conn, self.device_factory, self.log, self.message_timeout,
+                                   self.trace)
         except Exception as exc:  # noqa: BLE001 - a device that fails to open
             conn.close()
             self.log(f"connection {self.stats.connections}: cannot create device: {exc}")
