@@ -86,6 +86,11 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions) -> TestResult:
         r = _result(test, req, Verdict.SKIP, f"OUTDATED: {stale}", Evidence(), opts.layout)
         r.outdated = True
         return r
+    if test.group.target == "driver":   # the driver is under test: conformance/driver_mode.py
+        from conformance.driver_mode import run_driver_test
+        start = time.monotonic()
+        verdict, reason, ev = run_driver_test(test, adapter, opts.layout)
+        return _result(test, req, verdict, reason, ev, opts.layout, time.monotonic() - start)
     why = _group_skip(test.group, adapter)
     if why:
         return _result(test, req, Verdict.SKIP, why, Evidence(), opts.layout)

@@ -1,0 +1,204 @@
+"""Driver-mode vectors (``given target driver``) with the ``ref`` adapter.
+
+Here the driver is under test and the device judges it: the reference
+driver of ``device_ref`` runs, in this process, against a checking
+reference device (``device_ref.checking``), performs the vector's
+``driver_io`` requests, and the expectations read what the checking device
+recorded. The same checking device judges a third-party driver as a
+vhost-user back-end (``device-ref serve --check-driver``); this module
+makes sure the vectors' driver-mode checks hold for our own driver and that
+the checker does not cry wolf on a conforming one.
+"""
+from __future__ import annotations
+
+from device_ref.checking.device import CHECKED_PROPERTIES, checking_device
+from device_ref.checking.requirements import expectation_key
+from device_ref.devices.blk import BlkOptions, MemoryStorage
+from device_ref.driver.blk import BlkDriver
+from device_ref.driver.core import DriverOptions
+from device_ref.driver.errors import DriverError
+from device_ref.driver.rng import RngDriver
+from device_ref.device.features import F_RING_PACKED, has
+from device_ref.devices.blk import F_FLUSH
+from device_ref.transport import TransportError
+from device_ref.transport_inproc import InProcTransport
+
+from conformance.names import STATUS_BITS, feature_bit
+from conformance.outcomes import Failed, Skipped
+from conformance.verdicts import Evidence, Verdict
+
+DISK_SECTORS = 2048
+RNG_SEED = 1234
+RAM_SIZE = 4 << 20
+
+
+def run_driver_test(test, adapter, layout: str) -> tuple[Verdict, str, Evidence]:
+    """Run one driver-mode vector; the verdict is about the reference driver."""
+    from conformance.adapters.ref import RefAdapter, reference_device
+    if not isinstance(adapter, RefAdapter) or adapter.factory is not reference_device:
+        return Verdict.SKIP, ("driver under test: driver-mode vectors run with the ref adapter "
+                              "(check another driver with device-ref serve --check-driver)"), \
+            Evidence()
+    run = DriverRun(test, adapter.bounce, layout, adapter.opts.device_type)
+    try:
+        return run.execute()
+    finally:
+        run.close()
+
+
+class DriverRun:
+    def __init__(self, test, bounce, layout: str, default_type: str | None) -> None:
+        self.test = test
+        self.group = test.group
+        self.bounce = bounce
+        self.layout = layout
+        self.device_type = self.group.device_type or default_type or "blk"
+        self.transport: InProcTransport | None = None
+        self.device = None
+        self.driver = None
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    def execute(self) -> tuple[Verdict, str, Evidence]:
+        steps = list(self.group.preconditions) + list(self.test.steps)
+        try:
+            self._build(self.group.preconditions)
+        except Skipped as exc:
+            return Verdict.SKIP, exc.observed, Evidence(observed=exc.observed)
+        for i, step in enumerate(steps):
+            ev = Evidence(step=step.describe(), step_index=i, source=step.source)
+            try:
+                if step.kind == "precondition":
+                    continue
+                if step.kind == "action":
+                    self._action(step)
+                else:
+                    self._expect(step)
+            except Skipped as exc:
+                ev.observed = exc.observed
+                return Verdict.SKIP, exc.observed, ev
+            except Failed as exc:
+                ev.observed, ev.expected = exc.observed, exc.expected
+                return Verdict.FAIL, f"{step.describe()}: {exc.observed}", ev
+        return Verdict.PASS, "the driver behaved as required", Evidence(step="(end of test)")
+
+    # -- set-up from the preconditions ---------------------------------------------
+    def _build(self, preconditions) -> None:
+        bounce = self.bounce
+        style = "pci"
+        for step in preconditions:
+            a = step.args
+            if step.verb == "layout" and a["layout"] not in ("any", self.layout):
+                raise Skipped(f"needs the {a['layout']} ring layout; this run uses {self.layout}")
+            if step.verb == "transport":
+                if a["transport"] == "mmio":
+                    style = "mmio"
+                elif a["transport"] not in ("any", "pci"):
+                    raise Skipped(f"needs transport {a['transport']}; the in-process "
+                                  f"transport plays pci or mmio")
+            if step.verb == "region":
+                if a["state"] == "absent":
+                    raise Skipped("needs a device that offers VIRTIO_F_SWIOTLB with no region; "
+                                  "the reference devices always describe theirs")
+                if bounce is None:
+                    raise Skipped("needs a bounce region (run with ref, not ref:swiotlb=off)")
+        offer = ~0 if self.layout == "packed" else ~(1 << F_RING_PACKED)
+        if self.device_type == "blk":
+            self.device = checking_device("blk", MemoryStorage(DISK_SECTORS * 512),
+                                          BlkOptions(), bounce=bounce, offer=offer)
+        elif self.device_type == "rng":
+            self.device = checking_device("rng", seed=RNG_SEED, bounce=bounce, offer=offer)
+        else:
+            raise Skipped(f"no checking device of type {self.device_type}")
+        for step in preconditions:
+            if step.verb != "offered":
+                continue
+            for name in step.args["features"]:
+                b = feature_bit(name, self.device_type)
+                if b is None or not has(self.device.device_features(), b):
+                    raise Skipped(f"the checking {self.device_type} device does not offer {name}")
+        if self.layout == "packed" and not has(self.device.device_features(), F_RING_PACKED):
+            raise Skipped("the packed layout needs VIRTIO_F_RING_PACKED offered")
+        self.transport = InProcTransport(self.device, ram_size=RAM_SIZE, bounce_style=style)
+        cls = BlkDriver if self.device_type == "blk" else RngDriver
+        self.driver = cls(self.transport, DriverOptions())
+
+    # -- actions ---------------------------------------------------------------------
+    def _action(self, step) -> None:
+        if step.verb != "driver_io":
+            raise Skipped(f"{step.verb} is not a driver-mode step")
+        drv = self.driver
+        try:
+            if drv.state != "ready":
+                drv.init()
+            workload(drv, self.device_type, int(step.args["count"]))
+        except (DriverError, TransportError) as exc:
+            raise Failed(f"the driver under test failed against a conforming device: {exc}",
+                         "ordinary requests complete") from None
+        self.device.finish()
+
+    # -- expectations -----------------------------------------------------------------
+    def _expect(self, step) -> None:
+        dev = self.device
+        a = step.args
+        if step.verb == "status":
+            want = 0
+            for name in a["bits"]:
+                want |= STATUS_BITS[name]
+            got = dev.read_status()
+            ok = (got & want) == want if a["op"] == "has" else not got & want
+            if not ok:
+                raise Failed(f"device status {got:#x} (writes {dev.status_writes})",
+                             f"status {a['op']} {' '.join(a['bits'])}")
+            return
+        if step.verb == "accepted":
+            for name in a["features"]:
+                b = feature_bit(name, self.device_type)
+                if b is None:
+                    raise Skipped(f"unknown feature {name}")
+                if has(dev.negotiated, b) != (a["op"] == "has"):
+                    raise Failed(f"accepted {dev.negotiated:#x}", f"accepted {a['op']} {name}")
+            return
+        key = expectation_key(step.verb, a)
+        if key not in CHECKED_PROPERTIES:
+            raise Skipped(f"the checking device does not judge '{key}' (see docs/driver-check.md)")
+        seen = dev.check_log.of(key)
+        if seen:
+            first = seen[0]
+            raise Failed(f"{len(seen)} violation(s); first: {first.detail} {first.evidence}",
+                         f"{key} throughout")
+
+
+def workload(drv, device_type: str, count: int) -> None:
+    """``count`` ordinary requests of the device type, in a mix that uses what
+    was negotiated: one- and multi-segment reads and writes (indirect tables
+    when negotiated), the last sectors of the disk, FLUSH and GET_ID; for
+    rng, reads of varying length."""
+    if device_type == "rng":
+        for i in range(count):
+            drv.read(16 + 48 * (i % 4))
+        return
+    cap = drv.capacity
+    for i in range(count):
+        kind = i % 8
+        sector = (i * 8) % max(cap - 16, 1)
+        data = bytes([(i * 7 + k) & 0xFF for k in range(512)])
+        if kind == 0:
+            drv.write(sector, data)
+        elif kind == 1:
+            drv.read(sector, 512)
+        elif kind == 2:
+            drv.write(sector, data * 8, segments=4)
+        elif kind == 3:
+            drv.read(sector, 4096, segments=4)
+        elif kind == 4 and has(drv.negotiated, F_FLUSH):
+            drv.flush()
+        elif kind == 5:
+            drv.get_id()
+        elif kind == 6:
+            drv.write(cap - 1, data)
+        else:
+            drv.read(cap - 2, 1024, segments=2)
