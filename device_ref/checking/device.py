@@ -52,6 +52,7 @@ class CheckingDevice:
         self.check_log = Log()
         self.status_writes: list[int] = []
         self._opened_since_reset: set[int] = set()
+        self.on_reset = None    # called after each reset (serve writes its report then)
 
     # -- what the checker knows -------------------------------------------------
     @property
@@ -100,6 +101,8 @@ class CheckingDevice:
     def reset(self) -> None:
         self._opened_since_reset.clear()
         super().reset()
+        if self.on_reset is not None:
+            self.on_reset()
 
     # -- queues -------------------------------------------------------------------
     def _context(self, index: int, size: int) -> ring_view.Context:

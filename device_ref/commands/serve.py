@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="log errors only")
     parser.add_argument("--trace", action="store_true",
                         help="log every vhost-user message received and reply sent")
+    from device_ref.checking import serve_options
+    serve_options.add_arguments(parser)
 
 
 def make_factory(args: argparse.Namespace):
@@ -80,6 +82,8 @@ def make_factory(args: argparse.Namespace):
         if args.disk or args.size or args.read_only:
             raise CliError("--disk, --size and --read-only apply to --type blk only")
         from device_ref.devices.rng import RngDevice
+        if getattr(args, "check_driver", False):
+            from device_ref.checking.device import CheckingRngDevice as RngDevice
 
         def rng():
             return RngDevice(seed=args.seed, bounce=bounce, require_swiotlb=args.require_swiotlb,
@@ -89,6 +93,8 @@ def make_factory(args: argparse.Namespace):
     if args.seed is not None:
         raise CliError("--seed applies to --type rng only")
     from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemoryStorage
+    if getattr(args, "check_driver", False):
+        from device_ref.checking.device import CheckingBlkDevice as BlkDevice
     opts = BlkOptions(read_only=args.read_only, queue_size=args.queue_size)
     if args.disk:
         try:
@@ -116,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         factory()  # fail now, not at the first connection, if it cannot be built
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    from device_ref.checking import serve_options
+    factory = serve_options.wrap(args, factory)
     parent = os.path.dirname(os.path.abspath(args.socket))
     if not os.path.isdir(parent):
         raise CliError(f"{args.socket}: directory {parent} does not exist")
@@ -138,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.close()
+        serve_options.finish(factory)
     return 0
 
 
