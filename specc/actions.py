@@ -27,7 +27,7 @@ EXPR_NAMES = ("region.start", "region.end", "region.size", "outside")
 @dataclass(frozen=True)
 class Param:
     name: str
-    type: str                       # feature, int, enum, expr, status_bit, flags, field, value
+    type: str                       # feature, int, enum, expr, status_bit, flags, field, value, hex
     choices: tuple[str, ...] = ()
     positional: bool = False
     repeat: bool = False            # one or more values (positional only)
@@ -243,6 +243,42 @@ _VERBS = (
              "head_exposed_last", "writable_only", positional=True),),
          "Driver under test: every descriptor chain it made available had this property; "
          "see check-actions.md."),
+    # ---- queue encryption (spec/queue_encryption.vspec) ---------------------
+    Verb("qenc_keys", ACTION,
+         (_p("alg", "enum", "null", "aes-256-gcm", "chacha20-poly1305"), _p("key", "hex")),
+         "Between FEATURES_OK and DRIVER_OK (or after, to test the refusal): write this algorithm "
+         "and 32-byte key into the queue-encryption registers for every queue (queue_select, "
+         "algorithm, key, then queue_enable 1); later qenc_submit steps seal with it and each "
+         "queue's counter starts at 0."),
+    Verb("qenc_submit", ACTION,
+         (_p("plaintext", "hex", optional=True), _p("writable", "int", optional=True),
+          _p("nonce_queue", "int", optional=True),
+          _p("direction", "enum", "to_device", "to_driver", optional=True),
+          _p("counter", "int", optional=True),
+          _p("tamper", "enum", "none", "ciphertext", "tag", "aad", optional=True)),
+         "Make one chain available on the request queue without notifying: plaintext sealed "
+         "with the installed key as its device-readable part (nonce of nonce_queue, direction "
+         "and counter; defaults: the request queue, to_device, the chain's own counter; "
+         "tamper: flip a bit of the ciphertext or the tag, or seal with a length one more than "
+         "the plaintext's in the associated data), then a device-writable part of writable "
+         "plus 16 bytes; the chain spends the next counter of the queue either way."),
+    Verb("qenc_sealed", EXPECTATION,
+         (_p("nonce", "hex"), _p("aad", "hex"), _p("ciphertext", "hex"), _p("tag", "hex")),
+         "Known answer: the last qenc_submit sealed with this nonce and associated data and "
+         "produced this ciphertext and tag."),
+    Verb("qenc_reply", EXPECTATION,
+         (_p("plaintext", "hex", optional=True), _p("nonce", "hex", optional=True),
+          _p("aad", "hex", optional=True), _p("ciphertext", "hex", optional=True),
+          _p("tag", "hex", optional=True)),
+         "The device-writable part of the last qenc_submit chain opens with the key and the "
+         "to_driver nonce of that chain's counter, the associated data carrying its used length "
+         "less 16; given values must match the plaintext, the nonce and associated data used, "
+         "and the ciphertext and tag the device wrote."),
+    Verb("qenc_refused", EXPECTATION, (),
+         "The last qenc_submit chain was used with length 0 and its device-writable part still "
+         "holds what the runner put there: no plaintext was released and nothing written."),
+    Verb("qenc_registers", EXPECTATION, (_p("what", "enum", "zero", positional=True),),
+         "Every byte of the queue-encryption register block reads as zero."),
 )
 
 # (kind, verb) -> Verb.  Preconditions and expectations have their own name

@@ -19,6 +19,7 @@ _NAMED = re.compile(r"^([a-z_][a-z0-9_]*)=(.*)$")
 _INT = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
 _FEATURE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _FIELD = re.compile(r"^[a-z_][a-z0-9_.]*$")
+_HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
 _EXPR_TOKEN = re.compile(r"\s*(0[xX][0-9a-fA-F]+|[0-9]+|[a-z_]+(?:\.[a-z_]+)?|[-+*()])")
 
 
@@ -211,6 +212,9 @@ def _valid(param: actions.Param, value: str, pos: SourcePos, verb: str,
     elif t == "field":
         if not _FIELD.match(value):
             problem = f"'{value}' is not a field name"
+    elif t == "hex":
+        if not _HEX.match(value):
+            problem = f"{param.name} must be lower-case hex digits in pairs, not '{value}'"
     if problem:
         diags.append(error(f"bad argument to '{verb}': {problem}", pos, width=len(value)))
         return False

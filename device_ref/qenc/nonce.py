@@ -1,6 +1,6 @@
 """Nonce and associated-data construction.
 
-nonce (12 bytes) = le16 queue index | u8 direction | u8 0 | le64 counter
+nonce (12 bytes) = le64 counter | le16 queue index | u8 direction | u8 0
 aad   (8 bytes)  = le32 payload length | le16 queue index | u8 direction | u8 algorithm
 
 The counter of a queue is the position of a descriptor chain in the order
@@ -18,7 +18,7 @@ TO_DEVICE = 0     # device-readable part: sealed by the driver
 TO_DRIVER = 1     # device-writable part: sealed by the device
 COUNTER_LIMIT = 1 << 64
 
-_NONCE = struct.Struct("<HBxQ")
+_NONCE = struct.Struct("<QHBx")
 _AAD = struct.Struct("<IHBB")
 
 
@@ -26,7 +26,7 @@ def nonce(queue: int, direction: int, counter: int) -> bytes:
     """The 12-byte nonce of one part of one chain."""
     if not 0 <= counter < COUNTER_LIMIT:
         raise OverflowError("the 64-bit counter of this queue is exhausted; reset and rekey")
-    return _NONCE.pack(queue, direction, counter)
+    return _NONCE.pack(counter, queue, direction)
 
 
 def aad(length: int, queue: int, direction: int, algorithm: int) -> bytes:

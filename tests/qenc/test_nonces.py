@@ -2,8 +2,8 @@
 driver and device, with queue resets (new key for the queue) and device
 resets (new keys for all) along the way.
 
-The rule under test (spec/queue_encryption.vspec): nonce = le16 queue |
-u8 direction | u8 0 | le64 counter, where the counter is the chain's
+The rule under test (spec/queue_encryption.vspec): nonce = le64 counter |
+le16 queue | u8 direction | u8 0, where the counter is the chain's
 position on its queue since the queue's key was installed; a reset of the
 queue or the device discards the key."""
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_no_key_nonce_pair_repeats_across_100000_buffers_and_resets():
     # direction's counter runs 0, 1, 2, ... without a gap or a repeat.
     per_key = defaultdict(lambda: defaultdict(list))
     for key_id, n in sealed:
-        q, direction, zero, counter = struct.unpack("<HBBQ", n)
+        counter, q, direction, zero = struct.unpack("<QHBB", n)
         assert (q, zero) == (0, 0) and direction in (0, 1)
         per_key[key_id][direction].append(counter)
     assert len(per_key) == 1 + device_resets + queue_resets
