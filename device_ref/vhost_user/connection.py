@@ -22,12 +22,6 @@ class FrontendError(TransportError):
     """A vhost-user back-end could not be used; the message is one line."""
 
 
-# Requests whose reply is part of their definition (not a REPLY_ACK ack).
-REPLYING = {Request.GET_FEATURES, Request.GET_PROTOCOL_FEATURES, Request.GET_VRING_BASE,
-            Request.GET_QUEUE_NUM, Request.GET_CONFIG, Request.GET_MAX_MEM_SLOTS,
-            Request.GET_STATUS, Request.GET_INFLIGHT_FD}
-
-
 @dataclass
 class Reply:
     payload: bytes
@@ -106,7 +100,7 @@ class Connection:
         Requests without a reply of their own ask for an ack when REPLY_ACK
         is negotiated (or ``ack`` says so), so a refusal surfaces here.
         """
-        replying = request in REPLYING
+        replying = request in P.REPLYING
         want_ack = (self.reply_ack if ack is None else ack) and not replying
         self.send(request, payload, fds, need_reply=want_ack)
         if replying:

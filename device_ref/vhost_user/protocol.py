@@ -103,6 +103,12 @@ class ProtocolFeature(enum.IntEnum):
     STATUS = 16
 
 
+# Requests whose reply is part of their definition (not a REPLY_ACK ack).
+REPLYING = frozenset({Request.GET_FEATURES, Request.GET_PROTOCOL_FEATURES,
+                      Request.GET_VRING_BASE, Request.GET_QUEUE_NUM, Request.GET_CONFIG,
+                      Request.GET_MAX_MEM_SLOTS, Request.GET_STATUS, Request.GET_INFLIGHT_FD})
+
+
 def request_name(number: int) -> str:
     try:
         return Request(number).name
