@@ -23,6 +23,7 @@ from device_ref.transport import PciBounceDescription, QueueConfig, TransportErr
 from conformance import names, shapes
 from conformance.adapters.base import Session
 from conformance.outcomes import Failed, Skipped, Wedged
+from conformance.qenc_steps import QencSteps
 from conformance.rings import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, DESC_FLAGS, Desc, HQueue
 from conformance.vectors import Step
 
@@ -74,7 +75,7 @@ class Pending:
     data: bytes | None = None
 
 
-class Harness:
+class Harness(QencSteps):
     def __init__(self, session: Session, layout: str, step_timeout: float = 2.0) -> None:
         self.s = session
         self.t = session.transport

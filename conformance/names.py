@@ -10,6 +10,7 @@ GENERIC_FEATURES = {
     "VIRTIO_F_SR_IOV": 37, "VIRTIO_F_NOTIFICATION_DATA": 38, "VIRTIO_F_NOTIF_CONFIG_DATA": 39,
     "VIRTIO_F_RING_RESET": 40, "VIRTIO_F_ADMIN_VQ": 41, "VIRTIO_F_SUSPEND": 43,
     "VIRTIO_F_SWIOTLB": 44,
+    "VIRTIO_F_QUEUE_ENCRYPTION": 45,   # experimental, spec/queue_encryption.vspec
     # also spelled without the VIRTIO_ prefix in some texts
     "VIRTIO_RING_F_INDIRECT_DESC": 28, "VIRTIO_RING_F_EVENT_IDX": 29,
 }

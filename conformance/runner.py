@@ -243,5 +243,6 @@ def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,
     finally:
         out.device_log = adapter.logs()
         adapter.close()
+        adapter.cleanup()
     out.seconds = time.monotonic() - start
     return out

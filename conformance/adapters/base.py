@@ -82,6 +82,9 @@ class Adapter(ABC):
     def describe(self) -> str:
         return self.name
 
+    def cleanup(self) -> None:
+        """Remove files the adapter made (after close; logs are read first)."""
+
     def logs(self) -> str:
         """Anything worth keeping from the device (spawned process output)."""
         return ""

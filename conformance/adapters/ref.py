@@ -17,6 +17,7 @@ from device_ref.device.features import F_SWIOTLB, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.rng import RngDevice
+from device_ref.qenc import enable_device
 from device_ref.ring.memory import GuestMemory
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
@@ -76,9 +77,10 @@ DeviceFactory = Callable[[str, BounceRegion | None], object]
 def reference_device(device_type: str, bounce: BounceRegion | None):
     """The unmodified reference device of a type."""
     if device_type == "blk":
-        return BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
+        return enable_device(BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(),
+                                       bounce=bounce)).device
     if device_type == "rng":
-        return RngDevice(seed=RNG_SEED, bounce=bounce)
+        return enable_device(RngDevice(seed=RNG_SEED, bounce=bounce)).device
     raise AdapterError(f"the reference devices are blk and rng, not {device_type}")
 
 

@@ -1,0 +1,100 @@
+"""The suite over vhost-user: the reference back-end (`device-ref serve`)
+in another process, reached through a socket or started per group by
+spawn:, split and packed, with and without VIRTIO_F_SWIOTLB."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.adapters import parse_adapter
+from conformance.adapters.base import AdapterOptions
+from conformance.runner import RunOptions, run_suite
+from conformance.verdicts import BAD, Verdict
+
+pytestmark = pytest.mark.slow
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def sockdir():
+    d = tempfile.mkdtemp(prefix="cv-", dir="/tmp")    # sun_path is short
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def serve(sockdir):
+    procs = []
+
+    def start(*args):
+        sock = str(sockdir / f"s{len(procs)}.sock")
+        p = subprocess.Popen([sys.executable, "-m", "device_ref.cli", "serve", "--socket", sock,
+                              "--quiet", *args], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        procs.append(p)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            assert p.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.02)
+        return sock
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(5)
+
+
+@pytest.mark.parametrize("swiotlb", [True, False], ids=["swiotlb", "plain"])
+@pytest.mark.parametrize("dtype", ["blk", "rng"])
+def test_reference_backend_over_vhost_user_has_no_fail_or_wedged(suite, serve, swiotlb, dtype):
+    sock = serve("--type", dtype, *(["--swiotlb"] if swiotlb else []))
+    results = []
+    for layout in ("split", "packed"):
+        adapter = parse_adapter(f"vhost-user:{sock}", AdapterOptions(device_type=dtype))
+        results += run_suite(suite, adapter, RunOptions(layout=layout)).results
+    bad = [(r.layout, r.check_id, r.reason) for r in results if r.verdict in BAD]
+    assert not bad
+    by = {(r.layout, r.check_id): r for r in results}
+    ran = [r for r in results if r.verdict in (Verdict.PASS, Verdict.REJECT)]
+    assert len(ran) > 20
+    if dtype == "blk":
+        assert by[("packed", "base.blk.dev.basic-requests/write-read")].verdict is Verdict.PASS
+        inside = by[("split", "swiotlb.dev.inside-works/blk-roundtrip")]
+        assert inside.verdict is (Verdict.PASS if swiotlb else Verdict.SKIP)
+        if swiotlb:
+            # the back-end process only ever had the bounce region mapped
+            assert by[("split", "swiotlb.dev.no-access-outside/outside-writable")].verdict \
+                is Verdict.REJECT
+
+
+def test_spawn_restarts_a_crashed_backend_and_the_run_goes_on(suite, tmp_path):
+    cmd = f"spawn:{sys.executable} {HERE / 'crashing_backend.py'} {{socket}}"
+    adapter = parse_adapter(cmd, AdapterOptions(timeout=1.0))
+    run = run_suite(suite, adapter, RunOptions(layout="split", step_timeout=1.0,
+                                               only=("base.blk.dev.basic-requests",
+                                                     "base.blk.dev.flush",
+                                                     "base.blk.dev.unsupported-type")))
+    by = {r.check_id: r for r in run.results}
+    get_id = by["base.blk.dev.basic-requests/get-id"]
+    assert get_id.verdict is Verdict.WEDGED
+    # the tests after the crash ran against a fresh process
+    after = [r for r in run.results[run.results.index(get_id) + 1:]]
+    assert after and all(r.verdict in (Verdict.PASS, Verdict.REJECT) for r in after)
+    assert adapter.starts >= 2
+    assert "--- start 2" in run.device_log
+    assert adapter.proc is None          # stopped at the end
+
+
+def test_spawn_reports_a_command_that_never_listens(suite):
+    adapter = parse_adapter("spawn:true {socket}", AdapterOptions(start_timeout=1.0))
+    run = run_suite(suite, adapter, RunOptions(layout="split",
+                                               only=("base.rfb.dev.offer-version-1",)))
+    assert {r.verdict for r in run.results} == {Verdict.WEDGED}
+    assert all("exited with status 0 before listening" in r.reason for r in run.results)
