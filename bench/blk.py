@@ -18,7 +18,6 @@ import argparse
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,50 +32,29 @@ from device_ref.driver.core import DriverOptions  # noqa: E402
 from device_ref.driver.errors import DriverError  # noqa: E402
 from device_ref.transport import TransportError  # noqa: E402
 from device_ref.vhost_user.frontend import VhostUserTransport  # noqa: E402
+from device_ref.vhost_user.spawn import SpawnedBackend  # noqa: E402
 
 QSD = "/usr/bin/qemu-storage-daemon"
 DISK = 256 << 20
 
 
-def wait_socket(path: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 15
-    while not os.path.exists(path):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"bench: back-end for {path} did not start")
-        time.sleep(0.02)
-
-
-def start_ours(work: Path, name: str) -> tuple[str, subprocess.Popen]:
+def start_ours(work: Path, name: str) -> SpawnedBackend:
     disk = work / f"{name}.img"
     with open(disk, "wb") as f:
         f.truncate(DISK)
-    sock = str(work / f"{name}.sock")
-    proc = subprocess.Popen([sys.executable, "-m", "device_ref.cli", "serve", "--type", "blk",
-                             "--disk", str(disk), "--socket", sock, "--quiet"])
-    wait_socket(sock, proc)
-    return sock, proc
+    return SpawnedBackend([sys.executable, "-m", "device_ref.cli", "serve", "--type", "blk",
+                           "--disk", str(disk), "--socket", "{socket}", "--quiet"],
+                          str(work / f"{name}.sock"))
 
 
-def start_qsd(work: Path, name: str) -> tuple[str, subprocess.Popen]:
+def start_qsd(work: Path, name: str) -> SpawnedBackend:
     disk = work / f"{name}.img"
     with open(disk, "wb") as f:
         f.truncate(DISK)
-    sock = str(work / f"{name}.sock")
-    proc = subprocess.Popen([QSD, "--blockdev", f"driver=file,node-name=d,filename={disk}",
-                             "--export", f"type=vhost-user-blk,id=e,node-name=d,addr.type=unix,"
-                                         f"addr.path={sock},writable=on"],
-                            stdout=subprocess.DEVNULL)
-    wait_socket(sock, proc)
-    return sock, proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return SpawnedBackend([QSD, "--blockdev", f"driver=file,node-name=d,filename={disk}",
+                           "--export", "type=vhost-user-blk,id=e,node-name=d,addr.type=unix,"
+                                       "addr.path={socket},writable=on"],
+                          str(work / f"{name}.sock"))
 
 
 def random_reads(sock: str, seconds: float, depth: int) -> float:
@@ -119,9 +97,7 @@ def guest_dd(work: Path) -> dict[str, tuple[float, float]]:
     """(read MB/s, write MB/s) per back-end, from one Linux guest boot."""
     import qemu_guest as g
 
-    ours, p1 = start_ours(work, "guest-ours")
-    theirs, p2 = start_qsd(work, "guest-qsd")
-    try:
+    with start_ours(work, "guest-ours") as p1, start_qsd(work, "guest-qsd") as p2:
         script = g.SHELL_LIB + f"""
 now() {{ cut -d' ' -f1 /proc/uptime; }}
 for slot in 04 05; do
@@ -136,12 +112,9 @@ for slot in 04 05; do
 done
 """
         initrd = g.build_initramfs(script, work / "bench-initrd", drivers=("blk",))
-        result = g.run_guest(initrd, [g.VhostDevice("blk", ours, 4),
-                                      g.VhostDevice("blk", theirs, 5)], timeout=300)
+        result = g.run_guest(initrd, [g.VhostDevice("blk", p1.socket, 4),
+                                      g.VhostDevice("blk", p2.socket, 5)], timeout=300)
         report = g.parse_report(result.output)
-    finally:
-        stop(p1)
-        stop(p2)
     out = {}
     for slot, who in (("04", "ours"), ("05", "qsd")):
         t0, t1, t2 = (float(x) for x in report[f"dd.{slot}"].split())
@@ -152,11 +125,8 @@ done
 def measure(args: argparse.Namespace, work: Path) -> None:
     rates = {}
     for who, start in (("ours", start_ours), ("qsd", start_qsd)):
-        sock, proc = start(work, who)
-        try:
-            rates[who] = random_reads(sock, args.seconds, args.depth)
-        finally:
-            stop(proc)
+        with start(work, who) as backend:
+            rates[who] = random_reads(backend.socket, args.seconds, args.depth)
     print(f"4 KiB random reads, depth {args.depth}, our front-end + reference driver:")
     print(f"  device-ref serve      {rates['ours']:10.0f} req/s")
     print(f"  qemu-storage-daemon   {rates['qsd']:10.0f} req/s")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from device_ref.vhost_user.spawn import SpawnedBackend
+
 QSD = "/usr/bin/qemu-storage-daemon"
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
@@ -53,16 +55,10 @@ def qsd(sockdir):
     with open(disk, "wb") as f:
         f.truncate(16 << 20)
     sock = str(sockdir / "qsd.sock")
-    proc = subprocess.Popen(
-        [QSD, "--blockdev", f"driver=file,node-name=disk0,filename={disk}",
-         "--export", f"type=vhost-user-blk,id=export0,node-name=disk0,addr.type=unix,"
-                     f"addr.path={sock},writable=on"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_for_socket(sock, proc)
+    with SpawnedBackend([QSD, "--blockdev", f"driver=file,node-name=disk0,filename={disk}",
+                         "--export", "type=vhost-user-blk,id=export0,node-name=disk0,"
+                                     "addr.type=unix,addr.path={socket},writable=on"], sock):
         yield sock, disk
-    finally:
-        stop(proc)
 
 
 @pytest.fixture
@@ -73,14 +69,9 @@ def virtiofsd(sockdir):
     shared.mkdir()
     (shared / "hello.txt").write_text("hello\n")
     sock = str(sockdir / "fs.sock")
-    proc = subprocess.Popen([VIRTIOFSD, f"--socket-path={sock}", "-o", f"source={shared}",
-                             "-o", "sandbox=chroot"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_for_socket(sock, proc)
+    with SpawnedBackend([VIRTIOFSD, "--socket-path={socket}", "-o", f"source={shared}",
+                         "-o", "sandbox=chroot"], sock):
         yield sock
-    finally:
-        stop(proc)
 
 
 def serve_cmd(*args: str) -> list[str]:
