@@ -53,11 +53,12 @@ class CheckingDevice:
         self.status_writes: list[int] = []
         self._opened_since_reset: set[int] = set()
         self.on_reset = None    # called after each reset (serve writes its report then)
+        self.seen_features = 0  # the last features that reached FEATURES_OK (kept past resets)
 
     # -- what the checker knows -------------------------------------------------
     @property
     def layout(self) -> str:
-        return "packed" if has(self.negotiated, F_RING_PACKED) else "split"
+        return "packed" if has(self.negotiated or self.seen_features, F_RING_PACKED) else "split"
 
     def data_limit(self) -> int | None:
         return None
@@ -84,6 +85,8 @@ class CheckingDevice:
             if added & FEATURES_OK:
                 self._judge_features(self.driver_features())
         super().write_status(value)
+        if self.status & FEATURES_OK:
+            self.seen_features = self.negotiated
 
     def _judge_features(self, accepted: int) -> None:
         offered = self.device_features()

@@ -35,7 +35,7 @@ def connection_record(index: int, device, device_type: str, rmap: RequirementMap
         v.requirements = rmap.ids(v.property, layout, device_type)
         violations.append(v.to_json())
     return {"index": index, "layout": layout,
-            "offered": hex(device.device_features()), "accepted": hex(device.negotiated),
+            "offered": hex(device.device_features()), "accepted": hex(device.negotiated or device.seen_features),
             "status_writes": list(device.status_writes),
             "queues": {str(k): asdict(c) for k, c in sorted(log.queues.items())},
             "notes": list(log.notes), "dropped": dict(log.dropped), "violations": violations}
