@@ -159,11 +159,11 @@ def plain_c_ns(iters: int) -> float:
         return float(out.stdout)
 
 
-def setup(backend: str):
+def setup(backend: str, layout: str = "split"):
     mem = GuestMemory()
     mem.add_region(0, bytearray(1 << 16))
     mem.add_region(0x10000, bytearray(BATCH * BUF_LEN))
-    cfg = place_rings("split", SIZE, 0)
+    cfg = place_rings(layout, SIZE, 0)
     return DriverQueue(mem, cfg, backend=backend), DeviceQueue(mem, cfg, backend=backend)
 
 
@@ -174,8 +174,8 @@ def best_of(fn, reps: int) -> float:
     return best
 
 
-def batch_ns(backend: str, iters: int, reps: int) -> float:
-    drv, dev = setup(backend)
+def batch_ns(backend: str, iters: int, reps: int, layout: str = "split") -> float:
+    drv, dev = setup(backend, layout)
     chains = ChainBatch(BATCH, BATCH)
     for k in range(BATCH):
         chains.append([], [(0x10000 + BUF_LEN * k, BUF_LEN)], k)
@@ -231,12 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     c_call = per_call_ns("c", int(20000 * scale), 3)
     py_batch = batch_ns("python", max(1, int(20 * scale)), 3)
     py_call = per_call_ns("python", int(5000 * scale), 3)
+    c_packed = batch_ns("c", int(2000 * scale), 3, "packed")
+    py_packed = batch_ns("python", max(1, int(20 * scale)), 3, "packed")
     print(f"split ring, {SIZE} entries, batches of {BATCH} one-segment buffers; ns per round trip")
     print(f"  plain C loop (no Python, no checks)  {plain:10.1f}")
     print(f"  C core, batch API                    {c_batch:10.1f}")
     print(f"  C core, one call per operation       {c_call:10.1f}")
     print(f"  Python backend, batch API            {py_batch:10.1f}")
     print(f"  Python backend, one call per op      {py_call:10.1f}")
+    print(f"packed ring, same workload: C batch {c_packed:.1f}, Python batch {py_packed:.1f}")
     print(f"C batch / plain C:        {c_batch / plain:6.2f}x  (target <= 2)")
     print(f"Python batch / C batch:   {py_batch / c_batch:6.1f}x  (target >= 30)")
     print(f"Python per call / C batch:{py_call / c_batch:6.1f}x")
