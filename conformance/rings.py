@@ -72,6 +72,10 @@ class HQueue:
             self.mem.write(addr, bytes(spec.size))
         self.size = self.cfg.size
         self.packed = self.cfg.layout == PACKED
+        # direct views of the three areas: the hot path skips the map lookup
+        self.dview = self.mem.translate(self.cfg.desc, areas.desc.size)
+        self.drv_view = self.mem.translate(self.cfg.driver, areas.driver.size)
+        self.dev_view = self.mem.translate(self.cfg.device, areas.device.size)
         self.next_slot = 0           # split: next descriptor index to hand out
         self.free_slots = set(range(self.size))
         self.avail_idx = 0           # split
@@ -122,8 +126,8 @@ class HQueue:
                 avail_bits = (DESC_F_AVAIL if wraps[i] else DESC_F_USED) if publish else \
                     ((DESC_F_AVAIL | DESC_F_USED) if wraps[i] else 0)
                 flags = (d.flags & ~(DESC_F_AVAIL | DESC_F_USED)) | avail_bits
-                self.mem.write(self.cfg.desc + 16 * slots[i],
-                               Desc(d.addr, d.len, flags, bid).pack_packed())
+                off = 16 * slots[i]
+                self.dview[off:off + 16] = Desc(d.addr, d.len, flags, bid).pack_packed()
             for s in slots:
                 self.free_slots.discard(s)
                 self.used_snapshots.pop(s, None)
@@ -141,16 +145,16 @@ class HQueue:
                 if d.flags & DESC_F_NEXT and d.next == -1:
                     nxt = slots[i + 1] if i + 1 < len(slots) else slots[0]
                 raw = Desc(d.addr, d.len, d.flags, max(nxt, 0)).pack_split()
-                self.mem.write(self.cfg.desc + 16 * s, raw)
+                self.dview[16 * s:16 * s + 16] = raw
                 self.split_written[s] = raw
                 self.free_slots.discard(s)
             self.next_slot = (slots[-1] + 1) % self.size
             buf = Buf(slots[0], token, slots, writable_len, self.seq)
             slot = self.avail_idx % self.size
-            self.mem.write(self.cfg.driver + 4 + 2 * slot, _U16.pack(slots[0]))
+            _U16.pack_into(self.drv_view, 4 + 2 * slot, slots[0])
             if publish:
                 self.avail_idx = (self.avail_idx + 1) & 0xFFFF
-                self.mem.write(self.cfg.driver + 2, _U16.pack(self.avail_idx))
+                _U16.pack_into(self.drv_view, 2, self.avail_idx)
             else:
                 for s in slots:
                     self.free_slots.add(s)
@@ -164,7 +168,7 @@ class HQueue:
         self.mem.write(self.cfg.driver, _U16.pack(value & 0xFFFF))
 
     def used_idx(self) -> int:
-        return _U16.unpack(self.mem.read(self.cfg.device + 2, 2))[0]
+        return _U16.unpack_from(self.dev_view, 2)[0]
 
     def used_flags(self) -> int:
         return _U16.unpack(self.mem.read(self.cfg.device, 2))[0]
@@ -211,7 +215,7 @@ class HQueue:
         out = []
         while self.last_used != idx:
             slot = self.last_used % self.size
-            bid, length = _USED.unpack(self.mem.read(self.cfg.device + 4 + 8 * slot, 8))
+            bid, length = _USED.unpack_from(self.dev_view, 4 + 8 * slot)
             self.last_used = (self.last_used + 1) & 0xFFFF
             out += self._take(bid, length)
         return out
@@ -227,7 +231,7 @@ class HQueue:
                 continue
             if not self.inflight:
                 return out
-            raw = self.mem.read(self.cfg.desc + 16 * self.used_pos, 16)
+            raw = bytes(self.dview[16 * self.used_pos:16 * self.used_pos + 16])
             _addr, length, bid, flags = _DESC.unpack(raw)
             a, u = bool(flags & DESC_F_AVAIL), bool(flags & DESC_F_USED)
             if not (a == u == bool(self.used_wrap)):
