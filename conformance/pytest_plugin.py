@@ -51,6 +51,14 @@ def pytest_configure(config) -> None:
     if not layouts or any(x not in ("split", "packed") for x in layouts):
         raise pytest.UsageError("--virtio-layout takes split, packed or both")
     _STATE.update(layouts=layouts, adapter=None, group=None, vectors=vectors.resolve())
+    from conformance.commands.run import make_adapter
+    from device_ref.cli_base import CliError
+    try:   # check the adapter now, so a typo is one usage error, not one per test
+        make_adapter(config.getoption("--virtio-device"), config.getoption("--virtio-device-type"),
+                     config.getoption("--virtio-bounce"),
+                     config.getoption("--virtio-step-timeout")).cleanup()
+    except CliError as exc:
+        raise pytest.UsageError(str(exc)) from None
     listed = config.getoption("--virtio-expect-fail")
     if listed:
         from conformance import expect_fail
