@@ -244,6 +244,9 @@ class Frontend:
 
 DRIVER_OK, FEATURES_OK, DEVICE_NEEDS_RESET = 4, 8, 64  # device status bits
 F_SWIOTLB = 44
+# vhost-user protocol features (30) and dirty logging (VHOST_F_LOG_ALL, 26)
+# are between front-end and back-end, never offered to a driver.
+VHOST_ONLY_FEATURES = 1 << P.F_PROTOCOL_FEATURES | 1 << 26
 
 
 class FrontendMemory(RingMemory):
@@ -297,6 +300,8 @@ class VhostUserTransport(DriverTransport):
         except BaseException:
             self.frontend.close()
             raise
+        if bounce is not None and not self.info.features >> F_SWIOTLB & 1:
+            bounce = None  # a device that does not offer SWIOTLB carries no bounce region
         ram = [SharedRegion(0, ram_size, "guest-ram")]
         bounce_region = (SharedRegion(bounce.base, bounce.size, "bounce")
                          if bounce is not None else None)
@@ -321,7 +326,9 @@ class VhostUserTransport(DriverTransport):
         return self._num_queues
 
     def read_device_features(self) -> int:
-        return self.info.features & ~(1 << P.F_PROTOCOL_FEATURES)
+        # What a VMM shows its guest: the vhost-only bits stay between the
+        # two processes.
+        return self.info.features & ~VHOST_ONLY_FEATURES
 
     def write_driver_features(self, features: int) -> None:
         self.driver_features = features

@@ -12,6 +12,7 @@ import struct
 
 import pytest
 
+from device_ref.transport import BounceRegion
 from device_ref.vhost_user.frontend import VhostUserTransport
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
 
@@ -146,5 +147,24 @@ def test_reference_blk_driver_against_qsd(qsd, queue_size):
                 f.seek(sector * SECTOR)
                 assert f.read(len(data)) == data
         drv.shutdown()
+    finally:
+        t.close()
+
+
+def test_vhost_only_bits_are_not_shown_to_the_driver(qsd):
+    sock, _ = qsd
+    t = VhostUserTransport(sock, ID_BLOCK)
+    try:
+        # qemu-storage-daemon offers VHOST_F_LOG_ALL (26) and PROTOCOL_FEATURES (30)
+        assert t.info.features >> 26 & 1 and t.info.features >> 30 & 1
+        shown = t.read_device_features()
+        assert not shown >> 26 & 1 and not shown >> 30 & 1
+        assert shown >> F_VERSION_1 & 1
+    finally:
+        t.close()
+    t = VhostUserTransport(sock, ID_BLOCK, bounce=BounceRegion(1 << 32, 1 << 20))
+    try:
+        # it offers no SWIOTLB, so no bounce region is described even if asked for
+        assert t.bounce_description() is None and t.memory.bounce is None
     finally:
         t.close()
