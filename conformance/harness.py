@@ -105,6 +105,7 @@ class Harness(QencSteps):
         self.io_written: dict[int, bytes] = {}
         self.blk_before: tuple[int, bytes] | None = None
         self.last_blk: Pending | None = None
+        self.used_event_pinned = False     # a vector set used_event: leave it alone
         self.pending: dict[int, Pending] = {}
         self.tokens = iter(range(1, 1 << 30))
         self.completions: list[Completion] = []
@@ -196,6 +197,7 @@ class Harness(QencSteps):
         self.queues = []
         self.pending.clear()
         self.driver_status = 0
+        self.used_event_pinned = False
         self.framing = ("separate", 64)
         self.readable_log = []
         try:
@@ -498,6 +500,11 @@ class Harness(QencSteps):
             if left <= 0:
                 raise Wedged(f"request not completed within {self.timeout:g} s",
                              "the request completed")
+            if not self.used_event_pinned:
+                for q in self.queues:
+                    q.arm()
+                if self._collect():
+                    continue
             try:
                 irq = self.t.wait_interrupts(min(left, 0.05))
             except TransportError as exc:
@@ -672,6 +679,7 @@ class Harness(QencSteps):
             hq.set_avail_flags(value)
 
     def act_set_used_event(self, ahead: int) -> None:
+        self.used_event_pinned = True
         for hq in self.queues:
             if hq.packed:
                 raise Skipped("set_used_event applies to the split layout")

@@ -173,6 +173,12 @@ class HQueue:
     def used_flags(self) -> int:
         return _U16.unpack(self.mem.read(self.cfg.device, 2))[0]
 
+    def arm(self) -> None:
+        """Split with EVENT_IDX: ask for a notification at the next used entry
+        (what a driver does before it sleeps)."""
+        if not self.packed and self.cfg.event_idx:
+            _U16.pack_into(self.drv_view, 4 + 2 * self.size, self.last_used)
+
     def set_used_event(self, value: int) -> None:
         self.mem.write(self.cfg.driver + 4 + 2 * self.size, _U16.pack(value & 0xFFFF))
 
