@@ -6,6 +6,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 
 def _pytest(cwd, *args):
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "conformance.pytest_plugin",
@@ -53,3 +55,11 @@ def test_bad_options_are_usage_errors(vectors_dir, tmp_path):
     assert out.returncode != 0 and "unknown device adapter" in (out.stdout + out.stderr)
     out = _pytest(tmp_path, "--virtio-device=ref", f"--vectors={tmp_path / 'none'}", "-q")
     assert out.returncode == 4 and "no such directory" in out.stderr
+
+
+def test_parallel_run_with_xdist(vectors_dir, tmp_path):
+    pytest.importorskip("xdist")
+    out = _pytest(tmp_path, "--virtio-device=ref", f"--vectors={vectors_dir}", "-q", "-n", "2",
+                  "-k", "swiotlb")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "passed" in out.stdout and "failed" not in out.stdout
