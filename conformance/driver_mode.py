@@ -19,7 +19,8 @@ from device_ref.driver.core import DriverOptions
 from device_ref.driver.errors import DriverError
 from device_ref.driver.rng import RngDriver
 from device_ref.device.features import F_RING_PACKED, has
-from device_ref.devices.blk import F_FLUSH
+from device_ref.devices.blk import F_FLUSH, ID_LEN, T_FLUSH, T_GET_ID
+from device_ref.driver.blk import header
 from device_ref.transport import TransportError
 from device_ref.transport_inproc import InProcTransport
 
@@ -113,6 +114,10 @@ class DriverRun:
             self.device = checking_device("rng", seed=RNG_SEED, bounce=bounce, offer=offer)
         else:
             raise Skipped(f"no checking device of type {self.device_type}")
+        # Ask for and suppress notifications in turn; poll() after each request
+        # finds what a quiet driver left, so notifies_when_asked and
+        # quiet_when_suppressed are both judged.
+        self.device.vary_notifications = True
         for step in preconditions:
             if step.verb != "offered":
                 continue
@@ -134,7 +139,8 @@ class DriverRun:
         try:
             if drv.state != "ready":
                 drv.init()
-            workload(drv, self.device_type, int(step.args["count"]))
+            workload(drv, self.device_type, int(step.args["count"]),
+                     poll=lambda: self.device.poll(0))
         except (DriverError, TransportError) as exc:
             raise Failed(f"the driver under test failed against a conforming device: {exc}",
                          "ordinary requests complete") from None
@@ -172,33 +178,42 @@ class DriverRun:
                          f"{key} throughout")
 
 
-def workload(drv, device_type: str, count: int) -> None:
+def workload(drv, device_type: str, count: int, poll=None) -> None:
     """``count`` ordinary requests of the device type, in a mix that uses what
     was negotiated: one- and multi-segment reads and writes (indirect tables
     when negotiated), the last sectors of the disk, FLUSH and GET_ID; for
-    rng, reads of varying length."""
-    if device_type == "rng":
-        for i in range(count):
-            drv.read(16 + 48 * (i % 4))
-        return
-    cap = drv.capacity
+    rng, reads of varying length. Each request is submitted, then ``poll()``
+    (when given) lets the device look without a notification, then the
+    driver waits for it."""
     for i in range(count):
-        kind = i % 8
-        sector = (i * 8) % max(cap - 16, 1)
-        data = bytes([(i * 7 + k) & 0xFF for k in range(512)])
-        if kind == 0:
-            drv.write(sector, data)
-        elif kind == 1:
-            drv.read(sector, 512)
-        elif kind == 2:
-            drv.write(sector, data * 8, segments=4)
-        elif kind == 3:
-            drv.read(sector, 4096, segments=4)
-        elif kind == 4 and has(drv.negotiated, F_FLUSH):
-            drv.flush()
-        elif kind == 5:
-            drv.get_id()
-        elif kind == 6:
-            drv.write(cap - 1, data)
+        req, what = _submit(drv, device_type, i)
+        if poll is not None:
+            poll()
+        if device_type == "rng":
+            drv.wait(req)
         else:
-            drv.read(cap - 2, 1024, segments=2)
+            drv.finish(req, what)
+
+
+def _submit(drv, device_type: str, i: int):
+    if device_type == "rng":
+        return drv.submit_read(16 + 48 * (i % 4)), "entropy"
+    cap = drv.capacity
+    kind = i % 8
+    sector = (i * 8) % max(cap - 16, 1)
+    data = bytes([(i * 7 + k) & 0xFF for k in range(512)])
+    if kind == 0:
+        return drv.submit_write(sector, data), "write"
+    if kind == 1:
+        return drv.submit_read(sector, 512), "read"
+    if kind == 2:
+        return drv.submit_write(sector, data * 8, segments=4), "write"
+    if kind == 3:
+        return drv.submit_read(sector, 4096, segments=4), "read"
+    if kind == 4 and has(drv.negotiated, F_FLUSH):
+        return drv.submit(0, [header(T_FLUSH, 0)], [1]), "flush"
+    if kind == 5:
+        return drv.submit(0, [header(T_GET_ID, 0)], [ID_LEN, 1]), "get id"
+    if kind == 6:
+        return drv.submit_write(cap - 1, data), "write"
+    return drv.submit_read(cap - 2, 1024, segments=2), "read"

@@ -34,6 +34,10 @@ class CheckingQueue:
         self.log = log
         self.pending: list[ring_view.Chain] = []
         self.last_avail_idx = self._avail_idx() if not packed else None
+        # Varying notification requests (in-process runs only, see rearm):
+        self.vary = False
+        self.asking = True     # the driver initialised the fields to "notify me"
+        self.passes = 0
 
     # -- what core.VirtioDevice uses ---------------------------------------
     @property
@@ -48,7 +52,46 @@ class CheckingQueue:
         self.inner.set_written(i, written)
 
     def rearm(self) -> bool:
-        return self.inner.rearm()
+        """End of a processing pass. Normally: ask for the next notification,
+        as the plain device does. With ``vary`` (set by an in-process caller
+        that also polls, ``CheckingDevice.poll``): every other pass suppress
+        notifications instead, and while asking set the field that does not
+        apply to a value that would suppress them, so a driver that reads
+        the wrong field is caught either way."""
+        if not self.vary:
+            return self.inner.rearm()
+        self.passes += 1
+        if self.passes % 2 == 0:
+            self._write_suppress()
+            self.asking = False
+            return False
+        more = self.inner.rearm()
+        self._write_decoy()
+        self.asking = True
+        return more
+
+    def _state_index(self) -> int:
+        return self.inner.ring.state
+
+    def _write_suppress(self) -> None:
+        mem, cfg = self.inner.memory, self.cfg
+        if self.packed:
+            mem.write(cfg.device + 2, U16.pack(EVENT_FLAGS_DISABLE))
+        elif self.event_idx:
+            # avail_event just behind the next index: no new buffer crosses it.
+            mem.write(cfg.device + 4 + 8 * cfg.size, U16.pack((self._state_index() - 1) & 0xFFFF))
+        else:
+            mem.write(cfg.device, U16.pack(USED_F_NO_NOTIFY))
+
+    def _write_decoy(self) -> None:
+        if self.packed:
+            return   # packed has one flags field; nothing else applies
+        mem, cfg = self.inner.memory, self.cfg
+        if self.event_idx:
+            mem.write(cfg.device, U16.pack(USED_F_NO_NOTIFY))   # to be disregarded
+        else:
+            mem.write(cfg.device + 4 + 8 * cfg.size,             # to be disregarded
+                      U16.pack((self._state_index() - 1) & 0xFFFF))
 
     def pop(self):
         start = self.inner.ring.state
@@ -162,6 +205,8 @@ class CheckingQueue:
     # -- notifications ------------------------------------------------------------
     def suppressed(self) -> bool:
         """Whether the device currently asks not to be notified."""
+        if self.vary:
+            return not self.asking
         try:
             if self.packed:
                 return U16.unpack(self._read(self.cfg.device + 2, 2))[0] == EVENT_FLAGS_DISABLE
