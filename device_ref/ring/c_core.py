@@ -75,6 +75,10 @@ def _bind(batch: Any, ffi: Any) -> tuple:
 
 
 class CQueue:
+    # errors are raised without being kept in a local, so no exception <->
+    # frame cycle forms (conformance/adapters/ref.py checks this flag)
+    _cycle_safe_errors = True
+
     def __init__(self, side: str, mem: GuestMemory, cfg: QueueConfig, start: int | None) -> None:
         cfg.validate()
         self.ffi, self.lib = ffi, lib = _lib()
@@ -135,9 +139,8 @@ class CQueue:
         p = out._c or _bind(out, self.ffi)
         r = self._collect(self.q, p[0], out.max_entries)
         if r < 0:
-            e = self._fail(r)
-            out.count = e.count
-            raise e
+            out.count = self.lib.ring_last_count(self.q)
+            raise self._fail(r)
         out.count = r
         return r
 
@@ -152,9 +155,8 @@ class CQueue:
         p = batch._c or _bind(batch, self.ffi)
         r = self._pop(self.q, p[0], batch.max_chains, p[1], batch.max_segs)
         if r < 0:
-            e = self._fail(r)
-            batch.count = e.count
-            raise e
+            batch.count = self.lib.ring_last_count(self.q)
+            raise self._fail(r)
         batch.count = r
         return r
 

@@ -347,3 +347,24 @@ def test_device_limited_to_bounce_region(backend, layout):
     assert system == bytearray(0x10000)
     with pytest.raises(RingError):
         DeviceQueue(devmem, place_rings(layout, 4, 0x0), backend=backend)   # rings outside the region
+
+
+def test_errors_leave_no_reference_cycle(backend):
+    """A raised RingError must not tie itself to the frames that raised it:
+    such cycles keep guest memory alive until the cycle collector runs."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        r = split_rig(backend)
+        split_avail(r, [4])
+        with pytest.raises(RingError):
+            r.dev.pop()
+        with pytest.raises(RingError):
+            r.dev.pop_batch(PopBatch(4, 4))
+        core = weakref.ref(r.dev._core)
+        memory = weakref.ref(r.mem)
+        del r
+        assert core() is None and memory() is None   # freed by reference counting alone
+    finally:
+        gc.enable()
