@@ -20,8 +20,7 @@ from device_ref.checking.requirements import EXTRA, expectation_key, load_map
 ALLOWED_SKIPS = ("needs the split ring layout", "needs the packed ring layout",
                  # a feature the reference devices do not offer (NOTIFICATION_DATA,
                  # BLK_F_RO, BLK_F_DISCARD, proposals of other modules)
-                 "device does not offer VIRTIO_", "with no region",
-                 "does not judge 'driver_queues quiet_when_suppressed'")
+                 "device does not offer VIRTIO_", "with no region")
 
 
 @pytest.mark.parametrize("layout", ["split", "packed"])
