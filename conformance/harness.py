@@ -1112,6 +1112,14 @@ class Harness(QencSteps):
         """After an invalid input: reset, and see the device work again.
         Returns None when it does, else what went wrong."""
         try:
+            return self._health_check()
+        except TransportError as exc:
+            return f"the device stopped answering: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a device must never crash the runner
+            return f"unexpected error: {exc!r}"
+
+    def _health_check(self) -> str | None:
+        try:
             self.act_reset()
             if self.layout == PACKED and not self.offered() >> F_RING_PACKED & 1:
                 self.layout = SPLIT     # the vector ran without rings; any layout will do

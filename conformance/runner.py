@@ -104,10 +104,11 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions) -> TestResult:
     start = time.monotonic()
     try:
         session = adapter.open(wanted)
-    except AdapterError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the device did, the run goes on
         adapter.after_wedged()
-        return _result(test, req, Verdict.WEDGED, f"device unreachable: {exc}",
-                       Evidence(step="(connect)", observed=str(exc)), opts.layout,
+        text = str(exc) if isinstance(exc, AdapterError) else f"unexpected error: {exc!r}"
+        return _result(test, req, Verdict.WEDGED, f"device unreachable: {text}",
+                       Evidence(step="(connect)", observed=text), opts.layout,
                        time.monotonic() - start)
     def reopen():
         return adapter.open(wanted)
@@ -129,10 +130,12 @@ def _health(h: Harness, session, opts: RunOptions, reopen) -> tuple[str | None, 
         return problem, ""
     try:
         fresh = reopen()
-    except AdapterError as exc:
+    except Exception as exc:  # noqa: BLE001
         return f"{problem}; a new connection failed too: {exc}", ""
     try:
         again = Harness(fresh, opts.layout, opts.step_timeout).health_check()
+    except Exception as exc:  # noqa: BLE001
+        again = f"unexpected error: {exc!r}"
     finally:
         fresh.close()
     if again is None:

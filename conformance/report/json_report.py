@@ -62,6 +62,7 @@ def to_dict(report: Report) -> dict:
         "expectFail": None if ef is None else {
             "listed": sorted(ef.listed), "stillFailing": ef.expected,
             "nowPassing": ef.now_passing, "notRun": ef.not_run},
+        "deviceLog": [run.device_log[-4000:] for run in report.runs if run.device_log],
         "meta": report.meta,
     }
 
