@@ -172,6 +172,8 @@ class CheckingQueue:
             for p in chain.problems:
                 self.log.add(p.property, f"queue {self.index}: {p.detail}",
                              queue=self.index, **p.evidence)
+            for n in chain.notes:
+                self.log.note(f"queue {self.index}: {n}")
             counts.chains += 1
             counts.descriptors += len(chain.descs)
             counts.indirect_chains += chain.indirect

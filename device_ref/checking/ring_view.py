@@ -60,6 +60,7 @@ class Chain:
     indirect: bool = False
     snapshot: list[tuple[int, bytes]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # what could not be read, and so not judged
     next_pos: tuple[int, int] = (0, 0)   # packed: position and wrap after the chain
 
     def problem(self, prop: str, detail: str, **evidence) -> None:
@@ -74,10 +75,11 @@ def _outside(region: BounceRegion | None, addr: int, length: int) -> bool:
 def _read(chain: Chain, read: Reader, addr: int, length: int, what: str) -> bytes | None:
     try:
         data = read(addr, length)
-    except Exception as exc:  # noqa: BLE001 - any unreadable address is evidence, not a crash
-        chain.problem("driver_chains bounded" if what == "descriptor" else "unreadable",
-                      f"{what} at {addr:#x}+{length} is not in the device's memory: {exc}",
-                      addr=addr, len=length)
+    except Exception as exc:  # noqa: BLE001 - an unreadable address must not crash the device
+        # No driver rule names "outside guest memory" (the device refuses it
+        # on its own); say what went unjudged rather than guess a rule.
+        chain.notes.append(f"{what} at {addr:#x}+{length} is not in the device's memory "
+                           f"({exc}); not judged")
         return None
     chain.snapshot.append((addr, data))
     return data

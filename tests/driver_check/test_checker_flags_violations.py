@@ -417,3 +417,15 @@ def test_readable_buffer_on_the_entropy_queue(rigs):
     r = rigs(kind="rng")
     r.driver.wait(r.driver.submit(0, [b"x" * 8], [64]))
     only(r, "driver_chains writable_only")
+
+
+def test_unreadable_table_is_noted_not_blamed_on_a_rule(rigs):
+    """An indirect table outside guest memory: the device refuses it itself;
+    the checker says it could not judge it instead of naming a rule."""
+    r = rigs()
+    raw = r.raw()
+    raw.write_desc(0, RawDesc(0x7_0000_0000, 48, INDIRECT, 0))
+    raw.publish([0])
+    r.kick()
+    assert not r.log.violations
+    assert any("not in the device's memory" in n for n in r.log.notes)
