@@ -368,17 +368,24 @@ class Harness(QencSteps):
                 groups[-1].append(p)
             else:
                 groups.append([p])
-        segs = []
+        datas = []
         for g in groups:
-            data = b"".join(x[1] if x[0] == "r" else bytes([0xAA]) * x[1] for x in g)
+            data = b"".join(x[1] if x[0] == "r" else b"\xaa" * x[1] for x in g)
             if g[0][0] == "w" and g[-1] is parts[-1] and self.device_type == "blk":
                 data = data[:-1] + b"\xff"    # status byte starts as 0xff: "not written"
-            addr = self._alloc(len(data))
-            mem.write(addr, data)
+            datas.append(data)
+        # one block per request, one write: the parts follow each other in it
+        block = b"".join(datas)
+        base = self._alloc(len(block))
+        mem.write(base, block)
+        segs = []
+        addr = base
+        for g, data in zip(groups, datas):
             step = chunk if style == "fragmented" else len(data)
             for off in range(0, len(data), max(step, 1)):
                 piece = data[off:off + step]
                 segs.append((addr + off, len(piece), g[0][0] == "w", piece))
+            addr += len(data)
         return segs
 
     def _descs(self, q: HQueue, segs, use_indirect: bool | None = None) -> list[Desc]:
