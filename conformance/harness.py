@@ -45,6 +45,10 @@ def _sector_data(i: int) -> bytes:
     return word.to_bytes(8, "little") * (SECTOR // 8)
 
 
+DRIVER_MODE = ("driver under test: the harness plays the driver; driver-mode vectors run "
+               "through conformance/driver_mode.py")
+
+
 class Bump:
     """A bump allocator over one guest range (a test is short-lived)."""
 
@@ -181,8 +185,7 @@ class Harness(QencSteps):
 
     def pre_target(self, side: str) -> None:
         if side == "driver":
-            raise Skipped("driver under test: driver conformance mode is not implemented "
-                          "by this runner")
+            raise Skipped(DRIVER_MODE)
 
     def pre_region(self, state: str) -> None:
         has_region = self.t.bounce_description() is not None
@@ -768,7 +771,7 @@ class Harness(QencSteps):
             self.config_irqs += irq.config
 
     def act_driver_io(self, count: int) -> None:
-        raise Skipped("driver under test: driver conformance mode is not implemented")
+        raise Skipped(DRIVER_MODE)
 
     # ------------------------------------------------------------------ expectations
     def expect_status(self, op: str, bits: list[str]) -> None:
@@ -930,10 +933,10 @@ class Harness(QencSteps):
                          f"offers {', '.join(missing)}")
 
     def expect_accepted(self, op: str, features: list[str]) -> None:
-        raise Skipped("driver under test: driver conformance mode is not implemented")
+        raise Skipped(DRIVER_MODE)
 
     def expect_addresses(self, where: str) -> None:
-        raise Skipped("driver under test: driver conformance mode is not implemented")
+        raise Skipped(DRIVER_MODE)
 
     def expect_region(self, property: str) -> None:  # noqa: A002
         desc = self.t.bounce_description()
@@ -1003,7 +1006,7 @@ class Harness(QencSteps):
                          "pre_eol_info <= 3 and estimates <= 11")
 
     def expect_blk_requests(self, property: str) -> None:  # noqa: A002
-        raise Skipped("driver under test: driver conformance mode is not implemented")
+        raise Skipped(DRIVER_MODE)
 
     def expect_config_changed(self) -> None:
         self._drain()
@@ -1012,13 +1015,13 @@ class Harness(QencSteps):
                          "a configuration change notification")
 
     def expect_accepted_subset(self) -> None:
-        raise Skipped("driver under test: driver conformance mode is not implemented")
+        raise Skipped(DRIVER_MODE)
 
     def expect_driver_queues(self, property: str) -> None:  # noqa: A002
-        raise Skipped("driver under test: driver conformance mode is not implemented")
+        raise Skipped(DRIVER_MODE)
 
     def expect_driver_chains(self, property: str) -> None:  # noqa: A002
-        raise Skipped("driver under test: driver conformance mode is not implemented")
+        raise Skipped(DRIVER_MODE)
 
     def expect_io(self, what: str) -> None:
         if not self.io:
