@@ -44,3 +44,28 @@ def test_memory_violations_are_critical(suite):
     crit = [r for r in run.results if r.evidence.critical]
     assert crit and all(r.verdict.value == "FAIL" for r in crit)
     assert any("changed at" in r.evidence.observed for r in crit)
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "conformance.cli", "mutants", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_mutants_command_prints_the_table_and_exits_0_when_all_are_caught(vectors_dir):
+    out = _cli("--vectors", str(vectors_dir), "--only", "writes-outside-region",
+               "no-version-1", "--layout", "split", "--step-timeout", "0.2")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["VARIANT", "BREAKS", "CAUGHT"]
+    assert any(x.startswith("(unmodified)") and "clean" in x for x in lines)
+    assert any(x.startswith("writes-outside-region") and "yes, FAIL" in x for x in lines)
+    assert "2 of 2 variants caught; unmodified device clean: OK" in out.stdout
+
+
+def test_mutants_command_lists_and_refuses_unknown_names(vectors_dir):
+    out = _cli("--list")
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == len(MUTANTS)
+    out = _cli("--vectors", str(vectors_dir), "--only", "nope")
+    assert out.returncode == 2 and "unknown variant 'nope'" in out.stderr
