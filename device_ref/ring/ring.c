@@ -28,6 +28,10 @@
 #define RELEASE() __atomic_thread_fence(__ATOMIC_RELEASE)
 #define FULL() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
+/* error branches are rare: keep them off the hot path */
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 struct split_desc { uint64_t addr; uint32_t len; uint16_t flags; uint16_t next; };
 struct packed_desc { uint64_t addr; uint32_t len; uint16_t id; uint16_t flags; };
 
@@ -261,13 +265,25 @@ static inline int packed_is_avail(uint16_t flags, uint32_t wrap)
 static inline uint16_t avail_bits(uint32_t wrap) { return wrap ? F_AVAIL : F_USED; }
 static inline uint16_t used_bits(uint32_t wrap) { return wrap ? (F_AVAIL | F_USED) : 0; }
 
-/* validate a batch of chains before the driver writes anything */
+/* validate a batch of chains before the driver writes anything: a cheap
+ * screen passes the common batch (direct chains, counts in range); anything
+ * else gets the exact check, chain by chain, for the right error */
 static int check_requests(ring_queue *q, const struct ring_add *chains, uint32_t nchains, uint32_t nsegs)
 {
-    uint64_t s = 0;
+    const uint32_t size = q->size;
+    uint64_t s = 0, ind = 0;
+    uint32_t bad = 0;
+    for (uint32_t k = 0; k < nchains; k++) {
+        bad |= chains[k].nseg - 1u >= size;     /* nseg 0 wraps to a huge value */
+        s += chains[k].nseg;
+        ind |= chains[k].indirect;
+    }
+    if (LIKELY(!bad && !ind && s <= nsegs))
+        return RING_OK;
+    s = 0;
     for (uint32_t k = 0; k < nchains; k++) {
         uint32_t nseg = chains[k].nseg;
-        if (nseg == 0 || nseg > q->size || s + nseg > nsegs)
+        if (nseg == 0 || nseg > size || s + nseg > nsegs)
             return RING_E_BAD_REQUEST;
         s += nseg;
         if (chains[k].indirect) {
@@ -404,166 +420,220 @@ static int p_indirect(ring_queue *q, struct parse *p, uint64_t addr, uint32_t le
 
 /* ================= split ================= */
 
-static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
-                     const struct ring_seg *segs, uint32_t nsegs, uint32_t *added, int *notify)
+/* The split hot loops are written once and expanded twice (IN_ORDER on
+ * and off), so the common configuration carries no per-item test of the
+ * feature.  Queue fields are copied into locals first: every store into
+ * guest memory goes through a uint8_t pointer, which could alias the
+ * queue, so fields read through q would be re-read after each store. */
+
+static inline __attribute__((always_inline)) int
+split_add_t(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+            const struct ring_seg *segs, uint32_t *added, const int in_order)
 {
-    const uint32_t size = q->size, mask = size - 1;
-    uint8_t *const desc = q->desc, *const drv = q->drv;
+    const uint32_t mask = q->size - 1;
+    uint8_t *const desc = q->desc, *const avail = q->drv + 4;
     struct meta *const m = q->m;
     uint8_t *const infl = q->infl;
-    const uint32_t in_order = q->in_order;
     uint16_t *const fv = q->free.v;
     uint32_t fh = q->free.head, fc = q->free.count;   /* free fifo, kept in registers */
-    const uint16_t old = q->avail_idx;
-    uint16_t aidx = old;
-    uint32_t done = 0;
+    uint16_t aidx = q->avail_idx;
     const struct ring_seg *s = segs;
-    int e = check_requests(q, chains, nchains, nsegs);
-    *added = 0;
-    *notify = 0;
-    if (e)
-        return e;
-    for (uint32_t k = 0; k < nchains; k++) {
+    uint32_t k;
+    for (k = 0; k < nchains; k++) {
         const uint32_t nseg = chains[k].nseg;
         const uint64_t ind = chains[k].indirect;
-        const uint32_t need = ind ? 1 : nseg;
         uint16_t head;
-        uint64_t w = 0;
-        if (need > fc)
-            break;
-        head = fv[fh];
-        fh = (fh + 1) & mask;
-        fc--;
-        if (!ind && nseg == 1) {
+        if (LIKELY(nseg == 1 && !ind)) {
             /* the common single-segment buffer */
-            struct split_desc d = { s->addr, s->len, (uint16_t)((s->flags & SEG_WRITABLE) ? F_WRITE : 0), 0 };
+            if (UNLIKELY(fc == 0))
+                break;
+            head = fv[fh];
+            fh = (fh + 1) & mask;
+            fc--;
+            const uint32_t len = s->len, wr = s->flags & SEG_WRITABLE;
+            const struct split_desc d = { s->addr, len, (uint16_t)(wr ? F_WRITE : 0), 0 };
             memcpy(desc + 16ull * head, &d, 16);
-            w = (s->flags & SEG_WRITABLE) ? s->len : 0;
-            m[head].next = 0;
-        } else if (ind) {
-            uint8_t *t = NULL;
-            if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
-                return RING_E_OUT_OF_BOUNDS; /* unreachable: check_requests translated it */
-            for (uint32_t i = 0; i < nseg; i++) {
-                int last = i + 1 == nseg;
-                struct split_desc d = { s[i].addr, s[i].len,
-                    (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)),
-                    (uint16_t)(last ? 0 : i + 1) };
-                memcpy(t + 16ull * i, &d, 16);
-                if (s[i].flags & SEG_WRITABLE)
-                    w += s[i].len;
-            }
-            struct split_desc d = { ind, 16u * nseg, F_INDIRECT, 0 };
-            memcpy(desc + 16ull * head, &d, 16);
-            m[head].next = 0;
+            const struct meta mm = { chains[k].token, wr ? len : 0, 1, 0 };
+            m[head] = mm;
         } else {
-            uint16_t cur = head;
-            for (uint32_t i = 0; i < nseg; i++) {
-                int last = i + 1 == nseg;
-                uint16_t nxt = 0;
-                if (!last) {
-                    nxt = fv[fh];
-                    fh = (fh + 1) & mask;
-                    fc--;
+            const uint32_t need = ind ? 1 : nseg;
+            uint64_t w = 0;
+            if (need > fc)
+                break;
+            head = fv[fh];
+            fh = (fh + 1) & mask;
+            fc--;
+            if (ind) {
+                uint8_t *t = NULL;
+                if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
+                    return RING_E_OUT_OF_BOUNDS; /* unreachable: check_requests translated it */
+                for (uint32_t i = 0; i < nseg; i++) {
+                    int last = i + 1 == nseg;
+                    struct split_desc d = { s[i].addr, s[i].len,
+                        (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)),
+                        (uint16_t)(last ? 0 : i + 1) };
+                    memcpy(t + 16ull * i, &d, 16);
+                    if (s[i].flags & SEG_WRITABLE)
+                        w += s[i].len;
                 }
-                struct split_desc d = { s[i].addr, s[i].len,
-                    (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)), nxt };
-                memcpy(desc + 16ull * cur, &d, 16);
-                if (s[i].flags & SEG_WRITABLE)
-                    w += s[i].len;
-                m[cur].next = nxt;
-                cur = nxt;
+                struct split_desc d = { ind, 16u * nseg, F_INDIRECT, 0 };
+                memcpy(desc + 16ull * head, &d, 16);
+                m[head].next = 0;
+            } else {
+                uint16_t cur = head;
+                for (uint32_t i = 0; i < nseg; i++) {
+                    int last = i + 1 == nseg;
+                    uint16_t nxt = 0;
+                    if (!last) {
+                        nxt = fv[fh];
+                        fh = (fh + 1) & mask;
+                        fc--;
+                    }
+                    struct split_desc d = { s[i].addr, s[i].len,
+                        (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)), nxt };
+                    memcpy(desc + 16ull * cur, &d, 16);
+                    if (s[i].flags & SEG_WRITABLE)
+                        w += s[i].len;
+                    m[cur].next = nxt;
+                    cur = nxt;
+                }
             }
+            m[head].token = chains[k].token;
+            m[head].ndesc = (uint16_t)need;
+            m[head].wlen = (uint32_t)w;
         }
-        m[head].token = chains[k].token;
-        m[head].ndesc = (uint16_t)need;
-        m[head].wlen = (uint32_t)w;
         infl[head] = 1;
         if (in_order) {
             q->seq[head] = q->order.head_seq + q->order.count;
             fifo_push(&q->order, head);
         }
-        st16(drv + 4 + 2u * (aidx & mask), head);
+        st16(avail + 2u * (aidx & mask), head);
         aidx++;
         s += nseg;
-        done++;
     }
     q->free.head = fh;
     q->free.count = fc;
-    q->outstanding += done;
+    q->outstanding += k;
     q->avail_idx = aidx;
-    *added = done;
-    if (done == 0)
+    *added = k;
+    return RING_OK;
+}
+
+static int split_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+                     const struct ring_seg *segs, uint32_t nsegs, uint32_t *added, int *notify)
+{
+    const uint16_t old = q->avail_idx;
+    int e = check_requests(q, chains, nchains, nsegs);
+    *added = 0;
+    *notify = 0;
+    if (e)
+        return e;
+    e = q->in_order ? split_add_t(q, chains, nchains, segs, added, 1)
+                    : split_add_t(q, chains, nchains, segs, added, 0);
+    if (e)
+        return e;
+    if (*added == 0)
         return nchains ? RING_E_QUEUE_FULL : RING_OK;
+    const uint16_t aidx = q->avail_idx;
     RELEASE();
-    st16(drv + 2, aidx);
+    st16(q->drv + 2, aidx);
     FULL();
     if (q->event_idx)
-        *notify = need_event(ld16(q->dev + 4 + 8u * size), aidx, old);
+        *notify = need_event(ld16(q->dev + 4 + 8u * q->size), aidx, old);
     else
         *notify = !(ld16(q->dev) & 1);
     return RING_OK;
 }
 
-static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
+static inline __attribute__((always_inline)) int
+split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count, const int in_order)
 {
     const uint32_t size = q->size, mask = size - 1;
-    const uint8_t *const dev = q->dev;
+    const uint8_t *const ring = q->dev + 4;
     struct meta *const m = q->m;
     uint16_t *const fv = q->free.v;
     const uint32_t fh = q->free.head;
     uint32_t fc = q->free.count, c = 0, outstanding = q->outstanding;
     uint16_t last = q->last_used;
     uint8_t *const infl = q->infl;
-    const uint32_t in_order = q->in_order;
     int e = RING_OK;
-    const uint16_t used_idx = ld16(dev + 2);
+    const uint16_t used_idx = ld16(q->dev + 2);
     ACQUIRE();
     if ((uint16_t)(used_idx - last) > outstanding) {
         *count = 0;
         return RING_E_USED_IDX_JUMP;
     }
-    while (last != used_idx && c < max) {
-        const uint8_t *el = dev + 4 + 8u * (last & mask);
-        uint32_t id = ld32(el), len = ld32(el + 4), n = 1;
-        if (id >= size || !infl[id]) {
-            e = RING_E_USED_ID_BAD;
-            break;
+    if (!in_order) {
+        /* one used entry, one collected buffer */
+        uint32_t todo = (uint16_t)(used_idx - last);
+        if (todo > max)
+            todo = max;
+        for (; c < todo; c++) {
+            const uint8_t *el = ring + 8u * (last & mask);
+            const uint32_t id = ld32(el), len = ld32(el + 4);
+            if (UNLIKELY(id >= size || !infl[id])) {
+                e = RING_E_USED_ID_BAD;
+                break;
+            }
+            const uint32_t wlen = m[id].wlen, ndesc = m[id].ndesc;
+            if (UNLIKELY(len > wlen)) {
+                e = RING_E_USED_LEN_TOO_BIG;
+                break;
+            }
+            out[c].token = m[id].token;
+            out[c].len = len;
+            out[c].reserved = 0;
+            /* free the chain: its descriptors go to the back of the free fifo */
+            uint16_t d = (uint16_t)id;
+            fv[(fh + fc) & mask] = d;
+            fc++;
+            for (uint32_t j = ndesc; UNLIKELY(j > 1); j--) {
+                d = m[d].next;
+                fv[(fh + fc) & mask] = d;
+                fc++;
+            }
+            infl[id] = 0;
+            last++;
         }
-        if (in_order) {
+        outstanding -= c;
+    } else {
+        while (last != used_idx && c < max) {
+            const uint8_t *el = ring + 8u * (last & mask);
+            uint32_t id = ld32(el), len = ld32(el + 4), n;
+            if (id >= size || !infl[id]) {
+                e = RING_E_USED_ID_BAD;
+                break;
+            }
             n = (uint32_t)(q->seq[id] - q->order.head_seq) + 1;
             if (n > (uint16_t)(used_idx - last)) {
                 e = RING_E_USED_IDX_JUMP;
                 break;
             }
-        }
-        if (len > m[id].wlen) {
-            e = RING_E_USED_LEN_TOO_BIG;
-            break;
-        }
-        if (c + n > max)
-            break;
-        for (uint32_t i = 0; i < n; i++) {
-            uint16_t h = (uint16_t)id;
-            if (in_order)
-                h = fifo_pop(&q->order);
-            out[c].token = m[h].token;
-            out[c].len = i + 1 == n ? len : 0;
-            out[c].reserved = 0;
-            c++;
-            /* free the chain: its descriptors go to the back of the free fifo */
-            uint16_t d = h;
-            fv[(fh + fc) & mask] = d;
-            fc++;
-            for (uint32_t j = m[h].ndesc; j > 1; j--) {
-                d = m[d].next;
+            if (len > m[id].wlen) {
+                e = RING_E_USED_LEN_TOO_BIG;
+                break;
+            }
+            if (c + n > max)
+                break;
+            for (uint32_t i = 0; i < n; i++) {
+                uint16_t h = fifo_pop(&q->order);
+                out[c].token = m[h].token;
+                out[c].len = i + 1 == n ? len : 0;
+                out[c].reserved = 0;
+                c++;
+                uint16_t d = h;
                 fv[(fh + fc) & mask] = d;
                 fc++;
+                for (uint32_t j = m[h].ndesc; j > 1; j--) {
+                    d = m[d].next;
+                    fv[(fh + fc) & mask] = d;
+                    fc++;
+                }
+                infl[h] = 0;
+                outstanding--;
             }
-            infl[h] = 0;
-            outstanding--;
+            last = (uint16_t)(last + n);
         }
-        last = (uint16_t)(last + n);
     }
     q->free.count = fc;
     q->outstanding = outstanding;
@@ -572,8 +642,14 @@ static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uin
     return e;
 }
 
-/* walk a chain of the descriptor table: the common case stays in registers */
-static inline int split_parse(ring_queue *q, uint16_t head, struct parse *p)
+static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
+{
+    return q->in_order ? split_collect_t(q, out, max, count, 1) : split_collect_t(q, out, max, count, 0);
+}
+
+/* walk a chain of the descriptor table (direct descriptors, then at most
+ * one indirect table) */
+static int split_parse(ring_queue *q, uint16_t head, struct parse *p)
 {
     const uint32_t size = q->size;
     const uint8_t *const desc = q->desc;
@@ -597,119 +673,94 @@ static inline int split_parse(ring_queue *q, uint16_t head, struct parse *p)
     }
 }
 
-static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
-                     struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
+static inline __attribute__((always_inline)) int
+split_pop_t(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+            struct ring_seg *segs, uint32_t max_segs, uint32_t *count, const int in_order)
 {
-    const uint32_t size = q->size, mask = size - 1, in_order = q->in_order;
-    const uint8_t *const drv = q->drv, *const desc = q->desc;
+    const uint32_t size = q->size, mask = size - 1;
+    const uint8_t *const avail = q->drv + 4, *const desc = q->desc;
     struct meta *const m = q->m;
     uint8_t *const infl = q->infl;
     const struct ring_mem *const mem = q->mem;
     uint32_t c = 0, base = 0;
     uint16_t last = q->last_avail;
     int e = RING_OK;
-    /* bounds of the region that held the last segment, kept in registers */
+    /* bounds of the region that held the last segment, kept in registers;
+     * with no region at all every chain takes the general path, which
+     * reports it */
     uint64_t lo = 0, sz = 0;
-    int have = q->hint < mem->nregions;
-    if (have) {
+    int general = mem->nregions == 0;
+    if (!general) {
+        if (q->hint >= mem->nregions)
+            q->hint = 0;
         lo = mem->regions[q->hint].gpa;
         sz = mem->regions[q->hint].size;
     }
-    const uint16_t avail_idx = ld16(drv + 2);
+    const uint16_t avail_idx = ld16(q->drv + 2);
     ACQUIRE();
-    if ((uint16_t)(avail_idx - last) > size) {
+    uint32_t todo = (uint16_t)(avail_idx - last);
+    if (todo > size) {
         *count = 0;
         return RING_E_AVAIL_IDX_JUMP;
     }
-    while (last != avail_idx && c < max_chains) {
-        const uint16_t head = ld16(drv + 4 + 2u * (last & mask));
-        struct ring_seg *out = segs + base;
-        const uint32_t room = max_segs - base;
-        uint32_t i = head, visited = 0, n = 0;
-        uint64_t wlen = 0;
-        int seen_write = 0;
-        if (head >= size) {
+    if (todo > max_chains)
+        todo = max_chains;
+    for (; c < todo; c++) {
+        const uint16_t head = ld16(avail + 2u * (last & mask));
+        uint32_t n, wlen;
+        struct split_desc d;
+        if (UNLIKELY(head >= size)) {
             e = RING_E_DESC_INDEX_RANGE;
             break;
         }
-        if (infl[head]) {
+        if (UNLIKELY(infl[head])) {
             e = RING_E_ID_IN_USE;
             break;
         }
-        /* fast walk over direct descriptors; the same checks as split_parse, in the same order */
-        for (;;) {
-            struct split_desc d;
-            if (++visited > size) {
-                e = RING_E_CHAIN_TOO_LONG;
-                break;
-            }
-            memcpy(&d, desc + 16ull * i, 16);
-            if (d.flags & F_INDIRECT) {
-                /* rare: redo the whole chain on the general path */
-                struct parse p = { out, room, 0, 0, 0 };
-                e = split_parse(q, head, &p);
-                n = p.n;
-                wlen = p.wlen;
-                if (q->hint < mem->nregions) {
-                    have = 1;
-                    lo = mem->regions[q->hint].gpa;
-                    sz = mem->regions[q->hint].size;
-                }
-                break;
-            }
-            if (d.len > UINT64_MAX - d.addr) {
-                e = RING_E_ADDR_OVERFLOW;
-                break;
-            }
-            if (!have || d.addr - lo > sz || d.len > sz - (d.addr - lo)) {
+        memcpy(&d, desc + 16ull * head, 16);
+        if (LIKELY(!(d.flags & (F_NEXT | F_INDIRECT)) && !general)) {
+            /* one direct descriptor: the checks of split_parse, in its order,
+             * that can fail for it.  Inside the cached region, addr + len
+             * cannot overflow (region ends stay below 2**64); anywhere else
+             * seg_check decides, overflow first. */
+            const uint64_t off = d.addr - lo;
+            if (UNLIKELY(off > sz || d.len > sz - off)) {
                 e = seg_check(q, d.addr, d.len);
                 if (e)
                     break;
-                have = 1;
                 lo = mem->regions[q->hint].gpa;
                 sz = mem->regions[q->hint].size;
             }
-            if (d.flags & F_WRITE) {
-                seen_write = 1;
-                wlen += d.len;
-                if (wlen > 0xffffffffull) {
-                    e = RING_E_CHAIN_LEN_OVERFLOW;
-                    break;
-                }
-            } else if (seen_write) {
-                e = RING_E_READ_AFTER_WRITE;
+            if (UNLIKELY(base >= max_segs))
+                break;                  /* no room for its segment: left for the next pop */
+            const uint32_t wr = d.flags & F_WRITE;
+            wlen = wr ? d.len : 0;
+            segs[base].addr = d.addr;
+            segs[base].len = d.len;
+            segs[base].flags = wr ? SEG_WRITABLE : 0;
+            n = 1;
+        } else {
+            struct parse p = { segs + base, max_segs - base, 0, 0, 0 };
+            e = split_parse(q, head, &p);
+            if (e)
                 break;
-            }
-            if (n >= size) {
-                e = RING_E_CHAIN_TOO_LONG;
+            if (p.n > p.room)
                 break;
+            n = p.n;
+            wlen = (uint32_t)p.wlen;
+            if (q->hint < mem->nregions) {
+                general = 0;
+                lo = mem->regions[q->hint].gpa;
+                sz = mem->regions[q->hint].size;
             }
-            if (n < room) {
-                out[n].addr = d.addr;
-                out[n].len = d.len;
-                out[n].flags = (d.flags & F_WRITE) ? SEG_WRITABLE : 0;
-            }
-            n++;
-            if (!(d.flags & F_NEXT))
-                break;
-            if (d.next >= size) {
-                e = RING_E_DESC_INDEX_RANGE;
-                break;
-            }
-            i = d.next;
         }
-        if (e)
-            break;
-        if (n > room)
-            break;
         chains[c].id = head;
         chains[c].nseg = n;
-        chains[c].wlen = (uint32_t)wlen;
+        chains[c].wlen = wlen;
         chains[c].written = 0;
         base += n;
-        c++;
         infl[head] = 1;
-        m[head].wlen = (uint32_t)wlen;
+        m[head].wlen = wlen;
         if (in_order) {
             q->seq[head] = q->order.head_seq + q->order.count;
             fifo_push(&q->order, head);
@@ -722,65 +773,95 @@ static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_cha
     return e;
 }
 
-/* push validation shared by both layouts; nothing is written on error */
-static int check_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill)
+static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                     struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
 {
-    struct meta *const m = q->m;
+    return q->in_order ? split_pop_t(q, chains, max_chains, segs, max_segs, count, 1)
+                       : split_pop_t(q, chains, max_chains, segs, max_segs, count, 0);
+}
+
+/* push validation shared by both layouts; nothing is written on error */
+static inline __attribute__((always_inline)) int
+check_push_t(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill, const int in_order)
+{
+    const struct meta *const m = q->m;
+    uint8_t *const infl = q->infl;
     const uint32_t size = q->size;
     int e = RING_OK;
     uint32_t k;
     for (k = 0; k < n; k++) {
-        uint32_t id = items[k].id, len;
-        if (id >= size || q->infl[id] != 1) {
+        const uint32_t id = items[k].id;
+        if (UNLIKELY(id >= size || infl[id] != 1)) {
             e = RING_E_PUSH_UNKNOWN_ID;
             break;
         }
-        len = fill ? m[id].wlen : items[k].written;
-        if (q->in_order && fifo_at(&q->order, k) != id) {
+        if (in_order && fifo_at(&q->order, k) != id) {
             e = RING_E_PUSH_OUT_OF_ORDER;
             break;
         }
-        if (len > m[id].wlen) {
+        /* with fill the length is the writable size itself */
+        if (!fill && UNLIKELY(items[k].written > m[id].wlen)) {
             e = RING_E_BAD_REQUEST;
             break;
         }
-        q->infl[id] = 2;    /* seen in this batch: a repeat is unknown */
+        infl[id] = 2;    /* seen in this batch: a repeat is unknown */
     }
-    if (e)
+    if (UNLIKELY(e))
         for (uint32_t j = 0; j < k; j++)
-            q->infl[items[j].id] = 1;
+            infl[items[j].id] = 1;
     return e;
 }
 
+static int check_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill)
+{
+    if (q->in_order)
+        return check_push_t(q, items, n, fill, 1);
+    return fill ? check_push_t(q, items, n, 1, 0) : check_push_t(q, items, n, 0, 0);
+}
+
 /* after a successful check_push every pushed id is marked 2; the writers clear it */
-static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
-                      int coalesce, int *notify)
+static inline __attribute__((always_inline)) void
+split_push_t(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
+             int coalesce, const int in_order)
 {
     const uint32_t mask = q->size - 1;
-    uint8_t *const dev = q->dev;
-    struct meta *const m = q->m;
+    uint8_t *const ring = q->dev + 4;
+    const struct meta *const m = q->m;
+    uint8_t *const infl = q->infl;
     const uint16_t old = q->used_idx;
     if (coalesce) {
         const struct ring_popped *it = &items[n - 1];
-        uint8_t *el = dev + 4 + 8u * (old & mask);
+        uint8_t *el = ring + 8u * (old & mask);
         st32(el, it->id);
         st32(el + 4, fill ? m[it->id].wlen : it->written);
     }
     for (uint32_t k = 0; k < n; k++) {
         const uint32_t id = items[k].id;
         if (!coalesce) {
-            uint8_t *el = dev + 4 + 8u * ((uint16_t)(old + k) & mask);
-            st32(el, id);
-            st32(el + 4, fill ? m[id].wlen : items[k].written);
+            /* id and length in one store (little-endian host) */
+            const uint64_t v = id | (uint64_t)(fill ? m[id].wlen : items[k].written) << 32;
+            memcpy(ring + 8u * ((uint16_t)(old + k) & mask), &v, 8);
         }
-        q->infl[id] = 0;
-        if (q->in_order)
+        infl[id] = 0;
+        if (in_order)
             fifo_pop(&q->order);
     }
+}
+
+static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
+                      int coalesce, int *notify)
+{
+    const uint16_t old = q->used_idx;
+    if (q->in_order)
+        split_push_t(q, items, n, fill, coalesce, 1);
+    else if (fill)
+        split_push_t(q, items, n, 1, 0, 0);
+    else
+        split_push_t(q, items, n, 0, 0, 0);
     q->outstanding -= n;
     q->used_idx = (uint16_t)(old + n);
     RELEASE();
-    st16(dev + 2, q->used_idx);
+    st16(q->dev + 2, q->used_idx);
     FULL();
     if (q->event_idx)
         *notify = need_event(ld16(q->drv + 4 + 2u * q->size), q->used_idx, old);
