@@ -1,0 +1,45 @@
+"""bench/protection.py runs, covers every mode and size in one run, and
+writes its JSON and SVG (figures themselves are the benchmark's business,
+not a test's)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "protection.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_one_short_run_writes_table_json_and_svg(tmp_path):
+    j, s = tmp_path / "p.json", tmp_path / "p.svg"
+    proc = run("--seconds", "0.4", "--rounds", "1", "--json", str(j), "--svg", str(s))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(j.read_text())
+    cells = {(r["mode"], r["size"]) for r in data["rows"]}
+    assert cells == {(m, n) for m in ("none", "swiotlb", "aes-256-gcm", "chacha20-poly1305")
+                     for n in (64, 512, 4096, 65536)}
+    for r in data["rows"]:
+        assert r["e2e_Bps"] > 0 and r["raw_Bps"] > 0
+        assert abs(r["e2e_vs_raw"] - r["e2e_Bps"] / r["raw_Bps"]) < 1e-9
+    assert {(t["mode"], t["size"]) for t in data["targets"]} == {
+        ("aes-256-gcm", 4096), ("aes-256-gcm", 65536), ("chacha20-poly1305", 4096),
+        ("chacha20-poly1305", 65536), ("swiotlb", 65536)}
+    assert data["machine"]["cores"] >= 1
+    svg = ET.fromstring(s.read_text())
+    bars = [e for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.find(
+        "{http://www.w3.org/2000/svg}title") is not None]
+    assert len(bars) == 16
+    assert "64 KiB" in proc.stdout and "targets" in proc.stdout
+
+
+def test_bad_arguments_are_one_line_errors():
+    proc = run("--seconds", "0")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "must be positive" in proc.stderr
