@@ -9,7 +9,7 @@ ends FAIL or WEDGED.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_SWIOTLB,
@@ -19,6 +19,7 @@ from device_ref.devices.rng import RngDevice
 from device_ref.device.device_queue import DeviceQueue, ring_config
 from device_ref.ring import DeviceQueue as RingDeviceQueue
 from device_ref.ring.errors import RingError
+from device_ref.qenc.device_side import F_QUEUE_ENCRYPTION, DeviceQenc
 from device_ref.transport import BounceRegion
 
 from conformance.adapters.base import AdapterError, AdapterOptions
@@ -298,12 +299,31 @@ class HeaderMustBeAlone:
         return super().handle(queue, io)
 
 
+class UsesForgedBuffers(DeviceQenc):
+    """With VIRTIO_F_QUEUE_ENCRYPTION, a chain that fails authentication is
+    counted as refused, then carried out anyway on its raw bytes, and the
+    result is written back unsealed: unauthenticated data is used and
+    released."""
+
+    def serve(self, queue, io, handle):
+        before = self.rejected
+        used = super().serve(queue, io, handle)
+        if self.rejected != before:
+            return handle(queue, io)
+        return used
+
+
+class _Plain:
+    """No change to the device itself (the fault is in a layer)."""
+
+
 @dataclass(frozen=True)
 class Mutant:
     name: str
     breaks: str               # the requirement id it violates
     mixin: type
     doc: str
+    layer: type = DeviceQenc  # the queue-encryption layer the device carries
 
     def factory(self) -> Callable[[str, BounceRegion | None], object]:
         blk = type(f"{self.mixin.__name__}Blk", (self.mixin, BlkDevice), {})
@@ -311,10 +331,15 @@ class Mutant:
 
         def make(device_type: str, bounce: BounceRegion | None):
             if device_type == "blk":
-                return blk(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
-            if device_type == "rng":
-                return rng(seed=RNG_SEED, bounce=bounce)
-            raise AdapterError(f"no {device_type} variant")
+                dev = blk(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
+            elif device_type == "rng":
+                dev = rng(seed=RNG_SEED, bounce=bounce)
+            else:
+                raise AdapterError(f"no {device_type} variant")
+            # as enable_device() does for the reference devices, with this layer
+            dev.rules = replace(dev.rules, offered=dev.rules.offered | (1 << F_QUEUE_ENCRYPTION))
+            dev.buffer_layer = self.layer(dev)
+            return dev
         return make
 
     def adapter(self, opts: AdapterOptions | None = None) -> RefAdapter:
@@ -322,8 +347,9 @@ class Mutant:
                           label=f"mutant:{self.name}")
 
 
-def _m(name: str, breaks: str, mixin: type) -> Mutant:
-    return Mutant(name, breaks, mixin, " ".join((mixin.__doc__ or "").split()))
+def _m(name: str, breaks: str, mixin: type, layer: type = DeviceQenc) -> Mutant:
+    doc = (layer if mixin is _Plain else mixin).__doc__ or ""
+    return Mutant(name, breaks, mixin, " ".join(doc.split()), layer)
 
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -344,6 +370,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("forgets-swiotlb-after-reset", "swiotlb.dev.reset-reoffer", ForgetsSwiotlbAfterReset),
     _m("writes-descriptor-table", "base.split.dev.no-write-table", WritesDescriptorTable),
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
+    _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
 )
 
 

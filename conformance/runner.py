@@ -15,7 +15,7 @@ from conformance.verdicts import Evidence, TestResult, Verdict
 
 # Expectations whose failure means the device reached memory it must not,
 # or released data it must not: reported CRITICAL.
-CRITICAL_VERBS = {"memory_outside_region", "authenticated", "auth_tag", "no_plaintext"}
+CRITICAL_VERBS = {"memory_outside_region", "qenc_refused"}
 
 
 @dataclass

@@ -69,3 +69,11 @@ def test_mutants_command_lists_and_refuses_unknown_names(vectors_dir):
     assert out.returncode == 0 and len(out.stdout.splitlines()) == len(MUTANTS)
     out = _cli("--vectors", str(vectors_dir), "--only", "nope")
     assert out.returncode == 2 and "unknown variant 'nope'" in out.stderr
+
+
+def test_releasing_unauthenticated_data_is_critical(suite):
+    from conformance.mutants import by_name
+    run = run_suite(suite, by_name("uses-forged-buffers").adapter(),
+                    RunOptions(layout="split", step_timeout=0.2, only=("qenc.dev.refuse-forged",)))
+    bad = [r for r in run.results if r.verdict in BAD]
+    assert bad and all(r.evidence.critical for r in bad)
