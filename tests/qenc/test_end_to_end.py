@@ -197,12 +197,28 @@ def test_vhost_user_round_trip():
     server = Server(path, factory, log=lambda m: None)
     thread = server.serve_in_thread()
     t = VhostUserTransport(path, 2, ram_size=8 << 20)
+    # The front-end plays the VMM: record every message it sends.
+    sent = []
+    request = t.frontend.conn.request
+
+    def spy(req, payload=b"", *a, **kw):
+        sent.append(bytes(payload))
+        return request(req, payload, *a, **kw)
+    t.frontend.conn.request = spy
+    keys = []
+
+    def keygen(n):
+        keys.append(os.urandom(n))
+        return keys[-1]
     try:
         for packed in (False, True):
             from tests.qenc.rig import mask
             drv = BlkDriver(t, DriverOptions(features=mask(packed), queue_size=64))
-            enable_driver(drv, "chacha20-poly1305")
+            layer = enable_driver(drv, "chacha20-poly1305")
+            layer.keygen = keygen
             drv.init()
+            # The threat model, shown: the key crossed the VMM in the clear.
+            assert any(keys[-1] in m for m in sent)
             assert drv.negotiated >> F_QENC & 1
             data = b"VHOST-USER-PLAIN" * 512
             drv.write(16, data, segments=2)
