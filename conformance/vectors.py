@@ -44,10 +44,31 @@ class Requirement:
 
     @property
     def conformance_clause(self) -> str:
-        """The clause that lists this statement: the file's, else its role's."""
+        """The upstream conformance clause that lists this statement: the
+        file's when it says, else derived from the block's place the way
+        conformance.tex is organised (a clause per role, with sub-clauses per
+        transport and per device type)."""
         if self.clause:
             return self.clause
-        return "Device Conformance" if self.role == "device" else "Driver Conformance"
+        return derive_clause(self.role, self.block)
+
+
+TRANSPORT_CLAUSES = {"Virtio Over PCI Bus": "PCI", "Virtio Over MMIO": "MMIO",
+                     "Virtio Over Channel I/O": "Channel I/O"}
+
+
+def derive_clause(role: str, block: str) -> str:
+    """'Device Conformance / Block Device Conformance' and the like."""
+    who = "Device" if role == "device" else "Driver"
+    top = f"{who} Conformance"
+    parts = block.split(" / ")
+    if len(parts) > 1 and parts[0] == "Device Types":
+        name = parts[1][:-len(" Device")] if parts[1].endswith(" Device") else parts[1]
+        return f"{top} / {name} {who} Conformance"
+    if len(parts) > 1 and parts[0] == "Virtio Transport Options" \
+            and parts[1] in TRANSPORT_CLAUSES:
+        return f"{top} / {TRANSPORT_CLAUSES[parts[1]]} {who} Conformance"
+    return top
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,20 @@ def test_same_module_twice_is_refused(vectors_dir, tmp_path):
     shutil.copy(vectors_dir / "swiotlb.json", tmp_path / "b.json")
     with pytest.raises(VectorError, match="module 'swiotlb' also loaded"):
         load_suite(tmp_path)
+
+
+def test_conformance_clause_follows_the_upstream_layout(suite):
+    from conformance.vectors import derive_clause
+    # conformance.tex: a clause per role, sub-clauses per transport and device type
+    assert derive_clause("device", "Device Types / Block Device / Device Operation") == \
+        "Device Conformance / Block Device Conformance"
+    assert derive_clause("driver", "Device Types / Entropy Device / Device Operation") == \
+        "Driver Conformance / Entropy Driver Conformance"
+    assert derive_clause("device", "Virtio Transport Options / Virtio Over PCI Bus / PCI Device "
+                         "Layout / Software IOTLB bounce buffer capability") == \
+        "Device Conformance / PCI Device Conformance"
+    assert derive_clause("driver", "Basic Facilities of a Virtio Device / Device Reset") == \
+        "Driver Conformance"
+    reqs = suite.requirements()
+    assert reqs["swiotlb.pci.dev.within-bar"].conformance_clause == \
+        "Device Conformance / PCI Device Conformance"
