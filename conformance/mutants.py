@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_SWIOTLB,
-                                        F_VERSION_1, has)
+from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_IN_ORDER,
+                                        F_SWIOTLB, F_VERSION_1, has)
 from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.rng import RngDevice
 from device_ref.device.device_queue import DeviceQueue, ring_config
@@ -77,6 +77,33 @@ class IgnoresUsedEvent:
             super().notify(queue)
         finally:
             self._host = host
+
+
+class CompletesOutOfOrder:
+    """With VIRTIO_F_IN_ORDER on a split ring, returns each batch of buffers
+    newest first (it writes the used ring itself: the ring core refuses to)."""
+
+    def notify(self, queue):
+        q = self.queues[queue] if 0 <= queue < len(self.queues) else None
+        if q is None or q.ring is None or not self._running() \
+                or not has(self.negotiated, F_IN_ORDER) or self.negotiated >> 34 & 1:
+            return super().notify(queue)
+        from device_ref.device.chain import ChainIO
+        try:
+            chains = q.ring.pop()
+        except RingError as exc:
+            self.needs_reset(f"queue {queue}: {exc}")
+            return
+        if not chains:
+            return
+        done = [(c.id, self.handle(queue, ChainIO(q.ring.memory, c.segments))) for c in chains]
+        mem, cfg = q.ring.memory, q.config
+        idx = int.from_bytes(mem.read(cfg.device + 2, 2), "little")
+        for k, (cid, n) in enumerate(reversed(done)):
+            slot = (idx + k) % cfg.size
+            mem.write(cfg.device + 4 + 8 * slot, cid.to_bytes(4, "little") + n.to_bytes(4, "little"))
+        mem.write(cfg.device + 2, ((idx + len(done)) & 0xFFFF).to_bytes(2, "little"))
+        self._host.queue_interrupt(queue)
 
 
 class WorksBeforeDriverOk:
@@ -356,6 +383,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("wrong-used-length", "base.split.dev.len-written", WrongUsedLength),
     _m("notifies-when-suppressed", "base.notif.dev.flag-set-quiet", NotifiesWhenSuppressed),
     _m("ignores-used-event", "base.notif.dev.event-reached", IgnoresUsedEvent),
+    _m("completes-out-of-order", "base.rfb.dev.in-order", CompletesOutOfOrder),
     _m("works-before-driver-ok", "base.status.dev.idle-before-driver-ok", WorksBeforeDriverOk),
     _m("writes-outside-region", "swiotlb.dev.no-access-outside", WritesOutsideRegion),
     _m("reads-outside-region", "swiotlb.dev.no-access-outside", ReadsOutsideRegion),
