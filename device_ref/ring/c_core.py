@@ -67,10 +67,16 @@ _SPECS = {
 
 
 def _bind(batch: Any, ffi: Any) -> tuple:
-    """C views of a batch's buffers, cached on it: its bytearrays never change size."""
+    """C views of a batch's buffers, cached on it: its bytearrays never change size.
+
+    The tuple holds pointers of the exact parameter types first (cffi passes
+    those without a type conversion), then the buffer exports that pin the
+    memory they point into."""
     spec = _SPECS[type(batch).__name__]
-    batch._c = tuple(ffi.from_buffer(ctype, getattr(batch, attr), require_writable=True)
-                     for attr, ctype in spec)
+    pins = tuple(ffi.from_buffer(ctype, getattr(batch, attr), require_writable=True)
+                 for attr, ctype in spec)
+    ptrs = tuple(ffi.cast(ctype[:-2] + " *", pin) for (_, ctype), pin in zip(spec, pins))
+    batch._c = ptrs + pins
     return batch._c
 
 
@@ -101,9 +107,60 @@ class CQueue:
         self._u32 = ffi.new("uint32_t[1]")
         self._int = ffi.new("int[1]")
         self.size = cfg.size
-        # hot entry points looked up once
-        self._add, self._collect = lib.ring_add, lib.ring_collect
-        self._pop, self._push = lib.ring_pop, lib.ring_push
+        self._bind_batch_calls()
+
+    def _bind_batch_calls(self) -> None:
+        """The four batch calls as closures over a plain queue pointer.
+
+        They are what DriverQueue/DeviceQueue.add_batch (etc.) point at, so a
+        batch costs one Python frame and one cffi call: no bound-method or
+        attribute look-ups, and cffi gets arguments of exactly the declared
+        types.  Each closure keeps the queue, its memory map and the guest
+        memory alive for as long as it exists, since the raw pointer does not.
+        Errors are raised without being kept in a local, so no exception <->
+        frame cycle forms."""
+        ffi, lib = self.ffi, self.lib
+        qp = ffi.cast("ring_queue *", self.q)
+        keep = (self.q, self._map, self.mem)
+        c_add, c_collect, c_pop, c_push = lib.ring_add, lib.ring_collect, lib.ring_pop, lib.ring_push
+        last_count = lib.ring_last_count
+
+        def add_batch(batch: ChainBatch) -> tuple[int, bool]:
+            p = batch._c or _bind(batch, ffi)
+            r = c_add(qp, p[0], batch.count, p[1], batch.nsegs)
+            if r < 0:
+                raise RingError(-r, count=last_count(qp))
+            return r >> 1, (r & 1) == 1
+
+        def collect_batch(out: UsedBatch) -> int:
+            p = out._c or _bind(out, ffi)
+            r = c_collect(qp, p[0], out.max_entries)
+            if r < 0:
+                out.count = last_count(qp)
+                raise RingError(-r, count=out.count)
+            out.count = r
+            return r
+
+        def pop_batch(batch: PopBatch) -> int:
+            p = batch._c or _bind(batch, ffi)
+            r = c_pop(qp, p[0], batch.max_chains, p[1], batch.max_segs)
+            if r < 0:
+                batch.count = last_count(qp)
+                raise RingError(-r, count=batch.count)
+            batch.count = r
+            return r
+
+        def push_batch(batch: Any, fill: bool = False, coalesce: bool = False) -> bool:
+            p = batch._c or _bind(batch, ffi)
+            r = c_push(qp, p[0], batch.count, fill, coalesce)
+            if r < 0:
+                raise RingError(-r)
+            return r == 1
+
+        for fn in (add_batch, collect_batch, pop_batch, push_batch):
+            fn._keep = keep
+        self.add_batch, self.collect_batch = add_batch, collect_batch
+        self.pop_batch, self.push_batch = pop_batch, push_batch
 
     # -- state --
     @property
@@ -125,25 +182,6 @@ class CQueue:
         return self.lib.ring_state(self.q)
 
     # -- driver --
-    def _fail(self, r: int) -> RingError:
-        return RingError(-r, count=self.lib.ring_last_count(self.q))
-
-    def add_batch(self, batch: ChainBatch) -> tuple[int, bool]:
-        p = batch._c or _bind(batch, self.ffi)
-        r = self._add(self.q, p[0], batch.count, p[1], batch.nsegs)
-        if r < 0:
-            raise self._fail(r)
-        return r >> 1, (r & 1) == 1
-
-    def collect_batch(self, out: UsedBatch) -> int:
-        p = out._c or _bind(out, self.ffi)
-        r = self._collect(self.q, p[0], out.max_entries)
-        if r < 0:
-            out.count = self.lib.ring_last_count(self.q)
-            raise self._fail(r)
-        out.count = r
-        return r
-
     def enable_interrupts(self) -> bool:
         return bool(self.lib.ring_drv_enable_intr(self.q))
 
@@ -151,22 +189,6 @@ class CQueue:
         self.lib.ring_drv_disable_intr(self.q)
 
     # -- device --
-    def pop_batch(self, batch: PopBatch) -> int:
-        p = batch._c or _bind(batch, self.ffi)
-        r = self._pop(self.q, p[0], batch.max_chains, p[1], batch.max_segs)
-        if r < 0:
-            batch.count = self.lib.ring_last_count(self.q)
-            raise self._fail(r)
-        batch.count = r
-        return r
-
-    def push_batch(self, batch: Any, fill: bool = False, coalesce: bool = False) -> bool:
-        p = batch._c or _bind(batch, self.ffi)
-        r = self._push(self.q, p[0], batch.count, fill, coalesce)
-        if r < 0:
-            raise RingError(-r)
-        return r == 1
-
     def enable_notifications(self) -> bool:
         return bool(self.lib.ring_dev_enable_notify(self.q))
 
