@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require-swiotlb", action="store_true",
                         help="refuse a driver that does not accept VIRTIO_F_SWIOTLB")
     parser.add_argument("--seed", type=int, help="rng: deterministic entropy from this seed")
+    parser.add_argument("--queue-encryption", action="store_true",
+                        help="offer VIRTIO_F_QUEUE_ENCRYPTION (experimental bit 45; keys arrive "
+                             "as config writes at offset 0xc0, see docs/queue-encryption.md)")
     parser.add_argument("--quiet", action="store_true", help="log errors only")
     parser.add_argument("--trace", action="store_true",
                         help="log every vhost-user message received and reply sent")
@@ -118,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
     from device_ref.vhost_user.backend import Server
 
     factory = make_factory(args)
+    if getattr(args, "queue_encryption", False):
+        from device_ref.qenc import enable_device
+        plain_factory = factory
+
+        def factory():
+            return enable_device(plain_factory(), prestart=True).device
     try:
         factory()  # fail now, not at the first connection, if it cannot be built
     except (ValueError, OSError) as exc:

@@ -95,6 +95,13 @@ class DeviceQenc:
         if self.prestart and dev.status == 0:
             commit = self.regs.write(offset - WINDOW, bytes(data))
             if commit is not None:
+                if commit.enable and commit.algorithm != alg.NULL and \
+                        hashlib.sha256(commit.key).digest() in self.seen_keys:
+                    dev.needs_reset(f"queue {commit.queue}: key already used since the device "
+                                    f"was created")
+                    return
+                if commit.enable and commit.algorithm != alg.NULL:
+                    self.seen_keys.add(hashlib.sha256(commit.key).digest())
                 self.held.append(commit)
             return
         if not self._negotiated():
@@ -110,7 +117,7 @@ class DeviceQenc:
         if commit is not None:
             self._install(commit, setup)
 
-    def _install(self, c: Commit, setup: bool) -> None:
+    def _install(self, c: Commit, setup: bool, checked: bool = False) -> None:
         dev = self.device
         if not setup and c.queue not in self.reopened:
             dev.needs_reset(f"key for running queue {c.queue} written after DRIVER_OK")
@@ -129,7 +136,7 @@ class DeviceQenc:
             return
         key_id = hashlib.sha256(c.key).digest()
         if primitive is not None:
-            if key_id in self.seen_keys:
+            if key_id in self.seen_keys and not checked:
                 dev.needs_reset(f"queue {c.queue}: key already used since the device was created")
                 return
             self.seen_keys.add(key_id)
@@ -142,6 +149,7 @@ class DeviceQenc:
         self.ciphers.clear()
         self.regs.wipe()
         self.reopened.clear()
+        self.held.clear()
 
     def queue_reset(self, queue: int) -> None:
         """A reset of one queue (VIRTIO_F_RING_RESET): its key and counter
@@ -156,7 +164,7 @@ class DeviceQenc:
             held, self.held = self.held, []
             if self._negotiated():
                 for commit in held:
-                    self._install(commit, True)
+                    self._install(commit, True, checked=True)
         c = self.ciphers.get(queue)
         if c is None or c.primitive is None:
             return handle(queue, io)

@@ -262,6 +262,7 @@ class Session:
             self.device.write_config(space.offset, space.data)
         except (TransportError, ValueError) as exc:
             raise Refused(f"config write refused: {exc}") from None
+        self._check_device()   # a write can put the device in its error state
 
     def set_mem_table(self, msg: P.Message) -> None:
         regions = P.decode_mem_table(msg.payload)

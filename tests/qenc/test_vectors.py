@@ -169,3 +169,43 @@ def test_runner_catches_a_device_that_reuses_a_nonce(vectors):
                     RunOptions(layout="split", step_timeout=0.3, only=("qenc.dev.open-readable",)))
     assert any(r.verdict.value == "FAIL" for r in run.results), \
         [(r.check_id, r.verdict.value, r.reason) for r in run.results]
+
+
+@pytest.mark.parametrize("dtype", ["blk", "rng"])
+def test_vectors_over_vhost_user_against_device_ref_serve(vectors, dtype):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from conformance.adapters import parse_adapter
+
+    suite, _ = vectors
+    d = tempfile.mkdtemp(prefix="qv-", dir="/tmp")
+    sock = os.path.join(d, "s.sock")
+    proc = subprocess.Popen([sys.executable, "-m", "device_ref.cli", "serve", "--socket", sock,
+                             "--quiet", "--type", dtype, "--queue-encryption"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.02)
+        results = []
+        for layout in ("split", "packed"):
+            adapter = parse_adapter(f"vhost-user:{sock}", AdapterOptions(device_type=dtype))
+            try:
+                results += run_suite(suite, adapter, RunOptions(layout=layout)).results
+            finally:
+                adapter.close()
+        verdicts = {r.verdict.value for r in results}
+        assert verdicts <= {"PASS", "REJECT", "SKIP"}, \
+            [(r.check_id, r.verdict.value, r.reason) for r in results
+             if r.verdict.value not in ("PASS", "REJECT", "SKIP")]
+        assert "PASS" in verdicts and "REJECT" in verdicts
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        shutil.rmtree(d, ignore_errors=True)
