@@ -498,11 +498,21 @@ class VhostUserTransport(DriverTransport):
         poller.register(self.frontend.conn.fileno(), select.POLLIN | select.POLLHUP)
         events = poller.poll(max(timeout, 0) * 1000)
         got = self._drain()
-        if not got and events:
+        sock = self.frontend.conn.fileno()
+        if not got and any(fd == sock for fd, _ in events):
             in_flight = any(s.started for s in self.queues)
             if not self.frontend.conn.peer_alive():
                 raise FrontendError(f"{self.path}: back-end closed the connection"
                                     + (" with requests in flight" if in_flight else ""))
+            # Nothing was asked: a message now breaks the protocol (and would
+            # keep the socket readable, turning this wait into a busy loop).
+            try:
+                msg = self.frontend.conn.channel.recv()
+                msg.close_fds()
+                what = P.request_name(msg.request)
+            except (P.ProtocolError, P.PeerClosed, OSError) as exc:
+                what = f"bytes ({exc})"
+            raise FrontendError(f"{self.path}: unexpected {what} from the back-end")
         return got
 
     def close(self) -> None:

@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from device_ref.devices.rng import RngDevice
+from device_ref.driver.rng import RngDriver
+from device_ref.vhost_user import protocol as P
+from device_ref.vhost_user.backend import Server
 from device_ref.vhost_user.connection import FrontendError
-from device_ref.vhost_user.frontend import Frontend
+from device_ref.vhost_user.frontend import Frontend, VhostUserTransport
 
 from .conftest import stop, wait_for_socket
 
@@ -138,3 +142,33 @@ def test_bad_replies_become_one_line_errors(sockdir, answer, message):
     t.join(5)
     text = str(err.value)
     assert message in text and "\n" not in text
+
+
+class ChattyRng(RngDevice):
+    """Answers a kick with a reply nobody asked for, and completes nothing."""
+
+    looks = 0
+
+    def notify(self, queue):
+        # The back-end looks at the ring once when it is enabled (while the
+        # front-end waits for the ack); the driver's kicks come after that.
+        self.looks += 1
+        if self.looks > 1:
+            channel = self._host.session.channel   # the vhost-user connection it serves
+            channel.send(P.Request.GET_FEATURES, P.encode_u64(0), reply=True)
+
+
+def test_unsolicited_message_from_backend_is_an_error_not_a_busy_wait(sockdir):
+    server = Server(str(sockdir / "chatty.sock"), ChattyRng, log=lambda line: None)
+    thread = server.serve_in_thread()
+    t = VhostUserTransport(server.path, 4)
+    try:
+        drv = RngDriver(t)
+        drv.init()
+        with pytest.raises(FrontendError, match="unexpected GET_FEATURES from the back-end"):
+            drv.read(16)
+    finally:
+        t.close()
+        server.stop()
+        thread.join(5)
+        server.close()
