@@ -149,8 +149,8 @@ class MemoryWatch:
 class WatchedTransport(InProcTransport):
     """The in-process transport with a memory watch around device activity."""
 
-    def __init__(self, device, ram_size: int = RAM_SIZE) -> None:
-        super().__init__(device, ram_size=ram_size)
+    def __init__(self, device, ram_size: int = RAM_SIZE, bounce_style: str = "pci") -> None:
+        super().__init__(device, ram_size=ram_size, bounce_style=bounce_style)
         self.watch = MemoryWatch(ram=[r for r in self.ram.regions if r.kind == "ram"],
                                  bounce=self.bounce)
 
@@ -195,19 +195,26 @@ class RefAdapter(Adapter):
 
     @classmethod
     def from_spec(cls, rest: str, opts: AdapterOptions) -> "RefAdapter":
-        swiotlb = True
+        swiotlb, transport = True, "pci"
         for item in filter(None, rest.split(",")):
             key, _, value = item.partition("=")
             if key == "swiotlb" and value in ("on", "off"):
                 swiotlb = value == "on"
+            elif key == "transport" and value in ("pci", "mmio"):
+                transport = value
             else:
-                raise AdapterError(f"unknown ref option {item!r} (known: swiotlb=on|off)")
-        return cls(opts, swiotlb=swiotlb, label="ref" if swiotlb else "ref:swiotlb=off")
+                raise AdapterError(f"unknown ref option {item!r} (known: swiotlb=on|off, "
+                                   f"transport=pci|mmio)")
+        adapter = cls(opts, swiotlb=swiotlb, label=f"ref:{rest}" if rest else "ref")
+        adapter.transport = transport
+        return adapter
+
+    transport = "pci"    # how the bounce region is described: PCI capability or MMIO platform
 
     def open(self, device_type: str | None) -> Session:
         dtype = device_type or self.opts.device_type or "blk"
         device = self.factory(dtype, self.bounce)
-        t = WatchedTransport(device)
+        t = WatchedTransport(device, bounce_style=self.transport)
         hook = getattr(device, "use_harness", None)
         if hook is not None:
             hook(t)     # fault-injection variants reach the wider map through this
@@ -223,7 +230,8 @@ class RefAdapter(Adapter):
                     st.data.extend(bytes(sectors * 512 - st.size))
                 st.size = sectors * 512
                 device.resize(sectors)
-        return Session(transport=t, device_type=dtype, transport_kind="pci", resize=resize,
+        return Session(transport=t, device_type=dtype, transport_kind=self.transport,
+                       resize=resize,
                        bounce=self.bounce, watch=t.watch, expected_id=expected_id,
                        note="in-process reference device",
                        synchronous=True)

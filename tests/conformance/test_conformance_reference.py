@@ -63,6 +63,15 @@ def test_parameters_of_each_verb_match_the_vocabulary():
         assert params == {p.name for p in verb.params}, f"{kind} {name}"
 
 
+def test_mmio_presentation_runs_mmio_vectors_and_skips_pci_ones(suite):
+    run = run_suite(suite, parse_adapter("ref:transport=mmio"), RunOptions(layout="split"))
+    assert not [r for r in run.results if r.verdict in (Verdict.FAIL, Verdict.WEDGED)]
+    pci = [r for r in run.results if r.requirement.startswith("swiotlb.pci.dev.")]
+    assert pci and all(r.verdict is Verdict.SKIP and "pci transport" in r.reason for r in pci)
+    by = {r.check_id: r for r in run.results}
+    assert by["swiotlb.dev.region-described/region-nonempty"].verdict is Verdict.PASS
+
+
 def test_a_vector_the_device_does_not_match_is_skipped_with_the_reason(suite):
     run = run_suite(suite, parse_adapter("ref:swiotlb=off"),
                     RunOptions(layout="split", only=("swiotlb.dev.region-described",)))
