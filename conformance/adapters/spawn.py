@@ -98,23 +98,32 @@ class SpawnAdapter(Adapter):
         self._pending_start = True
 
     def open(self, device_type: str | None) -> Session:
-        for attempt in (1, 2):
+        restarted = False
+        deadline = None
+        while True:
             if getattr(self, "_pending_start", True) or self.proc is None or \
                     self.proc.poll() is not None:
                 self._pending_start = False
                 self._start()
+                deadline = time.monotonic() + self.opts.start_timeout
             try:
                 return self.inner.open(device_type)
             except AdapterError as exc:
+                alive = self.proc is not None and self.proc.poll() is None
+                # The socket file can appear before the back-end listens on it.
+                if alive and "refused" in str(exc) and deadline is not None \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
                 # A back-end that serves one connection exits when it ends:
                 # give it a moment to go, then start a fresh one once.
-                if attempt == 1 and self._exits_soon():
+                if not restarted and self._exits_soon():
+                    restarted = True
                     continue
                 died = self.proc is not None and self.proc.poll() is not None
                 raise AdapterError(f"{exc}" + (f" (back-end exited with status "
                                                f"{self.proc.returncode})" if died else "")) \
                     from None
-        raise AdapterError("unreachable")
 
     def _exits_soon(self, wait: float = 1.0) -> bool:
         if self.proc is None:
