@@ -81,7 +81,7 @@ class Connection:
                              f"{request.name})") from None
         except (socket.timeout, TimeoutError):
             raise self._fail(f"no reply to {request.name} within {self.timeout:g} s "
-                             f"(back-end not answering)") from None
+                             f"(back-end not answering, or busy with another front-end)") from None
         except ConnectionResetError:
             raise self._fail(f"back-end reset the connection (waiting for the reply to "
                              f"{request.name})") from None

@@ -172,3 +172,17 @@ def test_unsolicited_message_from_backend_is_an_error_not_a_busy_wait(sockdir):
         server.stop()
         thread.join(5)
         server.close()
+
+
+def test_second_front_end_waits_for_the_first(serve_process):
+    """One front-end at a time: a second one is answered only once the first
+    has gone, and is told why it waits if it gives up."""
+    sock, _ = serve_process("--type", "rng")
+    first = VhostUserTransport(sock, 4)
+    try:
+        with pytest.raises(FrontendError, match="busy with another front-end"):
+            VhostUserTransport(sock, 4, timeout=0.5)
+    finally:
+        first.close()
+    second = VhostUserTransport(sock, 4)   # served now
+    second.close()
