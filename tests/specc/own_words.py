@@ -47,7 +47,7 @@ SEED = 4              # exact runs are grown from shared 4-word seeds
 
 # A word is a run of letters, digits and underscores; None marks a break
 # (a reference, a label, a file boundary) that no shared run may cross.
-Words = list  # list[Optional[str]]
+Words = list  # of Optional[str]: a word, or None for a break
 _WORD = re.compile(r"[a-z0-9_]+|\x00")
 BREAK = "\x00"
 
@@ -393,7 +393,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--top", type=int, default=10)
     r.add_argument("vspec", nargs="*", help="default: spec/*.vspec")
     args = ap.parse_args(argv)
+    try:
+        return _run(args)
+    except Exception as exc:     # a bad path or an unreadable tree: one line, not a traceback
+        print(f"own_words: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.cmd == "digest":
+        if not Path(args.tree, "virtio.tex").is_file():
+            raise ValueError(f"{args.tree} is not a virtio-spec tree (no virtio.tex)")
         n = write_digest(upstream_words(args.tree), Path(args.output))
         print(f"wrote {n} hashes to {args.output}")
         return 0

@@ -13,7 +13,6 @@ upstream passages are caught.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
