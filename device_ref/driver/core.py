@@ -298,10 +298,10 @@ class VirtioDriver:
     def _submit(self, queue: int, out: list, in_: list) -> Request:
         self._require_ready()
         qs = self._safe_queue(queue)
+        allocs: list[Allocation] = []
         ctx = None
         if self.buffer_layer is not None:
-            out, in_, ctx = self.buffer_layer.seal(self, queue, out, in_)
-        allocs: list[Allocation] = []
+            out, in_, ctx = self.buffer_layer.seal(self, queue, out, in_, allocs)
         copy_back: list[tuple[int, int, GuestBuffer | None]] = []
         out_segs: list[tuple[int, int]] = []
         in_segs: list[tuple[int, int]] = []

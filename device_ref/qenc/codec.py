@@ -25,6 +25,16 @@ def seal_part(primitive, algorithm: int, queue: int, direction: int, counter: in
                              aad(n, queue, direction, algorithm))
 
 
+def seal_part_into(primitive, algorithm: int, queue: int, direction: int, counter: int,
+                   plaintext, out, length: int | None = None) -> None:
+    """Like ``seal_part``, written straight into ``out`` (a writable buffer of
+    exactly len(plaintext) + 16 bytes, e.g. a view of guest memory). Safe on
+    shared memory: the producer only writes there."""
+    n = len(plaintext) if length is None else length
+    primitive.encrypt_into(nonce(queue, direction, counter), plaintext,
+                           aad(n, queue, direction, algorithm), out)
+
+
 def open_part(primitive, algorithm: int, queue: int, direction: int, counter: int,
               sealed: bytes, length: int | None = None) -> bytes:
     """The plaintext of a sealed part, or ``AuthFailure``."""

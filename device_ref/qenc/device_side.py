@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from device_ref.device.chain import Segment
 from device_ref.device.features import DRIVER_OK, FEATURES_OK, bit, has
 from device_ref.qenc import algorithms as alg
-from device_ref.qenc.codec import AuthFailure, open_part, seal_part
+from device_ref.qenc.codec import AuthFailure, open_part, seal_part, seal_part_into
 from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
 
@@ -189,8 +189,15 @@ class DeviceQenc:
         used = handle(queue, plain)
         if not io.writable_len:
             return used
-        sealed = seal_part(c.primitive, c.algorithm, queue, TO_DRIVER, n, plain.area, used)
-        io.write(0, sealed)
+        translate = getattr(io.memory, "translate", None)
+        if len(io.writable) == 1 and translate is not None:
+            # one descriptor: seal straight into it (the producer only writes)
+            seg = io.writable[0]
+            seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, plain.area,
+                           translate(seg.gpa, seg.len), used)
+        else:
+            io.write(0, seal_part(c.primitive, c.algorithm, queue, TO_DRIVER, n, plain.area,
+                                  used))
         if self.nonce_log is not None:
             self.nonce_log.append((c.key_id, nonce(queue, TO_DRIVER, n)))
         return used + alg.TAG_LEN

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from device_ref.driver.errors import DriverError
 from device_ref.qenc import algorithms as alg
-from device_ref.qenc.codec import AuthFailure, open_part, seal_part
+from device_ref.driver.core import GuestBuffer
+from device_ref.qenc.codec import AuthFailure, open_part, seal_part, seal_part_into
 from device_ref.qenc.device_side import F_QUEUE_ENCRYPTION
 from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import WINDOW, program
@@ -82,18 +83,34 @@ class DriverQenc:
                                            hashlib.sha256(key).digest())
 
     # -- requests --------------------------------------------------------
-    def seal(self, drv, queue: int, out: list, in_: list):
-        """(out, in_, context) for one request; context None leaves it unprotected."""
+    def seal(self, drv, queue: int, out: list, in_: list, allocs: list | None = None):
+        """(out, in_, context) for one request; context None leaves it unprotected.
+
+        Without SWIOTLB the sealed part is written straight into a DMA
+        allocation appended to ``allocs`` (the driver frees it with the
+        request's other memory) and handed on as a ``GuestBuffer``; under
+        SWIOTLB it goes back as bytes for the driver to place in the region."""
         c = self.ciphers.get(queue)
         if c is None or c.primitive is None:
             return out, in_, None
         mem = drv.t.memory
-        pieces = [mem.read(p.addr, p.length) if hasattr(p, "addr") else p for p in out]
-        plaintext = b"".join(pieces)
-        capacity = sum(p.length if hasattr(p, "length") else p for p in in_)
+        if len(out) == 1 and isinstance(out[0], GuestBuffer):
+            plaintext = mem.translate(out[0].addr, out[0].length)   # read once, no copy
+        else:
+            plaintext = b"".join(mem.read(p.addr, p.length) if isinstance(p, GuestBuffer) else p
+                                 for p in out)
+        capacity = sum(p.length if isinstance(p, GuestBuffer) else p for p in in_)
         n = c.counter
-        new_out = [seal_part(c.primitive, c.algorithm, queue, TO_DEVICE, n, plaintext)] \
-            if plaintext else []
+        new_out: list = []
+        if len(plaintext) and allocs is not None and not drv.swiotlb:
+            size = len(plaintext) + alg.TAG_LEN
+            a = drv.dma.alloc(size, timeout=drv.opts.pool_wait)
+            allocs.append(a)
+            seal_part_into(c.primitive, c.algorithm, queue, TO_DEVICE, n, plaintext,
+                           mem.translate(a.addr, size))
+            new_out = [GuestBuffer(a.addr, size)]
+        elif len(plaintext):
+            new_out = [seal_part(c.primitive, c.algorithm, queue, TO_DEVICE, n, plaintext)]
         new_in = [capacity + alg.TAG_LEN] if capacity else []
         return new_out, new_in, Sealed(queue, n, c, tuple(in_), capacity)
 
@@ -127,8 +144,8 @@ class DriverQenc:
         kept = []
         pos = 0
         for part in ctx.in_parts:
-            n = part.length if hasattr(part, "length") else part
-            if hasattr(part, "addr"):
+            n = part.length if isinstance(part, GuestBuffer) else part
+            if isinstance(part, GuestBuffer):
                 mem.write(part.addr, plain[pos:pos + n])
             else:
                 kept.append(plain[pos:pos + n])
