@@ -57,7 +57,8 @@ class ChainBatch:
         self.chains = bytearray(ADD.size * max_chains)
         self.count = 0
         self.nsegs = 0
-        self._c = None
+        self._c = None     # C backend: cffi pointers and the exports pinning them
+        self._ca = None    # C backend: the same pointers as integers
 
     def clear(self) -> None:
         self.count = 0
@@ -90,7 +91,8 @@ class PopBatch:
         self.segs = bytearray(SEG.size * max_segs)
         self.chains = bytearray(POPPED.size * max_chains)
         self.count = 0
-        self._c = None
+        self._c = None     # C backend: cffi pointers and the exports pinning them
+        self._ca = None    # C backend: the same pointers as integers
 
     def chain(self, i: int) -> Chain:
         return self.chain_list()[i]
@@ -126,7 +128,8 @@ class PushBatch:
         for k, (cid, written) in enumerate(items):
             POPPED.pack_into(self.chains, POPPED.size * k, cid, 0, 0, written)
         self.count = len(items)
-        self._c = None
+        self._c = None     # C backend: cffi pointers and the exports pinning them
+        self._ca = None    # C backend: the same pointers as integers
 
 
 class UsedBatch:
@@ -136,7 +139,8 @@ class UsedBatch:
         self.max_entries = max_entries
         self.entries = bytearray(USED.size * max_entries)
         self.count = 0
-        self._c = None
+        self._c = None     # C backend: cffi pointers and the exports pinning them
+        self._ca = None    # C backend: the same pointers as integers
 
     def items(self) -> list[tuple[int, int]]:
         return [USED.unpack_from(self.entries, USED.size * k)[:2] for k in range(self.count)]

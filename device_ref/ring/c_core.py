@@ -80,6 +80,26 @@ def _bind(batch: Any, ffi: Any) -> tuple:
     return batch._c
 
 
+def _bind_addr(batch: Any, ffi: Any) -> tuple:
+    """The same pointers as plain integers, for the call glue (pinned by _bind)."""
+    spec = _SPECS[type(batch).__name__]
+    p = batch._c or _bind(batch, ffi)
+    batch._ca = tuple(int(ffi.cast("uintptr_t", ptr)) for ptr in p[:len(spec)])
+    return batch._ca
+
+
+def _load_glue() -> Any:
+    try:
+        from . import _ring_glue
+    except ImportError:     # not built: cffi's own calls still work
+        return None
+    return _ring_glue
+
+
+# the call glue (ring_glue.c), or None to call through cffi; tests switch it off
+_glue = _load_glue()
+
+
 class CQueue:
     # errors are raised without being kept in a local, so no exception <->
     # frame cycle forms (conformance/adapters/ref.py checks this flag)
@@ -156,6 +176,47 @@ class CQueue:
             if r < 0:
                 raise RingError(-r)
             return r == 1
+
+        glue = _glue
+        if glue is not None:
+            # the same four calls through the glue: integers in, no GIL release
+            addr = lambda name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))  # noqa: E731
+            qa = int(ffi.cast("uintptr_t", qp))
+            f_add, f_collect, f_pop, f_push = (addr("ring_add"), addr("ring_collect"),
+                                               addr("ring_pop"), addr("ring_push"))
+            g5, g3, gpush = glue.call_ppupu, glue.call_ppu, glue.call_ppuii
+
+            def add_batch(batch: ChainBatch) -> tuple[int, bool]:  # noqa: F811
+                a = batch._ca or _bind_addr(batch, ffi)
+                r = g5(f_add, qa, a[0], batch.count, a[1], batch.nsegs)
+                if r < 0:
+                    raise RingError(-r, count=last_count(qp))
+                return r >> 1, (r & 1) == 1
+
+            def collect_batch(out: UsedBatch) -> int:  # noqa: F811
+                a = out._ca or _bind_addr(out, ffi)
+                r = g3(f_collect, qa, a[0], out.max_entries)
+                if r < 0:
+                    out.count = last_count(qp)
+                    raise RingError(-r, count=out.count)
+                out.count = r
+                return r
+
+            def pop_batch(batch: PopBatch) -> int:  # noqa: F811
+                a = batch._ca or _bind_addr(batch, ffi)
+                r = g5(f_pop, qa, a[0], batch.max_chains, a[1], batch.max_segs)
+                if r < 0:
+                    batch.count = last_count(qp)
+                    raise RingError(-r, count=batch.count)
+                batch.count = r
+                return r
+
+            def push_batch(batch: Any, fill: bool = False, coalesce: bool = False) -> bool:  # noqa: F811
+                a = batch._ca or _bind_addr(batch, ffi)
+                r = gpush(f_push, qa, a[0], batch.count, fill, coalesce)
+                if r < 0:
+                    raise RingError(-r)
+                return r == 1
 
         for fn in (add_batch, collect_batch, pop_batch, push_batch):
             fn._keep = keep

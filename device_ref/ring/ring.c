@@ -43,6 +43,7 @@ struct meta {
     uint32_t wlen;       /* writable bytes */
     uint16_t ndesc;      /* ring descriptors the buffer occupies */
     uint16_t next;       /* split driver: private copy of the chain link */
+    uint8_t infl;        /* 1 in flight; 2 while a push batch is validated */
 };
 
 struct ring_queue {
@@ -61,7 +62,6 @@ struct ring_queue {
     struct fifo free;               /* split: descriptor indices; packed: buffer ids */
     struct fifo order;              /* IN_ORDER: in-flight ids, oldest first */
     struct meta *m;                 /* per descriptor index / buffer id */
-    uint8_t *infl;                  /* per id: 1 in flight; 2 while a push batch is validated */
     uint64_t *seq;                  /* per id, IN_ORDER: position in the in-flight order */
     uint32_t hint;                  /* region that held the last segment */
     uint32_t last_count;            /* items completed by the last ring_add/collect/pop */
@@ -140,7 +140,6 @@ void ring_queue_free(ring_queue *q)
     free(q->free.v);
     free(q->order.v);
     free(q->m);
-    free(q->infl);
     free(q->seq);
     free(q);
 }
@@ -181,9 +180,8 @@ int ring_queue_new(const struct ring_mem *mem, const struct ring_cfg *cfg, int d
     q->order.v = calloc(n, 2);
     q->order.cap = n;
     q->m = calloc(n, sizeof(struct meta));
-    q->infl = calloc(n, 1);
     q->seq = calloc(n, 8);
-    if (!q->free.v || !q->order.v || !q->m || !q->infl || !q->seq) {
+    if (!q->free.v || !q->order.v || !q->m || !q->seq) {
         ring_queue_free(q);
         return RING_E_BAD_CONFIG;
     }
@@ -433,7 +431,6 @@ split_add_t(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
     const uint32_t mask = q->size - 1;
     uint8_t *const desc = q->desc, *const avail = q->drv + 4;
     struct meta *const m = q->m;
-    uint8_t *const infl = q->infl;
     uint16_t *const fv = q->free.v;
     uint32_t fh = q->free.head, fc = q->free.count;   /* free fifo, kept in registers */
     uint16_t aidx = q->avail_idx;
@@ -453,7 +450,7 @@ split_add_t(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
             const uint32_t len = s->len, wr = s->flags & SEG_WRITABLE;
             const struct split_desc d = { s->addr, len, (uint16_t)(wr ? F_WRITE : 0), 0 };
             memcpy(desc + 16ull * head, &d, 16);
-            const struct meta mm = { chains[k].token, wr ? len : 0, 1, 0 };
+            const struct meta mm = { chains[k].token, wr ? len : 0, 1, 0, 1 };
             m[head] = mm;
         } else {
             const uint32_t need = ind ? 1 : nseg;
@@ -501,8 +498,8 @@ split_add_t(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
             m[head].token = chains[k].token;
             m[head].ndesc = (uint16_t)need;
             m[head].wlen = (uint32_t)w;
+            m[head].infl = 1;
         }
-        infl[head] = 1;
         if (in_order) {
             q->seq[head] = q->order.head_seq + q->order.count;
             fifo_push(&q->order, head);
@@ -555,7 +552,6 @@ split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *co
     const uint32_t fh = q->free.head;
     uint32_t fc = q->free.count, c = 0, outstanding = q->outstanding;
     uint16_t last = q->last_used;
-    uint8_t *const infl = q->infl;
     int e = RING_OK;
     const uint16_t used_idx = ld16(q->dev + 2);
     ACQUIRE();
@@ -571,7 +567,7 @@ split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *co
         for (; c < todo; c++) {
             const uint8_t *el = ring + 8u * (last & mask);
             const uint32_t id = ld32(el), len = ld32(el + 4);
-            if (UNLIKELY(id >= size || !infl[id])) {
+            if (UNLIKELY(id >= size || !m[id].infl)) {
                 e = RING_E_USED_ID_BAD;
                 break;
             }
@@ -592,7 +588,7 @@ split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *co
                 fv[(fh + fc) & mask] = d;
                 fc++;
             }
-            infl[id] = 0;
+            m[id].infl = 0;
             last++;
         }
         outstanding -= c;
@@ -600,7 +596,7 @@ split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *co
         while (last != used_idx && c < max) {
             const uint8_t *el = ring + 8u * (last & mask);
             uint32_t id = ld32(el), len = ld32(el + 4), n;
-            if (id >= size || !infl[id]) {
+            if (id >= size || !m[id].infl) {
                 e = RING_E_USED_ID_BAD;
                 break;
             }
@@ -629,7 +625,7 @@ split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *co
                     fv[(fh + fc) & mask] = d;
                     fc++;
                 }
-                infl[h] = 0;
+                m[h].infl = 0;
                 outstanding--;
             }
             last = (uint16_t)(last + n);
@@ -649,7 +645,7 @@ static int split_collect(ring_queue *q, struct ring_used *out, uint32_t max, uin
 
 /* walk a chain of the descriptor table (direct descriptors, then at most
  * one indirect table) */
-static int split_parse(ring_queue *q, uint16_t head, struct parse *p)
+static __attribute__((noinline)) int split_parse(ring_queue *q, uint16_t head, struct parse *p)
 {
     const uint32_t size = q->size;
     const uint8_t *const desc = q->desc;
@@ -673,125 +669,171 @@ static int split_parse(ring_queue *q, uint16_t head, struct parse *p)
     }
 }
 
+/* seg_check off the hot path */
+static __attribute__((noinline)) int seg_check_slow(ring_queue *q, uint64_t addr, uint64_t len)
+{
+    return seg_check(q, addr, len);
+}
+
+/* bookkeeping for one popped chain */
+static inline __attribute__((always_inline)) void
+pop_record(ring_queue *q, struct meta *mh, struct ring_popped *co, uint32_t head, uint32_t n,
+           uint32_t wlen, const int in_order)
+{
+    co->id = head;
+    co->nseg = n;
+    co->wlen = wlen;
+    co->written = 0;
+    mh->infl = 1;
+    mh->wlen = wlen;
+    if (in_order) {
+        q->seq[head] = q->order.head_seq + q->order.count;
+        fifo_push(&q->order, (uint16_t)head);
+    }
+}
+
+/* Pop up to max_chains chains.  The first loop takes single direct
+ * descriptors on a short path, checked against the region of the last
+ * segment kept in registers, and needs no room check for their segment as
+ * long as the segment buffer has room for one segment per chain still to
+ * pop (true at the start: max_segs >= queue size >= chains available).
+ * Anything else goes through split_parse, the reference walk; once a long
+ * chain leaves less room than that, the rest of the batch goes through it
+ * too, with the room checked chain by chain.  `nomap`: the map has no
+ * region, so every chain takes split_parse (which reports it). */
 static inline __attribute__((always_inline)) int
 split_pop_t(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
-            struct ring_seg *segs, uint32_t max_segs, uint32_t *count, const int in_order)
+            struct ring_seg *segs, uint32_t max_segs, uint32_t *count,
+            const int in_order, const int nomap)
 {
-    const uint32_t size = q->size, mask = size - 1;
+    const uint32_t mask = q->size - 1;      /* size is a power of two */
     const uint8_t *const avail = q->drv + 4, *const desc = q->desc;
     struct meta *const m = q->m;
-    uint8_t *const infl = q->infl;
-    const struct ring_mem *const mem = q->mem;
-    uint32_t c = 0, base = 0;
+    struct ring_seg *so = segs;
     uint16_t last = q->last_avail;
     int e = RING_OK;
-    /* bounds of the region that held the last segment, kept in registers;
-     * with no region at all every chain takes the general path, which
-     * reports it */
     uint64_t lo = 0, sz = 0;
-    int general = mem->nregions == 0;
-    if (!general) {
-        if (q->hint >= mem->nregions)
+    if (!nomap) {
+        if (q->hint >= q->mem->nregions)
             q->hint = 0;
-        lo = mem->regions[q->hint].gpa;
-        sz = mem->regions[q->hint].size;
+        lo = q->mem->regions[q->hint].gpa;
+        sz = q->mem->regions[q->hint].size;
     }
     const uint16_t avail_idx = ld16(q->drv + 2);
     ACQUIRE();
     uint32_t todo = (uint16_t)(avail_idx - last);
-    if (todo > size) {
+    if (todo > mask + 1) {
         *count = 0;
         return RING_E_AVAIL_IDX_JUMP;
     }
     if (todo > max_chains)
         todo = max_chains;
-    for (; c < todo; c++) {
-        const uint16_t head = ld16(avail + 2u * (last & mask));
-        uint32_t n, wlen;
+    struct ring_popped *co = chains, *const co_end = chains + todo;
+    while (co != co_end) {
+        const uint32_t head = ld16(avail + 2u * (last & mask));
         struct split_desc d;
-        if (UNLIKELY(head >= size)) {
+        if (UNLIKELY(head > mask)) {
             e = RING_E_DESC_INDEX_RANGE;
-            break;
+            goto out;
         }
-        if (UNLIKELY(infl[head])) {
+        struct meta *const mh = &m[head];
+        if (UNLIKELY(mh->infl)) {
             e = RING_E_ID_IN_USE;
-            break;
+            goto out;
         }
         memcpy(&d, desc + 16ull * head, 16);
-        if (LIKELY(!(d.flags & (F_NEXT | F_INDIRECT)) && !general)) {
-            /* one direct descriptor: the checks of split_parse, in its order,
-             * that can fail for it.  Inside the cached region, addr + len
-             * cannot overflow (region ends stay below 2**64); anywhere else
+        if (LIKELY(!nomap && !(d.flags & (F_NEXT | F_INDIRECT)))) {
+            /* the checks of split_parse that can fail for one direct
+             * descriptor.  Inside the cached region addr + len cannot
+             * overflow (region ends stay below 2**64); anywhere else
              * seg_check decides, overflow first. */
             const uint64_t off = d.addr - lo;
             if (UNLIKELY(off > sz || d.len > sz - off)) {
-                e = seg_check(q, d.addr, d.len);
+                e = seg_check_slow(q, d.addr, d.len);
                 if (e)
-                    break;
-                lo = mem->regions[q->hint].gpa;
-                sz = mem->regions[q->hint].size;
+                    goto out;
+                lo = q->mem->regions[q->hint].gpa;
+                sz = q->mem->regions[q->hint].size;
             }
-            if (UNLIKELY(base >= max_segs))
-                break;                  /* no room for its segment: left for the next pop */
-            const uint32_t wr = d.flags & F_WRITE;
-            wlen = wr ? d.len : 0;
-            segs[base].addr = d.addr;
-            segs[base].len = d.len;
-            segs[base].flags = wr ? SEG_WRITABLE : 0;
-            n = 1;
+            const uint32_t wr = (d.flags >> 1) & 1;     /* F_WRITE -> SEG_WRITABLE */
+            so->addr = d.addr;
+            so->len = d.len;
+            so->flags = wr;
+            so++;
+            pop_record(q, mh, co, head, 1, d.len & (0u - wr), in_order);
+            co++;
+            last++;
         } else {
-            struct parse p = { segs + base, max_segs - base, 0, 0, 0 };
-            e = split_parse(q, head, &p);
+            struct ring_seg *const seg_end = segs + max_segs;
+            struct parse p = { so, (uint32_t)(seg_end - so), 0, 0, 0 };
+            e = split_parse(q, (uint16_t)head, &p);
             if (e)
-                break;
+                goto out;
             if (p.n > p.room)
-                break;
-            n = p.n;
-            wlen = (uint32_t)p.wlen;
-            if (q->hint < mem->nregions) {
-                general = 0;
-                lo = mem->regions[q->hint].gpa;
-                sz = mem->regions[q->hint].size;
+                goto out;
+            so += p.n;
+            pop_record(q, mh, co, head, p.n, (uint32_t)p.wlen, in_order);
+            co++;
+            last++;
+            if (!nomap) {
+                lo = q->mem->regions[q->hint].gpa;
+                sz = q->mem->regions[q->hint].size;
             }
+            if (UNLIKELY(seg_end - so < co_end - co))
+                goto tight;
         }
-        chains[c].id = head;
-        chains[c].nseg = n;
-        chains[c].wlen = wlen;
-        chains[c].written = 0;
-        base += n;
-        infl[head] = 1;
-        m[head].wlen = wlen;
-        if (in_order) {
-            q->seq[head] = q->order.head_seq + q->order.count;
-            fifo_push(&q->order, head);
+    }
+    goto out;
+tight:
+    while (co != co_end) {
+        const uint32_t head = ld16(avail + 2u * (last & mask));
+        if (head > mask) {
+            e = RING_E_DESC_INDEX_RANGE;
+            break;
         }
+        if (m[head].infl) {
+            e = RING_E_ID_IN_USE;
+            break;
+        }
+        struct parse p = { so, (uint32_t)(segs + max_segs - so), 0, 0, 0 };
+        e = split_parse(q, (uint16_t)head, &p);
+        if (e)
+            break;
+        if (p.n > p.room)
+            break;
+        so += p.n;
+        pop_record(q, &m[head], co, head, p.n, (uint32_t)p.wlen, in_order);
+        co++;
         last++;
     }
+out:;
+    const uint32_t c = (uint32_t)(co - chains);
     q->outstanding += c;
     q->last_avail = last;
     *count = c;
     return e;
 }
 
-static int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
-                     struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
+static __attribute__((noinline)) int split_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                                               struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
 {
-    return q->in_order ? split_pop_t(q, chains, max_chains, segs, max_segs, count, 1)
-                       : split_pop_t(q, chains, max_chains, segs, max_segs, count, 0);
+    if (q->mem->nregions == 0)
+        return split_pop_t(q, chains, max_chains, segs, max_segs, count, q->in_order, 1);
+    return q->in_order ? split_pop_t(q, chains, max_chains, segs, max_segs, count, 1, 0)
+                       : split_pop_t(q, chains, max_chains, segs, max_segs, count, 0, 0);
 }
 
 /* push validation shared by both layouts; nothing is written on error */
 static inline __attribute__((always_inline)) int
 check_push_t(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill, const int in_order)
 {
-    const struct meta *const m = q->m;
-    uint8_t *const infl = q->infl;
+    struct meta *const m = q->m;
     const uint32_t size = q->size;
     int e = RING_OK;
     uint32_t k;
     for (k = 0; k < n; k++) {
         const uint32_t id = items[k].id;
-        if (UNLIKELY(id >= size || infl[id] != 1)) {
+        if (UNLIKELY(id >= size || m[id].infl != 1)) {
             e = RING_E_PUSH_UNKNOWN_ID;
             break;
         }
@@ -804,11 +846,11 @@ check_push_t(ring_queue *q, const struct ring_popped *items, uint32_t n, int fil
             e = RING_E_BAD_REQUEST;
             break;
         }
-        infl[id] = 2;    /* seen in this batch: a repeat is unknown */
+        m[id].infl = 2;    /* seen in this batch: a repeat is unknown */
     }
     if (UNLIKELY(e))
         for (uint32_t j = 0; j < k; j++)
-            infl[items[j].id] = 1;
+            m[items[j].id].infl = 1;
     return e;
 }
 
@@ -826,8 +868,7 @@ split_push_t(ring_queue *q, const struct ring_popped *items, uint32_t n, int fil
 {
     const uint32_t mask = q->size - 1;
     uint8_t *const ring = q->dev + 4;
-    const struct meta *const m = q->m;
-    uint8_t *const infl = q->infl;
+    struct meta *const m = q->m;
     const uint16_t old = q->used_idx;
     if (coalesce) {
         const struct ring_popped *it = &items[n - 1];
@@ -842,7 +883,7 @@ split_push_t(ring_queue *q, const struct ring_popped *items, uint32_t n, int fil
             const uint64_t v = id | (uint64_t)(fill ? m[id].wlen : items[k].written) << 32;
             memcpy(ring + 8u * ((uint16_t)(old + k) & mask), &v, 8);
         }
-        infl[id] = 0;
+        m[id].infl = 0;
         if (in_order)
             fifo_pop(&q->order);
     }
@@ -934,7 +975,7 @@ static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nch
         q->m[id].token = chains[k].token;
         q->m[id].ndesc = (uint16_t)need;
         q->m[id].wlen = writable_total(s, nseg);
-        q->infl[id] = 1;
+        q->m[id].infl = 1;
         order_append(q, id);
         s += nseg;
         done++;
@@ -949,7 +990,7 @@ static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nch
 
 static uint32_t packed_free(ring_queue *q, uint16_t id)
 {
-    q->infl[id] = 0;
+    q->m[id].infl = 0;
     fifo_push(&q->free, id);
     q->free_desc += q->m[id].ndesc;
     q->outstanding--;
@@ -975,7 +1016,7 @@ static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, ui
         }
         ACQUIRE();
         uint32_t len = ld32(h + 8), id = ld16(h + 12);
-        if (id >= q->size || !q->infl[id]) {
+        if (id >= q->size || !q->m[id].infl) {
             *count = c;
             return RING_E_USED_ID_BAD;
         }
@@ -1043,7 +1084,7 @@ static int packed_parse(ring_queue *q, struct parse *p, uint16_t *id_out, uint32
     }
     if (d.id >= q->size)
         return RING_E_BUFFER_ID_RANGE;
-    if (q->infl[d.id])
+    if (q->m[d.id].infl)
         return RING_E_ID_IN_USE;
     *id_out = d.id;
     *k_out = k;
@@ -1080,7 +1121,7 @@ static int packed_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_ch
         chains[c].written = 0;
         base += p.n;
         c++;
-        q->infl[id] = 1;
+        q->m[id].infl = 1;
         q->m[id].ndesc = (uint16_t)k;
         q->m[id].wlen = (uint32_t)p.wlen;
         order_append(q, id);
@@ -1115,7 +1156,7 @@ static int packed_push(ring_queue *q, const struct ring_popped *items, uint32_t 
             advance(&q->u_idx, &q->u_wrap, q->m[id].ndesc, q->size);
         }
         moved += q->m[id].ndesc;
-        q->infl[id] = 0;
+        q->m[id].infl = 0;
         q->inflight_desc -= q->m[id].ndesc;
         if (q->in_order)
             fifo_pop(&q->order);
