@@ -260,8 +260,9 @@ _VERBS = (
          "with the installed key as its device-readable part (nonce of nonce_queue, direction "
          "and counter; defaults: the request queue, to_device, the chain's own counter; "
          "tamper: flip a bit of the ciphertext or the tag, or seal with a length one more than "
-         "the plaintext's in the associated data), then a device-writable part of writable "
-         "plus 16 bytes; the chain spends the next counter of the queue either way."),
+         "the plaintext's in the associated data), then, when writable is above 0, a device-writable "
+         "part of writable plus 16 bytes (with neither plaintext nor writable: an 8-byte writable part, too "
+         "short for a tag); the chain spends the next counter of the queue either way."),
     Verb("qenc_sealed", EXPECTATION,
          (_p("nonce", "hex"), _p("aad", "hex"), _p("ciphertext", "hex"), _p("tag", "hex")),
          "Known answer: the last qenc_submit sealed with this nonce and associated data and "
