@@ -12,16 +12,23 @@ from conformance.harness import Harness
 from conformance.outcomes import Failed, Skipped, StepOutcome, Wedged
 from conformance.vectors import Group, Requirement, Suite, Test
 from conformance.verdicts import Evidence, TestResult, Verdict
+from conformance.watchdog import Hung, guard
 
 # Expectations whose failure means the device reached memory it must not,
 # or released data it must not: reported CRITICAL.
 CRITICAL_VERBS = {"memory_outside_region", "qenc_refused"}
 
 
+# A step that has not returned after this long (plus its own timeouts) is
+# taken as a hung device; generous, because a step may carry 100k requests.
+HANG_GUARD_S = 60.0
+
+
 @dataclass
 class RunOptions:
     layout: str = "split"                 # split or packed
     step_timeout: float = 2.0             # seconds per waiting step
+    hang_guard: float = HANG_GUARD_S      # seconds before a step that never returns is WEDGED
     only: tuple[str, ...] = ()            # requirement ids (or prefixes ending in '.' or '*')
     current: dict[str, Requirement] | None = None   # statements as the spec says today
 
@@ -150,7 +157,13 @@ def _execute(test: Test, session, opts: RunOptions, reopen=None) -> tuple[Verdic
         h._upcoming = steps[i + 1:]
         ev = Evidence(step=step.describe(), step_index=i, source=step.source)
         try:
-            h.run_step(step)
+            limit = opts.hang_guard + opts.step_timeout + step.args.get("timeout_ms", 0) / 1000 \
+                if opts.hang_guard > 0 else 0
+            with guard(limit):
+                h.run_step(step)
+        except Hung as exc:
+            return Verdict.WEDGED, f"{step.describe()}: the device hung: the step {exc}", \
+                _fill(ev, Wedged(f"the step {exc}", "the step returns"))
         except Skipped as exc:
             return Verdict.SKIP, exc.observed, _fill(ev, exc)
         except Failed as exc:

@@ -8,7 +8,7 @@ import pytest
 from conformance.adapters.base import AdapterOptions
 from conformance.mutants import MUTANTS
 from conformance.runner import RunOptions, run_suite
-from conformance.verdicts import BAD
+from conformance.verdicts import BAD, Verdict
 
 
 def test_there_are_at_least_fifteen_variants_each_naming_a_distinct_behaviour():
@@ -77,3 +77,22 @@ def test_releasing_unauthenticated_data_is_critical(suite):
                     RunOptions(layout="split", step_timeout=0.2, only=("qenc.dev.refuse-forged",)))
     bad = [r for r in run.results if r.verdict in BAD]
     assert bad and all(r.evidence.critical for r in bad)
+
+
+def test_a_device_that_never_returns_is_wedged_not_a_hung_run(suite):
+    from conformance.adapters.ref import RefAdapter, reference_device
+
+    def hanging(device_type, bounce):
+        dev = reference_device(device_type, bounce)
+
+        def notify(queue):
+            while True:
+                pass
+        dev.notify = notify
+        return dev
+
+    run = run_suite(suite, RefAdapter(AdapterOptions(), factory=hanging),
+                    RunOptions(layout="split", step_timeout=0.2, hang_guard=0.5,
+                               only=("base.blk.dev.basic-requests/write-read",)))
+    assert [r.verdict for r in run.results] == [Verdict.WEDGED]
+    assert "the device hung" in run.results[0].reason
