@@ -199,8 +199,8 @@ def _execute(test: Test, session, opts: RunOptions, reopen=None) -> tuple[Verdic
         if bad is not None:
             return Verdict.FAIL, f"(reset and retry): {bad.observed}", _fill(end, bad)
         if test.result == "invalid":
-            return Verdict.REJECT, "refused the invalid input and worked again after a reset" \
-                + note, end
+            return Verdict.REJECT, "handled the invalid input safely (every expectation held) " \
+                "and worked again after a reset" + note, end
         if note:
             return Verdict.PASS, "behaved as required" + note, end
     return Verdict.PASS, "behaved as required", end

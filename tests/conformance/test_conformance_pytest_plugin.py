@@ -63,3 +63,14 @@ def test_parallel_run_with_xdist(vectors_dir, tmp_path):
                   "-k", "swiotlb")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "passed" in out.stdout and "failed" not in out.stdout
+
+
+def test_expect_fail_list_xfails_known_failures_and_fails_new_passes(vectors_dir, tmp_path):
+    known = tmp_path / "known.txt"
+    known.write_text("swiotlb.dev.no-access-outside\nswiotlb.dev.inside-works\n")
+    out = _pytest(tmp_path, "--virtio-device=mutant:writes-outside-region",
+                  f"--vectors={vectors_dir}", f"--virtio-expect-fail={known}", "-q",
+                  "--virtio-layout=split", "-k", "outside-writable or blk-roundtrip")
+    assert out.returncode == 1, out.stdout
+    assert "1 xfailed" in out.stdout and "1 failed" in out.stdout
+    assert "is listed as a known failure but is now PASS" in out.stdout
