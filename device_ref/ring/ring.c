@@ -424,6 +424,71 @@ static int p_indirect(ring_queue *q, struct parse *p, uint64_t addr, uint32_t le
  * guest memory goes through a uint8_t pointer, which could alias the
  * queue, so fields read through q would be re-read after each store. */
 
+/* add one chain the general way (several segments, or an indirect table):
+ * its head, -1 when the free descriptors do not suffice, -2 when the
+ * table cannot be translated (unreachable: check_requests translated it) */
+static __attribute__((noinline)) int32_t
+split_add_general(ring_queue *q, const struct ring_add *ch, const struct ring_seg *s)
+{
+    const uint32_t mask = q->size - 1, nseg = ch->nseg;
+    const uint64_t ind = ch->indirect;
+    const uint32_t need = ind ? 1 : nseg;
+    struct meta *const m = q->m;
+    uint16_t *const fv = q->free.v;
+    uint32_t fh = q->free.head, fc = q->free.count;
+    uint64_t w = 0;
+    uint16_t head;
+    if (need > fc)
+        return -1;
+    head = fv[fh];
+    fh = (fh + 1) & mask;
+    fc--;
+    if (ind) {
+        uint8_t *t = NULL;
+        if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
+            return -2;
+        for (uint32_t i = 0; i < nseg; i++) {
+            int last = i + 1 == nseg;
+            struct split_desc d = { s[i].addr, s[i].len,
+                (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)),
+                (uint16_t)(last ? 0 : i + 1) };
+            memcpy(t + 16ull * i, &d, 16);
+            if (s[i].flags & SEG_WRITABLE)
+                w += s[i].len;
+        }
+        struct split_desc d = { ind, 16u * nseg, F_INDIRECT, 0 };
+        memcpy(q->desc + 16ull * head, &d, 16);
+        m[head].next = 0;
+    } else {
+        uint16_t cur = head;
+        for (uint32_t i = 0; i < nseg; i++) {
+            int last = i + 1 == nseg;
+            uint16_t nxt = 0;
+            if (!last) {
+                nxt = fv[fh];
+                fh = (fh + 1) & mask;
+                fc--;
+            }
+            struct split_desc d = { s[i].addr, s[i].len,
+                (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)), nxt };
+            memcpy(q->desc + 16ull * cur, &d, 16);
+            if (s[i].flags & SEG_WRITABLE)
+                w += s[i].len;
+            m[cur].next = nxt;
+            cur = nxt;
+        }
+    }
+    m[head].token = ch->token;
+    m[head].ndesc = (uint16_t)need;
+    m[head].wlen = (uint32_t)w;
+    m[head].infl = 1;
+    q->free.head = fh;
+    q->free.count = fc;
+    return head;
+}
+
+/* The common single-segment chain takes the short path; anything else goes
+ * to split_add_general, out of line so the short path keeps its registers. */
 static inline __attribute__((always_inline)) int
 split_add_t(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
             const struct ring_seg *segs, uint32_t *added, const int in_order)
@@ -435,79 +500,55 @@ split_add_t(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
     uint32_t fh = q->free.head, fc = q->free.count;   /* free fifo, kept in registers */
     uint16_t aidx = q->avail_idx;
     const struct ring_seg *s = segs;
-    uint32_t k;
-    for (k = 0; k < nchains; k++) {
-        const uint32_t nseg = chains[k].nseg;
-        const uint64_t ind = chains[k].indirect;
-        uint16_t head;
-        if (LIKELY(nseg == 1 && !ind)) {
-            /* the common single-segment buffer */
+    const struct ring_add *ch = chains, *const ch_end = chains + nchains;
+    int e = RING_OK;
+    for (; ch != ch_end; ch++) {
+        uint32_t head;
+        if (LIKELY(ch->nseg == 1 && !ch->indirect)) {
             if (UNLIKELY(fc == 0))
                 break;
             head = fv[fh];
             fh = (fh + 1) & mask;
             fc--;
+            const uint64_t addr = s->addr;
             const uint32_t len = s->len, wr = s->flags & SEG_WRITABLE;
-            const struct split_desc d = { s->addr, len, (uint16_t)(wr ? F_WRITE : 0), 0 };
-            memcpy(desc + 16ull * head, &d, 16);
-            const struct meta mm = { chains[k].token, wr ? len : 0, 1, 0, 1 };
-            m[head] = mm;
+            /* descriptor: addr, len, flags (WRITE or nothing), next 0 */
+            const uint64_t w1 = len | (uint64_t)(wr << 1) << 32;
+            memcpy(desc + 16ull * head, &addr, 8);
+            memcpy(desc + 16ull * head + 8, &w1, 8);
+            struct meta *const mh = &m[head];
+            mh->token = ch->token;
+            mh->wlen = len & (0u - wr);
+            mh->ndesc = 1;
+            mh->next = 0;
+            mh->infl = 1;
+            s++;
         } else {
-            const uint32_t need = ind ? 1 : nseg;
-            uint64_t w = 0;
-            if (need > fc)
+            /* the free fifo goes through q, so fh and fc can stay in registers here */
+            q->free.head = fh;
+            q->free.count = fc;
+            const int32_t h = split_add_general(q, ch, s);
+            fh = q->free.head;
+            fc = q->free.count;
+            if (h == -1)
                 break;
-            head = fv[fh];
-            fh = (fh + 1) & mask;
-            fc--;
-            if (ind) {
-                uint8_t *t = NULL;
-                if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
-                    return RING_E_OUT_OF_BOUNDS; /* unreachable: check_requests translated it */
-                for (uint32_t i = 0; i < nseg; i++) {
-                    int last = i + 1 == nseg;
-                    struct split_desc d = { s[i].addr, s[i].len,
-                        (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)),
-                        (uint16_t)(last ? 0 : i + 1) };
-                    memcpy(t + 16ull * i, &d, 16);
-                    if (s[i].flags & SEG_WRITABLE)
-                        w += s[i].len;
-                }
-                struct split_desc d = { ind, 16u * nseg, F_INDIRECT, 0 };
-                memcpy(desc + 16ull * head, &d, 16);
-                m[head].next = 0;
-            } else {
-                uint16_t cur = head;
-                for (uint32_t i = 0; i < nseg; i++) {
-                    int last = i + 1 == nseg;
-                    uint16_t nxt = 0;
-                    if (!last) {
-                        nxt = fv[fh];
-                        fh = (fh + 1) & mask;
-                        fc--;
-                    }
-                    struct split_desc d = { s[i].addr, s[i].len,
-                        (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) | (last ? 0 : F_NEXT)), nxt };
-                    memcpy(desc + 16ull * cur, &d, 16);
-                    if (s[i].flags & SEG_WRITABLE)
-                        w += s[i].len;
-                    m[cur].next = nxt;
-                    cur = nxt;
-                }
+            if (UNLIKELY(h < 0)) {
+                e = RING_E_OUT_OF_BOUNDS;
+                break;
             }
-            m[head].token = chains[k].token;
-            m[head].ndesc = (uint16_t)need;
-            m[head].wlen = (uint32_t)w;
-            m[head].infl = 1;
+            head = (uint32_t)h;
+            s += ch->nseg;
         }
         if (in_order) {
             q->seq[head] = q->order.head_seq + q->order.count;
-            fifo_push(&q->order, head);
+            fifo_push(&q->order, (uint16_t)head);
         }
-        st16(avail + 2u * (aidx & mask), head);
+        st16(avail + 2u * (aidx & mask), (uint16_t)head);
         aidx++;
-        s += nseg;
     }
+    if (UNLIKELY(e))
+        return e;   /* as before: nothing recorded */
+    const uint32_t k = (uint32_t)(ch - chains);
     q->free.head = fh;
     q->free.count = fc;
     q->outstanding += k;
