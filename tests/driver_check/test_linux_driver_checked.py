@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from linux_guest import qemu_guest as g
+from tests.linux_guest import qemu_guest as g
 
 pytestmark = [pytest.mark.linux_guest, pytest.mark.slow]
 

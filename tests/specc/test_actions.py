@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
+from .conftest import REPO
 from specc import actions
 from specc.check_steps import parse_check
 from specc.model import SourcePos

@@ -1,7 +1,7 @@
 """Semantic checks: collisions, ranges, references, keywords, layouts, placement."""
 from __future__ import annotations
 
-from conftest import SPEC
+from .conftest import SPEC
 from specc.checks import check_modules
 from specc.load import load
 

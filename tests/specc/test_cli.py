@@ -5,7 +5,7 @@ import builtins
 import json
 import re
 
-from conftest import SPEC
+from .conftest import SPEC
 
 ALL = sorted(str(p) for p in SPEC.glob("*.vspec"))
 

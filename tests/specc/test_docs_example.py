@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
+from .conftest import REPO
 
 
 def _blocks():
@@ -27,3 +27,27 @@ def test_diagnostic_shown_in_docs_is_what_specc_prints(write, specc):
     path = write("x.vspec", src)
     _, _, err = specc("check", "--no-registry", path)
     assert err.replace(path, "spec/x.vspec") == shown
+
+
+def _readme_blocks(lang: str = "") -> list[str]:
+    """Fenced blocks of README.md whose info string is exactly ``lang``."""
+    doc = (REPO / "README.md").read_text(encoding="utf-8")
+    fences = re.findall(r"^```([\w-]*)\n(.*?)^```$", doc, flags=re.S | re.M)
+    return [body for info, body in fences if info == lang]
+
+
+def test_readme_example_checks_clean(write, specc):
+    (example,) = _readme_blocks("vspec")
+    path = write("demo.vspec", example)
+    code, out, err = specc("check", "--no-registry", "--strict", path)
+    assert (code, err) == (0, "")
+    assert out.startswith("1 module, 1 feature, 2 normative statements (MUST 1, MAY 1), 1 check, 1 untestable")
+
+
+def test_readme_bit_27_diagnostic_is_what_specc_prints(write, specc):
+    (example,) = _readme_blocks("vspec")
+    shown = next(b for b in _readme_blocks() if b.startswith("demo.vspec:9:7:"))
+    path = write("demo.vspec", example.replace("bit 45", "bit 27"))
+    code, _, err = specc("check", "--no-registry", path)
+    assert code == 2
+    assert err.replace(path, "demo.vspec").startswith(shown)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import SPEC
+from .conftest import SPEC
 from specc.checks import check_modules
 from specc.diagnostics import Diagnostic, render_all
 from specc.parse import parse_source

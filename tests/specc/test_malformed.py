@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import MALFORMED, run_specc, update_golden
+from .conftest import MALFORMED, run_specc, update_golden
 
 CASES = sorted(p.name for p in MALFORMED.glob("*.vspec"))
 

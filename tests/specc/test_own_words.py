@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-import own_words as ow
-from conftest import REPO, SPEC
+from . import own_words as ow
+from .conftest import REPO, SPEC
 
 VSPECS = sorted(SPEC.glob("*.vspec"))
 DOCS = sorted((REPO / "docs").glob("*.md"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SPEC
+from .conftest import SPEC
 from specc.diagnostics import SpecError
 from specc.model import Note, Paragraph, Ref, Section, StructRef, Text
 from specc.parse import fingerprint, parse_file, parse_source
@@ -83,6 +83,24 @@ def test_prose_keeps_braces_backslashes_and_latex_specials():
     assert isinstance(para, Paragraph)
     assert para.prose.pieces == (Text("Use {x} and \\field{y}, 50% & $z_1$ # not a comment; "
                                       "mail a@b.c or @home."),)
+
+
+@pytest.mark.parametrize("body, text", [
+    ('It is called "bounce"', 'It is called "bounce"'),
+    ('Two quotes at the end ""', 'Two quotes at the end ""'),
+    ('"Quoted" first', '"Quoted" first'),
+])
+def test_prose_may_begin_or_end_with_quotes(body, text):
+    # only three quotes in a row close a block, so one or two quotes just
+    # before the closing delimiter belong to the prose
+    src = ('module m { kind baseline }\n'
+           'section "S" in "Basic Facilities of a Virtio Device" {\n'
+           f'  """{body}"""\n'
+           '}\n')
+    m, diags = parse_source(src, "t.vspec")
+    assert diags == []
+    (para,) = m.sections[0].items
+    assert para.prose.pieces == (Text(text),)
 
 
 def test_inline_references_have_positions():

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import SPEC
+from .conftest import SPEC
 
 MOD = ('module m {{\n  kind baseline\n}}\n'
        'device requirements "Basic Facilities of a Virtio Device / Feature Bits" {{\n'
