@@ -107,7 +107,7 @@ class Expectations:
             c = self.since_kick[0]
             raise Failed(f"{len(self.since_kick)} used buffer(s) since the kick (queue "
                          f"{c.queue}, length {c.used_len})", "no used buffer")
-        for q, _mark in self.retired:
+        for q in self.retired:
             try:
                 used = q.collect()
             except Failed as exc:

@@ -96,7 +96,7 @@ class Harness(QencSteps, Expectations):
         self.region = session.bounce
         self.bounce = Bump(self.region.base, self.region.size) if self.region else None
         self.queues: list[HQueue] = []
-        self.retired: list[tuple[HQueue, bytes]] = []   # (queue, used mark) before reset
+        self.retired: list[HQueue] = []     # queues set up before the last (queue) reset
         self.driver_status = 0
         self.framing: tuple[str, int] = ("separate", 64)
         self.dma_mark: dict[int, int] = {}
@@ -192,7 +192,7 @@ class Harness(QencSteps, Expectations):
     # ------------------------------------------------------------------ actions
     def act_reset(self) -> None:
         for q in self.queues:
-            self.retired.append((q, self._used_mark(q)))
+            self.retired.append(q)
         self.queues = []
         self.pending.clear()
         self.driver_status = 0
@@ -325,7 +325,7 @@ class Harness(QencSteps, Expectations):
     def _queue(self, index: int = 0) -> HQueue:
         if not self.queues and self.retired:
             # after a reset and before a new set-up: the rings of before the reset
-            old = [q for q, _m in self.retired]
+            old = self.retired
             return old[min(index, len(old) - 1)]
         if not self.queues:
             raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
@@ -747,7 +747,7 @@ class Harness(QencSteps, Expectations):
         shapes.submit(self, q, shape, segs, pending)
 
     def act_kick(self) -> None:
-        self._kick(self.queues or [q for q, _m in self.retired])
+        self._kick(self.queues or self.retired)
 
     def act_wait_used(self, timeout_ms: int) -> None:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -770,17 +770,6 @@ class Harness(QencSteps, Expectations):
         raise Skipped(DRIVER_MODE)
 
     # ------------------------------------------------------------------ expectations
-    def _used_mark(self, q: HQueue) -> bytes:
-        """Bytes that change when the device returns a buffer on this ring."""
-        try:
-            if q.cfg.layout == SPLIT:
-                return self.t.memory.read(q.cfg.device, 4)
-            return self.t.memory.read(q.cfg.desc, 16 * q.cfg.size)
-        except (RingError, TransportError):
-            return b""
-
-            # desc.region() already refused a range that does not fit its BAR
-
     def act_backend_resize(self, sectors: int) -> None:
         if self.s.resize is None:
             raise Skipped("this adapter cannot resize the device's backing storage")
@@ -795,7 +784,7 @@ class Harness(QencSteps, Expectations):
             reset(q.index)
         except TransportError as exc:
             raise Wedged(f"queue reset failed: {exc}") from None
-        self.retired.append((q, b""))
+        self.retired.append(q)
         self.queues = [x for x in self.queues if x is not q]
         self.reset_queue_size = q.size
 

@@ -248,13 +248,13 @@ class HQueue:
                              f"is not in flight (queue {self.index})",
                              "used ids the driver made available")
             done = self._take(bid, length)
-            slots = self._slots_of(done, buf) if self.cfg.in_order else len(buf.slots)
+            slots = self._slots_of(buf) if self.cfg.in_order else len(buf.slots)
             self.used_snapshots[self.used_pos] = raw
             self._advance(slots)
             out += done
         return out
 
-    def _slots_of(self, done: list[Used], last: Buf) -> int:
+    def _slots_of(self, last: Buf) -> int:
         # IN_ORDER batch: the used entry stands for every buffer up to ``last``
         return (last.slots[-1] - self.used_pos) % self.size + 1
 
