@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from device_ref.cli_base import run_cli
 
-COMMANDS = ("selftest", "serve")
+COMMANDS = ("selftest", "serve", "probe")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

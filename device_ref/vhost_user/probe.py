@@ -32,6 +32,12 @@ class ProbeError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The probe's options (shared by ``device-ref probe``)."""
     p.add_argument("--socket", required=True, metavar="PATH")
     p.add_argument("--type", required=True, choices=sorted(ID))
     p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
@@ -44,7 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-packed", action="store_true", help="do not accept RING_PACKED")
     p.add_argument("--write-test", type=int, metavar="SECTOR",
                    help="blk: write a pattern at SECTOR and read it back (destroys data)")
-    return p
 
 
 def _size(text: str) -> int:
@@ -108,17 +113,21 @@ def probe(args: argparse.Namespace) -> list[str]:
         t.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace, prog: str = PROG) -> int:
+    """Probe, print the summary; a failure is one line on stderr and exit 1."""
     try:
         for line in probe(args):
             print(line)
     except (ProbeError, TransportError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,20 @@ def test_probe_succeeds_against_our_backend(serve_process):
     assert "wrote and read back 4096 bytes at sector 8" in r.stdout
 
 
+def test_device_ref_probe_command_is_the_same_probe(serve_process, sockdir):
+    cli = [sys.executable, "-m", "device_ref.cli", "probe"]
+    sock, _ = serve_process("--type", "rng")
+    ok = subprocess.run(cli + ["--socket", sock, "--type", "rng"], capture_output=True,
+                        text=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    assert "read 64 bytes of entropy" in ok.stdout
+    bad = subprocess.run(cli + ["--socket", str(sockdir / "absent.sock"), "--type", "rng"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        f"device-ref probe: error: {sockdir / 'absent.sock'}: no such socket"]
+
+
 def test_no_such_socket(sockdir):
     line = one_line_error(probe("--socket", str(sockdir / "absent.sock"), "--type", "rng"))
     assert "no such socket" in line
