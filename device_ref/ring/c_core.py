@@ -1,6 +1,7 @@
 """The C backend: thin wrappers that hand whole batch buffers to ring.c."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .batch import ChainBatch, PopBatch, UsedBatch
@@ -100,6 +101,11 @@ def _load_glue() -> Any:
 _glue = _load_glue()
 
 
+def _ring_error(code: int, count: int | None) -> RingError:
+    """The error a glue call raises (count None: the call does not report one)."""
+    return RingError(code) if count is None else RingError(code, count=count)
+
+
 class CQueue:
     # errors are raised without being kept in a local, so no exception <->
     # frame cycle forms (conformance/adapters/ref.py checks this flag)
@@ -130,21 +136,35 @@ class CQueue:
         self._bind_batch_calls()
 
     def _bind_batch_calls(self) -> None:
-        """The four batch calls as closures over a plain queue pointer.
+        """The four batch calls, bound to a plain queue pointer.
 
-        They are what DriverQueue/DeviceQueue.add_batch (etc.) point at, so a
-        batch costs one Python frame and one cffi call: no bound-method or
-        attribute look-ups, and cffi gets arguments of exactly the declared
-        types.  Each closure keeps the queue, its memory map and the guest
-        memory alive for as long as it exists, since the raw pointer does not.
-        Errors are raised without being kept in a local, so no exception <->
-        frame cycle forms."""
+        They are what DriverQueue/DeviceQueue.add_batch (etc.) point at.  With
+        the call glue built they are C callables (ring_glue.BatchCall) that
+        read the batch's attributes and call the core directly; without it,
+        closures calling through cffi (one Python frame, arguments of exactly
+        the declared types).  Either keeps the queue, its memory map and the
+        guest memory alive for as long as it exists, since the raw pointer
+        does not.  Errors are raised without being kept in a local, so no
+        exception <-> frame cycle forms."""
         ffi, lib = self.ffi, self.lib
         qp = ffi.cast("ring_queue *", self.q)
         keep = (self.q, self._map, self.mem)
         c_add, c_collect, c_pop, c_push = lib.ring_add, lib.ring_collect, lib.ring_pop, lib.ring_push
         last_count = lib.ring_last_count
+        glue = _glue
+        if glue is not None:
+            # the same four calls as C callables (ring_glue.c): no Python frame,
+            # no cffi argument conversion, no GIL release per batch
+            addr = lambda name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))  # noqa: E731
+            qa = int(ffi.cast("uintptr_t", qp))
+            lc = addr("ring_last_count")
+            bind = functools.partial(_bind_addr, ffi=ffi)
+            calls = [glue.BatchCall(kind, addr(name), qa, lc, bind, _ring_error, keep)
+                     for kind, name in enumerate(("ring_add", "ring_collect", "ring_pop", "ring_push"))]
+            self.add_batch, self.collect_batch, self.pop_batch, self.push_batch = calls
+            return
 
+        # without the glue: closures calling through cffi
         def add_batch(batch: ChainBatch) -> tuple[int, bool]:
             p = batch._c or _bind(batch, ffi)
             r = c_add(qp, p[0], batch.count, p[1], batch.nsegs)
@@ -176,47 +196,6 @@ class CQueue:
             if r < 0:
                 raise RingError(-r)
             return r == 1
-
-        glue = _glue
-        if glue is not None:
-            # the same four calls through the glue: integers in, no GIL release
-            addr = lambda name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))  # noqa: E731
-            qa = int(ffi.cast("uintptr_t", qp))
-            f_add, f_collect, f_pop, f_push = (addr("ring_add"), addr("ring_collect"),
-                                               addr("ring_pop"), addr("ring_push"))
-            g5, g3, gpush = glue.call_ppupu, glue.call_ppu, glue.call_ppuii
-
-            def add_batch(batch: ChainBatch) -> tuple[int, bool]:  # noqa: F811
-                a = batch._ca or _bind_addr(batch, ffi)
-                r = g5(f_add, qa, a[0], batch.count, a[1], batch.nsegs)
-                if r < 0:
-                    raise RingError(-r, count=last_count(qp))
-                return r >> 1, (r & 1) == 1
-
-            def collect_batch(out: UsedBatch) -> int:  # noqa: F811
-                a = out._ca or _bind_addr(out, ffi)
-                r = g3(f_collect, qa, a[0], out.max_entries)
-                if r < 0:
-                    out.count = last_count(qp)
-                    raise RingError(-r, count=out.count)
-                out.count = r
-                return r
-
-            def pop_batch(batch: PopBatch) -> int:  # noqa: F811
-                a = batch._ca or _bind_addr(batch, ffi)
-                r = g5(f_pop, qa, a[0], batch.max_chains, a[1], batch.max_segs)
-                if r < 0:
-                    batch.count = last_count(qp)
-                    raise RingError(-r, count=batch.count)
-                batch.count = r
-                return r
-
-            def push_batch(batch: Any, fill: bool = False, coalesce: bool = False) -> bool:  # noqa: F811
-                a = batch._ca or _bind_addr(batch, ffi)
-                r = gpush(f_push, qa, a[0], batch.count, fill, coalesce)
-                if r < 0:
-                    raise RingError(-r)
-                return r == 1
 
         for fn in (add_batch, collect_batch, pop_batch, push_batch):
             fn._keep = keep

@@ -5,10 +5,11 @@
  * of every pointer argument and releases and re-takes the GIL around the
  * call: about a thousand instructions, four times per batch, which is the
  * same order as the ring work of a whole batch.  The ring calls never
- * block, so there is nothing to gain from releasing the GIL.  These
- * functions take the core's function pointer and plain integer arguments
- * (addresses the caller got from cffi and keeps alive) through the
- * vectorcall protocol and call it directly.
+ * block, so there is nothing to gain from releasing the GIL.  A
+ * BatchCall holds the core's function pointer and the queue's address
+ * (both from cffi), is called through the vectorcall protocol, reads the
+ * batch's attributes itself and calls the core directly: no Python frame
+ * and no argument tuple per batch.
  *
  * No ring logic lives here: the function pointers come from the cffi
  * module (device_ref/ring/c_core.py), so whatever core is loaded (the
@@ -16,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef int64_t (*fn_ppupu)(void *, void *, uint32_t, void *, uint32_t);
@@ -44,73 +46,249 @@ static int arg_u32(PyObject *o, uint32_t *out)
     return 0;
 }
 
-static int check_nargs(Py_ssize_t nargs, Py_ssize_t want, const char *name)
+/* ---- BatchCall: one queue's batch entry point as a Python callable ----
+ *
+ * BatchCall(kind, fn, q, last_count, bind, fail, keep) is what
+ * DriverQueue.add_batch (etc.) is on the C backend.  It reads the batch's
+ * attributes, calls the core and fills in the result with no Python frame
+ * in between.  kind: 0 add, 1 collect, 2 pop, 3 push.  `bind(batch)`
+ * returns the batch's buffer addresses (and pins them), `fail(code, count)`
+ * builds the RingError to raise (count None: not reported), `keep` holds
+ * whatever the raw queue pointer needs alive. */
+
+enum { K_ADD, K_COLLECT, K_POP, K_PUSH };
+
+typedef uint32_t (*fn_count)(void *);
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int kind;
+    void *fn, *q;
+    fn_count last_count;
+    PyObject *bind, *fail, *keep;
+} BatchCall;
+
+static PyObject *s_ca, *s_count, *s_nsegs, *s_max_entries, *s_max_chains, *s_max_segs, *s_fill, *s_coalesce;
+
+static int get_u32(PyObject *obj, PyObject *name, uint32_t *out)
 {
-    if (nargs != want) {
-        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments (%zd given)", name, want, nargs);
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (!v)
         return -1;
-    }
-    return 0;
+    int r = arg_u32(v, out);
+    Py_DECREF(v);
+    return r;
 }
 
-/* call_ppupu(fn, q, a, n, b, m) -> fn(q, a, n, b, m): ring_add, ring_pop */
-static PyObject *call_ppupu(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* the batch's buffer addresses: its `_ca` tuple, made by bind() the first time */
+static int get_addrs(BatchCall *self, PyObject *batch, void **a0, void **a1)
 {
-    void *f, *q, *a, *b;
-    uint32_t n, m;
-    (void)self;
-    if (check_nargs(nargs, 6, "call_ppupu") || arg_ptr(args[0], &f) || arg_ptr(args[1], &q) ||
-        arg_ptr(args[2], &a) || arg_u32(args[3], &n) || arg_ptr(args[4], &b) || arg_u32(args[5], &m))
+    PyObject *ca = PyObject_GetAttr(batch, s_ca);
+    if (!ca)
+        return -1;
+    if (ca == Py_None) {
+        Py_DECREF(ca);
+        ca = PyObject_CallOneArg(self->bind, batch);
+        if (!ca)
+            return -1;
+    }
+    int r = -1;
+    Py_ssize_t want = a1 ? 2 : 1;
+    if (!PyTuple_Check(ca) || PyTuple_GET_SIZE(ca) < want)
+        PyErr_SetString(PyExc_TypeError, "batch addresses must be a tuple");
+    else if (!arg_ptr(PyTuple_GET_ITEM(ca, 0), a0) && (!a1 || !arg_ptr(PyTuple_GET_ITEM(ca, 1), a1)))
+        r = 0;
+    Py_DECREF(ca);
+    return r;
+}
+
+static PyObject *raise_ring_error(BatchCall *self, int64_t r, PyObject *count)
+{
+    PyObject *code = PyLong_FromLongLong(-r);
+    if (!code)
         return NULL;
-    if (!f || !q) {
+    PyObject *exc = PyObject_CallFunctionObjArgs(self->fail, code, count, NULL);
+    Py_DECREF(code);
+    if (!exc)
+        return NULL;
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* collect and pop: set batch.count to what completed; raise on error */
+static PyObject *finish_count(BatchCall *self, PyObject *batch, int64_t r)
+{
+    PyObject *n = PyLong_FromLongLong(r < 0 ? (int64_t)self->last_count(self->q) : r);
+    if (!n)
+        return NULL;
+    if (PyObject_SetAttr(batch, s_count, n) < 0) {
+        Py_DECREF(n);
+        return NULL;
+    }
+    if (r < 0) {
+        raise_ring_error(self, r, n);
+        Py_DECREF(n);
+        return NULL;
+    }
+    return n;
+}
+
+static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    BatchCall *self = (BatchCall *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    void *a0 = NULL, *a1 = NULL;
+    uint32_t n = 0, m = 0;
+    int64_t r;
+    if (self->kind != K_PUSH && (nargs != 1 || nkw)) {
+        PyErr_SetString(PyExc_TypeError, "takes exactly one argument (the batch)");
+        return NULL;
+    }
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "missing the batch argument");
+        return NULL;
+    }
+    PyObject *batch = args[0];
+    switch (self->kind) {
+    case K_ADD:
+        if (get_addrs(self, batch, &a0, &a1) || get_u32(batch, s_count, &n) || get_u32(batch, s_nsegs, &m))
+            return NULL;
+        r = ((fn_ppupu)self->fn)(self->q, a0, n, a1, m);
+        if (r < 0) {
+            PyObject *c = PyLong_FromUnsignedLong(self->last_count(self->q));
+            if (c) {
+                raise_ring_error(self, r, c);
+                Py_DECREF(c);
+            }
+            return NULL;
+        }
+        {
+            PyObject *added = PyLong_FromLongLong(r >> 1);
+            if (!added)
+                return NULL;
+            PyObject *notify = PyBool_FromLong((long)(r & 1));
+            PyObject *t = PyTuple_New(2);
+            if (!t) {
+                Py_DECREF(added);
+                Py_DECREF(notify);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(t, 0, added);
+            PyTuple_SET_ITEM(t, 1, notify);
+            return t;
+        }
+    case K_COLLECT:
+        if (get_addrs(self, batch, &a0, NULL) || get_u32(batch, s_max_entries, &n))
+            return NULL;
+        r = ((fn_ppu)self->fn)(self->q, a0, n);
+        return finish_count(self, batch, r);
+    case K_POP:
+        if (get_addrs(self, batch, &a0, &a1) || get_u32(batch, s_max_chains, &n) ||
+            get_u32(batch, s_max_segs, &m))
+            return NULL;
+        r = ((fn_ppupu)self->fn)(self->q, a0, n, a1, m);
+        return finish_count(self, batch, r);
+    default: {   /* K_PUSH: (batch, fill=False, coalesce=False) */
+        PyObject *opt[2] = { NULL, NULL };
+        int fill, coalesce;
+        if (nargs > 3) {
+            PyErr_SetString(PyExc_TypeError, "push_batch takes at most 3 arguments");
+            return NULL;
+        }
+        for (Py_ssize_t i = 1; i < nargs; i++)
+            opt[i - 1] = args[i];
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+            int which = -1;
+            if (PyUnicode_Compare(key, s_fill) == 0)
+                which = 0;
+            else if (PyUnicode_Compare(key, s_coalesce) == 0)
+                which = 1;
+            if (which < 0 || opt[which]) {
+                PyErr_Format(PyExc_TypeError, "push_batch: unexpected or repeated argument %R", key);
+                return NULL;
+            }
+            opt[which] = args[nargs + i];
+        }
+        fill = opt[0] ? PyObject_IsTrue(opt[0]) : 0;
+        coalesce = opt[1] ? PyObject_IsTrue(opt[1]) : 0;
+        if (fill < 0 || coalesce < 0)
+            return NULL;
+        if (get_addrs(self, batch, &a0, NULL) || get_u32(batch, s_count, &n))
+            return NULL;
+        r = ((fn_ppuii)self->fn)(self->q, a0, n, fill, coalesce);
+        if (r < 0)
+            return raise_ring_error(self, r, Py_None);
+        return PyBool_FromLong(r == 1);
+    }
+    }
+}
+
+static PyObject *batchcall_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    int kind;
+    PyObject *fn, *q, *lc, *bind, *fail, *keep;
+    if (kw && PyDict_GET_SIZE(kw)) {
+        PyErr_SetString(PyExc_TypeError, "BatchCall takes positional arguments only");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "iOOOOOO", &kind, &fn, &q, &lc, &bind, &fail, &keep))
+        return NULL;
+    if (kind < K_ADD || kind > K_PUSH) {
+        PyErr_SetString(PyExc_ValueError, "kind must be 0..3");
+        return NULL;
+    }
+    if (!PyCallable_Check(bind) || !PyCallable_Check(fail)) {
+        PyErr_SetString(PyExc_TypeError, "bind and fail must be callable");
+        return NULL;
+    }
+    BatchCall *self = (BatchCall *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->vectorcall = batchcall_vectorcall;
+    self->kind = kind;
+    if (arg_ptr(fn, &self->fn) || arg_ptr(q, &self->q) || arg_ptr(lc, (void **)&self->last_count)) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (!self->fn || !self->q || !self->last_count) {
+        Py_DECREF(self);
         PyErr_SetString(PyExc_ValueError, "null function or queue");
         return NULL;
     }
-    return PyLong_FromLongLong(((fn_ppupu)f)(q, a, n, b, m));
+    Py_INCREF(bind);
+    Py_INCREF(fail);
+    Py_INCREF(keep);
+    self->bind = bind;
+    self->fail = fail;
+    self->keep = keep;
+    return (PyObject *)self;
 }
 
-/* call_ppu(fn, q, a, n) -> fn(q, a, n): ring_collect */
-static PyObject *call_ppu(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static void batchcall_dealloc(BatchCall *self)
 {
-    void *f, *q, *a;
-    uint32_t n;
-    (void)self;
-    if (check_nargs(nargs, 4, "call_ppu") || arg_ptr(args[0], &f) || arg_ptr(args[1], &q) ||
-        arg_ptr(args[2], &a) || arg_u32(args[3], &n))
-        return NULL;
-    if (!f || !q) {
-        PyErr_SetString(PyExc_ValueError, "null function or queue");
-        return NULL;
-    }
-    return PyLong_FromLongLong(((fn_ppu)f)(q, a, n));
+    Py_XDECREF(self->bind);
+    Py_XDECREF(self->fail);
+    Py_XDECREF(self->keep);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* call_ppuii(fn, q, a, n, x, y) -> fn(q, a, n, bool(x), bool(y)): ring_push */
-static PyObject *call_ppuii(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    void *f, *q, *a;
-    uint32_t n;
-    int x, y;
-    (void)self;
-    if (check_nargs(nargs, 6, "call_ppuii") || arg_ptr(args[0], &f) || arg_ptr(args[1], &q) ||
-        arg_ptr(args[2], &a) || arg_u32(args[3], &n))
-        return NULL;
-    if ((x = PyObject_IsTrue(args[4])) < 0 || (y = PyObject_IsTrue(args[5])) < 0)
-        return NULL;
-    if (!f || !q) {
-        PyErr_SetString(PyExc_ValueError, "null function or queue");
-        return NULL;
-    }
-    return PyLong_FromLongLong(((fn_ppuii)f)(q, a, n, x, y));
-}
+static PyTypeObject BatchCallType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "device_ref.ring._ring_glue.BatchCall",
+    .tp_basicsize = sizeof(BatchCall),
+    .tp_dealloc = (destructor)batchcall_dealloc,
+    .tp_vectorcall_offset = offsetof(BatchCall, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "One queue's batch entry point (see ring_glue.c)",
+    .tp_new = batchcall_new,
+};
 
 static PyMethodDef methods[] = {
-    {"call_ppupu", (PyCFunction)(void (*)(void))call_ppupu, METH_FASTCALL,
-     "call_ppupu(fn, q, a, n, b, m): fn(q, a, n, b, m) with the GIL held"},
-    {"call_ppu", (PyCFunction)(void (*)(void))call_ppu, METH_FASTCALL,
-     "call_ppu(fn, q, a, n): fn(q, a, n) with the GIL held"},
-    {"call_ppuii", (PyCFunction)(void (*)(void))call_ppuii, METH_FASTCALL,
-     "call_ppuii(fn, q, a, n, x, y): fn(q, a, n, x, y) with the GIL held"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -122,5 +300,26 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__ring_glue(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&BatchCallType) < 0)
+        return NULL;
+#define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
+    INTERN(s_ca, "_ca");
+    INTERN(s_count, "count");
+    INTERN(s_nsegs, "nsegs");
+    INTERN(s_max_entries, "max_entries");
+    INTERN(s_max_chains, "max_chains");
+    INTERN(s_max_segs, "max_segs");
+    INTERN(s_fill, "fill");
+    INTERN(s_coalesce, "coalesce");
+#undef INTERN
+    PyObject *mod = PyModule_Create(&module);
+    if (!mod)
+        return NULL;
+    Py_INCREF(&BatchCallType);
+    if (PyModule_AddObject(mod, "BatchCall", (PyObject *)&BatchCallType) < 0) {
+        Py_DECREF(&BatchCallType);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
 }

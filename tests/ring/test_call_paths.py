@@ -16,8 +16,10 @@ def test_glue_is_built_and_used():
     assert c_core._glue is not None, "device_ref.ring._ring_glue is not built: run .venv/bin/pip install -e ."
     mem = GuestMemory()
     mem.add_region(0, bytearray(1 << 16))
-    drv = DriverQueue(mem, place_rings("split", 8, 0), backend="c")
-    assert drv.add_batch.__code__.co_names.count("_ca") == 1
+    cfg = place_rings("split", 8, 0)
+    drv, dev = DriverQueue(mem, cfg, backend="c"), DeviceQueue(mem, cfg, backend="c")
+    for call in (drv.add_batch, drv.collect_batch, dev.pop_batch, dev.push_batch):
+        assert isinstance(call, c_core._glue.BatchCall)
 
 
 @pytest.mark.parametrize("glue", [True, False], ids=["glue", "cffi"])
@@ -55,12 +57,26 @@ def test_round_trip_and_errors_through_either_path(monkeypatch, glue):
 
 
 def test_glue_rejects_bad_arguments():
-    g = c_core._glue
+    mem = GuestMemory()
+    mem.add_region(0, bytearray(1 << 16))
+    cfg = place_rings("split", 8, 0)
+    drv, dev = DriverQueue(mem, cfg, backend="c"), DeviceQueue(mem, cfg, backend="c")
+    pop = PopBatch(8, 8)
     with pytest.raises(TypeError):
-        g.call_ppu(1, 2, 3)
-    with pytest.raises(ValueError):
-        g.call_ppu(0, 0, 0, 0)           # null function and queue are refused, not called
+        drv.collect_batch()                       # the batch is required
+    with pytest.raises(TypeError):
+        drv.collect_batch(UsedBatch(8), 1)        # and is the only argument
+    with pytest.raises(TypeError):
+        dev.push_batch(pop, fil=True)             # unknown keyword
+    with pytest.raises(TypeError):
+        dev.push_batch(pop, True, fill=True)      # fill given twice
+    with pytest.raises(AttributeError):
+        drv.collect_batch(object())               # not a batch
+    big = UsedBatch(8)
+    big.max_entries = 1 << 32                     # counts are 32-bit
     with pytest.raises(OverflowError):
-        g.call_ppu(1, 1, 0, 1 << 32)     # counts are 32-bit
-    with pytest.raises(TypeError):
-        g.call_ppuii(1, 1, 0, 1, 0, None, 7)
+        drv.collect_batch(big)
+    with pytest.raises(ValueError):
+        c_core._glue.BatchCall(0, 0, 0, 0, len, len, None)   # null function and queue refused
+    # push's options work positionally and by keyword
+    assert dev.push_batch(pop, False, False) is False and dev.push_batch(pop, coalesce=False, fill=True) is False
