@@ -50,6 +50,10 @@ class Chain(NamedTuple):
 class ChainBatch:
     """Driver input: chains to add (segments plus token, optional indirect table)."""
 
+    # slots: the C backend's call glue reads them at fixed offsets, with no
+    # attribute look-up per batch (ring_glue.c)
+    __slots__ = ("max_chains", "max_segs", "segs", "chains", "count", "nsegs", "_c", "_ca")
+
     def __init__(self, max_chains: int, max_segs: int) -> None:
         self.max_chains = max_chains
         self.max_segs = max_segs
@@ -84,6 +88,8 @@ class ChainBatch:
 
 class PopBatch:
     """Device output: popped chains and their translated segments."""
+
+    __slots__ = ("max_chains", "max_segs", "segs", "chains", "count", "_c", "_ca")
 
     def __init__(self, max_chains: int, max_segs: int) -> None:
         self.max_chains = max_chains
@@ -121,6 +127,8 @@ class PopBatch:
 class PushBatch:
     """Device input for push_batch when ids do not come from a PopBatch."""
 
+    __slots__ = ("max_chains", "chains", "count", "_c", "_ca")
+
     def __init__(self, items: Iterable[tuple[int, int]]) -> None:
         items = list(items)
         self.max_chains = len(items)
@@ -134,6 +142,8 @@ class PushBatch:
 
 class UsedBatch:
     """Driver output: (token, used length) of collected buffers."""
+
+    __slots__ = ("max_entries", "entries", "count", "_c", "_ca")
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries

@@ -67,13 +67,21 @@ _SPECS = {
 }
 
 
+def _spec(batch: Any) -> tuple:
+    """Buffer layout of a batch (or of the batch class it derives from)."""
+    for cls in type(batch).__mro__:
+        if cls.__name__ in _SPECS:
+            return _SPECS[cls.__name__]
+    raise RingError(RingErrorCode.BAD_REQUEST, f"not a batch: {type(batch).__name__}")
+
+
 def _bind(batch: Any, ffi: Any) -> tuple:
     """C views of a batch's buffers, cached on it: its bytearrays never change size.
 
     The tuple holds pointers of the exact parameter types first (cffi passes
     those without a type conversion), then the buffer exports that pin the
     memory they point into."""
-    spec = _SPECS[type(batch).__name__]
+    spec = _spec(batch)
     pins = tuple(ffi.from_buffer(ctype, getattr(batch, attr), require_writable=True)
                  for attr, ctype in spec)
     ptrs = tuple(ffi.cast(ctype[:-2] + " *", pin) for (_, ctype), pin in zip(spec, pins))
@@ -83,7 +91,7 @@ def _bind(batch: Any, ffi: Any) -> tuple:
 
 def _bind_addr(batch: Any, ffi: Any) -> tuple:
     """The same pointers as plain integers, for the call glue (pinned by _bind)."""
-    spec = _SPECS[type(batch).__name__]
+    spec = _spec(batch)
     p = batch._c or _bind(batch, ffi)
     batch._ca = tuple(int(ffi.cast("uintptr_t", ptr)) for ptr in p[:len(spec)])
     return batch._ca

@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,9 @@ enum { K_ADD, K_COLLECT, K_POP, K_PUSH };
 
 typedef uint32_t (*fn_count)(void *);
 
+/* the batch attributes a call reads (A_N, A_M) and writes (A_COUNT_OUT) */
+enum { A_CA, A_N, A_M, A_COUNT_OUT, N_ATTR };
+
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
@@ -67,13 +71,73 @@ typedef struct {
     void *fn, *q;
     fn_count last_count;
     PyObject *bind, *fail, *keep;
+    PyObject *names[N_ATTR];        /* borrowed interned names; NULL: not used */
+    /* The batch classes keep these attributes in __slots__: for the last
+     * batch type seen, their offsets in the object, read directly instead
+     * of a generic attribute look-up per attribute per call (-1: look up). */
+    PyTypeObject *type;
+    Py_ssize_t off[N_ATTR];
 } BatchCall;
 
 static PyObject *s_ca, *s_count, *s_nsegs, *s_max_entries, *s_max_chains, *s_max_segs, *s_fill, *s_coalesce;
 
-static int get_u32(PyObject *obj, PyObject *name, uint32_t *out)
+static void resolve_slots(BatchCall *self, PyTypeObject *type)
 {
-    PyObject *v = PyObject_GetAttr(obj, name);
+    for (int i = 0; i < N_ATTR; i++) {
+        self->off[i] = -1;
+        if (!self->names[i])
+            continue;
+        PyObject *d = PyObject_GetAttr((PyObject *)type, self->names[i]);
+        if (!d) {
+            PyErr_Clear();
+            continue;
+        }
+        if (Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+            PyMemberDef *md = ((PyMemberDescrObject *)d)->d_member;
+            if (md->type == T_OBJECT_EX && !(md->flags & READONLY))
+                self->off[i] = md->offset;
+        }
+        Py_DECREF(d);
+    }
+    Py_INCREF(type);            /* held, so the address cannot be reused by another type */
+    Py_XSETREF(self->type, type);
+}
+
+/* new reference to attribute i of the batch */
+static PyObject *attr_get(BatchCall *self, PyObject *batch, int i)
+{
+    if (Py_TYPE(batch) != self->type)
+        resolve_slots(self, Py_TYPE(batch));
+    if (self->off[i] >= 0) {
+        PyObject *v = *(PyObject **)((char *)batch + self->off[i]);
+        if (!v) {
+            PyErr_SetObject(PyExc_AttributeError, self->names[i]);
+            return NULL;
+        }
+        Py_INCREF(v);
+        return v;
+    }
+    return PyObject_GetAttr(batch, self->names[i]);
+}
+
+static int attr_set(BatchCall *self, PyObject *batch, int i, PyObject *v)
+{
+    if (Py_TYPE(batch) != self->type)
+        resolve_slots(self, Py_TYPE(batch));
+    if (self->off[i] >= 0) {
+        PyObject **p = (PyObject **)((char *)batch + self->off[i]);
+        PyObject *old = *p;
+        Py_INCREF(v);
+        *p = v;
+        Py_XDECREF(old);
+        return 0;
+    }
+    return PyObject_SetAttr(batch, self->names[i], v);
+}
+
+static int get_u32(BatchCall *self, PyObject *batch, int i, uint32_t *out)
+{
+    PyObject *v = attr_get(self, batch, i);
     if (!v)
         return -1;
     int r = arg_u32(v, out);
@@ -84,7 +148,7 @@ static int get_u32(PyObject *obj, PyObject *name, uint32_t *out)
 /* the batch's buffer addresses: its `_ca` tuple, made by bind() the first time */
 static int get_addrs(BatchCall *self, PyObject *batch, void **a0, void **a1)
 {
-    PyObject *ca = PyObject_GetAttr(batch, s_ca);
+    PyObject *ca = attr_get(self, batch, A_CA);
     if (!ca)
         return -1;
     if (ca == Py_None) {
@@ -123,7 +187,7 @@ static PyObject *finish_count(BatchCall *self, PyObject *batch, int64_t r)
     PyObject *n = PyLong_FromLongLong(r < 0 ? (int64_t)self->last_count(self->q) : r);
     if (!n)
         return NULL;
-    if (PyObject_SetAttr(batch, s_count, n) < 0) {
+    if (attr_set(self, batch, A_COUNT_OUT, n) < 0) {
         Py_DECREF(n);
         return NULL;
     }
@@ -154,7 +218,7 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
     PyObject *batch = args[0];
     switch (self->kind) {
     case K_ADD:
-        if (get_addrs(self, batch, &a0, &a1) || get_u32(batch, s_count, &n) || get_u32(batch, s_nsegs, &m))
+        if (get_addrs(self, batch, &a0, &a1) || get_u32(self, batch, A_N, &n) || get_u32(self, batch, A_M, &m))
             return NULL;
         r = ((fn_ppupu)self->fn)(self->q, a0, n, a1, m);
         if (r < 0) {
@@ -181,13 +245,13 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
             return t;
         }
     case K_COLLECT:
-        if (get_addrs(self, batch, &a0, NULL) || get_u32(batch, s_max_entries, &n))
+        if (get_addrs(self, batch, &a0, NULL) || get_u32(self, batch, A_N, &n))
             return NULL;
         r = ((fn_ppu)self->fn)(self->q, a0, n);
         return finish_count(self, batch, r);
     case K_POP:
-        if (get_addrs(self, batch, &a0, &a1) || get_u32(batch, s_max_chains, &n) ||
-            get_u32(batch, s_max_segs, &m))
+        if (get_addrs(self, batch, &a0, &a1) || get_u32(self, batch, A_N, &n) ||
+            get_u32(self, batch, A_M, &m))
             return NULL;
         r = ((fn_ppupu)self->fn)(self->q, a0, n, a1, m);
         return finish_count(self, batch, r);
@@ -217,7 +281,7 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
         coalesce = opt[1] ? PyObject_IsTrue(opt[1]) : 0;
         if (fill < 0 || coalesce < 0)
             return NULL;
-        if (get_addrs(self, batch, &a0, NULL) || get_u32(batch, s_count, &n))
+        if (get_addrs(self, batch, &a0, NULL) || get_u32(self, batch, A_N, &n))
             return NULL;
         r = ((fn_ppuii)self->fn)(self->q, a0, n, fill, coalesce);
         if (r < 0)
@@ -259,6 +323,17 @@ static PyObject *batchcall_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_ValueError, "null function or queue");
         return NULL;
     }
+    static PyObject **const names[4][N_ATTR] = {
+        [K_ADD] = { &s_ca, &s_count, &s_nsegs, NULL },
+        [K_COLLECT] = { &s_ca, &s_max_entries, NULL, &s_count },
+        [K_POP] = { &s_ca, &s_max_chains, &s_max_segs, &s_count },
+        [K_PUSH] = { &s_ca, &s_count, NULL, NULL },
+    };
+    for (int i = 0; i < N_ATTR; i++) {
+        self->names[i] = names[kind][i] ? *names[kind][i] : NULL;
+        self->off[i] = -1;
+    }
+    self->type = NULL;
     Py_INCREF(bind);
     Py_INCREF(fail);
     Py_INCREF(keep);
@@ -273,6 +348,7 @@ static void batchcall_dealloc(BatchCall *self)
     Py_XDECREF(self->bind);
     Py_XDECREF(self->fail);
     Py_XDECREF(self->keep);
+    Py_XDECREF(self->type);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

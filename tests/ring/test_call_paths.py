@@ -80,3 +80,40 @@ def test_glue_rejects_bad_arguments():
         c_core._glue.BatchCall(0, 0, 0, 0, len, len, None)   # null function and queue refused
     # push's options work positionally and by keyword
     assert dev.push_batch(pop, False, False) is False and dev.push_batch(pop, coalesce=False, fill=True) is False
+
+
+def test_glue_reads_attributes_of_any_batch_type():
+    """Slotted batch attributes are read at their offsets, anything else by
+    name; switching between batch types on one queue re-resolves them."""
+
+    class CappedUsed(UsedBatch):
+        # max_entries as a property: not a slot, so the glue must look it up
+        @property
+        def max_entries(self) -> int:
+            return self._cap
+
+        @max_entries.setter
+        def max_entries(self, value: int) -> None:
+            self._cap = value
+
+    mem = GuestMemory()
+    mem.add_region(0, bytearray(1 << 16))
+    cfg = place_rings("split", 8, 0)
+    drv, dev = DriverQueue(mem, cfg, backend="c"), DeviceQueue(mem, cfg, backend="c")
+    chains = ChainBatch(6, 6)
+    for k in range(6):
+        chains.append([(0x8000 + 16 * k, 16)], [], 7 + k)
+    assert drv.add_batch(chains) == (6, True)
+    pop = PopBatch(6, 8)
+    assert dev.pop_batch(pop) == 6
+    dev.push_batch(pop)                      # read-only buffers: used length 0
+    capped, plain = CappedUsed(8), UsedBatch(1)
+    capped.max_entries = 2
+    got = []
+    for batch in (capped, plain, capped, plain):
+        n = drv.collect_batch(batch)
+        assert n == batch.count
+        got += batch.items()
+        if batch is capped:
+            assert n == 2                    # the property's value was used
+    assert got == [(7 + k, 0) for k in range(6)]
