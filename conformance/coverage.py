@@ -73,15 +73,16 @@ def compute(suite: Suite, results: list[TestResult],
             current: dict[str, Requirement] | None = None) -> Coverage:
     reqs = current if current is not None else suite.requirements()
     stmts = {rid: StatementCoverage(r) for rid, r in reqs.items()}
+    renamed = {a: rid for rid, r in reqs.items() for a in r.aliases}
     orphans = []
     for t in suite.tests():
-        sc = stmts.get(t.requirement)
+        sc = stmts.get(t.requirement) or stmts.get(renamed.get(t.requirement, ""))
         if sc is None:
             orphans.append((t.key, t.requirement))
         else:
             sc.vectors += 1
     for r in results:
-        sc = stmts.get(r.requirement)
+        sc = stmts.get(r.requirement) or stmts.get(renamed.get(r.requirement, ""))
         if sc is not None:
             sc.results.append(r)
     missing = sorted(rid for rid, sc in stmts.items()

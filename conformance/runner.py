@@ -61,7 +61,7 @@ def _statement(test: Test, opts: RunOptions) -> tuple[Requirement | None, str | 
     own = group.file.requirements.get(test.requirement)
     ref = next((r for r in group.requirements if r.id == test.requirement), None)
     table = opts.current if opts.current is not None else group.file.requirements
-    now = table.get(test.requirement)
+    now = table.get(test.requirement) or by_alias(table).get(test.requirement)
     if now is None:
         return own, f"requirement {test.requirement} no longer exists"
     pinned = ref.fingerprint if ref is not None else (own.fingerprint if own else None)
@@ -69,6 +69,11 @@ def _statement(test: Test, opts: RunOptions) -> tuple[Requirement | None, str | 
         return now, (f"statement {test.requirement} changed since the vector was made "
                      f"(fingerprint {pinned} -> {now.fingerprint})")
     return now, None
+
+
+def by_alias(table: dict[str, Requirement]) -> dict[str, Requirement]:
+    """Old ids (aliases of renamed statements) -> the statement today."""
+    return {a: r for r in table.values() for a in r.aliases}
 
 
 def _result(test: Test, req: Requirement | None, verdict: Verdict, reason: str,

@@ -172,3 +172,19 @@ def test_cli_without_vectors_says_how_to_make_them(tmp_path):
 def test_suite_loads_the_same_from_a_single_file(vectors_dir):
     one = load_suite(vectors_dir / "swiotlb.json")
     assert [f.module for f in one.files] == ["swiotlb"]
+
+
+def test_a_vector_naming_an_old_id_follows_the_rename(suite):
+    reqs = dict(suite.requirements())
+    old = reqs.pop("swiotlb.dev.inside-works")
+    current = dict(reqs)
+    current["swiotlb.dev.works-inside"] = Requirement(**{**old.__dict__,
+                                                         "id": "swiotlb.dev.works-inside",
+                                                         "aliases": ("swiotlb.dev.inside-works",)})
+    run = run_suite(suite, parse_adapter("ref"),
+                    RunOptions(layout="split", current=current,
+                               only=("swiotlb.dev.inside-works",)))
+    assert run.results and all(not r.outdated for r in run.results)
+    report = build(suite, [run], current=current)
+    assert not report.coverage.orphans
+    assert report.coverage.statements["swiotlb.dev.works-inside"].status == "exercised"
