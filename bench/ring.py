@@ -5,9 +5,22 @@ used, driver collects it.  Measured in one run, on a split ring of 256
 entries with batches of 256 one-segment buffers:
 
   plain C loop   the same round trip in C with no Python, no bounds checks
-                 and no validation (compiled here with gcc -O2): the limit
+                 and no validation (compiled here with gcc -O2): the limit.
+                 It does the same work on the same record formats: adds
+                 one-segment chains from the chain/segment records (free
+                 descriptor fifo, private chain links, token and writable
+                 length per head), publishes the available index with a
+                 release fence and reads the notification flag, pops into
+                 popped-chain and segment records, pushes every chain used
+                 with its writable length, publishes the used index, reads
+                 the interrupt flag, collects into used records and frees
+                 the descriptors.
   C batch API    DriverQueue.add_batch / DeviceQueue.pop_batch / push_batch /
-                 DriverQueue.collect_batch on the C core
+                 DriverQueue.collect_batch on the C core: four Python calls
+                 per batch of 256 round trips
+  C core from C  the same four batch calls made from C (ring.c compiled here
+                 with the flags of device_ref/ring/_build.py): the core
+                 without the Python calls, to show where the time goes
   C per call     add / pop / push / collect, one Python call per operation
   Python batch   the batch API on the pure-Python backend
   Python per call
@@ -147,6 +160,49 @@ int main(int argc, char **argv)
 }
 """
 
+CORE_FROM_C = r"""
+#include "ring.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#define N 256
+#define B 256
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+/* the batch round trip of bench/ring.py, with the calls made from C */
+int main(int argc, char **argv)
+{
+    long iters = argc > 1 ? atol(argv[1]) : 20000;
+    static uint8_t ram[1 << 16], bufs[B * 64];
+    struct ring_region regs[2] = {{0, sizeof ram, ram}, {0x10000, sizeof bufs, bufs}};
+    struct ring_mem mem = {regs, 2};
+    /* place_rings("split", 256, 0): descriptors, available ring, used ring */
+    struct ring_cfg cfg = {N, 0, 0, 0, 0, 0, 16 * N, (16 * N + 6 + 2 * N + 3) & ~3u};
+    ring_queue *drv, *dev;
+    if (ring_queue_new(&mem, &cfg, 0, 0, 0, &drv) || ring_queue_new(&mem, &cfg, 1, 0, 0, &dev))
+        return 1;
+    static struct ring_add ch[B]; static struct ring_seg sg[B];
+    static struct ring_popped pc[B]; static struct ring_seg ps[N]; static struct ring_used u[B];
+    for (int k = 0; k < B; k++) {
+        ch[k].nseg = 1; ch[k].token = k;
+        sg[k].addr = 0x10000 + 64ull * k; sg[k].len = 64; sg[k].flags = 1;
+    }
+    double best = 1e30;
+    for (int rep = 0; rep < 6; rep++) {
+        double t0 = now();
+        for (long i = 0; i < iters; i++) {
+            if (ring_add(drv, ch, B, sg, B) != (B << 1 | 1) || ring_pop(dev, pc, B, ps, N) != B ||
+                ring_push(dev, pc, B, 1, 0) < 0 || ring_collect(drv, u, B) != B)
+                return 1;
+        }
+        double dt = (now() - t0) / ((double)iters * B);
+        if (rep && dt < best)
+            best = dt;
+    }
+    printf("%.3f\n", best * 1e9);
+    return 0;
+}
+"""
+
 
 def plain_c_ns(iters: int) -> float:
     with tempfile.TemporaryDirectory() as d:
@@ -155,6 +211,20 @@ def plain_c_ns(iters: int) -> float:
         with open(src, "w") as f:
             f.write(PLAIN_C)
         subprocess.run(["gcc", "-O2", "-o", exe, src], check=True)
+        out = subprocess.run([exe, str(iters)], check=True, capture_output=True, text=True)
+        return float(out.stdout)
+
+
+def core_from_c_ns(iters: int) -> float:
+    from device_ref.ring import _build
+    ring_dir = _build.HERE
+    flags = _build.COMPILE_ARGS
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "core.c")
+        exe = os.path.join(d, "core")
+        with open(src, "w") as f:
+            f.write(CORE_FROM_C)
+        subprocess.run(["gcc", *flags, f"-I{ring_dir}", "-o", exe, src, str(ring_dir / "ring.c")], check=True)
         out = subprocess.run([exe, str(iters)], check=True, capture_output=True, text=True)
         return float(out.stdout)
 
@@ -222,12 +292,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scale = 0.1 if args.quick else 1.0
     rounds = 3 if args.quick else 7
-    # other processes share the CPU: alternate the two fast measurements and
-    # keep the best of each, so both see the same machine
-    plain = c_batch = float("inf")
+    # other processes share the CPU: alternate the fast measurements and
+    # keep the best of each, so all see the same machine
+    plain = c_batch = core_c = float("inf")
     for _ in range(rounds):
         plain = min(plain, plain_c_ns(int(100000 * scale)))
         c_batch = min(c_batch, batch_ns("c", int(2000 * scale), 3))
+        core_c = min(core_c, core_from_c_ns(int(20000 * scale)))
     c_call = per_call_ns("c", int(20000 * scale), 3)
     py_batch = batch_ns("python", max(1, int(20 * scale)), 3)
     py_call = per_call_ns("python", int(5000 * scale), 3)
@@ -236,11 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"split ring, {SIZE} entries, batches of {BATCH} one-segment buffers; ns per round trip")
     print(f"  plain C loop (no Python, no checks)  {plain:10.1f}")
     print(f"  C core, batch API                    {c_batch:10.1f}")
+    print(f"  C core, batch calls made from C      {core_c:10.1f}")
     print(f"  C core, one call per operation       {c_call:10.1f}")
     print(f"  Python backend, batch API            {py_batch:10.1f}")
     print(f"  Python backend, one call per op      {py_call:10.1f}")
     print(f"packed ring, same workload: C batch {c_packed:.1f}, Python batch {py_packed:.1f}")
     print(f"C batch / plain C:        {c_batch / plain:6.2f}x  (target <= 2)")
+    print(f"  of which the four Python calls per batch: {c_batch - core_c:.1f} ns per round trip")
     print(f"Python batch / C batch:   {py_batch / c_batch:6.1f}x  (target >= 30)")
     print(f"Python per call / C batch:{py_call / c_batch:6.1f}x")
     print(f"C per call / C batch:     {c_call / c_batch:6.1f}x")
