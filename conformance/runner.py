@@ -129,6 +129,9 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions) -> TestResult:
     finally:
         session.close()
     if verdict is Verdict.WEDGED:
+        tail = [x for x in adapter.logs().splitlines() if x.strip()][-5:]
+        if tail:
+            ev.notes.append("device log: " + " | ".join(tail))
         adapter.after_wedged()
     return _result(test, req, verdict, reason, ev, opts.layout, time.monotonic() - start)
 
