@@ -954,76 +954,169 @@ static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n
 
 /* ================= packed ================= */
 
+/* add one chain the general way (several segments, or an indirect table)
+ * at q->a_idx: its buffer id, -1 when the ring has no room, -2 when the
+ * table cannot be translated (unreachable: check_requests translated it) */
+static __attribute__((noinline)) int32_t
+packed_add_general(ring_queue *q, const struct ring_add *ch, const struct ring_seg *s)
+{
+    const uint32_t nseg = ch->nseg;
+    const uint64_t ind = ch->indirect;
+    const uint32_t need = ind ? 1 : nseg;
+    uint16_t head_flags;
+    const uint32_t head_idx = q->a_idx;
+    if (need > q->free_desc || q->free.count == 0)
+        return -1;
+    uint16_t id = fifo_pop(&q->free);
+    if (ind) {
+        uint8_t *t = NULL;
+        if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
+            return -2;
+        for (uint32_t i = 0; i < nseg; i++) {
+            struct packed_desc d = { s[i].addr, s[i].len, 0,
+                (uint16_t)((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) };
+            memcpy(t + 16ull * i, &d, 16);
+        }
+        uint8_t *h = q->desc + 16ull * head_idx;
+        uint64_t a = ind;
+        uint32_t l = 16u * nseg;
+        memcpy(h, &a, 8);
+        st32(h + 8, l);
+        st16(h + 12, id);
+        head_flags = (uint16_t)(F_INDIRECT | avail_bits(q->a_wrap));
+    } else {
+        uint32_t idx = q->a_idx, wrap = q->a_wrap;
+        head_flags = 0;
+        for (uint32_t i = 0; i < nseg; i++) {
+            uint16_t fl = (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) |
+                                     (i + 1 < nseg ? F_NEXT : 0) | avail_bits(wrap));
+            uint8_t *h = q->desc + 16ull * idx;
+            if (i == 0) {
+                /* the head's flags go in last, so the device never sees half a chain */
+                memcpy(h, &s[i].addr, 8);
+                st32(h + 8, s[i].len);
+                st16(h + 12, id);
+                head_flags = fl;
+            } else {
+                struct packed_desc d = { s[i].addr, s[i].len, id, fl };
+                memcpy(h, &d, 16);
+            }
+            advance(&idx, &wrap, 1, q->size);
+        }
+    }
+    RELEASE();
+    st16(q->desc + 16ull * head_idx + 14, head_flags);
+    advance(&q->a_idx, &q->a_wrap, need, q->size);
+    q->free_desc -= need;
+    q->m[id].token = ch->token;
+    q->m[id].ndesc = (uint16_t)need;
+    q->m[id].wlen = writable_total(s, nseg);
+    q->m[id].infl = 1;
+    order_append(q, id);
+    return id;
+}
+
+/* single-segment chains on a short path with the ring position, the free
+ * counts and the free fifo in registers; anything else goes to
+ * packed_add_general with the queue brought up to date first */
+static inline __attribute__((always_inline)) int
+packed_add_t(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
+             const struct ring_seg *segs, uint32_t *added, uint32_t *moved_out, const int in_order)
+{
+    const uint32_t size = q->size;
+    uint8_t *const desc = q->desc;
+    struct meta *const m = q->m;
+    uint16_t *const fv = q->free.v;
+    uint32_t fh = q->free.head, fc = q->free.count, popped = 0;
+    uint32_t a_idx = q->a_idx, a_wrap = q->a_wrap, free_desc = q->free_desc;
+    uint32_t moved = 0, fast = 0;
+    const struct ring_seg *s = segs;
+    const struct ring_add *ch = chains, *const ch_end = chains + nchains;
+    int e = RING_OK;
+    for (; ch != ch_end; ch++) {
+        if (LIKELY(ch->nseg == 1 && !ch->indirect)) {
+            if (UNLIKELY(free_desc == 0 || fc == 0))
+                break;
+            const uint16_t id = fv[fh];
+            if (++fh == size)
+                fh = 0;
+            fc--;
+            popped++;
+            const uint32_t len = s->len, wr = s->flags & SEG_WRITABLE;
+            uint8_t *const h = desc + 16ull * a_idx;
+            memcpy(h, &s->addr, 8);
+            st32(h + 8, len);
+            st16(h + 12, id);
+            RELEASE();      /* the flags go in last, so the device never sees half a descriptor */
+            st16(h + 14, (uint16_t)((wr ? F_WRITE : 0) | avail_bits(a_wrap)));
+            if (++a_idx == size) {
+                a_idx = 0;
+                a_wrap ^= 1;
+            }
+            free_desc--;
+            struct meta *const mi = &m[id];
+            mi->token = ch->token;
+            mi->ndesc = 1;
+            mi->wlen = len & (0u - wr);
+            mi->infl = 1;
+            if (in_order) {
+                q->seq[id] = q->order.head_seq + q->order.count;
+                fifo_push(&q->order, id);
+            }
+            fast++;
+            moved++;
+            s++;
+        } else {
+            q->free.head = fh;
+            q->free.count = fc;
+            q->free.head_seq += popped;
+            popped = 0;
+            q->a_idx = a_idx;
+            q->a_wrap = a_wrap;
+            q->free_desc = free_desc;
+            const int32_t id = packed_add_general(q, ch, s);
+            fh = q->free.head;
+            fc = q->free.count;
+            a_idx = q->a_idx;
+            a_wrap = q->a_wrap;
+            if (id < 0) {
+                if (id == -2)
+                    e = RING_E_OUT_OF_BOUNDS;
+                break;
+            }
+            moved += free_desc - q->free_desc;
+            free_desc = q->free_desc;
+            s += ch->nseg;
+        }
+    }
+    q->free.head = fh;
+    q->free.count = fc;
+    q->free.head_seq += popped;
+    q->a_idx = a_idx;
+    q->a_wrap = a_wrap;
+    q->free_desc = free_desc;
+    q->outstanding += fast;     /* packed_add_general counted its own */
+    *added = (uint32_t)(ch - chains);
+    *moved_out = moved;
+    return e;
+}
+
 static int packed_add(ring_queue *q, const struct ring_add *chains, uint32_t nchains,
                       const struct ring_seg *segs, uint32_t nsegs, uint32_t *added, int *notify)
 {
-    uint32_t done = 0, moved = 0;
-    const struct ring_seg *s = segs;
+    uint32_t moved = 0;
     int e = check_requests(q, chains, nchains, nsegs);
     *added = 0;
     *notify = 0;
     if (e)
         return e;
-    for (uint32_t k = 0; k < nchains; k++) {
-        uint32_t nseg = chains[k].nseg;
-        uint64_t ind = chains[k].indirect;
-        uint32_t need = ind ? 1 : nseg;
-        uint16_t head_flags;
-        uint32_t head_idx = q->a_idx;
-        if (need > q->free_desc || q->free.count == 0)
-            break;
-        uint16_t id = fifo_pop(&q->free);
-        if (ind) {
-            uint8_t *t = NULL;
-            if (ring_mem_find(q->mem, ind, 16ull * nseg, &t))
-                return RING_E_OUT_OF_BOUNDS; /* unreachable: check_requests translated it */
-            for (uint32_t i = 0; i < nseg; i++) {
-                struct packed_desc d = { s[i].addr, s[i].len, 0,
-                    (uint16_t)((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) };
-                memcpy(t + 16ull * i, &d, 16);
-            }
-            uint8_t *h = q->desc + 16ull * head_idx;
-            uint64_t a = ind;
-            uint32_t l = 16u * nseg;
-            memcpy(h, &a, 8);
-            st32(h + 8, l);
-            st16(h + 12, id);
-            head_flags = (uint16_t)(F_INDIRECT | avail_bits(q->a_wrap));
-        } else {
-            uint32_t idx = q->a_idx, wrap = q->a_wrap;
-            head_flags = 0;
-            for (uint32_t i = 0; i < nseg; i++) {
-                uint16_t fl = (uint16_t)(((s[i].flags & SEG_WRITABLE) ? F_WRITE : 0) |
-                                         (i + 1 < nseg ? F_NEXT : 0) | avail_bits(wrap));
-                uint8_t *h = q->desc + 16ull * idx;
-                if (i == 0) {
-                    /* the head's flags go in last, so the device never sees half a chain */
-                    memcpy(h, &s[i].addr, 8);
-                    st32(h + 8, s[i].len);
-                    st16(h + 12, id);
-                    head_flags = fl;
-                } else {
-                    struct packed_desc d = { s[i].addr, s[i].len, id, fl };
-                    memcpy(h, &d, 16);
-                }
-                advance(&idx, &wrap, 1, q->size);
-            }
-        }
-        RELEASE();
-        st16(q->desc + 16ull * head_idx + 14, head_flags);
-        advance(&q->a_idx, &q->a_wrap, need, q->size);
-        q->free_desc -= need;
-        q->m[id].token = chains[k].token;
-        q->m[id].ndesc = (uint16_t)need;
-        q->m[id].wlen = writable_total(s, nseg);
-        q->m[id].infl = 1;
-        order_append(q, id);
-        s += nseg;
-        done++;
-        moved += need;
+    e = q->in_order ? packed_add_t(q, chains, nchains, segs, added, &moved, 1)
+                    : packed_add_t(q, chains, nchains, segs, added, &moved, 0);
+    if (e) {
+        *added = 0;     /* as the general loop always did: unreachable anyway */
+        return e;
     }
-    *added = done;
-    if (done == 0)
+    if (*added == 0)
         return nchains ? RING_E_QUEUE_FULL : RING_OK;
     *notify = packed_notify(q->dev, q, q->a_idx, q->a_wrap, moved);
     return RING_OK;
