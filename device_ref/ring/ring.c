@@ -1225,45 +1225,125 @@ static int packed_parse(ring_queue *q, struct parse *p, uint16_t *id_out, uint32
     return RING_OK;
 }
 
-static int packed_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
-                      struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
+/* Pop up to max_chains chains.  A single direct descriptor takes a short
+ * path (the checks packed_parse makes for it, in its order, with the ring
+ * position and the region of the last segment in registers); anything
+ * else goes through packed_parse with the queue brought up to date first.
+ * `nomap`: the map has no region, so every chain takes packed_parse. */
+static inline __attribute__((always_inline)) int
+packed_pop_t(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+             struct ring_seg *segs, uint32_t max_segs, uint32_t *count,
+             const int in_order, const int nomap)
 {
-    uint32_t c = 0, base = 0;
-    while (c < max_chains) {
-        struct parse p;
-        uint16_t id;
-        uint32_t k;
-        int e;
-        if (!packed_is_avail(ld16(q->desc + 16ull * q->a_idx + 14), q->a_wrap))
+    const uint32_t size = q->size;
+    const uint8_t *const desc = q->desc;
+    struct meta *const m = q->m;
+    uint32_t a_idx = q->a_idx, a_wrap = q->a_wrap, infl_desc = q->inflight_desc;
+    struct ring_seg *so = segs, *const seg_end = segs + max_segs;
+    struct ring_popped *co = chains, *const co_end = chains + max_chains;
+    int e = RING_OK;
+    uint64_t lo = 0, sz = 0;
+    if (!nomap) {
+        if (q->hint >= q->mem->nregions)
+            q->hint = 0;
+        lo = q->mem->regions[q->hint].gpa;
+        sz = q->mem->regions[q->hint].size;
+    }
+    while (co != co_end) {
+        const uint8_t *const h = desc + 16ull * a_idx;
+        struct packed_desc d;
+        uint32_t n, k, wlen, id;
+        if (!packed_is_avail(ld16(h + 14), a_wrap))
             break;
         ACQUIRE();
-        p.out = segs + base;
-        p.room = max_segs - base;
-        p.n = 0;
-        p.seen_write = 0;
-        p.wlen = 0;
-        e = packed_parse(q, &p, &id, &k);
-        if (e) {
-            *count = c;
-            return e;
-        }
-        if (base + p.n > max_segs)
+        if (UNLIKELY(infl_desc + 1 > size)) {
+            e = RING_E_AVAIL_IDX_JUMP;
             break;
-        chains[c].id = id;
-        chains[c].nseg = p.n;
-        chains[c].wlen = (uint32_t)p.wlen;
-        chains[c].written = 0;
-        base += p.n;
-        c++;
-        q->m[id].infl = 1;
-        q->m[id].ndesc = (uint16_t)k;
-        q->m[id].wlen = (uint32_t)p.wlen;
-        order_append(q, id);
-        q->inflight_desc += k;
-        advance(&q->a_idx, &q->a_wrap, k, q->size);
+        }
+        memcpy(&d, h, 16);
+        if (LIKELY(!nomap && !(d.flags & (F_NEXT | F_INDIRECT)))) {
+            const uint64_t off = d.addr - lo;
+            if (UNLIKELY(off > sz || d.len > sz - off)) {
+                e = seg_check_slow(q, d.addr, d.len);
+                if (e)
+                    break;
+                lo = q->mem->regions[q->hint].gpa;
+                sz = q->mem->regions[q->hint].size;
+            }
+            id = d.id;
+            if (UNLIKELY(id >= size)) {
+                e = RING_E_BUFFER_ID_RANGE;
+                break;
+            }
+            if (UNLIKELY(m[id].infl)) {
+                e = RING_E_ID_IN_USE;
+                break;
+            }
+            if (UNLIKELY(so == seg_end))
+                break;                  /* no room for its segment: left for the next pop */
+            const uint32_t wr = (d.flags >> 1) & 1;     /* F_WRITE -> SEG_WRITABLE */
+            wlen = d.len & (0u - wr);
+            so->addr = d.addr;
+            so->len = d.len;
+            so->flags = wr;
+            so++;
+            n = 1;
+            k = 1;
+        } else {
+            struct parse p = { so, (uint32_t)(seg_end - so), 0, 0, 0 };
+            uint16_t pid;
+            q->a_idx = a_idx;
+            q->a_wrap = a_wrap;
+            q->inflight_desc = infl_desc;
+            e = packed_parse(q, &p, &pid, &k);
+            if (e)
+                break;
+            if (p.n > p.room)
+                break;
+            id = pid;
+            n = p.n;
+            so += n;
+            wlen = (uint32_t)p.wlen;
+            if (!nomap) {
+                lo = q->mem->regions[q->hint].gpa;
+                sz = q->mem->regions[q->hint].size;
+            }
+        }
+        co->id = id;
+        co->nseg = n;
+        co->wlen = wlen;
+        co->written = 0;
+        co++;
+        m[id].infl = 1;
+        m[id].ndesc = (uint16_t)k;
+        m[id].wlen = wlen;
+        if (in_order) {
+            q->seq[id] = q->order.head_seq + q->order.count;
+            fifo_push(&q->order, (uint16_t)id);
+        }
+        infl_desc += k;
+        a_idx += k;
+        while (a_idx >= size) {
+            a_idx -= size;
+            a_wrap ^= 1;
+        }
     }
+    const uint32_t c = (uint32_t)(co - chains);
+    q->a_idx = a_idx;
+    q->a_wrap = a_wrap;
+    q->inflight_desc = infl_desc;
+    q->outstanding += c;
     *count = c;
-    return RING_OK;
+    return e;
+}
+
+static __attribute__((noinline)) int packed_pop(ring_queue *q, struct ring_popped *chains, uint32_t max_chains,
+                                                struct ring_seg *segs, uint32_t max_segs, uint32_t *count)
+{
+    if (q->mem->nregions == 0)
+        return packed_pop_t(q, chains, max_chains, segs, max_segs, count, q->in_order, 1);
+    return q->in_order ? packed_pop_t(q, chains, max_chains, segs, max_segs, count, 1, 0)
+                       : packed_pop_t(q, chains, max_chains, segs, max_segs, count, 0, 0);
 }
 
 static void packed_write_used(ring_queue *q, uint16_t id, uint32_t len)
