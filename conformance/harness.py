@@ -10,6 +10,7 @@ vocabulary (docs/check-actions.md) has a method found by name:
 """
 from __future__ import annotations
 
+import inspect
 import random
 import re
 import struct
@@ -128,6 +129,11 @@ class Harness(QencSteps, Expectations):
         fn = getattr(self, prefix + step.verb, None)
         if fn is None:
             raise Skipped(f"this runner does not implement {step.kind} '{step.verb}'")
+        try:
+            inspect.signature(fn).bind(**step.args)
+        except TypeError as exc:
+            raise Skipped(f"this runner does not understand the arguments of "
+                          f"{step.kind} '{step.verb}' ({exc})") from None
         fn(**step.args)
 
     def feature(self, name: str) -> int:

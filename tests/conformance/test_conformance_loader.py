@@ -99,3 +99,21 @@ def test_conformance_clause_follows_the_upstream_layout(suite):
     reqs = suite.requirements()
     assert reqs["swiotlb.pci.dev.within-bar"].conformance_clause == \
         "Device Conformance / PCI Device Conformance"
+
+
+def test_a_newer_vocabulary_is_skipped_with_a_reason_not_a_crash(vectors_dir, tmp_path):
+    from conformance.adapters import parse_adapter
+    from conformance.runner import RunOptions, run_suite
+    from conformance.verdicts import Verdict
+    doc = _doc(vectors_dir)
+    group = next(g for g in doc["testGroups"] if g["target"] == "device" and len(g["tests"]) > 1)
+    a, b = group["tests"][0], group["tests"][1]
+    a["steps"].insert(0, {"verb": "teleport", "kind": "action", "args": {}, "source": "x.vspec:1"})
+    b["steps"][0]["args"]["future_arg"] = 1
+    p = tmp_path / "v.json"
+    p.write_text(json.dumps(doc))
+    run = run_suite(load_suite(p), parse_adapter("ref"), RunOptions())
+    by = {r.check_id: r for r in run.results}
+    first, second = by[a["checkId"]], by[b["checkId"]]
+    assert first.verdict is Verdict.SKIP and "does not implement action 'teleport'" in first.reason
+    assert second.verdict is Verdict.SKIP and "does not understand the arguments" in second.reason
