@@ -35,6 +35,16 @@ def test_reference_device_has_no_fail_and_no_wedged(suite, device, layout):
             assert r.reason.strip(), r.check_id
 
 
+@pytest.mark.parametrize("layout", ["split", "packed"])
+def test_generic_vectors_pass_on_the_entropy_device_too(suite, layout):
+    from conformance.adapters.base import AdapterOptions
+    run = run_suite(suite, parse_adapter("ref", AdapterOptions(device_type="rng")),
+                    RunOptions(layout=layout))
+    assert not [r for r in run.results if r.verdict in (Verdict.FAIL, Verdict.WEDGED)]
+    by = {r.check_id: r for r in run.results}
+    assert by["base.reset.dev.status-zero/after-io"].verdict is Verdict.PASS
+
+
 def test_every_skip_has_a_reason_and_layout_skips_name_the_layout(suite):
     run = run_suite(suite, parse_adapter("ref"), RunOptions(layout="packed"))
     for r in run.results:
