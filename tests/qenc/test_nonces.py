@@ -53,4 +53,4 @@ def test_no_key_nonce_pair_repeats_across_100000_buffers_and_resets():
     for dirs in per_key.values():
         assert dirs[0] == list(range(len(dirs[0])))
         assert dirs[1] == list(range(len(dirs[1])))
-    assert device_resets == 3 and queue_resets >= 10
+    assert (device_resets, queue_resets) == (3, 14)
