@@ -1131,7 +1131,7 @@ static uint32_t packed_free(ring_queue *q, uint16_t id)
     return q->m[id].ndesc;
 }
 
-static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
+static int packed_collect_general(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
 {
     uint32_t c = 0;
     while (q->outstanding && c < max) {
@@ -1183,6 +1183,77 @@ static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, ui
     }
     *count = c;
     return RING_OK;
+}
+
+/* without IN_ORDER every used descriptor completes one buffer: the same
+ * checks as packed_collect_general, in its order, with the position, the
+ * counts and the free fifo in registers */
+static int packed_collect(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *count)
+{
+    if (q->in_order)
+        return packed_collect_general(q, out, max, count);
+    const uint32_t size = q->size;
+    const uint8_t *const desc = q->desc;
+    struct meta *const m = q->m;
+    uint16_t *const fv = q->free.v;
+    uint32_t fc = q->free.count, tail = q->free.head + fc;
+    uint32_t u_idx = q->u_idx, u_wrap = q->u_wrap, outstanding = q->outstanding, free_desc = q->free_desc;
+    uint32_t c = 0;
+    int e = RING_OK;
+    if (tail >= size)
+        tail -= size;
+    while (outstanding && c < max) {
+        const uint8_t *const h = desc + 16ull * u_idx;
+        const uint16_t flags = ld16(h + 14);
+        const uint32_t a = (flags >> 7) & 1, u = (flags >> 15) & 1;
+        if (UNLIKELY(a != u)) {
+            if (a != u_wrap)
+                e = RING_E_USED_BAD_FLAGS;
+            break;              /* else: still available, not used yet */
+        }
+        if (UNLIKELY(a != u_wrap)) {
+            e = RING_E_USED_WRONG_WRAP;
+            break;
+        }
+        ACQUIRE();
+        uint32_t len = ld32(h + 8);
+        const uint32_t id = ld16(h + 12);
+        if (UNLIKELY(id >= size || !m[id].infl)) {
+            e = RING_E_USED_ID_BAD;
+            break;
+        }
+        if (!(flags & F_WRITE))
+            len = 0;
+        if (UNLIKELY(len > m[id].wlen)) {
+            e = RING_E_USED_LEN_TOO_BIG;
+            break;
+        }
+        out[c].token = m[id].token;
+        out[c].len = len;
+        out[c].reserved = 0;
+        c++;
+        /* free the buffer id and its descriptors */
+        const uint32_t nd = m[id].ndesc;
+        m[id].infl = 0;
+        fv[tail] = (uint16_t)id;
+        if (++tail == size)
+            tail = 0;
+        fc++;
+        free_desc += nd;
+        outstanding--;
+        u_idx += nd;
+        while (u_idx >= size) {
+            u_idx -= size;
+            u_wrap ^= 1;
+        }
+    }
+    q->free.count = fc;
+    q->u_idx = u_idx;
+    q->u_wrap = u_wrap;
+    q->outstanding = outstanding;
+    q->free_desc = free_desc;
+    *count = c;
+    return e;
 }
 
 /* parse the chain at the device's next-avail position */
@@ -1355,10 +1426,49 @@ static void packed_write_used(ring_queue *q, uint16_t id, uint32_t len)
     st16(h + 14, (uint16_t)(used_bits(q->u_wrap) | (len ? F_WRITE : 0)));
 }
 
+/* after check_push, without IN_ORDER: each buffer gets its used
+ * descriptor (flags last), position and counts in registers */
+static inline __attribute__((always_inline)) uint32_t
+packed_push_plain(ring_queue *q, const struct ring_popped *items, uint32_t n, const int fill)
+{
+    const uint32_t size = q->size;
+    uint8_t *const desc = q->desc;
+    struct meta *const m = q->m;
+    uint32_t u_idx = q->u_idx, u_wrap = q->u_wrap, moved = 0;
+    uint16_t bits = used_bits(u_wrap);
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t id = items[k].id, nd = m[id].ndesc;
+        const uint32_t len = fill ? m[id].wlen : items[k].written;
+        uint8_t *const h = desc + 16ull * u_idx;
+        st16(h + 12, (uint16_t)id);
+        st32(h + 8, len);
+        RELEASE();
+        st16(h + 14, (uint16_t)(bits | (len ? F_WRITE : 0)));
+        u_idx += nd;
+        while (u_idx >= size) {
+            u_idx -= size;
+            u_wrap ^= 1;
+            bits = used_bits(u_wrap);
+        }
+        moved += nd;
+        m[id].infl = 0;
+    }
+    q->u_idx = u_idx;
+    q->u_wrap = u_wrap;
+    q->inflight_desc -= moved;
+    q->outstanding -= n;
+    return moved;
+}
+
 static int packed_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
                        int coalesce, int *notify)
 {
     uint32_t moved = 0;
+    if (!coalesce && !q->in_order) {
+        moved = fill ? packed_push_plain(q, items, n, 1) : packed_push_plain(q, items, n, 0);
+        *notify = packed_notify(q->drv, q, q->u_idx, q->u_wrap, moved);
+        return RING_OK;
+    }
     if (coalesce) {
         const struct ring_popped *it = &items[n - 1];
         packed_write_used(q, (uint16_t)it->id, fill ? q->m[it->id].wlen : it->written);
