@@ -233,3 +233,27 @@ def test_vhost_user_round_trip():
         thread.join(5)
         server.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_driver_refuses_a_replayed_reply():
+    """The VMM copies an earlier authentic reply over a later one: it was
+    sealed under another counter, so the driver must not accept it."""
+    dev, dlayer, t, drv, storage = blk(indirect=False)
+    drv.init()
+    try:
+        drv.write(5, b"old!" * 128)
+        first = drv.submit_read(5, 512)
+        old_addr, old_len, _ = first.copy_back[0]
+        old_reply = t.memory.read(old_addr, old_len)
+        drv.wait(first)
+        drv.write(5, b"new!" * 128)
+        second = drv.submit_read(5, 512)
+        addr, length, _ = second.copy_back[0]
+        assert length == old_len
+        t.memory.write(addr, old_reply)            # before the driver collects it
+        with pytest.raises(QencAuthError):
+            drv.wait(second)
+        assert second.data is None
+    finally:
+        drv.shutdown()
+        t.close()
