@@ -270,13 +270,15 @@ static int check_requests(ring_queue *q, const struct ring_add *chains, uint32_t
 {
     const uint32_t size = q->size;
     uint64_t s = 0, ind = 0;
-    uint32_t bad = 0;
+    uint32_t any = 0;
     for (uint32_t k = 0; k < nchains; k++) {
-        bad |= chains[k].nseg - 1u >= size;     /* nseg 0 wraps to a huge value */
+        /* every nseg - 1 is at most the OR of them all, so an OR below the
+         * size passes them all (nseg 0 wraps to all ones and fails) */
+        any |= chains[k].nseg - 1u;
         s += chains[k].nseg;
         ind |= chains[k].indirect;
     }
-    if (LIKELY(!bad && !ind && s <= nsegs))
+    if (LIKELY(any < size && !ind && s <= nsegs))
         return RING_OK;
     s = 0;
     for (uint32_t k = 0; k < nchains; k++) {
@@ -601,14 +603,15 @@ split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *co
         return RING_E_USED_IDX_JUMP;
     }
     if (!in_order) {
-        /* one used entry, one collected buffer */
-        uint32_t todo = (uint16_t)(used_idx - last);
+        /* one used entry, one collected buffer; freed descriptors go to
+         * the back of the free fifo, at `tail` */
+        uint32_t todo = (uint16_t)(used_idx - last), tail = fh + fc;
         if (todo > max)
             todo = max;
         for (; c < todo; c++) {
             const uint8_t *el = ring + 8u * (last & mask);
             const uint32_t id = ld32(el), len = ld32(el + 4);
-            if (UNLIKELY(id >= size || !m[id].infl)) {
+            if (UNLIKELY(id > mask || !m[id].infl)) {
                 e = RING_E_USED_ID_BAD;
                 break;
             }
@@ -620,18 +623,16 @@ split_collect_t(ring_queue *q, struct ring_used *out, uint32_t max, uint32_t *co
             out[c].token = m[id].token;
             out[c].len = len;
             out[c].reserved = 0;
-            /* free the chain: its descriptors go to the back of the free fifo */
             uint16_t d = (uint16_t)id;
-            fv[(fh + fc) & mask] = d;
-            fc++;
+            fv[tail++ & mask] = d;
             for (uint32_t j = ndesc; UNLIKELY(j > 1); j--) {
                 d = m[d].next;
-                fv[(fh + fc) & mask] = d;
-                fc++;
+                fv[tail++ & mask] = d;
             }
             m[id].infl = 0;
             last++;
         }
+        fc = tail - fh;
         outstanding -= c;
     } else {
         while (last != used_idx && c < max) {
