@@ -207,6 +207,10 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
     void *a0 = NULL, *a1 = NULL;
     uint32_t n = 0, m = 0;
     int64_t r;
+    if (!self->keep) {
+        PyErr_SetString(PyExc_ValueError, "the queue of this batch call has been released");
+        return NULL;
+    }
     if (self->kind != K_PUSH && (nargs != 1 || nkw)) {
         PyErr_SetString(PyExc_TypeError, "takes exactly one argument (the batch)");
         return NULL;
@@ -343,12 +347,30 @@ static PyObject *batchcall_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return (PyObject *)self;
 }
 
+/* the held objects could be part of a reference cycle (a caller keeping a
+ * queue's call on its memory object, say): take part in garbage collection */
+static int batchcall_traverse(BatchCall *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->bind);
+    Py_VISIT(self->fail);
+    Py_VISIT(self->keep);
+    Py_VISIT(self->type);
+    return 0;
+}
+
+static int batchcall_clear(BatchCall *self)
+{
+    Py_CLEAR(self->bind);
+    Py_CLEAR(self->fail);
+    Py_CLEAR(self->keep);       /* from here on, calls are refused: the queue may be gone */
+    Py_CLEAR(self->type);
+    return 0;
+}
+
 static void batchcall_dealloc(BatchCall *self)
 {
-    Py_XDECREF(self->bind);
-    Py_XDECREF(self->fail);
-    Py_XDECREF(self->keep);
-    Py_XDECREF(self->type);
+    PyObject_GC_UnTrack(self);
+    batchcall_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -359,7 +381,9 @@ static PyTypeObject BatchCallType = {
     .tp_dealloc = (destructor)batchcall_dealloc,
     .tp_vectorcall_offset = offsetof(BatchCall, vectorcall),
     .tp_call = PyVectorcall_Call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)batchcall_traverse,
+    .tp_clear = (inquiry)batchcall_clear,
     .tp_doc = "One queue's batch entry point (see ring_glue.c)",
     .tp_new = batchcall_new,
 };

@@ -117,3 +117,16 @@ def test_glue_reads_attributes_of_any_batch_type():
         if batch is capped:
             assert n == 2                    # the property's value was used
     assert got == [(7 + k, 0) for k in range(6)]
+
+
+def test_glue_calls_take_part_in_garbage_collection():
+    import gc
+    import weakref
+    mem = GuestMemory()
+    mem.add_region(0, bytearray(1 << 16))
+    drv = DriverQueue(mem, place_rings("split", 8, 0), backend="c")
+    mem.loop = drv.add_batch            # memory -> call -> (queue, map, memory): a cycle
+    alive = weakref.ref(mem)
+    del mem, drv
+    gc.collect()
+    assert alive() is None
