@@ -13,18 +13,14 @@ does not know.
 """
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.linux_guest import qemu_guest as g
+from tests.linux_guest.backends import CheckingBackends, GuestDevice as Case
 
 pytestmark = [pytest.mark.linux_guest, pytest.mark.slow]
 
@@ -36,23 +32,6 @@ DISK_SIZE = 8 << 20
 EXPLAINED: dict[str, dict[str, str]] = {
     "blk_swiotlb": {"swiotlb.rfb.drv.accept": "Linux 6.1 does not know bit 44, a proposal"},
 }
-
-
-@dataclass(frozen=True)
-class Case:
-    tag: str
-    kind: str
-    slot: int
-    packed: bool
-    extras: bool = True                 # INDIRECT_DESC and EVENT_IDX left on
-    serve_args: tuple[str, ...] = ()
-
-    @property
-    def props(self) -> dict[str, str]:
-        p = {"packed": "on" if self.packed else "off"}
-        if not self.extras:
-            p.update(indirect_desc="off", event_idx="off")
-        return p
 
 
 CASES = [Case("blk_split", "blk", 4, False), Case("blk_packed", "blk", 5, True),
@@ -92,65 +71,29 @@ def guest_script() -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve_checking(sock: Path, report: Path, kind: str, disk: Path | None,
-                   vectors: Path, extra: tuple[str, ...]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "device_ref.cli", "serve", "--type", kind, "--socket",
-           str(sock), "--check-driver", "--report", str(report), "--vectors", str(vectors),
-           *extra]
-    if disk is not None:
-        cmd += ["--disk", str(disk)]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
 @pytest.fixture(scope="module")
 def checked(vectors_dir):
-    work = Path(tempfile.mkdtemp(prefix="dc-", dir="/tmp"))
-    procs: dict[str, subprocess.Popen] = {}
-    try:
-        initrd = g.build_initramfs(guest_script(), work / "initrd.cpio")
+    with CheckingBackends("dc-") as backends:
+        initrd = g.build_initramfs(guest_script(), backends.work / "initrd.cpio")
         for c in CASES:
-            disk = None
-            if c.kind == "blk":
-                disk = work / f"{c.tag}.img"
-                with open(disk, "wb") as f:
-                    f.truncate(DISK_SIZE)
-            procs[c.tag] = serve_checking(work / f"{c.tag}.sock", work / f"{c.tag}.json",
-                                          c.kind, disk, vectors_dir, c.serve_args)
-        deadline = time.monotonic() + 20
-        for c in CASES:
-            while not (work / f"{c.tag}.sock").exists():
-                if procs[c.tag].poll() is not None:
-                    pytest.fail(f"serve {c.tag} exited: {procs[c.tag].stderr.read().decode()}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"serve {c.tag} did not listen")
-                time.sleep(0.05)
-        devices = [g.VhostDevice(c.kind, str(work / f"{c.tag}.sock"), c.slot, c.props)
-                   for c in CASES]
-        result = g.run_guest(initrd, devices, timeout=240)
-        logs = {}
-        for tag, p in procs.items():
-            p.terminate()
-            _, err = p.communicate(timeout=15)
-            logs[tag] = err.decode(errors="replace")
+            backends.start(c, DISK_SIZE, "--vectors", str(vectors_dir))
+        backends.wait_listening()
+        result = g.run_guest(initrd, backends.vhost_devices(), timeout=240)
+        logs = backends.stop(timeout=15)
+        for tag, p in backends.procs.items():
             assert p.returncode == 0, logs[tag]
         print(f"guest boot with checking back-ends took {result.seconds:.1f} s")
-        reports = {c.tag: json.loads((work / f"{c.tag}.json").read_text()) for c in CASES}
+        reports = backends.reports()
         for tag, rep in reports.items():
             print(tag, [(c["layout"], c["accepted"], c["queues"], c["notes"])
                         for c in rep["connections"]])
         cli = {}
         for c in CASES:
             r = subprocess.run([sys.executable, "-m", "conformance.cli", "driver-report",
-                                str(work / f"{c.tag}.json"), "--vectors", str(vectors_dir)],
+                                str(backends.report_path(c.tag)), "--vectors", str(vectors_dir)],
                                capture_output=True, text=True, timeout=60)
             cli[c.tag] = r
         yield g.parse_report(result.output), reports, cli, logs
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.tag)

@@ -9,19 +9,12 @@ what we expect, and move data through them correctly.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from . import qemu_guest as g
+from .backends import CheckingBackends, GuestDevice as Case
 
 pytestmark = [pytest.mark.linux_guest, pytest.mark.slow]
 
@@ -31,29 +24,6 @@ BLOCKS_PER_WRITE = 16
 OFFSETS = (0, 77, 1000, 3000)          # in 4 KiB blocks
 DISK_SIZE = 16 << 20
 RNG_BYTES = 256
-
-
-@dataclass(frozen=True)
-class Case:
-    tag: str
-    kind: str          # blk or rng
-    slot: int
-    packed: bool
-    extras: bool       # indirect descriptors and EVENT_IDX left on
-    serve_args: tuple[str, ...] = ()
-
-    @property
-    def ring_packed(self) -> bool:
-        """Packed rings need QEMU's packed=on and our offer of RING_PACKED."""
-        return self.packed and "--no-packed" not in self.serve_args
-
-    @property
-    def props(self) -> dict[str, str]:
-        p = {"packed": "on" if self.packed else "off"}
-        if not self.extras:
-            p.update(indirect_desc="off", event_idx="off")
-        return p
-
 
 CASES = [Case(f"{kind}_{'packed' if packed else 'split'}_{'full' if extras else 'plain'}",
               kind, slot, packed, extras)
@@ -90,59 +60,21 @@ def guest_script(cases: list[Case]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve(sock: str, kind: str, disk: Path | None, extra: tuple[str, ...]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "device_ref.cli", "serve", "--type", kind, "--socket", sock,
-           *extra]
-    if disk is not None:
-        cmd += ["--disk", str(disk)]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
 @pytest.fixture(scope="module")
 def boot():
-    """Boot once with all cases; yield (report, per-case server logs, disks)."""
-    work = Path(tempfile.mkdtemp(prefix="lg-", dir="/tmp"))
-    procs: dict[str, subprocess.Popen] = {}
-    disks: dict[str, Path] = {}
-    try:
-        initrd = g.build_initramfs(guest_script(CASES), work / "initrd.cpio")
+    """Boot once with all cases; yield (report, per-case server logs, disks,
+    per-case checking reports)."""
+    with CheckingBackends("lg-") as backends:
+        initrd = g.build_initramfs(guest_script(CASES), backends.work / "initrd.cpio")
+        # Every device runs in checking mode: it judges Linux's driver too.
         for c in CASES:
-            disk = None
-            if c.kind == "blk":
-                disk = work / f"{c.tag}.img"
-                with open(disk, "wb") as f:
-                    f.truncate(DISK_SIZE)
-                disks[c.tag] = disk
-            # Every device runs in checking mode: it judges Linux's driver too.
-            procs[c.tag] = serve(str(work / f"{c.tag}.sock"), c.kind, disk,
-                                 c.serve_args + ("--check-driver", "--report",
-                                                 str(work / f"{c.tag}.json")))
-        deadline = time.monotonic() + 20
-        for c in CASES:
-            sock = work / f"{c.tag}.sock"
-            while not sock.exists():
-                if procs[c.tag].poll() is not None:
-                    pytest.fail(f"serve for {c.tag} exited: {procs[c.tag].stderr.read().decode()}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"serve for {c.tag} did not listen")
-                time.sleep(0.05)
-        devices = [g.VhostDevice(c.kind, str(work / f"{c.tag}.sock"), c.slot, c.props)
-                   for c in CASES]
-        result = g.run_guest(initrd, devices, timeout=180)
-        logs = {}
-        for tag, p in procs.items():
-            p.terminate()
-            _, err = p.communicate(timeout=10)
-            logs[tag] = err.decode(errors="replace")
-        checks = {c.tag: json.loads((work / f"{c.tag}.json").read_text()) for c in CASES}
+            backends.start(c, DISK_SIZE)
+        backends.wait_listening()
+        result = g.run_guest(initrd, backends.vhost_devices(), timeout=180)
+        logs = backends.stop(timeout=10)
+        checks = backends.reports()
         print(f"guest boot took {result.seconds:.1f} s")
-        yield g.parse_report(result.output), logs, disks, checks
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        yield g.parse_report(result.output), logs, backends.disks, checks
 
 
 def _features(report: dict[str, str], tag: str) -> int:
