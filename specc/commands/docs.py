@@ -6,7 +6,7 @@ from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.emit.html import ReportError, build_docs
-from specc.emit.inputs import checked_modules, output_dir
+from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.site import SiteError
 
@@ -14,9 +14,7 @@ HELP = "build the HTML docs: module index, one page per module, verdicts from a 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("modules", nargs="+", metavar="MODULE",
-                        help=".vspec files, or directories of them")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_module_arguments(parser)
     parser.add_argument("--report", metavar="FILE",
                         help="conformance report (JSON) whose verdicts are shown per statement")
     parser.add_argument("--assets", metavar="DIR", help="directory of SVG charts to show on the index")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from specc.cli_base import CliError
-from specc.emit.inputs import checked_modules, output_dir
+from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.writers import write_rst
 
@@ -12,9 +12,7 @@ HELP = "write one reStructuredText page per module"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("modules", nargs="+", metavar="MODULE",
-                        help=".vspec files, or directories of them")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_module_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

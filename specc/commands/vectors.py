@@ -5,7 +5,7 @@ import argparse
 import json
 
 from specc.cli_base import CliError
-from specc.emit.inputs import checked_modules, output_dir
+from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
 from specc.emit.vectors import VectorError
 from specc.emit.writers import EmitError, write_vectors
 
@@ -13,9 +13,7 @@ HELP = "write conformance vectors (one JSON file per module, schema-checked)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("modules", nargs="+", metavar="MODULE",
-                        help=".vspec files, or directories of them")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_module_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,12 +2,20 @@
 them, and turn problems into one-line CLI errors."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.model import Module
 from specc.pipeline import check_files
+
+
+def add_module_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every emitter command takes: the modules and ``-o DIR``."""
+    parser.add_argument("modules", nargs="+", metavar="MODULE",
+                        help=".vspec files, or directories of them")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
 
 
 def vspec_files(paths: list[str]) -> list[str]:
