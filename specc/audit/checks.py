@@ -196,24 +196,20 @@ def check_features(tree: SpecTree) -> list[Finding]:
             continue
         cat = cats[0]
         where = f"{_CATEGORY_TEXT[cat.category]} ({cat.text.strip()}, {cat.item.pos})"
-        if f.scope == "device-independent":
-            if cat.category == "device":
-                out.append(Finding(f.pos, "error", "independent-bit-in-device-range",
-                                   f"device-independent {f.name} uses bit {f.bit}, which the "
-                                   f"allocation list gives to {where}", f.name))
-            elif cat.category == "future":
-                out.append(Finding(f.pos, "error", "bit-reserved-for-future",
-                                   f"{f.name} uses bit {f.bit}, which the allocation list "
-                                   f"keeps as {where}", f.name))
-        else:
-            if cat.category == "extensions":
-                out.append(Finding(f.pos, "error", "device-bit-in-independent-range",
-                                   f"device-type feature {f.name} uses bit {f.bit}, which the "
-                                   f"allocation list gives to {where}", f.name))
-            elif cat.category == "future":
-                out.append(Finding(f.pos, "error", "bit-reserved-for-future",
-                                   f"{f.name} uses bit {f.bit}, which the allocation list "
-                                   f"keeps as {where}", f.name))
+        independent = f.scope == "device-independent"
+        if cat.category == "future":
+            # reserved whatever the feature's scope
+            out.append(Finding(f.pos, "error", "bit-reserved-for-future",
+                               f"{f.name} uses bit {f.bit}, which the allocation list "
+                               f"keeps as {where}", f.name))
+        elif independent and cat.category == "device":
+            out.append(Finding(f.pos, "error", "independent-bit-in-device-range",
+                               f"device-independent {f.name} uses bit {f.bit}, which the "
+                               f"allocation list gives to {where}", f.name))
+        elif not independent and cat.category == "extensions":
+            out.append(Finding(f.pos, "error", "device-bit-in-independent-range",
+                               f"device-type feature {f.name} uses bit {f.bit}, which the "
+                               f"allocation list gives to {where}", f.name))
     return out
 
 
