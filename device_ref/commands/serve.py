@@ -7,6 +7,7 @@ import signal
 import sys
 
 from device_ref.cli_base import CliError
+from device_ref.sizes import parse_region, parse_size
 
 HELP = "Serve a reference device (blk or rng) as a vhost-user back-end on a Unix socket."
 
@@ -16,21 +17,17 @@ DEFAULT_BOUNCE = (0x1_0000_0000, 8 << 20)
 
 
 def _size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    t = text.strip().upper()
     try:
-        if t and t[-1] in units:
-            return int(t[:-1], 0) * units[t[-1]]
-        return int(t, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _bounce(text: str) -> tuple[int, int]:
-    base, sep, size = text.partition(":")
-    if not sep:
-        raise argparse.ArgumentTypeError("expected BASE:SIZE, e.g. 0x100000000:8M")
-    return _size(base), _size(size)
+    try:
+        return parse_region(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

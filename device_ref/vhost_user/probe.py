@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from device_ref.sizes import parse_region
 from device_ref.transport import BounceRegion, TransportError
 from device_ref.vhost_user.connection import FrontendError
 from device_ref.vhost_user.frontend import VhostUserTransport, feature_name
@@ -52,14 +53,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="blk: write a pattern at SECTOR and read it back (destroys data)")
 
 
-def _size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    t = text.strip().upper()
-    if t and t[-1] in units:
-        return int(t[:-1], 0) * units[t[-1]]
-    return int(t, 0)
-
-
 def probe(args: argparse.Namespace) -> list[str]:
     from device_ref.driver.blk import BlkDriver
     from device_ref.driver.core import ALL, DriverOptions
@@ -69,7 +62,7 @@ def probe(args: argparse.Namespace) -> list[str]:
     bounce = None
     if args.swiotlb:
         try:
-            base, size = (_size(x) for x in args.bounce.split(":"))
+            base, size = parse_region(args.bounce)
         except ValueError:
             raise ProbeError(f"--bounce {args.bounce!r}: expected BASE:SIZE") from None
         bounce = BounceRegion(base, size)
