@@ -7,7 +7,7 @@ struct on the same bytes.  Record layouts match the structs in ring.h.
 from __future__ import annotations
 
 import struct
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from .errors import RingError, RingErrorCode
 
@@ -154,3 +154,19 @@ class UsedBatch:
 
     def items(self) -> list[tuple[int, int]]:
         return [USED.unpack_from(self.entries, USED.size * k)[:2] for k in range(self.count)]
+
+
+def check_capacity(batch: Any, op: str) -> None:
+    """Refuse counts beyond a batch's buffers (they are plain attributes a
+    caller can set) with BAD_REQUEST, before any ring work: the C core
+    would read or write past the buffers.  `op`: add, collect, pop, push."""
+    if op == "add":
+        ok = batch.count <= len(batch.chains) // ADD.size and batch.nsegs <= len(batch.segs) // SEG.size
+    elif op == "collect":
+        ok = batch.max_entries <= len(batch.entries) // USED.size
+    elif op == "pop":
+        ok = batch.max_chains <= len(batch.chains) // POPPED.size and batch.max_segs <= len(batch.segs) // SEG.size
+    else:
+        ok = batch.count <= len(batch.chains) // POPPED.size
+    if not ok:
+        raise RingError(RingErrorCode.BAD_REQUEST, f"{op}: batch counts exceed its buffers")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .batch import ChainBatch, PopBatch, UsedBatch
+from .batch import ChainBatch, PopBatch, UsedBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import QueueConfig
 from .memory import GuestMemory
@@ -90,10 +90,14 @@ def _bind(batch: Any, ffi: Any) -> tuple:
 
 
 def _bind_addr(batch: Any, ffi: Any) -> tuple:
-    """The same pointers as plain integers, for the call glue (pinned by _bind)."""
+    """The same pointers as plain integers, each followed by its buffer's
+    capacity in records, for the call glue (pinned by _bind)."""
     spec = _spec(batch)
     p = batch._c or _bind(batch, ffi)
-    batch._ca = tuple(int(ffi.cast("uintptr_t", ptr)) for ptr in p[:len(spec)])
+    out: list[int] = []
+    for ptr, pin in zip(p[:len(spec)], p[len(spec):]):
+        out += [int(ffi.cast("uintptr_t", ptr)), len(pin)]
+    batch._ca = tuple(out)
     return batch._ca
 
 
@@ -174,6 +178,7 @@ class CQueue:
 
         # without the glue: closures calling through cffi
         def add_batch(batch: ChainBatch) -> tuple[int, bool]:
+            check_capacity(batch, "add")
             p = batch._c or _bind(batch, ffi)
             r = c_add(qp, p[0], batch.count, p[1], batch.nsegs)
             if r < 0:
@@ -181,6 +186,7 @@ class CQueue:
             return r >> 1, (r & 1) == 1
 
         def collect_batch(out: UsedBatch) -> int:
+            check_capacity(out, "collect")
             p = out._c or _bind(out, ffi)
             r = c_collect(qp, p[0], out.max_entries)
             if r < 0:
@@ -190,6 +196,7 @@ class CQueue:
             return r
 
         def pop_batch(batch: PopBatch) -> int:
+            check_capacity(batch, "pop")
             p = batch._c or _bind(batch, ffi)
             r = c_pop(qp, p[0], batch.max_chains, p[1], batch.max_segs)
             if r < 0:
@@ -199,6 +206,7 @@ class CQueue:
             return r
 
         def push_batch(batch: Any, fill: bool = False, coalesce: bool = False) -> bool:
+            check_capacity(batch, "push")
             p = batch._c or _bind(batch, ffi)
             r = c_push(qp, p[0], batch.count, fill, coalesce)
             if r < 0:

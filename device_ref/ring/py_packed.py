@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 
-from .batch import ChainBatch, PopBatch, UsedBatch
+from .batch import ChainBatch, PopBatch, UsedBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import (DESC_F_AVAIL, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_USED, DESC_F_WRITE,
                      EVENT_FLAGS_DESC, EVENT_FLAGS_DISABLE, EVENT_FLAGS_ENABLE, QueueConfig)
@@ -85,6 +85,7 @@ class PackedDriver:
             raise RingError(self.error, "queue already failed")
 
     def add_batch(self, batch: ChainBatch) -> tuple[int, bool]:
+        check_capacity(batch, "add")
         self._check()
         reqs = read_chain_requests(batch, self.size, self.cfg.indirect, self.mem)
         added = 0
@@ -131,6 +132,7 @@ class PackedDriver:
         return added, _event_says_notify(self.dev_evt, self.size, self.cfg.event_idx, self.next_avail, moved)
 
     def collect_batch(self, out: UsedBatch) -> int:
+        check_capacity(out, "collect")
         self._check()
         count = 0
         try:
@@ -263,6 +265,7 @@ class PackedDevice:
         return cid, k
 
     def pop_batch(self, batch: PopBatch) -> int:
+        check_capacity(batch, "pop")
         self._check()
         if batch.max_segs < self.size:
             raise RingError(RingErrorCode.BAD_REQUEST, "pop batch must hold queue-size segments")
@@ -295,6 +298,7 @@ class PackedDevice:
         return count
 
     def push_batch(self, batch, fill: bool = False, coalesce: bool = False) -> bool:
+        check_capacity(batch, "push")
         self._check()
         if batch.count == 0:
             return False

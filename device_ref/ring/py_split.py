@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from .batch import ChainBatch, PopBatch, UsedBatch
+from .batch import ChainBatch, PopBatch, UsedBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import (AVAIL_F_NO_INTERRUPT, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE,
                      USED_F_NO_NOTIFY, QueueConfig)
@@ -43,6 +43,7 @@ class SplitDriver:
             raise RingError(self.error, "queue already failed")
 
     def add_batch(self, batch: ChainBatch) -> tuple[int, bool]:
+        check_capacity(batch, "add")
         self._check()
         reqs = read_chain_requests(batch, self.size, self.cfg.indirect, self.mem)
         old = self.avail_idx
@@ -93,6 +94,7 @@ class SplitDriver:
         self.inflight[head] = False
 
     def collect_batch(self, out: UsedBatch) -> int:
+        check_capacity(out, "collect")
         self._check()
         count = 0
         try:
@@ -194,6 +196,7 @@ class SplitDevice:
             i = nxt
 
     def pop_batch(self, batch: PopBatch) -> int:
+        check_capacity(batch, "pop")
         self._check()
         if batch.max_segs < self.size:
             raise RingError(RingErrorCode.BAD_REQUEST, "pop batch must hold queue-size segments")
@@ -230,6 +233,7 @@ class SplitDevice:
         return count
 
     def push_batch(self, batch, fill: bool = False, coalesce: bool = False) -> bool:
+        check_capacity(batch, "push")
         self._check()
         if batch.count == 0:
             return False

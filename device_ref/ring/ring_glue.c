@@ -145,8 +145,9 @@ static int get_u32(BatchCall *self, PyObject *batch, int i, uint32_t *out)
     return r;
 }
 
-/* the batch's buffer addresses: its `_ca` tuple, made by bind() the first time */
-static int get_addrs(BatchCall *self, PyObject *batch, void **a0, void **a1)
+/* the batch's buffer addresses and capacities (records): its `_ca` tuple
+ * (address, capacity, address, capacity), made by bind() the first time */
+static int get_addrs(BatchCall *self, PyObject *batch, void **a0, uint32_t *c0, void **a1, uint32_t *c1)
 {
     PyObject *ca = attr_get(self, batch, A_CA);
     if (!ca)
@@ -158,10 +159,11 @@ static int get_addrs(BatchCall *self, PyObject *batch, void **a0, void **a1)
             return -1;
     }
     int r = -1;
-    Py_ssize_t want = a1 ? 2 : 1;
+    Py_ssize_t want = a1 ? 4 : 2;
     if (!PyTuple_Check(ca) || PyTuple_GET_SIZE(ca) < want)
         PyErr_SetString(PyExc_TypeError, "batch addresses must be a tuple");
-    else if (!arg_ptr(PyTuple_GET_ITEM(ca, 0), a0) && (!a1 || !arg_ptr(PyTuple_GET_ITEM(ca, 1), a1)))
+    else if (!arg_ptr(PyTuple_GET_ITEM(ca, 0), a0) && !arg_u32(PyTuple_GET_ITEM(ca, 1), c0) &&
+             (!a1 || (!arg_ptr(PyTuple_GET_ITEM(ca, 2), a1) && !arg_u32(PyTuple_GET_ITEM(ca, 3), c1))))
         r = 0;
     Py_DECREF(ca);
     return r;
@@ -179,6 +181,13 @@ static PyObject *raise_ring_error(BatchCall *self, int64_t r, PyObject *count)
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
+}
+
+/* counts a caller set beyond the batch's buffers: BAD_REQUEST, nothing done
+ * (batch.py check_capacity says the same for the other paths) */
+static PyObject *over_capacity(BatchCall *self)
+{
+    return raise_ring_error(self, -5, Py_None);     /* RING_E_BAD_REQUEST */
 }
 
 /* collect and pop: set batch.count to what completed; raise on error */
@@ -205,7 +214,7 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     void *a0 = NULL, *a1 = NULL;
-    uint32_t n = 0, m = 0;
+    uint32_t n = 0, m = 0, c0 = 0, c1 = 0;
     int64_t r;
     if (!self->keep) {
         PyErr_SetString(PyExc_ValueError, "the queue of this batch call has been released");
@@ -222,8 +231,11 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
     PyObject *batch = args[0];
     switch (self->kind) {
     case K_ADD:
-        if (get_addrs(self, batch, &a0, &a1) || get_u32(self, batch, A_N, &n) || get_u32(self, batch, A_M, &m))
+        if (get_addrs(self, batch, &a0, &c0, &a1, &c1) || get_u32(self, batch, A_N, &n) ||
+            get_u32(self, batch, A_M, &m))
             return NULL;
+        if (n > c0 || m > c1)
+            return over_capacity(self);
         r = ((fn_ppupu)self->fn)(self->q, a0, n, a1, m);
         if (r < 0) {
             PyObject *c = PyLong_FromUnsignedLong(self->last_count(self->q));
@@ -249,14 +261,18 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
             return t;
         }
     case K_COLLECT:
-        if (get_addrs(self, batch, &a0, NULL) || get_u32(self, batch, A_N, &n))
+        if (get_addrs(self, batch, &a0, &c0, NULL, NULL) || get_u32(self, batch, A_N, &n))
             return NULL;
+        if (n > c0)
+            return over_capacity(self);
         r = ((fn_ppu)self->fn)(self->q, a0, n);
         return finish_count(self, batch, r);
     case K_POP:
-        if (get_addrs(self, batch, &a0, &a1) || get_u32(self, batch, A_N, &n) ||
+        if (get_addrs(self, batch, &a0, &c0, &a1, &c1) || get_u32(self, batch, A_N, &n) ||
             get_u32(self, batch, A_M, &m))
             return NULL;
+        if (n > c0 || m > c1)
+            return over_capacity(self);
         r = ((fn_ppupu)self->fn)(self->q, a0, n, a1, m);
         return finish_count(self, batch, r);
     default: {   /* K_PUSH: (batch, fill=False, coalesce=False) */
@@ -285,8 +301,10 @@ static PyObject *batchcall_vectorcall(PyObject *callable, PyObject *const *args,
         coalesce = opt[1] ? PyObject_IsTrue(opt[1]) : 0;
         if (fill < 0 || coalesce < 0)
             return NULL;
-        if (get_addrs(self, batch, &a0, NULL) || get_u32(self, batch, A_N, &n))
+        if (get_addrs(self, batch, &a0, &c0, NULL, NULL) || get_u32(self, batch, A_N, &n))
             return NULL;
+        if (n > c0)
+            return over_capacity(self);
         r = ((fn_ppuii)self->fn)(self->q, a0, n, fill, coalesce);
         if (r < 0)
             return raise_ring_error(self, r, Py_None);

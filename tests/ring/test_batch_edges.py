@@ -112,3 +112,45 @@ def test_indirect_chain_leaves_less_room_than_chains_left(backend, layout):
     rest = PopBatch(4, 4)
     assert rig.dev.pop_batch(rest) == 2
     assert [c.segments[0].gpa for c in rest.chain_list()] == [BUF + 40, BUF + 48]
+
+
+@pytest.mark.parametrize("layout", ["split", "packed"])
+def test_counts_beyond_a_batch_buffer_are_refused(backend, layout):
+    # batch counts are plain attributes; set past the buffers they would
+    # make the core read or write outside them: a caller error, nothing done
+    rig = make_rig(backend, layout, size=4)
+    chains = ChainBatch(2, 2)
+    chains.append([], [(BUF, 8)], 1)
+    chains.count = 3
+    with pytest.raises(RingError) as err:
+        rig.drv.add_batch(chains)
+    assert err.value.code == RingErrorCode.BAD_REQUEST
+    assert rig.drv.num_free == 4
+    chains.count, chains.nsegs = 1, 3
+    with pytest.raises(RingError) as err:
+        rig.drv.add_batch(chains)
+    assert err.value.code == RingErrorCode.BAD_REQUEST
+    chains.nsegs = 1
+    assert rig.drv.add_batch(chains) == (1, True)
+    pop = PopBatch(1, 4)
+    for attr, value in (("max_chains", 2), ("max_segs", 5)):
+        setattr(pop, attr, value)
+        with pytest.raises(RingError) as err:
+            rig.dev.pop_batch(pop)
+        assert err.value.code == RingErrorCode.BAD_REQUEST
+        setattr(pop, attr, {"max_chains": 1, "max_segs": 4}[attr])
+    assert rig.dev.error is None and rig.dev.pop_batch(pop) == 1
+    pop.count = 2
+    with pytest.raises(RingError) as err:
+        rig.dev.push_batch(pop, fill=True)
+    assert err.value.code == RingErrorCode.BAD_REQUEST
+    pop.count = 1
+    assert rig.dev.push_batch(pop, fill=True) is True
+    used = UsedBatch(1)
+    used.max_entries = 2
+    with pytest.raises(RingError) as err:
+        rig.drv.collect_batch(used)
+    assert err.value.code == RingErrorCode.BAD_REQUEST
+    assert rig.drv.error is None
+    used.max_entries = 1
+    assert rig.drv.collect_batch(used) == 1 and used.items() == [(1, 8)]

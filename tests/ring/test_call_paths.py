@@ -54,6 +54,11 @@ def test_round_trip_and_errors_through_either_path(monkeypatch, glue):
     with pytest.raises(c_core.RingError) as err:
         dev.push_batch(pop)
     assert err.value.code == c_core.RingErrorCode.PUSH_UNKNOWN_ID
+    # counts past a batch's buffers are refused before the core sees them
+    used.max_entries = 9
+    with pytest.raises(c_core.RingError) as err:
+        drv.collect_batch(used)
+    assert err.value.code == c_core.RingErrorCode.BAD_REQUEST
 
 
 def test_glue_rejects_bad_arguments():
