@@ -18,12 +18,19 @@ def c_available() -> bool:
 
 
 def c_stale() -> bool:
-    """True when the built C core was compiled from other sources than the ones here."""
+    """True when the built C core, or its call glue, was compiled from other
+    sources than the ones here."""
     if not c_available():
         return False
     from . import _ring_c
-    from ._build import source_id
-    return _ring_c.ffi.string(_ring_c.lib.ring_source_id()).decode() != source_id()
+    from ._build import glue_source_id, source_id
+    if _ring_c.ffi.string(_ring_c.lib.ring_source_id()).decode() != source_id():
+        return True
+    try:
+        from . import _ring_glue
+    except ImportError:
+        return False        # not built: the core is called through cffi
+    return getattr(_ring_glue, "SOURCE_ID", None) != glue_source_id()
 
 
 def available_backends() -> list[str]:

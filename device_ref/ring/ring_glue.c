@@ -433,6 +433,13 @@ PyMODINIT_FUNC PyInit__ring_glue(void)
     PyObject *mod = PyModule_Create(&module);
     if (!mod)
         return NULL;
+#ifndef GLUE_SOURCE_ID
+#define GLUE_SOURCE_ID "unknown"
+#endif
+    if (PyModule_AddStringConstant(mod, "SOURCE_ID", GLUE_SOURCE_ID) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
     Py_INCREF(&BatchCallType);
     if (PyModule_AddObject(mod, "BatchCall", (PyObject *)&BatchCallType) < 0) {
         Py_DECREF(&BatchCallType);
