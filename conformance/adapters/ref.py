@@ -25,48 +25,6 @@ from device_ref.transport_inproc import InProcTransport
 from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session
 
 DEFAULT_BOUNCE = BounceRegion(0x8000_0000, 1 << 20)
-
-
-def _break_ring_error_cycles() -> None:
-    """Work around a reference cycle in the C ring core's error path.
-
-    ``CQueue.pop_batch`` keeps the RingError it raises in a local, so the
-    exception and its frame refer to each other. The cycle holds cffi
-    buffers exported from guest-memory memoryviews, and when the cyclic
-    garbage collector clears it CPython crashes (BufferError in memoryview
-    tp_clear, then a segfault). A device that refuses hostile input hits
-    this path on every such test. Clearing the finished frames of the
-    traceback as the error passes breaks the cycle; the error is unchanged.
-    (Reported for a fix in device_ref/ring/c_core.py.)
-    """
-    import traceback
-
-    from device_ref.ring.errors import RingError
-    try:
-        from device_ref.ring import c_core
-    except ImportError:
-        return
-    cls = getattr(c_core, "CQueue", None)
-    if cls is None or getattr(cls, "_cycle_safe_errors", False):
-        return
-    for name in ("pop_batch", "push_batch", "add_batch", "collect_batch"):
-        orig = getattr(cls, name, None)
-        if orig is None:
-            continue
-
-        def wrapper(self, *args, _orig=orig, **kw):
-            try:
-                return _orig(self, *args, **kw)
-            except RingError as exc:
-                traceback.clear_frames(exc.__traceback__)
-                raise
-        wrapper.__name__ = name
-        wrapper.__doc__ = orig.__doc__
-        setattr(cls, name, wrapper)
-    cls._cycle_safe_errors = True
-
-
-_break_ring_error_cycles()
 RAM_SIZE = 2 << 20
 DISK_SECTORS = 2048
 RNG_SEED = 1234
