@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from tests.spec_trees import upstream_checkout
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -20,7 +21,4 @@ def clean_tree() -> Path:
 
 @pytest.fixture
 def upstream_tree() -> Path:
-    path = os.environ.get("VIRTIO_SPEC_TREE")
-    if not path:
-        pytest.skip("VIRTIO_SPEC_TREE is not set (point it at a virtio-spec v1.4-cs01 checkout)")
-    return Path(path)
+    return upstream_checkout()

@@ -9,15 +9,12 @@ import pytest
 
 from specc.audit import audit
 from specc.upstream.tree import load_tree
+from tests.spec_trees import upstream_checkout
 
 
 @pytest.fixture(scope="module")
 def tree(request):
-    import os
-    path = os.environ.get("VIRTIO_SPEC_TREE")
-    if not path:
-        pytest.skip("VIRTIO_SPEC_TREE is not set (point it at a virtio-spec v1.4-cs01 checkout)")
-    return load_tree(path)
+    return load_tree(upstream_checkout())
 
 
 @pytest.fixture(scope="module")

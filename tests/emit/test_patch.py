@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.emit.conftest import GIT_ENV, ROOT, SWIOTLB, git
+from tests.emit.conftest import ROOT, SWIOTLB
+from tests.spec_trees import GIT_ENV, git
 
 AREAS = ["content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
 SIGNOFF = "Ada Author <ada@example.org>"

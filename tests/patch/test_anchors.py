@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .repo import MINI
+from tests.spec_trees import MINI
 from specc.patch import (AllocationItem, AnchorError, Edit, FeatureItem, FeatureSlot, ItemText,
                          Labelled, Line, LineAfter, ListEnd, NormativeEnd, SectionBodyEnd,
                          SectionEnd, SectionStart, Text, apply_edits, resolve_anchor)

@@ -9,7 +9,7 @@ from specc.patch import Edit, Labelled, Line
 from specc.patch.build import BuildError, build_tree
 from specc.patch.series import SeriesError, write_series
 
-from .repo import MINI
+from tests.spec_trees import MINI
 from .swiotlb_edits import swiotlb_edits, swiotlb_options
 
 pytestmark = [pytest.mark.xelatex,

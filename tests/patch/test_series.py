@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .repo import GIT_ENV, clean_clone, git
 from specc.audit import audit
 from specc.patch import Edit, FeatureItem, FeatureSlot, ListEnd
 from specc.patch.series import NewFeature, SeriesError, write_series
 from specc.upstream.tree import load_tree
+from tests.spec_trees import GIT_ENV, git
+from .repo import clean_clone
 from .swiotlb_edits import NEW_BLOCKS, swiotlb_edits, swiotlb_options
 
 AREA_ORDER = ["content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
@@ -130,7 +131,7 @@ def test_not_a_spec_tree(tmp_path):
 
 
 def test_not_a_git_checkout(tmp_path):
-    from .repo import MINI
+    from tests.spec_trees import MINI
     import shutil
     shutil.copytree(MINI, tmp_path / "plain")
     expect_error(tmp_path / "plain", tmp_path / "out", "not the top of a git checkout")

@@ -12,9 +12,9 @@ upstream passages are caught.
 """
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from tests.spec_trees import upstream_checkout
 
 from . import own_words as ow
 from .conftest import REPO, SPEC
@@ -180,10 +180,7 @@ def test_every_docs_paragraph_is_in_own_words(digest):
 
 @pytest.fixture(scope="module")
 def tree_words():
-    path = os.environ.get("VIRTIO_SPEC_TREE")
-    if not path:
-        pytest.skip("VIRTIO_SPEC_TREE is not set (point it at a virtio-spec v1.4-cs01 checkout)")
-    return ow.upstream_words(path)
+    return ow.upstream_words(upstream_checkout())
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +222,7 @@ def test_generated_patch_adds_only_own_words(tree_index, tmp_path, capsys):
     from specc.cli import main
     out = tmp_path / "series"
     code = main(["patch", str(SPEC / "swiotlb.vspec"), "--spec-tree",
-                 os.environ["VIRTIO_SPEC_TREE"], "-o", str(out)])
+                 str(upstream_checkout()), "-o", str(out)])
     capsys.readouterr()
     assert code == 0
     samples = ow.patch_samples(out)
