@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.emit.conftest import GIT_ENV, ROOT, git, mini_repo, upstream_tree  # noqa: F401
+from tests.emit.conftest import ROOT, mini_repo, upstream_tree  # noqa: F401 (fixtures)
+from tests.spec_trees import GIT_ENV, git
 
 QENC = ROOT / "spec" / "queue_encryption.vspec"
 SIGNOFF = "Ada Author <ada@example.org>"
