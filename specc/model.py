@@ -80,9 +80,6 @@ class Prose:
         """The text with each reference replaced by its target."""
         return "".join(p.text if isinstance(p, Text) else p.target for p in self.pieces)
 
-    def text_pieces(self) -> tuple[Text, ...]:
-        return tuple(p for p in self.pieces if isinstance(p, Text))
-
 
 # ---- features, constants, structures ---------------------------------------
 

@@ -235,15 +235,6 @@ class VirtioDevice(DeviceBackend):
         q = self._queue(queue)
         return q.ring.ring.state if q.ring is not None else (q.base or 0)
 
-    def stop_queue(self, queue: int) -> int:
-        """Stop processing ``queue`` (vhost-user GET_VRING_BASE) and return its base."""
-        base = self.queue_base(queue)
-        q = self._queue(queue)
-        q.ring = None
-        q.enabled = False
-        q.base = base
-        return base
-
     def start(self, features: int) -> bool:
         """For transports with no status register (vhost-user without the
         STATUS protocol feature): run the initialisation steps on the driver's

@@ -81,10 +81,6 @@ class MappedRegion:
         return self.view()
 
 
-def _end(start: int, size: int) -> int:
-    return start + size
-
-
 def validate_regions(regions: list[MemRegion]) -> None:
     """Reject empty, wrapping or overlapping regions (guest or user ranges)."""
     if not 1 <= len(regions) <= MAX_REGIONS:

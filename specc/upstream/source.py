@@ -45,9 +45,6 @@ class SourceText:
         i = bisect.bisect_right(self.line_starts, offset) - 1
         return Position(self.name, i + 1, offset - self.line_starts[i] + 1)
 
-    def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.line_starts, offset)
-
 
 def _comment_start(line: str) -> int:
     """Index of the '%' that starts a comment in this line, or -1.

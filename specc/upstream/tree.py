@@ -231,9 +231,6 @@ class SpecTree:
                 return b
         return None
 
-    def chapter_title(self, sec: Section | None) -> str:
-        return sec.chapter.title if sec is not None else "(front matter)"
-
 
 # ---------------------------------------------------------------------------
 
