@@ -182,24 +182,23 @@ class CheckingDevice:
         asked to be notified were not notified; then process them."""
         ring = self.queues[queue].ring if 0 <= queue < len(self.queues) else None
         if isinstance(ring, CheckingQueue) and self._running():
-            left = ring.unnotified()
-            if left and not ring.suppressed():
-                self.check_log.add("driver_queues notifies_when_asked", f"queue {queue}: "
-                                   f"{left} buffer(s) made available without a notification "
-                                   f"while the device asked for one", queue=queue, buffers=left)
+            self._judge_unnotified(queue, ring)
         super().notify(queue)
 
     def finish(self) -> None:
         """Judge what needs an idle driver: buffers left without a notification."""
         for i, q in enumerate(self.queues):
-            ring = q.ring
-            if not isinstance(ring, CheckingQueue):
-                continue
-            left = ring.unnotified()
-            if left and not ring.suppressed():
-                self.check_log.add("driver_queues notifies_when_asked", f"queue {i}: {left} "
-                                   f"buffer(s) made available without a notification while "
-                                   f"the device asked for one", queue=i, buffers=left)
+            if isinstance(q.ring, CheckingQueue):
+                self._judge_unnotified(i, q.ring)
+
+    def _judge_unnotified(self, queue: int, ring: CheckingQueue) -> None:
+        """Buffers waiting on ``queue`` that the driver never notified,
+        while the device asked to be notified, break notifies_when_asked."""
+        left = ring.unnotified()
+        if left and not ring.suppressed():
+            self.check_log.add("driver_queues notifies_when_asked", f"queue {queue}: {left} "
+                               f"buffer(s) made available without a notification while "
+                               f"the device asked for one", queue=queue, buffers=left)
 
 
 class CheckingRngDevice(CheckingDevice, RngDevice):
