@@ -370,8 +370,7 @@ class VirtioDriver:
             self.buffer_layer.commit(ctx, bool(out_segs))
         qs.inflight[token] = req
         if notify:
-            self.counters.kicks += 1
-            self.t.notify(queue)
+            self._kick(queue)
         return req
 
     def submit_segments(self, queue: int, out: list[tuple[int, int]], in_: list[tuple[int, int]],
@@ -387,9 +386,13 @@ class VirtioDriver:
         req = Request(queue, token, [], [], sum(n for _a, n in in_))
         qs.inflight[token] = req
         if notify:
-            self.counters.kicks += 1
-            self.t.notify(queue)
+            self._kick(queue)
         return req
+
+    def _kick(self, queue: int) -> None:
+        """Notify the device (the ring asked for it), counted where it is sent."""
+        self.counters.kicks += 1
+        self.t.notify(queue)
 
     def take_raw(self, queue: int):
         """Hand ``queue`` to the raw layer (``raw.RawSplit`` / ``raw.RawPacked``).
