@@ -74,8 +74,6 @@ CONSTANT_GROUPS: dict[str, dict[int, str]] = {
 }
 CONSTANT_GROUP_LIMITS = {"pci-cfg-type": (0, 255)}
 
-TRANSPORTS = ("pci", "mmio", "ccw")
-
 
 def in_ranges(bit: int, ranges) -> bool:
     return any(lo <= bit and (hi is None or bit <= hi) for lo, hi in ranges)

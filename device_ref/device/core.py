@@ -68,7 +68,6 @@ class VirtioDevice(DeviceBackend):
         self._id = device_id
         self.rules = rules
         self._config_layout = config
-        self._writable_config = writable_config
         self.config = ConfigSpace(config, writable_config)
         self._bounce = bounce
         self._host: DeviceHost = _NoHost()

@@ -313,7 +313,6 @@ class VhostUserTransport(DriverTransport):
         self.driver_features = 0
         self.queues = [_QueueSetup() for _ in range(self._num_queues)]
         self.needs_reset = False
-        self._pending = Interrupts()
 
     # ------------------------------------------------------------ identity
     def ram_ranges(self) -> list[tuple[int, int]]:
