@@ -70,28 +70,29 @@ class CheckingQueue:
         self.asking = True
         return more
 
-    def _state_index(self) -> int:
-        return self.inner.ring.state
+    def _write_avail_event_behind(self) -> None:
+        """Split: avail_event just behind the next index, so no new buffer
+        crosses it (asks for no notification under EVENT_IDX)."""
+        cfg = self.cfg
+        self.inner.memory.write(cfg.device + 4 + 8 * cfg.size,
+                                U16.pack((self.inner.ring.state - 1) & 0xFFFF))
 
     def _write_suppress(self) -> None:
         mem, cfg = self.inner.memory, self.cfg
         if self.packed:
             mem.write(cfg.device + 2, U16.pack(EVENT_FLAGS_DISABLE))
         elif self.event_idx:
-            # avail_event just behind the next index: no new buffer crosses it.
-            mem.write(cfg.device + 4 + 8 * cfg.size, U16.pack((self._state_index() - 1) & 0xFFFF))
+            self._write_avail_event_behind()
         else:
             mem.write(cfg.device, U16.pack(USED_F_NO_NOTIFY))
 
     def _write_decoy(self) -> None:
         if self.packed:
             return   # packed has one flags field; nothing else applies
-        mem, cfg = self.inner.memory, self.cfg
         if self.event_idx:
-            mem.write(cfg.device, U16.pack(USED_F_NO_NOTIFY))   # to be disregarded
+            self.inner.memory.write(self.cfg.device, U16.pack(USED_F_NO_NOTIFY))  # to be disregarded
         else:
-            mem.write(cfg.device + 4 + 8 * cfg.size,             # to be disregarded
-                      U16.pack((self._state_index() - 1) & 0xFFFF))
+            self._write_avail_event_behind()                                      # to be disregarded
 
     def pop(self):
         start = self.inner.ring.state
