@@ -177,25 +177,30 @@ class BlkDevice(VirtioDevice):
             self.record("io_error", str(exc))
             return S_IOERR, 0
 
+    def _within_disk(self, sector: int, n: int) -> bool:
+        """``n`` bytes from ``sector``: whole sectors, inside the capacity the
+        config space shows and inside the backing storage."""
+        cap = struct.unpack_from("<Q", self.config.read(CFG_CAPACITY, 8))[0]
+        return (n % SECTOR == 0 and sector + n // SECTOR <= cap
+                and sector * SECTOR + n <= self.storage.size)
+
     def _carry_out(self, io: ChainIO, data_len_in: int) -> tuple[int, int]:
         header = io.read(0, HEADER.size)
         if len(header) < HEADER.size:
             return S_IOERR, 0
         rtype, _reserved, sector = HEADER.unpack(header)
-        cap = struct.unpack_from("<Q", self.config.read(CFG_CAPACITY, 8))[0]
         if rtype == T_IN:
             n = data_len_in
-            if n % SECTOR or sector + n // SECTOR > cap or sector * SECTOR + n > self.storage.size:
+            if not self._within_disk(sector, n):
                 return S_IOERR, 0
             return S_OK, io.write(0, self.storage.read(sector * SECTOR, n))
         if rtype == T_OUT:
-            data = io.read(HEADER.size, io.readable_len - HEADER.size)
             if self.has_offered(F_RO):
                 return S_IOERR, 0
-            if len(data) % SECTOR or sector + len(data) // SECTOR > cap \
-                    or sector * SECTOR + len(data) > self.storage.size:
+            n = io.readable_len - HEADER.size
+            if not self._within_disk(sector, n):
                 return S_IOERR, 0
-            self.storage.write(sector * SECTOR, data)
+            self.storage.write(sector * SECTOR, io.read(HEADER.size, n))
             return S_OK, 0
         if rtype == T_FLUSH and self.has_offered(F_FLUSH):
             self.storage.flush()
