@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,12 @@ from tests.spec_trees import MINI, make_repo, upstream_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 SWIOTLB = ROOT / "spec" / "swiotlb.vspec"
+
+
+def specc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the specc command line as a user would (its own process)."""
+    return subprocess.run([sys.executable, "-m", "specc.cli", *args], cwd=cwd,
+                          capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")

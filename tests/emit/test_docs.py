@@ -1,8 +1,6 @@
 """The HTML docs: clean docutils output, resolving links, anchors, verdicts."""
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,13 +9,8 @@ from docutils.nodes import make_id
 from specc.emit.html import build_docs, read_report, ReportError
 from specc.emit.site import Page, SiteError, render_page
 
-from tests.emit.conftest import ROOT, SWIOTLB
+from tests.emit.conftest import SWIOTLB, specc
 from tests.emit.linkcheck import broken_links
-
-
-def specc(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "specc.cli", *args], cwd=cwd,
-                          capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

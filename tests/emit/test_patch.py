@@ -1,24 +1,17 @@
 """specc patch: a series that git am applies in order; bad inputs refused cleanly."""
 import hashlib
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.emit.conftest import ROOT, SWIOTLB
+from tests.emit.conftest import SWIOTLB, specc
 from tests.spec_trees import GIT_ENV, git
 
 AREAS = ["content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
 SIGNOFF = "Ada Author <ada@example.org>"
-
-
-def specc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "specc.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True)
 
 
 def snapshot(repo: Path) -> str:

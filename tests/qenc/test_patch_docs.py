@@ -7,22 +7,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.emit.conftest import ROOT, mini_repo, upstream_tree  # noqa: F401 (fixtures)
+from tests.emit.conftest import ROOT, mini_repo, specc, upstream_tree  # noqa: F401 (fixtures)
 from tests.spec_trees import GIT_ENV, git
 
 QENC = ROOT / "spec" / "queue_encryption.vspec"
 SIGNOFF = "Ada Author <ada@example.org>"
 AREAS = ["content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
-
-
-def specc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "specc.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True)
 
 
 def _apply(tree: Path, out: Path, tmp: Path, *extra: str) -> Path:
