@@ -13,6 +13,7 @@ from specc.emit.site import SiteError
 from specc.emit.vectors import VectorError
 from specc.emit.writers import EmitError, write_rst, write_vectors
 from specc.commands.patch import make_series
+from specc.upstream.tree import is_spec_tree
 
 HELP = "build everything for a spec directory: vectors, RST, HTML docs, patch series"
 
@@ -42,7 +43,7 @@ def find_tree(explicit: str | None) -> tuple[Path | None, str]:
         return Path(env), f"${TREE_ENV}"
     for guess in TREE_GUESSES:
         p = Path(guess)
-        if (p / "virtio.tex").is_file() and (p / "commands.tex").is_file():
+        if is_spec_tree(p):
             return p, f"found at {guess}"
     return None, ""
 

@@ -234,7 +234,8 @@ class SpecTree:
 
 # ---------------------------------------------------------------------------
 
-def _is_spec_tree(root: Path) -> bool:
+def is_spec_tree(root: Path) -> bool:
+    """Whether ``root`` looks like the top of a virtio spec checkout."""
     return (root / TOP_FILE).is_file() and (root / "commands.tex").is_file()
 
 
@@ -610,7 +611,7 @@ def load_tree(root: str | os.PathLike) -> SpecTree:
         raise TreeError(f"{root}: no such directory")
     if not rootp.is_dir():
         raise TreeError(f"{root}: not a directory")
-    if not _is_spec_tree(rootp):
+    if not is_spec_tree(rootp):
         raise TreeError(f"{root}: not a virtio spec tree (no {TOP_FILE} and commands.tex)")
     r = _Reader(rootp)
     r.read_file(TOP_FILE, rootp / TOP_FILE, str(rootp))
