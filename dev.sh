@@ -77,13 +77,18 @@ case "$cmd" in
         find_spec_tree
         shift
         "$VENV/bin/specc" build spec -o out "$@"
-        "$VENV/bin/conformance" run --device ref --vectors out/vectors
+        mkdir -p out/reports
+        "$VENV/bin/conformance" run --device ref --vectors out/vectors --json out/reports/ref.json
+        # the published docs show each statement's verdict and the protection chart
+        "$VENV/bin/specc" docs spec -o out/docs --report out/reports/ref.json --assets docs/protection
         ;;
     test)
         install_debs "${DEBS_TEST[@]}"
         setup_python
         find_spec_tree
         shift
+        # conformance reports of the third-party devices are kept here
+        export CONFORMANCE_REPORT_DIR=${CONFORMANCE_REPORT_DIR:-$PWD/out/reports}
         "$VENV/bin/python" -m pytest "$@"
         ;;
     *)
