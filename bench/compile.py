@@ -5,8 +5,8 @@ most 25, and spec/ under 1 s on one core).
     .venv/bin/python bench/compile.py [--factor 20] [--repeat 5]
 
 The synthetic spec is FACTOR renamed copies of every module in spec/ (module
-names, statement ids and the proposal's features, bits, sections, structures
-and constants made unique), so it has the same mix of constructs as spec/;
+names, statement ids and whatever the proposals declare: features, bits,
+sections, structures and constants, made unique), so it has the same mix of constructs as spec/;
 it checks clean, so the timing covers the whole pipeline: read, parse, build
 the model, run every check.
 """
@@ -17,31 +17,57 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from specc import parse                        # noqa: E402
+from specc.load import load_modules            # noqa: E402
 from specc.pipeline import check_files, summary_line  # noqa: E402
 
 SPEC = ROOT / "spec"
-SWIOTLB_NAMES = ("Bounce Buffer Memory", "Software IOTLB bounce buffer capability",
-                 "Bounce buffer region", "VIRTIO_F_SWIOTLB", "VIRTIO_PCI_CAP_SWIOTLB_CFG",
-                 "virtio_pci_cap64")
 _REQ = re.compile(r"(\breq\s+|@req\(|\balias\s+)([A-Za-z_][\w.\-]*[\w])")
 _MODULE = re.compile(r"^module\s+([A-Za-z_][\w.\-]*)", re.M)
 
 
-def synthetic_copy(text: str, k: int) -> str:
-    """Copy k of a module, with every name it declares made unique."""
+@dataclass(frozen=True)
+class Declared:
+    """What the proposals in spec/ declare, which every copy must rename:
+    feature and constant names (with their bits and values), structures and
+    top-level sections (whose titles make the labels of their blocks)."""
+    names: tuple[str, ...]          # longest first, so no name is renamed inside another
+    features: tuple[str, ...]
+    constants: tuple[str, ...]
+
+
+def declared_by_proposals(paths: list[str]) -> Declared:
+    modules, _ = load_modules(paths)
+    proposals = [m for m in modules if m.kind == "proposal"]
+    features = tuple(f.name for m in proposals for f in m.features)
+    constants = tuple(c.name for m in proposals for c in m.constants)
+    names = {*features, *constants, *(s.name for m in proposals for s in m.structs),
+             *(s.title for m in proposals for s in m.sections)}
+    return Declared(tuple(sorted(names, key=len, reverse=True)), features, constants)
+
+
+def synthetic_copy(text: str, k: int, declared: Declared) -> str:
+    """Copy k of a module, with every name it declares made unique and every
+    feature bit and constant value moved to one no other copy uses (bits
+    from 128 up, in the future-extensions range; cfg_type values from 20)."""
     text = _MODULE.sub(lambda m: f"module {m.group(1)}_{k}", text, count=1)
     text = _REQ.sub(lambda m: f"{m.group(1)}{m.group(2)}.k{k}", text)
-    if "feature VIRTIO_F_SWIOTLB" in text:
-        for name in SWIOTLB_NAMES:
-            text = text.replace(name, f"{name} {k}" if " " in name else f"{name}_{k}")
-        text = text.replace("  bit 44\n", f"  bit {128 + k}\n", 1)
-        text = text.replace(f"CFG_{k} = 10", f"CFG_{k} = {20 + k}", 1)
+    for name in declared.names:
+        text = text.replace(name, f"{name} {k}" if " " in name else f"{name}_{k}")
+    for i, name in enumerate(declared.features):
+        bit = 128 + k * len(declared.features) + i
+        text = re.sub(rf"(feature {re.escape(name)}_{k}\s*\{{\s*bit\s+)\w+",
+                      rf"\g<1>{bit}", text, count=1)
+    for i, name in enumerate(declared.constants):
+        value = 20 + k * len(declared.constants) + i
+        text = re.sub(rf"(constant {re.escape(name)}_{k}\s*=\s*)\w+", rf"\g<1>{value}",
+                      text, count=1)
     return text
 
 
@@ -77,11 +103,12 @@ def main() -> int:
     spec_s, spec_summary = timed(spec_files, args.repeat * 6)
 
     seeds = [Path(p).read_text(encoding="utf-8") for p in spec_files]
+    declared = declared_by_proposals(spec_files)
     with tempfile.TemporaryDirectory() as tmp:
         paths, total, k = [], 0, 0
         while total < args.factor * spec_bytes:
             for i, seed in enumerate(seeds):
-                text = synthetic_copy(seed, k)
+                text = synthetic_copy(seed, k, declared)
                 p = Path(tmp) / f"synthetic_{k:03d}_{i}.vspec"
                 p.write_text(text, encoding="utf-8")
                 paths.append(str(p))
