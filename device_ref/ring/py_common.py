@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import struct
+from collections import deque
 
-from .batch import ADD, POPPED, SEG, SEG_WRITABLE, USED, ChainBatch
+from .batch import ADD, POPPED, SEG, SEG_WRITABLE, USED, ChainBatch, PopBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, QueueConfig
 from .memory import GuestMemory
@@ -152,3 +153,111 @@ def check_config(mem: GuestMemory, cfg: QueueConfig):
     return (mem.translate(cfg.desc, areas.desc.size),
             mem.translate(cfg.driver, areas.driver.size),
             mem.translate(cfg.device, areas.device.size))
+
+
+class RingSide:
+    """What the driver and device sides of both layouts share: a queue that
+    failed once stays failed, and buffers leave `order` in their order."""
+
+    cfg: QueueConfig
+    order: deque[int]
+    error: int
+
+    def _check(self) -> None:
+        if self.error:
+            raise RingError(self.error, "queue already failed")
+
+    def _fail(self, e: RingError, batch, count: int) -> None:
+        """Record a ring error; the batch and the error both say how many entries were done."""
+        self.error = e.code
+        batch.count = count
+        e.count = count
+
+    def _retire(self, cid: int) -> None:
+        if self.cfg.in_order:
+            self.order.popleft()
+        else:
+            self.order.remove(cid)
+
+
+class DriverSide(RingSide):
+    """Driver-side pieces both layouts share."""
+
+    mem: GuestMemory
+    size: int
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.order)
+
+    def _add_requests(self, batch: ChainBatch):
+        """Checks every add batch gets; the decoded chains to make available."""
+        check_capacity(batch, "add")
+        self._check()
+        return read_chain_requests(batch, self.size, self.cfg.indirect, self.mem)
+
+
+class DeviceSide(RingSide):
+    """Device-side batch handling both layouts share; a layout supplies the
+    hooks `_pop_begin`, `_next_chain` and `_took`."""
+
+    mem: GuestMemory
+    size: int
+    parser: ChainParser
+    inflight: list[bool]
+    wlen: list[int]
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.order)
+
+    def _pop_begin(self) -> None:
+        """Called once a pop batch, inside the error capture."""
+
+    def _next_chain(self) -> int | None:
+        """Parse the next available chain into self.parser; its id, or None if none is available."""
+        raise NotImplementedError
+
+    def _took(self, cid: int) -> None:
+        """Advance past the chain `_next_chain` just parsed."""
+        raise NotImplementedError
+
+    def pop_batch(self, batch: PopBatch) -> int:
+        check_capacity(batch, "pop")
+        self._check()
+        if batch.max_segs < self.size:
+            raise RingError(RingErrorCode.BAD_REQUEST, "pop batch must hold queue-size segments")
+        count = 0
+        seg_base = 0
+        try:
+            self._pop_begin()
+            while count < batch.max_chains:
+                cid = self._next_chain()
+                if cid is None:
+                    break
+                segs = self.parser.segs
+                if seg_base + len(segs) > batch.max_segs:
+                    break
+                emit_popped(batch, count, seg_base, cid, segs, self.parser.wlen)
+                seg_base += len(segs)
+                count += 1
+                self.inflight[cid] = True
+                self.wlen[cid] = self.parser.wlen
+                self.order.append(cid)
+                self._took(cid)
+        except RingError as e:
+            self._fail(e, batch, count)
+            raise
+        batch.count = count
+        return count
+
+    def _push_requests(self, batch, fill: bool, coalesce: bool) -> list[tuple[int, int]]:
+        """Checks every push batch gets; the (id, length) pairs to write, [] for an empty batch."""
+        check_capacity(batch, "push")
+        self._check()
+        if batch.count == 0:
+            return []
+        if coalesce and not self.cfg.in_order:
+            raise RingError(RingErrorCode.BAD_REQUEST, "coalesced used entries need IN_ORDER")
+        return read_push_requests(batch, fill, self.size, self.inflight, self.cfg.in_order,
+                                  self.order, self.wlen)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import struct
 from collections import deque
 
-from .batch import ChainBatch, PopBatch, UsedBatch, check_capacity
+from .batch import ChainBatch, UsedBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import (DESC_F_AVAIL, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_USED, DESC_F_WRITE,
                      EVENT_FLAGS_DESC, EVENT_FLAGS_DISABLE, EVENT_FLAGS_ENABLE, QueueConfig)
 from .memory import GuestMemory
-from .py_common import (PDESC, U16, ChainParser, check_config, emit_popped, emit_used,
-                        packed_event_hit, read_chain_requests, read_push_requests, writable_total)
+from .py_common import (PDESC, U16, ChainParser, DeviceSide, DriverSide, check_config, emit_used,
+                        packed_event_hit, writable_total)
 
 U16_AT_FLAGS = 14  # offset of flags inside a 16-byte descriptor
 HEAD = struct.Struct("<QIH")  # addr, len, id: a descriptor without its flags
@@ -54,7 +54,7 @@ def _event_says_notify(area: memoryview, size: int, event_idx: bool, new: _Pos, 
     return True
 
 
-class PackedDriver:
+class PackedDriver(DriverSide):
     def __init__(self, mem: GuestMemory, cfg: QueueConfig) -> None:
         self.mem, self.cfg, self.size = mem, cfg, cfg.size
         self.desc, self.drv_evt, self.dev_evt = check_config(mem, cfg)
@@ -76,18 +76,8 @@ class PackedDriver:
     def num_free(self) -> int:
         return self.free_desc
 
-    @property
-    def outstanding(self) -> int:
-        return len(self.order)
-
-    def _check(self) -> None:
-        if self.error:
-            raise RingError(self.error, "queue already failed")
-
     def add_batch(self, batch: ChainBatch) -> tuple[int, bool]:
-        check_capacity(batch, "add")
-        self._check()
-        reqs = read_chain_requests(batch, self.size, self.cfg.indirect, self.mem)
+        reqs = self._add_requests(batch)
         added = 0
         moved = 0
         for segs, ind, token in reqs:
@@ -163,18 +153,13 @@ class PackedDriver:
                     emit_used(out, count, self.token[b], 0)
                     count += 1
                     skip += self._free(b)
-                if self.cfg.in_order:
-                    self.order.popleft()
-                else:
-                    self.order.remove(cid)
+                self._retire(cid)
                 emit_used(out, count, self.token[cid], ln)
                 count += 1
                 skip += self._free(cid)
                 self.last_used.advance(skip, self.size)
         except RingError as e:
-            self.error = e.code
-            out.count = count
-            e.count = count
+            self._fail(e, out, count)
             raise
         out.count = count
         return count
@@ -203,7 +188,7 @@ class PackedDriver:
         U16.pack_into(self.drv_evt, 2, EVENT_FLAGS_DISABLE)
 
 
-class PackedDevice:
+class PackedDevice(DeviceSide):
     def __init__(self, mem: GuestMemory, cfg: QueueConfig, start: int | None = None) -> None:
         self.mem, self.cfg, self.size = mem, cfg, cfg.size
         self.desc, self.drv_evt, self.dev_evt = check_config(mem, cfg)
@@ -221,18 +206,11 @@ class PackedDevice:
         self.inflight_desc = 0
         self.parser = ChainParser(mem, n, cfg.indirect, packed=True)
         self.error = 0
+        self._chain_len = 0  # descriptors in the chain _next_chain just parsed
 
     @property
     def state(self) -> int:
         return self.next_avail.idx | (self.next_avail.wrap << 15)
-
-    @property
-    def in_flight(self) -> int:
-        return len(self.order)
-
-    def _check(self) -> None:
-        if self.error:
-            raise RingError(self.error, "queue already failed")
 
     def _parse(self) -> tuple[int, int]:
         """Parse the chain at next_avail; returns (buffer id, descriptors used)."""
@@ -264,48 +242,23 @@ class PackedDevice:
             raise RingError(RingErrorCode.ID_IN_USE, f"id {cid}")
         return cid, k
 
-    def pop_batch(self, batch: PopBatch) -> int:
-        check_capacity(batch, "pop")
-        self._check()
-        if batch.max_segs < self.size:
-            raise RingError(RingErrorCode.BAD_REQUEST, "pop batch must hold queue-size segments")
-        count = 0
-        seg_base = 0
-        try:
-            while count < batch.max_chains:
-                flags = U16.unpack_from(self.desc, 16 * self.next_avail.idx + U16_AT_FLAGS)[0]
-                if not is_avail(flags, self.next_avail.wrap):
-                    break
-                cid, k = self._parse()
-                segs = self.parser.segs
-                if seg_base + len(segs) > batch.max_segs:
-                    break
-                emit_popped(batch, count, seg_base, cid, segs, self.parser.wlen)
-                seg_base += len(segs)
-                count += 1
-                self.inflight[cid] = True
-                self.ndesc[cid] = k
-                self.wlen[cid] = self.parser.wlen
-                self.order.append(cid)
-                self.inflight_desc += k
-                self.next_avail.advance(k, self.size)
-        except RingError as e:
-            self.error = e.code
-            batch.count = count
-            e.count = count
-            raise
-        batch.count = count
-        return count
+    def _next_chain(self) -> int | None:
+        flags = U16.unpack_from(self.desc, 16 * self.next_avail.idx + U16_AT_FLAGS)[0]
+        if not is_avail(flags, self.next_avail.wrap):
+            return None
+        cid, self._chain_len = self._parse()
+        return cid
+
+    def _took(self, cid: int) -> None:
+        k = self._chain_len
+        self.ndesc[cid] = k
+        self.inflight_desc += k
+        self.next_avail.advance(k, self.size)
 
     def push_batch(self, batch, fill: bool = False, coalesce: bool = False) -> bool:
-        check_capacity(batch, "push")
-        self._check()
-        if batch.count == 0:
+        reqs = self._push_requests(batch, fill, coalesce)
+        if not reqs:
             return False
-        if coalesce and not self.cfg.in_order:
-            raise RingError(RingErrorCode.BAD_REQUEST, "coalesced used entries need IN_ORDER")
-        reqs = read_push_requests(batch, fill, self.size, self.inflight, self.cfg.in_order,
-                                  self.order, self.wlen)
         moved = 0
         if coalesce:
             cid, ln = reqs[-1]
@@ -317,10 +270,7 @@ class PackedDevice:
             moved += self.ndesc[cid]
             self.inflight[cid] = False
             self.inflight_desc -= self.ndesc[cid]
-            if self.cfg.in_order:
-                self.order.popleft()
-            else:
-                self.order.remove(cid)
+            self._retire(cid)
         if coalesce:
             self.used_pos.advance(moved, self.size)
         return _event_says_notify(self.drv_evt, self.size, self.cfg.event_idx, self.used_pos, moved)

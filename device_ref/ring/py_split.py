@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from collections import deque
 
-from .batch import ChainBatch, PopBatch, UsedBatch, check_capacity
+from .batch import ChainBatch, UsedBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import (AVAIL_F_NO_INTERRUPT, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE,
                      USED_F_NO_NOTIFY, QueueConfig)
 from .memory import GuestMemory
-from .py_common import (DESC, U16, USED_ELEM, ChainParser, check_config, emit_popped, emit_used,
-                        need_event, read_chain_requests, read_push_requests, writable_total)
+from .py_common import (DESC, U16, USED_ELEM, ChainParser, DeviceSide, DriverSide, check_config,
+                        emit_used, need_event, writable_total)
 
 
-class SplitDriver:
+class SplitDriver(DriverSide):
     def __init__(self, mem: GuestMemory, cfg: QueueConfig) -> None:
         self.mem, self.cfg, self.size = mem, cfg, cfg.size
         self.desc, self.avail, self.used = check_config(mem, cfg)
@@ -34,18 +34,8 @@ class SplitDriver:
     def num_free(self) -> int:
         return len(self.free)
 
-    @property
-    def outstanding(self) -> int:
-        return len(self.order)
-
-    def _check(self) -> None:
-        if self.error:
-            raise RingError(self.error, "queue already failed")
-
     def add_batch(self, batch: ChainBatch) -> tuple[int, bool]:
-        check_capacity(batch, "add")
-        self._check()
-        reqs = read_chain_requests(batch, self.size, self.cfg.indirect, self.mem)
+        reqs = self._add_requests(batch)
         old = self.avail_idx
         added = 0
         for segs, ind, token in reqs:
@@ -121,18 +111,13 @@ class SplitDriver:
                     emit_used(out, count, self.token[head], 0)
                     count += 1
                     self._free(head)
-                if self.cfg.in_order:
-                    self.order.popleft()
-                else:
-                    self.order.remove(cid)
+                self._retire(cid)
                 emit_used(out, count, self.token[cid], ln)
                 count += 1
                 self._free(cid)
                 self.last_used = (self.last_used + n) & 0xFFFF
         except RingError as e:
-            self.error = e.code
-            out.count = count
-            e.count = count
+            self._fail(e, out, count)
             raise
         out.count = count
         return count
@@ -150,7 +135,7 @@ class SplitDriver:
             U16.pack_into(self.avail, 0, AVAIL_F_NO_INTERRUPT)
 
 
-class SplitDevice:
+class SplitDevice(DeviceSide):
     def __init__(self, mem: GuestMemory, cfg: QueueConfig, start: int | None = None) -> None:
         self.mem, self.cfg, self.size = mem, cfg, cfg.size
         self.desc, self.avail, self.used = check_config(mem, cfg)
@@ -162,18 +147,11 @@ class SplitDevice:
         self.order: deque[int] = deque()
         self.parser = ChainParser(mem, n, cfg.indirect, packed=False)
         self.error = 0
+        self._avail_end = self.last_avail  # set by each pop batch
 
     @property
     def state(self) -> int:
         return self.last_avail
-
-    @property
-    def in_flight(self) -> int:
-        return len(self.order)
-
-    def _check(self) -> None:
-        if self.error:
-            raise RingError(self.error, "queue already failed")
 
     def _parse(self, head: int) -> None:
         p = self.parser
@@ -195,52 +173,31 @@ class SplitDevice:
                 raise RingError(RingErrorCode.DESC_INDEX_RANGE, f"next {nxt}")
             i = nxt
 
-    def pop_batch(self, batch: PopBatch) -> int:
-        check_capacity(batch, "pop")
-        self._check()
-        if batch.max_segs < self.size:
-            raise RingError(RingErrorCode.BAD_REQUEST, "pop batch must hold queue-size segments")
-        count = 0
-        seg_base = 0
-        try:
-            avail_idx = U16.unpack_from(self.avail, 2)[0]
-            pending = (avail_idx - self.last_avail) & 0xFFFF
-            if pending > self.size:
-                raise RingError(RingErrorCode.AVAIL_IDX_JUMP, f"{pending} pending > {self.size}")
-            while self.last_avail != avail_idx and count < batch.max_chains:
-                head = U16.unpack_from(self.avail, 4 + 2 * (self.last_avail % self.size))[0]
-                if head >= self.size:
-                    raise RingError(RingErrorCode.DESC_INDEX_RANGE, f"head {head}")
-                if self.inflight[head]:
-                    raise RingError(RingErrorCode.ID_IN_USE, f"head {head}")
-                self._parse(head)
-                segs = self.parser.segs
-                if seg_base + len(segs) > batch.max_segs:
-                    break
-                emit_popped(batch, count, seg_base, head, segs, self.parser.wlen)
-                seg_base += len(segs)
-                count += 1
-                self.inflight[head] = True
-                self.wlen[head] = self.parser.wlen
-                self.order.append(head)
-                self.last_avail = (self.last_avail + 1) & 0xFFFF
-        except RingError as e:
-            self.error = e.code
-            batch.count = count
-            e.count = count
-            raise
-        batch.count = count
-        return count
+    def _pop_begin(self) -> None:
+        avail_idx = U16.unpack_from(self.avail, 2)[0]
+        pending = (avail_idx - self.last_avail) & 0xFFFF
+        if pending > self.size:
+            raise RingError(RingErrorCode.AVAIL_IDX_JUMP, f"{pending} pending > {self.size}")
+        self._avail_end = avail_idx  # the driver's index, read once a batch
+
+    def _next_chain(self) -> int | None:
+        if self.last_avail == self._avail_end:
+            return None
+        head = U16.unpack_from(self.avail, 4 + 2 * (self.last_avail % self.size))[0]
+        if head >= self.size:
+            raise RingError(RingErrorCode.DESC_INDEX_RANGE, f"head {head}")
+        if self.inflight[head]:
+            raise RingError(RingErrorCode.ID_IN_USE, f"head {head}")
+        self._parse(head)
+        return head
+
+    def _took(self, cid: int) -> None:
+        self.last_avail = (self.last_avail + 1) & 0xFFFF
 
     def push_batch(self, batch, fill: bool = False, coalesce: bool = False) -> bool:
-        check_capacity(batch, "push")
-        self._check()
-        if batch.count == 0:
+        reqs = self._push_requests(batch, fill, coalesce)
+        if not reqs:
             return False
-        if coalesce and not self.cfg.in_order:
-            raise RingError(RingErrorCode.BAD_REQUEST, "coalesced used entries need IN_ORDER")
-        reqs = read_push_requests(batch, fill, self.size, self.inflight, self.cfg.in_order,
-                                  self.order, self.wlen)
         old = self.used_idx
         if coalesce:
             cid, ln = reqs[-1]
@@ -250,10 +207,7 @@ class SplitDevice:
                 USED_ELEM.pack_into(self.used, 4 + 8 * ((self.used_idx + k) % self.size), cid, ln)
         for cid, _ln in reqs:
             self.inflight[cid] = False
-            if self.cfg.in_order:
-                self.order.popleft()
-            else:
-                self.order.remove(cid)
+            self._retire(cid)
         self.used_idx = (self.used_idx + len(reqs)) & 0xFFFF
         U16.pack_into(self.used, 2, self.used_idx)
         if self.cfg.event_idx:
