@@ -1549,63 +1549,68 @@ int ring_dev_push(ring_queue *q, const struct ring_popped *items, uint32_t n, in
                      : split_push(q, items, n, fill, coalesce, notify);
 }
 
-int ring_drv_enable_intr(ring_queue *q)
+/* Both sides switch the other side's notifications to them the same way.
+ * `own` is the area this side writes (driver area for interrupts, device area
+ * for notifications); `split_event` is its split-ring event index slot; idx
+ * (and, packed, wrap) is the next position this side will read. */
+static inline void events_on(ring_queue *q, uint8_t *own, uint8_t *split_event,
+                             uint32_t idx, uint32_t wrap)
 {
     if (q->packed) {
         if (q->event_idx) {
-            st16(q->drv, (uint16_t)(q->u_idx | (q->u_wrap << 15)));
-            st16(q->drv + 2, EVT_DESC);
+            st16(own, (uint16_t)(idx | (wrap << 15)));
+            st16(own + 2, EVT_DESC);
         } else {
-            st16(q->drv + 2, EVT_ENABLE);
+            st16(own + 2, EVT_ENABLE);
         }
-        FULL();
+    } else if (q->event_idx) {
+        st16(split_event, (uint16_t)idx);
+    } else {
+        st16(own, 0);
+    }
+    FULL();
+}
+
+/* split with EVENT_IDX: the flags must stay 0; the event index simply stays behind */
+static inline void events_off(ring_queue *q, uint8_t *own)
+{
+    if (q->packed)
+        st16(own + 2, EVT_DISABLE);
+    else if (!q->event_idx)
+        st16(own, 1);
+}
+
+int ring_drv_enable_intr(ring_queue *q)
+{
+    if (q->packed) {
+        events_on(q, q->drv, NULL, q->u_idx, q->u_wrap);
         if (!q->outstanding)
             return 0;
         uint16_t flags = ld16(q->desc + 16ull * q->u_idx + 14);
         return !packed_is_avail(flags, q->u_wrap) && (!!(flags & F_USED)) == (int)q->u_wrap;
     }
-    if (q->event_idx)
-        st16(q->drv + 4 + 2u * q->size, q->last_used);
-    else
-        st16(q->drv, 0);
-    FULL();
+    events_on(q, q->drv, q->drv + 4 + 2u * q->size, q->last_used, 0);
     return ld16(q->dev + 2) != q->last_used;
 }
 
 void ring_drv_disable_intr(ring_queue *q)
 {
-    if (q->packed)
-        st16(q->drv + 2, EVT_DISABLE);
-    else if (!q->event_idx)
-        st16(q->drv, 1);
+    events_off(q, q->drv);
 }
 
 int ring_dev_enable_notify(ring_queue *q)
 {
     if (q->packed) {
-        if (q->event_idx) {
-            st16(q->dev, (uint16_t)(q->a_idx | (q->a_wrap << 15)));
-            st16(q->dev + 2, EVT_DESC);
-        } else {
-            st16(q->dev + 2, EVT_ENABLE);
-        }
-        FULL();
+        events_on(q, q->dev, NULL, q->a_idx, q->a_wrap);
         return packed_is_avail(ld16(q->desc + 16ull * q->a_idx + 14), q->a_wrap);
     }
-    if (q->event_idx)
-        st16(q->dev + 4 + 8u * q->size, q->last_avail);
-    else
-        st16(q->dev, 0);
-    FULL();
+    events_on(q, q->dev, q->dev + 4 + 8u * q->size, q->last_avail, 0);
     return ld16(q->drv + 2) != q->last_avail;
 }
 
 void ring_dev_disable_notify(ring_queue *q)
 {
-    if (q->packed)
-        st16(q->dev + 2, EVT_DISABLE);
-    else if (!q->event_idx)
-        st16(q->dev, 1);
+    events_off(q, q->dev);
 }
 
 /* ---- single-return-value forms ---- */
