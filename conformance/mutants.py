@@ -16,6 +16,7 @@ from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_IN_OR
                                         F_SWIOTLB, F_VERSION_1, has)
 from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.rng import RngDevice
+from device_ref.device.chain import ChainIO
 from device_ref.device.device_queue import DeviceQueue, ring_config
 from device_ref.ring import DeviceQueue as RingDeviceQueue
 from device_ref.ring.errors import RingError
@@ -209,35 +210,15 @@ class LosesRequests:
     """Takes every second request off the ring and never returns it."""
     seen = 0
 
-    def notify(self, queue):
-        if not self._running() or not 0 <= queue < len(self.queues):
-            return
-        ring = self.queues[queue].ring
-        if ring is None:
-            return
-        notify = False
-        try:
-            while True:
-                chains = ring.pop()
-                if not chains:
-                    if ring.rearm():
-                        continue
-                    break
-                keep = []
-                for chain in chains:
-                    from device_ref.device.chain import ChainIO
-                    written = self.handle(queue, ChainIO(ring.memory, chain.segments))
-                    self.seen += 1
-                    if self.seen % 2:
-                        keep.append((chain.id, written))
-                self.counters.requests += len(chains)
-                if keep:
-                    notify = ring.ring.push_many(keep) or notify
-        except RingError as exc:
-            self.needs_reset(f"queue {queue}: {exc}")
-            return
-        if notify:
-            self._host.queue_interrupt(queue)
+    def _serve_batch(self, queue, ring, chains):
+        keep = []
+        for chain in chains:
+            written = self.handle(queue, ChainIO(ring.memory, chain.segments))
+            self.seen += 1
+            if self.seen % 2:
+                keep.append((chain.id, written))
+        self.counters.requests += len(chains)
+        return bool(keep) and ring.ring.push_many(keep)
 
 
 class SpuriousNeedsReset:
