@@ -16,6 +16,8 @@ ADD = struct.Struct("<IIQQ")       # struct ring_add: nseg, reserved, indirect t
 POPPED = struct.Struct("<IIII")    # struct ring_popped: id, nseg, writable len, written len
 USED = struct.Struct("<QII")       # struct ring_used: token, len, reserved
 SEG_WRITABLE = 1
+WRITTEN = struct.Struct("<I")      # ring_popped.written on its own
+WRITTEN_AT = 12
 
 
 class Segment(NamedTuple):
@@ -85,6 +87,19 @@ class ChainBatch:
         self.nsegs = i
         self.count += 1
 
+    def append_pair(self, out_gpa: int, out_len: int, in_gpa: int, in_len: int,
+                    token: int) -> None:
+        """Add a chain of one device-readable and one device-writable
+        segment (``append`` for the commonest shape, without its loops)."""
+        i = self.nsegs
+        if self.count >= self.max_chains or i + 2 > self.max_segs:
+            raise RingError(RingErrorCode.BAD_REQUEST, "chain batch is full")
+        SEG.pack_into(self.segs, SEG.size * i, out_gpa, out_len, 0)
+        SEG.pack_into(self.segs, SEG.size * (i + 1), in_gpa, in_len, SEG_WRITABLE)
+        ADD.pack_into(self.chains, ADD.size * self.count, 2, 0, 0, token)
+        self.nsegs = i + 2
+        self.count += 1
+
 
 class PopBatch:
     """Device output: popped chains and their translated segments."""
@@ -104,20 +119,26 @@ class PopBatch:
         return self.chain_list()[i]
 
     def chain_list(self) -> list[Chain]:
+        # tuple.__new__ skips the named tuples' Python-level constructors:
+        # this runs for every chain a device pops
         out = []
-        s = 0
-        segs_view = memoryview(self.segs)
+        make = tuple.__new__
+        nxt = SEG.iter_unpack(self.segs).__next__
         for cid, nseg, _w, _written in POPPED.iter_unpack(memoryview(self.chains)[:POPPED.size * self.count]):
-            segs = tuple(Segment(a, ln, f & SEG_WRITABLE == SEG_WRITABLE)
-                         for a, ln, f in SEG.iter_unpack(segs_view[SEG.size * s:SEG.size * (s + nseg)]))
-            out.append(Chain(cid, segs))
-            s += nseg
+            if nseg == 2:   # the usual request: one part each way
+                a, la, fa = nxt()
+                b, lb, fb = nxt()
+                segs = (make(Segment, (a, la, fa & SEG_WRITABLE == SEG_WRITABLE)),
+                        make(Segment, (b, lb, fb & SEG_WRITABLE == SEG_WRITABLE)))
+            else:
+                segs = tuple([make(Segment, (a, ln, f & SEG_WRITABLE == SEG_WRITABLE))
+                              for a, ln, f in (nxt() for _ in range(nseg))])
+            out.append(make(Chain, (cid, segs)))
         return out
 
     def set_written(self, i: int, written: int) -> None:
         """Record how many bytes the device wrote into chain `i` (used by push_batch)."""
-        cid, nseg, wlen, _ = POPPED.unpack_from(self.chains, POPPED.size * i)
-        POPPED.pack_into(self.chains, POPPED.size * i, cid, nseg, wlen, written)
+        WRITTEN.pack_into(self.chains, POPPED.size * i + WRITTEN_AT, written)
 
     def records(self) -> list[tuple[int, int, int, int]]:
         """(id, nseg, writable_len, written) for each popped chain."""

@@ -47,6 +47,7 @@ class GuestMemory:
         self._regions: list[Region] = []
         self._owners: list[Any] = []   # keep buffers alive
         self._c_map: Any = None        # C backend's mirror, built on demand
+        self._last: Region | None = None   # where translate last found a range
         self.version = 0
 
     @property
@@ -88,15 +89,23 @@ class GuestMemory:
 
     def translate(self, gpa: int, length: int) -> memoryview:
         """A writable view of [gpa, gpa+length), which must lie in one region."""
+        r = self._last
+        # the region of the previous access, checked first: a request's
+        # buffers usually share one (the bounds checks there imply check_range)
+        if r is not None and r.gpa <= gpa and length >= 0 and gpa + length <= r.end:
+            off = gpa - r.gpa
+            return r.view[off:off + length]
         r, off = self.find(gpa, length)
+        self._last = r
         return r.view[off:off + length]
 
     def read(self, gpa: int, length: int) -> bytes:
         return bytes(self.translate(gpa, length))
 
     def write(self, gpa: int, data: bytes | bytearray | memoryview) -> None:
-        data = memoryview(data).cast("B")
-        self.translate(gpa, data.nbytes)[:] = data
+        if type(data) is not bytes and type(data) is not bytearray:
+            data = memoryview(data).cast("B")
+        self.translate(gpa, len(data))[:] = data
 
     def contains(self, gpa: int, length: int) -> bool:
         try:

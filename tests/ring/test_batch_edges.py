@@ -154,3 +154,35 @@ def test_counts_beyond_a_batch_buffer_are_refused(backend, layout):
     assert rig.drv.error is None
     used.max_entries = 1
     assert rig.drv.collect_batch(used) == 1 and used.items() == [(1, 8)]
+
+
+def test_append_pair_writes_what_append_writes():
+    a, b = ChainBatch(2, 4), ChainBatch(2, 4)
+    a.append([(BUF, 100)], [(BUF + 128, 50)], 7)
+    a.append([(BUF + 256, 1)], [(BUF + 512, 2)], 8)
+    b.append_pair(BUF, 100, BUF + 128, 50, 7)
+    b.append_pair(BUF + 256, 1, BUF + 512, 2, 8)
+    assert (a.segs, a.chains, a.count, a.nsegs) == (b.segs, b.chains, b.count, b.nsegs)
+    with pytest.raises(RingError) as e:
+        b.append_pair(BUF, 1, BUF + 8, 1, 9)          # the batch is full
+    assert e.value.code == RingErrorCode.BAD_REQUEST
+
+
+@pytest.mark.parametrize("layout", ["split", "packed"])
+def test_popped_chains_of_every_length_read_back_in_order(backend, layout):
+    rig = make_rig(backend, layout, size=16)
+    chains = ChainBatch(4, 16)
+    chains.append([(BUF, 8)], [(BUF + 8, 8)], 1)                       # the usual pair
+    chains.append([(BUF + 16, 4), (BUF + 20, 4)], [(BUF + 24, 8)], 2)  # three
+    chains.append([], [(BUF + 32, 8)], 3)                              # one
+    chains.append([(BUF + 40, 8)], [(BUF + 48, 8)], 4)
+    assert rig.drv.add_batch(chains)[0] == 4
+    pop = PopBatch(4, 16)
+    assert rig.dev.pop_batch(pop) == 4
+    got = [[(s.gpa, s.len, s.writable) for s in c.segments] for c in pop.chain_list()]
+    assert got == [[(BUF, 8, False), (BUF + 8, 8, True)],
+                   [(BUF + 16, 4, False), (BUF + 20, 4, False), (BUF + 24, 8, True)],
+                   [(BUF + 32, 8, True)],
+                   [(BUF + 40, 8, False), (BUF + 48, 8, True)]]
+    pop.set_written(1, 5)
+    assert [r[3] for r in pop.records()] == [0, 5, 0, 0]

@@ -30,12 +30,17 @@ def test_translate_read_write_inside_one_region():
     ((1 << 64) - 8, 16, E.ADDR_OVERFLOW),      # wraps
     (-1, 4, E.BAD_REQUEST),
 ])
-def test_bad_ranges(gpa, length, code):
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "after-a-good-access"])
+def test_bad_ranges(gpa, length, code, warm):
     mem = GuestMemory()
     mem.add_region(0x10000, bytearray(0x1000))
+    if warm:   # translate remembers the region it last used: it must not skip checks
+        mem.read(0x10000, 0x1000)
     with pytest.raises(RingError) as e:
         mem.read(gpa, length)
     assert e.value.code == code
+    with pytest.raises(RingError):
+        mem.translate(gpa, length)
 
 
 def test_range_across_adjacent_regions_is_refused():
@@ -47,6 +52,11 @@ def test_range_across_adjacent_regions_is_refused():
     with pytest.raises(RingError) as e:
         mem.read(0x10ffc, 8)
     assert e.value.code == E.OUT_OF_BOUNDS
+    # alternating between regions reaches the right buffer each time
+    mem.write(0x10000, b"a")
+    mem.write(0x11000, b"b")
+    mem.write(0x10001, b"c")
+    assert (a[:2], b[:1]) == (b"ac", b"b")
 
 
 @pytest.mark.parametrize("gpa,size", [(0x10800, 0x1000), (0x0f800, 0x1000), (0x10000, 0x10), (0xf000, 0x3000)])
