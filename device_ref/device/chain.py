@@ -33,18 +33,48 @@ class ChainIO:
 
     def __init__(self, memory: ByteMemory, segments) -> None:
         self.memory = memory
-        self.readable = [s for s in segments if not s.writable]
-        self.writable = [s for s in segments if s.writable]
-        self.readable_len = sum(s.len for s in self.readable)
-        self.writable_len = sum(s.len for s in self.writable)
+        if len(segments) == 2 and not segments[0].writable and segments[1].writable:
+            # the usual request shape: one part each way
+            r, w = segments
+            self.readable = [r]
+            self.writable = [w]
+            self.readable_len = r.len
+            self.writable_len = w.len
+        else:
+            self.readable = [s for s in segments if not s.writable]
+            self.writable = [s for s in segments if s.writable]
+            self.readable_len = sum(s.len for s in self.readable)
+            self.writable_len = sum(s.len for s in self.writable)
         self.written = 0  # bytes written so far, from the start of the writable part
 
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes of the readable part from ``offset`` (short at its end)."""
+        if len(self.readable) == 1:
+            s = self.readable[0]
+            n = min(length, s.len - offset)
+            return self.memory.read(s.gpa + offset, n) if n > 0 and offset >= 0 else b""
         return b"".join(self._pieces(self.readable, offset, length, None))
+
+    def read_view(self, offset: int, length: int):
+        """Like ``read``, but without a copy when the bytes lie in one
+        descriptor: a view of guest memory, which the driver may change at
+        any time. Good for copying data through; never decide on it."""
+        translate = getattr(self.memory, "translate", None)
+        if len(self.readable) == 1 and translate is not None:
+            s = self.readable[0]
+            n = min(length, s.len - offset)
+            return translate(s.gpa + offset, n) if n > 0 and offset >= 0 else b""
+        return self.read(offset, length)
 
     def write(self, offset: int, data: bytes) -> int:
         """Write into the writable part at ``offset``; returns bytes written."""
+        if len(self.writable) == 1 and offset >= 0:
+            s = self.writable[0]
+            n = max(0, min(len(data), s.len - offset))
+            if n:
+                self.memory.write(s.gpa + offset, data[:n] if n < len(data) else data)
+                self.written = max(self.written, offset + n)
+            return n
         n = sum(self._pieces(self.writable, offset, len(data), data))
         self.written = max(self.written, offset + n) if n else self.written
         return n
