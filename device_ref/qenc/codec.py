@@ -35,6 +35,26 @@ def seal_part_into(primitive, algorithm: int, queue: int, direction: int, counte
                            aad(n, queue, direction, algorithm), out)
 
 
+def open_part_into(primitive, algorithm: int, queue: int, direction: int, counter: int,
+                   shared, private, out, length: int) -> None:
+    """Open a sealed part that lies in shared memory (``shared``: ciphertext
+    then tag) into ``out`` (``length`` bytes, the plaintext length). The part
+    is first copied into ``private`` (a buffer of the same size only the
+    consumer can write), so the tag check and the decryption see the same
+    bytes even if the other side rewrites guest memory meanwhile; a copy
+    the opener owns is the only safe input. ``out`` must be private too:
+    when the tag does not verify, ``decrypt_into`` may already have written
+    unauthenticated plaintext there. Raises ``AuthFailure``; then nothing of
+    ``out`` may be used or released."""
+    private[:] = shared
+    try:
+        primitive.decrypt_into(nonce(queue, direction, counter), private,
+                               aad(length, queue, direction, algorithm), out)
+    except InvalidTag:
+        raise AuthFailure(f"tag check failed (queue {queue}, direction {direction}, "
+                          f"counter {counter})") from None
+
+
 def open_part(primitive, algorithm: int, queue: int, direction: int, counter: int,
               sealed: bytes, length: int | None = None) -> bytes:
     """The plaintext of a sealed part, or ``AuthFailure``."""

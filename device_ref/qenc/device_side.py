@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from device_ref.device.chain import Segment
 from device_ref.device.features import DRIVER_OK, FEATURES_OK, bit, has
 from device_ref.qenc import algorithms as alg
-from device_ref.qenc.codec import AuthFailure, open_part, seal_part, seal_part_into
+from device_ref.qenc.codec import AuthFailure, open_part_into, seal_part, seal_part_into
 from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
 
@@ -35,27 +35,52 @@ class QueueCipher:
 
 class PlainChain:
     """What a device type sees of an encrypted chain: the opened readable
-    bytes and a zeroed writable area (the tag's room taken off), with the
-    interface of ``device.chain.ChainIO``."""
+    bytes and a writable area (the tag's room taken off), with the interface
+    of ``device.chain.ChainIO``. Both are the device's private scratch
+    memory, reused from chain to chain: views of them are safe to decide on
+    but valid only while the device type handles this chain. Bytes of the
+    area the device type never wrote read as zero when it is sealed."""
 
-    def __init__(self, readable: bytes, writable_len: int) -> None:
-        self._readable = readable
-        self.area = bytearray(writable_len)
-        self.readable = [Segment(0, len(readable), False)] if readable else []
-        self.writable = [Segment(0, writable_len, True)] if writable_len else []
+    def __init__(self, readable, area: memoryview) -> None:
+        self._readable = memoryview(readable)
+        self.area = area
         self.readable_len = len(readable)
-        self.writable_len = writable_len
+        self.writable_len = len(area)
         self.written = 0
+        self._defined = 0     # area[:_defined] holds written or zeroed bytes
+
+    @property
+    def readable(self) -> list[Segment]:
+        return [Segment(0, self.readable_len, False)] if self.readable_len else []
+
+    @property
+    def writable(self) -> list[Segment]:
+        return [Segment(0, self.writable_len, True)] if self.writable_len else []
 
     def read(self, offset: int, length: int) -> bytes:
+        return bytes(self.read_view(offset, length))
+
+    def read_view(self, offset: int, length: int) -> memoryview:
+        offset = max(offset, 0)
         return self._readable[offset:offset + max(length, 0)]
 
     def write(self, offset: int, data: bytes) -> int:
         n = max(0, min(len(data), self.writable_len - offset))
-        if n:
-            self.area[offset:offset + n] = data[:n]
+        if n and offset >= 0:
+            if offset > self._defined:       # a gap the device type skipped: zero it
+                self.area[self._defined:offset] = bytes(offset - self._defined)
+            self.area[offset:offset + n] = data[:n] if n < len(data) else data
+            self._defined = max(self._defined, offset + n)
             self.written = max(self.written, offset + n)
-        return n
+            return n
+        return 0
+
+    def sealed_area(self) -> memoryview:
+        """The whole area as it is sealed: unwritten bytes zeroed."""
+        if self._defined < self.writable_len:
+            self.area[self._defined:] = bytes(self.writable_len - self._defined)
+            self._defined = self.writable_len
+        return self.area
 
 
 class DeviceQenc:
@@ -77,6 +102,7 @@ class DeviceQenc:
         self.reopened: set[int] = set()   # queues reset alone, open for a new key
         self.rejected = 0
         self.nonce_log: list[tuple[bytes, bytes]] | None = [] if log_nonces else None
+        self._buffers = [bytearray(), bytearray(), bytearray()]   # see _scratch
 
     # -- registers -------------------------------------------------------
     @staticmethod
@@ -173,8 +199,7 @@ class DeviceQenc:
         try:
             readable = b""
             if io.readable_len:
-                readable = open_part(c.primitive, c.algorithm, queue, TO_DEVICE, n,
-                                     io.read(0, io.readable_len))
+                readable = self._open(c, queue, n, io)
             if io.writable_len and io.writable_len < alg.TAG_LEN:
                 raise AuthFailure(f"writable part of {io.writable_len} bytes has no room "
                                   f"for the tag")
@@ -185,7 +210,8 @@ class DeviceQenc:
         except OverflowError as exc:
             self.device.needs_reset(f"queue {queue}: {exc}")
             return 0
-        plain = PlainChain(readable, io.writable_len - alg.TAG_LEN if io.writable_len else 0)
+        room = io.writable_len - alg.TAG_LEN if io.writable_len else 0
+        plain = PlainChain(readable, self._scratch(2, room))
         used = handle(queue, plain)
         if not io.writable_len:
             return used
@@ -193,14 +219,33 @@ class DeviceQenc:
         if len(io.writable) == 1 and translate is not None:
             # one descriptor: seal straight into it (the producer only writes)
             seg = io.writable[0]
-            seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, plain.area,
+            seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, plain.sealed_area(),
                            translate(seg.gpa, seg.len), used)
         else:
-            io.write(0, seal_part(c.primitive, c.algorithm, queue, TO_DRIVER, n, plain.area,
-                                  used))
+            io.write(0, seal_part(c.primitive, c.algorithm, queue, TO_DRIVER, n,
+                                  plain.sealed_area(), used))
         if self.nonce_log is not None:
             self.nonce_log.append((c.key_id, nonce(queue, TO_DRIVER, n)))
         return used + alg.TAG_LEN
+
+    def _scratch(self, which: int, length: int) -> memoryview:
+        """``length`` bytes of private scratch buffer ``which`` (0: a sealed
+        part, 1: its plaintext, 2: the writable area), grown as needed."""
+        buf = self._buffers[which]
+        if len(buf) < length:
+            buf = self._buffers[which] = bytearray(max(length, 2 * len(buf)))
+        return memoryview(buf)[:length]
+
+    def _open(self, c: QueueCipher, queue: int, n: int, io) -> memoryview:
+        """The plaintext of the chain's readable part, or ``AuthFailure``
+        (opened from a private copy: ``codec.open_part_into``)."""
+        size = io.readable_len
+        if size < alg.TAG_LEN:
+            raise AuthFailure(f"sealed part of {size} bytes has no room for the tag")
+        plain = self._scratch(1, size - alg.TAG_LEN)
+        open_part_into(c.primitive, c.algorithm, queue, TO_DEVICE, n, io.read_view(0, size),
+                       self._scratch(0, size), plain, len(plain))
+        return plain
 
 
 def enable_device(device, log_nonces: bool = False, prestart: bool = False) -> DeviceQenc:
