@@ -87,7 +87,7 @@ class _Queue:
     allocs: list[Allocation]
     inflight: dict[int, Request] = field(default_factory=dict)
     used: bool = False    # the safe layer has made buffers available here
-    raw: bool = False     # handed to the raw layer; the safe layer stays out
+    owner: str | None = None   # "raw layer" or "stream": the safe layer stays out
 
 
 @dataclass
@@ -267,8 +267,8 @@ class VirtioDriver:
         if not 0 <= queue < len(self.queues):
             raise DriverError(f"queue {queue} does not exist")
         qs = self.queues[queue]
-        if qs.raw:
-            raise DriverError(f"queue {queue} belongs to the raw layer")
+        if qs.owner:
+            raise DriverError(f"queue {queue} belongs to the {qs.owner}")
         qs.used = True
         return qs
 
@@ -401,12 +401,29 @@ class VirtioDriver:
         refuses it. Kick with ``transport.notify``; read interrupts from the
         transport."""
         from device_ref.driver.raw import RawPacked, RawSplit  # noqa: PLC0415
+        qs = self._hand_over(queue, "raw layer")
+        return (RawPacked if qs.config.layout == PACKED else RawSplit)(self.t.memory, qs.config)
+
+    def stream(self, queue: int, out_len: int, in_len: int, depth: int | None = None):
+        """Hand ``queue`` to a ``stream.Stream``: fixed-shape requests (one
+        device-readable part of up to ``out_len`` bytes, one device-writable
+        part of up to ``in_len``) submitted and completed in batches."""
+        from device_ref.driver.stream import Stream  # noqa: PLC0415
+        qs = self._hand_over(queue, "stream")
+        return Stream(self, queue, qs, out_len, in_len, depth)
+
+    def _hand_over(self, queue: int, owner: str) -> _Queue:
+        """Give ``queue`` to another layer; only a queue the safe layer never used."""
         self._require_ready()
+        if not 0 <= queue < len(self.queues):
+            raise DriverError(f"queue {queue} does not exist")
         qs = self.queues[queue]
+        if qs.owner:
+            raise DriverError(f"queue {queue} already belongs to the {qs.owner}")
         if qs.used or qs.inflight:
             raise DriverError(f"queue {queue} was already used by the safe layer")
-        qs.raw = True
-        return (RawPacked if qs.config.layout == PACKED else RawSplit)(self.t.memory, qs.config)
+        qs.owner = owner
+        return qs
 
     def queue_config(self, queue: int) -> RingQueueConfig:
         """Where the rings of ``queue`` are (for raw access and observation)."""
@@ -442,7 +459,7 @@ class VirtioDriver:
     def poll(self) -> int:
         """Collect what every queue has completed; returns how many."""
         self._require_ready()
-        return sum(self._collect(qs) for qs in self.queues if not qs.raw)
+        return sum(self._collect(qs) for qs in self.queues if not qs.owner)
 
     def wait(self, req: Request, timeout: float | None = None) -> Request:
         """Block until ``req`` completes; raise the DeviceError that stopped it."""
@@ -468,7 +485,7 @@ class VirtioDriver:
             spurious = nq
             if irq.config:
                 spurious += self._config_changed(irq.config)
-            if sum(self._collect(q) for q in self.queues if not q.raw):
+            if sum(self._collect(q) for q in self.queues if not q.owner):
                 quiet = 0
             else:
                 quiet += spurious

@@ -1,0 +1,287 @@
+"""A queue driven at full rate: fixed-shape requests in batches.
+
+``VirtioDriver.stream(queue, out_len, in_len)`` hands one queue to a
+``Stream``. Every request on it has one device-readable part (the caller's
+``GuestBuffer`` of at most ``out_len`` bytes) and one device-writable part
+(a ``GuestBuffer`` of at most ``in_len`` bytes that receives the reply), as
+on a network or echo queue. That fixed shape lets the stream do per request
+only what the buffer protection in force demands, and per batch one ring
+call and at most one notification:
+
+* nothing protected: the caller's buffers go to the device as they are;
+* VIRTIO_F_SWIOTLB: each ring position owns a pair of slots in the bounce
+  region, allocated once; data is copied into the out slot on submission
+  and out of the in slot on completion;
+* queue encryption: the out part is sealed straight into the position's out
+  slot (in the bounce region too, when both are negotiated); on completion
+  the sealed reply is first copied into private memory, so the device
+  cannot change it between the tag check and the decryption, and opened
+  into a private buffer; only a reply whose tag verified is copied into
+  the caller's buffer. A reply that fails its tag leaves the caller's
+  buffer untouched: ``complete`` raises ``QencAuthError`` naming it.
+
+The stream shares the driver's distrust: a bad used id or length, a silent
+or storming device, or NEEDS_RESET fails the driver (reset first, memory
+released after), exactly as for the driver's own requests. The
+positions' slots belong to the queue and are released with it.
+"""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from device_ref.device.features import DEVICE_NEEDS_RESET
+from device_ref.driver.errors import (BY_RING_CODE, DeviceNeedsReset, DriverError,
+                                      NotificationStorm, RequestTimeout, RingBroken)
+from device_ref.qenc.algorithms import TAG_LEN
+from device_ref.qenc.driver_side import QencAuthError
+from device_ref.qenc.codec import AuthFailure, open_part_into, seal_part_into
+from device_ref.qenc.nonce import COUNTER_LIMIT, TO_DEVICE, TO_DRIVER, nonce
+from device_ref.ring import RingError
+from device_ref.ring.batch import ADD, USED, ChainBatch, UsedBatch
+
+
+class Stream:
+    """Fixed-shape requests on one queue (see the module docstring)."""
+
+    def __init__(self, drv, queue: int, qs, out_len: int, in_len: int,
+                 depth: int | None = None) -> None:
+        size = qs.config.size
+        depth = size if depth is None else depth
+        if out_len < 0 or in_len < 0 or out_len + in_len == 0:
+            raise DriverError(f"stream parts of {out_len} and {in_len} bytes")
+        if not 1 <= depth <= size:
+            raise DriverError(f"stream depth {depth} not in 1..{size}")
+        self.drv = drv
+        self.queue = queue
+        self.qs = qs
+        self.out_len = out_len
+        self.in_len = in_len
+        self.depth = depth
+        mem = drv.t.memory
+        self._mem = mem
+        layer = drv.buffer_layer
+        ciphers = getattr(layer, "ciphers", {})
+        cipher = ciphers.get(queue)
+        self._cipher = cipher if cipher is not None and cipher.primitive is not None else None
+        self._layer = layer if self._cipher is not None else None
+        extra = TAG_LEN if self._cipher is not None else 0
+        self._slots = self._cipher is not None or drv.swiotlb
+        self._out_slot: list[memoryview] = []
+        self._in_slot: list[memoryview] = []
+        self._out_addr: list[int] = []
+        self._in_addr: list[int] = []
+        if self._slots:
+            for _ in range(depth):
+                for length, addrs, views in ((out_len + extra, self._out_addr, self._out_slot),
+                                             (in_len + extra, self._in_addr, self._in_slot)):
+                    a = drv.dma.alloc(max(length, 1), 64)
+                    qs.allocs.append(a)     # released with the queue
+                    addrs.append(a.addr)
+                    views.append(mem.translate(a.addr, max(length, 1)))
+        self._free = list(range(depth - 1, -1, -1))     # positions, taken from the end
+        # position -> (caller's reply view or None, reply capacity, counter, ticket)
+        self._flight: dict[int, tuple] = {}
+        self._batch = ChainBatch(depth, 2 * depth)
+        self._used = UsedBatch(depth)
+        # a sealed reply is copied here and opened into _plain: both private,
+        # so neither a racing device nor a failed tag reaches the caller
+        self._private = bytearray(in_len + extra)
+        self._plain = bytearray(in_len)
+        self._views: dict[int, memoryview] = {}
+        self.submitted = 0      # tickets handed out: the n-th request submitted is ticket n
+        self.completed = 0
+
+    # -- caller buffers ---------------------------------------------------
+    def _view(self, buf) -> memoryview:
+        v = self._views.get(buf.addr)
+        if v is None or len(v) != buf.length:
+            if len(self._views) > 4 * self.depth:
+                self._views.clear()
+            v = self._views[buf.addr] = self._mem.translate(buf.addr, buf.length)
+        return v
+
+    # -- submission -------------------------------------------------------
+    @property
+    def room(self) -> int:
+        """Requests that can be submitted before some complete."""
+        return len(self._free)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._flight)
+
+    def submit(self, pairs: Sequence[tuple]) -> int:
+        """Make (out, reply) ``GuestBuffer`` pairs available, in order, as far
+        as there is room; returns how many went in (tickets ``submitted``
+        before the call onwards)."""
+        drv = self.drv
+        drv._require_ready()
+        n = min(len(pairs), len(self._free))
+        if not n:
+            return 0
+        out_len, in_len = self.out_len, self.in_len
+        cipher = self._cipher
+        counter = cipher.counter if cipher is not None else 0
+        if counter + n > COUNTER_LIMIT:
+            raise DriverError(f"queue {self.queue}: the 64-bit counter is exhausted; "
+                              f"reset and rekey")
+        batch = self._batch
+        batch.clear()
+        free = self._free
+        flight = self._flight
+        view = self._view
+        queue = self.queue
+        ticket = self.submitted
+        for src, dst in pairs[:n]:
+            olen, ilen = src.length, dst.length
+            if olen > out_len or ilen > in_len or not olen + ilen:
+                for k in range(batch.count):     # give this call's positions back
+                    taken = ADD.unpack_from(batch.chains, ADD.size * k)[3]
+                    del flight[taken]
+                    free.append(taken)
+                raise DriverError(f"stream request of {olen}/{ilen} bytes does not fit "
+                                  f"{out_len}/{in_len} (or is empty)")
+            p = free.pop()
+            if cipher is not None:
+                if olen:
+                    seal_part_into(cipher.primitive, cipher.algorithm, queue, TO_DEVICE,
+                                   counter, view(src), self._out_slot[p][:olen + TAG_LEN])
+                    olen += TAG_LEN
+                flight[p] = (view(dst) if ilen else None, ilen, counter, ticket)
+                if ilen:
+                    ilen += TAG_LEN
+                counter += 1
+                out_addr, in_addr = self._out_addr[p], self._in_addr[p]
+            elif self._slots:
+                if olen:
+                    self._out_slot[p][:olen] = view(src)
+                flight[p] = (view(dst) if ilen else None, ilen, 0, ticket)
+                out_addr, in_addr = self._out_addr[p], self._in_addr[p]
+            else:
+                flight[p] = (None, ilen, 0, ticket)
+                out_addr, in_addr = src.addr, dst.addr
+            if olen and ilen:
+                batch.append_pair(out_addr, olen, in_addr, ilen, p)
+            else:
+                batch.append([(out_addr, olen)] if olen else (),
+                             [(in_addr, ilen)] if ilen else (), p)
+            ticket += 1
+        try:
+            added, notify = self.qs.ring.add_batch(batch)
+        except RingError as exc:
+            raise DriverError(f"could not queue stream requests: {exc}") from exc
+        for k in range(added, n):   # the ring had fewer free descriptors than positions
+            p = ADD.unpack_from(batch.chains, ADD.size * k)[3]
+            del flight[p]
+            free.append(p)
+        if cipher is not None:
+            first = cipher.counter
+            cipher.counter = first + added
+            log = self._layer.nonce_log
+            if log is not None:
+                log.extend((cipher.key_id, nonce(self.queue, TO_DEVICE, c))
+                           for c in range(first, first + added))
+        self.submitted += added
+        if notify:
+            drv._kick(self.queue)
+        return added
+
+    # -- completion -------------------------------------------------------
+    def complete(self) -> list[tuple[int, int]]:
+        """Collect what the device has returned, without waiting: a list of
+        (ticket, reply bytes now in the caller's buffer). Raises
+        ``QencAuthError`` after collecting if any reply failed its tag."""
+        drv = self.drv
+        drv._require_ready()
+        got = self._used
+        try:
+            m = self.qs.ring.collect_batch(got)
+        except RingError as exc:
+            drv._fail(BY_RING_CODE.get(exc.code, RingBroken)(str(exc)))
+        out = []
+        failed = []
+        flight = self._flight
+        free = self._free
+        cipher = self._cipher
+        slots = self._slots
+        for p, used, _ in USED.iter_unpack(memoryview(got.entries)[:USED.size * m]):
+            dst, cap, counter, ticket = flight.pop(p)
+            free.append(p)
+            if cipher is not None and cap:
+                n = self._open(counter, p, used, cap, dst)
+                if n < 0:
+                    failed.append(ticket)
+                else:
+                    out.append((ticket, n))
+                continue
+            if slots and used:
+                dst[:used] = self._in_slot[p][:used]
+            out.append((ticket, used))
+        self.completed += m
+        drv.counters.completions += m
+        if failed:
+            self._layer.auth_failures += len(failed)
+            raise QencAuthError(f"queue {self.queue}: replies of requests {failed} failed "
+                                f"their tags; nothing of them was released")
+        return out
+
+    def _open(self, counter: int, p: int, used: int, cap: int, dst: memoryview) -> int:
+        """Open the sealed reply of position ``p`` into ``dst``; -1 if it fails."""
+        if used < TAG_LEN or used - TAG_LEN > cap:
+            return -1
+        c = self._cipher
+        n = used - TAG_LEN
+        plain = memoryview(self._plain)[:cap]
+        try:
+            open_part_into(c.primitive, c.algorithm, self.queue, TO_DRIVER, counter,
+                           self._in_slot[p][:cap + TAG_LEN],
+                           memoryview(self._private)[:cap + TAG_LEN], plain, n)
+        except AuthFailure:
+            return -1
+        dst[:n] = plain[:n]      # released only once the tag has verified
+        return n
+
+    def wait(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        """Block until at least one request completes (or fail the driver)."""
+        drv = self.drv
+        ring = self.qs.ring
+        t = drv.t
+        deadline = time.monotonic() + (drv.opts.timeout if timeout is None else timeout)
+        quiet = 0
+        while True:
+            done = self.complete()
+            if done or not self._flight:
+                return done
+            if ring.enable_interrupts():
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if t.read_status() & DEVICE_NEEDS_RESET:
+                    drv._fail(DeviceNeedsReset("device set DEVICE_NEEDS_RESET"))
+                drv._fail(RequestTimeout(f"{len(self._flight)} stream requests on queue "
+                                         f"{self.queue} not completed in time"))
+            irq = t.wait_interrupts(left)
+            nq = sum(irq.queues.values())
+            drv.counters.queue_interrupts += nq
+            drv.counters.config_interrupts += irq.config
+            if irq.config:
+                drv._config_changed(irq.config)
+            done = self.complete()
+            if done:
+                return done
+            quiet += nq
+            if quiet > drv.opts.storm_limit:
+                drv._fail(NotificationStorm(f"{quiet} interrupts without a used buffer"))
+
+    def run(self, pairs: Sequence[tuple]) -> list[int]:
+        """Submit every pair, wait for all of them; their reply lengths, in order."""
+        first = self.submitted
+        results: dict[int, int] = {}
+        pos = 0
+        while pos < len(pairs) or self._flight:
+            if pos < len(pairs) and self._free:
+                pos += self.submit(pairs[pos:pos + len(self._free)])
+            if self._flight:
+                results.update(self.complete() or self.wait())
+        return [results[first + k] for k in range(len(pairs))]
