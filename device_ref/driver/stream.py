@@ -16,9 +16,10 @@ call and at most one notification:
   slot (in the bounce region too, when both are negotiated); on completion
   the sealed reply is first copied into private memory, so the device
   cannot change it between the tag check and the decryption, and opened
-  into a private buffer; only a reply whose tag verified is copied into
-  the caller's buffer. A reply that fails its tag leaves the caller's
-  buffer untouched: ``complete`` raises ``QencAuthError`` naming it.
+  straight into the caller's buffer. A reply that fails its tag is wiped
+  from the caller's buffer (the cipher may have decrypted into it before
+  the check failed) before ``complete`` returns, raising ``QencAuthError``
+  naming it: the caller never sees a byte of it.
 
 The stream shares the driver's distrust: a bad used id or length, a silent
 or storming device, or NEEDS_RESET fails the driver (reset first, memory
@@ -84,10 +85,7 @@ class Stream:
         self._flight: dict[int, tuple] = {}
         self._batch = ChainBatch(depth, 2 * depth)
         self._used = UsedBatch(depth)
-        # a sealed reply is copied here and opened into _plain: both private,
-        # so neither a racing device nor a failed tag reaches the caller
-        self._private = bytearray(in_len + extra)
-        self._plain = bytearray(in_len)
+        self._private = bytearray(in_len + extra)   # sealed replies are opened from here
         self._views: dict[int, memoryview] = {}
         self.submitted = 0      # tickets handed out: the n-th request submitted is ticket n
         self.completed = 0
@@ -232,14 +230,15 @@ class Stream:
             return -1
         c = self._cipher
         n = used - TAG_LEN
-        plain = memoryview(self._plain)[:cap]
         try:
             open_part_into(c.primitive, c.algorithm, self.queue, TO_DRIVER, counter,
                            self._in_slot[p][:cap + TAG_LEN],
-                           memoryview(self._private)[:cap + TAG_LEN], plain, n)
+                           memoryview(self._private)[:cap + TAG_LEN], dst[:cap], n)
         except AuthFailure:
+            # decrypt_into may have written unauthenticated bytes: wipe them
+            # before the caller gets control back
+            dst[:cap] = bytes(cap)
             return -1
-        dst[:n] = plain[:n]      # released only once the tag has verified
         return n
 
     def wait(self, timeout: float | None = None) -> list[tuple[int, int]]:
