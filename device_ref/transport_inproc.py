@@ -176,6 +176,13 @@ class InProcTransport(DriverTransport):
         with self._lock:
             self.device.enable_queue(queue)
 
+    def reset_queue(self, queue: int) -> None:
+        """Reset one queue alone (VIRTIO_F_RING_RESET; on PCI, the driver
+        writing 1 to queue_reset). Raises TransportError when the feature
+        was not negotiated."""
+        with self._lock:
+            self.device.reset_queue(queue)
+
     def notify(self, queue: int) -> None:
         self.kicks += 1
         if self._work is not None:

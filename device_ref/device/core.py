@@ -21,8 +21,8 @@ from device_ref.device import status as status_machine
 from device_ref.device.chain import ChainIO
 from device_ref.device.config_space import ConfigSpace
 from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, open_device_queue
-from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_SWIOTLB,
-                                        FAILED, FEATURES_OK, has)
+from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_RING_RESET,
+                                        F_SWIOTLB, FAILED, FEATURES_OK, has)
 from device_ref.device.negotiation import FeatureRules, refusal
 from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
                                   TransportError)
@@ -35,6 +35,7 @@ class QueueState:
     enabled: bool = False
     ring: DeviceQueue | None = None
     base: int | None = None   # vhost-user SET_VRING_BASE: where the device resumes
+    was_reset: bool = False   # reset alone (VIRTIO_F_RING_RESET): may be set up again
 
 
 @dataclass
@@ -148,6 +149,7 @@ class VirtioDevice(DeviceBackend):
             q.enabled = False
             q.ring = None
             q.base = None
+            q.was_reset = False
         # The memory map stays: it is the transport's, which replaces it
         # when the next negotiation changes what the device may reach.
         self.config.reset_driver_fields(self._config_layout)
@@ -204,7 +206,7 @@ class VirtioDevice(DeviceBackend):
 
     def set_queue(self, queue: int, config: QueueConfig) -> None:
         q = self._queue(queue)
-        if self.status & DRIVER_OK or q.enabled:
+        if q.enabled or (self.status & DRIVER_OK and not q.was_reset):
             raise TransportError(f"queue {queue} configured after it was enabled")
         if not 0 < config.size <= q.max_size:
             raise TransportError(f"queue size {config.size} not in 1..{q.max_size}")
@@ -215,8 +217,27 @@ class VirtioDevice(DeviceBackend):
         if q.config is None:
             raise TransportError(f"queue {queue} enabled before it was configured")
         q.enabled = True
+        q.was_reset = False
         if self.status & DRIVER_OK:
             self._open(queue, q)
+
+    def reset_queue(self, queue: int) -> None:
+        """Reset one queue (VIRTIO_F_RING_RESET): stop using it and forget
+        its rings, indices and the buffers in flight on it, which are never
+        used; the driver may configure and enable it again. The device's
+        other queues run on."""
+        q = self._queue(queue)
+        if not has(self.negotiated, F_RING_RESET):
+            self.record("violation", "queue reset without VIRTIO_F_RING_RESET")
+            raise TransportError("queue reset needs VIRTIO_F_RING_RESET negotiated")
+        q.config = None
+        q.enabled = False
+        q.ring = None
+        q.base = None
+        q.was_reset = True
+        if self.buffer_layer is not None:
+            self.buffer_layer.queue_reset(queue)
+        self.record("queue_reset", f"queue {queue} reset alone")
 
     def set_memory(self, memory: object) -> None:
         self.memory = memory

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from device_ref.device.features import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK,
                                         F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_RING_PACKED,
-                                        F_SWIOTLB, F_VERSION_1, FAILED, FEATURES_OK, bit, has)
+                                        F_RING_RESET, F_SWIOTLB, F_VERSION_1, FAILED, FEATURES_OK, bit, has)
 from device_ref.driver.errors import (BY_RING_CODE, ConfigUnstable, DeviceError, DeviceNeedsReset,
                                       DriverError, DriverNotReady, NegotiationFailed,
                                       NotificationStorm, RequestTimeout, RingBroken)
@@ -39,7 +39,7 @@ from device_ref.swiotlb import Allocation, BouncePool, PoolError, PoolExhausted,
 from device_ref.transport import DriverTransport, QueueConfig, TransportError
 
 GENERIC_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
-                    | bit(F_RING_PACKED) | bit(F_IN_ORDER) | bit(F_SWIOTLB))
+                    | bit(F_RING_PACKED) | bit(F_IN_ORDER) | bit(F_RING_RESET) | bit(F_SWIOTLB))
 ALL = (1 << 128) - 1
 SMALL = 256   # parts up to this size share one allocation per request
 
@@ -213,7 +213,7 @@ class VirtioDriver:
             raise TransportError(f"bounce region {region.base:#x}+{region.size:#x} is not mapped")
         self.dma = BouncePool(region, self.t.memory)
 
-    def _setup_queue(self, q: int) -> _Queue:
+    def _setup_queue(self, q: int, enable: bool = True) -> _Queue:
         size = min(self.opts.queue_size, self.t.queue_max_size(q))
         if self.layout == SPLIT:
             size = 1 << (size.bit_length() - 1)  # split rings need a power of two
@@ -232,8 +232,51 @@ class VirtioDriver:
                               in_order=has(self.negotiated, F_IN_ORDER))
         ring = DriverQueue(self.t.memory, cfg)
         self.t.set_queue(q, QueueConfig(size, cfg.desc, cfg.driver, cfg.device))
-        self.t.enable_queue(q)
+        if enable:
+            self.t.enable_queue(q)
         return _Queue(ring, cfg, allocs)
+
+    def reset_queue(self, queue: int) -> None:
+        """Reset one queue alone (VIRTIO_F_RING_RESET) and set it up again on
+        fresh rings; with a buffer layer, a fresh key goes in before the
+        queue is enabled again. Requests in flight on the queue fail with
+        ``DriverNotReady`` (the device never uses them); other queues go on."""
+        self._require_ready()
+        if not has(self.negotiated, F_RING_RESET):
+            raise DriverError("queue reset needs VIRTIO_F_RING_RESET, which was not negotiated")
+        reset = getattr(self.t, "reset_queue", None)
+        if reset is None:
+            raise DriverError("this transport cannot reset a single queue")
+        if not 0 <= queue < len(self.queues):
+            raise DriverError(f"queue {queue} does not exist")
+        qs = self.queues[queue]
+        if qs.owner:
+            raise DriverError(f"queue {queue} belongs to the {qs.owner}")
+        try:
+            reset(queue)
+        except TransportError as exc:
+            raise DriverError(f"queue {queue} reset failed: {exc}") from exc
+        # the device let go of the queue: only now is its memory ours again
+        for req in qs.inflight.values():
+            req.error = DriverNotReady(f"queue {queue} was reset")
+            req.done = True
+            for a in req.allocs:
+                self.dma.free(a)
+            req.allocs = []
+        qs.inflight.clear()
+        for a in qs.allocs:
+            self.dma.free(a)
+        try:
+            fresh = self._setup_queue(queue, enable=False)
+            self.queues[queue] = fresh
+            rekey = getattr(self.buffer_layer, "rekey", None)
+            if rekey is not None and self.buffer_layer.active(self):
+                rekey(self, queue)
+            self.t.enable_queue(queue)
+        except (TransportError, PoolError, RingError) as exc:
+            self._fail(DriverError(f"queue {queue} could not be set up again: {exc}"))
+        if self.t.read_status() & DEVICE_NEEDS_RESET:
+            self._fail(DeviceNeedsReset("device set DEVICE_NEEDS_RESET after a queue reset"))
 
     # -- configuration space -------------------------------------------------
     def read_config(self, offset: int, length: int) -> bytes:
