@@ -293,29 +293,36 @@ class Harness(QencSteps, Expectations):
             size = min(QUEUE_SIZE, self.t.queue_max_size(q))
             if layout == SPLIT:
                 size = 1 << (size.bit_length() - 1)
-            areas = ring_areas(layout, size)
-            addrs = []
-            for i, spec in enumerate((areas.desc, areas.driver, areas.device)):
-                # straddling: descriptors inside the region, the other areas outside
-                here = where if where != "straddling" else ("inside" if i == 0 else "outside")
-                addrs.append(self._areas_base(here, spec.size))
-            cfg = RingQueueConfig(layout, size, addrs[0], addrs[1], addrs[2],
-                                  event_idx=bool(self.negotiated >> F_EVENT_IDX & 1),
-                                  indirect=bool(self.negotiated >> F_INDIRECT & 1),
-                                  in_order=bool(self.negotiated >> F_IN_ORDER & 1))
-            hq = HQueue(self.t.memory, cfg, q)
-            try:
-                self.t.set_queue(q, QueueConfig(size, cfg.desc, cfg.driver, cfg.device))
-                self.t.enable_queue(q)
-            except TransportError as exc:
-                if self.placement in ("outside_region", "straddling"):
-                    raise Skipped(f"the transport refused rings outside the region before the "
-                                  f"device saw them ({exc})") from None
-                raise Wedged(f"queue {q} set-up failed: {exc}") from None
-            self.queues.append(hq)
+            self.queues.append(self._setup_queue(q, layout, size, where))
         for b in (self.ram, self.bounce):
             if b is not None:
                 self.dma_mark[id(b)] = b.next
+
+    def _setup_queue(self, q: int, layout: str, size: int, where: str,
+                     before_enable=None) -> HQueue:
+        """Rings for queue ``q`` placed per ``where``, handed to the device and enabled."""
+        areas = ring_areas(layout, size)
+        addrs = []
+        for i, spec in enumerate((areas.desc, areas.driver, areas.device)):
+            # straddling: descriptors inside the region, the other areas outside
+            here = where if where != "straddling" else ("inside" if i == 0 else "outside")
+            addrs.append(self._areas_base(here, spec.size))
+        cfg = RingQueueConfig(layout, size, addrs[0], addrs[1], addrs[2],
+                              event_idx=bool(self.negotiated >> F_EVENT_IDX & 1),
+                              indirect=bool(self.negotiated >> F_INDIRECT & 1),
+                              in_order=bool(self.negotiated >> F_IN_ORDER & 1))
+        hq = HQueue(self.t.memory, cfg, q)
+        try:
+            self.t.set_queue(q, QueueConfig(size, cfg.desc, cfg.driver, cfg.device))
+            if before_enable is not None:
+                before_enable()
+            self.t.enable_queue(q)
+        except TransportError as exc:
+            if self.placement in ("outside_region", "straddling"):
+                raise Skipped(f"the transport refused rings outside the region before the "
+                              f"device saw them ({exc})") from None
+            raise Wedged(f"queue {q} set-up failed: {exc}") from None
+        return hq
 
     def act_driver_ok(self) -> None:
         try:
@@ -792,12 +799,20 @@ class Harness(QencSteps, Expectations):
             raise Wedged(f"queue reset failed: {exc}") from None
         self.retired.append(q)
         self.queues = [x for x in self.queues if x is not q]
-        self.reset_queue_size = q.size
+        self.queue_was_reset = (q.index, q.cfg.layout, q.cfg.size)
 
     def act_queue_reenable(self, size: int | None = None) -> None:
-        if not hasattr(self, "reset_queue_size"):
+        """Set the queue reset last up again on fresh rings and enable it.
+        Key writes (qenc_keys) between queue_reset and this step land while
+        the queue is reset, as the spec asks."""
+        if getattr(self, "queue_was_reset", None) is None:
             raise Skipped("queue_reenable without an earlier queue_reset")
-        raise Skipped("this runner does not re-enable a reset queue yet")
+        index, layout, old_size = self.queue_was_reset
+        self.queue_was_reset = None
+        where = self.placement
+        if where == "default":
+            where = "inside" if self.swiotlb else "outside_region"
+        self.queues.insert(0, self._setup_queue(index, layout, size or old_size, where))
 
     def act_blk_get_lifetime(self) -> None:
         self.last_lifetime = None

@@ -10,10 +10,10 @@ fault-injection variants do, on purpose) can only get a wider map from
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from device_ref.device.features import F_SWIOTLB, has
+from device_ref.device.features import F_RING_RESET, F_SWIOTLB, bit, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.rng import RngDevice
@@ -33,13 +33,16 @@ DeviceFactory = Callable[[str, BounceRegion | None], object]
 
 
 def reference_device(device_type: str, bounce: BounceRegion | None):
-    """The unmodified reference device of a type."""
+    """The unmodified reference device of a type, with queue encryption and,
+    since the in-process transport can reset one queue, VIRTIO_F_RING_RESET."""
     if device_type == "blk":
-        return enable_device(BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(),
-                                       bounce=bounce)).device
-    if device_type == "rng":
-        return enable_device(RngDevice(seed=RNG_SEED, bounce=bounce)).device
-    raise AdapterError(f"the reference devices are blk and rng, not {device_type}")
+        device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
+    elif device_type == "rng":
+        device = RngDevice(seed=RNG_SEED, bounce=bounce)
+    else:
+        raise AdapterError(f"the reference devices are blk and rng, not {device_type}")
+    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET))
+    return enable_device(device).device
 
 
 @dataclass

@@ -5,6 +5,7 @@ driver with the driver-side layer."""
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.rng import RngDevice
@@ -15,7 +16,7 @@ from device_ref.qenc import DriverQenc, enable_device
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
 
-PACKED, SWIOTLB, INDIRECT = 34, 44, 28
+PACKED, SWIOTLB, INDIRECT, RING_RESET = 34, 44, 28, 40
 BOUNCE = BounceRegion(0x8000_1000, 1 << 20)
 
 
@@ -43,9 +44,11 @@ def mask(packed: bool = False, swiotlb: bool = False, indirect: bool = True) -> 
 
 
 def blk(algorithm="aes-256-gcm", packed=False, swiotlb=False, indirect=True, keygen=None,
-        log=False, sectors=2048):
+        log=False, sectors=2048, ring_reset=False):
     storage = MemoryStorage(sectors * 512)
     dev = BlkDevice(storage, BlkOptions(), bounce=BOUNCE)
+    if ring_reset:   # offer VIRTIO_F_RING_RESET: queues can be reset one by one
+        dev.rules = replace(dev.rules, offered=dev.rules.offered | 1 << RING_RESET)
     dlayer = enable_device(dev, log_nonces=log)
     t = VmmTransport(dev)
     drv = BlkDriver(t, DriverOptions(features=mask(packed, swiotlb, indirect), timeout=1.0))

@@ -1,6 +1,7 @@
 """No key and nonce pair ever repeats: 100,000 buffers through the reference
 driver and device, with queue resets (new key for the queue) and device
-resets (new keys for all) along the way.
+resets (new keys for all) along the way, both through the transport
+(VIRTIO_F_RING_RESET for the queue resets).
 
 The rule under test (spec/queue_encryption.vspec): nonce = le64 counter |
 le16 queue | u8 direction | u8 0, where the counter is the chain's
@@ -19,7 +20,7 @@ DEVICE_RESET_EVERY = 30_000
 
 
 def test_no_key_nonce_pair_repeats_across_100000_buffers_and_resets():
-    dev, dlayer, t, drv, storage = blk("chacha20-poly1305", log=True)
+    dev, dlayer, t, drv, storage = blk("chacha20-poly1305", log=True, ring_reset=True)
     drv.init()
     device_resets = queue_resets = 0
     try:
@@ -32,8 +33,7 @@ def test_no_key_nonce_pair_repeats_across_100000_buffers_and_resets():
                 device_resets += 1
             elif i % QUEUE_RESET_EVERY == 0:
                 assert drv.outstanding() == 0
-                dlayer.queue_reset(0)
-                drv.buffer_layer.rekey(drv, 0)
+                drv.reset_queue(0)      # VIRTIO_F_RING_RESET: through the transport
                 queue_resets += 1
     finally:
         drv.shutdown()
@@ -54,3 +54,4 @@ def test_no_key_nonce_pair_repeats_across_100000_buffers_and_resets():
         assert dirs[0] == list(range(len(dirs[0])))
         assert dirs[1] == list(range(len(dirs[1])))
     assert (device_resets, queue_resets) == (3, 14)
+    assert len(dlayer.seen_keys) == 1 + device_resets + queue_resets   # each installed once
