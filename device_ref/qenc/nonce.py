@@ -18,19 +18,19 @@ TO_DEVICE = 0     # device-readable part: sealed by the driver
 TO_DRIVER = 1     # device-writable part: sealed by the device
 COUNTER_LIMIT = 1 << 64
 
-_NONCE = struct.Struct("<QHBx")
-_AAD = struct.Struct("<IHBB")
+NONCE_LAYOUT = struct.Struct("<QHBx")
+AAD_LAYOUT = struct.Struct("<IHBB")
 
 
 def nonce(queue: int, direction: int, counter: int) -> bytes:
     """The 12-byte nonce of one part of one chain."""
     if not 0 <= counter < COUNTER_LIMIT:
         raise OverflowError("the 64-bit counter of this queue is exhausted; reset and rekey")
-    return _NONCE.pack(counter, queue, direction)
+    return NONCE_LAYOUT.pack(counter, queue, direction)
 
 
 def aad(length: int, queue: int, direction: int, algorithm: int) -> bytes:
     """The associated data: binds the plaintext length (for the device-writable
     part, the used length less the tag), the queue, the direction and the
     algorithm into the tag."""
-    return _AAD.pack(length, queue, direction, algorithm)
+    return AAD_LAYOUT.pack(length, queue, direction, algorithm)
