@@ -318,12 +318,36 @@ class VirtioDevice(DeviceBackend):
         driver wants an interrupt. A separate method so that a test variant of
         a device can change what happens to requests without copying notify."""
         layer = self.buffer_layer
+        pair = self._pair_handler()
+        memory = ring.memory
+        set_written = ring.set_written
         for i, chain in enumerate(chains):
-            io = ChainIO(ring.memory, chain.segments)
-            ring.set_written(i, self.handle(queue, io) if layer is None
-                             else layer.serve(queue, io, self.handle))
+            segs = chain.segments
+            if pair is not None and len(segs) == 2 and not segs[0].writable and segs[1].writable:
+                r, w = segs
+                rview = memory.translate(r.gpa, r.len)
+                wview = memory.translate(w.gpa, w.len)
+                set_written(i, pair(queue, rview, wview) if layer is None
+                            else layer.serve_pair(queue, rview, wview, pair))
+                continue
+            io = ChainIO(memory, segs)
+            set_written(i, self.handle(queue, io) if layer is None
+                        else layer.serve(queue, io, self.handle))
         self.counters.requests += len(chains)
         return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
+
+    def _pair_handler(self):
+        """``handle_pair`` when this device type has one at least as derived
+        as its ``handle`` (a subclass that changes ``handle`` alone keeps
+        every chain on ``handle``), else None."""
+        cls = type(self)
+        cached = cls.__dict__.get("_pair_cache")
+        if cached is None:
+            pair_at = next((k for k in cls.__mro__ if "handle_pair" in k.__dict__), VirtioDevice)
+            handle_at = next(k for k in cls.__mro__ if "handle" in k.__dict__)
+            cached = pair_at is not VirtioDevice and issubclass(pair_at, handle_at)
+            cls._pair_cache = cached
+        return self.handle_pair if cached and "handle" not in self.__dict__ else None
 
     def notify(self, queue: int) -> None:
         """Process every available buffer on ``queue`` (a kick)."""
@@ -351,3 +375,10 @@ class VirtioDevice(DeviceBackend):
     def handle(self, queue: int, io: ChainIO) -> int:
         """Carry out one request; return the number of bytes written."""
         raise NotImplementedError
+
+    # A device type may also define
+    #     handle_pair(queue, readable: memoryview, writable: memoryview) -> int
+    # for chains of one device-readable and one device-writable descriptor:
+    # it gets views of guest memory (the driver may change ``readable`` at
+    # any time: copy what you decide on) and returns the number of bytes it
+    # wrote at the start of ``writable``. Other chains still go to ``handle``.

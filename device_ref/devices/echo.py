@@ -28,3 +28,8 @@ class EchoDevice(VirtioDevice):
     def handle(self, queue: int, io) -> int:
         n = min(io.readable_len, io.writable_len)
         return io.write(0, io.read_view(0, n))
+
+    def handle_pair(self, queue: int, readable: memoryview, writable: memoryview) -> int:
+        n = min(len(readable), len(writable))
+        writable[:n] = readable[:n]
+        return n

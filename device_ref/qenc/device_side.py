@@ -103,6 +103,8 @@ class DeviceQenc:
         self.rejected = 0
         self.nonce_log: list[tuple[bytes, bytes]] | None = [] if log_nonces else None
         self._buffers = [bytearray(), bytearray(), bytearray()]   # see _scratch
+        self._pair_key: tuple[int, int] | None = None
+        self._pair_views: tuple = ()
 
     # -- registers -------------------------------------------------------
     @staticmethod
@@ -187,10 +189,7 @@ class DeviceQenc:
     def serve(self, queue: int, io, handle) -> int:
         """Run one chain through the device type ``handle``; return the used length."""
         if self.held:
-            held, self.held = self.held, []
-            if self._negotiated():
-                for commit in held:
-                    self._install(commit, True, checked=True)
+            self._install_held()
         c = self.ciphers.get(queue)
         if c is None or c.primitive is None:
             return handle(queue, io)
@@ -224,6 +223,52 @@ class DeviceQenc:
         else:
             io.write(0, seal_part(c.primitive, c.algorithm, queue, TO_DRIVER, n,
                                   plain.sealed_area(), used))
+        if self.nonce_log is not None:
+            self.nonce_log.append((c.key_id, nonce(queue, TO_DRIVER, n)))
+        return used + alg.TAG_LEN
+
+    def _install_held(self) -> None:
+        """vhost-user without STATUS: install the key writes held until now."""
+        held, self.held = self.held, []
+        if self._negotiated():
+            for commit in held:
+                self._install(commit, True, checked=True)
+
+    def serve_pair(self, queue: int, readable: memoryview, writable: memoryview,
+                   handle_pair) -> int:
+        """``serve`` for a chain of one readable and one writable descriptor
+        and a device type with ``handle_pair``: the same rules without the
+        chain objects."""
+        if self.held:
+            self._install_held()
+        c = self.ciphers.get(queue)
+        if c is None or c.primitive is None:
+            return handle_pair(queue, readable, writable)
+        n = c.counter
+        c.counter += 1        # the chain's position counts even when it is refused
+        size, room = len(readable), len(writable) - alg.TAG_LEN
+        try:
+            if size < alg.TAG_LEN or room < 0:
+                raise AuthFailure(f"parts of {size} and {room + alg.TAG_LEN} bytes have no "
+                                  f"room for the tag")
+            if (size, room) != self._pair_key:     # scratch views, kept per shape
+                self._pair_views = (self._scratch(0, size),
+                                    self._scratch(1, size - alg.TAG_LEN), self._scratch(2, room))
+                self._pair_key = (size, room)
+            private, plain, area = self._pair_views
+            open_part_into(c.primitive, c.algorithm, queue, TO_DEVICE, n, readable,
+                           private, plain, size - alg.TAG_LEN)
+        except AuthFailure as exc:
+            self.rejected += 1
+            self.device.record("qenc_rejected", f"queue {queue}: {exc}")
+            return 0
+        except OverflowError as exc:
+            self.device.needs_reset(f"queue {queue}: {exc}")
+            return 0
+        used = handle_pair(queue, plain, area)
+        if used < room:      # bytes the device type did not write are sealed as zero
+            area[used:] = bytes(room - used)
+        seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, area, writable, used)
         if self.nonce_log is not None:
             self.nonce_log.append((c.key_id, nonce(queue, TO_DRIVER, n)))
         return used + alg.TAG_LEN
