@@ -180,6 +180,33 @@ def test_bytes_the_device_never_wrote_reach_the_driver_as_zero():
     assert reply[12:] == bytes(52)     # the sealed area's tail: never written, so zero
 
 
+class ShortPairEcho(EchoDevice):
+    """Through handle_pair: echoes only the first 5 bytes."""
+
+    short = False
+
+    def handle_pair(self, queue, readable, writable):
+        n = 5 if self.short else min(len(readable), len(writable))
+        writable[:n] = readable[:n]
+        return n
+
+
+def test_handle_pair_replies_are_sealed_with_a_zero_tail():
+    dev = ShortPairEcho()
+    enable_device(dev)
+    t = InProcTransport(dev)
+    drv = EchoDriver(t, DriverOptions(features=ALL & ~(1 << PACKED)))
+    enable_driver(drv, "chacha20-poly1305")
+    drv.init()
+    st = drv.stream(0, 64, 64, depth=1)
+    assert st.run(buffers(drv, t, 1, 64)) == [64]      # fills the device's scratch area
+    dev.short = True
+    pairs = buffers(drv, t, 1, 64, fill=0xEE)
+    assert st.run(pairs) == [5]
+    src, dst = pairs[0]
+    assert t.memory.read(dst.addr, 64) == t.memory.read(src.addr, 5) + bytes(59)
+
+
 def test_requests_that_do_not_fit_are_refused_whole():
     _dev, _dl, t, drv = echo("aes-256-gcm")
     st = drv.stream(0, 128, 128, depth=4)
