@@ -85,7 +85,7 @@ class Stream:
         self._flight: dict[int, tuple] = {}
         self._batch = ChainBatch(depth, 2 * depth)
         self._used = UsedBatch(depth)
-        self._private = bytearray(in_len + extra)   # sealed replies are opened from here
+        self._private = memoryview(bytearray(in_len + extra))   # replies are opened from here
         self._views: dict[int, memoryview] = {}
         self.submitted = 0      # tickets handed out: the n-th request submitted is ticket n
         self.completed = 0
@@ -233,7 +233,7 @@ class Stream:
         try:
             open_part_into(c.primitive, c.algorithm, self.queue, TO_DRIVER, counter,
                            self._in_slot[p][:cap + TAG_LEN],
-                           memoryview(self._private)[:cap + TAG_LEN], dst[:cap], n)
+                           self._private[:cap + TAG_LEN], dst[:cap], n)
         except AuthFailure:
             # decrypt_into may have written unauthenticated bytes: wipe them
             # before the caller gets control back
