@@ -31,7 +31,12 @@ def test_one_short_run_writes_table_json_and_svg(tmp_path):
     assert {(t["mode"], t["size"]) for t in data["targets"]} == {
         ("aes-256-gcm", 4096), ("aes-256-gcm", 65536), ("chacha20-poly1305", 4096),
         ("chacha20-poly1305", 65536), ("swiotlb", 65536)}
-    assert data["machine"]["cores"] >= 1
+    assert data["machine"]["cores"] >= 1 and data["depth"] == 32
+    for r in data["rows"]:
+        if r["mode"] != "none":
+            assert r["layer_Bps"] > 0 and r["floor_Bps"] > 0
+            assert abs(r["floor_vs_raw"] - r["floor_Bps"] / r["raw_Bps"]) < 1e-9
+    assert all("floor_vs_raw" in t for t in data["targets"])
     svg = ET.fromstring(s.read_text())
     bars = [e for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.find(
         "{http://www.w3.org/2000/svg}title") is not None]
@@ -43,3 +48,9 @@ def test_bad_arguments_are_one_line_errors():
     proc = run("--seconds", "0")
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "must be positive" in proc.stderr
+
+
+def test_depth_out_of_range_is_a_one_line_error():
+    proc = run("--depth", "0")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--depth" in proc.stderr
