@@ -344,6 +344,11 @@ class VirtioDriver:
         allocs: list[Allocation] = []
         ctx = None
         if self.buffer_layer is not None:
+            # A part sealed into guest memory is seen by whoever shares it,
+            # so its counter may never be used again: make sure the ring takes
+            # the chain (two descriptors at most) before anything is sealed.
+            if qs.ring.num_free < 2:
+                raise RingError(RingErrorCode.QUEUE_FULL, "no room for a sealed chain")
             out, in_, ctx = self.buffer_layer.seal(self, queue, out, in_, allocs)
         copy_back: list[tuple[int, int, GuestBuffer | None]] = []
         out_segs: list[tuple[int, int]] = []
@@ -404,6 +409,10 @@ class VirtioDriver:
         except (PoolError, RingError) as exc:
             for a in allocs:
                 self.dma.free(a)
+            if ctx is not None and isinstance(exc, RingError):
+                # sealed but not queued (cannot happen after the room check):
+                # the counter is burnt, so the key must go with a reset
+                self._fail(RingBroken(f"a sealed chain was not queued: {exc}"))
             if isinstance(exc, RingError) and exc.code != RingErrorCode.QUEUE_FULL:
                 raise DriverError(f"could not queue request: {exc}") from exc
             raise

@@ -115,7 +115,9 @@ class Stream:
         before the call onwards)."""
         drv = self.drv
         drv._require_ready()
-        n = min(len(pairs), len(self._free))
+        # Seal only what the ring is sure to take (two descriptors a chain):
+        # a sealed part's counter can never be used again.
+        n = min(len(pairs), len(self._free), self.qs.ring.num_free // 2)
         if not n:
             return 0
         out_len, in_len = self.out_len, self.in_len
@@ -169,10 +171,8 @@ class Stream:
             added, notify = self.qs.ring.add_batch(batch)
         except RingError as exc:
             raise DriverError(f"could not queue stream requests: {exc}") from exc
-        for k in range(added, n):   # the ring had fewer free descriptors than positions
-            p = ADD.unpack_from(batch.chains, ADD.size * k)[3]
-            del flight[p]
-            free.append(p)
+        if added != n:   # cannot happen after the room check above
+            drv._fail(RingBroken(f"the ring took {added} of {n} stream chains"))
         if cipher is not None:
             first = cipher.counter
             cipher.counter = first + added

@@ -15,6 +15,7 @@ from device_ref.driver.core import ALL, DriverOptions
 from device_ref.driver.echo import EchoDriver
 from device_ref.driver.errors import DriverError
 from device_ref.qenc import QencAuthError, enable_device, enable_driver
+from device_ref.ring import RingError, RingErrorCode
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
 
@@ -348,3 +349,66 @@ def test_stream_over_vhost_user(mode, tmp_path):
         server.stop()
         thread.join(5)
         server.close()
+
+
+class NonceSpy:
+    """Wraps an AEAD: records the nonce of every seal."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.sealed = inner, []
+
+    def encrypt_into(self, nonce, data, aad, out):
+        self.sealed.append(bytes(nonce))
+        return self.inner.encrypt_into(nonce, data, aad, out)
+
+    def encrypt(self, nonce, data, aad):
+        self.sealed.append(bytes(nonce))
+        return self.inner.encrypt(nonce, data, aad)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_full_ring_never_makes_the_driver_seal_a_counter_twice():
+    """A part sealed into guest memory has been seen; its counter must not
+    be used again. With the device asleep the ring fills; the submissions
+    that do not fit must fail before sealing, in the safe layer and in a
+    stream alike."""
+    dev, dlayer, t, drv = echo("aes-256-gcm")
+    drv.opts.queue_size = 8
+    drv.opts.use_indirect = False
+    drv.init()
+    spy = NonceSpy(drv.buffer_layer.ciphers[0].primitive)
+    drv.buffer_layer.ciphers[0].primitive = spy
+    t.notify = lambda q: None                # the device sleeps: nothing completes
+    reqs = [drv.submit(0, [b"%d" % k * 40], [40]) for k in range(4)]   # 8 descriptors
+    for _ in range(3):
+        with pytest.raises(RingError) as e:
+            drv.submit(0, [b"x" * 40], [40])
+        assert e.value.code == RingErrorCode.QUEUE_FULL
+    assert len(spy.sealed) == len(set(spy.sealed)) == 4
+    del t.notify
+    t.notify(0)
+    for r in reqs:
+        drv.wait(r)
+    assert dlayer.rejected == 0 and drv.submit(0, [b"y" * 40], [40]) is not None
+    assert len(spy.sealed) == len(set(spy.sealed)) == 5
+
+
+def test_a_stream_seals_only_what_the_ring_takes():
+    dev, dlayer, t, drv = echo("chacha20-poly1305")
+    drv.opts.queue_size = 8
+    drv.init()
+    st = drv.stream(0, 64, 64, depth=8)     # eight positions, room for four chains
+    spy = NonceSpy(drv.buffer_layer.ciphers[0].primitive)
+    drv.buffer_layer.ciphers[0].primitive = spy
+    st._cipher = drv.buffer_layer.ciphers[0]
+    t.notify = lambda q: None
+    pairs = buffers(drv, t, 8, 64)
+    assert st.submit(pairs) == 4 and st.submit(pairs[4:]) == 0
+    assert len(spy.sealed) == 4
+    del t.notify
+    t.notify(0)
+    assert st.run(pairs[4:]) == [64] * 4
+    assert dlayer.rejected == 0 and len(spy.sealed) == len(set(spy.sealed)) == 8
+    assert all(t.memory.read(d.addr, 64) == t.memory.read(s.addr, 64) for s, d in pairs)
