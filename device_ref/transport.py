@@ -66,6 +66,8 @@ from typing import Protocol, runtime_checkable
 PCI_CAP_ID_VNDR = 0x09
 VIRTIO_PCI_CAP_SHARED_MEMORY_CFG = 8
 VIRTIO_PCI_CAP_SWIOTLB_CFG = 10
+VIRTIO_PCI_CAP_QENC_CFG = 11      # proposed with VIRTIO_F_QUEUE_ENCRYPTION
+_CAP = struct.Struct("<BBBBBB2xII")      # struct virtio_pci_cap: 16 bytes
 _CAP64 = struct.Struct("<BBBBBB2xIIII")  # 24 bytes
 
 
@@ -114,6 +116,35 @@ class PciCap64:
             raise TransportError(f"cap_len {cap_len} too short for a 64-bit capability")
         return cls(cfg_type=cfg_type, bar=bar, offset=off | off_hi << 32,
                    length=ln | ln_hi << 32, id=ident, cap_next=nxt)
+
+
+@dataclass(frozen=True)
+class PciCap:
+    """``struct virtio_pci_cap``: a virtio structure capability (32-bit
+    offset and length)."""
+    cfg_type: int
+    bar: int
+    offset: int
+    length: int
+    id: int = 0
+    cap_next: int = 0
+
+    def encode(self) -> bytes:
+        return _CAP.pack(PCI_CAP_ID_VNDR, self.cap_next, _CAP.size, self.cfg_type, self.bar,
+                         self.id, self.offset, self.length)
+
+
+def decode_capability(raw: bytes) -> PciCap64:
+    """Either layout, by its cap_len: a 16-byte ``virtio_pci_cap`` or a
+    24-byte ``virtio_pci_cap64`` (returned as ``PciCap64`` either way)."""
+    if len(raw) >= 3 and raw[2] >= _CAP64.size:
+        return PciCap64.decode(raw)
+    if len(raw) < _CAP.size:
+        raise TransportError(f"virtio_pci_cap needs {_CAP.size} bytes, got {len(raw)}")
+    vndr, nxt, cap_len, cfg_type, bar, ident, off, ln = _CAP.unpack_from(raw)
+    if vndr != PCI_CAP_ID_VNDR or cap_len < _CAP.size:
+        raise TransportError(f"not a virtio structure capability (id {vndr:#x}, cap_len {cap_len})")
+    return PciCap64(cfg_type=cfg_type, bar=bar, offset=off, length=ln, id=ident, cap_next=nxt)
 
 
 @dataclass(frozen=True)
@@ -260,6 +291,12 @@ class DriverTransport(ABC):
     @abstractmethod
     def bounce_description(self) -> BounceDescription | None:
         """How the device describes its SWIOTLB bounce region, if it has one."""
+
+    def pci_capabilities(self) -> list[bytes] | None:
+        """The device's virtio structure capabilities as a PCI device lists
+        them (raw ``virtio_pci_cap``/``virtio_pci_cap64`` bytes), or None
+        when the transport is not PCI and has no such list."""
+        return None
 
     def reset(self) -> None:
         """Reset the device and wait until it reports status 0."""

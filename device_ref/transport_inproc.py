@@ -22,13 +22,15 @@ from device_ref.device.features import F_SWIOTLB, FEATURES_OK, has
 from device_ref.guest_ram import GuestRam
 from device_ref.transport import (BounceDescription, DeviceBackend, DriverTransport,
                                   Interrupts, MmioBounceDescription, PciBounceDescription,
-                                  PciCap64, QueueConfig, TransportError,
+                                  PciCap, PciCap64, QueueConfig, TransportError,
                                   VIRTIO_PCI_CAP_SWIOTLB_CFG)
 
 RAM_BASE = 0x1000_0000
 DEFAULT_RAM = 8 << 20
 PCI_BOUNCE_BAR = 2
 PCI_BOUNCE_OFFSET = 0x1000  # the region sits at an offset in its BAR, as a real one may
+PCI_DEVICE_CFG_BAR = 4         # where this model says the device-specific configuration
+PCI_DEVICE_CFG_OFFSET = 0x2000  # space sits (as QEMU's modern layout puts it)
 
 
 class _Host:
@@ -202,6 +204,23 @@ class InProcTransport(DriverTransport):
                 self.host.cond.wait(timeout)
             got, self.host.pending = self.host.pending, Interrupts()
             return got
+
+    def pci_capabilities(self) -> list[bytes] | None:
+        """In the PCI style: the SWIOTLB capability when there is a bounce
+        region, and a structure capability for each register block the
+        device keeps in its configuration space (queue encryption), placed
+        where this model maps that space: BAR 4 at offset 0x2000."""
+        if self.bounce_style != "pci":
+            return None
+        caps = []
+        desc = self.bounce_description()
+        if desc is not None:
+            caps.append(desc.cap)
+        structures = getattr(self.device, "pci_structures", None)
+        for cfg_type, offset, length in (structures() if structures is not None else ()):
+            caps.append(PciCap(cfg_type=cfg_type, bar=PCI_DEVICE_CFG_BAR,
+                               offset=PCI_DEVICE_CFG_OFFSET + offset, length=length).encode())
+        return caps
 
     def bounce_description(self) -> BounceDescription | None:
         if self.bounce is None:

@@ -119,6 +119,13 @@ class VirtioDevice(DeviceBackend):
     def bounce_region(self) -> BounceRegion | None:
         return self._bounce
 
+    def pci_structures(self) -> list[tuple[int, int, int]]:
+        """Register blocks inside the device's configuration space that a
+        PCI transport announces with their own structure capability:
+        (cfg_type, offset in the configuration space, length)."""
+        structure = getattr(self.buffer_layer, "pci_structure", None)
+        return [structure()] if structure is not None else []
+
     # -- status ---------------------------------------------------------
     def read_status(self) -> int:
         return self.status

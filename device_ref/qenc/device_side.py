@@ -22,6 +22,7 @@ from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
 
 F_QUEUE_ENCRYPTION = 45   # provisional: experimental, not assigned by OASIS
+VIRTIO_PCI_CAP_QENC_CFG = 11   # provisional, as the bit
 
 
 @dataclass
@@ -110,6 +111,12 @@ class DeviceQenc:
     @staticmethod
     def owns_config(offset: int, length: int) -> bool:
         return WINDOW <= offset and offset + length <= WINDOW + SIZE
+
+    @staticmethod
+    def pci_structure() -> tuple[int, int, int]:
+        """The register block as a PCI transport announces it:
+        VIRTIO_PCI_CAP_QENC_CFG, its offset in configuration space, its length."""
+        return VIRTIO_PCI_CAP_QENC_CFG, WINDOW, SIZE
 
     @staticmethod
     def read_register(offset: int, length: int) -> bytes:
