@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 import time
 
-from device_ref.transport import PciBounceDescription, TransportError
+from device_ref.transport import PciBounceDescription, TransportError, decode_capability
 
 from conformance import names
 from conformance.outcomes import Failed, Skipped, Wedged
@@ -199,6 +199,28 @@ class Expectations:
         if property == "within_bar":
             if not isinstance(desc, PciBounceDescription):
                 raise Skipped("the region is described by the platform, not by a BAR")
+
+    def expect_pci_capability(self, cfg_type: int, count: int = 1,
+                              min_length: int = 0) -> None:
+        caps = self.t.pci_capabilities() if hasattr(self.t, "pci_capabilities") else None
+        if caps is None:
+            raise Skipped("this transport has no PCI capability list")
+        found = []
+        for raw in caps:
+            try:
+                cap = decode_capability(raw)
+            except TransportError as exc:
+                raise Failed(f"malformed capability {bytes(raw).hex()}: {exc}",
+                             "well-formed virtio structure capabilities") from None
+            if cap.cfg_type == cfg_type:
+                found.append(cap)
+        want = f"{count} capabilities of cfg_type {cfg_type}" + \
+            (f", each at least {min_length} bytes long" if min_length else "")
+        if len(found) != count:
+            raise Failed(f"{len(found)} of cfg_type {cfg_type}", want)
+        short = [c.length for c in found if c.length < min_length]
+        if short:
+            raise Failed(f"length {short[0]}", want)
 
     def _access_log(self) -> None:
         raise Skipped("this adapter does not log the device's memory accesses")

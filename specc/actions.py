@@ -280,6 +280,11 @@ _VERBS = (
          "holds what the runner put there: no plaintext was released and nothing written."),
     Verb("qenc_registers", EXPECTATION, (_p("what", "enum", "zero", positional=True),),
          "Every byte of the queue-encryption register block reads as zero."),
+    Verb("pci_capability", EXPECTATION,
+         (_p("cfg_type", "int"), _p("count", "int", optional=True),
+          _p("min_length", "int", optional=True)),
+         "Over PCI: the device lists exactly count (default 1) virtio structure capabilities "
+         "of this cfg_type, each giving a length of at least min_length bytes."),
 )
 
 # (kind, verb) -> Verb.  Preconditions and expectations have their own name

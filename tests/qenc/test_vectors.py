@@ -133,6 +133,20 @@ class ReadableRegisters(DeviceQenc):
         self.regs.image[offset - 0xC0:offset - 0xC0 + len(data)] = data
 
 
+class ShortCapability(DeviceQenc):
+    """Broken: announces its register block as 32 bytes long."""
+
+    @staticmethod
+    def pci_structure():
+        return 11, 0xC0, 32
+
+
+class NoCapability(DeviceQenc):
+    """Broken: offers the feature but lists no capability for its registers."""
+
+    pci_structure = None
+
+
 def _factory(layer_cls):
     def make(device_type, bounce):
         dev = (BlkDevice(MemoryStorage(2048 * 512), BlkOptions(), bounce=bounce)
@@ -147,7 +161,10 @@ def _factory(layer_cls):
     (AcceptsForgeries, "qenc.dev.refuse-forged"),
     (AcceptsForgeries, "qenc.dev.open-readable"),
     (ReadableRegisters, "qenc.dev.registers-write-only"),
-], ids=["accepts-forgeries/refuse", "accepts-forgeries/open", "readable-registers"])
+    (ShortCapability, "qenc.pci.dev.capability"),
+    (NoCapability, "qenc.pci.dev.capability"),
+], ids=["accepts-forgeries/refuse", "accepts-forgeries/open", "readable-registers",
+        "short-capability", "no-capability"])
 def test_runner_catches_broken_devices(vectors, layer_cls, requirement):
     suite, _ = vectors
     run = run_suite(suite, RefAdapter(AdapterOptions(timeout=0.3), factory=_factory(layer_cls)),
