@@ -17,7 +17,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
-from device_ref.ring import PACKED, SPLIT, RingError, ring_areas
+from device_ref.ring import PACKED, SPLIT, ring_areas
 from device_ref.ring.layout import QueueConfig as RingQueueConfig
 from device_ref.transport import QueueConfig, TransportError
 
