@@ -18,6 +18,7 @@ from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import DriverOptions
 from device_ref.driver.errors import DriverError
 from device_ref.driver.rng import RngDriver
+from device_ref.qenc import enable_device, enable_driver
 from device_ref.device.features import F_RING_PACKED, has
 from device_ref.devices.blk import F_FLUSH, ID_LEN, T_FLUSH, T_GET_ID
 from device_ref.driver.blk import header
@@ -118,6 +119,10 @@ class DriverRun:
         # finds what a quiet driver left, so notifies_when_asked and
         # quiet_when_suppressed are both judged.
         self.device.vary_notifications = True
+        qenc = any(step.verb == "offered" and "VIRTIO_F_QUEUE_ENCRYPTION" in step.args["features"]
+                   for step in preconditions)
+        if qenc:   # the checking device offers queue encryption and owns its registers
+            enable_device(self.device)
         for step in preconditions:
             if step.verb != "offered":
                 continue
@@ -130,6 +135,8 @@ class DriverRun:
         self.transport = InProcTransport(self.device, ram_size=RAM_SIZE, bounce_style=style)
         cls = BlkDriver if self.device_type == "blk" else RngDriver
         self.driver = cls(self.transport, DriverOptions())
+        if qenc:   # ... and the driver under test uses it
+            enable_driver(self.driver, "aes-256-gcm")
 
     # -- actions ---------------------------------------------------------------------
     def _action(self, step) -> None:

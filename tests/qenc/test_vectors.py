@@ -104,8 +104,7 @@ def test_reference_device_passes_and_refuses_every_forgery(vectors):
     for r in results:
         assert r.verdict.value in ("PASS", "REJECT", "SKIP"), (r.check_id, r.verdict, r.reason)
     skipped = {r.check_id for r in results if r.verdict.value == "SKIP"}
-    # only the driver-under-test check; the queue-reset one runs in process
-    assert skipped == {"qenc.drv.register-window/keys-in-window"}
+    assert not skipped    # the queue-reset and driver-mode checks run in process too
     assert by_check["qenc.dev.queue-reset-forgets/rekey-after-queue-reset"] == {"PASS"}
 
 
@@ -226,3 +225,32 @@ def test_vectors_over_vhost_user_against_device_ref_serve(vectors, dtype):
         proc.terminate()
         proc.wait(5)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _keys_in_window(suite, layout="split"):
+    return run_suite(suite, RefAdapter(AdapterOptions(timeout=0.5)),
+                     RunOptions(layout=layout, step_timeout=0.5,
+                                only=("qenc.drv.register-window",))).results
+
+
+def test_driver_mode_judges_the_reference_driver_keys_in_window(vectors):
+    suite, _ = vectors
+    results = _keys_in_window(suite) + _keys_in_window(suite, "packed")
+    assert [r.verdict.value for r in results] == ["PASS", "PASS"], \
+        [(r.check_id, r.verdict.value, r.reason) for r in results]
+
+
+def test_driver_mode_fails_a_driver_that_writes_keys_after_driver_ok(vectors, monkeypatch):
+    from device_ref.device.features import DRIVER_OK   # noqa: PLC0415
+    from device_ref.driver.core import VirtioDriver     # noqa: PLC0415
+    suite, _ = vectors
+    status = VirtioDriver._status
+
+    def late_key(self, value):
+        status(self, value)
+        if value & DRIVER_OK and self.buffer_layer is not None:
+            self.buffer_layer.rekey(self, 0)     # a key write outside the window
+    monkeypatch.setattr(VirtioDriver, "_status", late_key)
+    results = _keys_in_window(suite)
+    assert [r.verdict.value for r in results] == ["FAIL"], \
+        [(r.check_id, r.verdict.value, r.reason) for r in results]
