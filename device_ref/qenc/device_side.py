@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from device_ref.device.chain import Segment
 from device_ref.device.features import DRIVER_OK, FEATURES_OK, bit, has
 from device_ref.qenc import algorithms as alg
-from device_ref.qenc.codec import AuthFailure, open_part_into, seal_part, seal_part_into
+from device_ref.qenc.codec import AuthFailure, open_part_into, seal_part_into
 from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
 
@@ -104,8 +104,8 @@ class DeviceQenc:
         self.rejected = 0
         self.nonce_log: list[tuple[bytes, bytes]] | None = [] if log_nonces else None
         self._buffers = [bytearray(), bytearray(), bytearray()]   # see _scratch
-        self._pair_key: tuple[int, int] | None = None
-        self._pair_views: tuple = ()
+        self._views_key: tuple[int, int] | None = None
+        self._views: tuple = ()
 
     # -- registers -------------------------------------------------------
     @staticmethod
@@ -195,44 +195,58 @@ class DeviceQenc:
     # -- data path -------------------------------------------------------
     def serve(self, queue: int, io, handle) -> int:
         """Run one chain through the device type ``handle``; return the used length."""
-        if self.held:
-            self._install_held()
-        c = self.ciphers.get(queue)
-        if c is None or c.primitive is None:
+        c = self._cipher(queue)
+        if c is None:
             return handle(queue, io)
         n = c.counter
         c.counter += 1        # the chain's position counts even when it is refused
         try:
-            readable = b""
-            if io.readable_len:
-                readable = self._open(c, queue, n, io)
-            if io.writable_len and io.writable_len < alg.TAG_LEN:
-                raise AuthFailure(f"writable part of {io.writable_len} bytes has no room "
-                                  f"for the tag")
-        except AuthFailure as exc:
-            self.rejected += 1
-            self.device.record("qenc_rejected", f"queue {queue}: {exc}")
-            return 0
-        except OverflowError as exc:
-            self.device.needs_reset(f"queue {queue}: {exc}")
-            return 0
-        room = io.writable_len - alg.TAG_LEN if io.writable_len else 0
-        plain = PlainChain(readable, self._scratch(2, room))
-        used = handle(queue, plain)
+            plain, area = self._open(c, queue, n, io.read_view(0, io.readable_len),
+                                     io.writable_len)
+        except (AuthFailure, OverflowError) as exc:
+            return self._refuse(queue, exc)
+        chain = PlainChain(plain, area)
+        used = handle(queue, chain)
         if not io.writable_len:
             return used
         translate = getattr(io.memory, "translate", None)
         if len(io.writable) == 1 and translate is not None:
             # one descriptor: seal straight into it (the producer only writes)
             seg = io.writable[0]
-            seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, plain.sealed_area(),
-                           translate(seg.gpa, seg.len), used)
-        else:
-            io.write(0, seal_part(c.primitive, c.algorithm, queue, TO_DRIVER, n,
-                                  plain.sealed_area(), used))
-        if self.nonce_log is not None:
-            self.nonce_log.append((c.key_id, nonce(queue, TO_DRIVER, n)))
+            return self._seal(c, queue, n, chain.sealed_area(), used,
+                              translate(seg.gpa, seg.len))
+        sealed = memoryview(bytearray(io.writable_len))
+        self._seal(c, queue, n, chain.sealed_area(), used, sealed)
+        io.write(0, sealed)
         return used + alg.TAG_LEN
+
+    def serve_pair(self, queue: int, readable: memoryview, writable: memoryview,
+                   handle_pair) -> int:
+        """``serve`` for a chain of one readable and one writable descriptor
+        and a device type with ``handle_pair``: the same rules without the
+        chain objects."""
+        c = self._cipher(queue)
+        if c is None:
+            return handle_pair(queue, readable, writable)
+        n = c.counter
+        c.counter += 1        # the chain's position counts even when it is refused
+        try:
+            plain, area = self._open(c, queue, n, readable, len(writable))
+        except (AuthFailure, OverflowError) as exc:
+            return self._refuse(queue, exc)
+        used = handle_pair(queue, plain, area)
+        if not len(writable):
+            return used
+        if used < len(area):      # bytes the device type did not write are sealed as zero
+            area[used:] = bytes(len(area) - used)
+        return self._seal(c, queue, n, area, used, writable)
+
+    def _cipher(self, queue: int) -> QueueCipher | None:
+        """The queue's installed protection, or None when it runs unprotected."""
+        if self.held:
+            self._install_held()
+        c = self.ciphers.get(queue)
+        return c if c is not None and c.primitive is not None else None
 
     def _install_held(self) -> None:
         """vhost-user without STATUS: install the key writes held until now."""
@@ -241,41 +255,41 @@ class DeviceQenc:
             for commit in held:
                 self._install(commit, True, checked=True)
 
-    def serve_pair(self, queue: int, readable: memoryview, writable: memoryview,
-                   handle_pair) -> int:
-        """``serve`` for a chain of one readable and one writable descriptor
-        and a device type with ``handle_pair``: the same rules without the
-        chain objects."""
-        if self.held:
-            self._install_held()
-        c = self.ciphers.get(queue)
-        if c is None or c.primitive is None:
-            return handle_pair(queue, readable, writable)
-        n = c.counter
-        c.counter += 1        # the chain's position counts even when it is refused
-        size, room = len(readable), len(writable) - alg.TAG_LEN
-        try:
-            if size < alg.TAG_LEN or room < 0:
-                raise AuthFailure(f"parts of {size} and {room + alg.TAG_LEN} bytes have no "
-                                  f"room for the tag")
-            if (size, room) != self._pair_key:     # scratch views, kept per shape
-                self._pair_views = (self._scratch(0, size),
-                                    self._scratch(1, size - alg.TAG_LEN), self._scratch(2, room))
-                self._pair_key = (size, room)
-            private, plain, area = self._pair_views
-            open_part_into(c.primitive, c.algorithm, queue, TO_DEVICE, n, readable,
-                           private, plain, size - alg.TAG_LEN)
-        except AuthFailure as exc:
+    def _open(self, c: QueueCipher, queue: int, n: int, sealed,
+              writable_len: int) -> tuple[memoryview, memoryview]:
+        """The plaintext of the readable part ``sealed`` (empty when there is
+        none) and the private area the device type writes its reply into,
+        both scratch views; or ``AuthFailure`` (a forged readable part, a
+        writable part too short for the tag)."""
+        size = len(sealed)
+        if size and size < alg.TAG_LEN:
+            raise AuthFailure(f"sealed part of {size} bytes has no room for the tag")
+        if writable_len and writable_len < alg.TAG_LEN:
+            raise AuthFailure(f"writable part of {writable_len} bytes has no room for the tag")
+        room = writable_len - alg.TAG_LEN if writable_len else 0
+        if (size, room) != self._views_key:     # scratch views, kept per shape
+            self._views = (self._scratch(0, size), self._scratch(1, max(size - alg.TAG_LEN, 0)),
+                           self._scratch(2, room))
+            self._views_key = (size, room)
+        private, plain, area = self._views
+        if size:
+            open_part_into(c.primitive, c.algorithm, queue, TO_DEVICE, n, sealed, private,
+                           plain, len(plain))
+        return plain, area
+
+    def _refuse(self, queue: int, exc: Exception) -> int:
+        """A chain not served: forged or malformed (used length 0, nothing
+        written), or a counter run out (the device needs a reset)."""
+        if isinstance(exc, OverflowError):
+            self.device.needs_reset(f"queue {queue}: {exc}")
+        else:
             self.rejected += 1
             self.device.record("qenc_rejected", f"queue {queue}: {exc}")
-            return 0
-        except OverflowError as exc:
-            self.device.needs_reset(f"queue {queue}: {exc}")
-            return 0
-        used = handle_pair(queue, plain, area)
-        if used < room:      # bytes the device type did not write are sealed as zero
-            area[used:] = bytes(room - used)
-        seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, area, writable, used)
+        return 0
+
+    def _seal(self, c: QueueCipher, queue: int, n: int, area, used: int, out) -> int:
+        """Seal the reply ``area`` into ``out``; returns the used length."""
+        seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, area, out, used)
         if self.nonce_log is not None:
             self.nonce_log.append((c.key_id, nonce(queue, TO_DRIVER, n)))
         return used + alg.TAG_LEN
@@ -287,17 +301,6 @@ class DeviceQenc:
         if len(buf) < length:
             buf = self._buffers[which] = bytearray(max(length, 2 * len(buf)))
         return memoryview(buf)[:length]
-
-    def _open(self, c: QueueCipher, queue: int, n: int, io) -> memoryview:
-        """The plaintext of the chain's readable part, or ``AuthFailure``
-        (opened from a private copy: ``codec.open_part_into``)."""
-        size = io.readable_len
-        if size < alg.TAG_LEN:
-            raise AuthFailure(f"sealed part of {size} bytes has no room for the tag")
-        plain = self._scratch(1, size - alg.TAG_LEN)
-        open_part_into(c.primitive, c.algorithm, queue, TO_DEVICE, n, io.read_view(0, size),
-                       self._scratch(0, size), plain, len(plain))
-        return plain
 
 
 def enable_device(device, log_nonces: bool = False, prestart: bool = False) -> DeviceQenc:
