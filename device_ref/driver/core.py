@@ -260,12 +260,7 @@ class VirtioDriver:
         for req in qs.inflight.values():
             req.error = DriverNotReady(f"queue {queue} was reset")
             req.done = True
-            for a in req.allocs:
-                self.dma.free(a)
-            req.allocs = []
-        qs.inflight.clear()
-        for a in qs.allocs:
-            self.dma.free(a)
+        self._release(qs)
         try:
             fresh = self._setup_queue(queue, enable=False)
             self.queues[queue] = fresh
@@ -602,14 +597,18 @@ class VirtioDriver:
 
     def _release_queues(self) -> None:
         for qs in self.queues:
-            for req in qs.inflight.values():
-                for a in req.allocs:
-                    self.dma.free(a)
-                req.allocs = []
-            qs.inflight.clear()
-            for a in qs.allocs:
-                self.dma.free(a)
+            self._release(qs)
         self.queues = []
+
+    def _release(self, qs: _Queue) -> None:
+        """Free a queue's memory: its requests' buffers and its rings."""
+        for req in qs.inflight.values():
+            for a in req.allocs:
+                self.dma.free(a)
+            req.allocs = []
+        qs.inflight.clear()
+        for a in qs.allocs:
+            self.dma.free(a)
 
     def transport_closed(self) -> None:
         """The transport went away: the device can no longer act, so drop
