@@ -92,7 +92,8 @@ class BounceRegion:
 
 @dataclass(frozen=True)
 class PciCap64:
-    """``struct virtio_pci_cap64``: a 64-bit capable virtio PCI capability."""
+    """A virtio structure capability: ``struct virtio_pci_cap64``, or
+    ``struct virtio_pci_cap`` when encoded narrow."""
     cfg_type: int
     bar: int
     offset: int
@@ -100,7 +101,12 @@ class PciCap64:
     id: int = 0
     cap_next: int = 0
 
-    def encode(self) -> bytes:
+    def encode(self, narrow: bool = False) -> bytes:
+        """The 24-byte ``virtio_pci_cap64``, or with ``narrow`` the 16-byte
+        ``virtio_pci_cap`` (offset and length must then fit in 32 bits)."""
+        if narrow:
+            return _CAP.pack(PCI_CAP_ID_VNDR, self.cap_next, _CAP.size, self.cfg_type, self.bar,
+                             self.id, self.offset, self.length)
         return _CAP64.pack(PCI_CAP_ID_VNDR, self.cap_next, _CAP64.size, self.cfg_type,
                            self.bar, self.id, self.offset & 0xFFFFFFFF, self.length & 0xFFFFFFFF,
                            self.offset >> 32, self.length >> 32)
@@ -116,22 +122,6 @@ class PciCap64:
             raise TransportError(f"cap_len {cap_len} too short for a 64-bit capability")
         return cls(cfg_type=cfg_type, bar=bar, offset=off | off_hi << 32,
                    length=ln | ln_hi << 32, id=ident, cap_next=nxt)
-
-
-@dataclass(frozen=True)
-class PciCap:
-    """``struct virtio_pci_cap``: a virtio structure capability (32-bit
-    offset and length)."""
-    cfg_type: int
-    bar: int
-    offset: int
-    length: int
-    id: int = 0
-    cap_next: int = 0
-
-    def encode(self) -> bytes:
-        return _CAP.pack(PCI_CAP_ID_VNDR, self.cap_next, _CAP.size, self.cfg_type, self.bar,
-                         self.id, self.offset, self.length)
 
 
 def decode_capability(raw: bytes) -> PciCap64:

@@ -22,7 +22,7 @@ from device_ref.device.features import F_SWIOTLB, FEATURES_OK, has
 from device_ref.guest_ram import GuestRam
 from device_ref.transport import (BounceDescription, DeviceBackend, DriverTransport,
                                   Interrupts, MmioBounceDescription, PciBounceDescription,
-                                  PciCap, PciCap64, QueueConfig, TransportError,
+                                  PciCap64, QueueConfig, TransportError,
                                   VIRTIO_PCI_CAP_SWIOTLB_CFG)
 
 RAM_BASE = 0x1000_0000
@@ -218,8 +218,9 @@ class InProcTransport(DriverTransport):
             caps.append(desc.cap)
         structures = getattr(self.device, "pci_structures", None)
         for cfg_type, offset, length in (structures() if structures is not None else ()):
-            caps.append(PciCap(cfg_type=cfg_type, bar=PCI_DEVICE_CFG_BAR,
-                               offset=PCI_DEVICE_CFG_OFFSET + offset, length=length).encode())
+            caps.append(PciCap64(cfg_type=cfg_type, bar=PCI_DEVICE_CFG_BAR,
+                                 offset=PCI_DEVICE_CFG_OFFSET + offset,
+                                 length=length).encode(narrow=True))
         return caps
 
     def bounce_description(self) -> BounceDescription | None:
