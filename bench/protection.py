@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import platform
-import struct
 import subprocess
 import sys
 import time
@@ -56,7 +55,8 @@ from device_ref.qenc import algorithms as alg
 from device_ref.qenc.codec import open_part_into, seal_part_into
 from device_ref.qenc.nonce import AAD_LAYOUT, NONCE_LAYOUT, TO_DEVICE
 from device_ref.ring import SPLIT, DeviceQueue, DriverQueue, GuestMemory, place_rings
-from device_ref.ring.batch import SEG, USED, ChainBatch, PopBatch, UsedBatch
+from device_ref.ring.batch import (POPPED, SEG, USED, WRITTEN, WRITTEN_AT, ChainBatch, PopBatch,
+                                   UsedBatch)
 from device_ref.swiotlb import BouncePool
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
@@ -188,7 +188,7 @@ def bare_loop(mode: str, size: int, depth: int):
     for p in range(depth):
         chains.append_pair(out_slots[p], size + tag, in_slots[p], size + tag, p)
     popped, used = PopBatch(depth, 256), UsedBatch(depth)
-    written = struct.Struct("<I").pack_into
+    written = WRITTEN.pack_into
     private = memoryview(bytearray(size + tag))
     plain = memoryview(bytearray(size))
     if enc:
@@ -213,10 +213,10 @@ def bare_loop(mode: str, size: int, depth: int):
             private[:] = view[a:a + la]
             dev_aead.decrypt_into(pack(c + i, 0, 0), private, to_dev, plain)
             dev_aead.encrypt_into(pack(c + i, 0, 1), plain, to_drv, view[b:b + lb])
-            written(popped.chains, 16 * i + 12, lb)
+            written(popped.chains, POPPED.size * i + WRITTEN_AT, lb)
         dev_q.push_batch(popped)
         m = drv_q.collect_batch(used)
-        for p, _n, _ in USED.iter_unpack(memoryview(used.entries)[:16 * m]):
+        for p, _n, _ in USED.iter_unpack(memoryview(used.entries)[:USED.size * m]):
             private[:] = ins[p]
             drv_aead.decrypt_into(pack(c + p, 0, 1), private, to_drv, dsts[p])
         counter[0] = c + depth
@@ -231,10 +231,10 @@ def bare_loop(mode: str, size: int, depth: int):
             a, la, _ = seg()
             b, lb, _ = seg()
             view[b:b + la] = view[a:a + la]
-            written(popped.chains, 16 * i + 12, la)
+            written(popped.chains, POPPED.size * i + WRITTEN_AT, la)
         dev_q.push_batch(popped)
         m = drv_q.collect_batch(used)
-        for p, n, _ in USED.iter_unpack(memoryview(used.entries)[:16 * m]):
+        for p, n, _ in USED.iter_unpack(memoryview(used.entries)[:USED.size * m]):
             dsts[p][:n] = ins[p][:n]
     batch = sealed if enc else bounced
     for p in range(depth):
