@@ -40,10 +40,10 @@ class TamperingTransport(InProcTransport):
 
 
 def echo(mode: str = "none", packed: bool = False, threaded: bool = False,
-         log: bool = False):
+         log: bool = False, device=EchoDevice):
     swiotlb = "swiotlb" in mode
     algorithm = mode.split("+")[0] if mode.split("+")[0] not in ("none", "swiotlb") else None
-    dev = EchoDevice(BOUNCE if swiotlb else None)
+    dev = device(BOUNCE if swiotlb else None)
     dlayer = enable_device(dev, log_nonces=log) if algorithm else None
     t = TamperingTransport(dev, threaded=threaded)
     features = ALL if packed else ALL & ~(1 << PACKED)
@@ -162,12 +162,7 @@ class GappyEcho(EchoDevice):
 
 
 def test_bytes_the_device_never_wrote_reach_the_driver_as_zero():
-    dev = GappyEcho()
-    enable_device(dev)
-    t = InProcTransport(dev)
-    drv = EchoDriver(t, DriverOptions(features=ALL & ~(1 << PACKED)))
-    enable_driver(drv, "aes-256-gcm")
-    drv.init()
+    dev, _dl, t, drv = echo("aes-256-gcm", device=GappyEcho)
     st = drv.stream(0, 64, 64, depth=1)
     full = buffers(drv, t, 1, 64)
     dev.handle = lambda q, io: EchoDevice.handle(dev, q, io)   # first: fill the whole area
@@ -193,12 +188,7 @@ class ShortPairEcho(EchoDevice):
 
 
 def test_handle_pair_replies_are_sealed_with_a_zero_tail():
-    dev = ShortPairEcho()
-    enable_device(dev)
-    t = InProcTransport(dev)
-    drv = EchoDriver(t, DriverOptions(features=ALL & ~(1 << PACKED)))
-    enable_driver(drv, "chacha20-poly1305")
-    drv.init()
+    dev, _dl, t, drv = echo("chacha20-poly1305", device=ShortPairEcho)
     st = drv.stream(0, 64, 64, depth=1)
     assert st.run(buffers(drv, t, 1, 64)) == [64]      # fills the device's scratch area
     dev.short = True
