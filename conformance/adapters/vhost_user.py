@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
-from device_ref.transport import BounceRegion, Interrupts, TransportError
+from device_ref.transport import BounceRegion, TransportError
 from device_ref.vhost_user.frontend import VhostUserTransport
 
 from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session
@@ -23,46 +23,6 @@ F_SWIOTLB = 44
 DEFAULT_BOUNCE = BounceRegion(0x1_0000_0000, 8 << 20)   # what `device-ref serve` uses
 RAM_SIZE = 16 << 20
 QUEUES_BY_TYPE = {"fs": 2}      # virtio-fs: high-priority queue plus one request queue
-
-
-F_LOG_ALL = 26      # a vhost feature (dirty logging), never shown to a driver
-
-
-class _Transport(VhostUserTransport):
-    """What a VMM shows its guest: the back-end's virtio features, without
-    the vhost-only bits."""
-
-    _err_irqs = 0
-
-    def read_device_features(self) -> int:
-        return super().read_device_features() & ~(1 << F_LOG_ALL)
-
-    # A back-end signals DEVICE_NEEDS_RESET on a vring's error eventfd: that
-    # is the configuration change notification. Count every one, whether a
-    # status read or an interrupt wait consumed it.
-    def _poll_errors(self) -> None:
-        for v in self.frontend.vrings.values():
-            if v.err_fd is None:
-                continue
-            try:
-                os.eventfd_read(v.err_fd)
-            except BlockingIOError:
-                continue
-            self.needs_reset = True
-            self._err_irqs += 1
-
-    def _drain(self) -> Interrupts:
-        got = Interrupts()
-        for q, v in self.frontend.vrings.items():
-            try:
-                os.eventfd_read(v.call_fd)
-            except BlockingIOError:
-                continue
-            got.queues[q] = got.queues.get(q, 0) + 1
-        self._poll_errors()
-        got.config += self._err_irqs
-        self._err_irqs = 0
-        return got
 
 
 class VhostUserAdapter(Adapter):
@@ -95,7 +55,7 @@ class VhostUserAdapter(Adapter):
         self._check_socket()
         bounce = self.opts.bounce or DEFAULT_BOUNCE
         try:
-            t = _Transport(self.path, DEVICE_IDS[self.device_type], ram_size=RAM_SIZE,
+            t = VhostUserTransport(self.path, DEVICE_IDS[self.device_type], ram_size=RAM_SIZE,
                                    bounce=bounce, queue_size=self.opts.queue_size,
                                    num_queues=QUEUES_BY_TYPE.get(self.device_type),
                                    timeout=max(self.opts.timeout, 1.0))

@@ -313,6 +313,7 @@ class VhostUserTransport(DriverTransport):
         self.driver_features = 0
         self.queues = [_QueueSetup() for _ in range(self._num_queues)]
         self.needs_reset = False
+        self._err_irqs = 0     # error-eventfd notifications not yet reported
 
     # ------------------------------------------------------------ identity
     def ram_ranges(self) -> list[tuple[int, int]]:
@@ -453,14 +454,19 @@ class VhostUserTransport(DriverTransport):
             raise TransportError(f"queue {queue} is not running")
         vring.kick()
 
+    # A back-end signals DEVICE_NEEDS_RESET on a vring's error eventfd: that
+    # is the configuration change notification. Every one counts, whether a
+    # status read or an interrupt wait consumed it.
     def _poll_errors(self) -> None:
         for v in self.frontend.vrings.values():
-            if v.err_fd is not None:
-                try:
-                    os.eventfd_read(v.err_fd)
-                except BlockingIOError:
-                    continue
-                self.needs_reset = True
+            if v.err_fd is None:
+                continue
+            try:
+                os.eventfd_read(v.err_fd)
+            except BlockingIOError:
+                continue
+            self.needs_reset = True
+            self._err_irqs += 1
 
     def _drain(self) -> Interrupts:
         got = Interrupts()
@@ -470,10 +476,9 @@ class VhostUserTransport(DriverTransport):
             except BlockingIOError:
                 continue
             got.queues[q] = got.queues.get(q, 0) + 1
-        before = self.needs_reset
         self._poll_errors()
-        if self.needs_reset and not before:
-            got.config += 1
+        got.config += self._err_irqs
+        self._err_irqs = 0
         return got
 
     def take_interrupts(self) -> Interrupts:
