@@ -9,7 +9,7 @@ from __future__ import annotations
 from cryptography.exceptions import InvalidTag
 
 from device_ref.qenc.algorithms import TAG_LEN
-from device_ref.qenc.nonce import aad, nonce
+from device_ref.qenc.nonce import AAD_LAYOUT, COUNTER_LIMIT, NONCE_LAYOUT, aad, nonce
 
 
 class AuthFailure(Exception):
@@ -67,3 +67,49 @@ def open_part(primitive, algorithm: int, queue: int, direction: int, counter: in
     except InvalidTag:
         raise AuthFailure(f"tag check failed (queue {queue}, direction {direction}, "
                           f"counter {counter})") from None
+
+
+class PartCodec:
+    """``seal_part_into`` and ``open_part_into`` for the parts of one queue
+    in one direction under one key, for data paths that run them for every
+    buffer: the same nonces, associated data and rules, with the fixed
+    fields bound once and the associated data of recent lengths kept."""
+
+    __slots__ = ("queue", "direction", "algorithm", "_encrypt_into", "_decrypt_into", "_aads")
+
+    def __init__(self, primitive, algorithm: int, queue: int, direction: int) -> None:
+        self.queue = queue
+        self.direction = direction
+        self.algorithm = algorithm
+        self._encrypt_into = primitive.encrypt_into
+        self._decrypt_into = primitive.decrypt_into
+        self._aads: dict[int, bytes] = {}
+
+    def _aad(self, length: int) -> bytes:
+        a = self._aads.get(length)
+        if a is None:
+            if len(self._aads) >= 64:      # lengths vary: keep the cache small
+                self._aads.clear()
+            a = self._aads[length] = AAD_LAYOUT.pack(length, self.queue, self.direction,
+                                                     self.algorithm)
+        return a
+
+    def seal_into(self, counter: int, plaintext, out, length: int | None = None) -> None:
+        """``seal_part_into`` (raises OverflowError past the 64-bit counter)."""
+        if counter >= COUNTER_LIMIT:
+            raise OverflowError("the 64-bit counter of this queue is exhausted; reset and rekey")
+        self._encrypt_into(NONCE_LAYOUT.pack(counter, self.queue, self.direction), plaintext,
+                           self._aad(len(plaintext) if length is None else length), out)
+
+    def open_into(self, counter: int, shared, private, out, length: int) -> None:
+        """``open_part_into``: copy into ``private`` first, then check and
+        decrypt into ``out``; ``AuthFailure`` leaves ``out`` unusable."""
+        if counter >= COUNTER_LIMIT:
+            raise OverflowError("the 64-bit counter of this queue is exhausted; reset and rekey")
+        private[:] = shared
+        try:
+            self._decrypt_into(NONCE_LAYOUT.pack(counter, self.queue, self.direction), private,
+                               self._aad(length), out)
+        except InvalidTag:
+            raise AuthFailure(f"tag check failed (queue {self.queue}, direction "
+                              f"{self.direction}, counter {counter})") from None

@@ -12,13 +12,15 @@ written, and the chain is used with length 0.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from cryptography.exceptions import InvalidTag
 
 from device_ref.device.chain import Segment
 from device_ref.device.features import DRIVER_OK, FEATURES_OK, bit, has
 from device_ref.qenc import algorithms as alg
-from device_ref.qenc.codec import AuthFailure, open_part_into, seal_part_into
-from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce
+from device_ref.qenc.codec import AuthFailure, PartCodec
+from device_ref.qenc.nonce import COUNTER_LIMIT, TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
 
 F_QUEUE_ENCRYPTION = 45   # provisional: experimental, not assigned by OASIS
@@ -27,11 +29,20 @@ VIRTIO_PCI_CAP_QENC_CFG = 11   # provisional, as the bit
 
 @dataclass
 class QueueCipher:
-    """One queue's installed protection: algorithm, primitive, next counter."""
+    """One queue's installed protection: algorithm, primitive, next counter,
+    and the codecs of its two directions (None without a primitive)."""
     algorithm: int
     primitive: object | None
     key_id: bytes              # SHA-256 of the key: for logs and reuse checks, never the key
+    queue: int = 0
     counter: int = 0
+    opener: PartCodec | None = field(default=None, repr=False)   # the driver's parts
+    sealer: PartCodec | None = field(default=None, repr=False)   # the device's parts
+
+    def __post_init__(self) -> None:
+        if self.primitive is not None:
+            self.opener = PartCodec(self.primitive, self.algorithm, self.queue, TO_DEVICE)
+            self.sealer = PartCodec(self.primitive, self.algorithm, self.queue, TO_DRIVER)
 
 
 class PlainChain:
@@ -161,7 +172,7 @@ class DeviceQenc:
             dev.needs_reset(f"queue_select {c.queue} names no queue")
             return
         if c.enable == 0:
-            self.ciphers[c.queue] = QueueCipher(alg.NULL, None, b"")
+            self.ciphers[c.queue] = QueueCipher(alg.NULL, None, b"", c.queue)
             self.reopened.discard(c.queue)
             return
         try:
@@ -175,7 +186,7 @@ class DeviceQenc:
                 dev.needs_reset(f"queue {c.queue}: key already used since the device was created")
                 return
             self.seen_keys.add(key_id)
-        self.ciphers[c.queue] = QueueCipher(c.algorithm, primitive, key_id)
+        self.ciphers[c.queue] = QueueCipher(c.algorithm, primitive, key_id, c.queue)
         self.reopened.discard(c.queue)
 
     # -- lifecycle -------------------------------------------------------
@@ -201,8 +212,9 @@ class DeviceQenc:
         n = c.counter
         c.counter += 1        # the chain's position counts even when it is refused
         try:
-            plain, area = self._open(c, queue, n, io.read_view(0, io.readable_len),
-                                     io.writable_len)
+            if n >= COUNTER_LIMIT:
+                raise OverflowError("the 64-bit counter of this queue is exhausted")
+            plain, area = self._open(c, n, io.read_view(0, io.readable_len), io.writable_len)
         except (AuthFailure, OverflowError) as exc:
             return self._refuse(queue, exc)
         chain = PlainChain(plain, area)
@@ -213,10 +225,9 @@ class DeviceQenc:
         if len(io.writable) == 1 and translate is not None:
             # one descriptor: seal straight into it (the producer only writes)
             seg = io.writable[0]
-            return self._seal(c, queue, n, chain.sealed_area(), used,
-                              translate(seg.gpa, seg.len))
+            return self._seal(c, n, chain.sealed_area(), used, translate(seg.gpa, seg.len))
         sealed = memoryview(bytearray(io.writable_len))
-        self._seal(c, queue, n, chain.sealed_area(), used, sealed)
+        self._seal(c, n, chain.sealed_area(), used, sealed)
         io.write(0, sealed)
         return used + alg.TAG_LEN
 
@@ -224,14 +235,18 @@ class DeviceQenc:
                    handle_pair) -> int:
         """``serve`` for a chain of one readable and one writable descriptor
         and a device type with ``handle_pair``: the same rules without the
-        chain objects."""
-        c = self._cipher(queue)
-        if c is None:
+        chain objects (this runs for every such chain)."""
+        if self.held:
+            self._install_held()
+        c = self.ciphers.get(queue)
+        if c is None or c.primitive is None:
             return handle_pair(queue, readable, writable)
         n = c.counter
-        c.counter += 1        # the chain's position counts even when it is refused
+        c.counter = n + 1         # the chain's position counts even when it is refused
         try:
-            plain, area = self._open(c, queue, n, readable, len(writable))
+            if n >= COUNTER_LIMIT:
+                raise OverflowError("the 64-bit counter of this queue is exhausted")
+            plain, area = self._open(c, n, readable, len(writable))
         except (AuthFailure, OverflowError) as exc:
             return self._refuse(queue, exc)
         used = handle_pair(queue, plain, area)
@@ -239,7 +254,27 @@ class DeviceQenc:
             return used
         if used < len(area):      # bytes the device type did not write are sealed as zero
             area[used:] = bytes(len(area) - used)
-        return self._seal(c, queue, n, area, used, writable)
+        return self._seal(c, n, area, used, writable)
+
+    def pair_loop_args(self, queue: int, chains: int):
+        """What the C loop over pairs (ring/pair_loops.c, ``serve_pairs``)
+        needs to do ``serve_pair`` for up to ``chains`` chains of ``queue``:
+        None when the queue runs unprotected, the cipher's tuple when it is
+        encrypted, False when the Python path must run (nonces are logged,
+        or the counter would run out within the batch)."""
+        if self.held:
+            self._install_held()
+        c = self.ciphers.get(queue)
+        if c is None or c.primitive is None:
+            return None
+        if self.nonce_log is not None or c.counter + chains >= COUNTER_LIMIT:
+            return False
+        private, plain, area = self._views or (memoryview(bytearray()),) * 3
+        return (c, c.primitive.decrypt_into, c.primitive.encrypt_into, c.algorithm,
+                private, plain, area, self._refuse_message, InvalidTag)
+
+    def _refuse_message(self, queue: int, message: str) -> int:
+        return self._refuse(queue, AuthFailure(message))
 
     def _cipher(self, queue: int) -> QueueCipher | None:
         """The queue's installed protection, or None when it runs unprotected."""
@@ -255,7 +290,7 @@ class DeviceQenc:
             for commit in held:
                 self._install(commit, True, checked=True)
 
-    def _open(self, c: QueueCipher, queue: int, n: int, sealed,
+    def _open(self, c: QueueCipher, n: int, sealed,
               writable_len: int) -> tuple[memoryview, memoryview]:
         """The plaintext of the readable part ``sealed`` (empty when there is
         none) and the private area the device type writes its reply into,
@@ -273,8 +308,7 @@ class DeviceQenc:
             self._views_key = (size, room)
         private, plain, area = self._views
         if size:
-            open_part_into(c.primitive, c.algorithm, queue, TO_DEVICE, n, sealed, private,
-                           plain, len(plain))
+            c.opener.open_into(n, sealed, private, plain, len(plain))
         return plain, area
 
     def _refuse(self, queue: int, exc: Exception) -> int:
@@ -287,11 +321,11 @@ class DeviceQenc:
             self.device.record("qenc_rejected", f"queue {queue}: {exc}")
         return 0
 
-    def _seal(self, c: QueueCipher, queue: int, n: int, area, used: int, out) -> int:
+    def _seal(self, c: QueueCipher, n: int, area, used: int, out) -> int:
         """Seal the reply ``area`` into ``out``; returns the used length."""
-        seal_part_into(c.primitive, c.algorithm, queue, TO_DRIVER, n, area, out, used)
+        c.sealer.seal_into(n, area, out, used)
         if self.nonce_log is not None:
-            self.nonce_log.append((c.key_id, nonce(queue, TO_DRIVER, n)))
+            self.nonce_log.append((c.key_id, nonce(c.queue, TO_DRIVER, n)))
         return used + alg.TAG_LEN
 
     def _scratch(self, which: int, length: int) -> memoryview:
