@@ -106,6 +106,19 @@ class CheckingQueue:
             self._observe(start, len(chains), chains)
         return chains
 
+    @property
+    def batch(self):
+        return self.inner.batch
+
+    @property
+    def loops(self):
+        return self.inner.loops
+
+    def pop_records(self) -> int:
+        """``DeviceQueue.pop_records``, observed like ``pop``: the records
+        stay in ``batch``."""
+        return len(self.pop())
+
     def push(self, coalesce: bool = False) -> bool:
         self._compare()
         return self.inner.push(coalesce)

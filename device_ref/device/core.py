@@ -24,6 +24,7 @@ from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, op
 from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_RING_RESET,
                                         F_SWIOTLB, FAILED, FEATURES_OK, has)
 from device_ref.device.negotiation import FeatureRules, refusal
+from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, WRITTEN, WRITTEN_AT, Segment
 from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
                                   TransportError)
 
@@ -325,22 +326,49 @@ class VirtioDevice(DeviceBackend):
         driver wants an interrupt. A separate method so that a test variant of
         a device can change what happens to requests without copying notify."""
         layer = self.buffer_layer
-        pair = self._pair_handler()
         memory = ring.memory
         set_written = ring.set_written
         for i, chain in enumerate(chains):
-            segs = chain.segments
-            if pair is not None and len(segs) == 2 and not segs[0].writable and segs[1].writable:
-                r, w = segs
-                rview = memory.translate(r.gpa, r.len)
-                wview = memory.translate(w.gpa, w.len)
-                set_written(i, pair(queue, rview, wview) if layer is None
-                            else layer.serve_pair(queue, rview, wview, pair))
-                continue
-            io = ChainIO(memory, segs)
+            io = ChainIO(memory, chain.segments)
             set_written(i, self.handle(queue, io) if layer is None
                         else layer.serve(queue, io, self.handle))
         self.counters.requests += len(chains)
+        return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
+
+    def _serve_records(self, queue: int, ring: DeviceQueue, count: int, pair) -> bool:
+        """``_serve_batch`` for a device type with ``handle_pair``, straight
+        from the popped records: a chain of one readable and one writable
+        descriptor goes to ``handle_pair`` on two views of guest memory, with
+        no chain object made; any other chain goes to ``handle``. The C
+        loop (ring/pair_loops.c) serves the pairs when it is built; a chain
+        it leaves, and every chain without it, is served here."""
+        layer = self.buffer_layer
+        batch = ring.batch
+        memory = ring.memory
+        records, segs = batch.chains, batch.segs
+        loops = ring.loops
+        i = s = 0
+        while i < count:
+            if loops is not None:
+                crypt = None if layer is None else layer.pair_loop_args(queue, count - i)
+                if crypt is not False:
+                    i, s = loops.serve_pairs(memory._regions, records, segs, i, s, count, queue,
+                                             pair, crypt)
+                    if i == count:
+                        break
+            nseg = POPPED.unpack_from(records, POPPED.size * i)[1]
+            chain = [SEG.unpack_from(segs, SEG.size * (s + k)) for k in range(nseg)]
+            if nseg == 2 and not chain[0][2] & SEG_WRITABLE and chain[1][2] & SEG_WRITABLE:
+                r = memory.translate(chain[0][0], chain[0][1])
+                w = memory.translate(chain[1][0], chain[1][1])
+                n = pair(queue, r, w) if layer is None else layer.serve_pair(queue, r, w, pair)
+            else:
+                io = ChainIO(memory, [Segment(a, ln, bool(f & SEG_WRITABLE)) for a, ln, f in chain])
+                n = self.handle(queue, io) if layer is None else layer.serve(queue, io, self.handle)
+            WRITTEN.pack_into(records, POPPED.size * i + WRITTEN_AT, n)
+            i += 1
+            s += nseg
+        self.counters.requests += count
         return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
 
     def _pair_handler(self):
@@ -364,14 +392,21 @@ class VirtioDevice(DeviceBackend):
         if ring is None:
             return
         notify = False
+        # chains go straight from the popped records to handle_pair, unless
+        # a variant of this device changes _serve_batch
+        pair = (self._pair_handler() if type(self)._serve_batch is VirtioDevice._serve_batch
+                else None)
         try:
             while True:
-                chains = ring.pop()
-                if not chains:
+                count = ring.pop_records()
+                if not count:
                     if ring.rearm():
                         continue
                     break
-                notify = self._serve_batch(queue, ring, chains) or notify
+                if pair is not None:
+                    notify = self._serve_records(queue, ring, count, pair) or notify
+                else:
+                    notify = self._serve_batch(queue, ring, ring.batch.chain_list()) or notify
         except RingFault as exc:
             self.needs_reset(f"queue {queue}: {exc}")
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from device_ref.device.features import F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_RING_PACKED, has
 from device_ref.ring import DeviceQueue as RingDeviceQueue
+from device_ref.ring.backend import pair_loops
 from device_ref.ring.batch import Chain, PopBatch
 from device_ref.ring.errors import RingError
 from device_ref.ring.layout import PACKED, SPLIT
@@ -41,12 +42,19 @@ class DeviceQueue:
         self.memory = memory
         self.ring = ring
         self.batch = PopBatch(min(BATCH, size), size)
+        # the C loop over one-readable, one-writable chains (None: Python's)
+        self.loops = pair_loops() if isinstance(memory, MemoryMap) else None
 
     def pop(self) -> list[Chain]:
         """The next chains the driver made available (raises RingError)."""
         if self.ring.pop_batch(self.batch) == 0:
             return []
         return self.batch.chain_list()
+
+    def pop_records(self) -> int:
+        """Like ``pop``, but leaves the chains as records in ``batch`` (its
+        ``chains`` and ``segs`` buffers) and returns how many there are."""
+        return self.ring.pop_batch(self.batch)
 
     def set_written(self, index: int, written: int) -> None:
         """Bytes the device wrote into the ``index``-th chain of the last pop."""
