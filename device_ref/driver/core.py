@@ -48,7 +48,7 @@ def _pad(n: int) -> int:
     return (n + 7) & ~7
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GuestBuffer:
     """A caller-owned range of ordinary guest RAM (from ``VirtioDriver.alloc_guest``)."""
     addr: int

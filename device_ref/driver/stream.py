@@ -28,6 +28,7 @@ positions' slots belong to the queue and are released with it.
 """
 from __future__ import annotations
 
+import struct
 import time
 from typing import Sequence
 
@@ -36,10 +37,20 @@ from device_ref.driver.errors import (BY_RING_CODE, DeviceNeedsReset, DriverErro
                                       NotificationStorm, RequestTimeout, RingBroken)
 from device_ref.qenc.algorithms import TAG_LEN
 from device_ref.qenc.driver_side import QencAuthError
-from device_ref.qenc.codec import AuthFailure, open_part_into, seal_part_into
+from device_ref.qenc.codec import AuthFailure, PartCodec
 from device_ref.qenc.nonce import COUNTER_LIMIT, TO_DEVICE, TO_DRIVER, nonce
+from cryptography.exceptions import InvalidTag
+
 from device_ref.ring import RingError
-from device_ref.ring.batch import ADD, USED, ChainBatch, UsedBatch
+from device_ref.ring.backend import pair_loops
+from device_ref.ring.batch import USED, ChainBatch, UsedBatch
+from device_ref.ring.memory import GuestMemory
+
+PLAIN, BOUNCE, SEAL = 0, 1, 2     # what a stream does to the bytes (pair_loops.c modes)
+# One position while a request holds it (struct flight in pair_loops.c):
+# the caller's reply buffer, the request's counter and ticket, the reply's
+# capacity, and 1 while the position is taken.
+FLIGHT = struct.Struct("<QQQII")
 
 
 class Stream:
@@ -66,6 +77,10 @@ class Stream:
         cipher = ciphers.get(queue)
         self._cipher = cipher if cipher is not None and cipher.primitive is not None else None
         self._layer = layer if self._cipher is not None else None
+        if self._cipher is not None:
+            c = self._cipher
+            self._sealer = PartCodec(c.primitive, c.algorithm, queue, TO_DEVICE)
+            self._opener = PartCodec(c.primitive, c.algorithm, queue, TO_DRIVER)
         extra = TAG_LEN if self._cipher is not None else 0
         self._slots = self._cipher is not None or drv.swiotlb
         self._out_slot: list[memoryview] = []
@@ -81,8 +96,9 @@ class Stream:
                     addrs.append(a.addr)
                     views.append(mem.translate(a.addr, max(length, 1)))
         self._free = list(range(depth - 1, -1, -1))     # positions, taken from the end
-        # position -> (caller's reply view or None, reply capacity, counter, ticket)
-        self._flight: dict[int, tuple] = {}
+        self._table = bytearray(FLIGHT.size * depth)   # a FLIGHT record per position
+        self._mode = SEAL if self._cipher is not None else BOUNCE if self._slots else PLAIN
+        self._loops = pair_loops() if isinstance(mem, GuestMemory) else None
         self._batch = ChainBatch(depth, 2 * depth)
         self._used = UsedBatch(depth)
         self._private = memoryview(bytearray(in_len + extra))   # replies are opened from here
@@ -107,7 +123,7 @@ class Stream:
 
     @property
     def in_flight(self) -> int:
-        return len(self._flight)
+        return self.depth - len(self._free)
 
     def submit(self, pairs: Sequence[tuple]) -> int:
         """Make (out, reply) ``GuestBuffer`` pairs available, in order, as far
@@ -128,45 +144,24 @@ class Stream:
                               f"reset and rekey")
         batch = self._batch
         batch.clear()
-        free = self._free
-        flight = self._flight
-        view = self._view
-        queue = self.queue
-        ticket = self.submitted
-        for src, dst in pairs[:n]:
-            olen, ilen = src.length, dst.length
-            if olen > out_len or ilen > in_len or not olen + ilen:
-                for k in range(batch.count):     # give this call's positions back
-                    taken = ADD.unpack_from(batch.chains, ADD.size * k)[3]
-                    del flight[taken]
-                    free.append(taken)
-                raise DriverError(f"stream request of {olen}/{ilen} bytes does not fit "
-                                  f"{out_len}/{in_len} (or is empty)")
-            p = free.pop()
-            if cipher is not None:
-                if olen:
-                    seal_part_into(cipher.primitive, cipher.algorithm, queue, TO_DEVICE,
-                                   counter, view(src), self._out_slot[p][:olen + TAG_LEN])
-                    olen += TAG_LEN
-                flight[p] = (view(dst) if ilen else None, ilen, counter, ticket)
-                if ilen:
-                    ilen += TAG_LEN
-                counter += 1
-                out_addr, in_addr = self._out_addr[p], self._in_addr[p]
-            elif self._slots:
-                if olen:
-                    self._out_slot[p][:olen] = view(src)
-                flight[p] = (view(dst) if ilen else None, ilen, 0, ticket)
-                out_addr, in_addr = self._out_addr[p], self._in_addr[p]
+        pairs = list(pairs[:n])
+        try:
+            if self._loops is not None:
+                seal = ((cipher.primitive.encrypt_into, self.queue, cipher.algorithm, counter)
+                        if cipher is not None else None)
+                slots = (self._out_addr, self._in_addr, self._out_slot) if self._slots else None
+                got = self._loops.submit_pairs(
+                    self._mem._regions, pairs, n, out_len, in_len, self._table, self._free,
+                    slots, (batch.chains, batch.segs), self.submitted, self._mode, seal)
             else:
-                flight[p] = (None, ilen, 0, ticket)
-                out_addr, in_addr = src.addr, dst.addr
-            if olen and ilen:
-                batch.append_pair(out_addr, olen, in_addr, ilen, p)
-            else:
-                batch.append([(out_addr, olen)] if olen else (),
-                             [(in_addr, ilen)] if ilen else (), p)
-            ticket += 1
+                got = self._submit_python(pairs, counter)
+        except Exception as exc:   # noqa: BLE001 - parts may be sealed and never queued
+            drv._fail(RingBroken(f"stream submission broke off: {exc}"))
+        if got[1] is None:         # refused before anything was sealed
+            src, dst = pairs[got[0]]
+            raise DriverError(f"stream request of {src.length}/{dst.length} bytes does not "
+                              f"fit {out_len}/{in_len} (or is empty)")
+        batch.count, batch.nsegs = got
         try:
             added, notify = self.qs.ring.add_batch(batch)
         except RingError as exc:
@@ -185,11 +180,55 @@ class Stream:
             drv._kick(self.queue)
         return added
 
+    def _submit_python(self, pairs: list, counter: int) -> None:
+        """``submit``'s loop, as pair_loops.c runs it: (chains, segments)
+        added to the batch, or (index, None) for the first request that
+        does not fit, before anything is sealed (a sealed part's counter
+        is spent)."""
+        out_len, in_len = self.out_len, self.in_len
+        for i, (src, dst) in enumerate(pairs):
+            if src.length > out_len or dst.length > in_len or not src.length + dst.length:
+                return i, None
+        batch = self._batch
+        free = self._free
+        view = self._view
+        mode = self._mode
+        seal = self._sealer.seal_into if mode == SEAL else None
+        out_slot = self._out_slot
+        ticket = self.submitted
+        record = FLIGHT.pack_into
+        table = self._table
+        for src, dst in pairs:
+            olen, ilen = src.length, dst.length
+            p = free.pop()
+            record(table, FLIGHT.size * p, dst.addr, counter, ticket, ilen, 1)
+            if mode == SEAL:
+                if olen:
+                    seal(counter, view(src), out_slot[p][:olen + TAG_LEN])
+                    olen += TAG_LEN
+                if ilen:
+                    ilen += TAG_LEN
+                counter += 1
+            elif mode == BOUNCE and olen:
+                out_slot[p][:olen] = view(src)
+            if mode == PLAIN:
+                out_addr, in_addr = src.addr, dst.addr
+            else:
+                out_addr, in_addr = self._out_addr[p], self._in_addr[p]
+            if olen and ilen:
+                batch.append_pair(out_addr, olen, in_addr, ilen, p)
+            else:
+                batch.append([(out_addr, olen)] if olen else (),
+                             [(in_addr, ilen)] if ilen else (), p)
+            ticket += 1
+        return batch.count, batch.nsegs
+
     # -- completion -------------------------------------------------------
     def complete(self) -> list[tuple[int, int]]:
         """Collect what the device has returned, without waiting: a list of
         (ticket, reply bytes now in the caller's buffer). Raises
-        ``QencAuthError`` after collecting if any reply failed its tag."""
+        ``QencAuthError`` after collecting if any reply failed its tag; its
+        ``completed`` holds that list for the replies that verified."""
         drv = self.drv
         drv._require_ready()
         got = self._used
@@ -197,43 +236,61 @@ class Stream:
             m = self.qs.ring.collect_batch(got)
         except RingError as exc:
             drv._fail(BY_RING_CODE.get(exc.code, RingBroken)(str(exc)))
+        loops = self._loops
+        try:
+            if loops is not None:
+                c = self._cipher
+                opener = ((c.primitive.decrypt_into, self.queue, c.algorithm, self._private,
+                           InvalidTag) if c is not None else None)
+                out, failed = loops.complete_pairs(self._mem._regions, got.entries, m,
+                                                   self._table, self._free, self._in_addr,
+                                                   self._mode, opener)
+            else:
+                out, failed = self._complete_python(m)
+        except Exception as exc:   # noqa: BLE001 - the ring handed back what it should not
+            drv._fail(RingBroken(f"stream completion broke off: {exc}"))
+        self.completed += m
+        drv.counters.completions += m
+        if failed:
+            self._layer.auth_failures += len(failed)
+            err = QencAuthError(f"queue {self.queue}: replies of requests {failed} failed "
+                                f"their tags; nothing of them was released")
+            err.completed = out     # the replies of this call that did verify
+            raise err
+        return out
+
+    def _complete_python(self, m: int) -> tuple[list, list]:
+        """``complete``'s loop, as pair_loops.c runs it."""
         out = []
         failed = []
-        flight = self._flight
-        free = self._free
-        cipher = self._cipher
-        slots = self._slots
-        for p, used, _ in USED.iter_unpack(memoryview(got.entries)[:USED.size * m]):
-            dst, cap, counter, ticket = flight.pop(p)
-            free.append(p)
-            if cipher is not None and cap:
-                n = self._open(counter, p, used, cap, dst)
+        mode = self._mode
+        table = self._table
+        for p, used, _ in USED.iter_unpack(memoryview(self._used.entries)[:USED.size * m]):
+            dst, counter, ticket, cap, busy = FLIGHT.unpack_from(table, FLIGHT.size * p)
+            if not busy:
+                raise RuntimeError(f"used token {p} is no position in flight")
+            FLIGHT.pack_into(table, FLIGHT.size * p, 0, 0, 0, 0, 0)
+            self._free.append(p)
+            if mode == SEAL and cap:
+                n = self._open(counter, p, used, cap, self._mem.translate(dst, cap))
                 if n < 0:
                     failed.append(ticket)
                 else:
                     out.append((ticket, n))
                 continue
-            if slots and used:
-                dst[:used] = self._in_slot[p][:used]
+            if mode != PLAIN and used:
+                self._mem.translate(dst, used)[:] = self._in_slot[p][:used]
             out.append((ticket, used))
-        self.completed += m
-        drv.counters.completions += m
-        if failed:
-            self._layer.auth_failures += len(failed)
-            raise QencAuthError(f"queue {self.queue}: replies of requests {failed} failed "
-                                f"their tags; nothing of them was released")
-        return out
+        return out, failed
 
     def _open(self, counter: int, p: int, used: int, cap: int, dst: memoryview) -> int:
         """Open the sealed reply of position ``p`` into ``dst``; -1 if it fails."""
         if used < TAG_LEN or used - TAG_LEN > cap:
             return -1
-        c = self._cipher
         n = used - TAG_LEN
         try:
-            open_part_into(c.primitive, c.algorithm, self.queue, TO_DRIVER, counter,
-                           self._in_slot[p][:cap + TAG_LEN],
-                           self._private[:cap + TAG_LEN], dst[:cap], n)
+            self._opener.open_into(counter, self._in_slot[p][:cap + TAG_LEN],
+                                   self._private[:cap + TAG_LEN], dst[:cap], n)
         except AuthFailure:
             # decrypt_into may have written unauthenticated bytes: wipe them
             # before the caller gets control back
@@ -250,7 +307,7 @@ class Stream:
         quiet = 0
         while True:
             done = self.complete()
-            if done or not self._flight:
+            if done or not self.in_flight:
                 return done
             if ring.enable_interrupts():
                 continue
@@ -258,7 +315,7 @@ class Stream:
             if left <= 0:
                 if t.read_status() & DEVICE_NEEDS_RESET:
                     drv._fail(DeviceNeedsReset("device set DEVICE_NEEDS_RESET"))
-                drv._fail(RequestTimeout(f"{len(self._flight)} stream requests on queue "
+                drv._fail(RequestTimeout(f"{self.in_flight} stream requests on queue "
                                          f"{self.queue} not completed in time"))
             irq = t.wait_interrupts(left)
             nq = sum(irq.queues.values())
@@ -278,9 +335,9 @@ class Stream:
         first = self.submitted
         results: dict[int, int] = {}
         pos = 0
-        while pos < len(pairs) or self._flight:
+        while pos < len(pairs) or self.in_flight:
             if pos < len(pairs) and self._free:
                 pos += self.submit(pairs[pos:pos + len(self._free)])
-            if self._flight:
+            if self.in_flight:
                 results.update(self.complete() or self.wait())
         return [results[first + k] for k in range(len(pairs))]

@@ -33,9 +33,9 @@ def source_id() -> str:
     return h.hexdigest()[:16]
 
 
-def glue_source_id() -> str:
-    """Hash of ring_glue.c, as setup.py compiles it into the call glue."""
-    return hashlib.sha256((HERE / "ring_glue.c").read_bytes()).hexdigest()[:16]
+def glue_source_id(name: str = "ring_glue.c") -> str:
+    """Hash of ring_glue.c (or pair_loops.c), as setup.py compiles it in."""
+    return hashlib.sha256((HERE / name).read_bytes()).hexdigest()[:16]
 
 
 def make_builder(module: str = "device_ref.ring._ring_c", extra_compile_args: list[str] | None = None,

@@ -18,8 +18,8 @@ def c_available() -> bool:
 
 
 def c_stale() -> bool:
-    """True when the built C core, or its call glue, was compiled from other
-    sources than the ones here."""
+    """True when the built C core, its call glue or the pair loops were
+    compiled from other sources than the ones here."""
     if not c_available():
         return False
     from . import _ring_c
@@ -27,10 +27,28 @@ def c_stale() -> bool:
     if _ring_c.ffi.string(_ring_c.lib.ring_source_id()).decode() != source_id():
         return True
     try:
+        from . import _pair_loops
+        if getattr(_pair_loops, "SOURCE_ID", None) != glue_source_id("pair_loops.c"):
+            return True
+    except ImportError:
+        pass                # not built: the Python loops run
+    try:
         from . import _ring_glue
     except ImportError:
         return False        # not built: the core is called through cffi
     return getattr(_ring_glue, "SOURCE_ID", None) != glue_source_id()
+
+
+def pair_loops() -> Any:
+    """The C per-request loops (pair_loops.c), or None: not built, or
+    ``DEVICE_REF_RING=python``, which runs every loop in Python."""
+    if default_backend() != "c":
+        return None
+    try:
+        from . import _pair_loops
+    except ImportError:
+        return None
+    return _pair_loops
 
 
 def available_backends() -> list[str]:
