@@ -9,13 +9,16 @@ from collections import defaultdict
 
 import pytest
 
+from device_ref.device import device_queue
 from device_ref.devices.echo import EchoDevice
+from device_ref.driver import stream as stream_module
 from device_ref.driver import errors as E
 from device_ref.driver.core import ALL, DriverOptions
 from device_ref.driver.echo import EchoDriver
 from device_ref.driver.errors import DriverError
 from device_ref.qenc import QencAuthError, enable_device, enable_driver
 from device_ref.ring import RingError, RingErrorCode
+from device_ref.ring.backend import pair_loops
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
 
@@ -23,6 +26,18 @@ from .harness import Combo, blk_pair
 from .hostile import HostileBlk
 
 BOUNCE = BounceRegion(0x8000_1000, 4 << 20)
+
+
+@pytest.fixture(autouse=True, params=["c-loops", "python-loops"])
+def loops(request, monkeypatch):
+    """Every test twice: with the per-request loops in C (pair_loops.c) and
+    with their Python twins."""
+    if request.param == "python-loops":
+        monkeypatch.setattr(device_queue, "pair_loops", lambda: None)
+        monkeypatch.setattr(stream_module, "pair_loops", lambda: None)
+    elif pair_loops() is None:
+        pytest.skip("the C pair loops are not built")
+    return request.param
 PACKED, SWIOTLB = 34, 44
 MODES = ["none", "swiotlb", "aes-256-gcm", "chacha20-poly1305", "aes-256-gcm+swiotlb"]
 
@@ -389,10 +404,9 @@ def test_a_stream_seals_only_what_the_ring_takes():
     dev, dlayer, t, drv = echo("chacha20-poly1305")
     drv.opts.queue_size = 8
     drv.init()
-    st = drv.stream(0, 64, 64, depth=8)     # eight positions, room for four chains
     spy = NonceSpy(drv.buffer_layer.ciphers[0].primitive)
     drv.buffer_layer.ciphers[0].primitive = spy
-    st._cipher = drv.buffer_layer.ciphers[0]
+    st = drv.stream(0, 64, 64, depth=8)     # eight positions, room for four chains
     t.notify = lambda q: None
     pairs = buffers(drv, t, 8, 64)
     assert st.submit(pairs) == 4 and st.submit(pairs[4:]) == 0
@@ -401,4 +415,23 @@ def test_a_stream_seals_only_what_the_ring_takes():
     t.notify(0)
     assert st.run(pairs[4:]) == [64] * 4
     assert dlayer.rejected == 0 and len(spy.sealed) == len(set(spy.sealed)) == 8
+    assert all(t.memory.read(d.addr, 64) == t.memory.read(s.addr, 64) for s, d in pairs)
+
+
+@pytest.mark.parametrize("mode", ["aes-256-gcm", "chacha20-poly1305+swiotlb"])
+def test_a_refused_request_seals_nothing_of_its_batch(mode):
+    """A batch whose third request does not fit is refused before the first
+    is sealed: a part sealed into guest memory has spent its counter, and
+    the next batch would seal other data under it."""
+    dev, dlayer, t, drv = echo(mode)
+    spy = NonceSpy(drv.buffer_layer.ciphers[0].primitive)
+    drv.buffer_layer.ciphers[0].primitive = spy
+    st = drv.stream(0, 64, 64, depth=8)
+    pairs = buffers(drv, t, 4, 64)
+    too_big = (drv.alloc_guest(65), pairs[2][1])
+    with pytest.raises(DriverError, match="does not fit"):
+        st.submit(pairs[:2] + [too_big] + pairs[3:])
+    assert spy.sealed == [] and st.room == 8 and st.in_flight == 0
+    assert st.run(pairs) == [64] * 4
+    assert len(spy.sealed) == len(set(spy.sealed)) == 4 and dlayer.rejected == 0
     assert all(t.memory.read(d.addr, 64) == t.memory.read(s.addr, 64) for s, d in pairs)
