@@ -435,3 +435,20 @@ def test_a_refused_request_seals_nothing_of_its_batch(mode):
     assert st.run(pairs) == [64] * 4
     assert len(spy.sealed) == len(set(spy.sealed)) == 4 and dlayer.rejected == 0
     assert all(t.memory.read(d.addr, 64) == t.memory.read(s.addr, 64) for s, d in pairs)
+
+
+def test_the_last_counters_of_a_key_and_then_a_reset():
+    """Counters 2**64 - 2 and 2**64 - 1 still seal and open (the device's C
+    loop hands a batch that reaches the end to Python), and the driver
+    refuses to go past them before sealing anything."""
+    dev, dlayer, t, drv = echo("aes-256-gcm")
+    st = drv.stream(0, 64, 64, depth=4)
+    last = (1 << 64) - 2
+    st._cipher.counter = dlayer.ciphers[0].counter = last
+    pairs = buffers(drv, t, 3, 64)
+    assert st.run(pairs[:2]) == [64, 64]
+    assert all(t.memory.read(d.addr, 64) == t.memory.read(s.addr, 64) for s, d in pairs[:2])
+    assert st._cipher.counter == dlayer.ciphers[0].counter == 1 << 64
+    with pytest.raises(DriverError, match="counter is exhausted"):
+        st.submit(pairs[2:])
+    assert dlayer.rejected == 0 and not dev.status & 0x40
