@@ -204,6 +204,13 @@ static int buffer_ptr(PyObject *obj, int writable, Py_buffer *view)
     return PyObject_GetBuffer(obj, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE);
 }
 
+/* release a buffer if buffer_ptr got it (a zeroed Py_buffer was never taken) */
+static void buffer_drop(Py_buffer *view)
+{
+    if (view->obj)
+        PyBuffer_Release(view);
+}
+
 /* A view of guest memory that only a cryptography call gets to see, for the
  * length of that call (the region's buffer is held meanwhile): cheaper than
  * a slice of the region's memoryview. Views for Python code are slices. */
@@ -299,7 +306,6 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_buffer brec = {0}, bseg = {0};
     regions_t mem = {0};
     PyObject *result = NULL;
-    int pinned = 0;
     if (buffer_ptr(args[1], 1, &brec) < 0)
         return NULL;
     if (buffer_ptr(args[2], 0, &bseg) < 0)
@@ -309,10 +315,8 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (enc) {
         if (buffer_ptr(private, 1, &bprivate) < 0)
             goto out;
-        pinned |= 1;
         if (buffer_ptr(area, 1, &barea) < 0)
             goto out;
-        pinned |= 2;
         size = bprivate.len;
         room = barea.len;
     }
@@ -467,14 +471,11 @@ out:
     Py_XDECREF(aad_in);
     Py_XDECREF(aad_out.obj);
     Py_XDECREF(nonce);
-    if (pinned & 1)
-        PyBuffer_Release(&bprivate);
-    if (pinned & 2)
-        PyBuffer_Release(&barea);
+    buffer_drop(&bprivate);
+    buffer_drop(&barea);
     regions_release(&mem);
-    if (bseg.obj)
-        PyBuffer_Release(&bseg);
-    PyBuffer_Release(&brec);
+    buffer_drop(&bseg);
+    buffer_drop(&brec);
     return result;
 }
 
@@ -704,12 +705,9 @@ done:
     Py_XDECREF(nonce);
     PyMem_Free(lens);
     regions_release(&mem);
-    if (btab.obj)
-        PyBuffer_Release(&btab);
-    if (bsg.obj)
-        PyBuffer_Release(&bsg);
-    if (bch.obj)
-        PyBuffer_Release(&bch);
+    buffer_drop(&btab);
+    buffer_drop(&bsg);
+    buffer_drop(&bch);
     return result;
 }
 
@@ -851,12 +849,9 @@ out:
     Py_XDECREF(done);
     Py_XDECREF(failed);
     regions_release(&mem);
-    if (bpriv.obj)
-        PyBuffer_Release(&bpriv);
-    if (btab.obj)
-        PyBuffer_Release(&btab);
-    if (bent.obj)
-        PyBuffer_Release(&bent);
+    buffer_drop(&bpriv);
+    buffer_drop(&btab);
+    buffer_drop(&bent);
     return result;
 }
 
