@@ -351,7 +351,9 @@ class VirtioDevice(DeviceBackend):
         while i < count:
             if loops is not None:
                 crypt = None if layer is None else layer.pair_loop_args(queue, count - i)
-                if crypt is not False:
+                if crypt is False:      # the layer wants Python for the rest of the batch
+                    loops = None
+                else:
                     i, s = loops.serve_pairs(memory._regions, records, segs, i, s, count, queue,
                                              pair, crypt)
                     if i == count:

@@ -180,7 +180,7 @@ class Stream:
             drv._kick(self.queue)
         return added
 
-    def _submit_python(self, pairs: list, counter: int) -> None:
+    def _submit_python(self, pairs: list, counter: int) -> tuple[int, int | None]:
         """``submit``'s loop, as pair_loops.c runs it: (chains, segments)
         added to the batch, or (index, None) for the first request that
         does not fit, before anything is sealed (a sealed part's counter
