@@ -211,27 +211,112 @@ static void buffer_drop(Py_buffer *view)
         PyBuffer_Release(view);
 }
 
-/* A view of guest memory that only a cryptography call gets to see, for the
- * length of that call (the region's buffer is held meanwhile): cheaper than
- * a slice of the region's memoryview. Views for Python code are slices. */
-static PyObject *call_view(uint8_t *host, Py_ssize_t len, int writable)
+/* ---- windows ------------------------------------------------------------ */
+
+/*
+ * A window is a buffer object showing [ptr, ptr + len) of the memory of an
+ * owner: guest memory (owner: the region's memoryview) or a scratch buffer
+ * (owner: that buffer). It is what a cipher call gets for memory only that
+ * call sees. A loop keeps one window per role and aims it anew before each
+ * call, where a fresh memoryview would cost two objects a call.
+ *
+ * While aimed, a window holds a buffer of its owner, so the memory can be
+ * neither freed nor unmapped (closing guest memory then fails instead).
+ * A window is re-aimed only while the loop alone holds it and nothing has a
+ * buffer of it; otherwise the loop takes a new window and leaves the old
+ * one as it is. A window the loop lets go of with nothing exported is
+ * closed: it lets go of its owner, and asking it for a buffer fails.
+ * Python code never gets a window: views for the device type are slices of
+ * the regions' memoryviews, as translate() makes them.
+ */
+typedef struct {
+    PyObject_HEAD
+    uint8_t *ptr;
+    Py_ssize_t len;
+    int readonly, open;
+    Py_ssize_t exports;
+    Py_buffer owner;            /* owner.obj NULL: none held */
+} window_t;
+
+static int window_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
-    return PyMemoryView_FromMemory((char *)host, len, writable ? PyBUF_WRITE : PyBUF_READ);
+    window_t *w = (window_t *)self;
+    if (!w->open) {
+        PyErr_SetString(PyExc_BufferError, "this window onto guest memory is closed");
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, self, w->ptr, w->len, w->readonly, flags) < 0)
+        return -1;
+    w->exports++;
+    return 0;
 }
 
-/* drop a call_view; one somebody kept is released, so using it fails cleanly */
-static void drop_view(PyObject *v)
+static void window_releasebuffer(PyObject *self, Py_buffer *view)
 {
-    if (!v)
+    ((window_t *)self)->exports--;
+}
+
+static void window_dealloc(PyObject *self)
+{
+    buffer_drop(&((window_t *)self)->owner);
+    PyObject_Free(self);
+}
+
+static PyBufferProcs window_buffer = {window_getbuffer, window_releasebuffer};
+
+static PyTypeObject window_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "device_ref.ring._pair_loops.Window",
+    .tp_basicsize = sizeof(window_t),
+    .tp_dealloc = window_dealloc,
+    .tp_as_buffer = &window_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A buffer onto guest or scratch memory, lent to one cipher call at a time.",
+};
+
+/* the loop lets go of *slot: a window nothing has a buffer of is closed */
+static void window_drop(PyObject **slot)
+{
+    window_t *w = (window_t *)*slot;
+    if (!w)
         return;
-    if (Py_REFCNT(v) > 1) {
-        PyObject *r = PyObject_CallMethod(v, "release", NULL);
-        if (r)
-            Py_DECREF(r);
-        else
-            PyErr_Clear();
+    if (!w->exports) {
+        w->open = 0;
+        buffer_drop(&w->owner);
     }
-    Py_DECREF(v);
+    Py_DECREF(w);
+    *slot = NULL;
+}
+
+/* aim *slot at [ptr, ptr + len) of owner's memory, with a new window if the
+ * old one is kept or exported; the window (borrowed), or NULL on error */
+static PyObject *window_aim(PyObject **slot, uint8_t *ptr, Py_ssize_t len, int writable,
+                            PyObject *owner)
+{
+    window_t *w = (window_t *)*slot;
+    if (w && (Py_REFCNT(w) > 1 || w->exports))
+        window_drop(slot), w = NULL;
+    if (!w) {
+        if (!(w = PyObject_New(window_t, &window_type)))
+            return NULL;
+        w->exports = 0;
+        w->open = 0;
+        memset(&w->owner, 0, sizeof w->owner);
+        *slot = (PyObject *)w;
+    }
+    if (w->owner.obj != owner) {
+        buffer_drop(&w->owner);
+        if (buffer_ptr(owner, 0, &w->owner) < 0) {
+            memset(&w->owner, 0, sizeof w->owner);
+            w->open = 0;
+            return NULL;
+        }
+    }
+    w->ptr = ptr;
+    w->len = len;
+    w->readonly = !writable;
+    w->open = 1;
+    return (PyObject *)w;
 }
 
 /* ---- device: serve_pairs ------------------------------------------------ */
@@ -277,7 +362,8 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
 
     int enc = crypt != Py_None;
     PyObject *cipher = NULL, *dec = NULL, *encm = NULL, *private = NULL, *plain = NULL,
-             *area = NULL, *refuse = NULL, *invalid = NULL, *aad_in = NULL, *nonce = NULL;
+             *area = NULL, *refuse = NULL, *invalid = NULL, *aad_in = NULL, *nonce = NULL,
+             *win = NULL;
     aad_cache aad_out = {0};
     unsigned algorithm = 0;
     uint64_t counter = 0;
@@ -336,20 +422,17 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
         const struct ring_seg *r = &seg[seg_index], *w = &seg[seg_index + 1];
         if ((r->flags & SEG_WRITABLE) || !(w->flags & SEG_WRITABLE))
             break;
-        uint64_t roff, woff;
+        uint64_t roff = 0, woff = 0;
         region_t *rr = regions_find(&mem, r->addr, r->len, &roff);
         region_t *wr = regions_find(&mem, w->addr, w->len, &woff);
         if (!rr || !wr)
             break;      /* Python's translate() raises the ring error */
-        /* the writable part: a slice for the device type, a call view for the cipher */
-        PyObject *wview = enc ? call_view(wr->host + woff, w->len, 1) : region_slice(wr, woff, w->len);
-        if (!wview)
-            goto out;
         long written;
         if (!enc) {
             PyObject *rview = region_slice(rr, roff, r->len);
-            if (!rview) {
-                Py_DECREF(wview);
+            PyObject *wview = rview ? region_slice(wr, woff, w->len) : NULL;
+            if (!wview) {
+                Py_XDECREF(rview);
                 goto out;
             }
             PyObject *a[3] = {queue, rview, wview};
@@ -368,10 +451,8 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
             Py_ssize_t rsize = r->len, wlen = w->len;
             int short_r = rsize && rsize < TAG_LEN, short_w = wlen && wlen < TAG_LEN;
             Py_ssize_t want_room = wlen ? wlen - TAG_LEN : 0;
-            if (!short_r && !short_w && (rsize != size || want_room != room)) {
-                drop_view(wview);
+            if (!short_r && !short_w && (rsize != size || want_room != room))
                 break;  /* another shape: the Python path makes its views */
-            }
             uint64_t n = counter++;   /* the chain's position counts even when refused */
             PyObject *msg = NULL;
             if (short_r) {
@@ -379,19 +460,15 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
             } else if (short_w) {
                 msg = PyUnicode_FromFormat("writable part of %zd bytes has no room for the tag", wlen);
             } else if (size) {
-                if (!aad_in && !(aad_in = make_aad((uint32_t)(size - TAG_LEN), q, TO_DEVICE, algorithm))) {
-                    drop_view(wview);
+                if (!aad_in && !(aad_in = make_aad((uint32_t)(size - TAG_LEN), q, TO_DEVICE, algorithm)))
                     goto out;
-                }
                 /* open from a private copy: the tag check and the decryption
                  * must see the same bytes */
                 memcpy(bprivate.buf, rr->host + roff, (size_t)size);
                 int rc = aead_call(dec, nonce_set(nonce, n, q, TO_DEVICE), private, aad_in, plain,
                                    invalid);
-                if (rc < 0) {
-                    drop_view(wview);
+                if (rc < 0)
                     goto out;
-                }
                 if (rc == 1)
                     msg = PyUnicode_FromFormat("tag check failed (queue %u, direction %d, counter %llu)",
                                                q, TO_DEVICE, (unsigned long long)n);
@@ -400,12 +477,9 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
             } else {
                 msg = Py_None, Py_INCREF(Py_None);
             }
-            if (!msg) {
-                drop_view(wview);
+            if (!msg)
                 goto out;
-            }
             if (msg != Py_None) {   /* refused: the device type never sees it */
-                drop_view(wview);
                 PyObject *a[2] = {queue, msg};
                 PyObject *res = PyObject_Vectorcall(refuse, a, 2, NULL);
                 Py_DECREF(msg);
@@ -422,36 +496,28 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
             Py_DECREF(msg);
             PyObject *a[3] = {queue, plain, area};
             PyObject *res = PyObject_Vectorcall(handle, a, 3, NULL);
-            if (!res) {
-                drop_view(wview);
+            if (!res)
                 goto out;
-            }
             long used = PyLong_AsLong(res);
             Py_DECREF(res);
-            if (used == -1 && PyErr_Occurred()) {
-                drop_view(wview);
+            if (used == -1 && PyErr_Occurred())
                 goto out;
-            }
             if (!wlen) {
                 written = used;
             } else {
-                if (used < room && used >= 0)   /* unwritten bytes are sealed as zero */
-                    memset((uint8_t *)barea.buf + used, 0, (size_t)(room - used));
-                else if (used < 0) {
-                    drop_view(wview);
+                if (used < 0) {
                     PyErr_SetString(PyExc_ValueError, "handle_pair returned a negative length");
                     goto out;
                 }
+                if (used < room)   /* unwritten bytes are sealed as zero */
+                    memset((uint8_t *)barea.buf + used, 0, (size_t)(room - used));
+                /* sealed straight into the writable part, through a window */
                 PyObject *aad = aad_get(&aad_out, (uint32_t)used, q, TO_DRIVER, algorithm);
-                int rc = aad ? aead_call(encm, nonce_set(nonce, n, q, TO_DRIVER), area, aad, wview,
-                                         NULL) : -1;
-                if (rc < 0) {
-                    drop_view(wview);
+                PyObject *out = aad ? window_aim(&win, wr->host + woff, wlen, 1, wr->view) : NULL;
+                if (!out || aead_call(encm, nonce_set(nonce, n, q, TO_DRIVER), area, aad, out, NULL) < 0)
                     goto out;
-                }
                 written = used + TAG_LEN;
             }
-            drop_view(wview);
         }
         if (written < 0 || written > UINT32_MAX) {
             PyErr_SetString(PyExc_ValueError, "used length out of range");
@@ -471,6 +537,7 @@ out:
     Py_XDECREF(aad_in);
     Py_XDECREF(aad_out.obj);
     Py_XDECREF(nonce);
+    window_drop(&win);
     buffer_drop(&bprivate);
     buffer_drop(&barea);
     regions_release(&mem);
@@ -594,7 +661,7 @@ static PyObject *submit_pairs(PyObject *self, PyObject *const *args, Py_ssize_t 
 
     Py_buffer bch = {0}, bsg = {0}, btab = {0};
     regions_t mem = {0};
-    PyObject *result = NULL, *nonce = NULL;
+    PyObject *result = NULL, *nonce = NULL, *win_in = NULL, *win_out = NULL;
     aad_cache aad = {0};
     Py_ssize_t nsegs = 0, i = 0;
     if (buffer_ptr(PyTuple_GET_ITEM(bufs, 0), 1, &bch) < 0 ||
@@ -647,18 +714,12 @@ static PyObject *submit_pairs(PyObject *self, PyObject *const *args, Py_ssize_t 
                 if (!slot)
                     break;
                 PyObject *a = aad_get(&aad, (uint32_t)olen, q, TO_DEVICE, algorithm);
-                PyObject *in = a ? call_view(sr->host + soff, (Py_ssize_t)olen, 0) : NULL;
+                PyObject *in = a ? window_aim(&win_in, sr->host + soff, (Py_ssize_t)olen, 0, sr->view)
+                                 : NULL;
                 PyObject *out = !in ? NULL
-                    : PyObject_Length(slot) == (Py_ssize_t)olen + TAG_LEN ? (Py_INCREF(slot), slot)
-                    : call_view(orr->host + ooff, (Py_ssize_t)olen + TAG_LEN, 1);
-                int rc = out ? aead_call(encm, nonce_set(nonce, counter, q, TO_DEVICE), in, a, out,
-                                         NULL) : -1;
-                if (out == slot)
-                    Py_DECREF(out);
-                else
-                    drop_view(out);
-                drop_view(in);
-                if (rc < 0)
+                    : PyObject_Length(slot) == (Py_ssize_t)olen + TAG_LEN ? slot
+                    : window_aim(&win_out, orr->host + ooff, (Py_ssize_t)olen + TAG_LEN, 1, orr->view);
+                if (!out || aead_call(encm, nonce_set(nonce, counter, q, TO_DEVICE), in, a, out, NULL) < 0)
                     break;
                 olen += TAG_LEN;
             }
@@ -703,12 +764,24 @@ static PyObject *submit_pairs(PyObject *self, PyObject *const *args, Py_ssize_t 
 done:
     Py_XDECREF(aad.obj);
     Py_XDECREF(nonce);
+    window_drop(&win_in);
+    window_drop(&win_out);
     PyMem_Free(lens);
     regions_release(&mem);
     buffer_drop(&btab);
     buffer_drop(&bsg);
     buffer_drop(&bch);
     return result;
+}
+
+/* (ticket, bytes) of a completed request */
+static PyObject *done_item(uint64_t ticket, long long got)
+{
+    PyObject *t = PyLong_FromUnsignedLongLong(ticket), *g = t ? PyLong_FromLongLong(got) : NULL;
+    PyObject *item = g ? PyTuple_Pack(2, t, g) : NULL;
+    Py_XDECREF(t);
+    Py_XDECREF(g);
+    return item;
 }
 
 /*
@@ -754,7 +827,8 @@ static PyObject *complete_pairs(PyObject *self, PyObject *const *args, Py_ssize_
     }
     Py_buffer bent = {0}, bpriv = {0}, btab = {0};
     regions_t mem = {0};
-    PyObject *done = NULL, *failed = NULL, *result = NULL, *nonce = NULL;
+    PyObject *done = NULL, *failed = NULL, *result = NULL, *nonce = NULL, *win_in = NULL,
+             *win_out = NULL;
     aad_cache aad = {0};
     if (buffer_ptr(args[1], 0, &bent) < 0 ||
             buffer_ptr(args[3], 1, &btab) < 0 ||
@@ -812,18 +886,13 @@ static PyObject *complete_pairs(PyObject *self, PyObject *const *args, Py_ssize_
                 /* open from a private copy: the tag check and the decryption
                  * must see the same bytes */
                 memcpy(bpriv.buf, ir->host + ioff, (size_t)span);
-                PyObject *in = bpriv.len == (Py_ssize_t)span ? (Py_INCREF(private), private)
-                                                             : call_view(bpriv.buf, (Py_ssize_t)span, 0);
-                PyObject *out = in ? call_view(dr->host + doff, f.cap, 1) : NULL;
+                PyObject *in = bpriv.len == (Py_ssize_t)span ? private
+                    : window_aim(&win_in, bpriv.buf, (Py_ssize_t)span, 0, private);
+                PyObject *out = in ? window_aim(&win_out, dr->host + doff, f.cap, 1, dr->view) : NULL;
                 PyObject *a = out ? aad_get(&aad, (uint32_t)(used - TAG_LEN), q, TO_DRIVER, algorithm)
                                   : NULL;
                 int rc = a ? aead_call(dec, nonce_set(nonce, f.counter, q, TO_DRIVER), in, a, out,
                                        invalid) : -1;
-                drop_view(out);
-                if (in == private)
-                    Py_DECREF(in);
-                else
-                    drop_view(in);
                 if (rc < 0)
                     goto out;
                 if (rc == 1) {   /* unauthenticated bytes may be in dst: wipe them */
@@ -834,8 +903,7 @@ static PyObject *complete_pairs(PyObject *self, PyObject *const *args, Py_ssize_
                 }
             }
         }
-        PyObject *item = got < 0 ? PyLong_FromUnsignedLongLong(f.ticket)
-                                 : Py_BuildValue("(KL)", (unsigned long long)f.ticket, got);
+        PyObject *item = got < 0 ? PyLong_FromUnsignedLongLong(f.ticket) : done_item(f.ticket, got);
         if (!item || PyList_Append(got < 0 ? failed : done, item) < 0) {
             Py_XDECREF(item);
             goto out;
@@ -846,6 +914,8 @@ static PyObject *complete_pairs(PyObject *self, PyObject *const *args, Py_ssize_
 out:
     Py_XDECREF(aad.obj);
     Py_XDECREF(nonce);
+    window_drop(&win_in);
+    window_drop(&win_out);
     Py_XDECREF(done);
     Py_XDECREF(failed);
     regions_release(&mem);
@@ -881,6 +951,8 @@ PyMODINIT_FUNC PyInit__pair_loops(void)
     INTERN(s_length, "length");
     INTERN(s_counter, "counter");
 #undef INTERN
+    if (PyType_Ready(&window_type) < 0)
+        return NULL;
     PyObject *mod = PyModule_Create(&module);
     if (!mod)
         return NULL;
