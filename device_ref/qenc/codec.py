@@ -35,26 +35,6 @@ def seal_part_into(primitive, algorithm: int, queue: int, direction: int, counte
                            aad(n, queue, direction, algorithm), out)
 
 
-def open_part_into(primitive, algorithm: int, queue: int, direction: int, counter: int,
-                   shared, private, out, length: int) -> None:
-    """Open a sealed part that lies in shared memory (``shared``: ciphertext
-    then tag) into ``out`` (``length`` bytes, the plaintext length). The part
-    is first copied into ``private`` (a buffer of the same size only the
-    consumer can write), so the tag check and the decryption see the same
-    bytes even if the other side rewrites guest memory meanwhile; a copy
-    the opener owns is the only safe input. ``out`` must be private too:
-    when the tag does not verify, ``decrypt_into`` may already have written
-    unauthenticated plaintext there. Raises ``AuthFailure``; then nothing of
-    ``out`` may be used or released."""
-    private[:] = shared
-    try:
-        primitive.decrypt_into(nonce(queue, direction, counter), private,
-                               aad(length, queue, direction, algorithm), out)
-    except InvalidTag:
-        raise AuthFailure(f"tag check failed (queue {queue}, direction {direction}, "
-                          f"counter {counter})") from None
-
-
 def open_part(primitive, algorithm: int, queue: int, direction: int, counter: int,
               sealed: bytes, length: int | None = None) -> bytes:
     """The plaintext of a sealed part, or ``AuthFailure``."""
@@ -70,9 +50,9 @@ def open_part(primitive, algorithm: int, queue: int, direction: int, counter: in
 
 
 class PartCodec:
-    """``seal_part_into`` and ``open_part_into`` for the parts of one queue
-    in one direction under one key, for data paths that run them for every
-    buffer: the same nonces, associated data and rules, with the fixed
+    """Sealing into and opening from guest memory, for the parts of one
+    queue in one direction under one key, as data paths do it for every
+    buffer: the nonces and associated data of ``seal_part``, with the fixed
     fields bound once and the associated data of recent lengths kept."""
 
     __slots__ = ("queue", "direction", "algorithm", "_encrypt_into", "_decrypt_into", "_aads")
@@ -102,8 +82,16 @@ class PartCodec:
                            self._aad(len(plaintext) if length is None else length), out)
 
     def open_into(self, counter: int, shared, private, out, length: int) -> None:
-        """``open_part_into``: copy into ``private`` first, then check and
-        decrypt into ``out``; ``AuthFailure`` leaves ``out`` unusable."""
+        """Open a sealed part that lies in shared memory (``shared``:
+        ciphertext then tag) into ``out`` (``length`` bytes, the plaintext
+        length). The part is first copied into ``private`` (a buffer of the
+        same size only the consumer can write), so the tag check and the
+        decryption see the same bytes even if the other side rewrites guest
+        memory meanwhile; a copy the opener owns is the only safe input.
+        ``out`` must be private too: when the tag does not verify,
+        ``decrypt_into`` may already have written unauthenticated plaintext
+        there. Raises ``AuthFailure``; then nothing of ``out`` may be used
+        or released. (pair_loops.c follows the same rule.)"""
         if counter >= COUNTER_LIMIT:
             raise OverflowError("the 64-bit counter of this queue is exhausted; reset and rekey")
         private[:] = shared

@@ -41,6 +41,13 @@ def test_one_short_run_writes_table_json_and_svg(tmp_path):
             assert "spread_Bps" not in r
     swiotlb = [t for t in data["targets"] if t["mode"] == "swiotlb"]
     assert all("e2e_vs_spread" in t for t in swiotlb)
+    # the bare bounce copies: only where the SWIOTLB target is, and consistent
+    bounded = {(r["mode"], r["size"]) for r in data["rows"] if "copies_Bps" in r}
+    assert bounded == {("swiotlb", 65536)}
+    r = next(r for r in data["rows"] if "copies_Bps" in r)
+    assert abs(r["e2e_vs_copies"] - r["e2e_Bps"] / r["copies_Bps"]) < 1e-9
+    assert abs(r["copies_vs_raw"] - r["copies_Bps"] / r["raw_Bps"]) < 1e-9
+    assert all("copies_vs_raw" in t for t in swiotlb)
     assert data["loops"] in ("c", "python")
     svg = ET.fromstring(s.read_text())
     bars = [e for e in svg.iter("{http://www.w3.org/2000/svg}rect") if e.find(
