@@ -1,11 +1,14 @@
-"""The C core built with -fsanitize=address,undefined and run over the ring
-tests (layouts, hostile rings, hostile devices, random and corrupted
-operation sequences): any sanitizer report fails the run."""
+"""The C code built with -fsanitize=address,undefined: the ring core run
+over the ring tests (layouts, hostile rings, hostile devices, random and
+corrupted operation sequences), and the call glue and pair loops run over
+the stream and pair-loop tests (every protection mode, tampered replies,
+ciphers that keep what they are lent). Any sanitizer report fails the run."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -23,27 +26,41 @@ def _libasan() -> str:
     return path
 
 
-@pytest.mark.slow
-def test_c_core_under_asan_and_ubsan(tmp_path):
+def _sanitized_core(tmp_path) -> Path:
+    """The cffi ring core built with the sanitizers; the package directory it is in."""
     from device_ref.ring._build import make_builder
     ffi = make_builder(extra_compile_args=SAN_FLAGS, extra_link_args=SAN_FLAGS[:1])
     so = ffi.compile(tmpdir=str(tmp_path), verbose=False)
     pkg_dir = Path(so).parent
     assert pkg_dir.name == "ring"
+    return pkg_dir
 
+
+def _sanitized_extension(pkg_dir: Path, name: str, source: str, id_macro: str) -> None:
+    """A CPython extension of device_ref/ring built with the sanitizers,
+    with the source id the installed build carries (so c_stale() agrees)."""
+    from device_ref.ring._build import glue_source_id
+    src = REPO / "device_ref" / "ring" / source
+    out = pkg_dir / (name + sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", *SAN_FLAGS, "-Wall",
+                    f"-I{sysconfig.get_paths()['include']}", f"-I{src.parent}",
+                    f'-D{id_macro}="{glue_source_id(source)}"', str(src), "-o", str(out)],
+                   check=True, capture_output=True, text=True)
+
+
+def _run_sanitized(tmp_path, pkg_dir: Path, modules: list[str], body: str) -> str:
+    """Run ``body`` in a Python with the sanitizer runtime preloaded and
+    ``pkg_dir`` first on device_ref.ring's path; asserts a clean run."""
     runner = tmp_path / "run_sanitized.py"
+    checks = "".join(f"""
+        import device_ref.ring.{m} as mod
+        assert mod.__file__.startswith({str(pkg_dir)!r}), mod.__file__
+        """ for m in modules)
     runner.write_text(textwrap.dedent(f"""
         import sys
         import device_ref.ring as ring
-        ring.__path__.insert(0, {str(pkg_dir)!r})     # the sanitized _ring_c wins
-        import device_ref.ring._ring_c as core
-        assert core.__file__.startswith({str(pkg_dir)!r}), core.__file__
-        import pytest
-        code = pytest.main([{str(REPO / 'tests' / 'ring')!r}, "-q", "-p", "no:cacheprovider",
-                            "-k", "not sanitizer", "-x"])
-        from tests.ring.twin import random_run
-        for seed in range(10000, 10300):
-            random_run(seed, 80, backends=("c",))
+        ring.__path__.insert(0, {str(pkg_dir)!r})     # the sanitized modules win
+        """) + textwrap.dedent(checks) + textwrap.dedent(body) + textwrap.dedent("""
         print("SANITIZED-RUN-DONE")
         sys.exit(int(code))
     """))
@@ -63,7 +80,37 @@ def test_c_core_under_asan_and_ubsan(tmp_path):
     assert proc.returncode == 0, report
     assert "SANITIZED-RUN-DONE" in proc.stdout, report
     assert " passed" in proc.stdout, report
-    print(proc.stdout[-400:])
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_c_core_under_asan_and_ubsan(tmp_path):
+    pkg_dir = _sanitized_core(tmp_path)
+    out = _run_sanitized(tmp_path, pkg_dir, ["_ring_c"], f"""
+        import pytest
+        code = pytest.main([{str(REPO / 'tests' / 'ring')!r}, "-q", "-p", "no:cacheprovider",
+                            "-k", "not sanitizer", "-x"])
+        from tests.ring.twin import random_run
+        for seed in range(10000, 10300):
+            random_run(seed, 80, backends=("c",))
+        """)
+    print(out[-400:])
+
+
+@pytest.mark.slow
+def test_pair_loops_and_call_glue_under_asan_and_ubsan(tmp_path):
+    pkg_dir = _sanitized_core(tmp_path)
+    _sanitized_extension(pkg_dir, "_pair_loops", "pair_loops.c", "PAIRS_SOURCE_ID")
+    _sanitized_extension(pkg_dir, "_ring_glue", "ring_glue.c", "GLUE_SOURCE_ID")
+    tests = REPO / "tests" / "device"
+    out = _run_sanitized(tmp_path, pkg_dir, ["_ring_c", "_pair_loops", "_ring_glue"], f"""
+        from device_ref.ring.backend import c_stale, pair_loops
+        assert pair_loops() is not None and not c_stale()
+        import pytest
+        code = pytest.main([{str(tests / 'test_pair_loops.py')!r}, {str(tests / 'test_stream.py')!r},
+                            "-q", "-p", "no:cacheprovider", "-x"])
+        """)
+    print(out[-400:])
 
 
 @pytest.mark.slow
