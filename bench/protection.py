@@ -314,8 +314,9 @@ def targets(rows: list[dict]) -> list[dict]:
     for mode, (sizes, frac) in TARGETS.items():
         for size in sizes:
             r = next(x for x in rows if x["mode"] == mode and x["size"] == size)
-            t = {"mode": mode, "size": size, "target": frac,
-                 "layer_vs_raw": r["layer_vs_raw"], "layer_met": r["layer_vs_raw"] >= frac,
+            # judged end to end, through the driver and the device; the
+            # layer's ratio is shown beside it for reference
+            t = {"mode": mode, "size": size, "target": frac, "layer_vs_raw": r["layer_vs_raw"],
                  "e2e_vs_raw": r["e2e_vs_raw"], "e2e_met": r["e2e_vs_raw"] >= frac}
             if "e2e_vs_spread" in r:
                 t["e2e_vs_spread"] = r["e2e_vs_spread"]
@@ -352,16 +353,15 @@ def table(result: dict) -> str:
                  "touches (4 x depth), not one hot pair")
     lines.append("bounce: the three copies of a bounced echo alone, through the bounce path's "
                  "own buffers (the most any SWIOTLB path can reach here)")
-    lines.append("targets (fraction of raw at that size):")
+    lines.append("targets (end to end, as a fraction of raw at that size):")
     for t in result["targets"]:
         spread = (f"; against spread memcpy {t['e2e_vs_spread']:.3f} "
                   f"{'met' if t['spread_met'] else 'NOT met'}" if "e2e_vs_spread" in t else "")
         bound = (f"; the bare bounce copies reach {t['copies_vs_raw']:.3f} of raw memcpy, "
                  f"end to end is {t['e2e_vs_copies']:.3f} of them" if "copies_vs_raw" in t else "")
         lines.append(f"  {t['mode']:18} {_size(t['size']):>7} >= {t['target']:.2f}: "
-                     f"layer {t['layer_vs_raw']:.2f} {'met' if t['layer_met'] else 'NOT met'}, "
-                     f"end to end {t['e2e_vs_raw']:.3f} {'met' if t['e2e_met'] else 'NOT met'}"
-                     f"{spread}{bound}")
+                     f"end to end {t['e2e_vs_raw']:.3f} {'met' if t['e2e_met'] else 'NOT met'} "
+                     f"(layer alone {t['layer_vs_raw']:.2f}){spread}{bound}")
     return "\n".join(lines)
 
 
