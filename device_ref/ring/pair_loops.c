@@ -561,6 +561,21 @@ struct flight {
     uint32_t busy;
 };
 
+/* The head the driver loops' cipher tuples share, (method, queue,
+ * algorithm, ...), from a tuple that must have n items; 0 or -1. */
+static int cipher_tuple(PyObject *t, Py_ssize_t n, const char *name, PyObject **method,
+                        unsigned *q, unsigned *algorithm)
+{
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != n) {
+        PyErr_Format(PyExc_TypeError, "%s must be a %zd-tuple", name, n);
+        return -1;
+    }
+    *method = PyTuple_GET_ITEM(t, 0);
+    *q = (unsigned)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(t, 1));
+    *algorithm = (unsigned)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(t, 2));
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 static int table_get(PyObject *table, Py_ssize_t depth, Py_buffer *b)
 {
     if (buffer_ptr(table, 1, b) < 0)
@@ -623,13 +638,8 @@ static PyObject *submit_pairs(PyObject *self, PyObject *const *args, Py_ssize_t 
     unsigned q = 0, algorithm = 0;
     uint64_t counter = 0;
     if (mode == MODE_SEAL) {
-        if (!PyTuple_Check(seal) || PyTuple_GET_SIZE(seal) != 4) {
-            PyErr_SetString(PyExc_TypeError, "seal must be a 4-tuple");
+        if (cipher_tuple(seal, 4, "seal", &encm, &q, &algorithm) < 0)
             return NULL;
-        }
-        encm = PyTuple_GET_ITEM(seal, 0);
-        q = (unsigned)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(seal, 1));
-        algorithm = (unsigned)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(seal, 2));
         counter = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(seal, 3));
         if (PyErr_Occurred())
             return NULL;
@@ -813,17 +823,10 @@ static PyObject *complete_pairs(PyObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     }
     if (mode == MODE_SEAL) {
-        if (!PyTuple_Check(open) || PyTuple_GET_SIZE(open) != 5) {
-            PyErr_SetString(PyExc_TypeError, "open must be a 5-tuple");
+        if (cipher_tuple(open, 5, "open", &dec, &q, &algorithm) < 0)
             return NULL;
-        }
-        dec = PyTuple_GET_ITEM(open, 0);
-        q = (unsigned)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(open, 1));
-        algorithm = (unsigned)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(open, 2));
         private = PyTuple_GET_ITEM(open, 3);
         invalid = PyTuple_GET_ITEM(open, 4);
-        if (PyErr_Occurred())
-            return NULL;
     }
     Py_buffer bent = {0}, bpriv = {0}, btab = {0};
     regions_t mem = {0};

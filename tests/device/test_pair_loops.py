@@ -117,6 +117,11 @@ def test_malformed_arguments_raise_instead_of_crashing():
     with pytest.raises(ValueError, match="flight table"):
         loops.submit_pairs([], [], 0, 64, 64, bytearray(8), [0, 1], None, (small, small), 0, 0,
                            None)
+    with pytest.raises(TypeError, match="seal must be a 4-tuple"):
+        loops.submit_pairs([], [], 0, 64, 64, bytearray(64), [0], (0, 0, 0), (small, small), 0, 2,
+                           (print, 0))
+    with pytest.raises(TypeError, match="open must be a 5-tuple"):
+        loops.complete_pairs([], small, 0, bytearray(64), [], [], 2, None)
 
 
 class KeepingAead:
