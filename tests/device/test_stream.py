@@ -319,8 +319,8 @@ def test_stream_over_vhost_user(mode, tmp_path):
     """The same stream against the loopback device served over vhost-user
     (its own thread, memory shared through memfds, kicks and calls on
     eventfds), split then packed."""
-    from device_ref.vhost_user.backend import Server     # noqa: PLC0415
     from device_ref.vhost_user.frontend import VhostUserTransport  # noqa: PLC0415
+    from tests.vhost_user.served import Served  # noqa: PLC0415
 
     path = str(tmp_path / "echo.sock")
 
@@ -329,8 +329,7 @@ def test_stream_over_vhost_user(mode, tmp_path):
         if mode != "none":
             enable_device(dev, prestart=True)
         return dev
-    server = Server(path, factory, log=lambda m: None)
-    thread = server.serve_in_thread()
+    served = Served(path, factory)
     t = VhostUserTransport(path, 0xFFF0, ram_size=16 << 20)
     try:
         for packed in (False, True):
@@ -351,9 +350,7 @@ def test_stream_over_vhost_user(mode, tmp_path):
             drv.shutdown()
     finally:
         t.close()
-        server.stop()
-        thread.join(5)
-        server.close()
+        served.close()
 
 
 class NonceSpy:

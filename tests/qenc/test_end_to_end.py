@@ -182,8 +182,8 @@ def test_vhost_user_round_trip():
     from device_ref.driver.blk import BlkDriver
     from device_ref.driver.core import DriverOptions
     from device_ref.qenc import enable_device, enable_driver
-    from device_ref.vhost_user.backend import Server
     from device_ref.vhost_user.frontend import VhostUserTransport
+    from tests.vhost_user.served import Served
 
     d = tempfile.mkdtemp(prefix="qe-", dir="/tmp")
     path = os.path.join(d, "blk.sock")
@@ -194,8 +194,7 @@ def test_vhost_user_round_trip():
         dev = BlkDevice(storage)
         layers.append(enable_device(dev, prestart=True))
         return dev
-    server = Server(path, factory, log=lambda m: None)
-    thread = server.serve_in_thread()
+    served = Served(path, factory)
     t = VhostUserTransport(path, 2, ram_size=8 << 20)
     # The front-end plays the VMM: record every message it sends.
     sent = []
@@ -229,9 +228,7 @@ def test_vhost_user_round_trip():
             drv.shutdown()
     finally:
         t.close()
-        server.stop()
-        thread.join(5)
-        server.close()
+        served.close()
         shutil.rmtree(d, ignore_errors=True)
 
 

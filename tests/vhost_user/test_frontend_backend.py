@@ -12,27 +12,14 @@ from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import ALL, DriverOptions
 from device_ref.driver.rng import RngDriver
 from device_ref.transport import BounceRegion
-from device_ref.vhost_user.backend import Server
 from device_ref.vhost_user.frontend import VhostUserTransport
+
+from .served import Served
 
 F_INDIRECT, F_EVENT_IDX, F_VERSION_1, F_RING_PACKED, F_SWIOTLB = 28, 29, 32, 34, 44
 ID_BLOCK, ID_ENTROPY = 2, 4
 BOUNCE = BounceRegion(0x1_0000_0000, 4 << 20)
 DISK = 4 << 20
-
-
-class Served:
-    """An in-process server in a thread, stopped by the test."""
-
-    def __init__(self, path: str, factory):
-        self.logs: list[str] = []
-        self.server = Server(path, factory, log=self.logs.append)
-        self.thread = self.server.serve_in_thread()
-
-    def close(self) -> None:
-        self.server.stop()
-        self.thread.join(5)
-        self.server.close()
 
 
 @pytest.fixture
