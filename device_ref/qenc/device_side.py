@@ -212,8 +212,6 @@ class DeviceQenc:
         n = c.counter
         c.counter += 1        # the chain's position counts even when it is refused
         try:
-            if n >= COUNTER_LIMIT:
-                raise OverflowError("the 64-bit counter of this queue is exhausted")
             plain, area = self._open(c, n, io.read_view(0, io.readable_len), io.writable_len)
         except (AuthFailure, OverflowError) as exc:
             return self._refuse(queue, exc)
@@ -236,16 +234,12 @@ class DeviceQenc:
         """``serve`` for a chain of one readable and one writable descriptor
         and a device type with ``handle_pair``: the same rules without the
         chain objects (this runs for every such chain)."""
-        if self.held:
-            self._install_held()
-        c = self.ciphers.get(queue)
-        if c is None or c.primitive is None:
+        c = self._cipher(queue)
+        if c is None:
             return handle_pair(queue, readable, writable)
         n = c.counter
         c.counter = n + 1         # the chain's position counts even when it is refused
         try:
-            if n >= COUNTER_LIMIT:
-                raise OverflowError("the 64-bit counter of this queue is exhausted")
             plain, area = self._open(c, n, readable, len(writable))
         except (AuthFailure, OverflowError) as exc:
             return self._refuse(queue, exc)
@@ -262,10 +256,8 @@ class DeviceQenc:
         None when the queue runs unprotected, the cipher's tuple when it is
         encrypted, False when the Python path must run (nonces are logged,
         or the counter would run out within the batch)."""
-        if self.held:
-            self._install_held()
-        c = self.ciphers.get(queue)
-        if c is None or c.primitive is None:
+        c = self._cipher(queue)
+        if c is None:
             return None
         if self.nonce_log is not None or c.counter + chains >= COUNTER_LIMIT:
             return False
@@ -295,7 +287,10 @@ class DeviceQenc:
         """The plaintext of the readable part ``sealed`` (empty when there is
         none) and the private area the device type writes its reply into,
         both scratch views; or ``AuthFailure`` (a forged readable part, a
-        writable part too short for the tag)."""
+        writable part too short for the tag), or ``OverflowError`` (the
+        counter is past the last one the key may use)."""
+        if n >= COUNTER_LIMIT:
+            raise OverflowError("the 64-bit counter of this queue is exhausted")
         size = len(sealed)
         if size and size < alg.TAG_LEN:
             raise AuthFailure(f"sealed part of {size} bytes has no room for the tag")
