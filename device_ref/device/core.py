@@ -24,7 +24,7 @@ from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, op
 from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_RING_RESET,
                                         F_SWIOTLB, FAILED, FEATURES_OK, has)
 from device_ref.device.negotiation import FeatureRules, refusal
-from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, WRITTEN, WRITTEN_AT, Segment
+from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, Segment
 from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
                                   TransportError)
 
@@ -367,7 +367,7 @@ class VirtioDevice(DeviceBackend):
             else:
                 io = ChainIO(memory, [Segment(a, ln, bool(f & SEG_WRITABLE)) for a, ln, f in chain])
                 n = self.handle(queue, io) if layer is None else layer.serve(queue, io, self.handle)
-            WRITTEN.pack_into(records, POPPED.size * i + WRITTEN_AT, n)
+            batch.set_written(i, n)
             i += 1
             s += nseg
         self.counters.requests += count
