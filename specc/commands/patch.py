@@ -11,8 +11,8 @@ from pathlib import Path
 from specc.cli_base import CliError
 from specc.emit.inputs import checked_modules
 from specc.emit.latex import LatexError
-from specc.emit.latex_edits import PlacementError, module_edits
-from specc.emit.series_text import series_options
+from specc.patch.latex_edits import PlacementError, module_edits
+from specc.patch.series_text import series_options
 from specc.emit.vectors import display_path
 from specc.model import Module
 from specc.patch.anchors import AnchorError
