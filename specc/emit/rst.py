@@ -223,7 +223,8 @@ def feature_table(m: Module, idx: SiteIndex, page: str) -> str:
     rows = []
     for f in m.features:
         name = f"_`{f.name}`"
-        desc = " ".join(prose(p, idx, page) for p in f.prose)
+        desc = ("*Experimental.* " if f.experimental else "") + \
+            " ".join(prose(p, idx, page) for p in f.prose)
         rows.append([name, str(f.bit) if f.bit is not None else "",
                      rst_text(f.scope), rst_text(", ".join(f.requires)),
                      rst_text(", ".join(f.excludes)), rst_text(", ".join(f.unsupported)), desc])
