@@ -556,6 +556,12 @@ def _resolve(ref: Ref, idx: _Index) -> tuple[str, str | None] | None:
 
 # ---- placement ------------------------------------------------------------------------------
 
+def needs_placement(m: Module) -> bool:
+    """Whether the module adds anything that placement must put somewhere
+    (amendments and bibliography entries find their own place)."""
+    return bool(m.features or m.constants or m.sections or m.blocks or m.conformance)
+
+
 def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
     up = idx.upstream
     if m.kind not in ("proposal", "baseline"):
@@ -566,6 +572,8 @@ def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
                                p.pos, hint="remove the placement block, or make the module a proposal"))
         for c in m.conformance:
             diags.append(error("a baseline module lists no conformance entries", c.pos))
+        return
+    if not m.has_placement and not needs_placement(m):
         return
     if not m.has_placement:
         diags.append(error(f"proposal '{m.name}' has no placement block: nothing says where its "

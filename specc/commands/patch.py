@@ -17,7 +17,9 @@ from specc.emit.vectors import display_path
 from specc.model import Module
 from specc.patch.anchors import AnchorError
 from specc.patch.series import Series, SeriesError, write_series
-from specc.upstream.tree import TreeError, load_tree
+from specc.diagnostics import render_all
+from specc.tree_checks import check_against_tree
+from specc.upstream.tree import SpecTree, TreeError, load_tree
 
 HELP = "write the LaTeX patch series of a proposal for a virtio-spec checkout (git format-patch)"
 
@@ -74,6 +76,22 @@ def clear_previous(out: Path) -> None:
         p.unlink()
 
 
+def _refuse_tree_errors(m: Module, tree: SpecTree, tree_path: Path) -> None:
+    """The checks against the tree run before every series: print them, stop on an error."""
+    diags = check_against_tree([m], tree)
+    if not diags:
+        return
+    try:
+        sources = {m.file: Path(m.file).read_text(encoding="utf-8")}
+    except OSError:
+        sources = {}
+    print(render_all(diags, sources), file=sys.stderr, flush=True)
+    errors = sum(1 for d in diags if d.is_error)
+    if errors:
+        raise CliError(f"{errors} error{'s' if errors != 1 else ''} against the tree at "
+                       f"{tree_path}; no series written")
+
+
 def make_series(m: Module, tree_path: Path, out: Path, signoff: str | None, fixes: str | None,
                 build: bool) -> PatchResult:
     """Edits from the module, then the series; every failure is a CliError."""
@@ -81,8 +99,12 @@ def make_series(m: Module, tree_path: Path, out: Path, signoff: str | None, fixe
         raise CliError(f"{tree_path}: no such directory (give --spec-tree a virtio-spec checkout)")
     try:
         tree = load_tree(tree_path)
+    except TreeError as exc:
+        raise CliError(str(exc)) from None
+    _refuse_tree_errors(m, tree, tree_path)
+    try:
         edits = module_edits(m, tree)
-    except (TreeError, PlacementError, AnchorError, LatexError) as exc:
+    except (PlacementError, AnchorError, LatexError) as exc:
         raise CliError(str(exc)) from None
     ident = signoff or git_identity()
     guessed = ident is None

@@ -15,6 +15,7 @@ import re
 
 from specc.emit.bit_ranges import format_bit_ranges, parse_bit_ranges
 from specc.amend import AmendError, apply_amendment
+from specc.checks import needs_placement
 from specc.emit.latex import (LatexError, RefIndex, block_additions, conformance_item,
                               constant_define, feature_item, reference_row, reserved_item,
                               section_latex)
@@ -265,7 +266,7 @@ def module_edits(m: Module, tree: SpecTree) -> list[Edit]:
     if m.kind != "proposal":
         raise PlacementError(f"{m.file}: module {m.name} is a {m.kind}, not a proposal: "
                              "it has no patch")
-    if not m.has_placement:
+    if not m.has_placement and needs_placement(m):
         raise PlacementError(f"{m.file}: module {m.name} has no placement block: "
                              "say where each part lands upstream")
     idx = RefIndex.of(m)
