@@ -122,8 +122,10 @@ def apply_amendment(tree: SpecTree, a: Amendment, idx: RefIndex) -> Applied:
                                                               "devicenormative:")) else a.label,
                          a.unit, a.at)
     except PassageError as exc:
-        pos = a.at_pos if "contains" in exc.message or "quote more" in exc.message else a.where_pos
-        raise AmendError(pos, exc.message, exc.candidates) from None
+        on_at = "contains" in exc.message or "quote more" in exc.message
+        pos = a.at_pos if on_at else a.where_pos
+        width = len(a.at if on_at else a.where) + 2
+        raise AmendError(pos, exc.message, exc.candidates, width) from None
     new = edit_passage(passage.text, a.edits, idx)
     return Applied(a, passage, new, latex_plain(passage.text), latex_plain(new))
 

@@ -192,7 +192,7 @@ def reference_row(r: Reference, idx: RefIndex) -> str:
     if r.url:
         text += f" \\newline\\url{{{r.url}}}"
     head = f"\t\\phantomsection\\label{{{label}}}\\textbf{{[{latex_text(r.name)}]}} &"
-    return head + "\n" + wrap(text) + "\\\\\n"
+    return head + "\n" + wrap(text, indent="\t") + "\\\\\n"
 
 
 def reserved_item(feature_name: str) -> str:

@@ -295,7 +295,7 @@ def _edit_line(e, idx: SiteIndex, page: str) -> str:
     if e.op == "delete":
         return f"- delete {_quoted(e.fragment)}"
     where = "after" if e.op == "insert-after" else "before"
-    return f"- insert {where} {_quoted(e.fragment)}: {new}"
+    return f"- insert {where} {_quoted(e.fragment)}: \u201c{new}\u201d"
 
 
 def _diff_markup(runs: list[tuple[str, str]]) -> str:

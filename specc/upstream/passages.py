@@ -185,10 +185,11 @@ def locate(tree: SpecTree, where: str, unit: str, at: str) -> Passage:
     def describe(span: tuple[int, int]) -> str:
         return f"{src.position(span[0])}: {preview(src.text[span[0]:span[1]])}"
     if not hits:
-        # Nearest units first, so the one the author meant is likely listed.
-        ranked = sorted(spans, key=lambda sp: -difflib.SequenceMatcher(
-            None, " ".join(at.split()).lower(), " ".join(src.text[sp[0]:sp[1]].split()).lower()
-        ).find_longest_match().size)
+        # Nearest units first (most of the fragment's words), so the one the
+        # author meant is likely listed.
+        want = {w.lower() for w in re.findall(r"\w+", at)}
+        ranked = sorted(spans, key=lambda sp: -len(want & {
+            w.lower() for w in re.findall(r"\w+", src.text[sp[0]:sp[1]])}))
         raise PassageError(f"no {word} of {sc.label} contains '{at}'",
                            [describe(sp) for sp in ranked[:MAX_CANDIDATES]])
     if len(hits) > 1:
