@@ -15,7 +15,7 @@ from tests.emit.conftest import ROOT, mini_repo, specc, upstream_tree  # noqa: F
 from tests.spec_trees import GIT_ENV, git
 
 QENC = ROOT / "spec" / "queue_encryption.vspec"
-SIGNOFF = "Ada Author <ada@example.org>"
+SIGNOFF = "Ada Author <ada@author.test>"
 AREAS = ["content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
 
 
