@@ -75,8 +75,6 @@ class HeldBack:
 def _first_definers(placed: list[Placed], upstream: set[str]) -> dict[str, int]:
     first: dict[str, int] = {}
     for p in placed:
-        if p.edit.action == "replace":
-            continue
         for name in labels_defined(p.edit.text):
             if name not in upstream:
                 first[name] = min(first.get(name, p.commit), p.commit)
@@ -139,8 +137,6 @@ def check(placed: list[Placed], upstream: set[str], names: list[str]) -> None:
     tree or by commits 0..k, for every k (ArrangeError names the first gap)."""
     first = _first_definers(placed, upstream)
     for p in placed:
-        if p.edit.action == "replace":
-            continue
         for r in labels_referenced(p.edit.text):
             if r in upstream:
                 continue

@@ -225,14 +225,16 @@ def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str |
 
 def write_commits(tree_path: str | os.PathLike, commits: list[PlannedCommit],
                   out_dir: str | os.PathLike, opts: SeriesOptions, build: bool = False,
-                  progress: Callable[[str], None] | None = None) -> Series:
+                  progress: Callable[[str], None] | None = None,
+                  every_prefix: bool = True) -> Series:
     """Apply the commits' edits, commit by commit, to a copy of the checkout;
     write the mbox series.
 
     Before anything is written, paragraphs that refer to a label a later
     commit adds are held back to that commit (specc.patch.prefixes) and every
     prefix is checked to define the labels it refers to. With build=True
-    every prefix of the series is built with XeLaTeX (specc.patch.build),
+    every prefix of the series (only the whole series when every_prefix is
+    False) is built with XeLaTeX (specc.patch.build),
     reporting each pass to `progress`; the log lands in out_dir on failure,
     the PDF of the whole series on success."""
     src = Path(tree_path)
@@ -290,7 +292,7 @@ def write_commits(tree_path: str | os.PathLike, commits: list[PlannedCommit],
             _git(work, "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}",
                  "commit", "-q", "--no-verify", "-m", _message(c.prefix, c.text, opts, notes),
                  env=env)
-            if build:
+            if build and (every_prefix or k == len(commits) - 1):
                 result = _build_prefix(work, k, names, out, say)
         out.mkdir(parents=True, exist_ok=True)
         proc = _git(work, *_format_patch_args(opts, out, base), env=env)
