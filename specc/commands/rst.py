@@ -5,7 +5,7 @@ import argparse
 
 from specc.cli_base import CliError
 from specc.commands.tree_arg import add_tree_argument, optional_tree
-from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
+from specc.commands.inputs import add_module_arguments, load_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.writers import write_rst
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    modules, _ = checked_modules(args.modules)
+    modules = load_modules(args.modules)
     out = output_dir(args.output)
     try:
         written = write_rst(modules, out, optional_tree(args.spec_tree))
