@@ -107,7 +107,7 @@ class SpawnAdapter(Adapter):
                 self._start()
                 deadline = time.monotonic() + self.opts.start_timeout
             try:
-                return self.inner.open(device_type)
+                session = self.inner.open(device_type)
             except AdapterError as exc:
                 alive = self.proc is not None and self.proc.poll() is None
                 # The socket file can appear before the back-end listens on it.
@@ -124,6 +124,10 @@ class SpawnAdapter(Adapter):
                 raise AdapterError(f"{exc}" + (f" (back-end exited with status "
                                                f"{self.proc.returncode})" if died else "")) \
                     from None
+            proc, connected = self.proc, session.alive
+            session.alive = lambda: proc is not None and proc.poll() is None and \
+                (connected is None or connected())
+            return session
 
     def _exits_soon(self, wait: float = 1.0) -> bool:
         if self.proc is None:

@@ -21,10 +21,10 @@ from device_ref.transport import BounceRegion, TransportError
 from device_ref.vhost_user.connection import FrontendError
 from device_ref.vhost_user.frontend import VhostUserTransport, feature_name
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
+from device_ref.virtio_constants import F_SWIOTLB
 
 PROG = "device-ref-probe"
 ID = {"blk": 2, "rng": 4}
-F_SWIOTLB = 44
 
 
 class ProbeError(Exception):

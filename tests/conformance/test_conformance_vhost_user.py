@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.adapters import parse_adapter
+from conformance.adapters.choose import parse_adapter
 from conformance.adapters.base import AdapterOptions
 from conformance.runner import RunOptions, run_suite
 from conformance.verdicts import BAD, Verdict
