@@ -181,7 +181,7 @@ def _health(e: Engine, session, opts: RunOptions, reopen) -> tuple[str | None, s
 
 def _run_step(e: Engine, b: Bound) -> None:
     if b.verb is None:
-        raise Skipped(f"this runner does not implement {b.step.kind} '{b.step.verb}'")
+        raise Skipped(b.skip or f"this runner does not implement {b.step.kind} '{b.step.verb}'")
     b.verb.fn(e, **b.args)
 
 
@@ -225,7 +225,9 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
                 if problem is None:
                     return Verdict.PASS, f"{step.describe()}: refused ({out.observed}); " \
                         f"a new connection worked", ev
-            if gone and i < rule_step and rule_step < len(steps):
+            # A device that stopped on hostile input before the step that checks
+            # the rule never reached the rule: its condition never held.
+            if gone and test.result != "valid" and i < rule_step < len(steps):
                 ev.not_reached = (f"the device stopped answering at '{step.describe()}', "
                                   f"before '{steps[rule_step].describe()}' checked the rule")
             return Verdict.WEDGED, _line(step, out), ev
@@ -301,7 +303,7 @@ def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,
     start = time.monotonic()
     current_group = None
     try:
-        if tests:
+        if tests and not adapter.preflighted:
             adapter.preflight()    # SetupError: the run cannot start as asked
         for n, test in enumerate(tests, 1):
             if test.group is not current_group:

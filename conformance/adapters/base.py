@@ -85,6 +85,7 @@ class Adapter(ABC):
     name: str = "?"
     # device types this adapter can present; None: one fixed type
     device_types: tuple[str, ...] | None = None
+    preflighted: bool = False          # preflight() passed (run_suite skips it then)
 
     @abstractmethod
     def open(self, device_type: str | None) -> Session:
@@ -127,6 +128,7 @@ class Adapter(ABC):
             first = self.open(device_type)
         except AdapterError as exc:
             raise SetupError(str(exc)) from None
+        self.preflighted = True
         first.close()
         try:
             second = self.open(device_type)

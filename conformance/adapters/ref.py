@@ -214,3 +214,4 @@ class RefAdapter(Adapter):
             self.open(device_type).close()
         except AdapterError as exc:
             raise SetupError(str(exc)) from None
+        self.preflighted = True

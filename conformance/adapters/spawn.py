@@ -43,6 +43,8 @@ class SpawnAdapter(Adapter):
         self.inner = VhostUserAdapter(self.socket, opts)
         self.device_types = self.inner.device_types
         self.starts = 0
+        self._pending_start = True
+        self._keep = False
 
     def describe(self) -> str:
         return f"spawn:{self.command} ({self.inner.device_type})"
@@ -95,13 +97,20 @@ class SpawnAdapter(Adapter):
 
     # -------------------------------------------------------------- Adapter
     def begin_group(self, key: str) -> None:
+        if self._keep:
+            self._keep = False      # the process preflight started serves the first group
+            return
         self._pending_start = True
+
+    def preflight(self, device_type: str | None = None) -> None:
+        super().preflight(device_type)
+        self._keep = True
 
     def open(self, device_type: str | None) -> Session:
         restarted = False
         deadline = None
         while True:
-            if getattr(self, "_pending_start", True) or self.proc is None or \
+            if self._pending_start or self.proc is None or \
                     self.proc.poll() is not None:
                 self._pending_start = False
                 self._start()

@@ -8,6 +8,15 @@ from pathlib import Path
 
 from device_ref.cli_base import CliError
 
+from conformance import expect_fail as ef
+from conformance.adapters.base import AdapterError, AdapterOptions, parse_bounce
+from conformance.adapters.choose import parse_adapter
+from conformance.outcomes import EngineError
+from conformance.report import build, html, json_report, junit, terminal
+from conformance.report.terminal import Progress
+from conformance.runner import RunOptions, run_suite
+from conformance.vectors import VectorError, load_suite
+
 HELP = "Run conformance vectors against a device (ref, vhost-user:PATH, spawn:COMMAND) and report."
 
 FORMATS = ("terminal", "json", "junit", "html")
@@ -57,7 +66,6 @@ def _vectors(args) -> list[str]:
 
 
 def make_adapter(spec: str, device_type: str | None, bounce: str | None, timeout: float):
-    from conformance.adapters.base import AdapterError, AdapterOptions, parse_adapter, parse_bounce
     try:
         opts = AdapterOptions(device_type=device_type, timeout=timeout,
                               bounce=parse_bounce(bounce) if bounce else None)
@@ -76,18 +84,23 @@ def layouts(text: str) -> list[str]:
 
 def execute(args) -> "object":
     """Load, run every layout, and build the report (shared with mutants)."""
-    from conformance import expect_fail as ef
-    from conformance.report import build
-    from conformance.report.terminal import Progress
-    from conformance.runner import RunOptions, run_suite
-    from conformance.vectors import VectorError, load_suite
 
     if args.step_timeout <= 0:
         raise CliError("--step-timeout must be positive")
+    chosen = layouts(args.layout)
+    first = make_adapter(args.device, args.device_type, args.bounce, args.step_timeout)
+    try:
+        first.preflight()       # a setup mistake is reported before anything is loaded
+    except AdapterError as exc:
+        first.close()
+        first.cleanup()
+        raise CliError(str(exc)) from None
     try:
         suite = load_suite(_vectors(args))
         current = load_suite(args.current).requirements() if args.current else None
     except VectorError as exc:
+        first.close()
+        first.cleanup()
         raise CliError(str(exc)) from None
     listed = None
     if args.expect_fail:
@@ -96,11 +109,15 @@ def execute(args) -> "object":
         except ef.ExpectFailError as exc:
             raise CliError(str(exc)) from None
     runs = []
-    for layout in layouts(args.layout):
-        adapter = make_adapter(args.device, args.device_type, args.bounce, args.step_timeout)
+    for n, layout in enumerate(chosen):
+        adapter = first if n == 0 else make_adapter(args.device, args.device_type, args.bounce,
+                                                     args.step_timeout)
         opts = RunOptions(layout=layout, step_timeout=args.step_timeout,
                           only=tuple(args.only), current=current)
-        runs.append(run_suite(suite, adapter, opts, Progress(sys.stderr)))
+        try:
+            runs.append(run_suite(suite, adapter, opts, Progress(sys.stderr)))
+        except (AdapterError, EngineError, VectorError) as exc:
+            raise CliError(str(exc)) from None
     if args.only and not any(run.results for run in runs):
         raise CliError(f"--only {' '.join(args.only)} matches no test")
     outcome = ef.apply(listed, [r for run in runs for r in run.results]) if listed is not None \
@@ -110,7 +127,6 @@ def execute(args) -> "object":
 
 
 def render(report, fmt: str, colour: bool) -> str:
-    from conformance.report import html, json_report, junit, terminal
     if fmt == "json":
         return json_report.render(report)
     if fmt == "junit":
@@ -129,7 +145,6 @@ def write(path: str, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conformance.report import json_report, terminal
 
     report = execute(args)
     if args.json:

@@ -144,6 +144,7 @@ class Bound:
     step: Step
     verb: Verb | None
     args: dict[str, Any]
+    skip: str = ""          # why the step cannot run here (verb None)
 
 
 class StepError(VectorError):
@@ -160,9 +161,10 @@ def bind(step: Step, where: str = "") -> Bound:
         return Bound(step, None, {})
     at = f"{where or step.source}: {step.kind} '{step.verb}'"
     unknown = [k for k in step.args if k not in verb.params]
-    if unknown:
-        raise StepError(f"{at}: unknown argument '{unknown[0]}' (takes "
-                        f"{', '.join(verb.params) or 'none'})")
+    if unknown:    # a newer vocabulary, as for an unknown verb: SKIP when it runs
+        return Bound(step, None, {}, f"this runner does not understand the arguments of "
+                     f"{step.kind} '{step.verb}' (unknown argument '{unknown[0]}'; it takes "
+                     f"{', '.join(verb.params) or 'none'})")
     args: dict[str, Any] = {}
     for name, param in verb.params.items():
         if name not in step.args:
