@@ -7,6 +7,13 @@ import sys
 import time
 
 from device_ref.cli_base import CliError
+from conformance.adapters.base import AdapterOptions
+from conformance.adapters.ref import RefAdapter
+from conformance.commands.run import DEFAULT_VECTORS, _vectors, layouts, write
+from conformance.mutants import MUTANTS, Mutant
+from conformance.runner import RunOptions, run_suite
+from conformance.vectors import VectorError, load_suite
+from conformance.verdicts import BAD
 
 HELP = "Run the suite against broken variants of the reference device; each must be caught."
 
@@ -28,13 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from conformance.adapters.base import AdapterOptions
-    from conformance.commands.run import DEFAULT_VECTORS, _vectors, layouts, write
-    from conformance.mutants import MUTANTS, Mutant
-    from conformance.adapters.ref import RefAdapter
-    from conformance.runner import RunOptions, run_suite
-    from conformance.vectors import VectorError, load_suite
-    from conformance.verdicts import BAD
 
     if args.list:
         for m in MUTANTS:

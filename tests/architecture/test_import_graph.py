@@ -24,8 +24,23 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+def _extensions() -> set[str]:
+    """Compiled extension modules (built by cffi): not Python sources to check."""
+    out = set()
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.so"):
+            rel = path.relative_to(ROOT)
+            out.add(".".join([*rel.parent.parts, path.name.split(".", 1)[0]]))
+    return out
+
+
+EXTENSIONS = _extensions()
+
+
 def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     """The project module an imported name lives in (longest known prefix)."""
+    if name in EXTENSIONS:
+        return None
     parts = name.split(".")
     while parts:
         cand = ".".join(parts)
@@ -65,13 +80,13 @@ def _imports(module: str, path: Path, modules: dict[str, Path]):
 def _graph():
     modules = _modules()
     edges: dict[str, set[str]] = {m: set() for m in modules}
-    nested = []
+    nested = set()
     for m, path in modules.items():
         for target, line, at_top in _imports(m, path, modules):
             edges[m].add(target)
             if not at_top:
-                nested.append(f"{path.relative_to(ROOT)}:{line} imports {target} inside a function")
-    return edges, nested
+                nested.add(f"{path.relative_to(ROOT)}:{line} imports {target} inside a function")
+    return edges, sorted(nested)
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
