@@ -34,7 +34,7 @@ def unmet(condition: str, seen: Observations) -> str | None:
     """The first clause of ``condition`` that did not hold, or None."""
     text = " ".join(condition.split())
     both = re.fullmatch(r"both (.*) ha(?:ve|s) been negotiated", text)
-    clauses = [f"{f} has been negotiated" for f in _FEATURE.findall(both.group(1))] \
+    clauses = [f"@feature({f}) has been negotiated" for f in _FEATURE.findall(both.group(1))] \
         if both else re.split(r"\band\b(?! @feature\([^)]*\) (?:is|are) not\b)", text)
     for clause in (c.strip() for c in clauses):
         if not clause:

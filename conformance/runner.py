@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from device_ref.ring.hostile import ChainTooLong, QueueFull, RingOutcome, RingViolation
 from device_ref.transport import TransportError
 
 from conformance import conditions, verbs  # noqa: F401 - verbs: registers every verb
@@ -197,21 +198,23 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
     for i, step in enumerate(steps):
         e.upcoming = tuple(steps[i + 1:])
         ev = Evidence(step=step.describe(), step_index=i, source=step.source)
-        limit = opts.hang_guard + opts.step_timeout + step.args.get("timeout_ms", 0) / 1000 \
+        b = bound[id(step)]
+        limit = opts.hang_guard + opts.step_timeout + b.args.get("timeout_ms", 0) / 1000 \
             if opts.hang_guard > 0 else 0
         try:
             with guard(limit):
-                _run_step(e, bound[id(step)])
+                _run_step(e, b)
         except Hung as exc:
             return Verdict.WEDGED, f"{step.describe()}: the device hung: the step {exc}", \
                 _fill(ev, Wedged(f"the step {exc}", "the step returns"), e)
-        except Skipped as exc:
+        except (Skipped, ChainTooLong) as exc:
             return Verdict.SKIP, exc.observed, _fill(ev, exc, e)
-        except Failed as exc:
+        except (Failed, RingViolation) as exc:
             exc.critical = exc.critical or step.verb in CRITICAL_VERBS
             return Verdict.FAIL, _line(step, exc), _fill(ev, exc, e)
-        except (Wedged, TransportError) as exc:
-            out = exc if isinstance(exc, Wedged) else Wedged(f"the device stopped answering: {exc}")
+        except (Wedged, QueueFull, TransportError) as exc:
+            out = exc if isinstance(exc, (Wedged, QueueFull)) else \
+                Wedged(f"the device stopped answering: {exc}")
             _fill(ev, out, e)
             gone = _gone(session)
             ev.device_gone = gone
@@ -226,8 +229,10 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
                     return Verdict.PASS, f"{step.describe()}: refused ({out.observed}); " \
                         f"a new connection worked", ev
             # A device that stopped on hostile input before the step that checks
-            # the rule never reached the rule: its condition never held.
-            if gone and test.result != "valid" and i < rule_step < len(steps):
+            # the rule never reached the rule: its condition never held. (One
+            # that stops on ordinary requests is WEDGED.)
+            hostile = test.result != "valid" or bool(e.offending)
+            if gone and hostile and i < rule_step < len(steps):
                 ev.not_reached = (f"the device stopped answering at '{step.describe()}', "
                                   f"before '{steps[rule_step].describe()}' checked the rule")
             return Verdict.WEDGED, _line(step, out), ev
@@ -275,14 +280,14 @@ def _invariants(e: Engine) -> Failed | None:
     return None
 
 
-def _line(step, exc: StepOutcome) -> str:
+def _line(step, exc: StepOutcome | RingOutcome) -> str:
     text = f"{step.describe()}: {exc.observed}"
     if exc.expected:
         text += f" (expected {exc.expected})"
     return text
 
 
-def _fill(ev: Evidence, exc: StepOutcome, e: Engine) -> Evidence:
+def _fill(ev: Evidence, exc: StepOutcome | RingOutcome, e: Engine) -> Evidence:
     """The outcome's comparison plus what the device did to the hostile buffers."""
     ev.expected = exc.expected
     ev.observed = exc.observed

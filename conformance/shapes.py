@@ -7,7 +7,7 @@ bytes). Shapes the layout cannot express SKIP.
 from __future__ import annotations
 
 from conformance.outcomes import Skipped
-from conformance.rings import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc
+from device_ref.ring.hostile import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc
 
 FOUR_G = 1 << 32
 VALID = {"plain", "not_available", "direct_then_indirect", "indirect_write_flag",
@@ -116,6 +116,8 @@ def submit(h, q, shape: str, segs, pending) -> None:
     pending.readable = [(a, n, d) for a, n, w, d in segs if not w]
     if shape in VALID:
         h.readable_log += pending.readable
+    else:
+        h.offending.append(token)     # a forbidden layout: evidence says if it was used
     h.pending[token] = pending
     if pending.kind == "blk":
         h.last_blk = pending

@@ -13,7 +13,7 @@ from conformance.adapters.base import AdapterError, AdapterOptions, parse_bounce
 from conformance.adapters.choose import parse_adapter
 from conformance.outcomes import EngineError
 from conformance.report import build, html, json_report, junit, terminal
-from conformance.report.terminal import Progress
+from conformance.report.progress import Progress
 from conformance.runner import RunOptions, run_suite
 from conformance.vectors import VectorError, load_suite
 
@@ -52,8 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--current", metavar="DIR",
                         help="vectors made from the current spec: tests whose statement "
                              "changed since are reported OUTDATED instead of run")
+    add_verbosity(parser)
     parser.add_argument("--docs-url", default="", metavar="URL",
                         help="docs site the HTML report links requirements to")
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity",
+                       default=0, help="no progress while running")
+    group.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity",
+                       help="a line per FAIL or WEDGED as it happens; the report lists every "
+                            "requirement by clause and the untestable statements")
 
 
 def _vectors(args) -> list[str]:
@@ -115,7 +125,8 @@ def execute(args) -> "object":
         opts = RunOptions(layout=layout, step_timeout=args.step_timeout,
                           only=tuple(args.only), current=current)
         try:
-            runs.append(run_suite(suite, adapter, opts, Progress(sys.stderr)))
+            runs.append(run_suite(suite, adapter, opts,
+                                  Progress(sys.stderr, getattr(args, "verbosity", 0))))
         except (AdapterError, EngineError, VectorError) as exc:
             raise CliError(str(exc)) from None
     if args.only and not any(run.results for run in runs):
@@ -126,14 +137,14 @@ def execute(args) -> "object":
                  meta={"command": "conformance run", "stepTimeout": args.step_timeout})
 
 
-def render(report, fmt: str, colour: bool) -> str:
+def render(report, fmt: str, colour: bool, verbose: bool = False) -> str:
     if fmt == "json":
         return json_report.render(report)
     if fmt == "junit":
         return junit.render(report)
     if fmt == "html":
         return html.render(report)
-    return terminal.render(report, colour)
+    return terminal.render(report, colour, verbose)
 
 
 def write(path: str, text: str) -> None:
@@ -150,9 +161,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write(args.json, json_report.render(report))
     if args.output:
-        write(args.output, render(report, args.format, False))
+        write(args.output, render(report, args.format, False, True))
         if args.format != "terminal":
-            sys.stdout.write(terminal.render(report, terminal.use_colour(sys.stdout)))
+            sys.stdout.write(terminal.render(report, terminal.use_colour(sys.stdout),
+                                             args.verbosity > 0))
     else:
-        sys.stdout.write(render(report, args.format, terminal.use_colour(sys.stdout)))
+        sys.stdout.write(render(report, args.format, terminal.use_colour(sys.stdout),
+                                args.verbosity > 0))
     return report.exit_status

@@ -28,7 +28,7 @@ from conformance import names
 from conformance.adapters.base import Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
-from conformance.rings import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue
+from device_ref.ring.hostile import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue
 from conformance.vectors import Step
 
 QUEUE_SIZE = 256

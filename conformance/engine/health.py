@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from device_ref.ring import PACKED, SPLIT
+from device_ref.ring.hostile import RingOutcome
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
 from device_ref.virtio_constants import BLK_T_IN, F_RING_PACKED
@@ -29,7 +30,7 @@ def _check(e: Engine) -> str | None:
         if e.layout == PACKED and not e.offered() >> F_RING_PACKED & 1:
             e.layout = SPLIT     # the vector ran without rings; any layout will do
         negotiate(e, [])
-    except (Wedged, Failed) as exc:
+    except (Wedged, Failed, RingOutcome) as exc:
         return exc.observed
     except Skipped as exc:
         return f"device no longer accepts a plain feature set: {exc.observed}"
@@ -48,6 +49,6 @@ def _check(e: Engine) -> str | None:
             wait_used(e, int(e.timeout * 1000))
             if not e.since_kick:
                 return "an entropy request after reset was not completed"
-    except (Wedged, Failed, Skipped) as exc:
+    except (Wedged, Failed, Skipped, RingOutcome) as exc:
         return exc.observed
     return None

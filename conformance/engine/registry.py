@@ -24,6 +24,7 @@ MAX_SECTORS = MAX_BUFFER // 512
 MAX_REQUESTS = 100_000         # device_io count
 MAX_NAMES = 256                # features or status bits listed in one step
 MAX_TEXT = 4096                # one string argument (hex keys and plaintexts included)
+MAX_WAIT_MS = 60_000           # wait_used timeout_ms
 
 _REQUIRED = object()
 

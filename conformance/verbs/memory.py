@@ -7,7 +7,7 @@ from conformance.engine import address
 from conformance.engine.core import Engine, Pending
 from conformance.engine.registry import ADDR, FLAGS, INT, TEXT, StepError, action, expectation
 from conformance.outcomes import Failed, Skipped
-from conformance.rings import DESC_F_NEXT, DESC_F_WRITE, DESC_FLAGS, Desc
+from device_ref.ring.hostile import DESC_F_NEXT, DESC_F_WRITE, DESC_FLAGS, Desc
 
 
 def address_of(e: Engine, tree: address.Expr) -> int:

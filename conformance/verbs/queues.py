@@ -4,12 +4,13 @@ from __future__ import annotations
 import time
 
 from device_ref.ring import PACKED, SPLIT
+from device_ref.ring.hostile import RingViolation
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import F_RING_PACKED, FEATURES_OK
 
 from conformance import shapes
 from conformance.engine.core import QUEUE_SIZE, Completion, Engine, compare
-from conformance.engine.registry import COMPARATOR, INT, TEXT, action, expectation
+from conformance.engine.registry import COMPARATOR, INT, MAX_WAIT_MS, TEXT, action, expectation
 from conformance.outcomes import Failed, Skipped, Wedged
 
 
@@ -90,7 +91,7 @@ def kick(e: Engine) -> None:
     e.kick(e.queues or e.retired)
 
 
-@action("wait_used", timeout_ms=INT)
+@action("wait_used", timeout_ms=INT.range(0, MAX_WAIT_MS))
 def wait_used(e: Engine, timeout_ms: int) -> None:
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
@@ -145,7 +146,7 @@ def expect_used_len(e: Engine, op: str, value: int) -> None:
 def expect_no_used(e: Engine) -> None:
     try:
         e.collect()
-    except Failed as exc:
+    except RingViolation as exc:
         raise Failed(f"a used entry appeared: {exc.observed}", "no used buffer") from None
     if e.since_kick:
         c = e.since_kick[0]
@@ -154,7 +155,7 @@ def expect_no_used(e: Engine) -> None:
     for q in e.retired:
         try:
             used = q.collect()
-        except Failed as exc:
+        except RingViolation as exc:
             raise Failed(f"a used entry appeared on a ring set up before the reset: "
                          f"{exc.observed}", "nothing used from rings of before the reset") \
                 from None

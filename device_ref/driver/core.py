@@ -38,7 +38,7 @@ from device_ref.ring.layout import QueueConfig as RingQueueConfig
 from device_ref.swiotlb import Allocation, BouncePool, PoolError, PoolExhausted, SlotAllocator
 from device_ref.transport import DriverTransport, QueueConfig, TransportError
 from device_ref.driver.guest_buffer import GuestBuffer
-from device_ref.driver.raw import RawPacked, RawSplit
+from device_ref.ring.hostile import RawPacked, RawSplit
 from device_ref.driver.stream import Stream
 
 GENERIC_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
