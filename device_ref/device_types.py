@@ -35,6 +35,14 @@ class QueueSpec:
     unprompted: bool
 
 
+@dataclass(frozen=True)
+class CountField:
+    """A config-space field a queue count follows (little-endian)."""
+    name: str
+    offset: int
+    size: int
+
+
 def _bits(table: Mapping[str, str]) -> dict[int, str]:
     return {int(b): n for b, n in table.items()}
 
@@ -97,6 +105,19 @@ class DeviceType:
                 for q in seg["queues"]:
                     name = q["name"] if n is None else q["name"].replace("{n}", str(n))
                     out.append(QueueSpec(len(out), name, q["direction"], q["unprompted"]))
+        return out
+
+    def count_fields(self, features: int) -> list[CountField]:
+        """The config fields the queue count reads under these features: what a
+        driver reads from config space before calling `queues`."""
+        out = []
+        for seg in self._segments:
+            rep = seg.get("repeat")
+            if rep is None or ("when_any" in seg and not _any(features, seg["when_any"])):
+                continue
+            if "when_any" in rep and not _any(features, rep["when_any"]):
+                continue
+            out.append(CountField(rep["config"], rep["at"][0], rep["at"][1]))
         return out
 
     def max_queues(self, features: int, config: Mapping[str, int] | None = None) -> int:

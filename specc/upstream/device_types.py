@@ -19,7 +19,7 @@ from specc.upstream.tree import SpecTree
 
 DIRECTIONS = ("to-device", "to-driver", "both")
 QUEUE_KEYS = {"name", "direction", "unprompted", "note"}
-REPEAT_KEYS = {"config", "when_any", "otherwise", "offset", "default"}
+REPEAT_KEYS = {"config", "at", "when_any", "otherwise", "offset", "default"}
 SEGMENT_KEYS = {"when_any", "repeat", "first", "queues"}
 TYPE_KEYS = {"dir", "aliases", "queues"}
 PROPOSALS_KEY = "proposals"
@@ -132,7 +132,12 @@ def _segment(where: str, seg: dict, bits_by_name: dict[str, int]) -> dict:
         if not isinstance(rep, dict) or not isinstance(rep.get("config"), str):
             raise DeviceTypesError(f"{where}: repeat needs a config field name")
         _check_keys(f"{where}: repeat", rep, REPEAT_KEYS)
-        r: dict = {"config": rep["config"], "default": _int(where, rep.get("default", 1)),
+        at = rep.get("at")
+        if not (isinstance(at, list) and len(at) == 2 and _int(where, at[0]) >= 0
+                and _int(where, at[1]) in (1, 2, 4)):
+            raise DeviceTypesError(f"{where}: repeat needs at = [config offset, size of 1, 2 or 4]")
+        r: dict = {"config": rep["config"], "at": [at[0], at[1]],
+                   "default": _int(where, rep.get("default", 1)),
                    "offset": _int(where, rep.get("offset", 0))}
         if "when_any" in rep:
             r["when_any"] = _feature_map(f"{where}: repeat", rep["when_any"], bits_by_name)

@@ -120,3 +120,17 @@ def test_feature_names_fall_back_from_type_to_independent_to_bitN():
     assert device_type("rng").feature_name(0) == "bit0"
     assert net.feature_names(1 | 1 << 32) == ["VIRTIO_NET_F_CSUM", "VIRTIO_F_VERSION_1"]
     assert independent_feature_name(34) == "VIRTIO_F_RING_PACKED"
+
+
+def test_count_fields_say_which_config_field_to_read_under_which_features():
+    net = device_type("net")
+    assert net.count_fields(VERSION_1) == []
+    (f,) = net.count_fields(VERSION_1 | bit("net", "VIRTIO_NET_F_MQ"))
+    assert (f.name, f.offset, f.size) == ("max_virtqueue_pairs", 8, 2)
+    assert [(f.name, f.offset, f.size) for f in device_type("fs").count_fields(VERSION_1)] == \
+        [("num_request_queues", 36, 4)]
+    assert [f.name for f in device_type("blk").count_fields(VERSION_1 | bit("blk", "VIRTIO_BLK_F_MQ"))] \
+        == ["num_queues"]
+    con = device_type("console")
+    assert con.count_fields(VERSION_1) == []
+    assert [f.offset for f in con.count_fields(VERSION_1 | bit("console", "VIRTIO_CONSOLE_F_MULTIPORT"))] == [4]

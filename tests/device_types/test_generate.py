@@ -49,6 +49,7 @@ def _broken(mutate) -> dict:
     (lambda d: d.pop("gpu"), "lacks: gpu"),
     (lambda d: d["rng"]["queues"][0]["queues"][0].update(name="requestq{n}"), "repeated segment only"),
     (lambda d: d["rng"].update(colour="blue"), "unknown key(s) colour"),
+    (lambda d: d["scsi"]["queues"][1]["repeat"].update(at=[0, 3]), "size of 1, 2 or 4"),
 ])
 def test_bad_queue_data_is_refused_with_one_line(tree, mutate, message):
     with pytest.raises(DeviceTypesError) as e:
