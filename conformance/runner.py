@@ -9,7 +9,7 @@ from device_ref.ring.hostile import ChainTooLong, QueueFull, RingOutcome, RingVi
 from device_ref.transport import TransportError
 
 from conformance import conditions, verbs  # noqa: F401 - verbs: registers every verb
-from conformance.adapters.base import Adapter, AdapterError
+from conformance.adapters.base import Adapter, AdapterError, SetupError
 from conformance.driver_mode import run_driver_test
 from conformance.engine.core import Engine
 from conformance.engine.health import health_check
@@ -91,8 +91,18 @@ def _result(test: Test, req: Requirement | None, verdict: Verdict, reason: str,
         reason=reason, evidence=evidence, layout=layout, seconds=seconds)
 
 
+@dataclass
+class Connections:
+    """What the runner saw of the adapter's connections over a run: a second
+    connection refused right after a first that worked is a setup error."""
+
+    opened: int = 0
+    last_gone: bool = False
+
+
 def run_test(test: Test, adapter: Adapter, opts: RunOptions,
-             bound: dict[int, Bound] | None = None) -> TestResult:
+             bound: dict[int, Bound] | None = None,
+             links: Connections | None = None) -> TestResult:
     req, stale = _statement(test, opts)
     if stale:
         r = _result(test, req, Verdict.SKIP, f"OUTDATED: {stale}", Evidence(), opts.layout)
@@ -111,18 +121,26 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions,
         return _result(test, req, Verdict.SKIP,
                        f"needs a {wanted} device; {adapter.describe()} has "
                        f"{', '.join(adapter.device_types)}", Evidence(), opts.layout)
+    links = links if links is not None else Connections()
     try:
-        session = adapter.open(wanted)
+        session = adapter.take_spare(wanted) or adapter.open(wanted)
     except AdapterError as exc:
+        if links.opened == 1 and not links.last_gone:
+            raise SetupError(f"{adapter.describe()}: the back-end accepted one connection and "
+                             f"refused the next ({exc}); a back-end that serves one connection "
+                             f"per process runs under spawn:, which starts one per test "
+                             f"group") from None
         # No step of this test ran, so no rule of it was reached: not a verdict
         # about the rule (the test that left the device down has its own).
         adapter.after_wedged()
         return _result(test, req, Verdict.SKIP, f"device unreachable, no step ran: {exc}",
                        Evidence(step="(connect)", observed=str(exc)), opts.layout,
                        time.monotonic() - start)
+    links.opened += 1
     bound = bound if bound is not None else bind_test(test)
     try:
         verdict, reason, ev = _execute(test, session, opts, bound, lambda: adapter.open(wanted))
+        links.last_gone = ev.device_gone or session.gone()
     finally:
         session.close()
     verdict, reason = _conditional(req, verdict, reason, ev)
@@ -293,10 +311,10 @@ def _fill(ev: Evidence, exc: StepOutcome | RingOutcome, e: Engine) -> Evidence:
     ev.observed = exc.observed
     ev.critical = exc.critical
     ev.observations = e.observations()
-    for token in e.offending:
-        done = e.pending.get(token) is None
-        ev.notes.append("the offending buffer was " + ("used by the device" if done else
-                                                        "never used by the device"))
+    for token, queue in e.offending:
+        used = e.pending.get(token) is None
+        ev.notes.append(f"the offending buffer on {e.queue_name(queue)} was "
+                        + ("used by the device" if used else "never used by the device"))
     return ev
 
 
@@ -304,6 +322,7 @@ def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,
               progress: Callable[[int, int, TestResult], None] | None = None) -> RunResult:
     tests = [t for t in suite.tests() if selected(t, opts.only)]
     bound = {id(t): bind_test(t) for t in tests}     # a vector error stops the run here
+    links = Connections()
     out = RunResult(adapter=adapter.describe(), layout=opts.layout)
     start = time.monotonic()
     current_group = None
@@ -316,13 +335,16 @@ def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,
                     adapter.end_group()
                 current_group = test.group
                 adapter.begin_group(f"{test.group.file.module}#{test.group.index}")
-            r = run_test(test, adapter, opts, bound[id(test)])
+            r = run_test(test, adapter, opts, bound[id(test)], links)
             out.results.append(r)
             if progress is not None:
                 progress(n, len(tests), r)
         if current_group is not None:
             adapter.end_group()
     finally:
+        spare = adapter.take_spare(None)
+        if spare is not None:
+            spare.close()
         out.device_log = adapter.logs()
         adapter.close()
         adapter.cleanup()

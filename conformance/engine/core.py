@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from device_ref.device_types import DeviceType, QueueSpec, UnknownDeviceType, device_type
 from device_ref.ring import PACKED, SPLIT, ring_areas
 from device_ref.ring.layout import QueueConfig as RingQueueConfig
 from device_ref.transport import BounceRegion, QueueConfig, TransportError
@@ -108,7 +109,8 @@ class Engine:
     readable_log: list[tuple[int, int, bytes]] = field(default_factory=list)
     readable_corrupted: list[str] = field(default_factory=list)
     outside_buf: int | None = None
-    offending: list[int] = field(default_factory=list)   # tokens of hostile buffers offered
+    offending: list[tuple[int, int]] = field(default_factory=list)  # hostile buffers: token, queue
+    kind: DeviceType | None = None          # device-type data (None: a type the data lacks)
     # block device
     last_blk: Pending | None = None
     last_blk_status: int | None = None
@@ -134,9 +136,13 @@ class Engine:
         t = session.transport
         base, size = max(t.ram_ranges(), key=lambda r: r[1])
         region = session.bounce
+        try:
+            kind: DeviceType | None = device_type(session.device_type)
+        except UnknownDeviceType:
+            kind = None
         return cls(s=session, layout=layout, timeout=step_timeout, ram=Bump(base, size),
                    bounce=Bump(region.base, region.size) if region else None, region=region,
-                   device_type=session.device_type)
+                   device_type=session.device_type, kind=kind)
 
     @property
     def t(self):
@@ -215,12 +221,46 @@ class Engine:
             return old[min(index, len(old) - 1)]
         if not self.queues:
             raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
-        return self.queues[min(index, len(self.queues) - 1)]
+        return next((q for q in self.queues if q.index == index),
+                    self.queues[min(index, len(self.queues) - 1)])
+
+    def queue_specs(self) -> list[QueueSpec] | None:
+        """The queues this device type has under the negotiated features (the
+        count fields read from config space), or None for a type the data lacks."""
+        if self.kind is None:
+            return None
+        config = {}
+        for f in self.kind.count_fields(self.negotiated):
+            try:
+                config[f.name] = int.from_bytes(self.config(f.offset, f.size), "little")
+            except (TransportError, OSError):
+                pass        # the smallest count the spec allows
+        return self.kind.queues(self.negotiated, config)
+
+    def queue_count(self) -> int:
+        """Queues to set up: what the type and features call for, never more
+        than the transport has (not a back-end's GET_QUEUE_NUM of 128)."""
+        specs = self.queue_specs()
+        n = self.t.num_queues()
+        return n if specs is None else min(n, len(specs))
+
+    def queue_name(self, index: int) -> str:
+        specs = self.queue_specs() or []
+        return next((f"{q.name} (queue {index})" for q in specs if q.index == index),
+                    f"queue {index}")
 
     def hostile_queue(self) -> HQueue:
-        """Where a hostile descriptor goes: a queue the device consumes
-        without an outside event (for blk, rng and fs, the request queue)."""
-        return self.request_queue()
+        """Where a hostile descriptor goes: the first queue whose buffers the
+        device takes without an outside event (net: transmitq1, never a
+        receive queue that only an arriving packet would touch)."""
+        specs = self.queue_specs()
+        if specs is None:
+            return self.request_queue()
+        spec = next((q for q in specs if q.unprompted), None)
+        if spec is None:
+            raise Skipped(f"no queue of a {self.device_type} device takes buffers without an "
+                          f"outside event, so a hostile buffer would never be looked at")
+        return self.queue(spec.index)
 
     def request_queue(self) -> HQueue:
         # virtio-fs: queue 0 is the high-priority queue, requests go to 1

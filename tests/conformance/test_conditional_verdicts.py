@@ -56,7 +56,8 @@ def test_a_silent_stall_fails_the_should_and_skips_the_rule_that_needs_the_error
     by = {r.requirement: r for r in run.results}
     should = by["base.status.dev.set-needs-reset"]
     assert should.verdict is Verdict.FAIL
-    assert "the offending buffer was never used by the device" in should.evidence.notes
+    assert "the offending buffer on requestq1 (queue 0) was never used by the device" \
+        in should.evidence.notes
     must = by["base.status.dev.notify-needs-reset"]
     assert must.verdict is Verdict.SKIP
     assert must.reason.startswith("condition never held: the device has set DEVICE_NEEDS_RESET")
