@@ -12,7 +12,7 @@ from conformance import conditions, verbs  # noqa: F401 - verbs: registers every
 from conformance.adapters.base import Adapter, AdapterError, SetupError
 from conformance.driver_mode import run_driver_test
 from conformance.engine.core import Engine
-from conformance.engine.health import health_check
+from conformance.health import health_check
 from conformance.engine.registry import Bound, bind
 from conformance.outcomes import EngineError, Failed, Skipped, StepOutcome, Wedged
 from conformance.vectors import Requirement, Step, Suite, Test

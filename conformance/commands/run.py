@@ -10,7 +10,7 @@ from device_ref.cli_base import CliError
 
 from conformance import expect_fail as ef
 from conformance.adapters.base import AdapterError, AdapterOptions, parse_bounce
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.outcomes import EngineError
 from conformance.report import build, html, json_report, junit, terminal
 from conformance.report.progress import Progress

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conformance.adapters.base import AdapterOptions
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.adapters.ref import RefAdapter
 from conformance.runner import RunOptions, run_suite
 from conformance.vectors import VectorError, load_suite
