@@ -22,6 +22,9 @@ from conformance.watchdog import Hung, guard
 # Expectations whose failure means the device reached memory it must not,
 # or released data it must not: reported CRITICAL.
 CRITICAL_VERBS = {"memory_outside_region", "qenc_refused"}
+# Actions that only give the device time: a device that stopped before them
+# still stopped in the rule's own step.
+WAITING_VERBS = {"kick", "wait_used"}
 
 
 # A step that has not returned after this long (plus its own timeouts) is
@@ -246,13 +249,17 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
                 if problem is None:
                     return Verdict.PASS, f"{step.describe()}: refused ({out.observed}); " \
                         f"a new connection worked", ev
-            # A device that stopped on hostile input before the step that checks
-            # the rule never reached the rule: its condition never held. (One
-            # that stops on ordinary requests is WEDGED.)
+            # A device that stopped on hostile input, when the test still had
+            # to act (a reset, a request) before the step that checks the rule,
+            # never reached the rule: its condition never held. One that stops
+            # on ordinary requests, or where only waiting remained, is WEDGED.
             hostile = test.result != "valid" or bool(e.offending)
-            if gone and hostile and i < rule_step < len(steps):
+            acts = [s for s in steps[i + 1:rule_step]
+                    if s.kind == "action" and s.verb not in WAITING_VERBS]
+            if gone and hostile and acts and rule_step < len(steps):
                 ev.not_reached = (f"the device stopped answering at '{step.describe()}', "
-                                  f"before '{steps[rule_step].describe()}' checked the rule")
+                                  f"before '{acts[0].describe()}' and the step that checks "
+                                  f"the rule ('{steps[rule_step].describe()}')")
             return Verdict.WEDGED, _line(step, out), ev
         except Exception as exc:  # noqa: BLE001 - the runner's own fault, never the device's
             raise EngineError(f"{test.key} ({step.source}): {step.describe()}: the runner "
