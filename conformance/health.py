@@ -30,10 +30,10 @@ def _check(e: Engine) -> str | None:
         if e.layout == PACKED and not e.offered() >> F_RING_PACKED & 1:
             e.layout = SPLIT     # the vector ran without rings; any layout will do
         negotiate(e, [])
-    except (Wedged, Failed, RingOutcome) as exc:
-        return exc.observed
     except Skipped as exc:
         return f"device no longer accepts a plain feature set: {exc.observed}"
+    except (Wedged, Failed, RingOutcome) as exc:
+        return exc.observed
     if e.device_type not in ("blk", "rng"):
         return None
     try:
@@ -49,6 +49,6 @@ def _check(e: Engine) -> str | None:
             wait_used(e, int(e.timeout * 1000))
             if not e.since_kick:
                 return "an entropy request after reset was not completed"
-    except (Wedged, Failed, Skipped, RingOutcome) as exc:
+    except RingOutcome as exc:     # Skipped, Failed, Wedged and the ring outcomes
         return exc.observed
     return None
