@@ -733,7 +733,7 @@ def _check_rendered(m: Module, diags: list[Diagnostic]) -> None:
     for s in m.structs:
         if s.name not in shown and m.kind == "proposal":
             diags.append(warning(f"structure {s.name} is declared but no section shows it, so "
-                                 "neither the patch nor the docs render it", s.pos,
+                                 "the patch does not render it", s.pos,
                                  width=len(s.name), hint=f"add `show {s.name}` to a section"))
     for r in m.reused:
         if r.name not in shown:

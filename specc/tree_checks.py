@@ -19,7 +19,7 @@ from specc.diagnostics import Diagnostic, error
 from specc.emit.latex import LatexError, RefIndex
 from specc.model import DEVICE_INDEPENDENT, Module, Placement, reference_label
 from specc.patch.anchors import AnchorError, resolve_anchor
-from specc.patch.latex_edits import PlacementError, placement_edits
+from specc.patch.latex_edits import PlacementError, area_of, placement_edits
 from specc.upstream.source import Position
 from specc.upstream.tree import SpecTree
 
@@ -99,9 +99,12 @@ def check_against_tree(modules: list[Module], tree: SpecTree) -> list[Diagnostic
         _features(m, tree, diags)
         for a in m.amendments:
             try:
-                apply_amendment(tree, a, idx)
+                applied = apply_amendment(tree, a, idx)
+                area_of(applied.passage.file)
             except AmendError as exc:
                 diags.append(error(exc.message, exc.pos, hint=exc.hint(), width=exc.width))
+            except PlacementError as exc:
+                diags.append(error(f"the amended passage is in {exc}", a.pos))
         for p in m.placements:
             _placement(m, tree, p, idx, diags)
     return diags
