@@ -22,6 +22,7 @@ from specc.model import (DEVICE_INDEPENDENT, Amendment, ConformanceEntry, Consta
                          StructRef, Text, TextEdit)
 from specc.prose import normalise, token_prose
 from specc.model import SeriesLink, SeriesProse  # the series block
+from specc.source import read_source
 
 GRAMMAR = Path(__file__).with_name("vspec.lark")
 
@@ -38,7 +39,6 @@ def parser() -> Lark:
 
 def parse_file(path: str | Path) -> Module:
     """Parse one file; raise SpecError carrying the diagnostics on any error."""
-    from specc.source import read_source
     text, diags = read_source(str(path))
     if text is None:
         raise SpecError(diags)
