@@ -365,7 +365,7 @@ class VirtioDevice(DeviceBackend):
                 w = memory.translate(chain[1][0], chain[1][1])
                 n = pair(queue, r, w) if layer is None else layer.serve_pair(queue, r, w, pair)
             else:
-                io = ChainIO(memory, [Segment(a, ln, bool(f & SEG_WRITABLE)) for a, ln, f in chain])
+                io = _record_io(memory, segs, s, nseg)
                 n = self.handle(queue, io) if layer is None else layer.serve(queue, io, self.handle)
             batch.set_written(i, n)
             i += 1
@@ -377,14 +377,39 @@ class VirtioDevice(DeviceBackend):
         """``handle_pair`` when this device type has one at least as derived
         as its ``handle`` (a subclass that changes ``handle`` alone keeps
         every chain on ``handle``), else None."""
+        return self._own_handler("handle_pair")
+
+    def _own_handler(self, name: str):
+        """The bound method ``name`` when this device type defines it at
+        least as derived as ``handle``, else None."""
         cls = type(self)
-        cached = cls.__dict__.get("_pair_cache")
-        if cached is None:
-            pair_at = next((k for k in cls.__mro__ if "handle_pair" in k.__dict__), VirtioDevice)
+        cache = cls.__dict__.get("_handler_cache")
+        if cache is None:
+            cache = {}
+            cls._handler_cache = cache
+        ok = cache.get(name)
+        if ok is None:
+            at = next((k for k in cls.__mro__ if name in k.__dict__), VirtioDevice)
             handle_at = next(k for k in cls.__mro__ if "handle" in k.__dict__)
-            cached = pair_at is not VirtioDevice and issubclass(pair_at, handle_at)
-            cls._pair_cache = cached
-        return self.handle_pair if cached and "handle" not in self.__dict__ else None
+            ok = cache[name] = at is not VirtioDevice and issubclass(at, handle_at)
+        return getattr(self, name) if ok and "handle" not in self.__dict__ else None
+
+    def _serve_led(self, queue: int, ring: DeviceQueue, count: int, lead) -> bool:
+        """``_serve_batch`` for a device type with ``serve_leading``: it serves
+        the popped records it knows the shape of, from where it is told, and
+        returns where it stopped; ``handle`` serves that chain, and so on."""
+        batch = ring.batch
+        i = s = 0
+        while True:
+            i, s = lead(queue, ring, i, s, count)
+            if i >= count:
+                break
+            nseg = POPPED.unpack_from(batch.chains, POPPED.size * i)[1]
+            batch.set_written(i, self.handle(queue, _record_io(ring.memory, batch.segs, s, nseg)))
+            i += 1
+            s += nseg
+        self.counters.requests += count
+        return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
 
     def notify(self, queue: int) -> None:
         """Process every available buffer on ``queue`` (a kick)."""
@@ -396,7 +421,11 @@ class VirtioDevice(DeviceBackend):
         notify = False
         # chains go straight from the popped records to handle_pair, unless
         # a variant of this device changes _serve_batch
-        pair = (self._pair_handler() if type(self)._serve_batch is VirtioDevice._serve_batch
+        plain = type(self)._serve_batch is VirtioDevice._serve_batch
+        pair = self._pair_handler() if plain else None
+        # a device type's own loop over the shapes it knows (blk's header,
+        # data, status); unprotected queues only, the layer sees every chain
+        lead = (self._own_handler("serve_leading") if plain and self.buffer_layer is None
                 else None)
         try:
             while True:
@@ -407,6 +436,8 @@ class VirtioDevice(DeviceBackend):
                     break
                 if pair is not None:
                     notify = self._serve_records(queue, ring, count, pair) or notify
+                elif lead is not None:
+                    notify = self._serve_led(queue, ring, count, lead) or notify
                 else:
                     notify = self._serve_batch(queue, ring, ring.batch.chain_list()) or notify
         except RingFault as exc:
@@ -421,8 +452,19 @@ class VirtioDevice(DeviceBackend):
         raise NotImplementedError
 
     # A device type may also define
+    #     serve_leading(queue, ring, index, seg, count) -> (index, seg)
+    # which serves popped records from ``index`` (its first segment ``seg``)
+    # while they have a shape it knows, sets their used lengths in
+    # ring.batch, and returns where it stopped (see _serve_led); or
     #     handle_pair(queue, readable: memoryview, writable: memoryview) -> int
     # for chains of one device-readable and one device-writable descriptor:
     # it gets views of guest memory (the driver may change ``readable`` at
     # any time: copy what you decide on) and returns the number of bytes it
     # wrote at the start of ``writable``. Other chains still go to ``handle``.
+
+
+def _record_io(memory, segs, s: int, nseg: int) -> ChainIO:
+    """A ChainIO over the ``nseg`` popped segment records from ``s``."""
+    return ChainIO(memory, [Segment(a, ln, bool(f & SEG_WRITABLE))
+                            for a, ln, f in (SEG.unpack_from(segs, SEG.size * (s + k))
+                                             for k in range(nseg))])

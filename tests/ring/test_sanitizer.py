@@ -114,6 +114,22 @@ def test_pair_loops_and_call_glue_under_asan_and_ubsan(tmp_path):
 
 
 @pytest.mark.slow
+def test_blk_loop_under_asan_and_ubsan(tmp_path):
+    pkg_dir = _sanitized_core(tmp_path)
+    _sanitized_extension(pkg_dir, "_blk_loops", "blk_loops.c", "BLK_SOURCE_ID")
+    _sanitized_extension(pkg_dir, "_ring_glue", "ring_glue.c", "GLUE_SOURCE_ID")
+    tests = REPO / "tests" / "device"
+    out = _run_sanitized(tmp_path, pkg_dir, ["_ring_c", "_blk_loops", "_ring_glue"], f"""
+        from device_ref.ring.backend import blk_loops, c_stale
+        assert blk_loops() is not None and not c_stale()
+        import pytest
+        code = pytest.main([{str(tests / 'test_blk_loops.py')!r}, {str(tests / 'test_end_to_end.py')!r},
+                            "-q", "-p", "no:cacheprovider", "-x"])
+        """)
+    print(out[-400:])
+
+
+@pytest.mark.slow
 def test_sanitizer_harness_detects_an_overflow(tmp_path):
     """The same LD_PRELOAD/ASAN_OPTIONS set-up does report a real bug (no vacuous pass)."""
     src = tmp_path / "bad.c"
