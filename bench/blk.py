@@ -216,7 +216,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     print(f"4 KiB random reads per second, median (range) of {args.rounds} interleaved rounds of "
           f"{args.seconds:g} s after {WARMUP:g} s warm-up; {BENCH_DISK >> 20} MiB file of random "
           f"bytes in the page cache; our front-end + reference driver, queue kept full; {where}:")
-    print(f"  {"back-end":30s}" + "".join(f"{'depth ' + str(d):>26s}" for d in depths))
+    print(f"  {'back-end':30s}" + "".join(f"{'depth ' + str(d):>26s}" for d in depths))
     for who in commands:
         if who in missing:
             print(f"  {who:30s} unavailable: {missing[who]}")
