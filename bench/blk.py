@@ -9,7 +9,10 @@ Two figures, each measured for both back-ends in the same run, with ratios:
    completions arrive it submits as many new ones in one batch with one
    kick (``VirtioDriver.wait_any``, ``kicks_held``). The disk is a file of
    random bytes, read once beforehand so every back-end finds it in the
-   page cache; each measurement starts with a warm-up. The back-end
+   page cache; each measurement starts with a warm-up. Ours runs with
+   ``--poll-us 100``: after serving a kick it looks for new buffers for
+   100 microseconds before it sleeps (a sleeping back-end on a busy core
+   waits for the scheduler to wake it). The back-end
    process (and every thread it starts) runs on one core and the driver on
    another (``os.sched_setaffinity``), where the machine has two.
    qemu-storage-daemon is measured with its default thread pool and, when
@@ -55,9 +58,12 @@ WARMUP = 0.3
 QSD_VARIANTS = {"qsd": "", "qsd io_uring": ",aio=io_uring", "qsd native": ",aio=native,cache.direct=on"}
 
 
+POLL_US = 100   # device-ref serve --poll-us: look for new buffers this long after a kick
+
+
 def ours_command(disk: Path) -> list[str]:
     return [sys.executable, "-m", "device_ref.cli", "serve", "--type", "blk", "--disk", str(disk),
-            "--socket", "{socket}", "--quiet"]
+            "--socket", "{socket}", "--quiet", "--poll-us", str(POLL_US)]
 
 
 def qsd_command(disk: Path, extra: str = "") -> list[str]:

@@ -15,6 +15,7 @@ until it is reset.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from device_ref.device import status as status_machine
@@ -87,6 +88,10 @@ class VirtioDevice(DeviceBackend):
         # With IN_ORDER negotiated, return each batch as one used entry (the
         # spec allows it; it exercises the driver's batch handling).
         self.coalesce_in_order = False
+        # After a kick is served, keep looking for new buffers this long (s)
+        # before going back to wait for the next kick (0: never); set by
+        # `device-ref serve --poll-us`.
+        self.poll_s = 0.0
 
     # -- DeviceBackend: identity and features ---------------------------
     def attach(self, host: DeviceHost) -> None:
@@ -427,26 +432,41 @@ class VirtioDevice(DeviceBackend):
         # data, status); unprotected queues only, the layer sees every chain
         lead = (self._own_handler("serve_leading") if plain and self.buffer_layer is None
                 else None)
-        try:
-            while True:
-                count = ring.pop_records()
+        count = 0
+        while True:
+            try:
+                while True:
+                    if not count:
+                        count = ring.pop_records()
+                    if not count:
+                        if ring.rearm():
+                            continue
+                        break
+                    if pair is not None:
+                        notify = self._serve_records(queue, ring, count, pair) or notify
+                    elif lead is not None:
+                        notify = self._serve_led(queue, ring, count, lead) or notify
+                    else:
+                        notify = self._serve_batch(queue, ring, ring.batch.chain_list()) or notify
+                    count = 0
+                if notify:
+                    self.counters.queue_interrupts += 1
+                    self._host.queue_interrupt(queue)
+                    notify = False
+                if not self.poll_s:
+                    return
+                # poll a little before sleeping: a driver that submits as
+                # completions arrive is back within microseconds, and a
+                # device that went to sleep would have to be woken (on a
+                # busy machine, a scheduler's slice later)
+                deadline = time.perf_counter() + self.poll_s
+                while not count and time.perf_counter() < deadline:
+                    count = ring.pop_records()
                 if not count:
-                    if ring.rearm():
-                        continue
-                    break
-                if pair is not None:
-                    notify = self._serve_records(queue, ring, count, pair) or notify
-                elif lead is not None:
-                    notify = self._serve_led(queue, ring, count, lead) or notify
-                else:
-                    notify = self._serve_batch(queue, ring, ring.batch.chain_list()) or notify
-        except RingFault as exc:
-            self.needs_reset(f"queue {queue}: {exc}")
-            return
-        if notify:
-            self.counters.queue_interrupts += 1
-            self._host.queue_interrupt(queue)
-
+                    return
+            except RingFault as exc:
+                self.needs_reset(f"queue {queue}: {exc}")
+                return
     def handle(self, queue: int, io: ChainIO) -> int:
         """Carry out one request; return the number of bytes written."""
         raise NotImplementedError

@@ -185,17 +185,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__blk_loops(void)
 {
-    if (regions_init() < 0)
-        return NULL;
-    PyObject *mod = PyModule_Create(&module);
-    if (!mod)
-        return NULL;
 #ifndef BLK_SOURCE_ID
 #define BLK_SOURCE_ID "unknown"
 #endif
-    if (PyModule_AddStringConstant(mod, "SOURCE_ID", BLK_SOURCE_ID) < 0) {
-        Py_DECREF(mod);
-        return NULL;
-    }
-    return mod;
+    return loops_module(&module, BLK_SOURCE_ID);
 }

@@ -6,7 +6,8 @@
  * extension that includes this compiles its own copy, and setup.py hashes
  * this header into the source id of each.
  *
- * The includer interns s_gpa, s_size and s_view with regions_init().
+ * The includer makes its module with loops_module(), which interns s_gpa,
+ * s_size and s_view.
  */
 #ifndef GUEST_REGIONS_H
 #define GUEST_REGIONS_H
@@ -116,6 +117,18 @@ static inline region_t *regions_find(const regions_t *m, uint64_t gpa, uint64_t 
 static inline PyObject *region_slice(region_t *r, uint64_t off, uint64_t len)
 {
     return PySequence_GetSlice(r->view, (Py_ssize_t)off, (Py_ssize_t)(off + len));
+}
+
+/* a loop file's module: the region names interned, the module made, and
+ * the hash of the sources it was built from as SOURCE_ID (c_stale()) */
+static inline PyObject *loops_module(struct PyModuleDef *def, const char *source_id)
+{
+    if (regions_init() < 0)
+        return NULL;
+    PyObject *mod = PyModule_Create(def);
+    if (mod && PyModule_AddStringConstant(mod, "SOURCE_ID", source_id) < 0)
+        Py_CLEAR(mod);
+    return mod;
 }
 
 #endif

@@ -857,19 +857,10 @@ PyMODINIT_FUNC PyInit__pair_loops(void)
     INTERN(s_length, "length");
     INTERN(s_counter, "counter");
 #undef INTERN
-    if (regions_init() < 0)
-        return NULL;
     if (PyType_Ready(&window_type) < 0)
-        return NULL;
-    PyObject *mod = PyModule_Create(&module);
-    if (!mod)
         return NULL;
 #ifndef PAIRS_SOURCE_ID
 #define PAIRS_SOURCE_ID "unknown"
 #endif
-    if (PyModule_AddStringConstant(mod, "SOURCE_ID", PAIRS_SOURCE_ID) < 0) {
-        Py_DECREF(mod);
-        return NULL;
-    }
-    return mod;
+    return loops_module(&module, PAIRS_SOURCE_ID);
 }
