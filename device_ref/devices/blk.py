@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import weakref
 from dataclasses import dataclass
 
 from device_ref.device.chain import ChainIO
@@ -173,6 +174,7 @@ class BlkDevice(VirtioDevice):
                  offer: int | None = None) -> None:
         self.storage = storage
         self.opts = opts
+        self._loop_cache = None   # (queue, blk loop or None, fd): see serve_leading
         offered = RING_FEATURES | bit(F_SEG_MAX) | bit(F_BLK_SIZE)
         if opts.flush:
             offered |= bit(F_FLUSH)
@@ -256,12 +258,17 @@ class BlkDevice(VirtioDevice):
         cap = struct.unpack_from("<Q", self.config.read(CFG_CAPACITY, 8))[0]
         limit = min(cap, self.storage.size // SECTOR)
         read_only = self.has_offered(F_RO)
-        loops = blk_loops()
-        fd = self.storage.fileno()
-        memory = ring.memory
-        if loops is not None and fd is not None and type(memory) is MemoryMap:
-            return loops.serve_blk(memory._regions, ring.batch.chains, ring.batch.segs, index, seg,
-                                   count, fd, limit, read_only, LOOP_CONSTS)
+        cached = self._loop_cache
+        if cached is None or cached[0]() is not ring:
+            # chosen once per queue (a weak reference: an old queue must not
+            # keep guest memory mapped)
+            loops, fd = blk_loops(), self.storage.fileno()
+            use = loops is not None and fd is not None and type(ring.memory) is MemoryMap
+            cached = self._loop_cache = (weakref.ref(ring), loops if use else None, fd)
+        loops = cached[1]
+        if loops is not None:
+            return loops.serve_blk(ring.memory._regions, ring.batch.chains, ring.batch.segs,
+                                   index, seg, count, cached[2], limit, read_only, LOOP_CONSTS)
         return self._serve_three(ring, index, seg, count, limit, read_only)
 
     def _serve_three(self, ring, index: int, s: int, count: int, limit: int,
