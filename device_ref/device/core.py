@@ -467,6 +467,7 @@ class VirtioDevice(DeviceBackend):
             except RingFault as exc:
                 self.needs_reset(f"queue {queue}: {exc}")
                 return
+
     def handle(self, queue: int, io: ChainIO) -> int:
         """Carry out one request; return the number of bytes written."""
         raise NotImplementedError
