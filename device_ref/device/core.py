@@ -92,6 +92,8 @@ class VirtioDevice(DeviceBackend):
         # before going back to wait for the next kick (0: never); set by
         # `device-ref serve --poll-us`.
         self.poll_s = 0.0
+        self._polling = True          # the last poll found work (or none failed yet)
+        self._slept_at = 0.0          # when notify last returned to wait for a kick
 
     # -- DeviceBackend: identity and features ---------------------------
     def attach(self, host: DeviceHost) -> None:
@@ -432,6 +434,10 @@ class VirtioDevice(DeviceBackend):
         # data, status); unprotected queues only, the layer sees every chain
         lead = (self._own_handler("serve_leading") if plain and self.buffer_layer is None
                 else None)
+        if self.poll_s and not self._polling:
+            # polling is off after a poll that found nothing; back on when
+            # the kick came so soon after that a poll would have caught it
+            self._polling = time.perf_counter() - self._slept_at <= self.poll_s
         count = 0
         while True:
             try:
@@ -453,16 +459,22 @@ class VirtioDevice(DeviceBackend):
                     self.counters.queue_interrupts += 1
                     self._host.queue_interrupt(queue)
                     notify = False
-                if not self.poll_s:
+                if not (self.poll_s and self._polling):
+                    self._slept_at = time.perf_counter()
                     return
                 # poll a little before sleeping: a driver that submits as
                 # completions arrive is back within microseconds, and a
                 # device that went to sleep would have to be woken (on a
-                # busy machine, a scheduler's slice later)
+                # busy machine, a scheduler's slice later). A poll that
+                # finds nothing turns polling off until kicks come fast
+                # again: spinning in vain costs CPU and, on a shared core,
+                # the scheduler's favour at the next wake-up.
                 deadline = time.perf_counter() + self.poll_s
                 while not count and time.perf_counter() < deadline:
                     count = ring.pop_records()
                 if not count:
+                    self._polling = False
+                    self._slept_at = time.perf_counter()
                     return
             except RingFault as exc:
                 self.needs_reset(f"queue {queue}: {exc}")

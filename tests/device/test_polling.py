@@ -64,3 +64,19 @@ def test_serve_refuses_a_poll_window_out_of_range(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == ["device-ref: error: --poll-us 20000 is not in 0..10000"]
+
+
+def test_polling_stops_after_a_poll_in_vain_and_resumes_when_kicks_come_fast():
+    dev, t, drv, _ = blk_pair(Combo())
+    drv.init()
+    dev.poll_s = 0.5
+
+    def kick_takes() -> float:
+        started = time.monotonic()
+        drv.wait(drv.submit_read(0, 512))    # notify runs inside the kick
+        return time.monotonic() - started
+
+    assert kick_takes() >= 0.5          # polls, finds nothing: polling off
+    time.sleep(0.7)                     # the next kick comes later than a poll would wait
+    assert kick_takes() < 0.3           # no poll
+    assert kick_takes() >= 0.5          # this kick came right away: polling is back on
