@@ -273,6 +273,7 @@ def measure(seconds: float, rounds: int, depth: int) -> dict:
     if pair_loops() is None:
         print("bench/protection.py: note: the C pair loops are not built (or "
               "DEVICE_REF_RING=python): the per-request loops run in Python", file=sys.stderr)
+    before = machine()      # with the load before the run
     rows = []
     per = seconds / rounds
     for size in SIZES:
@@ -326,7 +327,7 @@ def measure(seconds: float, rounds: int, depth: int) -> dict:
             rows.append(row)
         for p in paths.values():
             p.close()
-    return {"machine": machine(), "seconds": seconds, "rounds": rounds, "depth": depth,
+    return {"machine": before, "seconds": seconds, "rounds": rounds, "depth": depth,
             "window_s": per / len(fns), "load_after": os.getloadavg(),
             "loops": "c" if pair_loops() is not None else "python",
             "rows": rows, "targets": targets(rows)}
