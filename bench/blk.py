@@ -12,7 +12,10 @@ Two figures, each measured for both back-ends in the same run, with ratios:
    page cache; each measurement starts with a warm-up. Ours runs with
    ``--poll-us 100``: after serving a kick it looks for new buffers for
    100 microseconds before it sleeps (a sleeping back-end on a busy core
-   waits for the scheduler to wake it). The back-end
+   waits for the scheduler to wake it), as long as such polls find work;
+   and with ``--completion-batch 4``: it completes requests four at a time,
+   interrupting after each group, so the driver refills the queue while
+   the back-end serves the rest. The back-end
    process (and every thread it starts) runs on one core and the driver on
    another (``os.sched_setaffinity``), where the machine has two.
    qemu-storage-daemon is measured with its default thread pool and, when
@@ -58,12 +61,14 @@ WARMUP = 0.3
 QSD_VARIANTS = {"qsd": "", "qsd io_uring": ",aio=io_uring", "qsd native": ",aio=native,cache.direct=on"}
 
 
-POLL_US = 100   # device-ref serve --poll-us: look for new buffers this long after a kick
+POLL_US = 100        # device-ref serve --poll-us: look for new buffers this long after a kick
+COMPLETION_BATCH = 4  # device-ref serve --completion-batch: interrupt after every 4 requests
 
 
 def ours_command(disk: Path) -> list[str]:
     return [sys.executable, "-m", "device_ref.cli", "serve", "--type", "blk", "--disk", str(disk),
-            "--socket", "{socket}", "--quiet", "--poll-us", str(POLL_US)]
+            "--socket", "{socket}", "--quiet", "--poll-us", str(POLL_US),
+            "--completion-batch", str(COMPLETION_BATCH)]
 
 
 def qsd_command(disk: Path, extra: str = "") -> list[str]:

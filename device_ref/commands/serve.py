@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "microseconds before sleeping until the next kick: fewer wake-ups "
                              "for a driver that keeps its queue full, at the cost of CPU "
                              "(default 0, 0..10000)")
+    parser.add_argument("--completion-batch", type=int, default=0, metavar="N",
+                        help="serve at most N requests at a time and interrupt after each "
+                             "group, so a driver that refills its queue as requests complete "
+                             "overlaps with the device (default 0: all a kick finds, one "
+                             "interrupt; 0..1024)")
     parser.add_argument("--quiet", action="store_true", help="log errors only")
     parser.add_argument("--trace", action="store_true",
                         help="log every vhost-user message received and reply sent")
@@ -119,11 +124,13 @@ def make_factory(args: argparse.Namespace):
     return blk
 
 
-def _polling(factory, poll_s: float):
-    """``factory`` whose devices look for new buffers ``poll_s`` after a kick."""
+def _tuned(factory, poll_s: float, completion_batch: int):
+    """``factory`` whose devices look for new buffers ``poll_s`` after a
+    kick and complete requests in groups of ``completion_batch``."""
     def make():
         dev = factory()
         dev.poll_s = poll_s
+        dev.completion_batch = completion_batch
         return dev
     return make
 
@@ -144,7 +151,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if not 0 <= args.poll_us <= 10000:
         raise CliError(f"--poll-us {args.poll_us} is not in 0..10000")
-    factory = _polling(factory, args.poll_us / 1e6)
+    if not 0 <= args.completion_batch <= 1024:
+        raise CliError(f"--completion-batch {args.completion_batch} is not in 0..1024")
+    factory = _tuned(factory, args.poll_us / 1e6, args.completion_batch)
     from device_ref.checking import serve_options
     factory = serve_options.wrap(args, factory)
     parent = os.path.dirname(os.path.abspath(args.socket))

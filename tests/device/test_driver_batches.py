@@ -38,3 +38,17 @@ def test_wait_any_returns_the_completed_requests_for_resubmission():
         [bytes(storage.data[512 * k:512 * (k + 1)]) for k in range(4)]
     with pytest.raises(DriverError, match="nothing in flight"):
         drv.wait_any(0)
+
+
+@pytest.mark.parametrize("group,interrupts", [(0, 1), (2, 3), (4, 2)])
+def test_a_device_completing_in_groups_interrupts_after_each(group, interrupts):
+    dev, t, drv, storage = blk_pair(Combo(event_idx=False))
+    dev.completion_batch = group
+    drv.init()
+    storage.data[:3072] = bytes(range(256)) * 12
+    before = dev.counters.queue_interrupts
+    with drv.kicks_held():
+        reqs = [drv.submit_read(k, 512) for k in range(6)]
+    assert dev.counters.queue_interrupts - before == interrupts
+    assert [drv.wait(r).data[:-1] for r in reqs] == \
+        [bytes(storage.data[512 * k:512 * (k + 1)]) for k in range(6)]

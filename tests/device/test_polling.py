@@ -80,3 +80,12 @@ def test_polling_stops_after_a_poll_in_vain_and_resumes_when_kicks_come_fast():
     time.sleep(0.7)                     # the next kick comes later than a poll would wait
     assert kick_takes() < 0.3           # no poll
     assert kick_takes() >= 0.5          # this kick came right away: polling is back on
+
+
+def test_serve_refuses_a_completion_batch_out_of_range(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "device_ref.cli", "serve", "--type", "blk",
+                        "--socket", str(tmp_path / "s"), "--completion-batch", "-1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "device-ref: error: --completion-batch -1 is not in 0..1024"]
