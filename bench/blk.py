@@ -13,7 +13,7 @@ Two figures, each measured for both back-ends in the same run, with ratios:
    ``--poll-us 100``: after serving a kick it looks for new buffers for
    100 microseconds before it sleeps (a sleeping back-end on a busy core
    waits for the scheduler to wake it), as long as such polls find work;
-   and with ``--completion-batch 4``: it completes requests four at a time,
+   and with ``--completion-batch 2``: it completes requests two at a time,
    interrupting after each group, so the driver refills the queue while
    the back-end serves the rest. The back-end
    process (and every thread it starts) runs on one core and the driver on
@@ -62,7 +62,7 @@ QSD_VARIANTS = {"qsd": "", "qsd io_uring": ",aio=io_uring", "qsd native": ",aio=
 
 
 POLL_US = 100        # device-ref serve --poll-us: look for new buffers this long after a kick
-COMPLETION_BATCH = 4  # device-ref serve --completion-batch: interrupt after every 4 requests
+COMPLETION_BATCH = 2  # device-ref serve --completion-batch: interrupt after every 2 requests
 
 
 def ours_command(disk: Path) -> list[str]:
