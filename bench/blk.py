@@ -42,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "linux_guest"))
+sys.path.insert(0, str(ROOT / "bench"))    # judge.py
 
 from judge import machine, show_spread, spread, target  # noqa: E402
 

@@ -41,9 +41,10 @@ import sys
 import tempfile
 import time
 
-from judge import machine, show_spread, target
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))    # judge.py
+from judge import machine, show_spread, target  # noqa: E402
 
-from device_ref.ring import (ChainBatch, DeviceQueue, DriverQueue, GuestMemory, PopBatch, UsedBatch,
+from device_ref.ring import (ChainBatch, DeviceQueue, DriverQueue, GuestMemory, PopBatch, UsedBatch,  # noqa: E402
                              c_available, place_rings)
 
 SIZE = 256
