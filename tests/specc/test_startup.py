@@ -67,3 +67,18 @@ def test_unwritable_cache_dir_still_checks(tmp_path, monkeypatch):
     p = subprocess.run([sys.executable, "-m", "specc.cli", "check", *ALL], capture_output=True,
                        text=True, env={**os.environ, "XDG_CACHE_HOME": str(blocker)}, timeout=120)
     assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+def test_a_damaged_cache_file_is_rebuilt(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "specc.cli", "check", "-q", *ALL]
+    assert subprocess.run(cmd, capture_output=True, env=env, timeout=120).returncode == 0
+    (cached,) = (tmp_path / "specc").iterdir()
+    good = cached.read_bytes()
+    cached.write_bytes(good[:len(good) // 2])       # a write cut short
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr == ""
+    assert len(cached.read_bytes()) > len(good) // 2      # written whole again
+    stamp = cached.stat().st_mtime_ns
+    assert subprocess.run(cmd, capture_output=True, env=env, timeout=120).returncode == 0
+    assert cached.stat().st_mtime_ns == stamp               # and now read, not rebuilt
