@@ -39,6 +39,21 @@ NEEDS_RESET = DEVICE_NEEDS_RESET
 F_INDIRECT = F_INDIRECT_DESC
 
 
+# The in-process transport: what is raised below it, the device raised.
+DEVICE_BOUNDARY = "device_ref/transport_inproc.py"
+
+
+def raised_by_device(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of device code an in-process transport called
+    (below ``transport_inproc``), rather than out of the runner itself."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(DEVICE_BOUNDARY):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def compare(op: str, a: int, b: int) -> bool:
     return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
