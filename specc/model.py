@@ -350,6 +350,7 @@ class Module:
     has_placement: bool
     file: str
     pos: SourcePos | None = None
+    series: SeriesProse | None = None   # the `series { ... }` block, if any
 
     def all_sections(self) -> Iterator[Section]:
         for s in self.sections:
@@ -373,3 +374,35 @@ class Module:
             if s.name == name:
                 return s
         return None
+
+
+# ---- the words around a patch series -----------------------------------------------
+
+@dataclass(frozen=True)
+class SeriesLink:
+    """A reference the cover letter lists: `link NAME "URL or citation"`."""
+    name: str
+    target: str
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class SeriesProse:
+    """The author's words for `specc patch`: the cover letter, why each patch
+    area changes (its commit body), a changelog per version and references."""
+    cover: tuple[Prose, ...] = ()
+    why: tuple[tuple[str, tuple[Prose, ...]], ...] = ()        # (area, paragraphs)
+    subjects: tuple[tuple[str, str], ...] = ()                 # (area, commit subject)
+    changelog: tuple[tuple[int, tuple[Prose, ...]], ...] = ()  # (version, paragraphs)
+    links: tuple[SeriesLink, ...] = ()
+    pos: SourcePos | None = None
+
+    def subject_for(self, area: str) -> str | None:
+        return dict(self.subjects).get(area)
+
+    def why_for(self, area: str) -> tuple[Prose, ...]:
+        for a, paras in self.why:
+            if a == area:
+                return paras
+        return ()
+

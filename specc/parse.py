@@ -20,7 +20,7 @@ from specc.model import (DEVICE_INDEPENDENT, ConformanceEntry, Constant, Feature
                          Module, NormativeBlock, Note, Paragraph, Placement, Prose,
                          Section, SourcePos, Statement, Struct, StructRef, Text)
 from specc.prose import normalise, token_prose
-from specc.source import read_source
+from specc.model import SeriesLink, SeriesProse  # the series block
 
 GRAMMAR = Path(__file__).with_name("vspec.lark")
 
@@ -37,6 +37,7 @@ def parser() -> Lark:
 
 def parse_file(path: str | Path) -> Module:
     """Parse one file; raise SpecError carrying the diagnostics on any error."""
+    from specc.source import read_source
     text, diags = read_source(str(path))
     if text is None:
         raise SpecError(diags)
@@ -326,7 +327,8 @@ class _Builder:
                       prose=tuple(prose), features=tuple(features), constants=tuple(constants),
                       structs=tuple(structs), sections=tuple(sections), blocks=tuple(blocks),
                       placements=tuple(placements), conformance=tuple(conform),
-                      has_placement=has_placement, file=self.file, pos=self.pos(name_tok))
+                      has_placement=has_placement, file=self.file, pos=self.pos(name_tok),
+                      series=self.series_prose(items))
 
     def feature(self, tree: Tree) -> Feature:
         name_tok, *items = tree.children
@@ -567,6 +569,50 @@ class _Builder:
             position, akind, anchor_tok = anchor.children
             out.append(Placement(kind, target, _str(file_tok), str(position), str(akind),
                                  _str(anchor_tok), role, self.pos(part)))
+
+
+    def series_prose(self, items: list[Tree]) -> SeriesProse | None:
+        """The `series { ... }` block (at most one) of a module."""
+        blocks = [it for it in items if it.data == "series_block"]
+        for extra in blocks[1:]:
+            self.err("duplicate 'series' block", extra,
+                     hint=f"first given at line {self.pos(blocks[0]).line}")
+        if not blocks:
+            return None
+        cover: list[Prose] = []
+        why: dict[str, list[Prose]] = {}
+        subjects: dict[str, str] = {}
+        changelog: dict[int, list[Prose]] = {}
+        links: list[SeriesLink] = []
+        seen: dict = {}
+        for it in blocks[0].children:
+            kind = it.data[3:]
+            if kind == "cover":
+                cover += self.prose(it.children[0], split=True)
+            elif kind == "why":
+                area = str(it.children[0])
+                if self.once(seen, f"why {area}", it, f"'why {area}'"):
+                    why[area] = self.prose(it.children[1], split=True)
+            elif kind == "subject":
+                area = str(it.children[0])
+                if self.once(seen, f"subject {area}", it, f"'subject {area}'"):
+                    subjects[area] = _str(it.children[1])
+            elif kind == "changelog":
+                tok = it.children[0]
+                m = re.fullmatch(r"v(\d+)", str(tok))
+                if m is None or int(m.group(1)) < 2:
+                    self.err(f"changelog '{tok}': name a later version, v2 or above", tok,
+                             width=len(str(tok)))
+                elif self.once(seen, f"changelog {tok}", it, f"'changelog {tok}'"):
+                    changelog[int(m.group(1))] = self.prose(it.children[1], split=True)
+            else:
+                name_tok, target_tok = it.children
+                if self.once(seen, f"link {name_tok}", it, f"'link {name_tok}'"):
+                    links.append(SeriesLink(str(name_tok), _str(target_tok), self.pos(it)))
+        return SeriesProse(cover=tuple(cover), why=tuple((a, tuple(p)) for a, p in why.items()),
+                           subjects=tuple(subjects.items()),
+                           changelog=tuple(sorted((v, tuple(p)) for v, p in changelog.items())),
+                           links=tuple(links), pos=self.pos(blocks[0]))
 
 
 def _path(s: str) -> str:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.emit.html import ReportError, build_docs
-from specc.emit.inputs import checked_modules, output_dir
+from specc.commands.inputs import load_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.site import SiteError
 from specc.emit.vectors import VectorError
 from specc.emit.writers import EmitError, write_rst, write_vectors
-from specc.commands.patch import make_series
+from specc.commands.patch import SendOptions, make_series, series_identity
 from specc.upstream.tree import is_spec_tree
 
 HELP = "build everything for a spec directory: vectors, RST, HTML docs, patch series"
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     spec_dir = Path(args.spec_dir)
     if not spec_dir.is_dir():
         raise CliError(f"{args.spec_dir}: not a directory of .vspec modules")
-    modules, _ = checked_modules([args.spec_dir])
+    modules = load_modules([args.spec_dir])
     out = output_dir(args.output)
     summary: list[str] = []
     try:
@@ -91,10 +91,22 @@ def run(args: argparse.Namespace) -> int:
                        "git clone https://github.com/oasis-tcs/virtio-spec && "
                        "git -C virtio-spec checkout v1.4-cs01")
     else:
+        if how == "--spec-tree" and not tree.is_dir():
+            raise CliError(f"{tree}: no such directory (give --spec-tree a virtio-spec checkout)")
+        try:
+            series_identity(args.signoff)
+            ident_problem = ""
+        except CliError as exc:
+            if args.signoff:
+                raise
+            ident_problem = str(exc)
         for m in proposals:
             target = out / "patches" / m.name
+            if ident_problem:
+                summary.append(f"patches: {m.name} skipped ({ident_problem})")
+                continue
             try:
-                result = make_series(m, tree, target, args.signoff, None, build=False)
+                result = make_series(m, tree, target, SendOptions(signoff=args.signoff))
             except CliError as exc:
                 if how == "--spec-tree":
                     raise
@@ -103,8 +115,6 @@ def run(args: argparse.Namespace) -> int:
                 continue
             summary.append(f"patches: {m.name}: {len(result.series.patches)} file(s) in {target} "
                            f"(tree {tree}, {how})")
-            if result.identity_guessed:
-                summary.append("         signed off by a placeholder identity: rerun with --signoff")
     print("\n".join(summary))
     return 0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.emit.html import ReportError, build_docs
-from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
+from specc.commands.inputs import add_module_arguments, load_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.site import SiteError
 
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    modules, _ = checked_modules(args.modules)
+    modules = load_modules(args.modules)
     report = Path(args.report) if args.report else None
     assets = Path(args.assets) if args.assets else None
     if assets is not None and not assets.is_dir():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from specc.cli_base import CliError
-from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
+from specc.commands.inputs import add_module_arguments, load_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.writers import write_rst
 
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    modules, _ = checked_modules(args.modules)
+    modules = load_modules(args.modules)
     out = output_dir(args.output)
     try:
         written = write_rst(modules, out)

@@ -411,11 +411,29 @@ def _one(hits: list[int], file: str, what: str) -> None:
         raise AnchorError(f"{file}: anchor {what} is ambiguous ({len(hits)} occurrences)")
 
 
+@dataclass(frozen=True)
+class Located:
+    """A span found beforehand by another reader of the tree (e.g. the passage an
+    amendment changes, found by specc.upstream.passages); `what` describes it."""
+    start: int
+    end: int
+    what: str
+
+    def describe(self) -> str:
+        return self.what
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        if not 0 <= self.start <= self.end <= len(tree.sources[file].text):
+            raise AnchorError(f"{file}: anchor not found: {self.describe()}")
+        return Span(self.start, self.end)
+
+
 Anchor = (AllocationItem | FeatureItem | FeatureSlot | SectionStart | SectionEnd | SectionBodyEnd
-          | NormativeEnd | ListEnd | LineAfter | Text | Labelled | ItemText | Line)
+          | NormativeEnd | ListEnd | LineAfter | Text | Labelled | ItemText | Line | Located)
 
 ANCHOR_TYPES = (AllocationItem, FeatureItem, FeatureSlot, SectionStart, SectionEnd,
-                SectionBodyEnd, NormativeEnd, ListEnd, LineAfter, Text, Labelled, ItemText, Line)
+                SectionBodyEnd, NormativeEnd, ListEnd, LineAfter, Text, Labelled, ItemText, Line,
+                Located)
 
 
 def resolve_anchor(tree: SpecTree, file: str, anchor: Anchor) -> Span:
