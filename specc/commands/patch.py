@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,11 +15,13 @@ from specc.emit.latex import LatexError
 from specc.emit.vectors import display_path
 from specc.model import Module
 from specc.patch.anchors import AnchorError
+from specc.diagnostics import render_all
 from specc.patch.identity import IdentityError, parse_identity
 from specc.patch.latex_edits import PlacementError, module_edits
 from specc.patch.series import MAILING_LIST, Series, SeriesError, write_series
 from specc.patch.series_text import SeriesTextError, series_options
-from specc.upstream.tree import TreeError, load_tree
+from specc.tree_checks import check_against_tree
+from specc.upstream.tree import SpecTree, TreeError, load_tree
 
 HELP = "write the LaTeX patch series of a proposal for a virtio-spec checkout (git format-patch)"
 
@@ -117,6 +120,22 @@ def clear_previous(out: Path) -> None:
         p.unlink()
 
 
+def _refuse_tree_errors(m: Module, tree: SpecTree, tree_path: Path) -> None:
+    """The checks against the tree run before every series: print them, stop on an error."""
+    diags = check_against_tree([m], tree)
+    if not diags:
+        return
+    try:
+        sources = {m.file: Path(m.file).read_text(encoding="utf-8")}
+    except OSError:
+        sources = {}
+    print(render_all(diags, sources), file=sys.stderr, flush=True)
+    errors = sum(1 for d in diags if d.is_error)
+    if errors:
+        raise CliError(f"{errors} error{'s' if errors != 1 else ''} against the tree at "
+                       f"{tree_path}; no series written")
+
+
 def make_series(m: Module, tree_path: Path, out: Path, send: SendOptions,
                 progress: Callable[[str], None] | None = None) -> PatchResult:
     """Edits from the module, then the series; every failure is a CliError."""
@@ -125,8 +144,12 @@ def make_series(m: Module, tree_path: Path, out: Path, send: SendOptions,
     ident = series_identity(send.signoff)
     try:
         tree = load_tree(tree_path)
+    except TreeError as exc:
+        raise CliError(str(exc)) from None
+    _refuse_tree_errors(m, tree, tree_path)
+    try:
         edits = module_edits(m, tree)
-    except (TreeError, PlacementError, AnchorError, LatexError) as exc:
+    except (PlacementError, AnchorError, LatexError) as exc:
         raise CliError(str(exc)) from None
     source = display_path(m.file)
     revision = "sha256:" + hashlib.sha256(Path(m.file).read_bytes()).hexdigest()[:16]

@@ -7,7 +7,7 @@ from specc.patch.anchors import Anchor, AnchorError, Span, resolve_anchor
 from specc.upstream.tree import SpecTree
 
 # One commit per area, in this order (the subject prefix is "<area>: ").
-AREAS = ("content", "transport-pci", "transport-mmio", "transport-ccw", "conformance")
+AREAS = ("introduction", "content", "transport-pci", "transport-mmio", "transport-ccw", "conformance")
 ACTIONS = ("after", "before", "replace")
 
 

@@ -139,7 +139,11 @@ def test_anchor_drift_is_refused_and_untouched(mini_repo: Path, tmp_path: Path, 
             f.write_text(text.replace(old, new))
     git(mini_repo, "-c", "commit.gpgsign=false", "commit", "-q", "-am", "drift")
     before = snapshot(mini_repo)
-    _one_line_error(patch(mini_repo, tmp_path / "out"), needle)
+    proc = patch(mini_repo, tmp_path / "out")
+    # reported by the checks against the tree, at the placement line of the module
+    assert proc.returncode == 2, proc.stderr
+    assert re.search(r"swiotlb\.vspec:\d+:\d+: error: transport-\w+\.tex: " + needle, proc.stderr)
+    assert proc.stderr.strip().splitlines()[-1].startswith("specc: error: 1 error against the tree")
     assert snapshot(mini_repo) == before
 
 
@@ -149,7 +153,14 @@ def test_bit_already_taken_upstream(mini_repo: Path, tmp_path: Path) -> None:
     i = text.index("\\item[VIRTIO_F_SUSPEND(43)]")
     content.write_text(text[:i] + "\\item[VIRTIO_F_OTHER(44)] Taken.\n" + text[i:])
     git(mini_repo, "-c", "commit.gpgsign=false", "commit", "-q", "-am", "take 44")
-    _one_line_error(patch(mini_repo, tmp_path / "out"), "44")
+    proc = patch(mini_repo, tmp_path / "out")
+    # The check against the tree speaks first: at the module's line, naming the upstream one.
+    assert proc.returncode == 2, proc.stderr
+    line = text[:i].count("\n") + 1
+    assert re.search(r"swiotlb\.vspec:\d+:\d+: error: bit 44 of VIRTIO_F_SWIOTLB is already "
+                     rf"VIRTIO_F_OTHER, defined upstream at content\.tex:{line}\n", proc.stderr)
+    assert proc.stderr.strip().splitlines()[-1].startswith("specc: error: 1 error against the tree")
+    assert not (tmp_path / "out").exists()
 
 
 def test_series_applies_to_a_real_upstream_checkout(upstream_tree: Path, tmp_path: Path) -> None:
