@@ -25,7 +25,7 @@ from device_ref.virtio_constants import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER
                                          FEATURES_OK)
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
 
-from conformance import names
+from conformance import names, watchdog
 from conformance.adapters.base import Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
@@ -409,6 +409,8 @@ class Engine:
                 self.finish(c)
         self.completions += got
         self.since_kick += got
+        if got:
+            watchdog.progress()
         return got
 
     def finish(self, c: Completion) -> None:
