@@ -94,6 +94,14 @@ class Pending:
     data: bytes | None = None
 
 
+@dataclass
+class IoTally:
+    """What the last ``device_io`` did, judged batch by batch."""
+
+    requests: int = 0
+    problem: tuple[str, str] | None = None      # observed, expected: the first one
+
+
 @dataclass(slots=True)
 class Engine:
     """Driver-side state of one test (every field declared here, nowhere else)."""
@@ -137,7 +145,7 @@ class Engine:
     # entropy device
     last_entropy: bytes | None = None
     # device_io
-    io: list[Pending] = field(default_factory=list)
+    io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
     # queue encryption (verbs/qenc.py)
     qenc: Any = None
