@@ -70,7 +70,7 @@ class SpawnAdapter(Adapter):
         while not os.path.exists(self.socket):
             if self.proc.poll() is not None:
                 raise AdapterError(f"spawned back-end exited with status {self.proc.returncode} "
-                                   f"before listening: {self._tail(300)}")
+                                   f"before listening: {self._one_line(300)}")
             if time.monotonic() > deadline:
                 raise AdapterError(f"spawned back-end did not create {self.socket} within "
                                    f"{self.opts.start_timeout:g} s")
@@ -86,6 +86,11 @@ class SpawnAdapter(Adapter):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+    def _one_line(self, n: int) -> str:
+        """The end of the log on one line (for an error message)."""
+        lines = [x.strip() for x in self._tail(n).splitlines() if x.strip()]
+        return " | ".join(x for x in lines if not x.startswith("--- start")) or "(no output)"
 
     def _tail(self, n: int = LOG_TAIL) -> str:
         try:

@@ -63,6 +63,9 @@ def test_a_socket_nobody_listens_on(vectors_dir, sockdir):
 def test_a_spawned_backend_that_exits_before_the_handshake(vectors_dir):
     done = _run(vectors_dir, "--device", "spawn:false {socket}")
     _one_line_exit_2(done, "exited with status 1")
+    # what it printed is in the one line
+    done = _run(vectors_dir, "--device", "spawn:sh -c 'echo no disk; echo bad >&2; exit 3' {socket}")
+    _one_line_exit_2(done, "exited with status 3", "no disk | bad")
 
 
 def test_a_device_type_the_adapter_cannot_serve(vectors_dir):
