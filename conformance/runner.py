@@ -149,7 +149,7 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions,
         session.close()
     verdict, reason = _conditional(req, verdict, reason, ev)
     if verdict in (Verdict.FAIL, Verdict.WEDGED):
-        tail = [x for x in adapter.logs().splitlines() if x.strip()][-5:]
+        tail = adapter.log_tail(5)
         if tail:
             ev.notes.append("device log: " + " | ".join(tail))
     if verdict is Verdict.WEDGED or ev.device_gone:

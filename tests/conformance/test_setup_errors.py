@@ -99,3 +99,14 @@ def test_a_backend_that_refuses_a_second_connection(suite, sockdir):
         server.listener.close()
         if os.path.exists(path):
             os.unlink(path)
+
+
+def test_the_device_log_in_evidence_is_the_backends_own_output():
+    adapter = parse_adapter("spawn:true {socket}", AdapterOptions())
+    try:
+        Path(adapter.log_path).write_text("--- start 1: true /tmp/x\nfirst\n--- start 2: true /tmp/x\n"
+                                          "** CRITICAL **: virtio: invalid address for buffers\n")
+        assert adapter.log_tail(5) == ["first",
+                                       "** CRITICAL **: virtio: invalid address for buffers"]
+    finally:
+        adapter.cleanup()
