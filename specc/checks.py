@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 
 from specc import actions, known
 from specc.diagnostics import Diagnostic, error, warning
+from specc.emit.escape import listing_text_ok
 from specc.model import (DEVICE_INDEPENDENT, KEYWORDS, Check, Constant, Feature, Module,
                          NormativeBlock, Note, Paragraph, Prose, Ref, Section, SourcePos,
                          Statement, Struct, StructRef)
@@ -225,6 +226,11 @@ def _check_cross_module_bits(modules: list[Module], diags: list[Diagnostic]) -> 
 
 def _check_constants(m: Module, diags: list[Diagnostic]) -> None:
     for c in m.constants:
+        for p in c.prose:
+            if not listing_text_ok(p.plain()):
+                diags.append(error(f"the description of constant {c.name} holds \\end{{lstlisting}}",
+                                   p.pos, hint="it is written as a comment inside an upstream "
+                                   "listing, which that sequence would end; reword it"))
         if c.group is None:
             diags.append(warning(f"constant {c.name} has no 'group'", c.pos, width=len(c.name),
                                  hint="a group lets collisions be checked, e.g. group pci-cfg-type"))

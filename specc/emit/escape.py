@@ -41,6 +41,25 @@ def latex_item_label(text: str) -> str:
     return latex_text(text).replace("]", "{]}").replace("[", "{[}")
 
 
+# Inside ``lstlisting`` every character is verbatim until the first
+# ``\end{lstlisting}`` (listings also takes spaces before the brace), so no
+# escape can hide that sequence: text that holds it cannot go into a listing.
+_LISTING_END = re.compile(r"\\end\s*\{\s*lstlisting\s*\}")
+
+
+def listing_text_ok(text: str) -> bool:
+    """True when ``text`` can be written verbatim inside an ``lstlisting``."""
+    return _LISTING_END.search(text) is None
+
+
+def listing_comment(text: str) -> str:
+    """A C comment holding ``text`` for a listing; ValueError when it cannot be one."""
+    if not listing_text_ok(text):
+        raise ValueError("text holding \\end{lstlisting} cannot go into a listing: "
+                         "it would end the listing and the rest would be live TeX")
+    return "/* " + " ".join(text.split()).replace("*/", "* /") + " */"
+
+
 def latex_label_ok(label: str) -> bool:
     """True when ``label`` can be written verbatim inside \\label{} or \\ref{}."""
     return not (set(label) & _LABEL_FORBIDDEN)
