@@ -6,6 +6,7 @@ that the target format renders as exactly those characters.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 # The virtio spec loads the ``underscore`` package, so ``_`` is typed bare in
 # text (feature names such as VIRTIO_F_VERSION_1 appear unescaped throughout
@@ -81,10 +82,36 @@ _RST_DOUBLE_COLON = re.compile(r"::(?=\s*$)")
 _RST_ENUMERATOR = re.compile(r"^\w+[.)]")
 
 
+# Links the docs may hold: web pages, mail addresses and anchors on the site
+# itself (a relative reference has no scheme). Anything else, javascript: or
+# data: above all, stays text.
+LINK_SCHEMES = ("http", "https", "mailto")
+# docutils links ``scheme:rest`` for every scheme it knows, also after "-",
+# "." or "+"; a backslash before the colon keeps the text and drops the link.
+_RST_SCHEME = re.compile(r"(?<![\w.+-])([A-Za-z0-9.+-]+):(?=\S)")
+
+
+def safe_link(uri: str) -> bool:
+    """True when ``uri`` may become a link: http, https, mailto, or in-site."""
+    uri = uri.strip()
+    try:
+        scheme = urlsplit(uri).scheme.lower()
+    except ValueError:
+        return False
+    if scheme:
+        return scheme in LINK_SCHEMES
+    return not uri.startswith(("/", "\\"))
+
+
+def _unlink_scheme(m: re.Match) -> str:
+    return m.group(0) if m.group(1).lower() in LINK_SCHEMES else m.group(1) + "\\:"
+
+
 def rst_text(text: str) -> str:
     """Escape a run of inline prose for RST (one paragraph, single line)."""
     text = " ".join(text.split())
     text = _RST_ALWAYS.sub(r"\\\1", text)
+    text = _RST_SCHEME.sub(_unlink_scheme, text)
     text = _RST_UNDERSCORE.sub(lambda m: "\\_" * len(m.group(0)), text)
     return text
 
@@ -103,7 +130,8 @@ def rst_block_safe(line: str, markup_first: bool = False) -> str:
         return line
     if len(set(line)) == 1 and not line[0].isalnum():
         # A run of one punctuation character is a transition or an underline.
-        return line[:2] + "\\ " + line[2:] if line[0] == "\\" else "\\" + line
+        line = line[:2] + "\\ " + line[2:] if line[0] == "\\" else "\\" + line
+        return _RST_DOUBLE_COLON.sub(r":\\:", line)
     starts_markup = markup_first and line[0] in "`:*"
     if ((not line[0].isalnum() and not line.startswith("\\") and not starts_markup)
             or _RST_ENUMERATOR.match(line)):

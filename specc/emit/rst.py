@@ -348,7 +348,7 @@ def module_rst(m: Module, idx: SiteIndex | None = None,
     if m.base:
         facts.append(f"- Targets: {rst_text(m.base)}")
     if m.fixes:
-        facts.append(f"- Fixes: {m.fixes}")
+        facts.append(f"- Fixes: {rst_text(m.fixes)}")
     stmts = list(m.all_statements())
     checks = sum(len(st.checks) for st in stmts)
     untestable = sum(1 for st in stmts if st.untestable is not None)

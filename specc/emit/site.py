@@ -17,6 +17,8 @@ import docutils
 from docutils import nodes
 from docutils.core import publish_doctree, publish_from_doctree
 
+from specc.emit.escape import safe_link
+
 STYLESHEET_NAME = "style.css"
 # Docutils 0.22 takes the writer's name as ``writer`` and deprecates
 # ``writer_name``; older releases (pyproject allows >= 0.19) only know the latter.
@@ -60,6 +62,7 @@ def render_page(page: Page, stylesheet: str = STYLESHEET_NAME) -> str:
     doctree = publish_doctree(source=page.rst, source_path=f"{page.name}.rst",
                               settings_overrides=settings)
     _add_exact_ids(doctree)
+    _check_links(doctree, page)
     html = publish_from_doctree(doctree, settings_overrides=settings, **_HTML5_WRITER)
     problems = [line for line in messages.getvalue().splitlines() if line.strip()]
     if problems:
@@ -67,6 +70,18 @@ def render_page(page: Page, stylesheet: str = STYLESHEET_NAME) -> str:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise SiteError(f"{first}{more}")
     return html
+
+
+def _check_links(doctree: nodes.document, page: Page) -> None:
+    """Every link and image on a page is http, https, mailto or in-site.
+
+    The emitters escape what could become a link; this is the rule for the
+    HTML context itself, whatever RST produced the tree."""
+    for node in doctree.findall(lambda n: isinstance(n, (nodes.reference, nodes.image))):
+        uri = node.get("refuri") if isinstance(node, nodes.reference) else node.get("uri")
+        if uri is not None and not safe_link(uri):
+            raise SiteError(f"{page.name}.rst: a link to {uri[:80]!r} is not http, https, "
+                            "mailto or in-site")
 
 
 _EXACT_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]*$")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from hypothesis import given, strategies as st
 
-from specc.emit.escape import listing_comment
+from specc.emit.escape import listing_comment, rst_paragraph, safe_link
 from specc.emit.latex import LatexError, constant_define
+from specc.emit.site import Page, SiteError, render_page
 
 from .conftest import SWIOTLB, specc
 
@@ -44,3 +46,50 @@ def test_a_listing_comment_never_ends_the_listing_or_the_comment(text):
     body = out[3:-3]
     assert "*/" not in body and "\n" not in body
     assert "\\end{lstlisting}" not in "".join(out.split())
+
+
+# -- RST / HTML: links are http, https, mailto or in-site -----------------------------------
+
+JS = "javascript:alert(document.domain)//x"
+HEADER = 'module m {\n  kind baseline\n  base "virtio-v1.4-cs01"\n  fixes "%s"\n}\n'
+
+
+def _hrefs(html: str) -> list[str]:
+    return re.findall(r'(?:href|src)="([^"]*)"', html)
+
+
+def test_a_javascript_uri_in_prose_title_or_fixes_never_becomes_a_link(tmp_path):
+    # item 2: docutils auto-links every scheme it knows
+    src = tmp_path / "m.vspec"
+    src.write_text(HEADER % JS + f'section "{JS}" in "Basic Facilities of a Virtio Device" {{\n'
+                   f'  "see {JS}, x-{JS}, data:text/html,hi, https://ok.example/ and mailto:a@b.example"\n'
+                   '}\n', encoding="utf-8")
+    proc = specc("docs", "-o", str(tmp_path / "site"), str(src))
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "site" / "m.html").read_text(encoding="utf-8")
+    hrefs = _hrefs(html)
+    assert "https://ok.example/" in hrefs and "mailto:a&#64;b.example" in hrefs
+    assert all(safe_link(h) for h in hrefs), hrefs
+    assert html.count("javascript:alert(document.domain)//x") >= 3     # the text is kept
+
+
+def test_the_site_refuses_a_page_whose_rst_links_elsewhere():
+    with pytest.raises(SiteError, match="not http, https, mailto or in-site"):
+        render_page(Page("p", "p", "Title\n=====\n\n`x <javascript:alert(1)>`__\n"))
+
+
+@pytest.mark.parametrize("uri,ok", [
+    ("http://a.example/", True), ("HTTPS://a.example/", True), ("mailto:a@b.example", True),
+    ("m.html#anchor", True), ("#anchor", True), ("javascript:x", False),
+    (" JavaScript:x", False), ("java\tscript:x", False), ("data:text/html,x", False),
+    ("vbscript:x", False), ("//evil.example/", False), ("file:///etc/passwd", False)])
+def test_safe_link(uri, ok):
+    assert safe_link(uri) is ok
+
+
+@given(st.lists(st.sampled_from(["javascript", "data", "x-javascript", "http", "file", "a",
+                                 ":", "//", "alert(1)", " ", "-", ".", "mailto", "@", "_", "`"]),
+                max_size=12).map("".join))
+def test_escaped_prose_renders_no_unsafe_link(text):
+    html = render_page(Page("p", "p", "Title\n=====\n\n" + rst_paragraph(text) + "\n"))
+    assert all(safe_link(h) for h in _hrefs(html))
