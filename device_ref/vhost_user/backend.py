@@ -151,7 +151,7 @@ class Server:
         try:
             while True:
                 if self.session is not None and self.session.changed:
-                    self._sync_watch()
+                    self._guard(self._sync_watch)
                 for key, _ in sel.select():
                     kind, arg = key.data
                     if kind == "stop":

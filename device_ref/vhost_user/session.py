@@ -59,6 +59,17 @@ class Vring:
                 setattr(self, name, None)
 
 
+def is_eventfd(fd: int) -> bool:
+    """True when ``fd`` is an eventfd, the only kind vhost-user passes for kick, call, err.
+
+    Anything else is refused: epoll cannot watch a regular file, a pipe at
+    end of file is readable forever, and a call fd is written to."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    except OSError:
+        return False
+
+
 def _signal(fd: int | None) -> None:
     if fd is not None:
         try:
@@ -366,6 +377,8 @@ class Session:
         v = self._vring(index)
         if name == "kick" and not has_fd:
             raise Refused(f"vring {index}: polling mode (no kick fd) is not supported")
+        if has_fd and not is_eventfd(msg.fds[0]):
+            raise Refused(f"vring {index}: the {name} fd is not an eventfd")
         fd = msg.take_fds()[0] if has_fd else None
         old = getattr(v, name)
         if old is not None:

@@ -1,0 +1,97 @@
+"""Hostile sequences against our vhost-user back-end (issue 19, items 3-5):
+the server survives them, uses no CPU once they are over, and never
+touches a socket it does not own."""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from device_ref.devices.rng import RngDevice
+from device_ref.vhost_user import protocol as P
+from device_ref.vhost_user.backend import Server
+from device_ref.vhost_user.memory import SharedRegion
+from device_ref.vhost_user.protocol import ProtocolFeature as PF
+from device_ref.vhost_user.protocol import Request as R
+
+from .conftest import serve_cmd, stop, wait_for_socket
+from .test_vhost_malformed import (MESSAGE_TIMEOUT, STATE, U64, closed_by_server, connect, efd,
+                                   still_serves, table)
+
+TICK = os.sysconf("SC_CLK_TCK")
+IDLE_WINDOW = 2.0
+# A spinning loop burns the whole window; an idle server a tick or two at most.
+IDLE_LIMIT = 0.1
+
+
+def cpu_seconds(stat_path: str) -> float:
+    """User plus system CPU time from a /proc .../stat file."""
+    with open(stat_path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK   # utime, stime (fields 14, 15)
+
+
+def idle_cpu(stat_path: str, window: float = IDLE_WINDOW) -> float:
+    before = cpu_seconds(stat_path)
+    time.sleep(window)
+    return cpu_seconds(stat_path) - before
+
+
+@pytest.fixture
+def served(sockdir):
+    logs: list[str] = []
+    s = Server(str(sockdir / "h.sock"), lambda: RngDevice(seed=3), log=logs.append,
+               message_timeout=MESSAGE_TIMEOUT)
+    thread = s.serve_in_thread()
+    s.logs = logs
+    s.stat = f"/proc/self/task/{thread.native_id}/stat"
+    yield s
+    s.stop()
+    thread.join(5)
+    assert not thread.is_alive(), "server did not stop"
+    s.close()
+
+
+def _running_ring(ch: P.Channel, mem: SharedRegion, kick: int) -> None:
+    """A started rng ring 0 whose kick eventfd is ``kick``."""
+    ch.send(R.GET_FEATURES)
+    offered = P.decode_u64(ch.recv().payload)
+    ch.send(R.SET_PROTOCOL_FEATURES, U64(1 << PF.REPLY_ACK))
+    ch.send(R.SET_FEATURES, U64(offered & ((1 << 32) | (1 << P.F_PROTOCOL_FEATURES))))
+    ch.send(R.SET_MEM_TABLE, table(mem.describe()), [mem.fd], need_reply=True)
+    assert P.decode_u64(ch.recv().payload) == 0
+    desc = mem.user_addr
+    ch.send(R.SET_VRING_NUM, STATE(0, 16))
+    ch.send(R.SET_VRING_ADDR, P.VringAddr(0, 0, desc, desc + 0x2000, desc + 0x1000).encode())
+    ch.send(R.SET_VRING_BASE, STATE(0, 0))
+    ch.send(R.SET_VRING_KICK, P.vring_file_payload(0, True), [kick])
+    ch.send(R.SET_VRING_ENABLE, STATE(0, 1), need_reply=True)
+    assert P.decode_u64(ch.recv().payload) == 0
+
+
+# -- item 3: a kick fd that epoll refuses ---------------------------------------------------
+
+def test_kick_fd_that_is_a_regular_file_is_refused_and_the_server_stays_up(served):
+    with tempfile.TemporaryFile() as f:
+        ch = connect(served.path)
+        ch.send(R.SET_VRING_KICK, P.vring_file_payload(0, True), [f.fileno()])
+        assert closed_by_server(ch)
+        ch.close()
+    still_serves(served.path)
+    assert os.path.exists(served.path)
+    assert any("not an eventfd" in e for e in served.stats.errors), served.stats.errors
+    assert not any(e.startswith("internal error") for e in served.stats.errors)
+
+
+@pytest.mark.parametrize("request_", [R.SET_VRING_CALL, R.SET_VRING_ERR])
+def test_call_and_err_fds_must_be_eventfds_too(served, request_):
+    with tempfile.TemporaryFile() as f:
+        ch = connect(served.path)
+        ch.send(request_, P.vring_file_payload(0, True), [f.fileno()])
+        assert closed_by_server(ch)
+        ch.close()
+        assert f.read() == b""          # nothing was ever written into it
+    still_serves(served.path)
