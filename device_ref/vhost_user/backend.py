@@ -133,14 +133,19 @@ class Server:
         self.session.close()
         self.session = None
 
+    def _unwatch(self, fd: int) -> None:
+        """Stop polling ``fd`` (the session is about to close it)."""
+        if self._sel is not None and self._watched.pop(fd, None) is not None:
+            self._sel.unregister(fd)
+
     def _sync_watch(self) -> None:
         """Watch exactly the current session's kick eventfds."""
         assert self._sel is not None and self.session is not None
-        for fd in self._watched:
-            self._sel.unregister(fd)
-        self._watched = self.session.kick_fds()
-        for fd, index in self._watched.items():
+        for fd in list(self._watched):
+            self._unwatch(fd)
+        for fd, index in self.session.kick_fds().items():
             self._sel.register(fd, selectors.EVENT_READ, ("kick", index))
+            self._watched[fd] = index
         self.session.changed = False
 
     def serve_forever(self) -> None:
@@ -174,7 +179,7 @@ class Server:
         self.stats.connections += 1
         try:
             self.session = Session(conn, self.device_factory, self.log, self.message_timeout,
-                                   self.trace)
+                                   self.trace, unwatch=self._unwatch)
         except Exception as exc:  # noqa: BLE001 - a device that fails to open
             conn.close()
             self.log(f"connection {self.stats.connections}: cannot create device: {exc}")

@@ -95,3 +95,84 @@ def test_call_and_err_fds_must_be_eventfds_too(served, request_):
         ch.close()
         assert f.read() == b""          # nothing was ever written into it
     still_serves(served.path)
+
+
+# -- item 4: kick fds closed while epoll still watched them; a pipe at EOF ---------------------
+
+@pytest.mark.parametrize("ending", ["get-vring-base", "reset-owner"])
+def test_kicks_after_the_ring_stopped_cost_no_cpu(served, ending):
+    mem = SharedRegion(0, 1 << 16, "idle")
+    kick = efd()
+    ch = connect(served.path)
+    try:
+        _running_ring(ch, mem, kick)
+        if ending == "get-vring-base":
+            ch.send(R.GET_VRING_BASE, STATE(0, 0))
+            assert ch.recv().request == R.GET_VRING_BASE
+        else:
+            ch.send(R.RESET_OWNER, need_reply=True)
+            assert P.decode_u64(ch.recv().payload) == 0
+        os.eventfd_write(kick, 1)       # the front-end still holds the eventfd
+        assert idle_cpu(served.stat) < IDLE_LIMIT
+        ch.close()
+        time.sleep(0.3)                 # the server ends the session
+        os.eventfd_write(kick, 1)       # and after the session
+        assert idle_cpu(served.stat) < IDLE_LIMIT
+    finally:
+        ch.close()
+        os.close(kick)
+        mem.close()
+    still_serves(served.path)
+    assert served.stats.connections >= 2
+
+
+def test_a_pipe_at_eof_as_kick_fd_does_not_spin(served):
+    r, w = os.pipe()
+    os.close(w)                          # at EOF: readable forever
+    ch = connect(served.path)
+    try:
+        ch.send(R.SET_VRING_KICK, P.vring_file_payload(0, True), [r])
+        assert idle_cpu(served.stat) < IDLE_LIMIT
+    finally:
+        ch.close()
+        os.close(r)
+    still_serves(served.path)
+
+
+def test_idle_after_every_hostile_sequence_in_a_real_serve_process(sockdir):
+    """The whole set above against `device-ref serve` in its own process."""
+    sock = str(sockdir / "p.sock")
+    proc = subprocess.Popen(serve_cmd("--type", "rng", "--socket", sock, "--quiet"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_socket(sock, proc)
+        mem = SharedRegion(0, 1 << 16, "idle")
+        kicks = []
+        for ending in (R.GET_VRING_BASE, R.RESET_OWNER):
+            kick = efd()
+            kicks.append(kick)
+            ch = connect(sock)
+            _running_ring(ch, mem, kick)
+            ch.send(ending, STATE(0, 0) if ending == R.GET_VRING_BASE else b"", need_reply=True)
+            ch.recv()
+            os.eventfd_write(kick, 1)
+            ch.close()
+        r, w = os.pipe()
+        os.close(w)
+        with tempfile.TemporaryFile() as f:
+            for fd in (r, f.fileno()):
+                ch = connect(sock)
+                ch.send(R.SET_VRING_KICK, P.vring_file_payload(0, True), [fd])
+                ch.close()
+        os.close(r)
+        for kick in kicks:
+            os.eventfd_write(kick, 1)
+        still_serves(sock)
+        time.sleep(0.3)
+        assert idle_cpu(f"/proc/{proc.pid}/stat") < IDLE_LIMIT
+        assert proc.poll() is None
+        for kick in kicks:
+            os.close(kick)
+        mem.close()
+    finally:
+        stop(proc)
