@@ -115,7 +115,7 @@ def make_factory(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from device_ref.vhost_user.backend import Server
+    from device_ref.vhost_user.backend import Server, SocketInUse
 
     factory = make_factory(args)
     if getattr(args, "queue_encryption", False):
@@ -138,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         server = Server(args.socket, factory, name=f"device-ref serve ({args.type})",
                         log=_logger(args.quiet), trace=args.trace)
+    except SocketInUse as exc:
+        raise CliError(f"{exc}; stop it first or pick another --socket") from None
     except OSError as exc:
         raise CliError(f"{args.socket}: cannot listen: {exc.strerror or exc}") from None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -43,6 +44,35 @@ def _stderr_log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+class SocketInUse(OSError):
+    """Another server is listening on the socket path."""
+
+
+def _claim_path(path: str) -> None:
+    """Remove a stale socket at ``path``; refuse one that a server still listens on."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise OSError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        try:
+            os.unlink(path)          # a stale socket from an earlier run
+        except FileNotFoundError:
+            pass
+        return
+    except OSError:
+        pass                         # busy or timed out: someone is there
+    finally:
+        probe.close()
+    raise SocketInUse(f"{path} is in use by another server")
+
+
 class Server:
     """Listen on a Unix socket and serve front-ends one after another."""
 
@@ -57,8 +87,6 @@ class Server:
         self._log = log
         self.stats = ServerStats()
         self._stop_r, self._stop_w = os.pipe()
-        if os.path.exists(path):
-            os.unlink(path)  # a stale socket from an earlier run
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Bind under a temporary name and rename once listening, so the
         # socket path never exists without a listener behind it.
@@ -67,9 +95,13 @@ class Server:
                           f"allow at most {MAX_SOCKET_PATH}")
         staging = os.path.join(os.path.dirname(path) or ".", f".vu-{os.getpid()}.tmp")
         try:
+            _claim_path(path)
             self.listener.bind(staging)
             self.listener.listen(4)
             os.rename(staging, path)
+            # What close() may remove: this socket, not one that replaced it.
+            st = os.lstat(path)
+            self._owned = (st.st_dev, st.st_ino)
         except OSError:
             self.listener.close()
             try:
@@ -102,7 +134,9 @@ class Server:
             except OSError:
                 pass
         try:
-            os.unlink(self.path)
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == self._owned:
+                os.unlink(self.path)
         except OSError:
             pass
 

@@ -176,3 +176,55 @@ def test_idle_after_every_hostile_sequence_in_a_real_serve_process(sockdir):
         mem.close()
     finally:
         stop(proc)
+
+
+# -- item 5: a second server on a live socket; stopping never removes another's socket ---------
+
+def test_a_second_serve_on_a_live_socket_refuses_and_leaves_it_alone(sockdir):
+    sock = str(sockdir / "live.sock")
+    first = subprocess.Popen(serve_cmd("--type", "rng", "--socket", sock, "--quiet"),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_socket(sock, first)
+        inode = os.stat(sock).st_ino
+        second = subprocess.run(serve_cmd("--type", "rng", "--socket", sock), capture_output=True,
+                                text=True, timeout=30)
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "in use" in lines[0] and "Traceback" not in second.stderr
+        assert os.stat(sock).st_ino == inode
+        still_serves(sock)
+    finally:
+        stop(first)
+    assert not os.path.exists(sock)     # the owner removes its own socket
+
+
+def test_stopping_a_server_leaves_a_socket_that_replaced_its_own(sockdir):
+    path = str(sockdir / "moved.sock")
+    a = Server(path, lambda: RngDevice(seed=1), log=lambda line: None)
+    os.rename(path, path + ".a")        # someone else now owns the name
+    b = Server(path, lambda: RngDevice(seed=2), log=lambda line: None)
+    try:
+        inode = os.stat(path).st_ino
+        a.close()
+        assert os.path.exists(path) and os.stat(path).st_ino == inode
+    finally:
+        b.close()
+        os.unlink(path + ".a")
+    assert not os.path.exists(path)
+
+
+def test_a_stale_socket_is_still_replaced(sockdir):
+    import socket
+    path = str(sockdir / "stale.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()                            # nobody listens behind it any more
+    srv = Server(path, lambda: RngDevice(seed=1), log=lambda line: None)
+    thread = srv.serve_in_thread()
+    try:
+        still_serves(path)
+    finally:
+        srv.stop()
+        thread.join(5)
+        srv.close()
