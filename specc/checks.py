@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from specc import actions, known
+from specc import actions, known, limits
 from specc.diagnostics import Diagnostic, error, warning
 from specc.emit.escape import listing_text_ok
 from specc.model import (DEVICE_INDEPENDENT, KEYWORDS, Check, Constant, Feature, Module,
@@ -314,6 +314,12 @@ def _check_sections(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
                 diags.append(error(f"unknown parent section '{' / '.join(top.path[:-1])}'", top.pos,
                                    hint=_near_label(parent, up.labels)))
         for sec in top.walk():
+            deepest = len(sec.path) + any(isinstance(i, NormativeBlock) for i in sec.items)
+            if deepest > limits.MAX_SECTION_DEPTH:
+                diags.append(error(f"'{sec.title_path[:200]}' needs a heading {deepest} levels deep; "
+                                   f"LaTeX has {limits.MAX_SECTION_DEPTH} (\\chapter to "
+                                   "\\subparagraph)", sec.pos,
+                                   hint="a requirements block takes the level below its section"))
             for item in sec.items:
                 if isinstance(item, StructRef) and item.name not in idx.structs:
                     diags.append(error(f"'show' names unknown structure {item.name}", item.pos,

@@ -34,6 +34,8 @@ def read_report(path: Path) -> dict[str, Verdict]:
         raise ReportError(f"{path}: cannot read report: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path}: not a JSON report: {exc}") from None
+    except RecursionError:
+        raise ReportError(f"{path}: nests too deeply to be a conformance report") from None
     pairs: list[tuple[str, str]] = []
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         for i, r in enumerate(data["results"]):

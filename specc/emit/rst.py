@@ -29,7 +29,8 @@ from specc.model import (Check, Constant, Feature, Module, NormativeBlock, Note,
                          Ref, Section, Statement, Step, Struct, StructRef, Text)
 
 KEYWORD_RE = re.compile(r"\b(MUST NOT|SHOULD NOT|MUST|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)\b")
-HEADING_CHARS = "=-~^\"'`"
+# Adornments by level; specc.limits caps section nesting well inside this.
+HEADING_CHARS = "=-~^\"'`#*+:."
 VERDICTS = ("PASS", "FAIL", "REJECT", "WEDGED", "SKIP")
 
 # Characters after which inline markup may start, and before which it may
@@ -189,6 +190,9 @@ def _ref(r: Ref, idx: SiteIndex, page: str) -> str:
 # -- blocks ----------------------------------------------------------------------------------
 
 def heading(title: str, level: int) -> str:
+    if level >= len(HEADING_CHARS):
+        raise RstError(f"'{title[:80]}' would be a heading {level + 1} levels deep; RST pages "
+                       f"here have {len(HEADING_CHARS)}")
     text = rst_text(title)
     if not text[:1].isalnum():
         text = "\\" + text

@@ -61,10 +61,10 @@ class Series:
 
 
 def _git(cwd: Path, *args: str, env: dict[str, str] | None = None,
-         check: bool = True) -> subprocess.CompletedProcess:
+         check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
     try:
         proc = subprocess.run(["git", "--no-optional-locks", *args], cwd=cwd, env=env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, input=stdin)
     except FileNotFoundError:
         raise SeriesError("git is not installed") from None
     if check and proc.returncode != 0:
@@ -193,8 +193,8 @@ def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str |
             _git(work, "add", "--", *sorted({e.file for e in area_edits}), env=env)
             # the copy carries the original's hooks and config: no hook or signing runs here
             _git(work, "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}",
-                 "commit", "-q", "--no-verify", "-m",
-                 _message(area, opts.commits[area], opts), env=env)
+                 "commit", "-q", "--no-verify", "-F", "-",
+                 env=env, stdin=_message(area, opts.commits[area], opts))
         out.mkdir(parents=True, exist_ok=True)
         proc = _git(work, "format-patch", "--cover-letter", "--no-signature",
                     f"--subject-prefix={opts.subject_prefix}", "-o", str(out.resolve()),

@@ -93,3 +93,24 @@ def test_safe_link(uri, ok):
 def test_escaped_prose_renders_no_unsafe_link(text):
     html = render_page(Page("p", "p", "Title\n=====\n\n" + rst_paragraph(text) + "\n"))
     assert all(safe_link(h) for h in _hrefs(html))
+
+
+# -- commit messages -------------------------------------------------------------------------
+
+def _swiotlb_with(tmp_path, old: str, new: str):
+    text = SWIOTLB.read_text(encoding="utf-8")
+    assert old in text
+    src = tmp_path / "swiotlb.vspec"
+    src.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return src
+
+
+def test_a_commit_message_longer_than_one_argument_may_be_is_written(mini_repo, tmp_path):
+    # item 11: the message went to git as one argv string (Linux allows 128 KiB)
+    words = " ".join(f"word{i}" for i in range(20_000))           # about 130 KB
+    src = _swiotlb_with(tmp_path, "  Some hypervisor designs", f"  {words}\n\n  Some hypervisor designs")
+    proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "out"),
+                 "--signoff", "A <a@example.org>")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    first = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
+    assert "word19999" in first

@@ -1,0 +1,89 @@
+"""Hostile .vspec sources and JSON side files (issue 19, items 11-15): a
+one-line diagnostic or error and exit 2, never a traceback, in linear time
+and bounded memory."""
+from __future__ import annotations
+
+import pytest
+
+from specc import limits
+
+HEADER = 'module m {\n  kind baseline\n  base "virtio-v1.4-cs01"\n}\n'
+PARENT = "Basic Facilities of a Virtio Device"
+
+
+def nested_sections(n: int, inner: str = '"Text."\n') -> str:
+    opening = "".join(f'section "S{i}"' + (f' in "{PARENT}"' if i == 0 else "") + " {\n"
+                      for i in range(n))
+    return HEADER + opening + inner + "}\n" * n
+
+
+def feature(name: str = "VIRTIO_F_X", bit: str = "44") -> str:
+    return HEADER + f'feature {name} {{\n  bit {bit}\n  scope device-independent\n  "x"\n}}\n'
+
+
+def assert_clean_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, err
+
+
+# -- item 11: tracebacks ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["check", "rst", "docs"])
+def test_seven_nested_sections_are_a_diagnostic(specc, write, tmp_path, command):
+    path = write("nest.vspec", nested_sections(7))
+    args = [command, path] if command == "check" else [command, "-o", str(tmp_path / "o"), path]
+    code, out, err = specc(*args)
+    assert_clean_error(code, err, "nest.vspec:", "sections nest 7 deep")
+
+
+def test_a_requirements_block_below_the_sixth_level_is_a_diagnostic(specc, write):
+    block = ('driver requirements {\n req m.x MUST {\n """The driver MUST x."""\n'
+             ' untestable "no"\n }\n}\n')
+    code, out, err = specc("check", "--no-registry", write("deep.vspec", nested_sections(5, block)))
+    assert_clean_error(code, err, "needs a heading 7 levels deep")
+    code, out, err = specc("check", "--no-registry", write("ok.vspec", nested_sections(4, block)))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("digits", ["9" * 5000, str(2**64), "0x" + "F" * 40])
+def test_a_number_beyond_64_bits_is_a_diagnostic(specc, write, digits):
+    code, out, err = specc("check", "--no-registry", write("num.vspec", feature(bit=digits)))
+    assert_clean_error(code, err, "num.vspec:6:", "is larger than 2^64 - 1")
+    assert len(err) < 2000           # the 5000 digits are not echoed back
+
+
+def test_a_huge_section_title_or_feature_name_is_a_diagnostic(specc, write):
+    title = "T" * 100_000
+    code, out, err = specc("check", "--no-registry", write(
+        "t.vspec", HEADER + f'section "{title}" in "{PARENT}" {{\n "x"\n}}\n'))
+    assert_clean_error(code, err, f"string of 100002 characters; at most {limits.MAX_STRING}")
+    assert len(err) < 2000
+    name = "VIRTIO_F_" + "X" * (1 << 20)
+    code, out, err = specc("check", "--no-registry", write("n.vspec", feature(name=name)))
+    assert_clean_error(code, err, f"at most {limits.MAX_NAME}")
+    assert len(err) < 2000
+
+
+def test_limits_are_inclusive(specc, write):
+    name = "VIRTIO_F_" + "X" * (limits.MAX_NAME - len("VIRTIO_F_"))
+    code, out, err = specc("check", "--no-registry", write("n.vspec", feature(name=name)))
+    assert "characters; at most" not in err
+
+
+DEEP_JSON = "[" * 200_000 + "]" * 200_000
+
+
+@pytest.mark.parametrize("where", ["ids.json", "--registry", "--report"])
+def test_deeply_nested_json_is_a_one_line_error(specc, write, tmp_path, where):
+    src = write("m.vspec", nested_sections(1))
+    deep = tmp_path / ("ids.json" if where == "ids.json" else "deep.json")
+    deep.write_text(DEEP_JSON, encoding="utf-8")
+    if where == "--report":
+        code, out, err = specc("docs", "-o", str(tmp_path / "o"), "--report", str(deep), src)
+    else:
+        code, out, err = specc("check", *(["--registry", str(deep)] if where == "--registry"
+                                          else []), src)
+    assert_clean_error(code, err, "nests too deeply")
+    assert len(err.strip().splitlines()) == 1
