@@ -11,6 +11,7 @@ from __future__ import annotations
 MAX_SOURCE_BYTES = 16 * 1024 * 1024   # one .vspec file
 MAX_NAME = 128                        # a feature, structure, field, statement or check name
 MAX_STRING = 1024                     # a "string": titles, section paths, one-line prose
+MAX_PROSE = 256 * 1024                # one """prose block""", in characters
 MAX_NUMBER = (1 << 64) - 1            # any number literal (the widest field is le64)
 MAX_NUMBER_CHARS = 20                 # digits of MAX_NUMBER; hex needs 18 with its 0x
 MAX_SECTION_DEPTH = 6                 # parts of a title path: \chapter down to \subparagraph

@@ -73,6 +73,7 @@ def parse_source(text: str, file: str) -> tuple[Module | None, list[Diagnostic]]
 # ---- limits ------------------------------------------------------------------
 
 _TOKEN_LIMITS = {"NAME": (limits.MAX_NAME, "name"), "STRING": (limits.MAX_STRING, "string"),
+                 "TEXT": (limits.MAX_PROSE, "prose block"),
                  "INT": (limits.MAX_NUMBER_CHARS, "number")}
 
 

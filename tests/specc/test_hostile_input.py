@@ -87,3 +87,46 @@ def test_deeply_nested_json_is_a_one_line_error(specc, write, tmp_path, where):
                                           else []), src)
     assert_clean_error(code, err, "nests too deeply")
     assert len(err.strip().splitlines()) == 1
+
+
+# -- item 13: memory ------------------------------------------------------------------------------
+
+PEAK_RSS = """
+import resource, sys
+from specc.cli import main
+code = main(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code, file=sys.stdout)
+"""
+
+
+def peak_rss_kib(*argv: str) -> tuple[int, int]:
+    """Peak resident size of `specc ARGV` run in a process of its own, and its exit code."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", PEAK_RSS, *argv], capture_output=True,
+                          text=True, timeout=300)
+    rss, code = proc.stdout.split()[-2:]
+    return int(rss), int(code)
+
+
+def _prose_module(chars: int) -> str:
+    words = " ".join(f"w{i % 997}" for i in range(chars // 4))[:chars]
+    return HEADER + f'section "S" in "{PARENT}" {{\n"""{words}"""\n}}\n'
+
+
+def test_a_ten_megabyte_paragraph_is_refused_in_bounded_memory(write):
+    path = write("big.vspec", _prose_module(10_000_000))
+    base, _ = peak_rss_kib("check", "--no-registry", write("small.vspec", _prose_module(1000)))
+    rss, code = peak_rss_kib("check", "--no-registry", path)
+    assert code == 2
+    # the source itself is 10 MB; the old lexer held a backtracking entry per character
+    assert rss - base < 200 * 1024, f"peak grew by {(rss - base) // 1024} MiB"
+
+
+def test_a_paragraph_at_the_limit_is_checked_in_bounded_memory(write):
+    base, _ = peak_rss_kib("check", "--no-registry", write("small.vspec", _prose_module(1000)))
+    rss, code = peak_rss_kib("check", "--no-registry",
+                             write("limit.vspec", _prose_module(limits.MAX_PROSE - 10)))
+    assert code == 0
+    # 256 KiB of prose: the old lexer's backtracking alone took about 30 MiB here
+    assert rss - base < 12 * 1024, f"peak grew by {(rss - base) // 1024} MiB"
