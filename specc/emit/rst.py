@@ -115,18 +115,27 @@ def _in_backquotes(text: str) -> str:
 def _join(parts: list[tuple[str, str]]) -> str:
     """Join escaped text ("t") and markup ("m") so every markup piece is recognised."""
     # Text is kept raw until here so the neighbours of markup can be seen.
-    result = ""
-    for i, (kind, s) in enumerate(parts):
+    # One pass from the end finds each piece's next non-empty neighbour, so
+    # the join stays linear in the number of pieces.
+    following: list[tuple[str, str] | None] = [None] * len(parts)
+    nxt: tuple[str, str] | None = None
+    for i in range(len(parts) - 1, -1, -1):
+        following[i] = nxt
+        if parts[i][1]:
+            nxt = parts[i]
+    out: list[str] = []
+    last = ""                              # the last character written so far
+    for (kind, s), nxt in zip(parts, following):
         if kind == "t":
-            result += _escape_inline(s)
-            continue
-        if result and result[-1] not in _OPEN_OK:
-            result += "\\ "
-        result += s
-        nxt = next((p for p in parts[i + 1:] if p[1]), None)
-        if nxt and (nxt[0] == "m" or nxt[1][0] not in _CLOSE_OK):
-            result += "\\ "
-    return result
+            piece = _escape_inline(s)
+        else:
+            piece = s if not last or last in _OPEN_OK else "\\ " + s
+            if nxt and (nxt[0] == "m" or nxt[1][0] not in _CLOSE_OK):
+                piece += "\\ "
+        if piece:
+            out.append(piece)
+            last = piece[-1]
+    return "".join(out)
 
 
 def _escape_inline(s: str) -> str:

@@ -130,3 +130,48 @@ def test_a_paragraph_at_the_limit_is_checked_in_bounded_memory(write):
     assert code == 0
     # 256 KiB of prose: the old lexer's backtracking alone took about 30 MiB here
     assert rss - base < 12 * 1024, f"peak grew by {(rss - base) // 1024} MiB"
+
+
+# -- item 12: linear in the number of features and references -----------------------------------
+
+class CountingList(list):
+    """A list that counts the elements handed out (indexing, slicing, iterating)."""
+
+    reads = 0
+
+    def __getitem__(self, key):
+        got = super().__getitem__(key)
+        CountingList.reads += len(got) if isinstance(key, slice) else 1
+        return got
+
+    def __iter__(self):
+        for x in super().__iter__():
+            CountingList.reads += 1
+            yield x
+
+
+def _join_reads(n: int) -> int:
+    from specc.emit.rst import _join
+    CountingList.reads = 0
+    _join(CountingList([("t", "see "), ("m", "``X``")] * n))
+    return CountingList.reads
+
+
+def test_joining_rst_pieces_reads_each_piece_a_bounded_number_of_times():
+    # item 12: _join sliced the rest of the list for every piece of markup
+    small, large = _join_reads(1000), _join_reads(4000)
+    assert large <= 4 * small + 10, (small, large)
+    assert large <= 3 * 8000
+
+
+def test_many_diagnostics_index_their_source_once(write, capsys):
+    # item 12: rendering each diagnostic split the whole source again
+    from specc.diagnostics import _line_starts
+    from .conftest import run_specc
+    body = "".join(f"feature VIRTIO_NET_F_X{i} {{\n bit 0\n scope net\n \"x\"\n}}\n"
+                   for i in range(2000))
+    path = write("many.vspec", HEADER + body)
+    _line_starts.cache_clear()
+    code, out, err = run_specc(["check", "--no-registry", path], capsys)
+    assert code == 2 and err.count("error:") >= 2000
+    assert _line_starts.cache_info().misses == 1
