@@ -116,6 +116,16 @@ def rst_text(text: str) -> str:
     return text
 
 
+# In a hyperlink target or reference name (``.. _`name`:``, ```text <name_>`__``)
+# these end the name or the phrase early unless escaped.
+_RST_NAME = re.compile(r"([\\`<>:_])")
+
+
+def rst_name(name: str) -> str:
+    """Escape a target or reference name (whitespace collapsed, as docutils compares names)."""
+    return _RST_NAME.sub(r"\\\1", " ".join(name.split()))
+
+
 def rst_paragraph(text: str) -> str:
     """Escape a whole paragraph: inline escapes plus block-level starts and ends."""
     return rst_block_safe(rst_text(text))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from docutils.nodes import make_id
 
-from specc.emit.escape import rst_block_safe, rst_text
+from specc.emit.escape import rst_block_safe, rst_name, rst_text
 from specc.model import (Check, Constant, Feature, Module, NormativeBlock, Note, Paragraph, Prose,
                          Ref, Section, Statement, Step, Struct, StructRef, Text)
 
@@ -103,8 +103,13 @@ class Verdict:
 
 def _link(text: str, target_page: str, name: str, page: str) -> str:
     if target_page == page:
-        return f"`{_in_backquotes(text)} <{name}_>`__"
+        return f"`{_in_backquotes(text)} <{rst_name(name)}_>`__"
     return f"`{_in_backquotes(text)} <{target_page}.html#{anchor(name)}>`__"
+
+
+def _target(name: str) -> str:
+    """An explicit hyperlink target line for ``name``."""
+    return f".. _`{rst_name(name)}`:\n"
 
 
 def _in_backquotes(text: str) -> str:
@@ -235,7 +240,7 @@ def list_table(header: list[str], rows: list[list[str]], widths: list[int] | Non
 def feature_table(m: Module, idx: SiteIndex, page: str) -> str:
     rows = []
     for f in m.features:
-        name = f"_`{f.name}`"
+        name = f"_`{rst_name(f.name)}`"
         desc = " ".join(prose(p, idx, page) for p in f.prose)
         rows.append([name, str(f.bit) if f.bit is not None else "",
                      rst_text(f.scope), rst_text(", ".join(f.requires)),
@@ -251,7 +256,7 @@ def constant_table(constants: tuple[Constant, ...], idx: SiteIndex, page: str) -
 
 
 def struct_rst(s: Struct, idx: SiteIndex, page: str, level: int) -> str:
-    out = [f".. _`{struct_target(s.name)}`:\n", heading(f"struct {s.name}", level)]
+    out = [_target(struct_target(s.name)), heading(f"struct {s.name}", level)]
     for p in s.prose:
         out.append(prose(p, idx, page) + "\n")
     rows = []
@@ -287,7 +292,7 @@ def verdict_rst(v: Verdict) -> str:
 
 def statement_rst(st: Statement, idx: SiteIndex, page: str,
                   verdicts: dict[str, Verdict] | None) -> str:
-    targets = "".join(f".. _`{a}`:\n" for a in st.aliases) + f".. _`{st.id}`:\n"
+    targets = "".join(_target(a) for a in st.aliases) + _target(st.id)
     head = f"**{rst_text(st.id)}** — :rfc2119:`{st.keyword or '?'}`"
     if st.aliases:
         head += " — also known as " + ", ".join(f"``{a}``" for a in st.aliases)
@@ -320,7 +325,7 @@ def block_rst(b: NormativeBlock, idx: SiteIndex, page: str, level: int,
 
 def section_rst(sec: Section, m: Module, idx: SiteIndex, page: str, level: int,
                 verdicts: dict[str, Verdict] | None) -> str:
-    out = [f".. _`{section_target(sec.title_path)}`:\n", heading(sec.title, level)]
+    out = [_target(section_target(sec.title_path)), heading(sec.title, level)]
     if sec.parent_given:
         out.append(f"Goes into upstream section *{rst_text(' / '.join(sec.path[:-1]))}*.\n")
     for item in sec.items:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 
 import pytest
 from hypothesis import given, strategies as st
@@ -114,3 +115,26 @@ def test_a_commit_message_longer_than_one_argument_may_be_is_written(mini_repo, 
     assert proc.returncode == 0, proc.stderr[-500:]
     first = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
     assert "word19999" in first
+
+
+# -- item 14: titles with RST markup characters make valid targets --------------------------
+
+TITLE_HEADER = 'module m {\n  kind baseline\n  base "virtio-v1.4-cs01"\n}\n'
+PARENT = "Basic Facilities of a Virtio Device"
+
+
+def _docs_with_title(tmp_path, title: str) -> subprocess.CompletedProcess:
+    src = tmp_path / "t.vspec"
+    src.write_text(TITLE_HEADER + f'section "{title}" in "{PARENT}" {{\n'
+                   f'  "see @section({PARENT} / {title})"\n}}\n', encoding="utf-8")
+    return specc("docs", "-o", str(tmp_path / "site"), str(src))
+
+
+@pytest.mark.parametrize("title", ["A `b` c", "x`_", "<a>", "a\\\\`b", "A_ `b`_", "a: b", "_x",
+                                   "a__", "|x|", "*a*"])
+def test_a_section_title_with_markup_characters_builds_and_links(tmp_path, title):
+    proc = _docs_with_title(tmp_path, title)
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "site" / "m.html").read_text(encoding="utf-8")
+    links = [h[1:] for h in _hrefs(html) if h.startswith("#")]
+    assert links and all(f'id="{a}"' in html for a in links)
