@@ -88,7 +88,7 @@ _RST_ENUMERATOR = re.compile(r"^\w+[.)]")
 LINK_SCHEMES = ("http", "https", "mailto")
 # docutils links ``scheme:rest`` for every scheme it knows, also after "-",
 # "." or "+"; a backslash before the colon keeps the text and drops the link.
-_RST_SCHEME = re.compile(r"(?<![\w.+-])([A-Za-z0-9.+-]+):(?=\S)")
+_RST_SCHEME = re.compile(r"(?<![A-Za-z0-9.+-])([A-Za-z0-9.+-]+):(?=\S)")
 
 
 def safe_link(uri: str) -> bool:
