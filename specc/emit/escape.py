@@ -117,13 +117,15 @@ def rst_text(text: str) -> str:
 
 
 # In a hyperlink target or reference name (``.. _`name`:``, ```text <name_>`__``)
-# these end the name or the phrase early unless escaped.
-_RST_NAME = re.compile(r"([\\`<>:_])")
+# these end the name or the phrase early unless escaped; an underscore only
+# where it could end a reference (VIRTIO_F_X stays readable).
+_RST_NAME = re.compile(r"([\\`<>:])")
 
 
 def rst_name(name: str) -> str:
     """Escape a target or reference name (whitespace collapsed, as docutils compares names)."""
-    return _RST_NAME.sub(r"\\\1", " ".join(name.split()))
+    name = _RST_NAME.sub(r"\\\1", " ".join(name.split()))
+    return _RST_UNDERSCORE.sub(lambda m: "\\_" * len(m.group(0)), name)
 
 
 def rst_paragraph(text: str) -> str:
