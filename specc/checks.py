@@ -160,6 +160,12 @@ def _check_features(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
         if f.bit is None:
             continue
         bpos, bwidth = (f.bit_pos, len(str(f.bit))) if f.bit_pos else (f.pos, width)
+        if f.bit > limits.MAX_FEATURE_BIT:
+            diags.append(error(f"bit {f.bit} of {f.name} is beyond the feature bits specc "
+                               f"handles (0 to {limits.MAX_FEATURE_BIT})", bpos, width=bwidth,
+                               hint="upstream allocates bits 0 to 127; new device-independent "
+                                    f"features take the lowest free of 44 to 49 ({_lowest_free()})"))
+            continue
         if f.scope == DEVICE_INDEPENDENT:
             taken = known.DEVICE_INDEPENDENT_BITS.get(f.bit)
             if taken is not None:

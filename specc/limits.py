@@ -15,4 +15,5 @@ MAX_PROSE = 256 * 1024                # one """prose block""", in characters
 MAX_NUMBER = (1 << 64) - 1            # any number literal (the widest field is le64)
 MAX_NUMBER_CHARS = 20                 # digits of MAX_NUMBER; hex needs 18 with its 0x
 MAX_SECTION_DEPTH = 6                 # parts of a title path: \chapter down to \subparagraph
+MAX_FEATURE_BIT = 1023                # upstream allocates 0 to 127 and reserves 128 and above
 MAX_ITEMS = 100_000                   # top-level items (features, sections, ...) in one file

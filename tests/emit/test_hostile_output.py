@@ -138,3 +138,27 @@ def test_a_section_title_with_markup_characters_builds_and_links(tmp_path, title
     html = (tmp_path / "site" / "m.html").read_text(encoding="utf-8")
     links = [h[1:] for h in _hrefs(html) if h.startswith("#")]
     assert links and all(f'id="{a}"' in html for a in links)
+
+
+# -- item 15: the feature bit range ----------------------------------------------------------
+
+@pytest.mark.parametrize("bit", [2**31, 1024])
+def test_a_feature_bit_beyond_the_supported_range_is_an_error_in_check(tmp_path, bit):
+    src = _swiotlb_with(tmp_path, "  bit 44\n", f"  bit {bit}\n")
+    proc = specc("check", "--no-registry", str(src))
+    assert proc.returncode == 2 and f"bit {bit} of VIRTIO_F_SWIOTLB is beyond" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("bit,future", [(128, "44 to 49, and 129 and above"),
+                                        (131, "44 to 49, 128 to 130, and 132 and above")])
+def test_a_bit_from_the_open_future_range_moves_to_the_extensions(mini_repo, tmp_path, bit, future):
+    # item 15: patch refused bit 128 saying it was not in '44 to 49, and 128 and above'
+    src = _swiotlb_with(tmp_path, "  bit 44\n", f"  bit {bit}\n")
+    assert specc("check", "--no-registry", str(src)).returncode == 0
+    proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "out"),
+                 "--signoff", "A <a@example.org>")
+    assert proc.returncode == 0, proc.stderr
+    content = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
+    assert f"+\\item[{future}]" in content
+    assert f"43 and {bit}]" in content
