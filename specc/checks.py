@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 from specc import actions, known, limits
 from specc.diagnostics import Diagnostic, error, warning
-from specc.emit.escape import listing_text_ok
+from specc.emit.escape import is_web_link, listing_text_ok
 from specc.model import (DEVICE_INDEPENDENT, KEYWORDS, Check, Constant, Feature, Module,
                          NormativeBlock, Note, Paragraph, Prose, Ref, Section, SourcePos,
                          Statement, Struct, StructRef)
@@ -137,6 +137,9 @@ def _check_header(m: Module, diags: list[Diagnostic]) -> None:
     if m.base is not None and m.base != known.BASE:
         diags.append(warning(f"module targets '{m.base}' but the built-in tables describe {known.BASE}",
                              m.pos, hint="bit and label checks use the built-in release"))
+    if m.fixes is not None and not is_web_link(m.fixes):
+        diags.append(error(f"'fixes' is not a web link: {m.fixes[:80]!r}", m.pos,
+                           hint="give the issue's https:// address; it becomes a Fixes: trailer"))
     if m.kind == "proposal" and m.base is None:
         diags.append(warning("proposal does not say which release it targets", m.pos,
                              hint=f'add: base "{known.BASE}"'))

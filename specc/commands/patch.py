@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from specc.cli_base import CliError
+from specc.emit.escape import is_web_link
 from specc.emit.inputs import checked_modules
 from specc.emit.latex import LatexError
 from specc.patch.latex_edits import PlacementError, module_edits
@@ -84,6 +85,10 @@ def make_series(m: Module, tree_path: Path, out: Path, signoff: str | None, fixe
         edits = module_edits(m, tree)
     except (TreeError, PlacementError, AnchorError, LatexError) as exc:
         raise CliError(str(exc)) from None
+    if fixes is not None and not is_web_link(fixes):
+        raise CliError(f"--fixes {fixes[:80]!r} is not a web link (https://...)")
+    if signoff is not None and not signoff.isprintable():
+        raise CliError("--signoff holds a control character")
     ident = signoff or git_identity()
     guessed = ident is None
     source = display_path(m.file)

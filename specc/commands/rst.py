@@ -6,7 +6,7 @@ import argparse
 from specc.cli_base import CliError
 from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
 from specc.emit.rst import RstError
-from specc.emit.writers import write_rst
+from specc.emit.writers import EmitError, write_rst
 
 HELP = "write one reStructuredText page per module"
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_dir(args.output)
     try:
         written = write_rst(modules, out)
-    except RstError as exc:
+    except (RstError, EmitError) as exc:
         raise CliError(str(exc)) from None
     print(f"wrote {len(written)} RST page(s) to {out}")
     return 0

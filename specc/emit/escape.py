@@ -149,3 +149,37 @@ def rst_block_safe(line: str, markup_first: bool = False) -> str:
             or _RST_ENUMERATOR.match(line)):
         line = "\\" + line
     return _RST_DOUBLE_COLON.sub(r":\\:", line)
+
+
+# --- commit messages and file names ----------------------------------------
+
+# Lines that `git am` (mailinfo) takes for the start of the patch or a
+# scissors line: everything after one would leave the commit message.
+_PATCH_BREAK = re.compile(r"^(?:diff -|Index: |---(?:\s*$| \S)|-- ?>8 ?--|-- ?8< ?--)")
+
+
+def commit_message_text(text: str) -> str:
+    """Text for the body of a commit message that `git am` keeps whole.
+
+    A line that mailinfo would read as the start of the diff (or a scissors
+    line) gets a leading space, which it does not."""
+    return "\n".join(" " + ln if _PATCH_BREAK.match(ln) else ln for ln in text.split("\n"))
+
+
+_FILE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def file_stem(name: str) -> str:
+    """``name`` as the stem of an output file; ValueError when it could name another place."""
+    if not _FILE_STEM.fullmatch(name) or name.endswith("."):
+        raise ValueError(f"'{name[:60]}' cannot be an output file name (letters, digits, "
+                         "'_', '.' and '-', at most 128)")
+    return name
+
+
+_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
+
+
+def is_web_link(text: str) -> bool:
+    """An http(s) URL on one line, as a Fixes: trailer holds."""
+    return _WEB_LINK.fullmatch(text) is not None

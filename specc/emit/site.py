@@ -17,7 +17,7 @@ import docutils
 from docutils import nodes
 from docutils.core import publish_doctree, publish_from_doctree
 
-from specc.emit.escape import safe_link
+from specc.emit.escape import file_stem, safe_link
 
 STYLESHEET_NAME = "style.css"
 # Docutils 0.22 takes the writer's name as ``writer`` and deprecates
@@ -111,6 +111,11 @@ def build_site(pages: Sequence[Page], out_dir: Path, stylesheet_text: str,
     leaves no half-built site behind.
     """
     names = [p.name for p in pages]
+    for n in names:
+        try:
+            file_stem(n)
+        except ValueError as exc:
+            raise SiteError(str(exc)) from None
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})[0]
         raise SiteError(f"two pages would both be written as {dup}.html")

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specc.emit.escape import commit_message_text
 from specc.patch.anchors import AnchorError
 from specc.patch.edit import AREAS, Edit, apply_edits, edits_by_area
 from specc.upstream.source import normalise_space
@@ -125,7 +126,7 @@ def _message(area: str, text: CommitText, opts: SeriesOptions) -> str:
     if opts.fixes:
         trailers.append(f"Fixes: {opts.fixes}")
     trailers.append(f"Signed-off-by: {opts.signoff or opts.author}")
-    body = text.body.strip()
+    body = commit_message_text(text.body.strip())
     parts = [f"{area}: {text.subject}"]
     if body:
         parts.append(body)

@@ -9,8 +9,10 @@ import subprocess
 import pytest
 from hypothesis import given, strategies as st
 
-from specc.emit.escape import listing_comment, rst_paragraph, safe_link
+from specc.emit.escape import (commit_message_text, file_stem, listing_comment, rst_paragraph,
+                               safe_link)
 from specc.emit.latex import LatexError, constant_define
+from specc.emit.rst import module_rst
 from specc.emit.site import Page, SiteError, render_page
 
 from .conftest import SWIOTLB, specc
@@ -52,7 +54,7 @@ def test_a_listing_comment_never_ends_the_listing_or_the_comment(text):
 # -- RST / HTML: links are http, https, mailto or in-site -----------------------------------
 
 JS = "javascript:alert(document.domain)//x"
-HEADER = 'module m {\n  kind baseline\n  base "virtio-v1.4-cs01"\n  fixes "%s"\n}\n'
+HEADER = 'module m {\n  kind baseline\n  base "virtio-v1.4-cs01"\n}\n'
 
 
 def _hrefs(html: str) -> list[str]:
@@ -62,7 +64,7 @@ def _hrefs(html: str) -> list[str]:
 def test_a_javascript_uri_in_prose_title_or_fixes_never_becomes_a_link(tmp_path):
     # item 2: docutils auto-links every scheme it knows
     src = tmp_path / "m.vspec"
-    src.write_text(HEADER % JS + f'section "{JS}" in "Basic Facilities of a Virtio Device" {{\n'
+    src.write_text(HEADER + f'section "{JS}" in "Basic Facilities of a Virtio Device" {{\n'
                    f'  "see {JS}, x-{JS}, data:text/html,hi, https://ok.example/ and mailto:a@b.example"\n'
                    '}\n', encoding="utf-8")
     proc = specc("docs", "-o", str(tmp_path / "site"), str(src))
@@ -72,6 +74,12 @@ def test_a_javascript_uri_in_prose_title_or_fixes_never_becomes_a_link(tmp_path)
     assert "https://ok.example/" in hrefs and "mailto:a&#64;b.example" in hrefs
     assert all(safe_link(h) for h in hrefs), hrefs
     assert html.count("javascript:alert(document.domain)//x") >= 3     # the text is kept
+
+
+def test_a_javascript_fixes_link_in_a_model_that_skipped_check_is_text(swiotlb):
+    page = module_rst(dataclasses.replace(swiotlb, fixes=JS))
+    html = render_page(Page("swiotlb", "swiotlb", page))
+    assert JS in html and all(safe_link(h) for h in _hrefs(html))
 
 
 def test_the_site_refuses_a_page_whose_rst_links_elsewhere():
@@ -162,3 +170,51 @@ def test_a_bit_from_the_open_future_range_moves_to_the_extensions(mini_repo, tmp
     content = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
     assert f"+\\item[{future}]" in content
     assert f"43 and {bit}]" in content
+
+
+# -- commit messages and file names ----------------------------------------------------------
+
+@pytest.mark.parametrize("line", ["diff --git a/x b/x", "--- a/content.tex", "---", "Index: x",
+                                  "-- >8 --"])
+def test_a_body_line_git_am_would_read_as_the_patch_is_kept_in_the_message(line):
+    text = commit_message_text(f"first\n{line}\nlast")
+    assert text.split("\n")[1] == " " + line
+    assert commit_message_text("a -- b\n- item\n--x") == "a -- b\n- item\n--x"
+
+
+def test_motivation_text_that_looks_like_a_diff_survives_git_am(mini_repo, tmp_path):
+    # Prose is filled to 72 columns, so a word can start a line: put one there.
+    filler = "x" * 70
+    src = _swiotlb_with(tmp_path, "  Some hypervisor designs",
+                        f"  {filler} --- a/content.tex\n\n  Some hypervisor designs")
+    out = tmp_path / "out"
+    proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(out),
+                 "--signoff", "A <a@example.org>")
+    assert proc.returncode == 0, proc.stderr
+    first = sorted(out.glob("0001-*.patch"))[0]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(mini_repo), str(clone)], check=True,
+                   capture_output=True)
+    am = subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.org", "am", "-q",
+                         str(first)], cwd=clone, capture_output=True, text=True)
+    assert am.returncode == 0, am.stderr
+    body = subprocess.run(["git", "log", "-1", "--format=%B"], cwd=clone, capture_output=True,
+                          text=True).stdout
+    assert "--- a/content.tex" in body and "Signed-off-by: A <a@example.org>" in body
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", "/etc/x", "", "x" * 129, "a.", "-a", "a\nb"])
+def test_names_that_could_name_another_place_are_not_output_file_names(name):
+    with pytest.raises(ValueError):
+        file_stem(name)
+    assert file_stem("virtio_blk.v2-x") == "virtio_blk.v2-x"
+
+
+@pytest.mark.parametrize("fixes", ["javascript:alert(1)", "https://a.example/ x", "see issue 12"])
+def test_fixes_must_be_a_web_link(tmp_path, mini_repo, fixes):
+    src = _swiotlb_with(tmp_path, '  subject "content"\n', f'  subject "content"\n  fixes "{fixes}"\n')
+    proc = specc("check", "--no-registry", str(src))
+    assert proc.returncode == 2 and "'fixes' is not a web link" in proc.stderr
+    proc = specc("patch", str(SWIOTLB), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "o"),
+                 "--signoff", "A <a@example.org>", "--fixes", fixes)
+    assert proc.returncode == 2 and "is not a web link" in proc.stderr
