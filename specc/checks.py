@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 from specc import actions, known, limits
 from specc.diagnostics import Diagnostic, error, warning
-from specc.emit.escape import is_web_link, listing_text_ok
+from specc.emit.escape import is_web_link, latex_label_ok, listing_text_ok
 from specc.model import (DEVICE_INDEPENDENT, KEYWORDS, Check, Constant, Feature, Module,
                          NormativeBlock, Note, Paragraph, Prose, Ref, Section, SourcePos,
                          Statement, Struct, StructRef)
@@ -323,6 +323,11 @@ def _check_sections(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
                 diags.append(error(f"unknown parent section '{' / '.join(top.path[:-1])}'", top.pos,
                                    hint=_near_label(parent, up.labels)))
         for sec in top.walk():
+            if not latex_label_ok(sec.label):
+                diags.append(error(f"section title '{sec.title[:80]}' holds a character that cannot "
+                                   "appear in its upstream label (\\label{sec:...})", sec.pos,
+                                   hint="labels are title paths typed verbatim: leave out "
+                                        "\\ { } % # ~ ^ $ &"))
             deepest = len(sec.path) + any(isinstance(i, NormativeBlock) for i in sec.items)
             if deepest > limits.MAX_SECTION_DEPTH:
                 diags.append(error(f"'{sec.title_path[:200]}' needs a heading {deepest} levels deep; "

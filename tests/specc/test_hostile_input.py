@@ -175,3 +175,10 @@ def test_many_diagnostics_index_their_source_once(write, capsys):
     code, out, err = run_specc(["check", "--no-registry", path], capsys)
     assert code == 2 and err.count("error:") >= 2000
     assert _line_starts.cache_info().misses == 1
+
+
+def test_a_title_that_cannot_be_an_upstream_label_is_a_diagnostic(specc, write):
+    # found by tests/specc/test_fuzz_hostile.py: check passed, the LaTeX writer refused
+    code, out, err = specc("check", "--no-registry", write(
+        "l.vspec", HEADER + f'section "a {{b}} 100%" in "{PARENT}" {{\n "x"\n}}\n'))
+    assert_clean_error(code, err, "cannot appear in its upstream label")
