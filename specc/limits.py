@@ -1,4 +1,4 @@
-"""What a vspec source may hold: the one home of the limits docs/dsl.md states.
+"""What specc reads: the one home of the limits docs/dsl.md and docs/audit.md state.
 
 Each limit sits well above anything the upstream specification needs (its
 longest section title is about 75 characters, its longest feature name 34,
@@ -17,3 +17,9 @@ MAX_NUMBER_CHARS = 20                 # digits of MAX_NUMBER; hex needs 18 with 
 MAX_SECTION_DEPTH = 6                 # parts of a title path: \chapter down to \subparagraph
 MAX_FEATURE_BIT = 1023                # upstream allocates 0 to 127 and reserves 128 and above
 MAX_ITEMS = 100_000                   # top-level items (features, sections, ...) in one file
+
+# Upstream spec trees (specc audit, specc patch): the largest upstream file,
+# content.tex, is under 200 KB, the tree about 2 MB, inputs nest 3 deep.
+MAX_TEX_BYTES = 16 * 1024 * 1024      # one .tex file
+MAX_TREE_BYTES = 64 * 1024 * 1024     # all text read, an \\input read twice counting twice
+MAX_INPUT_DEPTH = 32                  # \\input inside \\input ...

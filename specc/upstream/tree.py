@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specc import limits
 from specc.upstream.source import (Position, SourceText, normalise_space, plain_title,
                                    read_args, read_optional, skip_space)
 
@@ -282,6 +283,7 @@ class _Reader:
         self.keywords: list[Keyword] = []
         self.missing_generated: list[str] = []
         self.outside_inputs: list[OutsideInput] = []
+        self.bytes_read = 0
         self.open: list[Section] = []          # open headings, outermost first
         self.blocks_open: list[NormativeBlock] = []   # blocks of the current heading
         self.clause: ConformanceClause | None = None
@@ -353,6 +355,21 @@ class _Reader:
     def read_file(self, name: str, path: Path, where: str) -> None:
         if name in self.stack_files:
             raise TreeError(f"{where}: \\input{{{name}}} includes itself")
+        if len(self.stack_files) >= limits.MAX_INPUT_DEPTH:
+            raise TreeError(f"{where}: \\input{{{name}}} nests inputs deeper than "
+                            f"{limits.MAX_INPUT_DEPTH}")
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise TreeError(f"{where}: cannot read {name}: {exc.strerror}") from None
+        if size > limits.MAX_TEX_BYTES:
+            raise TreeError(f"{where}: {name} is {size} bytes; a tree file may hold at most "
+                            f"{limits.MAX_TEX_BYTES // (1024 * 1024)} MiB")
+        self.bytes_read += size
+        if self.bytes_read > limits.MAX_TREE_BYTES:
+            raise TreeError(f"{where}: reading {name} takes the tree past "
+                            f"{limits.MAX_TREE_BYTES // (1024 * 1024)} MiB of text "
+                            "(a file input over and over?)")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:

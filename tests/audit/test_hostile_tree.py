@@ -87,3 +87,42 @@ def test_an_optional_argument_is_looked_for_within_a_bounded_span():
     assert source.read_optional(far, 0) is None
     near = "[" + "x" * (source.MAX_OPTIONAL - 10) + "]"
     assert source.read_optional(near, 0) == (1, len(near) - 1)
+
+
+def _chain(root: Path, depth: int) -> None:
+    for i in range(depth):
+        (root / f"n{i}.tex").write_text(f"\\input{{n{i + 1}}}\n", encoding="utf-8")
+    (root / f"n{depth}.tex").write_text("\\section{Deep}\\label{sec:Deep}\n", encoding="utf-8")
+
+
+def test_inputs_nested_past_the_limit_are_a_one_line_error(clean_tree, tmp_path):
+    from specc import limits
+    from specc.upstream.tree import TreeError
+    root = _tree(clean_tree, tmp_path, "\\input{n0}")
+    _chain(root, limits.MAX_INPUT_DEPTH + 5)
+    with pytest.raises(TreeError, match="nests inputs deeper than"):
+        load_tree(root)
+
+
+def test_a_file_input_over_and_over_stops_at_the_tree_limit(clean_tree, tmp_path, monkeypatch):
+    from specc import limits
+    from specc.upstream.tree import TreeError
+    monkeypatch.setattr(limits, "MAX_TREE_BYTES", 1 << 20)
+    root = _tree(clean_tree, tmp_path, "\\input{fan}")
+    (root / "fan.tex").write_text("\\input{leaf}\n" * 200, encoding="utf-8")
+    (root / "leaf.tex").write_text("x" * 10_000 + "\n", encoding="utf-8")   # 2 MB in all
+    with pytest.raises(TreeError, match="past 1 MiB of text"):
+        load_tree(root)
+    proc = subprocess.run([sys.executable, "-m", "specc.cli", "audit", "--spec-tree",
+                           str(_tree_over_file_limit(clean_tree, tmp_path))],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "at most 16 MiB" in proc.stderr
+
+
+def _tree_over_file_limit(clean_tree: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "big"
+    shutil.copytree(clean_tree, root)
+    with open(root / "content.tex", "ab") as f:
+        f.truncate((16 << 20) + 1)                    # sparse: no 16 MB written
+    return root
