@@ -17,6 +17,7 @@ import docutils
 from docutils import nodes
 from docutils.core import publish_doctree, publish_from_doctree
 
+from specc import limits
 from specc.emit.escape import file_stem, safe_link
 
 STYLESHEET_NAME = "style.css"
@@ -57,6 +58,9 @@ def render_page(page: Page, stylesheet: str = STYLESHEET_NAME) -> str:
         "generator": False,               # keep output identical across docutils builds
         "file_insertion_enabled": False,  # generated pages never include files
         "raw_enabled": False,
+        # A paragraph is one RST line; the longest prose specc accepts, escaped
+        # and with its references as links, stays within this.
+        "line_length_limit": 8 * limits.MAX_PROSE,
         "syntax_highlight": "none",
     }
     doctree = publish_doctree(source=page.rst, source_path=f"{page.name}.rst",

@@ -182,3 +182,11 @@ def test_a_title_that_cannot_be_an_upstream_label_is_a_diagnostic(specc, write):
     code, out, err = specc("check", "--no-registry", write(
         "l.vspec", HEADER + f'section "a {{b}} 100%" in "{PARENT}" {{\n "x"\n}}\n'))
     assert_clean_error(code, err, "cannot appear in its upstream label")
+
+
+def test_a_paragraph_longer_than_docutils_default_line_limit_builds(specc, write, tmp_path):
+    # one RST line per paragraph: 1,000 references are about 40,000 characters
+    refs = " ".join("@feature(VIRTIO_F_VERSION_1) `x`" for _ in range(1000))
+    path = write("long.vspec", HEADER + f'section "S" in "{PARENT}" {{\n"""{refs}"""\n}}\n')
+    code, out, err = specc("docs", "-o", str(tmp_path / "site"), path)
+    assert code == 0, err
