@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -17,8 +18,8 @@ from device_ref.vhost_user.memory import SharedRegion
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
 from device_ref.vhost_user.protocol import Request as R
 
-from .conftest import serve_cmd, stop, wait_for_socket
-from .test_vhost_malformed import (MESSAGE_TIMEOUT, STATE, U64, closed_by_server, connect, efd,
+from .conftest import serve_cmd, stop
+from .test_vhost_malformed import (STATE, U64, closed_by_server, connect, efd, server,  # noqa: F401
                                    still_serves, table)
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -41,18 +42,11 @@ def idle_cpu(stat_path: str, window: float = IDLE_WINDOW) -> float:
 
 
 @pytest.fixture
-def served(sockdir):
-    logs: list[str] = []
-    s = Server(str(sockdir / "h.sock"), lambda: RngDevice(seed=3), log=logs.append,
-               message_timeout=MESSAGE_TIMEOUT)
-    thread = s.serve_in_thread()
-    s.logs = logs
-    s.stat = f"/proc/self/task/{thread.native_id}/stat"
-    yield s
-    s.stop()
-    thread.join(5)
-    assert not thread.is_alive(), "server did not stop"
-    s.close()
+def served(server):
+    """The malformed-message tests' server, with its thread's /proc stat file."""
+    thread = next(t for t in threading.enumerate() if t.name == f"{server.name}-server")
+    server.stat = f"/proc/self/task/{thread.native_id}/stat"
+    return server
 
 
 def _running_ring(ch: P.Channel, mem: SharedRegion, kick: int) -> None:
@@ -139,13 +133,10 @@ def test_a_pipe_at_eof_as_kick_fd_does_not_spin(served):
     still_serves(served.path)
 
 
-def test_idle_after_every_hostile_sequence_in_a_real_serve_process(sockdir):
+def test_idle_after_every_hostile_sequence_in_a_real_serve_process(serve_process):
     """The whole set above against `device-ref serve` in its own process."""
-    sock = str(sockdir / "p.sock")
-    proc = subprocess.Popen(serve_cmd("--type", "rng", "--socket", sock, "--quiet"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sock, proc = serve_process("--type", "rng", "--quiet")
     try:
-        wait_for_socket(sock, proc)
         mem = SharedRegion(0, 1 << 16, "idle")
         kicks = []
         for ending in (R.GET_VRING_BASE, R.RESET_OWNER):
@@ -180,12 +171,9 @@ def test_idle_after_every_hostile_sequence_in_a_real_serve_process(sockdir):
 
 # -- item 5: a second server on a live socket; stopping never removes another's socket ---------
 
-def test_a_second_serve_on_a_live_socket_refuses_and_leaves_it_alone(sockdir):
-    sock = str(sockdir / "live.sock")
-    first = subprocess.Popen(serve_cmd("--type", "rng", "--socket", sock, "--quiet"),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def test_a_second_serve_on_a_live_socket_refuses_and_leaves_it_alone(serve_process):
+    sock, first = serve_process("--type", "rng", "--quiet")
     try:
-        wait_for_socket(sock, first)
         inode = os.stat(sock).st_ino
         second = subprocess.run(serve_cmd("--type", "rng", "--socket", sock), capture_output=True,
                                 text=True, timeout=30)
