@@ -8,6 +8,14 @@ import sys
 
 from device_ref.cli_base import CliError
 from device_ref.sizes import parse_region, parse_size
+from device_ref.checking import serve_options
+from device_ref.checking.device import CheckingBlkDevice, CheckingRngDevice
+from device_ref.device.features import F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACKED
+from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemoryStorage
+from device_ref.devices.rng import RngDevice
+from device_ref.qenc import enable_device
+from device_ref.transport import BounceRegion
+from device_ref.vhost_user.backend import Server, SocketInUse
 
 HELP = "Serve a reference device (blk or rng) as a vhost-user back-end on a Unix socket."
 
@@ -55,17 +63,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-encryption", action="store_true",
                         help="offer VIRTIO_F_QUEUE_ENCRYPTION (experimental bit 45; keys arrive "
                              "as config writes at offset 0xc0, see docs/queue-encryption.md)")
+    parser.add_argument("--poll-us", type=int, default=0, metavar="US",
+                        help="after serving a kick, look for new buffers this many "
+                             "microseconds before sleeping until the next kick: fewer wake-ups "
+                             "for a driver that keeps its queue full, at the cost of CPU "
+                             "(default 0, 0..10000)")
+    parser.add_argument("--completion-batch", type=int, default=0, metavar="N",
+                        help="serve at most N requests at a time and interrupt after each "
+                             "group, so a driver that refills its queue as requests complete "
+                             "overlaps with the device (default 0: all a kick finds, one "
+                             "interrupt; 0..1024)")
     parser.add_argument("--quiet", action="store_true", help="log errors only")
     parser.add_argument("--trace", action="store_true",
                         help="log every vhost-user message received and reply sent")
-    from device_ref.checking import serve_options
     serve_options.add_arguments(parser)
 
 
 def make_factory(args: argparse.Namespace):
     """A function returning a fresh device per connection (or a CliError)."""
-    from device_ref.device.features import F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACKED
-    from device_ref.transport import BounceRegion
 
     offer = ~0
     for flag, bit_no in ((args.no_packed, F_RING_PACKED), (args.no_indirect, F_INDIRECT_DESC),
@@ -81,20 +96,16 @@ def make_factory(args: argparse.Namespace):
     if args.type == "rng":
         if args.disk or args.size or args.read_only:
             raise CliError("--disk, --size and --read-only apply to --type blk only")
-        from device_ref.devices.rng import RngDevice
-        if getattr(args, "check_driver", False):
-            from device_ref.checking.device import CheckingRngDevice as RngDevice
+        rng_cls = CheckingRngDevice if getattr(args, "check_driver", False) else RngDevice
 
         def rng():
-            return RngDevice(seed=args.seed, bounce=bounce, require_swiotlb=args.require_swiotlb,
-                             queue_size=args.queue_size, offer=offer)
+            return rng_cls(seed=args.seed, bounce=bounce, require_swiotlb=args.require_swiotlb,
+                           queue_size=args.queue_size, offer=offer)
         return rng
 
     if args.seed is not None:
         raise CliError("--seed applies to --type rng only")
-    from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemoryStorage
-    if getattr(args, "check_driver", False):
-        from device_ref.checking.device import CheckingBlkDevice as BlkDevice
+    blk_cls = CheckingBlkDevice if getattr(args, "check_driver", False) else BlkDevice
     opts = BlkOptions(read_only=args.read_only, queue_size=args.queue_size)
     if args.disk:
         try:
@@ -109,17 +120,26 @@ def make_factory(args: argparse.Namespace):
     def blk():
         # One storage for all connections: what one front-end wrote, the
         # next one reads.
-        return BlkDevice(storage, opts, bounce=bounce, require_swiotlb=args.require_swiotlb,
-                         offer=offer)
+        return blk_cls(storage, opts, bounce=bounce, require_swiotlb=args.require_swiotlb,
+                       offer=offer)
     return blk
 
 
+def _tuned(factory, poll_s: float, completion_batch: int):
+    """``factory`` whose devices look for new buffers ``poll_s`` after a
+    kick and complete requests in groups of ``completion_batch``."""
+    def make():
+        dev = factory()
+        dev.poll_s = poll_s
+        dev.completion_batch = completion_batch
+        return dev
+    return make
+
+
 def run(args: argparse.Namespace) -> int:
-    from device_ref.vhost_user.backend import Server, SocketInUse
 
     factory = make_factory(args)
     if getattr(args, "queue_encryption", False):
-        from device_ref.qenc import enable_device
         plain_factory = factory
 
         def factory():
@@ -128,7 +148,11 @@ def run(args: argparse.Namespace) -> int:
         factory()  # fail now, not at the first connection, if it cannot be built
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
-    from device_ref.checking import serve_options
+    if not 0 <= args.poll_us <= 10000:
+        raise CliError(f"--poll-us {args.poll_us} is not in 0..10000")
+    if not 0 <= args.completion_batch <= 1024:
+        raise CliError(f"--completion-batch {args.completion_batch} is not in 0..1024")
+    factory = _tuned(factory, args.poll_us / 1e6, args.completion_batch)
     factory = serve_options.wrap(args, factory)
     parent = os.path.dirname(os.path.abspath(args.socket))
     if not os.path.isdir(parent):

@@ -1,10 +1,15 @@
 """Choosing between the C core and the pure-Python twin."""
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
+from . import c_core
 from .errors import RingError, RingErrorCode
+from .py_packed import PackedDevice, PackedDriver
+from .py_split import SplitDevice, SplitDriver
+from .sources import glue_source_id, source_id
 
 ENV_VAR = "DEVICE_REF_RING"
 
@@ -23,15 +28,15 @@ def c_stale() -> bool:
     if not c_available():
         return False
     from . import _ring_c
-    from ._build import glue_source_id, source_id
     if _ring_c.ffi.string(_ring_c.lib.ring_source_id()).decode() != source_id():
         return True
-    try:
-        from . import _pair_loops
-        if getattr(_pair_loops, "SOURCE_ID", None) != glue_source_id("pair_loops.c"):
+    for name in ("pair_loops", "blk_loops"):
+        try:
+            loops = importlib.import_module(f"{__package__}._{name}")
+        except ImportError:
+            continue        # not built: the Python loops run
+        if getattr(loops, "SOURCE_ID", None) != glue_source_id(f"{name}.c"):
             return True
-    except ImportError:
-        pass                # not built: the Python loops run
     try:
         from . import _ring_glue
     except ImportError:
@@ -49,6 +54,17 @@ def pair_loops() -> Any:
     except ImportError:
         return None
     return _pair_loops
+
+
+def blk_loops() -> Any:
+    """The block device's C loop (blk_loops.c), or None, as ``pair_loops``."""
+    if default_backend() != "c":
+        return None
+    try:
+        from . import _blk_loops
+    except ImportError:
+        return None
+    return _blk_loops
 
 
 def available_backends() -> list[str]:
@@ -72,12 +88,9 @@ def default_backend() -> str:
 def make_core(side: str, mem: Any, cfg: Any, start: int | None, backend: str | None) -> tuple[str, Any]:
     name = backend or default_backend()
     if name == "c":
-        from . import c_core
         return name, c_core.make(side, mem, cfg, start)
     if name != "python":
         raise RingError(RingErrorCode.BAD_CONFIG, f"unknown ring backend {name!r}")
     if cfg.layout == "split":
-        from .py_split import SplitDevice, SplitDriver
         return name, SplitDriver(mem, cfg) if side == "driver" else SplitDevice(mem, cfg, start)
-    from .py_packed import PackedDevice, PackedDriver
     return name, PackedDriver(mem, cfg) if side == "driver" else PackedDevice(mem, cfg, start)

@@ -1,19 +1,28 @@
 """The words of a patch series: cover letter and one commit message per area,
-written from the module (its title, motivation prose and what each area
-receives)."""
+from the prose the author writes in the module's `series { ... }` block
+(cover letter, why each area changes, changelog per version, references)."""
 from __future__ import annotations
 
 import textwrap
 
-from specc.model import DEVICE_INDEPENDENT, Module
+from specc.model import DEVICE_INDEPENDENT, Module, Prose, SeriesProse
 from specc.patch.edit import Edit
 from specc.patch.series import CommitText, NewFeature, SeriesOptions
 
 WIDTH = 72
 
 
-def _fill(text: str) -> str:
-    return textwrap.fill(" ".join(text.split()), WIDTH)
+class SeriesTextError(Exception):
+    """The module lacks words the series needs (one line, with the source position)."""
+
+
+def _fill(text: str, indent: str = "") -> str:
+    return textwrap.fill(" ".join(text.split()), WIDTH, initial_indent=indent,
+                         subsequent_indent=" " * len(indent))
+
+
+def _paragraphs(prose: tuple[Prose, ...]) -> str:
+    return "\n\n".join(_fill(p.plain()) for p in prose)
 
 
 def _names(m: Module) -> str:
@@ -23,76 +32,68 @@ def _names(m: Module) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _parts(m: Module, area: str) -> list[str]:
-    """Bullet lines saying what the commit for ``area`` adds."""
-    file = f"{area}.tex"
-    out: list[str] = []
-    for p in m.placements:
-        if p.file != file:
-            continue
-        if p.part_kind == "allocation":
-            f = next(f for f in m.features if f.name == p.target)
-            out.append(f"move bit {f.bit} from the future-extensions range of the feature bit "
-                       "allocation to the extensions range")
-        elif p.part_kind == "feature":
-            f = next(f for f in m.features if f.name == p.target)
-            where = "Reserved Feature Bits" if f.scope == DEVICE_INDEPENDENT else f.scope
-            out.append(f"define {f.name} (bit {f.bit}) in {where}")
-        elif p.part_kind == "section":
-            out.append(f"new section \"{p.target.split(' / ')[-1]}\" under "
-                       f"\"{' / '.join(p.target.split(' / ')[:-1])}\"")
-        elif p.part_kind == "block":
-            block = next(b for b in m.blocks if b.role == p.role and b.path == p.target)
-            n = len(block.statements)
-            out.append(f"{n} {p.role} requirement{'s' if n != 1 else ''} added to "
-                       f"\"{p.role.capitalize()} Requirements: {block.title}\"")
-        elif p.part_kind == "constant":
-            c = next(c for c in m.constants if c.name == p.target)
-            out.append(f"new value {c.name} = {c.value}")
-        elif p.part_kind == "unsupported":
-            out.append(f"{p.target.split(' on ')[0]} is reserved for future use on this transport")
-    if area == "conformance":
-        for e in m.conformance:
-            out.append(f"list {e.block_label.split(':', 1)[0]} \"{e.block_path.split(' / ')[-1]}\" "
-                       f"in {e.clause.split(' / ')[-1]}")
-    for f in m.features:
-        for t in f.unsupported:
-            if area == f"transport-{t}" and not any(
-                    p.part_kind == "unsupported" and p.target == f"{f.name} on {t}"
-                    for p in m.placements):
-                out.append(f"{f.name} is reserved for future use on this transport")
-    return out
-
-
+# Default subjects, when the series block gives none for an area.
 _SUBJECTS = {
     "content": "Add {names}",
-    "transport-pci": "Describe the {names} region of a PCI device",
-    "transport-mmio": "Describe the {names} region of an MMIO device",
+    "transport-pci": "Describe {names} for PCI devices",
+    "transport-mmio": "Describe {names} for MMIO devices",
     "transport-ccw": "Reserve {names} for future use",
     "conformance": "List the {names} requirements",
 }
 
 
-def commit_text(m: Module, area: str) -> CommitText:
-    names = _names(m)
-    subject = _SUBJECTS.get(area, "Update for {names}").format(names=names)
-    lines = [textwrap.fill(" ".join((x[:1].upper() + x[1:]).split()), WIDTH,
-                           initial_indent="- ", subsequent_indent="  ") for x in _parts(m, area)]
-    body = ""
-    if area == "content" and m.prose:
-        body = _fill(m.prose[0].plain()) + "\n\n"
-    if lines:
-        body += "This patch:\n" + "\n".join(lines)
-    return CommitText(subject=subject, body=body.strip())
+def _where(m: Module, s: SeriesProse | None) -> str:
+    pos = s.pos if s is not None and s.pos else m.pos
+    return f"{pos}: " if pos else f"{m.file}: "
+
+
+def _series(m: Module, areas: list[str]) -> SeriesProse:
+    s = m.series
+    if s is None:
+        raise SeriesTextError(f"{_where(m, s)}module {m.name} has no series block: write "
+                              "the cover letter and why each patch is needed "
+                              "(series { cover \"\"\"...\"\"\" why content \"\"\"...\"\"\" ... })")
+    if not s.cover:
+        raise SeriesTextError(f"{_where(m, s)}the series block has no 'cover' text")
+    for area, _ in s.why + tuple((a, ()) for a, _ in s.subjects):
+        if area not in areas:
+            raise SeriesTextError(f"{_where(m, s)}the series block names area '{area}', but "
+                                  f"the series has no such patch (it has {', '.join(areas)})")
+    missing = [a for a in areas if not s.why_for(a)]
+    if missing:
+        raise SeriesTextError(f"{_where(m, s)}the series block does not say why the "
+                              f"{missing[0]} patch is needed (add: why {missing[0]} \"\"\"...\"\"\")")
+    return s
+
+
+def commit_text(m: Module, s: SeriesProse, area: str) -> CommitText:
+    subject = s.subject_for(area) or _SUBJECTS.get(area, "Update for {names}").format(
+        names=_names(m))
+    return CommitText(subject=subject, body=_paragraphs(s.why_for(area)))
+
+
+def cover_body(s: SeriesProse, version: int, source: str, revision: str) -> str:
+    parts = [_paragraphs(s.cover)]
+    missing = [v for v in range(2, version + 1) if v not in dict(s.changelog)]
+    if missing:
+        raise SeriesTextError(f"{s.pos}: version {version} of the series, but the series "
+                              f"block has no 'changelog v{missing[-1]}' saying what changed")
+    changes = [(v, paras) for v, paras in reversed(s.changelog) if v <= version]
+    for v, paras in changes:
+        lines = [_fill(p.plain(), "- ") for p in paras]
+        parts.append(f"Changes in v{v}:\n" + "\n".join(lines))
+    if s.links:
+        parts.append("References:\n" + "\n".join(f"[{ln.name}] {ln.target}" for ln in s.links))
+    parts.append(_fill(f"Generated by specc from {source} ({revision}); the same source "
+                       "yields the conformance vectors that test these requirements."))
+    return "\n\n".join(parts)
 
 
 def series_options(m: Module, edits: list[Edit], author: str, signoff: str | None,
-                   fixes: str | None, source: str, revision: str) -> SeriesOptions:
+                   fixes: str | None, source: str, revision: str,
+                   version: int = 1) -> SeriesOptions:
     areas = list(dict.fromkeys(e.area for e in edits))
-    cover = [_fill(p.plain()) for p in m.prose]
-    cover.append(_fill(f"The series was generated by specc from {source} ({revision}); "
-                       "the same source yields the conformance vectors that test these "
-                       "requirements."))
+    s = _series(m, areas)
     feature = None
     for f in m.features:
         if f.bit is not None and f.scope == DEVICE_INDEPENDENT:
@@ -102,9 +103,10 @@ def series_options(m: Module, edits: list[Edit], author: str, signoff: str | Non
     return SeriesOptions(
         author=author,
         cover_subject=title if title[:1].isupper() else title[:1].upper() + title[1:],
-        cover_body="\n\n".join(cover),
-        commits={a: commit_text(m, a) for a in areas},
+        cover_body=cover_body(s, version, source, revision),
+        commits={a: commit_text(m, s, a) for a in areas},
         signoff=signoff,
         fixes=fixes if fixes is not None else m.fixes,
         feature=feature,
+        version=version,
     )

@@ -106,6 +106,10 @@ def test_escaped_prose_renders_no_unsafe_link(text):
 
 # -- commit messages -------------------------------------------------------------------------
 
+# the first line of the content commit's message in spec/swiotlb.vspec
+WHY = "  A device emulated outside the guest's trust boundary should not need"
+
+
 def _swiotlb_with(tmp_path, old: str, new: str):
     text = SWIOTLB.read_text(encoding="utf-8")
     assert old in text
@@ -117,9 +121,9 @@ def _swiotlb_with(tmp_path, old: str, new: str):
 def test_a_commit_message_longer_than_one_argument_may_be_is_written(mini_repo, tmp_path):
     # item 11: the message went to git as one argv string (Linux allows 128 KiB)
     words = " ".join(f"word{i}" for i in range(20_000))           # about 130 KB
-    src = _swiotlb_with(tmp_path, "  Some hypervisor designs", f"  {words}\n\n  Some hypervisor designs")
+    src = _swiotlb_with(tmp_path, WHY, f"  {words}\n\n{WHY}")
     proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "out"),
-                 "--signoff", "A <a@example.org>")
+                 "--signoff", "Ada Author <ada@author.test>")
     assert proc.returncode == 0, proc.stderr[-500:]
     first = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
     assert "word19999" in first
@@ -165,7 +169,7 @@ def test_a_bit_from_the_open_future_range_moves_to_the_extensions(mini_repo, tmp
     src = _swiotlb_with(tmp_path, "  bit 44\n", f"  bit {bit}\n")
     assert specc("check", "--no-registry", str(src)).returncode == 0
     proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "out"),
-                 "--signoff", "A <a@example.org>")
+                 "--signoff", "Ada Author <ada@author.test>")
     assert proc.returncode == 0, proc.stderr
     content = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
     assert f"+\\item[{future}]" in content
@@ -185,11 +189,10 @@ def test_a_body_line_git_am_would_read_as_the_patch_is_kept_in_the_message(line)
 def test_motivation_text_that_looks_like_a_diff_survives_git_am(mini_repo, tmp_path):
     # Prose is filled to 72 columns, so a word can start a line: put one there.
     filler = "x" * 70
-    src = _swiotlb_with(tmp_path, "  Some hypervisor designs",
-                        f"  {filler} --- a/content.tex\n\n  Some hypervisor designs")
+    src = _swiotlb_with(tmp_path, WHY, f"  {filler} --- a/content.tex\n\n{WHY}")
     out = tmp_path / "out"
     proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(out),
-                 "--signoff", "A <a@example.org>")
+                 "--signoff", "Ada Author <ada@author.test>")
     assert proc.returncode == 0, proc.stderr
     first = sorted(out.glob("0001-*.patch"))[0]
     clone = tmp_path / "clone"
@@ -200,7 +203,7 @@ def test_motivation_text_that_looks_like_a_diff_survives_git_am(mini_repo, tmp_p
     assert am.returncode == 0, am.stderr
     body = subprocess.run(["git", "log", "-1", "--format=%B"], cwd=clone, capture_output=True,
                           text=True).stdout
-    assert "--- a/content.tex" in body and "Signed-off-by: A <a@example.org>" in body
+    assert "--- a/content.tex" in body and "Signed-off-by: Ada Author <ada@author.test>" in body
 
 
 @pytest.mark.parametrize("name", ["..", "a/b", "/etc/x", "", "x" * 129, "a.", "-a", "a\nb"])
@@ -216,5 +219,5 @@ def test_fixes_must_be_a_web_link(tmp_path, mini_repo, fixes):
     proc = specc("check", "--no-registry", str(src))
     assert proc.returncode == 2 and "'fixes' is not a web link" in proc.stderr
     proc = specc("patch", str(SWIOTLB), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "o"),
-                 "--signoff", "A <a@example.org>", "--fixes", fixes)
+                 "--signoff", "Ada Author <ada@author.test>", "--fixes", fixes)
     assert proc.returncode == 2 and "is not a web link" in proc.stderr
