@@ -11,8 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from specc import actions, known
+from specc import actions, known, limits
 from specc.diagnostics import Diagnostic, error, warning
+from specc.emit.escape import is_web_link, latex_label_ok, listing_text_ok
 from specc.model import (DEVICE_INDEPENDENT, KEYWORDS, Amendment, Check, Constant, Feature,
                          Module, NormativeBlock, Note, Paragraph, Prose, Ref, ReusedStruct,
                          Section, SourcePos, Statement, Struct, StructRef, reference_label)
@@ -164,6 +165,9 @@ def _check_header(m: Module, diags: list[Diagnostic]) -> None:
     if m.base is not None and m.base != known.BASE:
         diags.append(warning(f"module targets '{m.base}' but the built-in tables describe {known.BASE}",
                              m.pos, hint="bit and label checks use the built-in release"))
+    if m.fixes is not None and not is_web_link(m.fixes):
+        diags.append(error(f"'fixes' is not a web link: {m.fixes[:80]!r}", m.pos,
+                           hint="give the issue's https:// address; it becomes a Fixes: trailer"))
     if m.kind == "proposal" and m.base is None:
         diags.append(warning("proposal does not say which release it targets", m.pos,
                              hint=f'add: base "{known.BASE}"'))
@@ -187,6 +191,12 @@ def _check_features(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
         if f.bit is None:
             continue
         bpos, bwidth = (f.bit_pos, len(str(f.bit))) if f.bit_pos else (f.pos, width)
+        if f.bit > limits.MAX_FEATURE_BIT:
+            diags.append(error(f"bit {f.bit} of {f.name} is beyond the feature bits specc "
+                               f"handles (0 to {limits.MAX_FEATURE_BIT})", bpos, width=bwidth,
+                               hint="upstream allocates bits 0 to 127; new device-independent "
+                                    f"features take the lowest free of 44 to 49 ({_lowest_free()})"))
+            continue
         if f.scope == DEVICE_INDEPENDENT:
             taken = known.DEVICE_INDEPENDENT_BITS.get(f.bit)
             if taken is not None:
@@ -253,6 +263,11 @@ def _check_cross_module_bits(modules: list[Module], diags: list[Diagnostic]) -> 
 
 def _check_constants(m: Module, diags: list[Diagnostic]) -> None:
     for c in m.constants:
+        for p in c.prose:
+            if not listing_text_ok(p.plain()):
+                diags.append(error(f"the description of constant {c.name} holds \\end{{lstlisting}}",
+                                   p.pos, hint="it is written as a comment inside an upstream "
+                                   "listing, which that sequence would end; reword it"))
         if c.group is None:
             diags.append(warning(f"constant {c.name} has no 'group'", c.pos, width=len(c.name),
                                  hint="a group lets collisions be checked, e.g. group pci-cfg-type"))
@@ -336,6 +351,17 @@ def _check_sections(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
                 diags.append(error(f"unknown parent section '{' / '.join(top.path[:-1])}'", top.pos,
                                    hint=_near_label(parent, up.labels)))
         for sec in top.walk():
+            if not latex_label_ok(sec.label):
+                diags.append(error(f"section title '{sec.title[:80]}' holds a character that cannot "
+                                   "appear in its upstream label (\\label{sec:...})", sec.pos,
+                                   hint="labels are title paths typed verbatim: leave out "
+                                        "\\ { } % # ~ ^ $ &"))
+            deepest = len(sec.path) + any(isinstance(i, NormativeBlock) for i in sec.items)
+            if deepest > limits.MAX_SECTION_DEPTH:
+                diags.append(error(f"'{sec.title_path[:200]}' needs a heading {deepest} levels deep; "
+                                   f"LaTeX has {limits.MAX_SECTION_DEPTH} (\\chapter to "
+                                   "\\subparagraph)", sec.pos,
+                                   hint="a requirements block takes the level below its section"))
             for item in sec.items:
                 if isinstance(item, StructRef) and item.name not in idx.structs and \
                         item.name not in idx.reused:

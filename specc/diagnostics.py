@@ -2,7 +2,9 @@
 line, a caret under the column and an optional hint."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from specc.model import SourcePos
@@ -38,8 +40,12 @@ class Diagnostic:
                 line = _line(text, self.pos.line)
                 if line is not None:
                     shown = line.expandtabs(1).rstrip("\r")
-                    out.append("    " + shown)
                     col = max(self.pos.col, 1)
+                    # a long line is shown as a window around the column
+                    start = max(0, col - 1 - SHOWN_COLUMNS // 2)
+                    shown = shown[start:start + SHOWN_COLUMNS]
+                    col -= start
+                    out.append("    " + shown)
                     width = max(1, min(self.width, len(shown) - col + 1))
                     out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
         if self.hint:
@@ -52,11 +58,22 @@ class Diagnostic:
                 self.message)
 
 
+SHOWN_COLUMNS = 160
+
+
+@lru_cache(maxsize=8)
+def _line_starts(text: str) -> tuple[int, ...]:
+    # cached per source text, so rendering many diagnostics stays linear
+    return (0,) + tuple(m.end() for m in re.finditer("\n", text))
+
+
 def _line(text: str, lineno: int) -> str | None:
-    lines = text.split("\n")
-    if 1 <= lineno <= len(lines):
-        return lines[lineno - 1]
-    return None
+    starts = _line_starts(text)
+    if not 1 <= lineno <= len(starts):
+        return None
+    start = starts[lineno - 1]
+    end = text.find("\n", start)
+    return text[start:] if end < 0 else text[start:end]
 
 
 def error(message: str, pos: SourcePos | None = None, hint: str | None = None,

@@ -17,6 +17,7 @@ from lark import Lark, Token, Tree
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from specc import limits
 from specc.check_steps import parse_check
 from specc.diagnostics import Diagnostic, SpecError, error
 from specc.model import (DEVICE_INDEPENDENT, Amendment, ConformanceEntry, Constant, Feature,
@@ -85,12 +86,57 @@ def parse_source(text: str, file: str) -> tuple[Module | None, list[Diagnostic]]
     except UnexpectedInput as exc:
         diags += _syntax_errors(exc, text, file)
         return None, diags
+    too_big = _over_limits(tree, file)
+    if too_big:
+        return None, diags + too_big
     try:
         module = _Builder(file, diags).module(tree)
     except RecursionError:
         diags.append(error("input nests too deeply", SourcePos(file, 1, 1)))
         return None, diags
     return module, diags
+
+
+# ---- limits ------------------------------------------------------------------
+
+_TOKEN_LIMITS = {"NAME": (limits.MAX_NAME, "name"), "STRING": (limits.MAX_STRING, "string"),
+                 "TEXT": (limits.MAX_PROSE, "prose block"),
+                 "INT": (limits.MAX_NUMBER_CHARS, "number")}
+
+
+def _over_limits(tree: Tree, file: str) -> list[Diagnostic]:
+    """One error per token or nesting beyond specc.limits (the tree is walked without recursion)."""
+    out: list[Diagnostic] = []
+    if len(tree.children) > limits.MAX_ITEMS + 1:
+        out.append(error(f"{len(tree.children) - 1} top-level items; at most {limits.MAX_ITEMS} "
+                         "fit in one file", SourcePos(file, 1, 1), hint="split the module"))
+    stack: list[tuple[Tree, int]] = [(tree, 0)]
+    while stack and len(out) < 10:
+        node, depth = stack.pop()
+        if node.data == "section":
+            depth += 1
+            if depth == limits.MAX_SECTION_DEPTH + 1:
+                out.append(error(f"sections nest {depth} deep; at most {limits.MAX_SECTION_DEPTH} "
+                                 "levels fit a LaTeX heading", _tok_pos(node.children[0], file),
+                                 hint="flatten the outline or move the section up"))
+        for child in node.children:
+            if isinstance(child, Tree):
+                stack.append((child, depth))
+            elif child.type in _TOKEN_LIMITS:
+                limit, what = _TOKEN_LIMITS[child.type]
+                size = len(child)
+                if size <= limit and (child.type != "INT" or int(child, 0) <= limits.MAX_NUMBER):
+                    continue
+                if child.type == "INT":
+                    msg = f"number {child[:24]}{'...' if size > 24 else ''} is larger than 2^64 - 1"
+                else:
+                    msg = f"{what} of {size} characters; at most {limit} are allowed"
+                out.append(error(msg, _tok_pos(child, file), width=min(size, 40)))
+    return out
+
+
+def _tok_pos(tok: Token, file: str) -> SourcePos:
+    return SourcePos(file, tok.line or 1, tok.column or 1)
 
 
 # ---- syntax errors --------------------------------------------------------

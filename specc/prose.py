@@ -19,6 +19,7 @@ _WORDS = re.compile(r"\b(MUST\s+NOT|SHOULD\s+NOT|SHALL\s+NOT|MUST|SHOULD|SHALL|M
                     r"RECOMMENDED|OPTIONAL|[Mm]ust\s+not|[Ss]hould\s+not|[Mm]ust|[Ss]hould|"
                     r"[Ss]hall|[Mm]ay|VIRTIO_(?:[A-Z0-9]+_)?F_[A-Z0-9_]*[A-Z0-9])\b")
 _PARA_BREAK = re.compile(r"\n[ \t]*\n\s*")
+_NEWLINE = re.compile("\n")
 
 
 class _Locator:
@@ -26,7 +27,7 @@ class _Locator:
 
     def __init__(self, value: str, file: str, line: int, col: int):
         self.file, self.line, self.col = file, line, col
-        self.newlines = [i for i, ch in enumerate(value) if ch == "\n"]
+        self.newlines = [m.start() for m in _NEWLINE.finditer(value)]
 
     def pos(self, offset: int) -> SourcePos:
         k = bisect.bisect_left(self.newlines, offset)

@@ -47,6 +47,8 @@ def read(path: str) -> dict[str, Entry]:
         raise RegistryError(f"{path}: cannot read id registry: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RegistryError(f"{path}: id registry is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RegistryError(f"{path}: id registry nests too deeply to be one") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or \
             not isinstance(data.get("statements"), list):
         raise RegistryError(f"{path}: not a {FORMAT} id registry")

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import os
 
+from specc import limits
 from specc.diagnostics import Diagnostic, error
 from specc.model import SourcePos
 
-MAX_BYTES = 16 * 1024 * 1024
+MAX_BYTES = limits.MAX_SOURCE_BYTES
 
 
 def read_source(path: str) -> tuple[str | None, list[Diagnostic]]:

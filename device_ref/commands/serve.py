@@ -15,7 +15,7 @@ from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemorySto
 from device_ref.devices.rng import RngDevice
 from device_ref.qenc import enable_device
 from device_ref.transport import BounceRegion
-from device_ref.vhost_user.backend import Server
+from device_ref.vhost_user.backend import Server, SocketInUse
 
 HELP = "Serve a reference device (blk or rng) as a vhost-user back-end on a Unix socket."
 
@@ -162,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         server = Server(args.socket, factory, name=f"device-ref serve ({args.type})",
                         log=_logger(args.quiet), trace=args.trace)
+    except SocketInUse as exc:
+        raise CliError(f"{exc}; stop it first or pick another --socket") from None
     except OSError as exc:
         raise CliError(f"{args.socket}: cannot listen: {exc.strerror or exc}") from None
 

@@ -19,10 +19,16 @@ RING_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
                  | bit(F_RING_PACKED) | bit(F_IN_ORDER))
 
 
+# The most entropy one request gets (docs/vhost-user.md, "Limits"): a chain
+# can list the same shared memory many times over, and the spec lets a
+# device fill less than the buffer.
+MAX_FILL = 1 << 20
+
+
 class RngDevice(VirtioDevice):
     def __init__(self, seed: int | None = None, bounce: BounceRegion | None = None,
                  require_swiotlb: bool = False, queue_size: int = 256,
-                 max_fill: int | None = None, offer: int | None = None) -> None:
+                 max_fill: int = MAX_FILL, offer: int | None = None) -> None:
         offered = RING_FEATURES | (bit(F_SWIOTLB) if bounce is not None else 0)
         if offer is not None:
             offered &= offer
@@ -39,7 +45,7 @@ class RngDevice(VirtioDevice):
     def handle(self, queue: int, io: ChainIO) -> int:
         if io.readable:
             self.record("violation", "device-readable buffer on the entropy queue")
-        n = io.writable_len if self.max_fill is None else min(self.max_fill, io.writable_len)
+        n = min(self.max_fill, io.writable_len)
         if n == 0:
             return 0
         return io.write(0, self.entropy(n))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -43,6 +44,35 @@ def _stderr_log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+class SocketInUse(OSError):
+    """Another server is listening on the socket path."""
+
+
+def _claim_path(path: str) -> None:
+    """Remove a stale socket at ``path``; refuse one that a server still listens on."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise OSError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        try:
+            os.unlink(path)          # a stale socket from an earlier run
+        except FileNotFoundError:
+            pass
+        return
+    except OSError:
+        pass                         # busy or timed out: someone is there
+    finally:
+        probe.close()
+    raise SocketInUse(f"{path} is in use by another server")
+
+
 class Server:
     """Listen on a Unix socket and serve front-ends one after another."""
 
@@ -57,8 +87,6 @@ class Server:
         self._log = log
         self.stats = ServerStats()
         self._stop_r, self._stop_w = os.pipe()
-        if os.path.exists(path):
-            os.unlink(path)  # a stale socket from an earlier run
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Bind under a temporary name and rename once listening, so the
         # socket path never exists without a listener behind it.
@@ -67,9 +95,13 @@ class Server:
                           f"allow at most {MAX_SOCKET_PATH}")
         staging = os.path.join(os.path.dirname(path) or ".", f".vu-{os.getpid()}.tmp")
         try:
+            _claim_path(path)
             self.listener.bind(staging)
             self.listener.listen(4)
             os.rename(staging, path)
+            # What close() may remove: this socket, not one that replaced it.
+            st = os.lstat(path)
+            self._owned = (st.st_dev, st.st_ino)
         except OSError:
             self.listener.close()
             try:
@@ -102,7 +134,9 @@ class Server:
             except OSError:
                 pass
         try:
-            os.unlink(self.path)
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == self._owned:
+                os.unlink(self.path)
         except OSError:
             pass
 
@@ -133,14 +167,19 @@ class Server:
         self.session.close()
         self.session = None
 
+    def _unwatch(self, fd: int) -> None:
+        """Stop polling ``fd`` (the session is about to close it)."""
+        if self._sel is not None and self._watched.pop(fd, None) is not None:
+            self._sel.unregister(fd)
+
     def _sync_watch(self) -> None:
         """Watch exactly the current session's kick eventfds."""
         assert self._sel is not None and self.session is not None
-        for fd in self._watched:
-            self._sel.unregister(fd)
-        self._watched = self.session.kick_fds()
-        for fd, index in self._watched.items():
+        for fd in list(self._watched):
+            self._unwatch(fd)
+        for fd, index in self.session.kick_fds().items():
             self._sel.register(fd, selectors.EVENT_READ, ("kick", index))
+            self._watched[fd] = index
         self.session.changed = False
 
     def serve_forever(self) -> None:
@@ -151,7 +190,7 @@ class Server:
         try:
             while True:
                 if self.session is not None and self.session.changed:
-                    self._sync_watch()
+                    self._guard(self._sync_watch)
                 for key, _ in sel.select():
                     kind, arg = key.data
                     if kind == "stop":
@@ -174,7 +213,7 @@ class Server:
         self.stats.connections += 1
         try:
             self.session = Session(conn, self.device_factory, self.log, self.message_timeout,
-                                   self.trace)
+                                   self.trace, unwatch=self._unwatch)
         except Exception as exc:  # noqa: BLE001 - a device that fails to open
             conn.close()
             self.log(f"connection {self.stats.connections}: cannot create device: {exc}")

@@ -48,15 +48,23 @@ class Vring:
     enabled: bool = False
     started: bool = False
 
-    def close_fds(self) -> None:
+    def close_fds(self, close: Callable[[int], None]) -> None:
         for name in ("kick", "call", "err"):
             fd = getattr(self, name)
             if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+                close(fd)
                 setattr(self, name, None)
+
+
+def is_eventfd(fd: int) -> bool:
+    """True when ``fd`` is an eventfd, the only kind vhost-user passes for kick, call, err.
+
+    Anything else is refused: epoll cannot watch a regular file, a pipe at
+    end of file is readable forever, and a call fd is written to."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    except OSError:
+        return False
 
 
 def _signal(fd: int | None) -> None:
@@ -98,8 +106,12 @@ class Session:
 
     def __init__(self, sock: socket.socket, device_factory: Callable[[], object],
                  log: Callable[[str], None], message_timeout: float = MESSAGE_TIMEOUT,
-                 trace: bool = False):
+                 trace: bool = False, unwatch: Callable[[int], None] = lambda fd: None):
         self.trace = trace
+        # Called with a kick fd before the session closes it: whoever polls
+        # the fd must let go of it first, or the poller keeps watching the
+        # front-end's eventfd (which stays open there) for ever.
+        self.unwatch = unwatch
         sock.settimeout(message_timeout)
         self.channel = P.Channel(sock)
         self.device = device_factory()
@@ -128,12 +140,19 @@ class Session:
         except Exception:  # noqa: BLE001 - a broken device must not keep fds open
             pass
         for v in self.vrings.values():
-            v.close_fds()
+            v.close_fds(self._close_fd)
         self.vrings.clear()
         if self.memory is not None:
             self.memory.close()
             self.memory = None
         self.channel.close()
+
+    def _close_fd(self, fd: int) -> None:
+        self.unwatch(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
     def kick_fds(self) -> dict[int, int]:
         return {v.kick: i for i, v in self.vrings.items() if v.kick is not None}
@@ -232,7 +251,7 @@ class Session:
         self._expect_fds(msg, 0)
         self._stop_device()
         for v in self.vrings.values():
-            v.close_fds()
+            v.close_fds(self._close_fd)
         self.vrings.clear()
         self.features = None
         self.changed = True
@@ -355,7 +374,7 @@ class Session:
         base = v.base
         v.enabled = False if self.features and self.features >> P.F_PROTOCOL_FEATURES & 1 else v.enabled
         if v.kick is not None:
-            os.close(v.kick)
+            self._close_fd(v.kick)
             v.kick = None
             self.changed = True
         self._reply(msg.request, P.VringState(state.index, base).encode())
@@ -366,10 +385,12 @@ class Session:
         v = self._vring(index)
         if name == "kick" and not has_fd:
             raise Refused(f"vring {index}: polling mode (no kick fd) is not supported")
+        if has_fd and not is_eventfd(msg.fds[0]):
+            raise Refused(f"vring {index}: the {name} fd is not an eventfd")
         fd = msg.take_fds()[0] if has_fd else None
         old = getattr(v, name)
         if old is not None:
-            os.close(old)
+            self._close_fd(old)
         setattr(v, name, fd)
         if name == "kick":
             self.changed = True

@@ -281,7 +281,15 @@ def check_keywords(tree: SpecTree) -> list[Finding]:
     return out
 
 
-CHECKS = (check_conformance, check_block_paths, check_labels, check_features, check_keywords)
+def check_inputs(tree: SpecTree) -> list[Finding]:
+    """Inputs that name a file outside the tree (``../x``, an absolute path, a symlink out)."""
+    return [Finding(i.pos, "error", "input-outside-tree",
+                    f"\\input{{{i.name}}} names a file outside the tree; not read", i.name)
+            for i in tree.outside_inputs]
+
+
+CHECKS = (check_inputs, check_conformance, check_block_paths, check_labels, check_features,
+          check_keywords)
 
 
 def audit(tree: SpecTree) -> list[Finding]:

@@ -145,6 +145,8 @@ def _vector_tests(vectors_dir: str) -> tuple[set[str], set[str]]:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CliError(f"{path}: not a readable JSON vector file ({exc})") from None
+        except RecursionError:
+            raise CliError(f"{path}: nests too deeply to be a vector file") from None
         if not isinstance(doc, dict) or doc.get("schema") != "virtio-specc-vectors":
             continue  # other JSON in the directory (e.g. reports) is not a vector file
         reqs = doc.get("requirements") or {}
@@ -154,12 +156,12 @@ def _vector_tests(vectors_dir: str) -> tuple[set[str], set[str]]:
             for ref in group.get("requirements") or []:
                 if not isinstance(ref, dict):
                     continue
-                if ref.get("id"):
+                if ref.get("id") and isinstance(ref["id"], str):
                     ids.add(ref["id"])
                     req = reqs.get(ref["id"])
                     if isinstance(req, dict) and req.get("label"):
                         labels.add(req["label"])
-                if ref.get("label"):
+                if ref.get("label") and isinstance(ref["label"], str):
                     labels.add(ref["label"])
     return ids, labels
 

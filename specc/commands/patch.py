@@ -11,6 +11,7 @@ from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.commands.inputs import load_modules
+from specc.emit.escape import is_web_link
 from specc.emit.latex import LatexError
 from specc.emit.vectors import display_path
 from specc.model import Module
@@ -141,6 +142,10 @@ def make_series(m: Module, tree_path: Path, out: Path, send: SendOptions,
     """Edits from the module, then the series; every failure is a CliError."""
     if not tree_path.is_dir():
         raise CliError(f"{tree_path}: no such directory (give --spec-tree a virtio-spec checkout)")
+    if send.fixes is not None and not is_web_link(send.fixes):
+        raise CliError(f"--fixes {send.fixes[:80]!r} is not a web link (https://...)")
+    if send.signoff is not None and not send.signoff.isprintable():
+        raise CliError("--signoff holds a control character")
     ident = series_identity(send.signoff)
     try:
         tree = load_tree(tree_path)

@@ -7,7 +7,7 @@ from specc.cli_base import CliError
 from specc.commands.tree_arg import add_tree_argument, optional_tree
 from specc.commands.inputs import add_module_arguments, load_modules, output_dir
 from specc.emit.rst import RstError
-from specc.emit.writers import write_rst
+from specc.emit.writers import EmitError, write_rst
 
 HELP = "write one reStructuredText page per module"
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_dir(args.output)
     try:
         written = write_rst(modules, out, optional_tree(args.spec_tree))
-    except RstError as exc:
+    except (RstError, EmitError) as exc:
         raise CliError(str(exc)) from None
     print(f"wrote {len(written)} RST page(s) to {out}")
     return 0

@@ -24,9 +24,12 @@ class BitRanges:
         return bit in self.bits or (self.open_from is not None and bit >= self.open_from)
 
     def without(self, bit: int) -> "BitRanges":
-        if bit not in self.bits:
-            raise ValueError(f"bit {bit} is not in {format_bit_ranges(self)}")
-        return BitRanges(self.bits - {bit}, self.open_from)
+        if bit in self.bits:
+            return BitRanges(self.bits - {bit}, self.open_from)
+        if self.open_from is not None and bit >= self.open_from:
+            # taken from the open tail: the bits below it stay, the tail starts after it
+            return BitRanges(self.bits | frozenset(range(self.open_from, bit)), bit + 1)
+        raise ValueError(f"bit {bit} is not in {format_bit_ranges(self)}")
 
     def with_bit(self, bit: int) -> "BitRanges":
         return BitRanges(self.bits | {bit}, self.open_from)

@@ -6,6 +6,7 @@ that the target format renders as exactly those characters.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 # The virtio spec loads the ``underscore`` package, so ``_`` is typed bare in
 # text (feature names such as VIRTIO_F_VERSION_1 appear unescaped throughout
@@ -41,6 +42,25 @@ def latex_item_label(text: str) -> str:
     return latex_text(text).replace("]", "{]}").replace("[", "{[}")
 
 
+# Inside ``lstlisting`` every character is verbatim until the first
+# ``\end{lstlisting}`` (listings also takes spaces before the brace), so no
+# escape can hide that sequence: text that holds it cannot go into a listing.
+_LISTING_END = re.compile(r"\\end\s*\{\s*lstlisting\s*\}")
+
+
+def listing_text_ok(text: str) -> bool:
+    """True when ``text`` can be written verbatim inside an ``lstlisting``."""
+    return _LISTING_END.search(text) is None
+
+
+def listing_comment(text: str) -> str:
+    """A C comment holding ``text`` for a listing; ValueError when it cannot be one."""
+    if not listing_text_ok(text):
+        raise ValueError("text holding \\end{lstlisting} cannot go into a listing: "
+                         "it would end the listing and the rest would be live TeX")
+    return "/* " + " ".join(text.split()).replace("*/", "* /") + " */"
+
+
 def latex_label_ok(label: str) -> bool:
     """True when ``label`` can be written verbatim inside \\label{} or \\ref{}."""
     return not (set(label) & _LABEL_FORBIDDEN)
@@ -62,12 +82,50 @@ _RST_DOUBLE_COLON = re.compile(r"::(?=\s*$)")
 _RST_ENUMERATOR = re.compile(r"^\w+[.)]")
 
 
+# Links the docs may hold: web pages, mail addresses and anchors on the site
+# itself (a relative reference has no scheme). Anything else, javascript: or
+# data: above all, stays text.
+LINK_SCHEMES = ("http", "https", "mailto")
+# docutils links ``scheme:rest`` for every scheme it knows, also after "-",
+# "." or "+"; a backslash before the colon keeps the text and drops the link.
+_RST_SCHEME = re.compile(r"(?<![A-Za-z0-9.+-])([A-Za-z0-9.+-]+):(?=\S)")
+
+
+def safe_link(uri: str) -> bool:
+    """True when ``uri`` may become a link: http, https, mailto, or in-site."""
+    uri = uri.strip()
+    try:
+        scheme = urlsplit(uri).scheme.lower()
+    except ValueError:
+        return False
+    if scheme:
+        return scheme in LINK_SCHEMES
+    return not uri.startswith(("/", "\\"))
+
+
+def _unlink_scheme(m: re.Match) -> str:
+    return m.group(0) if m.group(1).lower() in LINK_SCHEMES else m.group(1) + "\\:"
+
+
 def rst_text(text: str) -> str:
     """Escape a run of inline prose for RST (one paragraph, single line)."""
     text = " ".join(text.split())
     text = _RST_ALWAYS.sub(r"\\\1", text)
+    text = _RST_SCHEME.sub(_unlink_scheme, text)
     text = _RST_UNDERSCORE.sub(lambda m: "\\_" * len(m.group(0)), text)
     return text
+
+
+# In a hyperlink target or reference name (``.. _`name`:``, ```text <name_>`__``)
+# these end the name or the phrase early unless escaped; an underscore only
+# where it could end a reference (VIRTIO_F_X stays readable).
+_RST_NAME = re.compile(r"([\\`<>:])")
+
+
+def rst_name(name: str) -> str:
+    """Escape a target or reference name (whitespace collapsed, as docutils compares names)."""
+    name = _RST_NAME.sub(r"\\\1", " ".join(name.split()))
+    return _RST_UNDERSCORE.sub(lambda m: "\\_" * len(m.group(0)), name)
 
 
 def rst_paragraph(text: str) -> str:
@@ -84,9 +142,44 @@ def rst_block_safe(line: str, markup_first: bool = False) -> str:
         return line
     if len(set(line)) == 1 and not line[0].isalnum():
         # A run of one punctuation character is a transition or an underline.
-        return line[:2] + "\\ " + line[2:] if line[0] == "\\" else "\\" + line
+        line = line[:2] + "\\ " + line[2:] if line[0] == "\\" else "\\" + line
+        return _RST_DOUBLE_COLON.sub(r":\\:", line)
     starts_markup = markup_first and line[0] in "`:*"
     if ((not line[0].isalnum() and not line.startswith("\\") and not starts_markup)
             or _RST_ENUMERATOR.match(line)):
         line = "\\" + line
     return _RST_DOUBLE_COLON.sub(r":\\:", line)
+
+
+# --- commit messages and file names ----------------------------------------
+
+# Lines that `git am` (mailinfo) takes for the start of the patch or a
+# scissors line: everything after one would leave the commit message.
+_PATCH_BREAK = re.compile(r"^(?:diff -|Index: |---(?:\s*$| \S)|-- ?>8 ?--|-- ?8< ?--)")
+
+
+def commit_message_text(text: str) -> str:
+    """Text for the body of a commit message that `git am` keeps whole.
+
+    A line that mailinfo would read as the start of the diff (or a scissors
+    line) gets a leading space, which it does not."""
+    return "\n".join(" " + ln if _PATCH_BREAK.match(ln) else ln for ln in text.split("\n"))
+
+
+_FILE_STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def file_stem(name: str) -> str:
+    """``name`` as the stem of an output file; ValueError when it could name another place."""
+    if not _FILE_STEM.fullmatch(name) or name.endswith("."):
+        raise ValueError(f"'{name[:60]}' cannot be an output file name (letters, digits, "
+                         "'_', '.' and '-', at most 128)")
+    return name
+
+
+_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
+
+
+def is_web_link(text: str) -> bool:
+    """An http(s) URL on one line, as a Fixes: trailer holds."""
+    return _WEB_LINK.fullmatch(text) is not None

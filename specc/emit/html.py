@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from specc.emit.escape import rst_text
+from specc.emit.escape import rst_paragraph, rst_text
 from specc.emit.rst import VERDICTS, ROLES, SiteIndex, Verdict, heading, list_table, module_rst
 from specc.emit.site import Page, build_site
 from specc.model import Module
@@ -35,6 +35,8 @@ def read_report(path: Path) -> dict[str, Verdict]:
         raise ReportError(f"{path}: cannot read report: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path}: not a JSON report: {exc}") from None
+    except RecursionError:
+        raise ReportError(f"{path}: nests too deeply to be a conformance report") from None
     pairs: list[tuple[str, str]] = []
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         for i, r in enumerate(data["results"]):
@@ -74,7 +76,7 @@ def index_rst(modules: list[Module], verdicts: dict[str, Verdict] | None,
     rows = []
     for m in modules:
         stmts = list(m.all_statements())
-        row = [f"`{m.name} <{m.name}.html>`__", m.kind, rst_text(m.title or ""),
+        row = [f"`{m.name} <{m.name}.html>`__", m.kind, rst_paragraph(m.title or ""),
                str(len(m.features)), str(len(stmts)), str(sum(len(s.checks) for s in stmts)),
                str(sum(1 for s in stmts if s.untestable is not None))]
         if verdicts is not None:

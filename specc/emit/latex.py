@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from specc.emit.escape import latex_item_label, latex_label_ok, latex_text
+from specc.emit.escape import latex_item_label, latex_label_ok, latex_text, listing_comment
 from specc.model import (Constant, ConformanceEntry, Feature, Module, NormativeBlock, Note,
                          Paragraph, Prose, Ref, Reference, ReusedStruct, Section, Statement,
                          Struct, StructRef, Text, reference_label)
@@ -204,8 +204,10 @@ def constant_define(c: Constant) -> str:
     """``#define`` lines for a listing of values such as the PCI cfg_type table."""
     lines = []
     if c.prose:
-        comment = " ".join(p.plain() for p in c.prose).replace("*/", "* /")
-        lines.append(f"/* {comment} */")
+        try:
+            lines.append(listing_comment(" ".join(p.plain() for p in c.prose)))
+        except ValueError as exc:
+            raise LatexError(f"{c.pos}: constant {c.name}: {exc}") from None
     lines.append(f"#define {c.name:<32} {c.value}")
     return "\n".join(lines) + "\n"
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from docutils.nodes import make_id
 
 from specc.amend import AmendError, apply_amendment, word_diff
-from specc.emit.escape import rst_block_safe, rst_text
+from specc.emit.escape import rst_block_safe, rst_name, rst_text
 from specc.emit.latex import RefIndex
 from specc.model import (Amendment, Check, Constant, Feature, Module, NormativeBlock, Note,
                          Paragraph, Prose, Ref, Reference, ReusedStruct, Section, Statement, Step,
@@ -34,7 +34,8 @@ from specc.prose import with_condition
 from specc.upstream.tree import SpecTree
 
 KEYWORD_RE = re.compile(r"\b(MUST NOT|SHOULD NOT|MUST|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)\b")
-HEADING_CHARS = "=-~^\"'`"
+# Adornments by level; specc.limits caps section nesting well inside this.
+HEADING_CHARS = "=-~^\"'`#*+:."
 VERDICTS = ("PASS", "FAIL", "REJECT", "WEDGED", "SKIP")
 
 # Characters after which inline markup may start, and before which it may
@@ -114,8 +115,13 @@ class Verdict:
 
 def _link(text: str, target_page: str, name: str, page: str) -> str:
     if target_page == page:
-        return f"`{_in_backquotes(text)} <{name}_>`__"
+        return f"`{_in_backquotes(text)} <{rst_name(name)}_>`__"
     return f"`{_in_backquotes(text)} <{target_page}.html#{anchor(name)}>`__"
+
+
+def _target(name: str) -> str:
+    """An explicit hyperlink target line for ``name``."""
+    return f".. _`{rst_name(name)}`:\n"
 
 
 def _in_backquotes(text: str) -> str:
@@ -126,18 +132,27 @@ def _in_backquotes(text: str) -> str:
 def _join(parts: list[tuple[str, str]]) -> str:
     """Join escaped text ("t") and markup ("m") so every markup piece is recognised."""
     # Text is kept raw until here so the neighbours of markup can be seen.
-    result = ""
-    for i, (kind, s) in enumerate(parts):
+    # One pass from the end finds each piece's next non-empty neighbour, so
+    # the join stays linear in the number of pieces.
+    following: list[tuple[str, str] | None] = [None] * len(parts)
+    nxt: tuple[str, str] | None = None
+    for i in range(len(parts) - 1, -1, -1):
+        following[i] = nxt
+        if parts[i][1]:
+            nxt = parts[i]
+    out: list[str] = []
+    last = ""                              # the last character written so far
+    for (kind, s), nxt in zip(parts, following):
         if kind == "t":
-            result += _escape_inline(s)
-            continue
-        if result and result[-1] not in _OPEN_OK:
-            result += "\\ "
-        result += s
-        nxt = next((p for p in parts[i + 1:] if p[1]), None)
-        if nxt and (nxt[0] == "m" or nxt[1][0] not in _CLOSE_OK):
-            result += "\\ "
-    return result
+            piece = _escape_inline(s)
+        else:
+            piece = s if not last or last in _OPEN_OK else "\\ " + s
+            if nxt and (nxt[0] == "m" or nxt[1][0] not in _CLOSE_OK):
+                piece += "\\ "
+        if piece:
+            out.append(piece)
+            last = piece[-1]
+    return "".join(out)
 
 
 def _escape_inline(s: str) -> str:
@@ -205,6 +220,9 @@ def _ref(r: Ref, idx: SiteIndex, page: str) -> str:
 # -- blocks ----------------------------------------------------------------------------------
 
 def heading(title: str, level: int) -> str:
+    if level >= len(HEADING_CHARS):
+        raise RstError(f"'{title[:80]}' would be a heading {level + 1} levels deep; RST pages "
+                       f"here have {len(HEADING_CHARS)}")
     text = rst_text(title)
     if not text[:1].isalnum():
         text = "\\" + text
@@ -238,7 +256,7 @@ def list_table(header: list[str], rows: list[list[str]], widths: list[int] | Non
 def feature_table(m: Module, idx: SiteIndex, page: str) -> str:
     rows = []
     for f in m.features:
-        name = f"_`{f.name}`"
+        name = f"_`{rst_name(f.name)}`"
         desc = ("*Experimental.* " if f.experimental else "") + \
             " ".join(prose(p, idx, page) for p in f.prose)
         rows.append([name, str(f.bit) if f.bit is not None else "",
@@ -255,7 +273,7 @@ def constant_table(constants: tuple[Constant, ...], idx: SiteIndex, page: str) -
 
 
 def struct_rst(s: Struct, idx: SiteIndex, page: str, level: int) -> str:
-    out = [f".. _`{struct_target(s.name)}`:\n", heading(f"struct {s.name}", level)]
+    out = [_target(struct_target(s.name)), heading(f"struct {s.name}", level)]
     for p in s.prose:
         out.append(prose(p, idx, page) + "\n")
     rows = []
@@ -271,7 +289,7 @@ def struct_rst(s: Struct, idx: SiteIndex, page: str, level: int) -> str:
 
 
 def reused_struct_rst(s: ReusedStruct, idx: SiteIndex, page: str, level: int) -> str:
-    out = [f".. _`{struct_target(s.name)}`:\n", heading(f"struct {s.name} (upstream)", level),
+    out = [_target(struct_target(s.name)), heading(f"struct {s.name} (upstream)", level),
            f"The layout is upstream's ({rst_text(s.name)}, unchanged); this module says what its "
            "use puts in these fields.\n"]
     for p in s.prose:
@@ -358,7 +376,7 @@ def references_rst(m: Module, idx: SiteIndex, page: str) -> str:
         kind = "normative" if r.normative else "non-normative"
         text = prose(r.text, idx, page) if r.text is not None else ""
         url = f" {r.url}" if r.url else ""
-        out.append(f".. _`{reference_target(r.name)}`:\n\n**[{rst_text(r.name)}]** ({kind}) "
+        out.append(f"{_target(reference_target(r.name))}\n**[{rst_text(r.name)}]** ({kind}) "
                    f"{text}{url}\n")
     return "\n".join(out)
 
@@ -385,7 +403,7 @@ def verdict_rst(v: Verdict) -> str:
 def statement_rst(st: Statement, idx: SiteIndex, page: str,
                   verdicts: dict[str, Verdict] | None, amendment: str | None = None) -> str:
     """A statement's box; `amendment` (RST) stands in for the text of an amended upstream one."""
-    targets = "".join(f".. _`{a}`:\n" for a in st.aliases) + f".. _`{st.id}`:\n"
+    targets = "".join(_target(a) for a in st.aliases) + _target(st.id)
     head = f"**{rst_text(st.id)}** — :rfc2119:`{st.keyword or '?'}`"
     if st.aliases:
         head += " — also known as " + ", ".join(f"``{a}``" for a in st.aliases)
@@ -419,7 +437,7 @@ def block_rst(b: NormativeBlock, idx: SiteIndex, page: str, level: int,
 
 def section_rst(sec: Section, m: Module, idx: SiteIndex, page: str, level: int,
                 verdicts: dict[str, Verdict] | None) -> str:
-    out = [f".. _`{section_target(sec.title_path)}`:\n", heading(sec.title, level)]
+    out = [_target(section_target(sec.title_path)), heading(sec.title, level)]
     if sec.parent_given:
         out.append(f"Goes into upstream section *{rst_text(' / '.join(sec.path[:-1]))}*.\n")
     for item in sec.items:
@@ -430,7 +448,7 @@ def section_rst(sec: Section, m: Module, idx: SiteIndex, page: str, level: int,
         elif isinstance(item, StructRef):
             if m.struct(item.name) is None and m.reused_struct(item.name) is None:
                 raise RstError(f"{item.pos}: 'show {item.name}': no such structure")
-            out.append(f"See `struct {item.name} <{struct_target(item.name)}_>`__.\n")
+            out.append(f"See `struct {item.name} <{rst_name(struct_target(item.name))}_>`__.\n")
         elif isinstance(item, NormativeBlock):
             out.append(block_rst(item, idx, page, level + 1, verdicts))
         elif isinstance(item, Section):
@@ -461,7 +479,7 @@ def module_rst(m: Module, idx: SiteIndex | None = None,
     if m.base:
         facts.append(f"- Targets: {rst_text(m.base)}")
     if m.fixes:
-        facts.append(f"- Fixes: {m.fixes}")
+        facts.append(f"- Fixes: {rst_text(m.fixes)}")
     stmts = list(m.all_statements())
     checks = sum(len(st.checks) for st in stmts)
     untestable = sum(1 for st in stmts if st.untestable is not None)

@@ -17,6 +17,9 @@ import docutils
 from docutils import nodes
 from docutils.core import publish_doctree, publish_from_doctree
 
+from specc import limits
+from specc.emit.escape import file_stem, safe_link
+
 STYLESHEET_NAME = "style.css"
 # Docutils 0.22 takes the writer's name as ``writer`` and deprecates
 # ``writer_name``; older releases (pyproject allows >= 0.19) only know the latter.
@@ -55,11 +58,15 @@ def render_page(page: Page, stylesheet: str = STYLESHEET_NAME) -> str:
         "generator": False,               # keep output identical across docutils builds
         "file_insertion_enabled": False,  # generated pages never include files
         "raw_enabled": False,
+        # A paragraph is one RST line; the longest prose specc accepts, escaped
+        # and with its references as links, stays within this.
+        "line_length_limit": 8 * limits.MAX_PROSE,
         "syntax_highlight": "none",
     }
     doctree = publish_doctree(source=page.rst, source_path=f"{page.name}.rst",
                               settings_overrides=settings)
     _add_exact_ids(doctree)
+    _check_links(doctree, page)
     html = publish_from_doctree(doctree, settings_overrides=settings, **_HTML5_WRITER)
     problems = [line for line in messages.getvalue().splitlines() if line.strip()]
     if problems:
@@ -67,6 +74,18 @@ def render_page(page: Page, stylesheet: str = STYLESHEET_NAME) -> str:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise SiteError(f"{first}{more}")
     return html
+
+
+def _check_links(doctree: nodes.document, page: Page) -> None:
+    """Every link and image on a page is http, https, mailto or in-site.
+
+    The emitters escape what could become a link; this is the rule for the
+    HTML context itself, whatever RST produced the tree."""
+    for node in doctree.findall(lambda n: isinstance(n, (nodes.reference, nodes.image))):
+        uri = node.get("refuri") if isinstance(node, nodes.reference) else node.get("uri")
+        if uri is not None and not safe_link(uri):
+            raise SiteError(f"{page.name}.rst: a link to {uri[:80]!r} is not http, https, "
+                            "mailto or in-site")
 
 
 _EXACT_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]*$")
@@ -96,6 +115,11 @@ def build_site(pages: Sequence[Page], out_dir: Path, stylesheet_text: str,
     leaves no half-built site behind.
     """
     names = [p.name for p in pages]
+    for n in names:
+        try:
+            file_stem(n)
+        except ValueError as exc:
+            raise SiteError(str(exc)) from None
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})[0]
         raise SiteError(f"two pages would both be written as {dup}.html")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from specc.emit.escape import file_stem
 from specc.emit.rst import module_rst, SiteIndex
 from specc.emit.schema_check import errors, load_schema
 from specc.emit.vectors import display_path, dumps, module_vectors
@@ -13,6 +14,13 @@ from specc.upstream.tree import SpecTree
 
 class EmitError(Exception):
     """Output that fails its own schema: a bug in an emitter (one line)."""
+
+
+def _stem(name: str) -> str:
+    try:
+        return file_stem(name)
+    except ValueError as exc:
+        raise EmitError(str(exc)) from None
 
 
 def write_vectors(modules: list[Module], out: Path) -> list[Path]:
@@ -27,7 +35,7 @@ def write_vectors(modules: list[Module], out: Path) -> list[Path]:
         problems = errors(json.loads(text), schema)
         if problems:
             raise EmitError(f"vectors for {m.name} fail their schema: {problems[0]}")
-        docs.append((out / f"{m.name}.json", text))
+        docs.append((out / f"{_stem(m.name)}.json", text))
     for path, text in docs:
         path.write_text(text, encoding="utf-8")
     return [p for p, _ in docs]
@@ -37,7 +45,7 @@ def write_rst(modules: list[Module], out: Path, tree: SpecTree | None = None) ->
     idx = SiteIndex.of(modules)
     written = []
     for m in modules:
-        path = out / f"{m.name}.rst"
+        path = out / f"{_stem(m.name)}.rst"
         path.write_text(module_rst(m, idx, tree=tree), encoding="utf-8")
         written.append(path)
     return written

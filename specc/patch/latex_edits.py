@@ -128,7 +128,7 @@ def _allocation_edits(m: Module, tree: SpecTree, p: Placement) -> list[Edit]:
     ext, fut = parse_bit_ranges(ext_text), parse_bit_ranges(fut_text)
     if f.bit in ext:
         return []          # already allocated to extensions: nothing to move
-    if f.bit not in fut.bits:
+    if f.bit not in fut:
         raise AnchorError(f"{p.file}: bit {f.bit} is not in the 'future extensions' item "
                           f"('{_norm(fut_text)}') of this tree")
     return [Edit(p.file, AllocationItem("extensions"), format_bit_ranges(ext.with_bit(f.bit)),

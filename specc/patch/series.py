@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specc.emit.escape import commit_message_text
 from specc.patch import prefixes
 from specc.patch.anchors import AnchorError
 from specc.patch.build import BuildError, BuildResult, Pass, build_tree
@@ -86,10 +87,10 @@ class Series:
 
 
 def _git(cwd: Path, *args: str, env: dict[str, str] | None = None,
-         check: bool = True) -> subprocess.CompletedProcess:
+         check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
     try:
         proc = subprocess.run(["git", "--no-optional-locks", *args], cwd=cwd, env=env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, input=stdin)
     except FileNotFoundError:
         raise SeriesError("git is not installed") from None
     if check and proc.returncode != 0:
@@ -146,7 +147,7 @@ def _message(prefix: str, text: CommitText, opts: SeriesOptions, notes: list[str
         trailers.append(f"Fixes: {opts.fixes}")
     trailers.append(f"Signed-off-by: {opts.signoff or opts.author}")
     parts = [f"{prefix}: {text.subject}"]
-    body = "\n\n".join(x for x in [text.body.strip(), *notes] if x)
+    body = commit_message_text("\n\n".join(x for x in [text.body.strip(), *notes] if x))
     if body:
         parts.append(body)
     parts.append("\n".join(trailers))
@@ -290,8 +291,8 @@ def write_commits(tree_path: str | os.PathLike, commits: list[PlannedCommit],
             notes = [_held_back_note(h, names) for h in held if h.commit == k]
             # the copy carries the original's hooks and config: no hook or signing runs here
             _git(work, "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}",
-                 "commit", "-q", "--no-verify", "-m", _message(c.prefix, c.text, opts, notes),
-                 env=env)
+                 "commit", "-q", "--no-verify", "-F", "-",
+                 env=env, stdin=_message(c.prefix, c.text, opts, notes))
             if build and (every_prefix or k == len(commits) - 1):
                 result = _build_prefix(work, k, names, out, say)
         out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specc import limits
 from specc.upstream.source import (Position, SourceText, normalise_space, plain_title,
                                    read_args, read_optional, skip_space)
 
@@ -201,6 +202,13 @@ class FeatureDef:
     legacy: bool                   # defined in a "Legacy Interface" section
 
 
+@dataclass(frozen=True)
+class OutsideInput:
+    """An \\input or \\include naming a file outside the tree: reported, never read."""
+    name: str
+    pos: Position
+
+
 @dataclass
 class SpecTree:
     root: Path
@@ -217,6 +225,7 @@ class SpecTree:
     features: list[FeatureDef]
     keywords: list[Keyword]
     missing_generated: list[str]
+    outside_inputs: list[OutsideInput] = field(default_factory=list)
 
     def section_by_label(self, label: str) -> Section | None:
         label = label[4:] if label.startswith("sec:") else label
@@ -239,6 +248,14 @@ def is_spec_tree(root: Path) -> bool:
     return (root / TOP_FILE).is_file() and (root / "commands.tex").is_file()
 
 
+def _inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, symbolic links followed, lies in the tree at ``root``."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):      # a symlink loop
+        return False
+
+
 def _resolve_input(root: Path, name: str) -> tuple[str, Path]:
     """TeX looks for NAME, then NAME.tex, relative to the directory the build runs in."""
     name = name.strip()
@@ -247,6 +264,9 @@ def _resolve_input(root: Path, name: str) -> tuple[str, Path]:
         cand = root / (name + ".tex")
         name = name + ".tex"
     return os.path.normpath(name), cand
+
+
+_NON_SPACE = re.compile(r"\S")
 
 
 class _Reader:
@@ -262,6 +282,8 @@ class _Reader:
         self.lists: list[ListEnv] = []
         self.keywords: list[Keyword] = []
         self.missing_generated: list[str] = []
+        self.outside_inputs: list[OutsideInput] = []
+        self.bytes_read = 0
         self.open: list[Section] = []          # open headings, outermost first
         self.blocks_open: list[NormativeBlock] = []   # blocks of the current heading
         self.clause: ConformanceClause | None = None
@@ -304,7 +326,7 @@ class _Reader:
         if not self.open or not m:
             return
         sec = self.open[-1]
-        if sec.file != src.name or src.masked[sec.body_offset:start].strip() != "":
+        if sec.file != src.name or _NON_SPACE.search(src.masked, sec.body_offset, start):
             return
         role = NORMATIVE_PREFIX.get(m.group(0)[:-1])
         if role is not None:
@@ -333,6 +355,21 @@ class _Reader:
     def read_file(self, name: str, path: Path, where: str) -> None:
         if name in self.stack_files:
             raise TreeError(f"{where}: \\input{{{name}}} includes itself")
+        if len(self.stack_files) >= limits.MAX_INPUT_DEPTH:
+            raise TreeError(f"{where}: \\input{{{name}}} nests inputs deeper than "
+                            f"{limits.MAX_INPUT_DEPTH}")
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise TreeError(f"{where}: cannot read {name}: {exc.strerror}") from None
+        if size > limits.MAX_TEX_BYTES:
+            raise TreeError(f"{where}: {name} is {size} bytes; a tree file may hold at most "
+                            f"{limits.MAX_TEX_BYTES // (1024 * 1024)} MiB")
+        self.bytes_read += size
+        if self.bytes_read > limits.MAX_TREE_BYTES:
+            raise TreeError(f"{where}: reading {name} takes the tree past "
+                            f"{limits.MAX_TREE_BYTES // (1024 * 1024)} MiB of text "
+                            "(a file input over and over?)")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -364,6 +401,10 @@ class _Reader:
                     continue  # inside a macro definition
                 name, path = _resolve_input(self.root, raw)
                 where = str(src.position(m.start()))
+                if not _inside(self.root, path):
+                    # never read: the audit reports it (an outside file is not the tree's text)
+                    self.outside_inputs.append(OutsideInput(raw, src.position(m.start())))
+                    continue
                 if not path.is_file():
                     if os.path.basename(name) in GENERATED_INPUTS:
                         self.missing_generated.append(name)
@@ -627,4 +668,4 @@ def load_tree(root: str | os.PathLike) -> SpecTree:
                     blocks=r.blocks, clauses=r.clauses, labels=r.labels, refs=r.refs,
                     lists=r.lists, allocation=alloc, allocation_list=alloc_list,
                     features=_features(r.sources, r.lists), keywords=r.keywords,
-                    missing_generated=r.missing_generated)
+                    missing_generated=r.missing_generated, outside_inputs=r.outside_inputs)

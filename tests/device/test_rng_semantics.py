@@ -29,3 +29,13 @@ def test_readable_buffer_is_recorded_as_violation():
     dev = RngDevice(seed=1)
     dev.handle(0, ChainIO(mem, [Segment(0, 4, False), Segment(8, 4, True)]))
     assert dev.events[-1].kind == "violation"
+
+
+def test_one_request_gets_at_most_max_fill_however_long_the_chain():
+    # 64 descriptors over the same 64 KiB: 4 MiB of buffer from 64 KiB of memory
+    from device_ref.devices.rng import MAX_FILL
+    mem = FlatMemory(0x10000)
+    dev = RngDevice(seed=1)
+    io = ChainIO(mem, [Segment(0, 0x10000, True)] * 64)
+    assert io.writable_len == 64 * 0x10000 > MAX_FILL
+    assert dev.handle(0, io) == MAX_FILL

@@ -45,3 +45,10 @@ def test_unreadable_prose_is_an_error(bad: str) -> None:
 def test_removing_a_bit_that_is_not_there_is_an_error() -> None:
     with pytest.raises(ValueError, match="bit 45"):
         parse_bit_ranges("24 to 40, and 43").without(45)
+
+
+def test_a_bit_taken_from_the_open_tail_keeps_the_bits_below_it() -> None:
+    fut = parse_bit_ranges("44 to 49, and 128 and above")
+    assert format_bit_ranges(fut.without(128)) == "44 to 49, and 129 and above"
+    assert format_bit_ranges(fut.without(130)) == "44 to 49, 128, 129, and 131 and above"
+    assert 128 not in fut.without(128) and 129 in fut.without(128)
