@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bounce", type=_bounce, default=DEFAULT_BOUNCE, metavar="BASE:SIZE",
                         help="guest-physical bounce region for --swiotlb "
                              "(default 0x100000000:8M)")
+    parser.add_argument("--pool", type=_bounce, metavar="BASE:SIZE",
+                        help="serve behind a restricted DMA pool at this guest-physical range: "
+                             "map only the pool of the memory the front-end shares, offer "
+                             "ACCESS_PLATFORM and SWIOTLB with the pool as bounce region "
+                             "(docs/restricted-dma-pool.md)")
     parser.add_argument("--require-swiotlb", action="store_true",
                         help="refuse a driver that does not accept VIRTIO_F_SWIOTLB")
     parser.add_argument("--seed", type=int, help="rng: deterministic entropy from this seed")
@@ -65,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def make_factory(args: argparse.Namespace):
     """A function returning a fresh device per connection (or a CliError)."""
     from device_ref.device.features import F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACKED
+    from device_ref.restricted_pool import behind_pool
     from device_ref.transport import BounceRegion
 
     offer = ~0
@@ -72,9 +78,13 @@ def make_factory(args: argparse.Namespace):
                          (args.no_event_idx, F_EVENT_IDX)):
         if flag:
             offer &= ~(1 << bit_no)
-    if args.require_swiotlb and not args.swiotlb:
-        raise CliError("--require-swiotlb needs --swiotlb")
-    bounce = BounceRegion(*args.bounce) if args.swiotlb else None
+    if args.pool is not None and args.swiotlb:
+        raise CliError("--pool and --swiotlb exclude each other (--pool offers SWIOTLB itself)")
+    if args.require_swiotlb and not (args.swiotlb or args.pool):
+        raise CliError("--require-swiotlb needs --swiotlb or --pool")
+    bounce = (BounceRegion(*args.pool) if args.pool is not None
+              else BounceRegion(*args.bounce) if args.swiotlb else None)
+    place = behind_pool if args.pool is not None else (lambda device: device)
     if not 1 <= args.queue_size <= 32768:
         raise CliError(f"--queue-size {args.queue_size} is not in 1..32768")
 
@@ -86,8 +96,9 @@ def make_factory(args: argparse.Namespace):
             from device_ref.checking.device import CheckingRngDevice as RngDevice
 
         def rng():
-            return RngDevice(seed=args.seed, bounce=bounce, require_swiotlb=args.require_swiotlb,
-                             queue_size=args.queue_size, offer=offer)
+            return place(RngDevice(seed=args.seed, bounce=bounce,
+                                   require_swiotlb=args.require_swiotlb,
+                                   queue_size=args.queue_size, offer=offer))
         return rng
 
     if args.seed is not None:
@@ -109,8 +120,8 @@ def make_factory(args: argparse.Namespace):
     def blk():
         # One storage for all connections: what one front-end wrote, the
         # next one reads.
-        return BlkDevice(storage, opts, bounce=bounce, require_swiotlb=args.require_swiotlb,
-                         offer=offer)
+        return place(BlkDevice(storage, opts, bounce=bounce,
+                               require_swiotlb=args.require_swiotlb, offer=offer))
     return blk
 
 

@@ -267,10 +267,18 @@ class Session:
     def set_mem_table(self, msg: P.Message) -> None:
         regions = P.decode_mem_table(msg.payload)
         self._expect_fds(msg, len(regions))
-        table = RegionTable.from_message(regions, msg.fds)
-        msg.close_fds()  # the mappings keep the memory; the fds are not needed
         bounce = self.device.bounce_region()
-        if (bounce is not None and self.features is not None
+        # A device behind a restricted DMA pool (serve --pool) maps the pool
+        # alone, whatever the front-end shares.
+        pool_only = bounce is not None and getattr(self.device, "pool_only", False)
+        window = (bounce.base, bounce.size) if pool_only else None
+        table = RegionTable.from_message(regions, msg.fds, window)
+        msg.close_fds()  # the mappings keep the memory; the fds are not needed
+        if pool_only:
+            self.log(f"memory table: {len(regions)} regions shared, mapped "
+                     + (", ".join(f"{r.guest_addr:#x}+{r.size:#x}" for r in table.regions)
+                        or "nothing") + " (the pool)")
+        elif (bounce is not None and self.features is not None
                 and self.features >> 44 & 1):
             for r in table.regions:
                 if not bounce.contains(r.guest_addr, r.size):
