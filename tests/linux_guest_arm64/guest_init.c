@@ -84,6 +84,19 @@ static void show_features(void)
 		printf("@@R transport %s\n", path);
 }
 
+/* One whole O_DIRECT transfer of plan[i]; 0 when it moved every byte. */
+static int transfer(int fd, uint8_t *buf, unsigned i, int write)
+{
+	const char *what = write ? "write" : "read";
+	ssize_t n = write ? pwrite(fd, buf, plan[i].length, plan[i].offset)
+			  : pread(fd, buf, plan[i].length, plan[i].offset);
+	if (n == (ssize_t)plan[i].length)
+		return 0;
+	printf("@@ERROR %s %llu: %zd (%s)\n", what, (unsigned long long)plan[i].offset, n,
+	       strerror(errno));
+	return 1;
+}
+
 static int do_io(void)
 {
 	uint8_t *out, *in;
@@ -101,30 +114,21 @@ static int do_io(void)
 	t0 = now_ns();
 	for (unsigned i = 0; i < NPLAN; i++) {
 		fill(out, plan[i].length, plan[i].offset);
-		ssize_t n = pwrite(fd, out, plan[i].length, plan[i].offset);
-		if (n != (ssize_t)plan[i].length) {
-			printf("@@ERROR write %llu: %zd (%s)\n",
-			       (unsigned long long)plan[i].offset, n, strerror(errno));
+		if (transfer(fd, out, i, 1))
 			return 1;
-		}
-		written += n;
-		printf("@@R wrote.%llu %u\n", (unsigned long long)plan[i].offset,
-		       plan[i].length);
+		written += plan[i].length;
+		printf("@@R wrote.%llu %u\n", (unsigned long long)plan[i].offset, plan[i].length);
 	}
 	if (fdatasync(fd))
 		printf("@@ERROR fdatasync: %s\n", strerror(errno));
 	for (unsigned i = 0; i < NPLAN; i++) {
 		fill(out, plan[i].length, plan[i].offset);
 		memset(in, 0, plan[i].length);
-		ssize_t n = pread(fd, in, plan[i].length, plan[i].offset);
-		if (n != (ssize_t)plan[i].length) {
-			printf("@@ERROR read %llu: %zd (%s)\n",
-			       (unsigned long long)plan[i].offset, n, strerror(errno));
+		if (transfer(fd, in, i, 0))
 			return 1;
-		}
-		read_back += n;
+		read_back += plan[i].length;
 		printf("@@R verify.%llu %u %s\n", (unsigned long long)plan[i].offset,
-		       plan[i].length, memcmp(in, out, n) ? "bad" : "ok");
+		       plan[i].length, memcmp(in, out, plan[i].length) ? "bad" : "ok");
 	}
 	printf("@@R io_ns %llu %llu %llu\n", (unsigned long long)(now_ns() - t0),
 	       (unsigned long long)written, (unsigned long long)read_back);
