@@ -46,7 +46,10 @@ def _run(tmp_path, kernel, vectors, reference: bool, io_timeout: int):
     dtb.write_bytes(g.add_pool(g.dump_dtb(tmp_path), reference=reference))
     initrd = g.build_initramfs(tmp_path)
     with CheckingBackends("arm64-") as backends:
-        dev = GuestDevice("blk", "blk", 0, packed=False, serve_args=("--pool", POOL_ARG))
+        # QEMU's virtio-mmio offers the guest rings of up to 1024 entries and
+        # Linux takes them all; the back-end must accept that size.
+        dev = GuestDevice("blk", "blk", 0, packed=False,
+                          serve_args=("--pool", POOL_ARG, "--queue-size", "1024"))
         backends.start(dev, DISK_SIZE, "--vectors", str(vectors))
         backends.wait_listening()
         booted = g.boot(kernel.image, initrd, dtb, backends.socket("blk"), io_timeout=io_timeout)
