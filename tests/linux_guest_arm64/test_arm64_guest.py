@@ -69,7 +69,7 @@ def positive(arm64_kernel, vectors_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def negative(arm64_kernel, vectors_dir, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("nopool"), arm64_kernel, vectors_dir, False, 8)
+    return _run(tmp_path_factory.mktemp("nopool"), arm64_kernel, vectors_dir, False, 5)
 
 
 def test_kernel_has_the_restricted_pool(arm64_kernel, capsys):

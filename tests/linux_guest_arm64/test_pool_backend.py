@@ -5,6 +5,7 @@ driver play QEMU and Linux here; test_arm64_guest.py does it with them."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,15 +14,19 @@ import pytest
 
 from device_ref.checking.device import CheckingBlkDevice
 from device_ref.device.features import F_ACCESS_PLATFORM, F_SWIOTLB
-from device_ref.devices.blk import MemoryStorage
+from device_ref.devices.blk import BlkDevice, MemoryStorage
 from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import ALL, DriverOptions
 from device_ref.driver.errors import DriverError
 from device_ref.restricted_pool import behind_pool
 from device_ref.transport import BounceRegion
+from device_ref.vhost_user import protocol as P
+from device_ref.vhost_user.backend import Server
 from device_ref.vhost_user.frontend import VhostUserTransport
 from device_ref.vhost_user.memory import RegionTable, SharedRegion, clip_region
 from device_ref.vhost_user.protocol import MemRegion
+from device_ref.vhost_user.protocol import ProtocolFeature as PF
+from device_ref.vhost_user.protocol import Request as R
 from tests.vhost_user.served import Served
 
 POOL = BounceRegion(0x1_0000_0000, 4 << 20)
@@ -131,3 +136,44 @@ def test_serve_pool_bad_options_are_one_line_errors(args, message):
     proc = _serve_cli(*args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _protocol_offer(sock: str, pool: bool, logs: list) -> tuple[int, int | None]:
+    """GET_PROTOCOL_FEATURES, then (when offered) BACKEND_REQ with its fd;
+    returns the offer and the ack of SET_BACKEND_REQ_FD."""
+    def factory():
+        dev = BlkDevice(MemoryStorage(1 << 20), bounce=POOL)
+        return behind_pool(dev) if pool else dev
+    server = Server(sock, factory, log=logs.append)
+    thread = server.serve_in_thread()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(5)
+    ack = None
+    try:
+        conn.connect(sock)
+        ch = P.Channel(conn)
+        ch.send(R.GET_PROTOCOL_FEATURES)
+        offer = P.decode_u64(ch.recv().payload, "offer")
+        if offer >> PF.BACKEND_REQ & 1:
+            ch.send(R.SET_PROTOCOL_FEATURES, P.encode_u64(offer))
+            a, b = socket.socketpair()
+            ch.send(R.SET_BACKEND_REQ_FD, fds=[b.fileno()], need_reply=True)
+            b.close()
+            ack = P.decode_u64(ch.recv().payload, "ack")
+            a.close()
+    finally:
+        conn.close()
+        server.stop()
+        thread.join(5)
+        server.close()
+    return offer, ack
+
+
+def test_backend_request_channel_only_for_an_access_platform_device(tmp_path):
+    # QEMU refuses an ACCESS_PLATFORM back-end without BACKEND_REQ (and REPLY_ACK).
+    logs: list = []
+    offer, ack = _protocol_offer(str(tmp_path / "p.sock"), pool=True, logs=logs)
+    assert offer >> PF.BACKEND_REQ & 1 and offer >> PF.REPLY_ACK & 1
+    assert ack == 0, logs
+    offer, ack = _protocol_offer(str(tmp_path / "q.sock"), pool=False, logs=logs)
+    assert not offer >> PF.BACKEND_REQ & 1 and ack is None
