@@ -98,7 +98,7 @@ class CheckingDevice:
             self.check_log.add("accepted_subset", f"driver accepted bits {_bits(extra)} the "
                                f"device did not offer", accepted=hex(accepted),
                                offered=hex(offered), not_offered=_bits(extra))
-        if getattr(self, "pool_only", False) and not has(accepted, F_SWIOTLB):
+        if self.pool_only and not has(accepted, F_SWIOTLB):
             self.check_log.note("VIRTIO_F_SWIOTLB not accepted: buffers and rings are judged "
                                 "against the restricted DMA pool the platform describes")
         for bit, level in ((F_VERSION_1, "must"), (F_SWIOTLB, "should")):
@@ -118,7 +118,7 @@ class CheckingDevice:
         """The region the driver's buffers and rings must lie in: the bounce
         region once VIRTIO_F_SWIOTLB is negotiated, and always for a device
         behind a restricted DMA pool (restricted_pool.py)."""
-        if self.swiotlb or getattr(self, "pool_only", False):
+        if self.swiotlb or self.pool_only:
             return self.bounce_region()
         return None
 
@@ -141,7 +141,7 @@ class CheckingDevice:
                                    f"{addr:#x} is not aligned to {spec.align}", queue=index,
                                    area=name, addr=addr, align=spec.align)
             region = self.judged_region()
-            if getattr(self, "pool_only", False):
+            if self.pool_only:
                 self.check_log.addresses_against(region).add(addr, spec.size, f"{name} area")
             if region is not None and not region.contains(addr, spec.size):
                 self.check_log.add("addresses inside_region", f"queue {index}: {name} area "

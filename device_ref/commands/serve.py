@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import mmap
 import os
 import signal
 import sys
 
 from device_ref.cli_base import CliError
 from device_ref.sizes import parse_region, parse_size
+
+PAGE = mmap.PAGESIZE   # what the back-end can map: whole pages
 
 HELP = "Serve a reference device (blk or rng) as a vhost-user back-end on a Unix socket."
 
@@ -80,6 +83,10 @@ def make_factory(args: argparse.Namespace):
             offer &= ~(1 << bit_no)
     if args.pool is not None and args.swiotlb:
         raise CliError("--pool and --swiotlb exclude each other (--pool offers SWIOTLB itself)")
+    if args.pool is not None and (args.pool[1] <= 0 or args.pool[0] % PAGE or args.pool[1] % PAGE
+                                  or sum(args.pool) > 1 << 64):
+        raise CliError(f"--pool: base and size must be whole {PAGE}-byte pages, size non-zero "
+                       f"(only whole pages can be mapped)")
     if args.require_swiotlb and not (args.swiotlb or args.pool):
         raise CliError("--require-swiotlb needs --swiotlb or --pool")
     bounce = (BounceRegion(*args.pool) if args.pool is not None

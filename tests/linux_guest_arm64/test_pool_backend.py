@@ -131,6 +131,8 @@ def _serve_cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args, message", [
     (("--pool", "0x100000000:4M", "--swiotlb"), "--pool and --swiotlb exclude each other"),
     (("--pool", "4M"), "expected BASE:SIZE"),
+    (("--pool", "0x4e000800:4M"), "--pool: base and size must be whole 4096-byte pages"),
+    (("--pool", "0x4e000000:0"), "--pool: base and size must be whole 4096-byte pages"),
 ])
 def test_serve_pool_bad_options_are_one_line_errors(args, message):
     proc = _serve_cli(*args)
