@@ -9,7 +9,9 @@ machine's cores are shared):
    ``arm64-restricted-pool.config`` (in this directory) merged on top and
    ``olddefconfig``; every line of the fragment must survive, else the build
    stops with the offending option named.
-3. ``nice -n 19 make -j2 Image`` with ``aarch64-linux-gnu-``.
+3. ``nice -n 19 make -j2 Image`` with ``aarch64-linux-gnu-`` and a fixed
+   build identity (``KBUILD_BUILD_*``), so the same key gives a
+   byte-identical Image on any machine.
 
 The result lands in ``<cache>/arm64-kernel/Image-<key>``, where the key hashes
 the fragment, the source tarball, the compiler and the recipe version; a
@@ -39,7 +41,11 @@ SOURCE_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 SOURCE_DIR_NAME = "linux-source-6.1"
 CROSS_COMPILE = "aarch64-linux-gnu-"
 # Bump when the steps below change in a way the fragment does not show.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
+# Fixed build identity, so that the same key gives a byte-identical Image
+# wherever and whenever it is built (the kernel embeds these in its banner).
+REPRODUCIBLE = {"KBUILD_BUILD_TIMESTAMP": "2023-01-01 00:00:00 UTC", "KBUILD_BUILD_VERSION": "1",
+                "KBUILD_BUILD_USER": "virtio-specc", "KBUILD_BUILD_HOST": "arm64-kernel"}
 
 
 class KernelBuildError(Exception):
@@ -110,7 +116,8 @@ def _run(cmd: list[str], cwd: Path, log: Path) -> None:
     with open(log, "ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
-        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                              env={**os.environ, **REPRODUCIBLE})
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:]
         raise KernelBuildError(f"{' '.join(cmd[:4])}... failed (exit {proc.returncode}); "
