@@ -11,7 +11,8 @@ PY="$VENV/bin/python"
 
 # Debian packages the tests drive as independent judges: third-party
 # vhost-user devices, QEMU with a Linux guest, XeLaTeX for the patched spec.
-DEBS_TEST=(qemu-system-common qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio
+DEBS_TEST=(qemu-system-common qemu-system-x86 qemu-system-gui dpdk-dev
+           linux-image-cloud-amd64 linux-image-6.12-cloud-amd64 busybox-static cpio
            texlive-xetex texlive-fonts-recommended texlive-plain-generic texlive-latex-extra
            fonts-liberation
            # the arm64 guest behind a restricted DMA pool: kernel source and what builds it
@@ -58,7 +59,9 @@ UPSTREAM_TAG=v1.4-cs01
 
 find_spec_tree() {
     local t
-    for t in "${VIRTIO_SPEC_TREE:-}" ../virtio-spec .cache/virtio-spec; do
+    # the user's cache dir last: one checkout there serves every clone on the machine
+    for t in "${VIRTIO_SPEC_TREE:-}" ../virtio-spec .cache/virtio-spec \
+             "${XDG_CACHE_HOME:-$HOME/.cache}/virtio-spec"; do
         if [ -n "$t" ] && [ -f "$t/virtio.tex" ]; then
             VIRTIO_SPEC_TREE=$(cd "$t" && pwd); export VIRTIO_SPEC_TREE; return 0
         fi

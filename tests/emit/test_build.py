@@ -39,7 +39,7 @@ def test_build_without_a_tree_writes_docs_vectors_rst_and_says_patches_were_skip
 def test_build_with_a_tree_writes_the_series_per_proposal(tmp_path, mini_repo):
     spec_dir(tmp_path)
     proc = build(tmp_path, "spec", "-o", "out", "--spec-tree", str(mini_repo),
-                 "--signoff", "Ada <ada@example.org>")
+                 "--signoff", "Ada <ada@author.test>")
     assert proc.returncode == 0, proc.stderr
     patches = sorted((tmp_path / "out" / "patches" / "swiotlb").glob("*.patch"))
     assert len(patches) == 6 and patches[0].name == "0000-cover-letter.patch"
