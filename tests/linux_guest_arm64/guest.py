@@ -129,8 +129,9 @@ class Boot:
 
 
 def boot(kernel: Path, initrd: Path, dtb: Path, socket: Path, io_timeout: int = 20,
-         timeout: float = 180.0) -> Boot:
-    """Boot the guest against the vhost-user-blk back-end on ``socket``."""
+         timeout: float = 180.0, packed: bool = False) -> Boot:
+    """Boot the guest against the vhost-user-blk back-end on ``socket``
+    (QEMU asks for packed rings with ``packed``)."""
     cmd = [_need(QEMU, "qemu-system-arm"), *MACHINE, "-accel", "tcg",
            "-object", f"memory-backend-memfd,id=mem,size={MEM},share=on",
            "-machine", "memory-backend=mem", "-nodefaults", "-display", "none",
@@ -138,7 +139,8 @@ def boot(kernel: Path, initrd: Path, dtb: Path, socket: Path, io_timeout: int = 
            "-dtb", str(dtb), "-append", f"console=ttyAMA0 panic=-1 iotimeout={io_timeout}",
            "-global", "virtio-mmio.force-legacy=false",
            "-chardev", f"socket,id=vu0,path={socket}",
-           "-device", "vhost-user-blk,chardev=vu0,num-queues=1,iommu_platform=on"]
+           "-device", "vhost-user-blk,chardev=vu0,num-queues=1,iommu_platform=on"
+           + (",packed=on" if packed else "")]
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

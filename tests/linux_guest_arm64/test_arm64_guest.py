@@ -8,8 +8,9 @@ vhost-user-blk device on a virtio-mmio transport. Its device tree carries a
 The back-end is ``device-ref serve --pool`` in checking mode: of the guest
 RAM QEMU shares it maps the pool alone.
 
-Positive: the guest's O_DIRECT patterns read back intact, the host file
-holds them, and every ring and buffer Linux gave the device lay in the pool.
+Positive, with split and with packed rings: the guest's O_DIRECT patterns
+read back intact, the host file holds them, and every ring and buffer Linux
+gave the device lay in the pool.
 Negative control: the same guest without the ``memory-region`` reference
 puts its rings in ordinary RAM; the device cannot reach them, reports it,
 and the verdict names the rule and the first address outside.
@@ -21,7 +22,7 @@ import sys
 
 import pytest
 
-from device_ref.device.features import F_ACCESS_PLATFORM, F_VERSION_1
+from device_ref.device.features import F_ACCESS_PLATFORM, F_RING_PACKED, F_VERSION_1
 from tests.linux_guest.backends import CheckingBackends, GuestDevice
 from tests.linux_guest.qemu_guest import ReportError, feature_bits, parse_report
 
@@ -41,7 +42,7 @@ def _say(capsys, text: str) -> None:
         print(f"\n[arm64 guest] {text}", flush=True)
 
 
-def _run(tmp_path, kernel, vectors, reference: bool, io_timeout: int):
+def _run(tmp_path, kernel, vectors, reference: bool, io_timeout: int, packed: bool = False):
     """Boot once against a fresh pool-only checking back-end."""
     dtb = tmp_path / ("pool.dtb" if reference else "no-reference.dtb")
     dtb.write_bytes(g.add_pool(g.dump_dtb(tmp_path), reference=reference))
@@ -53,7 +54,8 @@ def _run(tmp_path, kernel, vectors, reference: bool, io_timeout: int):
                           serve_args=("--pool", POOL_ARG, "--queue-size", "1024"))
         backends.start(dev, DISK_SIZE, "--vectors", str(vectors))
         backends.wait_listening()
-        booted = g.boot(kernel.image, initrd, dtb, backends.socket("blk"), io_timeout=io_timeout)
+        booted = g.boot(kernel.image, initrd, dtb, backends.socket("blk"), io_timeout=io_timeout,
+                        packed=packed)
         logs = backends.stop()
         report = backends.reports()["blk"]
         disk = backends.disks["blk"].read_bytes()
@@ -63,9 +65,12 @@ def _run(tmp_path, kernel, vectors, reference: bool, io_timeout: int):
     return booted, logs["blk"], report, disk, verdict
 
 
-@pytest.fixture(scope="module")
-def positive(arm64_kernel, vectors_dir, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("pool"), arm64_kernel, vectors_dir, True, 60)
+@pytest.fixture(scope="module", params=["split", "packed"])
+def positive(request, arm64_kernel, vectors_dir, tmp_path_factory):
+    """Both ring layouts: Linux places either kind inside the pool."""
+    packed = request.param == "packed"
+    return (request.param,) + _run(tmp_path_factory.mktemp("pool"), arm64_kernel, vectors_dir,
+                                   True, 60, packed)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +87,7 @@ def test_kernel_has_the_restricted_pool(arm64_kernel, capsys):
 
 
 def test_linux_bounces_through_the_pool_and_the_data_is_on_the_disk(positive, capsys):
-    booted, log, report, disk, _ = positive
+    layout, booted, log, report, disk, _ = positive
     result = parse_report(booted.output)            # raises on any @@ERROR
     # Linux made the pool and gave it to the transport the device sits on.
     assert f"created restricted DMA pool at {g.POOL_BASE:#018x}" in booted.output, \
@@ -90,6 +95,7 @@ def test_linux_bounces_through_the_pool_and_the_data_is_on_the_disk(positive, ca
     assert ATTACHED in booted.output
     features = feature_bits(result["features"])
     assert features >> F_ACCESS_PLATFORM & 1 and features >> F_VERSION_1 & 1
+    assert bool(features >> F_RING_PACKED & 1) == (layout == "packed")
     assert result["transport"].endswith(g.TRANSPORT.replace("/virtio_mmio@", "/") + ".virtio_mmio"
                                         "/virtio0"), result["transport"]
     ranges = {int(k.split(".", 1)[1]): v.split() for k, v in result.items()
@@ -99,7 +105,7 @@ def test_linux_bounces_through_the_pool_and_the_data_is_on_the_disk(positive, ca
         assert disk[offset:offset + int(length)] == g.pattern(offset, int(length)), offset
     io_ns, written, read = (int(v) for v in result["io_ns"].split())
     rec = report["connections"][-1]["addresses"]
-    _say(capsys, f"boot+I/O {booted.seconds:.1f} s; guest I/O {io_ns / 1e6:.0f} ms for "
+    _say(capsys, f"{layout}: boot+I/O {booted.seconds:.1f} s; guest I/O {io_ns / 1e6:.0f} ms for "
                  f"{written} B written + {read} B read; back-end saw {rec['data_bytes']} data "
                  f"bytes in {rec['ranges']} ranges ({rec['bytes']} B with headers, status, "
                  f"rings), all inside the pool; pool footprint {rec['footprint']} B of "
@@ -108,8 +114,9 @@ def test_linux_bounces_through_the_pool_and_the_data_is_on_the_disk(positive, ca
 
 
 def test_every_ring_and_buffer_linux_gave_lay_in_the_pool(positive):
-    _, log, report, _, verdict = positive
+    layout, _, log, report, _, verdict = positive
     (conn,) = [c for c in report["connections"] if c["queues"]]
+    assert conn["layout"] == layout
     rec = conn["addresses"]
     assert rec["outside"] == 0 and rec["first_outside"] is None
     assert rec["region"] == [hex(g.POOL_BASE), hex(g.POOL_SIZE)]
