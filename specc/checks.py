@@ -679,6 +679,10 @@ def _check_anchor(p, up: known.UpstreamIndex, diags: list[Diagnostic]) -> None:
 
 # ---- amendments, reuse, rendering ---------------------------------------------------------
 
+# Amendments locate upstream text by quoting it: a few words, never whole sentences.
+MAX_FRAGMENT_WORDS = 12
+
+
 def _check_amendments(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
     """What can be checked without the tree: where the amendment points, and its statement."""
     up = idx.upstream
@@ -692,6 +696,14 @@ def _check_amendments(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
         if up.labels and label not in up.labels:
             diags.append(error(f"amendment names '{label}', which is not a label of {known.BASE}",
                                a.where_pos, hint=_near_label(label, up.labels)))
+        quoted = [(a.at, a.at_pos)] + [(e.fragment, e.pos) for e in a.edits]
+        for frag, pos in quoted:
+            if len(frag.split()) > MAX_FRAGMENT_WORDS:
+                diags.append(warning(f"a quoted fragment of {len(frag.split())} words: quote a "
+                                     f"short locating fragment (at most {MAX_FRAGMENT_WORDS} words)",
+                                     pos, width=len(frag) + 2,
+                                     hint="the rest of the upstream wording is read from the tree; "
+                                          "the repository holds only our own words"))
         for e in a.edits:
             if e.new is not None:
                 for w in e.new.words:
@@ -721,7 +733,7 @@ def _check_rendered(m: Module, diags: list[Diagnostic]) -> None:
     for s in m.structs:
         if s.name not in shown and m.kind == "proposal":
             diags.append(warning(f"structure {s.name} is declared but no section shows it, so "
-                                 "neither the patch nor the docs render it", s.pos,
+                                 "the patch does not render it", s.pos,
                                  width=len(s.name), hint=f"add `show {s.name}` to a section"))
     for r in m.reused:
         if r.name not in shown:

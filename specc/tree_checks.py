@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from specc.amend import AmendError, apply_amendment
 from specc.diagnostics import Diagnostic, error
-from specc.emit.latex import RefIndex
-from specc.model import DEVICE_INDEPENDENT, Module, reference_label
+from specc.emit.latex import LatexError, RefIndex
+from specc.model import DEVICE_INDEPENDENT, Module, Placement, reference_label
+from specc.patch.anchors import AnchorError, resolve_anchor
+from specc.patch.latex_edits import PlacementError, area_of, placement_edits
 from specc.upstream.source import Position
 from specc.upstream.tree import SpecTree
 
@@ -97,10 +99,48 @@ def check_against_tree(modules: list[Module], tree: SpecTree) -> list[Diagnostic
         _features(m, tree, diags)
         for a in m.amendments:
             try:
-                apply_amendment(tree, a, idx)
+                applied = apply_amendment(tree, a, idx)
+                area_of(applied.passage.file)
             except AmendError as exc:
                 diags.append(error(exc.message, exc.pos, hint=exc.hint(), width=exc.width))
+            except PlacementError as exc:
+                diags.append(error(f"the amended passage is in {exc}", a.pos))
+        for p in m.placements:
+            _placement(m, tree, p, idx, diags)
     return diags
+
+
+def _placement(m: Module, tree: SpecTree, p: Placement, idx: RefIndex,
+               diags: list[Diagnostic]) -> None:
+    """Each placement's anchor must be in the tree (once), reported at its line."""
+    try:
+        for e in placement_edits(m, tree, p, idx):
+            resolve_anchor(tree, e.file, e.anchor)
+    except (PlacementError, AnchorError, LatexError) as exc:
+        msg = str(exc)
+        if "already defined upstream" in msg:
+            return      # a taken bit or name: reported by the feature check, with its line
+        if p.pos is not None and msg.startswith(f"{p.pos}: "):
+            msg = msg[len(f"{p.pos}: "):]
+        hint = None
+        if p.anchor_kind == "text" and "not found" in msg:
+            near = _nearest_lines(tree, p.file, p.anchor)
+            if near:
+                hint = "closest lines:\n" + "\n".join(f"    {n}" for n in near)
+        diags.append(error(msg, p.pos, hint=hint))
+
+
+def _nearest_lines(tree: SpecTree, file: str, text: str, n: int = 3) -> list[str]:
+    src = tree.sources.get(file)
+    if src is None:
+        return []
+    want = {w.lower() for w in re.findall(r"\w+", text)}
+    scored = []
+    for i, line in enumerate(src.text.split("\n"), 1):
+        got = {w.lower() for w in re.findall(r"\w+", line)}
+        if want & got:
+            scored.append((-len(want & got), i, line.strip()))
+    return [f"{file}:{i}: {line[:80]}" for _, i, line in sorted(scored)[:n]]
 
 
 def _structs(m: Module, facts: TreeFacts, diags: list[Diagnostic]) -> None:

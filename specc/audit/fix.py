@@ -1,10 +1,13 @@
 """Mechanical fixes for what `specc audit` finds, as commits of a patch series.
 
-Two kinds of finding have one obviously right fix:
+Three kinds of finding have one obviously right fix:
 
 * a normative block whose label differs from its section's label only in
   letter case (`label-case-typo`): the block takes the section's spelling,
   and every reference to the old spelling follows;
+* a conformance item naming a block label in the wrong letter case
+  (`conformance-item-dangling` with exactly one block of that spelling
+  but for case): the item takes the block's spelling;
 * a normative block no conformance clause lists (`block-unlisted`): the
   clause of the same role that already lists the blocks nearest to it (by
   section path) gets an `\\item \\ref{...}` for it, next to the nearest one.
@@ -26,7 +29,7 @@ from specc.patch.series import CommitText, PlannedCommit
 from specc.upstream.source import SourceText
 from specc.upstream.tree import ConformanceClause, NormativeBlock, Ref, SpecTree
 
-FIXABLE = ("label-case-typo", "block-unlisted")
+FIXABLE = ("label-case-typo", "conformance-item-dangling", "block-unlisted")
 WIDTH = 72
 
 
@@ -157,6 +160,47 @@ def _rename_commits(tree: SpecTree, renames: list[Rename],
     return commits
 
 
+# -- conformance items that miss their block by letter case --------------------------
+
+def _item_commits(tree: SpecTree, findings: list[Finding],
+                  renames: list[Rename]) -> tuple[list[PlannedCommit], set[str]]:
+    """A clause item naming a block label in the wrong letter case gets the
+    block's spelling (after the renames: an item the rename fixes is left).
+    Also returns the labels the fixed items now list."""
+    labels = {b.label for b in tree.blocks}
+    labels = (labels - {r.old for r in renames}) | {r.new for r in renames}
+    by_lower: dict[str, list[str]] = defaultdict(list)
+    for lab in labels:
+        by_lower[lab.lower()].append(lab)
+    refs = {(ref.pos.file, ref.pos.line, ref.pos.col): ref for c in tree.clauses
+            for ref in c.items}
+    commits = []
+    fixed: set[str] = set()
+    for f in findings:
+        if f.code != "conformance-item-dangling" or f.name in labels:
+            continue
+        ref = refs.get((f.pos.file, f.pos.line, f.pos.col))
+        right = by_lower.get(f.name.lower(), [])
+        if ref is None or len(right) != 1:
+            continue
+        edit = _ref_edit(tree, ref, right[0])
+        if edit is None:
+            continue
+        section = right[0].split(" / ")[-1]
+        body = [_fill(f"A conformance clause lists '{f.name}', which names no normative "
+                      f"block: the block's label is '{right[0]}', which differs only in "
+                      "letter case, and labels are case-sensitive, so the item points "
+                      "nowhere and the block counts as unlisted."),
+                _fill("Use the block's spelling."),
+                _fill(f"Found by specc audit (conformance-item-dangling) at {_where(f)}.")]
+        commits.append(PlannedCommit(area_of(ref.pos.file),
+                                     CommitText(f"fix the letter case of the {section} item",
+                                                "\n\n".join(body)),
+                                     (edit,)))
+        fixed.add(right[0])
+    return commits, fixed
+
+
 # -- conformance lists ----------------------------------------------------------------
 
 def _common(a: str, b: str) -> int:
@@ -200,11 +244,11 @@ def _list_edit(tree: SpecTree, ref: Ref, label: str) -> Edit:
                 f"{indent}\\item \\ref{{{label}}}\n", area_of(src.name), "after")
 
 
-def _list_commits(tree: SpecTree, findings: list[Finding],
-                  renames: list[Rename]) -> list[PlannedCommit]:
+def _list_commits(tree: SpecTree, findings: list[Finding], renames: list[Rename],
+                  fixed_items: set[str]) -> list[PlannedCommit]:
     new_name = {r.old: r.new for r in renames}
     blocks = {b.label: b for b in tree.blocks}
-    listed = {ref.target for c in tree.clauses for ref in c.items}
+    listed = {ref.target for c in tree.clauses for ref in c.items} | fixed_items
     groups: dict[str, list[tuple[Finding, str]]] = defaultdict(list)
     for f in findings:
         if f.code == "block-unlisted" and f.name in blocks:
@@ -244,6 +288,9 @@ def _list_commits(tree: SpecTree, findings: list[Finding],
 
 def plan_fixes(tree: SpecTree, findings: list[Finding]) -> list[PlannedCommit]:
     """Commits fixing the fixable findings: label case first (the conformance
-    items then use the corrected labels), then the missing conformance items."""
+    items then use the corrected labels), then clause items in the wrong
+    case, then the missing conformance items."""
     renames = _renames(tree, findings)
-    return _rename_commits(tree, renames, findings) + _list_commits(tree, findings, renames)
+    items, fixed_items = _item_commits(tree, findings, renames)
+    return (_rename_commits(tree, renames, findings) + items
+            + _list_commits(tree, findings, renames, fixed_items))

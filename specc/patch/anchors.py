@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from specc.upstream.passages import find_fragment
+from specc.upstream.passages import find_fragment, own_end as _body_end
 from specc.upstream.tree import FeatureDef, Item, ListEnv, Section, SpecTree
 
 
@@ -65,14 +65,6 @@ def _find_section(tree: SpecTree, file: str, label: str, title: str, what: str) 
     if sec.file != file:
         raise AnchorError(f"{file}: anchor not found: {what} (it is in {sec.file})")
     return sec
-
-
-def _body_end(sec: Section) -> int:
-    """End of a section's own text, before its first subsection (same file)."""
-    for child in sec.children:
-        if child.file == sec.file:
-            return child.offset
-    return sec.end_offset
 
 
 def _in_body(sec: Section, offset: int) -> bool:

@@ -178,6 +178,11 @@ def _unsupported_edits(m: Module, tree: SpecTree, p: Placement) -> list[Edit]:
     return [Edit(p.file, anchor, reserved_item(name), area_of(p.file), action)]
 
 
+def placement_edits(m: Module, tree: SpecTree, p: Placement, idx: RefIndex) -> list[Edit]:
+    """The edits of one placement line (PlacementError, AnchorError or LatexError if none)."""
+    return _placement_edits(m, tree, p, idx)
+
+
 def _placement_edits(m: Module, tree: SpecTree, p: Placement, idx: RefIndex) -> list[Edit]:
     kind = p.part_kind
     if kind == "allocation":

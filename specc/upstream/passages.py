@@ -76,7 +76,8 @@ def preview(text: str, words: int = PREVIEW_WORDS) -> str:
     return " ".join(parts[:words]) + (" ..." if len(parts) > words else "")
 
 
-def _own_end(sec: Section) -> int:
+def own_end(sec: Section) -> int:
+    """End of a section's own text, before its first subsection (same file)."""
     for child in sec.children:
         if child.file == sec.file:
             return child.offset
@@ -103,7 +104,7 @@ def scope(tree: SpecTree, where: str) -> Scope:
         known = [b.label for b in tree.blocks] + ["sec:" + s.label for s in tree.sections if s.label]
         near = difflib.get_close_matches(label, known, n=3, cutoff=0.6)
         raise PassageError(f"no section or normative block '{where}' in the tree", near)
-    return Scope(label, sec.file, sec.body_offset, _own_end(sec), sec)
+    return Scope(label, sec.file, sec.body_offset, own_end(sec), sec)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -85,6 +85,27 @@ def test_fix_series_for_planted_faults(faulty_mini: Path, tmp_path: Path) -> Non
     assert proc.returncode == 0 and "nothing to fix" in proc.stdout
 
 
+def test_a_clause_item_in_the_wrong_case_takes_the_blocks_spelling(tmp_path: Path) -> None:
+    repo = make_repo(MINI, tmp_path / "mini")
+    conf = repo / "conformance.tex"
+    right = f"drivernormative:{PCI_CAPS}"
+    conf.write_text(conf.read_text().replace(right, right.replace("Capabilities", "capabilities")))
+    git(repo, "-c", "commit.gpgsign=false", "commit", "-q", "-am", "plant a case typo")
+    before = audit_codes(repo)
+    assert before.get("conformance-item-dangling") == 1 and before.get("block-unlisted") == 1
+    out = tmp_path / "fix"
+    proc = specc("audit", "--spec-tree", str(repo), "--fix", "-o", str(out), "--signoff", SIGNOFF)
+    assert proc.returncode == 0, proc.stderr
+    patches = sorted(out.glob("*.patch"))
+    assert len(patches) == 2          # one fix; no second item for the same block
+    text = patches[1].read_text()
+    assert "conformance: fix the letter case of the Virtio Structure PCI Capabilities item" \
+        in " ".join(text.split())
+    assert f"+\\item \\ref{{{right}}}" in text
+    after = audit_codes(apply(repo, out, tmp_path / "fixed"))
+    assert not after.get("conformance-item-dangling") and not after.get("block-unlisted")
+
+
 def test_fix_needs_an_output_directory_and_an_identity(faulty_mini: Path, tmp_path: Path) -> None:
     proc = specc("audit", "--spec-tree", str(faulty_mini), "--fix")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [

@@ -65,7 +65,7 @@ def test_an_amended_statement_has_an_id_a_keyword_a_fingerprint_and_checks(ap_mi
     (stmt_amend, para_amend) = ap_mini.amendments
     st = stmt_amend.statement
     assert (st.id, st.keyword, st.role, st.block_path) == \
-        ("ap.drv.access-platform", "MUST", "driver", "Reserved Feature Bits")
+        ("apm.drv.access-platform", "MUST", "driver", "Reserved Feature Bits")
     assert len(st.fingerprint) == 12 and [c.name for c in st.checks] == ["accepts-when-offered"]
     # the locating fragment is matched with whitespace normalised
     assert stmt_amend.at == "set up the platform's address translation"
@@ -189,17 +189,17 @@ def test_ids_registry_records_the_amended_statement(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(registry.read_text())
     text = json.dumps(data)
-    assert "ap.drv.access-platform" in text
+    assert "apm.drv.access-platform" in text
     proc = specc("check", "--registry", str(registry), str(MINI_MODULE))
     assert proc.returncode == 0, proc.stderr
 
 
 def test_vectors_attach_the_checks_to_the_amended_statement(ap_mini) -> None:
     doc = module_vectors(ap_mini, MINI_MODULE.read_bytes(), display_path(str(MINI_MODULE)))
-    req = doc["requirements"]["ap.drv.access-platform"]
+    req = doc["requirements"]["apm.drv.access-platform"]
     assert req["label"] == "drivernormative:Reserved Feature Bits" and req["keyword"] == "MUST"
     tests = [t for g in doc["testGroups"] for t in g["tests"]]
-    assert [t["requirement"] for t in tests] == ["ap.drv.access-platform"]
+    assert [t["requirement"] for t in tests] == ["apm.drv.access-platform"]
 
 
 def test_coverage_counts_the_amended_block(mini_tree, tmp_path) -> None:
@@ -209,3 +209,14 @@ def test_coverage_counts_the_amended_block(mini_tree, tmp_path) -> None:
     cov = coverage_for(mini_tree, str(spec), None)
     assert "drivernormative:Reserved Feature Bits" not in [lab for lab, *_ in cov.missing]
     assert cov.totals.blocks_restated == 1 and cov.totals.blocks_tested == 1
+
+
+def test_a_long_quoted_fragment_is_a_warning(tmp_path) -> None:
+    long = "A driver SHOULD accept VIRTIO_F_ACCESS_PLATFORM if it is offered, and it MUST then"
+    path = tmp_path / "m.vspec"
+    path.write_text(HEADER + f'amend paragraph in "Reserved Feature Bits" at "{long}" {{\n'
+                             '  delete "then"\n}\n')
+    proc = specc("check", "--no-registry", str(path))
+    assert proc.returncode == 0
+    assert "m.vspec:6:47: warning: a quoted fragment of 13 words: quote a short locating " \
+           "fragment (at most 12 words)" in proc.stderr

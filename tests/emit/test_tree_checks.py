@@ -165,4 +165,21 @@ def test_a_declaration_no_emitter_renders_is_a_warning(tmp_path) -> None:
     proc = specc("check", "--no-registry", str(path))
     assert proc.returncode == 0
     assert ("m.vspec:6:8: warning: structure virtio_pci_cap64 is declared but no section shows "
-            "it, so neither the patch nor the docs render it") in proc.stderr
+            "it, so the patch does not render it") in proc.stderr
+
+
+def test_a_placement_anchor_matches_with_whitespace_normalised(tmp_path, tree) -> None:
+    body = CFG9.replace("= 9", "= 10")
+    proc = _check(tmp_path, tree, body)        # upstream aligns the 9 with eight spaces
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_placement_anchor_not_in_the_tree_is_a_diagnostic_with_the_closest_lines(tmp_path) -> None:
+    body = CFG9.replace("= 9", "= 10").replace("VIRTIO_PCI_CAP_VENDOR_CFG 9", "VIRTIO_PCI_CAP_VENDR_CFG 9")
+    proc = _check(tmp_path, MINI, body)
+    assert proc.returncode == 2
+    up = _line_of(MINI, "transport-pci.tex", r"^#define VIRTIO_PCI_CAP_VENDOR_CFG\s+9")
+    assert ("m.vspec:12:3: error: transport-pci.tex: anchor not found: text "
+            "'#define VIRTIO_PCI_CAP_VENDR_CFG 9'") in proc.stderr
+    assert f"  hint: closest lines:\n    transport-pci.tex:{up}: #define VIRTIO_PCI_CAP_VENDOR_CFG" \
+        in proc.stderr
