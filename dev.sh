@@ -14,7 +14,10 @@ PY="$VENV/bin/python"
 DEBS_TEST=(qemu-system-common qemu-system-x86 qemu-system-gui dpdk-dev
            linux-image-cloud-amd64 linux-image-6.12-cloud-amd64 busybox-static cpio
            texlive-xetex texlive-fonts-recommended texlive-plain-generic texlive-latex-extra
-           fonts-liberation)
+           fonts-liberation
+           # the arm64 guest behind a restricted DMA pool: kernel source and what builds it
+           linux-source-6.1 gcc-aarch64-linux-gnu libc6-dev-arm64-cross make gcc libc6-dev
+           flex bison bc xz-utils qemu-system-arm)
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
 
@@ -92,6 +95,8 @@ case "$cmd" in
         shift
         # conformance reports of the third-party devices are kept here
         export CONFORMANCE_REPORT_DIR=${CONFORMANCE_REPORT_DIR:-$PWD/out/reports}
+        # the arm64 test kernel is built once per machine, not once per clone
+        export VIRTIO_SPECC_CACHE=${VIRTIO_SPECC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/virtio-specc}
         "$VENV/bin/python" -m pytest "$@"
         ;;
     *)

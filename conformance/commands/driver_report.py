@@ -54,7 +54,8 @@ def summarise(doc: dict, rmap) -> dict:
                       "accepted": c["accepted"], "violations": len(c["violations"]),
                       "chains": sum(v.get("chains", 0) for v in q.values()),
                       "kicks": sum(v.get("kicks", 0) for v in q.values()),
-                      "notes": c.get("notes", []), "dropped": c.get("dropped", {})})
+                      "notes": c.get("notes", []), "dropped": c.get("dropped", {}),
+                      "addresses": c.get("addresses")})
         for v in c["violations"]:
             total += 1
             ids = rmap.ids(v["property"], c["layout"], device) if rmap.targets or not \
@@ -83,6 +84,14 @@ def render(s: dict) -> str:
                    f"{c['violations']} violation(s)")
         for n in c["notes"]:
             out.append(f"    note: {n}")
+        a = c.get("addresses")
+        if a:   # a device behind a restricted DMA pool (serve --pool) records every address
+            first = a["first_outside"]
+            out.append(f"    addresses: {a['ranges']} ranges, {a['bytes']} bytes ({a['data_bytes']} "
+                       f"of data), {a['lowest']}..{a['highest_end']}, judged against "
+                       f"{'+'.join(a['region'] or ['nothing'])}: {a['outside']} outside"
+                       + (f", the first {first['addr']}+{first['len']} ({first['what']})"
+                          if first else ""))
         for prop, n in sorted(c["dropped"].items()):
             out.append(f"    ({n} more of {prop} not kept)")
     for g in s["by_requirement"]:

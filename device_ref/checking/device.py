@@ -98,6 +98,9 @@ class CheckingDevice:
             self.check_log.add("accepted_subset", f"driver accepted bits {_bits(extra)} the "
                                f"device did not offer", accepted=hex(accepted),
                                offered=hex(offered), not_offered=_bits(extra))
+        if self.pool_only and not has(accepted, F_SWIOTLB):
+            self.check_log.note("VIRTIO_F_SWIOTLB not accepted: buffers and rings are judged "
+                                "against the restricted DMA pool the platform describes")
         for bit, level in ((F_VERSION_1, "must"), (F_SWIOTLB, "should")):
             if has(offered, bit) and not has(accepted, bit):
                 name = FEATURE_NAMES[bit]
@@ -111,8 +114,16 @@ class CheckingDevice:
             self.on_reset()
 
     # -- queues -------------------------------------------------------------------
+    def judged_region(self):
+        """The region the driver's buffers and rings must lie in: the bounce
+        region once VIRTIO_F_SWIOTLB is negotiated, and always for a device
+        behind a restricted DMA pool (restricted_pool.py)."""
+        if self.swiotlb or self.pool_only:
+            return self.bounce_region()
+        return None
+
     def _context(self, index: int, size: int) -> ring_view.Context:
-        region = self.bounce_region() if self.swiotlb else None
+        region = self.judged_region()
         return ring_view.Context(size=size, indirect=has(self.negotiated, F_INDIRECT_DESC),
                                  in_order=has(self.negotiated, F_IN_ORDER), region=region,
                                  writable_only=self.writable_only, data_limit=self.data_limit())
@@ -129,8 +140,10 @@ class CheckingDevice:
                 self.check_log.add("driver_queues aligned", f"queue {index}: {name} area at "
                                    f"{addr:#x} is not aligned to {spec.align}", queue=index,
                                    area=name, addr=addr, align=spec.align)
-            region = self.bounce_region()
-            if self.swiotlb and region is not None and not region.contains(addr, spec.size):
+            region = self.judged_region()
+            if self.pool_only:
+                self.check_log.addresses_against(region).add(addr, spec.size, f"{name} area")
+            if region is not None and not region.contains(addr, spec.size):
                 self.check_log.add("addresses inside_region", f"queue {index}: {name} area "
                                    f"{addr:#x}+{spec.size} lies outside the bounce region",
                                    queue=index, area=name, addr=addr, len=spec.size,
@@ -226,6 +239,8 @@ class CheckingBlkDevice(CheckingDevice, BlkDevice):
         ev = {"queue": queue, "type": rtype, "sector": sector}
         if rtype in (T_IN, T_OUT):
             n = data_in if rtype == T_IN else data_out
+            if log.addresses is not None:
+                log.addresses.data_bytes += n
             if n % SECTOR:
                 log.add("blk_requests io_multiple_of_512", f"{'read' if rtype == T_IN else 'write'}"
                         f" of {n} bytes", bytes=n, **ev)

@@ -188,6 +188,11 @@ class CheckingQueue:
                              queue=self.index, **p.evidence)
             for n in chain.notes:
                 self.log.note(f"queue {self.index}: {n}")
+            if self.log.addresses is not None:
+                for addr, length in chain.tables:
+                    self.log.addresses.add(addr, length, "indirect table")
+                for d in chain.descs:
+                    self.log.addresses.add(d.addr, d.len, "buffer")
             counts.chains += 1
             counts.descriptors += len(chain.descs)
             counts.indirect_chains += chain.indirect

@@ -38,7 +38,8 @@ def connection_record(index: int, device, device_type: str, rmap: RequirementMap
             "offered": hex(device.device_features()), "accepted": hex(device.negotiated or device.seen_features),
             "status_writes": list(device.status_writes),
             "queues": {str(k): asdict(c) for k, c in sorted(log.queues.items())},
-            "notes": list(log.notes), "dropped": dict(log.dropped), "violations": violations}
+            "notes": list(log.notes), "dropped": dict(log.dropped), "violations": violations,
+            **({"addresses": log.addresses.to_json()} if log.addresses is not None else {})}
 
 
 def build(device_type: str, connections: list[dict], rmap: RequirementMap) -> dict:

@@ -59,6 +59,7 @@ class Chain:
     ring_descs: int = 0          # descriptors used in the table / ring itself
     indirect: bool = False
     snapshot: list[tuple[int, bytes]] = field(default_factory=list)
+    tables: list[tuple[int, int]] = field(default_factory=list)   # indirect tables: addr, len
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # what could not be read, and so not judged
     next_pos: tuple[int, int] = (0, 0)   # packed: position and wrap after the chain
@@ -89,6 +90,7 @@ def _table(chain: Chain, read: Reader, ctx: Context, addr: int, length: int,
            packed: bool) -> None:
     """An indirect table: its entries join the chain's data descriptors."""
     chain.indirect = True
+    chain.tables.append((addr, length))
     where = f"table@{addr:#x}"
     if _outside(ctx.region, addr, length):
         chain.problem("addresses inside_region", f"indirect table {addr:#x}+{length} lies "

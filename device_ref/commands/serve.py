@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import mmap
 import os
 import signal
 import sys
@@ -14,8 +15,11 @@ from device_ref.device.features import F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACK
 from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemoryStorage
 from device_ref.devices.rng import RngDevice
 from device_ref.qenc import enable_device
+from device_ref.restricted_pool import behind_pool
 from device_ref.transport import BounceRegion
 from device_ref.vhost_user.backend import Server, SocketInUse
+
+PAGE = mmap.PAGESIZE   # what the back-end can map: whole pages
 
 HELP = "Serve a reference device (blk or rng) as a vhost-user back-end on a Unix socket."
 
@@ -57,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bounce", type=_bounce, default=DEFAULT_BOUNCE, metavar="BASE:SIZE",
                         help="guest-physical bounce region for --swiotlb "
                              "(default 0x100000000:8M)")
+    parser.add_argument("--pool", type=_bounce, metavar="BASE:SIZE",
+                        help="serve behind a restricted DMA pool at this guest-physical range: "
+                             "map only the pool of the memory the front-end shares, offer "
+                             "ACCESS_PLATFORM and SWIOTLB with the pool as bounce region "
+                             "(docs/restricted-dma-pool.md)")
     parser.add_argument("--require-swiotlb", action="store_true",
                         help="refuse a driver that does not accept VIRTIO_F_SWIOTLB")
     parser.add_argument("--seed", type=int, help="rng: deterministic entropy from this seed")
@@ -81,15 +90,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def make_factory(args: argparse.Namespace):
     """A function returning a fresh device per connection (or a CliError)."""
-
     offer = ~0
     for flag, bit_no in ((args.no_packed, F_RING_PACKED), (args.no_indirect, F_INDIRECT_DESC),
                          (args.no_event_idx, F_EVENT_IDX)):
         if flag:
             offer &= ~(1 << bit_no)
-    if args.require_swiotlb and not args.swiotlb:
-        raise CliError("--require-swiotlb needs --swiotlb")
-    bounce = BounceRegion(*args.bounce) if args.swiotlb else None
+    if args.pool is not None and args.swiotlb:
+        raise CliError("--pool and --swiotlb exclude each other (--pool offers SWIOTLB itself)")
+    if args.pool is not None and (args.pool[1] <= 0 or args.pool[0] % PAGE or args.pool[1] % PAGE
+                                  or sum(args.pool) > 1 << 64):
+        raise CliError(f"--pool: base and size must be whole {PAGE}-byte pages, size non-zero "
+                       f"(only whole pages can be mapped)")
+    if args.require_swiotlb and not (args.swiotlb or args.pool):
+        raise CliError("--require-swiotlb needs --swiotlb or --pool")
+    bounce = (BounceRegion(*args.pool) if args.pool is not None
+              else BounceRegion(*args.bounce) if args.swiotlb else None)
+    place = behind_pool if args.pool is not None else (lambda device: device)
     if not 1 <= args.queue_size <= 32768:
         raise CliError(f"--queue-size {args.queue_size} is not in 1..32768")
 
@@ -99,8 +115,9 @@ def make_factory(args: argparse.Namespace):
         rng_cls = CheckingRngDevice if getattr(args, "check_driver", False) else RngDevice
 
         def rng():
-            return rng_cls(seed=args.seed, bounce=bounce, require_swiotlb=args.require_swiotlb,
-                           queue_size=args.queue_size, offer=offer)
+            return place(rng_cls(seed=args.seed, bounce=bounce,
+                                 require_swiotlb=args.require_swiotlb,
+                                 queue_size=args.queue_size, offer=offer))
         return rng
 
     if args.seed is not None:
@@ -120,8 +137,8 @@ def make_factory(args: argparse.Namespace):
     def blk():
         # One storage for all connections: what one front-end wrote, the
         # next one reads.
-        return blk_cls(storage, opts, bounce=bounce, require_swiotlb=args.require_swiotlb,
-                       offer=offer)
+        return place(blk_cls(storage, opts, bounce=bounce,
+                             require_swiotlb=args.require_swiotlb, offer=offer))
     return blk
 
 

@@ -65,6 +65,10 @@ class DeviceCounters:
 
 
 class VirtioDevice(DeviceBackend):
+    # Behind a restricted DMA pool: the transport maps only the bounce region
+    # (set by restricted_pool.behind_pool).
+    pool_only = False
+
     def __init__(self, device_id: int, num_queues: int, queue_size: int,
                  rules: FeatureRules, config: bytes,
                  writable_config: tuple[tuple[int, int], ...] = (),

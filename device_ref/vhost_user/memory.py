@@ -118,26 +118,48 @@ def map_region(region: MemRegion, fd: int, writable: bool = True) -> MappedRegio
     return MappedRegion(region.guest_addr, region.size, region.user_addr, mem, start)
 
 
-class RegionTable:
-    """The back-end's view of guest memory: only what it was given."""
+def clip_region(region: MemRegion, window: tuple[int, int]) -> MemRegion | None:
+    """The part of ``region`` inside the guest-physical ``window`` (base,
+    size), with its front-end address and file offset moved along; None
+    when they do not meet. Mapping only that part is how a back-end behind
+    a restricted DMA pool is kept from the rest of guest memory: the bytes
+    outside are never in its address space."""
+    lo = max(region.guest_addr, window[0])
+    hi = min(region.guest_addr + region.size, window[0] + window[1])
+    if lo >= hi:
+        return None
+    skip = lo - region.guest_addr
+    return MemRegion(lo, hi - lo, region.user_addr + skip, region.mmap_offset + skip)
 
-    def __init__(self, mapped: list[MappedRegion] | None = None):
+
+class RegionTable:
+    """The back-end's view of guest memory: only what it was given (and,
+    with a window, only the part of that inside the window)."""
+
+    def __init__(self, mapped: list[MappedRegion] | None = None,
+                 spans: list[MemRegion] | None = None):
         self.regions: list[MappedRegion] = list(mapped or [])
+        # Every region as the front-end described it: used to translate ring
+        # addresses only, never to reach memory.
+        self.spans: list[MemRegion] = list(spans or [])
 
     @classmethod
-    def from_message(cls, regions: list[MemRegion], fds: list[int]) -> "RegionTable":
+    def from_message(cls, regions: list[MemRegion], fds: list[int],
+                     window: tuple[int, int] | None = None) -> "RegionTable":
         if len(fds) != len(regions):
             raise ProtocolError(f"memory table: {len(regions)} regions but {len(fds)} fds")
         validate_regions(regions)
         mapped: list[MappedRegion] = []
         try:
             for r, fd in zip(regions, fds):
-                mapped.append(map_region(r, fd))
+                part = r if window is None else clip_region(r, window)
+                if part is not None:
+                    mapped.append(map_region(part, fd))
         except ProtocolError:
             for m in mapped:
                 m.mem.close()
             raise
-        return cls(mapped)
+        return cls(mapped, regions)
 
     def close(self) -> None:
         """Unmap every region no one uses any more, so a long-running server
@@ -150,8 +172,10 @@ class RegionTable:
         self.regions = []
 
     def user_to_guest(self, user_addr: int, length: int) -> int:
-        """Translate a front-end virtual address range to a guest address."""
-        for r in self.regions:
+        """Translate a front-end virtual address range to a guest address
+        (whether or not this table maps it: the device finds out when it
+        tries to reach it)."""
+        for r in self.spans or self.regions:
             if r.user_addr <= user_addr and user_addr + length <= r.user_addr + r.size:
                 return r.guest_addr + (user_addr - r.user_addr)
         raise ProtocolError(f"front-end address {user_addr:#x}+{length} is in no shared region")

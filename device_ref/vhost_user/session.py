@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from device_ref.device.features import DEVICE_NEEDS_RESET, FEATURES_OK
+from device_ref.device.features import DEVICE_NEEDS_RESET, F_ACCESS_PLATFORM, FEATURES_OK
 from device_ref.transport import QueueConfig, TransportError
 from device_ref.vhost_user import protocol as P
 from device_ref.vhost_user.memory import RegionTable
@@ -119,6 +119,12 @@ class Session:
         self.log = log
         self.max_queues = self.device.num_queues()
         self.offered = self.device.device_features() | (1 << P.F_PROTOCOL_FEATURES)
+        # QEMU refuses a back-end offering ACCESS_PLATFORM (serve --pool)
+        # unless it can also open the back-end request channel; this one
+        # never sends on it (its front-ends translate no addresses).
+        self.offered_protocol = OFFERED_PROTOCOL | (
+            P.bits(PF.BACKEND_REQ) if self.offered >> F_ACCESS_PLATFORM & 1 else 0)
+        self.backend_req_fd: int | None = None
         self.features: int | None = None
         self.protocol = 0
         self.owner = False
@@ -145,6 +151,9 @@ class Session:
         if self.memory is not None:
             self.memory.close()
             self.memory = None
+        if self.backend_req_fd is not None:
+            os.close(self.backend_req_fd)
+            self.backend_req_fd = None
         self.channel.close()
 
     def _close_fd(self, fd: int) -> None:
@@ -232,14 +241,24 @@ class Session:
     def get_protocol_features(self, msg: P.Message) -> None:
         self._no_payload(msg)
         self._expect_fds(msg, 0)
-        self._reply(msg.request, P.encode_u64(OFFERED_PROTOCOL))
+        self._reply(msg.request, P.encode_u64(self.offered_protocol))
 
     def set_protocol_features(self, msg: P.Message) -> None:
         self._expect_fds(msg, 0)
         value = P.decode_u64(msg.payload, "SET_PROTOCOL_FEATURES")
-        if value & ~OFFERED_PROTOCOL:
-            raise Refused(f"protocol features {value & ~OFFERED_PROTOCOL:#x} were not offered")
+        if value & ~self.offered_protocol:
+            raise Refused(f"protocol features {value & ~self.offered_protocol:#x} were not "
+                          f"offered")
         self.protocol = value
+
+    def set_backend_req_fd(self, msg: P.Message) -> None:
+        if not self.protocol & (1 << PF.BACKEND_REQ):
+            raise Refused("SET_BACKEND_REQ_FD without the BACKEND_REQ protocol feature")
+        self._no_payload(msg)
+        self._expect_fds(msg, 1)
+        if self.backend_req_fd is not None:
+            os.close(self.backend_req_fd)
+        self.backend_req_fd = msg.take_fds()[0]   # kept open, never written
 
     def set_owner(self, msg: P.Message) -> None:
         self._no_payload(msg)
@@ -286,10 +305,18 @@ class Session:
     def set_mem_table(self, msg: P.Message) -> None:
         regions = P.decode_mem_table(msg.payload)
         self._expect_fds(msg, len(regions))
-        table = RegionTable.from_message(regions, msg.fds)
-        msg.close_fds()  # the mappings keep the memory; the fds are not needed
         bounce = self.device.bounce_region()
-        if (bounce is not None and self.features is not None
+        # A device behind a restricted DMA pool (serve --pool) maps the pool
+        # alone, whatever the front-end shares.
+        pool_only = bounce is not None and getattr(self.device, "pool_only", False)
+        window = (bounce.base, bounce.size) if pool_only else None
+        table = RegionTable.from_message(regions, msg.fds, window)
+        msg.close_fds()  # the mappings keep the memory; the fds are not needed
+        if pool_only:
+            self.log(f"memory table: {len(regions)} regions shared, mapped "
+                     + (", ".join(f"{r.guest_addr:#x}+{r.size:#x}" for r in table.regions)
+                        or "nothing") + " (the pool)")
+        elif (bounce is not None and self.features is not None
                 and self.features >> 44 & 1):
             for r in table.regions:
                 if not bounce.contains(r.guest_addr, r.size):
@@ -550,4 +577,5 @@ HANDLERS: dict[int, Callable[[Session, P.Message], None]] = {
     Request.SET_VRING_ENABLE: Session.set_vring_enable,
     Request.GET_CONFIG: Session.get_config,
     Request.SET_CONFIG: Session.set_config,
+    Request.SET_BACKEND_REQ_FD: Session.set_backend_req_fd,
 }
