@@ -19,7 +19,7 @@ from specc.diagnostics import Diagnostic, error
 from specc.emit.latex import LatexError, RefIndex
 from specc.model import DEVICE_INDEPENDENT, Module, Placement, reference_label
 from specc.patch.anchors import AnchorError, resolve_anchor
-from specc.patch.latex_edits import PlacementError, area_of, placement_edits
+from specc.patch.latex_edits import PlacementError, area_of, placement_edits, reference_edits
 from specc.upstream.passages import find_fragment
 from specc.upstream.source import Position
 from specc.upstream.tree import SpecTree
@@ -108,6 +108,11 @@ def check_against_tree(modules: list[Module], tree: SpecTree) -> list[Diagnostic
                 diags.append(error(f"the amended passage is in {exc}", a.pos))
         for p in m.placements:
             _placement(m, tree, p, idx, diags)
+        try:
+            reference_edits(m, tree, idx)
+        except AnchorError as exc:
+            diags.append(error(f"{exc}: a bibliography entry has nowhere to go",
+                               m.references[0].pos, width=len(m.references[0].name)))
     return diags
 
 
