@@ -7,7 +7,7 @@ from device_ref.transport import TransportError
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
 from device_ref.virtio_constants import BLK_T_IN, F_RING_PACKED
 
-from conformance.engine.core import Engine
+from conformance.engine.core import Engine, raised_by_device
 from conformance.outcomes import Failed, Skipped, Wedged
 from conformance.verbs.blk import blk_submit
 from conformance.verbs.features import negotiate
@@ -22,6 +22,10 @@ def health_check(e: Engine) -> str | None:
         return _check(e)
     except (TransportError, OSError) as exc:
         return f"the device stopped answering: {exc}"
+    except Exception as exc:  # noqa: BLE001 - an in-process device's crash is an answer
+        if raised_by_device(exc):
+            return f"the device crashed: {exc!r}"
+        raise
 
 
 def _check(e: Engine) -> str | None:

@@ -11,7 +11,7 @@ from device_ref.transport import TransportError
 from conformance import conditions, verbs  # noqa: F401 - verbs: registers every verb
 from conformance.adapters.base import Adapter, AdapterError, SetupError
 from conformance.driver_mode import run_driver_test
-from conformance.engine.core import Engine
+from conformance.engine.core import Engine, raised_by_device
 from conformance.health import health_check
 from conformance.engine.registry import Bound, bind
 from conformance.outcomes import EngineError, Failed, Skipped, StepOutcome, Wedged
@@ -25,6 +25,7 @@ CRITICAL_VERBS = {"memory_outside_region", "qenc_refused"}
 # Actions that only give the device time: a device that stopped before them
 # still stopped in the rule's own step.
 WAITING_VERBS = {"kick", "wait_used"}
+
 
 
 # A step that has not returned after this long (plus its own timeouts) is
@@ -148,7 +149,7 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions,
         session.close()
     verdict, reason = _conditional(req, verdict, reason, ev)
     if verdict in (Verdict.FAIL, Verdict.WEDGED):
-        tail = [x for x in adapter.logs().splitlines() if x.strip()][-5:]
+        tail = adapter.log_tail(5)
         if tail:
             ev.notes.append("device log: " + " | ".join(tail))
     if verdict is Verdict.WEDGED or ev.device_gone:
@@ -261,7 +262,11 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
                                   f"before '{acts[0].describe()}' and the step that checks "
                                   f"the rule ('{steps[rule_step].describe()}')")
             return Verdict.WEDGED, _line(step, out), ev
-        except Exception as exc:  # noqa: BLE001 - the runner's own fault, never the device's
+        except Exception as exc:  # noqa: BLE001 - the device's crash or the runner's fault
+            if raised_by_device(exc):
+                # an in-process device runs on this thread: its exception is its crash
+                out = Wedged(f"the device crashed: {exc!r}", "the device keeps working")
+                return Verdict.WEDGED, _line(step, out), _fill(ev, out, e)
             raise EngineError(f"{test.key} ({step.source}): {step.describe()}: the runner "
                               f"failed: {exc!r}") from exc
         bad = _invariants(e)

@@ -1,4 +1,5 @@
-"""``--device`` text -> an adapter: ``ref``, ``vhost-user:PATH``, ``spawn:COMMAND``, ``mutant:NAME``."""
+"""``--device`` text -> an adapter: ``ref``, ``vhost-user:PATH``, ``spawn:COMMAND``,
+``mutant:NAME``."""
 from __future__ import annotations
 
 from conformance.adapters.base import Adapter, AdapterError, AdapterOptions

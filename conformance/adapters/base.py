@@ -115,6 +115,10 @@ class Adapter(ABC):
         """Anything worth keeping from the device (spawned process output)."""
         return ""
 
+    def log_tail(self, lines: int) -> list[str]:
+        """The device's last ``lines`` lines of output, for a verdict's evidence."""
+        return [x for x in self.logs().splitlines() if x.strip()][-lines:]
+
     def driver_rig(self) -> DriverRig | None:
         """For driver-mode vectors: the in-process rig, or None when this
         adapter cannot judge the reference driver."""

@@ -59,10 +59,8 @@ class VhostUserAdapter(Adapter):
                                    timeout=max(self.opts.timeout, 1.0))
         except (TransportError, OSError) as exc:
             raise AdapterError(str(exc)) from None
+        # No feature, no region (the transport then describes none either).
         offers_swiotlb = bool(t.info.features >> F_SWIOTLB & 1)
-        if not offers_swiotlb:
-            # No feature, no region: the harness must not think there is one.
-            t._bounce = None   # noqa: SLF001 - the transport describes what it was given
         return Session(transport=t, device_type=self.device_type, transport_kind="vhost-user",
                        bounce=bounce if offers_swiotlb else None, shares_only_bounce=True,
                        note=f"vhost-user back-end at {self.path}",

@@ -25,7 +25,7 @@ from device_ref.virtio_constants import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER
                                          FEATURES_OK)
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
 
-from conformance import names
+from conformance import names, watchdog
 from conformance.adapters.base import Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
@@ -37,6 +37,21 @@ CANARY = 0x5A
 ACK = ACKNOWLEDGE
 NEEDS_RESET = DEVICE_NEEDS_RESET
 F_INDIRECT = F_INDIRECT_DESC
+
+
+# The in-process transport: what is raised below it, the device raised.
+DEVICE_BOUNDARY = "device_ref/transport_inproc.py"
+
+
+def raised_by_device(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of device code an in-process transport called
+    (below ``transport_inproc``), rather than out of the runner itself."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(DEVICE_BOUNDARY):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def compare(op: str, a: int, b: int) -> bool:
@@ -77,6 +92,14 @@ class Pending:
     used_len: int | None = None
     status: int | None = None
     data: bytes | None = None
+
+
+@dataclass
+class IoTally:
+    """What the last ``device_io`` did, judged batch by batch."""
+
+    requests: int = 0
+    problem: tuple[str, str] | None = None      # observed, expected: the first one
 
 
 @dataclass(slots=True)
@@ -122,7 +145,7 @@ class Engine:
     # entropy device
     last_entropy: bytes | None = None
     # device_io
-    io: list[Pending] = field(default_factory=list)
+    io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
     # queue encryption (verbs/qenc.py)
     qenc: Any = None
@@ -394,6 +417,8 @@ class Engine:
                 self.finish(c)
         self.completions += got
         self.since_kick += got
+        if got:
+            watchdog.progress()
         return got
 
     def finish(self, c: Completion) -> None:

@@ -74,7 +74,6 @@ class Progress:
             self._flush()
         if self.module is None:
             self.layout, self.module = key
-            self.started = time.monotonic()
         self.counts[result.verdict] += 1
         if done == total:
             self._flush()
@@ -86,3 +85,4 @@ class Progress:
         self.stream.flush()
         self.module = None
         self.counts = Counter()
+        self.started = time.monotonic()     # the next module's time starts here

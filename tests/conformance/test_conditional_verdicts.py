@@ -121,3 +121,13 @@ def test_a_backend_that_exits_gets_the_same_verdicts_under_spawn_and_vhost_user(
         assert by_socket[check][0] is Verdict.SKIP, by_socket[check]
         assert "condition never held" in by_socket[check][1]
     assert {k: v[0] for k, v in by_spawn.items()} == {k: v[0] for k, v in by_socket.items()}
+
+
+def test_an_in_process_device_that_raises_is_wedged_not_a_runner_error(suite):
+    """Device code runs on the runner's thread in process: what it raises is
+    its crash (WEDGED with the exception), not a fault of the runner."""
+    run = run_suite(suite, parse_adapter("mutant:writes-readable-buffer"),
+                    RunOptions(layout="split", step_timeout=0.3,
+                               only=("qenc.dev.open-readable/kat-aes-256-gcm",)))
+    assert [r.verdict for r in run.results] == [Verdict.WEDGED]
+    assert "the device crashed: AttributeError" in run.results[0].reason
