@@ -44,8 +44,9 @@ _MODULE = re.compile(r"^module\s+([A-Za-z_][\w.\-]*)", re.M)
 @dataclass(frozen=True)
 class Declared:
     """What the proposals in spec/ declare, which every copy must rename:
-    feature and constant names (with their bits and values), structures and
-    top-level sections (whose titles make the labels of their blocks)."""
+    feature and constant names (with their bits and values), structures,
+    top-level sections (whose titles make the labels of their blocks) and
+    bibliography entries."""
     names: tuple[str, ...]          # longest first, so no name is renamed inside another
     features: tuple[str, ...]
     constants: tuple[str, ...]
@@ -57,7 +58,8 @@ def declared_by_proposals(paths: list[str]) -> Declared:
     features = tuple(f.name for m in proposals for f in m.features)
     constants = tuple(c.name for m in proposals for c in m.constants)
     names = {*features, *constants, *(s.name for m in proposals for s in m.structs),
-             *(s.title for m in proposals for s in m.sections)}
+             *(s.title for m in proposals for s in m.sections),
+             *(r.name for m in proposals for r in m.references)}
     return Declared(tuple(sorted(names, key=len, reverse=True)), features, constants)
 
 

@@ -19,7 +19,8 @@ from specc.diagnostics import Diagnostic, error
 from specc.emit.latex import LatexError, RefIndex
 from specc.model import DEVICE_INDEPENDENT, Module, Placement, reference_label
 from specc.patch.anchors import AnchorError, resolve_anchor
-from specc.patch.latex_edits import PlacementError, area_of, placement_edits
+from specc.patch.latex_edits import PlacementError, area_of, placement_edits, reference_edits
+from specc.upstream.passages import find_fragment
 from specc.upstream.source import Position
 from specc.upstream.tree import SpecTree
 
@@ -107,6 +108,11 @@ def check_against_tree(modules: list[Module], tree: SpecTree) -> list[Diagnostic
                 diags.append(error(f"the amended passage is in {exc}", a.pos))
         for p in m.placements:
             _placement(m, tree, p, idx, diags)
+        try:
+            reference_edits(m, tree, idx)
+        except AnchorError as exc:
+            diags.append(error(f"{exc}: a bibliography entry has nowhere to go",
+                               m.references[0].pos, width=len(m.references[0].name)))
     return diags
 
 
@@ -127,6 +133,12 @@ def _placement(m: Module, tree: SpecTree, p: Placement, idx: RefIndex,
             near = _nearest_lines(tree, p.file, p.anchor)
             if near:
                 hint = "closest lines:\n" + "\n".join(f"    {n}" for n in near)
+        elif p.anchor_kind == "text" and "ambiguous" in msg and p.file in tree.sources:
+            src = tree.sources[p.file]
+            hits = [src.position(a) for a, _ in find_fragment(src.text, p.anchor)]
+            hint = "candidates:\n" + "\n".join(
+                f"    {h.file}:{h.line}: {src.text.split(chr(10))[h.line - 1].strip()[:80]}"
+                for h in hits[:6]) + "\n  quote more of the line to pick one"
         diags.append(error(msg, p.pos, hint=hint))
 
 

@@ -6,7 +6,7 @@ import sys
 
 from specc.cli_base import CliError
 from specc.pipeline import check_files, summary_line
-from specc.commands.tree_arg import add_tree_argument, optional_tree
+from specc.tree_option import add_tree_argument, optional_tree
 
 HELP = "check vspec modules: syntax, ids, feature bits, references, layouts, placement"
 

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from specc.cli_base import CliError
-from specc.commands.tree_arg import add_tree_argument, optional_tree
+from specc.tree_option import add_tree_argument, optional_tree
 from specc.emit.html import ReportError, build_docs
 from specc.commands.inputs import add_module_arguments, load_modules, output_dir
 from specc.emit.rst import RstError

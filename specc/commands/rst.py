@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from specc.cli_base import CliError
-from specc.commands.tree_arg import add_tree_argument, optional_tree
+from specc.tree_option import add_tree_argument, optional_tree
 from specc.commands.inputs import add_module_arguments, load_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.writers import EmitError, write_rst

@@ -183,3 +183,16 @@ def test_a_placement_anchor_not_in_the_tree_is_a_diagnostic_with_the_closest_lin
             "'#define VIRTIO_PCI_CAP_VENDR_CFG 9'") in proc.stderr
     assert f"  hint: closest lines:\n    transport-pci.tex:{up}: #define VIRTIO_PCI_CAP_VENDOR_CFG" \
         in proc.stderr
+
+
+def test_an_ambiguous_placement_anchor_lists_the_candidates(tmp_path) -> None:
+    body = CFG9.replace("= 9", "= 10").replace("VIRTIO_PCI_CAP_VENDOR_CFG 9", "VIRTIO_PCI_CAP_")
+    proc = _check(tmp_path, MINI, body)
+    assert proc.returncode == 2
+    assert "m.vspec:12:3: error: transport-pci.tex: anchor text '#define VIRTIO_PCI_CAP_' is " \
+           "ambiguous (7 occurrences)" in proc.stderr
+    lines = [_line_of(MINI, "transport-pci.tex", rf"^#define VIRTIO_PCI_CAP_{n}_CFG")
+             for n in ("COMMON", "NOTIFY")]
+    assert (f"  hint: candidates:\n    transport-pci.tex:{lines[0]}: #define VIRTIO_PCI_CAP_COMMON_CFG"
+            ) in proc.stderr
+    assert f"    transport-pci.tex:{lines[1]}: #define VIRTIO_PCI_CAP_NOTIFY_CFG" in proc.stderr

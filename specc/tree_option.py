@@ -1,4 +1,5 @@
-"""The --spec-tree argument the commands share: an upstream checkout, read once."""
+"""The --spec-tree option the commands share: an upstream checkout, read once
+(outside specc.commands, so that one command never loads another)."""
 from __future__ import annotations
 
 import argparse
