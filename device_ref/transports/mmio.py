@@ -97,9 +97,18 @@ class MmioTransport(RegisterTransport):
             n += 1
         return n
 
+    def _feature_words(self, features: int = 0) -> int:
+        """How many 32-bit feature words to read or write. Only words 0 and 1
+        exist today; a higher select is touched only for feature bits there,
+        because QEMU 7.2 treats any select above 1 as 1 (reading repeats bits
+        32-63, writing overwrites them; see docs/conformance.md)."""
+        if self.legacy:
+            return 1
+        return max(2, -(-features.bit_length() // 32))
+
     def read_device_features(self) -> int:
         features = 0
-        for sel in range(1 if self.legacy else 4):
+        for sel in range(self._feature_words()):
             self.reg_write("device_features_sel", sel)
             features |= self.reg_read("device_features") << 32 * sel
         return features
@@ -107,7 +116,7 @@ class MmioTransport(RegisterTransport):
     def write_driver_features(self, features: int) -> None:
         if self.legacy and features >> 32:
             raise TransportError("a legacy virtio-mmio device has only 32 feature bits")
-        for sel in range(1 if self.legacy else 4):
+        for sel in range(self._feature_words(features)):
             self.reg_write("driver_features_sel", sel)
             self.reg_write("driver_features", features >> 32 * sel & 0xFFFFFFFF)
 
