@@ -37,7 +37,9 @@ MMIO_BASE = 0xFEB0_0000
 NOTIFY_MULTIPLIER = 4
 _CAPS = ((0x40, R.CAP_COMMON, 0x0000, 0x1000), (0x50, R.CAP_ISR, 0x1000, 0x1000),
          (0x60, R.CAP_DEVICE, 0x2000, 0x1000), (0x70, R.CAP_NOTIFY, 0x3000, 0x1000))
-MSIX_AT = 0x88
+PCI_CFG_AT = 0x84             # struct virtio_pci_cfg_cap: a capability plus pci_cfg_data[4]
+MSIX_AT = 0x98
+BAR_BASES = {1: PCI_BAR1, 4: PCI_BAR4}
 
 
 @dataclass
@@ -186,12 +188,14 @@ class PciFunction(_Backed):
         struct.pack_into("<II", self.cfg, R.PCI_BAR0 + 16, PCI_BAR4 | R.PCI_BAR_TYPE_64, 0)
         self.cfg[R.PCI_CAP_PTR] = _CAPS[0][0]
         for i, (at, cfg_type, off, length) in enumerate(_CAPS):
-            nxt = _CAPS[i + 1][0] if i + 1 < len(_CAPS) else MSIX_AT
+            nxt = _CAPS[i + 1][0] if i + 1 < len(_CAPS) else PCI_CFG_AT
             cap_len = 20 if cfg_type == R.CAP_NOTIFY else 16
             struct.pack_into("<BBBBBB2xII", self.cfg, at, R.PCI_CAP_ID_VNDR, nxt, cap_len,
                              cfg_type, 4, 0, off, length)
             if cfg_type == R.CAP_NOTIFY:
                 struct.pack_into("<I", self.cfg, at + 16, NOTIFY_MULTIPLIER)
+        struct.pack_into("<BBBBBB2xII", self.cfg, PCI_CFG_AT, R.PCI_CAP_ID_VNDR, MSIX_AT, 20,
+                         R.CAP_PCI_CFG, 0, 0, 0, 0)
         struct.pack_into("<BBHII", self.cfg, MSIX_AT, R.PCI_CAP_ID_MSIX, 0, self.vectors - 1,
                          1, 1 | 0x800)                        # table BAR 1 +0, PBA BAR 1 +0x800
         self.config_vector = R.NO_VECTOR
@@ -199,6 +203,7 @@ class PciFunction(_Backed):
     def map_into(self, space: RegisterSpace, slot: int = 4) -> int:
         """Map the function into ``space``; returns its configuration base."""
         base = PCI_ECAM + (slot << 15)
+        self.space = space
         space.map(base, 4096, _Block(self._cfg_read, self._cfg_write))
         space.map(PCI_BAR4, 0x1000, _Block(self._common_read, self._common_write))
         space.map(PCI_BAR4 + 0x1000, 0x1000, _Block(self._isr_read, _ignore))
@@ -209,7 +214,23 @@ class PciFunction(_Backed):
 
     # -- configuration space -------------------------------------------------
     def _cfg_read(self, off: int, width: int) -> int:
+        if off == PCI_CFG_AT + 16:
+            self._window_access(None)
         return int.from_bytes(self.cfg[off:off + width], "little")
+
+    def _window_access(self, value: int | None) -> None:
+        """The PCI configuration access capability: a read or write of
+        pci_cfg_data is an access of cap.length bytes at cap.offset in the
+        BAR cap.bar names."""
+        bar, offset, length = struct.unpack_from("<B3xII", self.cfg, PCI_CFG_AT + 4)
+        if bar not in BAR_BASES or length not in (1, 2, 4):
+            return
+        addr = BAR_BASES[bar] + offset
+        if value is None:
+            data = self.space.read(addr, length)
+            self.cfg[PCI_CFG_AT + 16:PCI_CFG_AT + 16 + length] = data.to_bytes(length, "little")
+        else:
+            self.space.write(addr, length, value & ((1 << 8 * length) - 1))
 
     def _cfg_write(self, off: int, width: int, value: int) -> None:
         if off == R.PCI_COMMAND and width == 2:
@@ -218,6 +239,10 @@ class PciFunction(_Backed):
             ctrl = struct.unpack_from("<H", self.cfg, off)[0]
             keep = R.MSIX_CONTROL_ENABLE | R.MSIX_CONTROL_MASKALL
             struct.pack_into("<H", self.cfg, off, ctrl & ~keep | value & keep)
+        elif PCI_CFG_AT + 4 <= off and off + width <= PCI_CFG_AT + 20 and off != PCI_CFG_AT + 5:
+            self.cfg[off:off + width] = value.to_bytes(width, "little")
+            if off == PCI_CFG_AT + 16:
+                self._window_access(value)
 
     def msix_enabled(self) -> bool:
         ctrl = struct.unpack_from("<H", self.cfg, MSIX_AT + R.MSIX_CONTROL)[0]

@@ -370,6 +370,28 @@ class PciTransport(RegisterTransport):
         self.bus.write(self.notify_address(queue), 4, value)
         self.bus.let_run()
 
+    # -- the PCI configuration access capability ----------------------------
+    def _window(self, bar: int, offset: int, length: int) -> int:
+        cap = next((c for c in self.layout.caps if c.cfg_type == R.CAP_PCI_CFG), None)
+        if cap is None:
+            raise TransportError("device has no PCI configuration access capability")
+        if length not in (1, 2, 4) or offset % length:
+            raise TransportError(f"window access of {length} bytes at {offset:#x} is not aligned")
+        self.cfg.write(cap.at + 4, 1, bar)
+        self.cfg.write(cap.at + 8, 4, offset)
+        self.cfg.write(cap.at + 12, 4, length)
+        return cap.at + 16
+
+    def window_read(self, bar: int, offset: int, length: int) -> int:
+        """Read ``length`` bytes of BAR ``bar`` at ``offset`` through
+        configuration space alone (VIRTIO_PCI_CAP_PCI_CFG)."""
+        data = self._window(bar, offset, length)
+        return self.cfg.read(data, 4) & ((1 << 8 * length) - 1)
+
+    def window_write(self, bar: int, offset: int, length: int, value: int) -> None:
+        data = self._window(bar, offset, length)
+        self.cfg.write(data, length, value)
+
     def pci_capabilities(self) -> list[bytes] | None:
         return [struct.pack("<BBBBBB2xII", R.PCI_CAP_ID_VNDR, 0, 16, c.cfg_type, c.bar, c.id,
                             c.offset, c.length) for c in self.layout.caps]

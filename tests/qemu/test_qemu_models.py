@@ -20,6 +20,7 @@ from device_ref.driver.rng import RngDriver
 from device_ref.qemu.machine import MachineSpec, QemuMachine
 from device_ref.transport import TransportError
 from device_ref.transports import registers as R
+from device_ref.transports.layout_facts import bar_size, pci_facts
 
 pytestmark = pytest.mark.qemu_model
 
@@ -188,3 +189,21 @@ def test_selftest_qemu_setup_errors_are_one_line(capsys, tmp_path):
     assert device_ref_main(["selftest", "--qemu", "pci", "--device", "rng",
                             "--qemu-arg=-no-such-option"]) == 2
     assert "QEMU exited" in capsys.readouterr().err
+
+
+def test_pci_layout_facts_and_configuration_window_on_qemu():
+    """Every layout rule holds for QEMU's virtio-rng-pci, and the PCI
+    configuration access capability reaches the common configuration."""
+    with QemuMachine(CONFIGS["pci-rng"]) as m:
+        t = m.transport()
+        facts = pci_facts(t, t.read_device_features())
+        assert all(f.holds is not False for f in facts.values()), facts
+        assert facts["pci-cfg-present"].holds and facts["msix-table-size"].holds
+        t.write_status(1)
+        common = t.common_cap
+        assert t.window_read(common.bar, common.offset + 0x14, 1) == 1
+        t.window_write(common.bar, common.offset + 0x14, 1, 3)
+        assert t.read_status() == 3
+        assert bar_size(t.cfg, t.common_cap.bar) >= 0x4000
+        assert m.transport().layout.bars == t.layout.bars      # sizing restored the BAR
+        t.close()

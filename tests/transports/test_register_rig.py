@@ -45,7 +45,7 @@ def test_pci_probe_reads_the_capability_list():
     rig = blk_rig("pci")
     t = rig.transport
     try:
-        assert [c.name for c in t.layout.caps] == ["common", "isr", "device", "notify"]
+        assert [c.name for c in t.layout.caps] == ["common", "isr", "device", "notify", "pci-cfg"]
         assert t.notify_cap.notify_multiplier == 4
         assert t.msix_vectors == 2 and t.device_id() == 2
     finally:
@@ -89,6 +89,19 @@ def test_feature_select_above_one_reads_zero_and_alias_fault_repeats_bits(kind):
             assert read(reg) == (high if alias else 0)
         finally:
             rig.close()
+
+
+def test_pci_configuration_access_window_reaches_the_common_configuration():
+    rig = blk_rig("pci")
+    t = rig.transport
+    try:
+        t.write_status(1)
+        common = t.common_cap
+        assert t.window_read(common.bar, common.offset + 0x14, 1) == 1     # device_status
+        t.window_write(common.bar, common.offset + 0x14, 1, 3)
+        assert t.read_status() == 3
+    finally:
+        rig.close()
 
 
 def test_out_of_range_queue_select_shows_size_zero():
