@@ -28,6 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qemu.qmp import QMPError
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
 from device_ref.qemu.gdb_remote import GdbRemote, GdbRemoteError
 from device_ref.qemu.models import ModelArgs, model_args
 from device_ref.qemu.stub_bus import StubBus
@@ -91,7 +94,7 @@ class QemuMachine:
     boot_seconds: float = 0.0
     _fd: int = -1
     _tmp: tempfile.TemporaryDirectory | None = None
-    _transport: object = field(default=None, repr=False)
+    _qmp: QEMUMonitorProtocol | None = field(default=None, repr=False)
 
     # -- lifetime ----------------------------------------------------------
     def __enter__(self) -> "QemuMachine":
@@ -114,7 +117,8 @@ class QemuMachine:
                "-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot",
                "-object", f"memory-backend-file,id=ram,size={ram},mem-path=/dev/fd/{self._fd},"
                           "share=on",
-               "-gdb", f"unix:{self.workdir / 'gdb.sock'},server=on,wait=off"]
+               "-gdb", f"unix:{self.workdir / 'gdb.sock'},server=on,wait=off",
+               "-qmp", f"unix:{self.workdir / 'qmp.sock'},server=on,wait=off"]
         if spec.machine == "q35":
             cmd += ["-chardev", f"file,id=fwlog,path={self.workdir / 'firmware.log'}",
                     "-device", "isa-debugcon,iobase=0x402,chardev=fwlog"]
@@ -199,8 +203,32 @@ class QemuMachine:
             time.sleep(0.2)   # qboot finds no kernel and halts almost at once
         self._check_alive()
 
+    def qmp(self, command: str, **args: object) -> object:
+        """Run one QMP command (the monitor is on a Unix socket in the
+        machine's directory); a refusal or a lost monitor is a QemuSetupError."""
+        try:
+            if self._qmp is None:
+                self._qmp = QEMUMonitorProtocol(str(self.workdir / "qmp.sock"))
+                self._qmp.connect()
+                self._qmp.settimeout(5.0)
+            return self._qmp.cmd(command, **args)
+        except (QMPError, OSError) as exc:
+            raise QemuSetupError(f"QMP {command}: {exc}") from None
+
+    def resize_disk(self, size: int) -> None:
+        """Change the size of the scratch disk of a blk model (a configuration change)."""
+        if "disk" not in (self.model.files if self.model else {}):
+            raise QemuSetupError(f"{self.spec.device} has no scratch disk to resize")
+        self.qmp("block_resize", **{"node-name": "disk0", "size": size})
+
     def close(self) -> None:
         """Stop QEMU (terminate, then kill) and release everything; idempotent."""
+        if self._qmp is not None:
+            try:
+                self._qmp.close()
+            except (QMPError, OSError):
+                pass
+            self._qmp = None
         if self.remote is not None:
             self.remote.close()
             self.remote = None

@@ -61,6 +61,12 @@ class MmioTransport(RegisterTransport):
         if self._device_id == 0:
             raise TransportError(f"virtio-mmio slot at {base:#x} has no device (id 0)")
         self._queues: dict[int, QueueConfig] = {}
+        self.held = False
+
+    def hold_interrupts(self) -> None:
+        """Stop reading and acknowledging InterruptStatus while waiting, so
+        a caller can look at the events the device keeps showing."""
+        self.held = True
 
     def reg_read(self, name: str) -> int:
         return self.bus.read(self.base + R.MMIO[name], 4)
@@ -73,6 +79,8 @@ class MmioTransport(RegisterTransport):
 
     # -- interrupts --------------------------------------------------------
     def _poll_interrupts(self) -> Interrupts:
+        if self.held:
+            return Interrupts()
         status = self.reg_read("interrupt_status")
         got = Interrupts()
         if status:

@@ -207,3 +207,19 @@ def test_pci_layout_facts_and_configuration_window_on_qemu():
         assert bar_size(t.cfg, t.common_cap.bar) >= 0x4000
         assert m.transport().layout.bars == t.layout.bars      # sizing restored the BAR
         t.close()
+
+
+@pytest.mark.parametrize("config", ["pci-blk", "mmio-blk"])
+def test_disk_resize_over_qmp_is_a_config_change(config):
+    """A QMP block_resize reaches the driver as a configuration interrupt and
+    a new config_generation, with the new capacity in the configuration."""
+    with QemuMachine(CONFIGS[config]) as m:
+        drv = _driver(m)
+        t = drv.t
+        before = t.config_generation()
+        m.resize_disk(8 << 20)
+        assert t.wait_interrupts(5.0).config >= 1
+        assert int.from_bytes(t.read_config(0, 8), "little") == (8 << 20) // 512
+        assert t.config_generation() != before
+        drv.shutdown()
+        t.close()
