@@ -65,6 +65,9 @@ def model_args(device: str, props: dict[str, str], workdir: Path,
         # a hub port with nothing else on the hub: frames go nowhere
         out.before += ["-netdev", "hubport,id=net0,hubid=0"]
         props["netdev"] = "net0"
+        if "-pci" in device:
+            # no iPXE option ROM: the firmware would spend ~20 s trying to boot from it
+            props.setdefault("romfile", "")
     elif kind in ("serial", "console"):
         sock = workdir / "console.sock"
         out.files["console"] = sock

@@ -76,6 +76,7 @@ def test_model_args_give_each_family_a_local_backend(tmp_path):
     assert "rng-builtin,id=rng0" in rng.before
     net = model_args("virtio-net-pci", {}, tmp_path)
     assert any(a.startswith("hubport") for a in net.before)     # no host network
+    assert "romfile=" in net.device                              # no iPXE boot attempt
     con = model_args("virtio-serial-pci", {}, tmp_path)
     assert con.after == ["-device", "virtconsole,chardev=con0"]
     assert family("virtio-blk-pci-non-transitional") == "blk"
