@@ -25,6 +25,7 @@ from device_ref.driver.blk import header
 from device_ref.transport import TransportError
 from device_ref.transport_inproc import InProcTransport
 
+from conformance.adapters.base import DriverRig
 from conformance.names import STATUS_BITS, feature_bit
 from conformance.outcomes import Failed, Skipped
 from conformance.verdicts import Evidence, Verdict
@@ -34,14 +35,9 @@ RNG_SEED = 1234
 RAM_SIZE = 4 << 20
 
 
-def run_driver_test(test, adapter, layout: str) -> tuple[Verdict, str, Evidence]:
+def run_driver_test(test, rig: DriverRig, layout: str) -> tuple[Verdict, str, Evidence]:
     """Run one driver-mode vector; the verdict is about the reference driver."""
-    from conformance.adapters.ref import RefAdapter, reference_device
-    if not isinstance(adapter, RefAdapter) or adapter.factory is not reference_device:
-        return Verdict.SKIP, ("driver under test: driver-mode vectors run with the ref adapter "
-                              "(check another driver with device-ref serve --check-driver)"), \
-            Evidence()
-    run = DriverRun(test, adapter.bounce, layout, adapter.opts.device_type)
+    run = DriverRun(test, rig.bounce, layout, rig.device_type)
     try:
         return run.execute()
     finally:

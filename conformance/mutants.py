@@ -25,6 +25,7 @@ from device_ref.transport import BounceRegion
 
 from conformance.adapters.base import AdapterError, AdapterOptions
 from conformance.adapters.ref import DISK_SECTORS, RNG_SEED, RefAdapter
+from device_ref.device.chain import ChainIO
 
 
 class _Silent:
@@ -89,7 +90,6 @@ class CompletesOutOfOrder:
         if q is None or q.ring is None or not self._running() \
                 or not has(self.negotiated, F_IN_ORDER) or self.negotiated >> 34 & 1:
             return super().notify(queue)
-        from device_ref.device.chain import ChainIO
         try:
             chains = q.ring.pop()
         except RingError as exc:

@@ -22,3 +22,8 @@ class Wedged(StepOutcome):
 
 class Skipped(StepOutcome):
     """A precondition does not hold here (SKIP); ``observed`` says why."""
+
+
+class EngineError(Exception):
+    """The runner itself failed on a step (a runner or vector problem): exit 2,
+    never a verdict about the device."""

@@ -17,6 +17,10 @@ import pytest
 
 from conformance.vectors import Test, VectorError, load_file
 from conformance.verdicts import Verdict
+from conformance import expect_fail
+from conformance.commands.run import make_adapter
+from conformance.runner import RunOptions, run_test
+from device_ref.cli_base import CliError
 
 _STATE: dict = {}
 
@@ -51,8 +55,6 @@ def pytest_configure(config) -> None:
     if not layouts or any(x not in ("split", "packed") for x in layouts):
         raise pytest.UsageError("--virtio-layout takes split, packed or both")
     _STATE.update(layouts=layouts, adapter=None, group=None, vectors=vectors.resolve())
-    from conformance.commands.run import make_adapter
-    from device_ref.cli_base import CliError
     try:   # check the adapter now, so a typo is one usage error, not one per test
         make_adapter(config.getoption("--virtio-device"), config.getoption("--virtio-device-type"),
                      config.getoption("--virtio-bounce"),
@@ -61,7 +63,6 @@ def pytest_configure(config) -> None:
         raise pytest.UsageError(str(exc)) from None
     listed = config.getoption("--virtio-expect-fail")
     if listed:
-        from conformance import expect_fail
         try:
             _STATE["expect_fail"] = expect_fail.read(listed)
         except expect_fail.ExpectFailError as exc:
@@ -99,8 +100,6 @@ class VectorItem(pytest.Item):
     def _adapter(self):
         adapter = _STATE.get("adapter")
         if adapter is None:
-            from conformance.commands.run import make_adapter
-            from device_ref.cli_base import CliError
             cfg = self.config
             try:
                 adapter = make_adapter(cfg.getoption("--virtio-device"),
@@ -113,7 +112,6 @@ class VectorItem(pytest.Item):
         return adapter
 
     def runtest(self) -> None:
-        from conformance.runner import RunOptions, run_test
         adapter = self._adapter()
         group = (id(self.test.group), self.layout)
         if _STATE.get("group") != group:

@@ -5,12 +5,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from device_ref.ring.hostile import ChainTooLong, QueueFull, RingOutcome, RingViolation
 from device_ref.transport import TransportError
 
+from conformance import conditions, verbs  # noqa: F401 - verbs: registers every verb
 from conformance.adapters.base import Adapter, AdapterError
-from conformance.harness import Harness
-from conformance.outcomes import Failed, Skipped, StepOutcome, Wedged
-from conformance.vectors import Group, Requirement, Suite, Test
+from conformance.driver_mode import run_driver_test
+from conformance.engine.core import Engine
+from conformance.engine.health import health_check
+from conformance.engine.registry import Bound, bind
+from conformance.outcomes import EngineError, Failed, Skipped, StepOutcome, Wedged
+from conformance.vectors import Requirement, Step, Suite, Test
 from conformance.verdicts import Evidence, TestResult, Verdict
 from conformance.watchdog import Hung, guard
 
@@ -86,71 +91,88 @@ def _result(test: Test, req: Requirement | None, verdict: Verdict, reason: str,
         reason=reason, evidence=evidence, layout=layout, seconds=seconds)
 
 
-def _group_skip(group: Group, adapter: Adapter) -> str | None:
-    if group.target == "driver":
-        return "driver under test: driver-mode vectors run through conformance/driver_mode.py"
-    return None
-
-
-def run_test(test: Test, adapter: Adapter, opts: RunOptions) -> TestResult:
+def run_test(test: Test, adapter: Adapter, opts: RunOptions,
+             bound: dict[int, Bound] | None = None) -> TestResult:
     req, stale = _statement(test, opts)
     if stale:
         r = _result(test, req, Verdict.SKIP, f"OUTDATED: {stale}", Evidence(), opts.layout)
         r.outdated = True
         return r
+    start = time.monotonic()
     if test.group.target == "driver":   # the driver is under test: conformance/driver_mode.py
-        from conformance.driver_mode import run_driver_test
-        start = time.monotonic()
-        verdict, reason, ev = run_driver_test(test, adapter, opts.layout)
+        rig = adapter.driver_rig()
+        if rig is None:
+            return _result(test, req, Verdict.SKIP, DRIVER_RIG_MISSING, Evidence(), opts.layout)
+        verdict, reason, ev = run_driver_test(test, rig, opts.layout)
         return _result(test, req, verdict, reason, ev, opts.layout, time.monotonic() - start)
-    why = _group_skip(test.group, adapter)
-    if why:
-        return _result(test, req, Verdict.SKIP, why, Evidence(), opts.layout)
-    group = test.group
-    wanted = group.device_type
+    wanted = test.group.device_type
     if adapter.device_types is not None and wanted is not None \
             and wanted not in adapter.device_types:
         return _result(test, req, Verdict.SKIP,
                        f"needs a {wanted} device; {adapter.describe()} has "
                        f"{', '.join(adapter.device_types)}", Evidence(), opts.layout)
-    start = time.monotonic()
     try:
         session = adapter.open(wanted)
-    except Exception as exc:  # noqa: BLE001 - whatever the device did, the run goes on
+    except AdapterError as exc:
+        # No step of this test ran, so no rule of it was reached: not a verdict
+        # about the rule (the test that left the device down has its own).
         adapter.after_wedged()
-        text = str(exc) if isinstance(exc, AdapterError) else f"unexpected error: {exc!r}"
-        return _result(test, req, Verdict.WEDGED, f"device unreachable: {text}",
-                       Evidence(step="(connect)", observed=text), opts.layout,
+        return _result(test, req, Verdict.SKIP, f"device unreachable, no step ran: {exc}",
+                       Evidence(step="(connect)", observed=str(exc)), opts.layout,
                        time.monotonic() - start)
-    def reopen():
-        return adapter.open(wanted)
+    bound = bound if bound is not None else bind_test(test)
     try:
-        verdict, reason, ev = _execute(test, session, opts, reopen)
+        verdict, reason, ev = _execute(test, session, opts, bound, lambda: adapter.open(wanted))
     finally:
         session.close()
-    if verdict is Verdict.WEDGED:
+    verdict, reason = _conditional(req, verdict, reason, ev)
+    if verdict in (Verdict.FAIL, Verdict.WEDGED):
         tail = [x for x in adapter.logs().splitlines() if x.strip()][-5:]
         if tail:
             ev.notes.append("device log: " + " | ".join(tail))
+    if verdict is Verdict.WEDGED or ev.device_gone:
         adapter.after_wedged()
     return _result(test, req, verdict, reason, ev, opts.layout, time.monotonic() - start)
 
 
-def _health(h: Harness, session, opts: RunOptions, reopen) -> tuple[str | None, str]:
+DRIVER_RIG_MISSING = ("driver under test: driver-mode vectors run with the ref adapter "
+                      "(check another driver with device-ref serve --check-driver)")
+
+
+def bind_test(test: Test) -> dict[int, Bound]:
+    """Every step of a test matched to its verb (StepError: a vector error)."""
+    where = f"{test.group.file.path}: {test.key}"
+    return {id(s): bind(s, f"{where} ({s.source})")
+            for s in (*test.group.preconditions, *test.steps)}
+
+
+def _conditional(req: Requirement | None, verdict: Verdict, reason: str,
+                 ev: Evidence) -> tuple[Verdict, str]:
+    """FAIL and WEDGED stand only where the rule applied (design.md, "Verdicts")."""
+    if verdict not in (Verdict.FAIL, Verdict.WEDGED):
+        return verdict, reason
+    if ev.not_reached:
+        return Verdict.SKIP, f"condition never held: {ev.not_reached}"
+    if req is not None and req.condition and ev.observations is not None:
+        failed = conditions.unmet(req.condition, ev.observations)
+        if failed:
+            return Verdict.SKIP, f"condition never held: {failed} ({reason})"
+    return verdict, reason
+
+
+def _health(e: Engine, session, opts: RunOptions, reopen) -> tuple[str | None, str]:
     """Whether the device works after a reset; for a device in another
     process that dropped the connection, whether a new connection works
     (what a VMM does after a back-end disconnects)."""
-    problem = h.health_check()
+    problem = health_check(e)
     if problem is None or session.synchronous:
         return problem, ""
     try:
         fresh = reopen()
-    except Exception as exc:  # noqa: BLE001
+    except AdapterError as exc:
         return f"{problem}; a new connection failed too: {exc}", ""
     try:
-        again = Harness(fresh, opts.layout, opts.step_timeout).health_check()
-    except Exception as exc:  # noqa: BLE001
-        again = f"unexpected error: {exc!r}"
+        again = health_check(Engine.start(fresh, opts.layout, opts.step_timeout))
     finally:
         fresh.close()
     if again is None:
@@ -158,107 +180,143 @@ def _health(h: Harness, session, opts: RunOptions, reopen) -> tuple[str | None, 
     return problem, ""
 
 
-def _execute(test: Test, session, opts: RunOptions, reopen=None) -> tuple[Verdict, str, Evidence]:
-    h = Harness(session, opts.layout, opts.step_timeout)
+def _run_step(e: Engine, b: Bound) -> None:
+    if b.verb is None:
+        raise Skipped(b.skip or f"this runner does not implement {b.step.kind} '{b.step.verb}'")
+    b.verb.fn(e, **b.args)
+
+
+def _first_expectation(steps: list[Step]) -> int:
+    return next((i for i, s in enumerate(steps) if s.kind == "expectation"), len(steps))
+
+
+def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
+             reopen) -> tuple[Verdict, str, Evidence]:
+    e = Engine.start(session, opts.layout, opts.step_timeout)
     steps = list(test.group.preconditions) + list(test.steps)
+    rule_step = _first_expectation(steps)
     for i, step in enumerate(steps):
-        h._upcoming = steps[i + 1:]
+        e.upcoming = tuple(steps[i + 1:])
         ev = Evidence(step=step.describe(), step_index=i, source=step.source)
+        b = bound[id(step)]
+        limit = opts.hang_guard + opts.step_timeout + b.args.get("timeout_ms", 0) / 1000 \
+            if opts.hang_guard > 0 else 0
         try:
-            limit = opts.hang_guard + opts.step_timeout + step.args.get("timeout_ms", 0) / 1000 \
-                if opts.hang_guard > 0 else 0
             with guard(limit):
-                h.run_step(step)
+                _run_step(e, b)
         except Hung as exc:
             return Verdict.WEDGED, f"{step.describe()}: the device hung: the step {exc}", \
-                _fill(ev, Wedged(f"the step {exc}", "the step returns"))
-        except Skipped as exc:
-            return Verdict.SKIP, exc.observed, _fill(ev, exc)
-        except Failed as exc:
+                _fill(ev, Wedged(f"the step {exc}", "the step returns"), e)
+        except (Skipped, ChainTooLong) as exc:
+            return Verdict.SKIP, exc.observed, _fill(ev, exc, e)
+        except (Failed, RingViolation) as exc:
             exc.critical = exc.critical or step.verb in CRITICAL_VERBS
-            return Verdict.FAIL, _line(step, exc), _fill(ev, exc)
-        except Wedged as exc:
-            if test.result == "acceptable" and not session.synchronous and reopen is not None:
+            return Verdict.FAIL, _line(step, exc), _fill(ev, exc, e)
+        except (Wedged, QueueFull, TransportError) as exc:
+            out = exc if isinstance(exc, (Wedged, QueueFull)) else \
+                Wedged(f"the device stopped answering: {exc}")
+            _fill(ev, out, e)
+            gone = _gone(session)
+            ev.device_gone = gone
+            if test.result == "acceptable" and not session.synchronous:
                 # Either outcome conforms: a back-end may refuse by dropping the
-                # connection, as long as a new connection works.
-                problem, note = _health(h, session, opts, reopen)
+                # connection or by exiting (the rule lets it stop working).
+                if gone:
+                    return Verdict.PASS, f"{step.describe()}: refused ({out.observed}); the " \
+                        f"back-end stopped working, which the rule allows", ev
+                problem, _note = _health(e, session, opts, reopen)
                 if problem is None:
-                    return Verdict.PASS, f"{step.describe()}: refused ({exc.observed}); " \
-                        f"a new connection worked", _fill(ev, exc)
-            return Verdict.WEDGED, _line(step, exc), _fill(ev, exc)
-        except TransportError as exc:
-            return Verdict.WEDGED, f"{step.describe()}: the device stopped answering: {exc}", \
-                _fill(ev, Wedged(str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a device must never crash the runner
-            return Verdict.WEDGED, f"{step.describe()}: unexpected error: {exc!r}", \
-                _fill(ev, Wedged(repr(exc)))
-        # always-on invariants, checked after every step
-        bad = _invariants(h)
+                    return Verdict.PASS, f"{step.describe()}: refused ({out.observed}); " \
+                        f"a new connection worked", ev
+            # A device that stopped on hostile input before the step that checks
+            # the rule never reached the rule: its condition never held. (One
+            # that stops on ordinary requests is WEDGED.)
+            hostile = test.result != "valid" or bool(e.offending)
+            if gone and hostile and i < rule_step < len(steps):
+                ev.not_reached = (f"the device stopped answering at '{step.describe()}', "
+                                  f"before '{steps[rule_step].describe()}' checked the rule")
+            return Verdict.WEDGED, _line(step, out), ev
+        except Exception as exc:  # noqa: BLE001 - the runner's own fault, never the device's
+            raise EngineError(f"{test.key} ({step.source}): {step.describe()}: the runner "
+                              f"failed: {exc!r}") from exc
+        bad = _invariants(e)
         if bad is not None:
-            return Verdict.FAIL, _line(step, bad), _fill(ev, bad)
+            return Verdict.FAIL, _line(step, bad), _fill(ev, bad, e)
     end = Evidence(step="(end of test)")
+    note = ""
     if test.result in ("invalid", "acceptable"):
-        problem, note = _health(h, session, opts, reopen)
+        problem, note = _health(e, session, opts, reopen)
         if problem:
+            if test.result == "acceptable" and _gone(session):
+                return Verdict.PASS, "the back-end stopped working after the test, which " \
+                    "the rule allows", end
             return Verdict.WEDGED, f"after the test the device did not work again: {problem}", \
-                Evidence(step="(reset and retry)", expected="the device works after a reset",
-                         observed=problem)
-        bad = _invariants(h)
+                _fill(Evidence(step="(reset and retry)"), Wedged(problem,
+                      "the device works after a reset"), e)
+        bad = _invariants(e)
         if bad is not None:
-            return Verdict.FAIL, f"(reset and retry): {bad.observed}", _fill(end, bad)
+            return Verdict.FAIL, f"(reset and retry): {bad.observed}", _fill(end, bad, e)
         if test.result == "invalid":
             return Verdict.REJECT, "handled the invalid input safely (every expectation held) " \
                 "and worked again after a reset" + note, end
-        if note:
-            return Verdict.PASS, "behaved as required" + note, end
-    return Verdict.PASS, "behaved as required", end
+    return Verdict.PASS, "behaved as required" + note, end
 
 
-def _invariants(h: Harness) -> Failed | None:
+def _gone(session) -> bool:
+    """Whether the device behind the session has gone (connection closed, process exited)."""
+    return session.gone()
+
+
+def _invariants(e: Engine) -> Failed | None:
     """What a device must never do, whatever the vector checks."""
-    if h.readable_corrupted:
-        return Failed(f"device wrote into {h.readable_corrupted[0]}",
+    if e.readable_corrupted:
+        return Failed(f"device wrote into {e.readable_corrupted[0]}",
                       "device-readable buffers left unchanged")
-    if h.swiotlb and session_watch(h) is not None:
-        problems = session_watch(h).violations()
+    if e.swiotlb and e.s.watch is not None:
+        problems = e.s.watch.violations()
         if problems:
             return Failed("; ".join(problems[:3]),
                           "guest memory outside the bounce region untouched", critical=True)
     return None
 
 
-def session_watch(h: Harness):
-    return h.s.watch
-
-
-def _line(step, exc: StepOutcome) -> str:
+def _line(step, exc: StepOutcome | RingOutcome) -> str:
     text = f"{step.describe()}: {exc.observed}"
     if exc.expected:
         text += f" (expected {exc.expected})"
     return text
 
 
-def _fill(ev: Evidence, exc: StepOutcome) -> Evidence:
+def _fill(ev: Evidence, exc: StepOutcome | RingOutcome, e: Engine) -> Evidence:
+    """The outcome's comparison plus what the device did to the hostile buffers."""
     ev.expected = exc.expected
     ev.observed = exc.observed
-    ev.critical = bool(getattr(exc, "critical", False))
+    ev.critical = exc.critical
+    ev.observations = e.observations()
+    for token in e.offending:
+        done = e.pending.get(token) is None
+        ev.notes.append("the offending buffer was " + ("used by the device" if done else
+                                                        "never used by the device"))
     return ev
 
 
 def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,
               progress: Callable[[int, int, TestResult], None] | None = None) -> RunResult:
     tests = [t for t in suite.tests() if selected(t, opts.only)]
+    bound = {id(t): bind_test(t) for t in tests}     # a vector error stops the run here
     out = RunResult(adapter=adapter.describe(), layout=opts.layout)
     start = time.monotonic()
     current_group = None
     try:
+        if tests and not adapter.preflighted:
+            adapter.preflight()    # SetupError: the run cannot start as asked
         for n, test in enumerate(tests, 1):
             if test.group is not current_group:
                 if current_group is not None:
                     adapter.end_group()
                 current_group = test.group
                 adapter.begin_group(f"{test.group.file.module}#{test.group.index}")
-            r = run_test(test, adapter, opts)
+            r = run_test(test, adapter, opts, bound[id(test)])
             out.results.append(r)
             if progress is not None:
                 progress(n, len(tests), r)

@@ -7,7 +7,7 @@ bytes). Shapes the layout cannot express SKIP.
 from __future__ import annotations
 
 from conformance.outcomes import Skipped
-from conformance.rings import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc
+from device_ref.ring.hostile import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc
 
 FOUR_G = 1 << 32
 VALID = {"plain", "not_available", "direct_then_indirect", "indirect_write_flag",
@@ -65,7 +65,7 @@ def submit(h, q, shape: str, segs, pending) -> None:
         while len(entries) < q.size:
             entries.append((status[0], 1, True, b""))
         entries.append(status)
-        table = h._alloc(16 * len(entries))
+        table = h.alloc(16 * len(entries))
         q.write_table(table, _table_entries(entries, packed))
         descs = [Desc(table, 16 * len(entries), DESC_F_INDIRECT)]
     elif shape == "over_4g":
@@ -79,30 +79,30 @@ def submit(h, q, shape: str, segs, pending) -> None:
         readable = [s for s in segs if not s[2]]
         descs = _plain(writable[-1:] + readable + writable[:-1])
     elif shape == "nested_indirect":
-        inner = h._alloc(16 * len(segs))
+        inner = h.alloc(16 * len(segs))
         q.write_table(inner, _table_entries(segs, packed))
-        outer = h._alloc(16)
+        outer = h.alloc(16)
         q.write_table(outer, [Desc(inner, 16 * len(segs), DESC_F_INDIRECT, 0)])
         descs = [Desc(outer, 16, DESC_F_INDIRECT)]
     elif shape == "indirect_and_next":
-        table = h._alloc(16 * (len(segs) - 1))
+        table = h.alloc(16 * (len(segs) - 1))
         q.write_table(table, _table_entries(segs[:-1], packed))
         status = segs[-1]
         descs = [Desc(table, 16 * (len(segs) - 1), DESC_F_INDIRECT | DESC_F_NEXT, -1),
                  Desc(status[0], status[1], DESC_F_WRITE, 0)]
     elif shape == "direct_then_indirect":
         rest = segs[1:]
-        table = h._alloc(16 * len(rest))
+        table = h.alloc(16 * len(rest))
         q.write_table(table, _table_entries(rest, packed))
         hdr = segs[0]
         descs = [Desc(hdr[0], hdr[1], DESC_F_NEXT, -1),
                  Desc(table, 16 * len(rest), DESC_F_INDIRECT, 0)]
     elif shape == "indirect_write_flag":
-        table = h._alloc(16 * len(segs))
+        table = h.alloc(16 * len(segs))
         q.write_table(table, _table_entries(segs, packed))
         descs = [Desc(table, 16 * len(segs), DESC_F_INDIRECT | DESC_F_WRITE)]
     elif shape == "indirect_extra_flags":
-        table = h._alloc(16 * len(segs))
+        table = h.alloc(16 * len(segs))
         q.write_table(table, _table_entries(segs, packed, extra=True))
         descs = [Desc(table, 16 * len(segs), DESC_F_INDIRECT)]
     else:
@@ -116,6 +116,8 @@ def submit(h, q, shape: str, segs, pending) -> None:
     pending.readable = [(a, n, d) for a, n, w, d in segs if not w]
     if shape in VALID:
         h.readable_log += pending.readable
+    else:
+        h.offending.append(token)     # a forbidden layout: evidence says if it was used
     h.pending[token] = pending
     if pending.kind == "blk":
         h.last_blk = pending

@@ -255,9 +255,31 @@ def parse(doc: dict, path: str) -> VectorFile:
     return vf
 
 
+MAX_FILE_BYTES = 16 << 20     # one vector file
+MAX_DEPTH = 32                # JSON nesting (a vector file needs 7)
+
+
+def _depth(doc: Any) -> int:
+    """Nesting depth of a parsed JSON value (iterative: no recursion limit)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
 def load_file(path: str | Path) -> VectorFile:
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise VectorError(f"{p}: {size} bytes; a vector file is at most {MAX_FILE_BYTES}")
         text = p.read_text("utf-8")
     except OSError as exc:
         raise VectorError(f"{p}: cannot read: {exc.strerror}") from None
@@ -267,6 +289,10 @@ def load_file(path: str | Path) -> VectorFile:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise VectorError(f"{p}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise VectorError(f"{p}: JSON nested too deeply (at most {MAX_DEPTH} levels)") from None
+    if _depth(doc) > MAX_DEPTH:
+        raise VectorError(f"{p}: JSON nested more than {MAX_DEPTH} levels deep")
     validate(doc, str(p))
     return parse(doc, str(p))
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from typing import Any
 
 
 class Verdict(str, Enum):
@@ -39,6 +40,12 @@ class Evidence:
     observed: str = ""
     critical: bool = False      # touched memory outside SWIOTLB / released unauthenticated data
     notes: list[str] = field(default_factory=list)
+    # For the verdict policy, not the reports: whether the device had gone
+    # (connection closed, process exited), why the rule was not reached, and
+    # what the test observed (conformance/conditions.py).
+    device_gone: bool = False
+    not_reached: str = ""
+    observations: Any = None
 
 
 @dataclass
@@ -70,6 +77,8 @@ class TestResult:
     def to_json(self) -> dict:
         d = asdict(self)
         d["verdict"] = self.verdict.value
+        for k in ("device_gone", "not_reached", "observations"):
+            d["evidence"].pop(k, None)
         return {_camel(k): (_camel_keys(v) if isinstance(v, dict) else v) for k, v in d.items()}
 
 

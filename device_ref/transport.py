@@ -60,13 +60,12 @@ import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+from device_ref.virtio_constants import (PCI_CAP_ID_VNDR, VIRTIO_PCI_CAP_QENC_CFG,  # noqa: F401
+                                       VIRTIO_PCI_CAP_SHARED_MEMORY_CFG,
+                                       VIRTIO_PCI_CAP_SWIOTLB_CFG)
 
 # PCI capability constants (facts: vendor-specific capability id, cfg_type
 # numbers assigned by the virtio PCI transport, 10 proposed for SWIOTLB).
-PCI_CAP_ID_VNDR = 0x09
-VIRTIO_PCI_CAP_SHARED_MEMORY_CFG = 8
-VIRTIO_PCI_CAP_SWIOTLB_CFG = 10
-VIRTIO_PCI_CAP_QENC_CFG = 11      # proposed with VIRTIO_F_QUEUE_ENCRYPTION
 _CAP = struct.Struct("<BBBBBB2xII")      # struct virtio_pci_cap: 16 bytes
 _CAP64 = struct.Struct("<BBBBBB2xIIII")  # 24 bytes
 

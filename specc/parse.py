@@ -20,6 +20,7 @@ from specc.model import (DEVICE_INDEPENDENT, ConformanceEntry, Constant, Feature
                          Module, NormativeBlock, Note, Paragraph, Placement, Prose,
                          Section, SourcePos, Statement, Struct, StructRef, Text)
 from specc.prose import normalise, token_prose
+from specc.source import read_source
 
 GRAMMAR = Path(__file__).with_name("vspec.lark")
 
@@ -36,7 +37,6 @@ def parser() -> Lark:
 
 def parse_file(path: str | Path) -> Module:
     """Parse one file; raise SpecError carrying the diagnostics on any error."""
-    from specc.source import read_source
     text, diags = read_source(str(path))
     if text is None:
         raise SpecError(diags)

@@ -1,4 +1,2 @@
-"""Device adapters: one interface, many ways to reach a device under test."""
-from conformance.adapters.base import Adapter, AdapterError, Session, parse_adapter
-
-__all__ = ["Adapter", "AdapterError", "Session", "parse_adapter"]
+"""Device adapters: one interface (``base``), many ways to reach a device under test;
+``choose.parse_adapter`` reads the ``--device`` text."""

@@ -17,7 +17,21 @@ from device_ref.transport import BounceRegion, DriverTransport
 
 
 class AdapterError(Exception):
-    """The device cannot be reached (one line); the runner reports WEDGED."""
+    """The device cannot be reached (one line)."""
+
+
+class SetupError(AdapterError):
+    """The run cannot start as asked (no socket, a back-end that exits at once,
+    a device type the adapter cannot serve, one connection only): one line,
+    exit 2, no verdicts."""
+
+
+@dataclass(frozen=True)
+class DriverRig:
+    """What driver-mode vectors need to judge the reference driver in process."""
+
+    bounce: BounceRegion | None
+    device_type: str | None
 
 
 @dataclass
@@ -37,6 +51,16 @@ class Session:
     note: str = ""
     close_hook: Callable[[], None] | None = None
     resize: Callable[[int], None] | None = None    # blk: grow/shrink the backing store
+    alive: Callable[[], bool] | None = None        # out of process: is the device still there
+
+    def gone(self) -> bool:
+        """Whether the device has gone away (connection closed, process exited)."""
+        if self.alive is None:
+            return False
+        try:
+            return not self.alive()
+        except Exception:  # noqa: BLE001 - a broken probe means it is gone
+            return True
 
     def close(self) -> None:
         try:
@@ -61,6 +85,7 @@ class Adapter(ABC):
     name: str = "?"
     # device types this adapter can present; None: one fixed type
     device_types: tuple[str, ...] | None = None
+    preflighted: bool = False          # preflight() passed (run_suite skips it then)
 
     @abstractmethod
     def open(self, device_type: str | None) -> Session:
@@ -89,6 +114,31 @@ class Adapter(ABC):
         """Anything worth keeping from the device (spawned process output)."""
         return ""
 
+    def driver_rig(self) -> DriverRig | None:
+        """For driver-mode vectors: the in-process rig, or None when this
+        adapter cannot judge the reference driver."""
+        return None
+
+    def preflight(self, device_type: str | None = None) -> None:
+        """Check the device can be reached as asked, before any test runs:
+        raises SetupError naming the cause. The default opens a session,
+        then a second one (a back-end that serves one connection only
+        cannot run a suite, which opens one per test)."""
+        try:
+            first = self.open(device_type)
+        except AdapterError as exc:
+            raise SetupError(str(exc)) from None
+        self.preflighted = True
+        first.close()
+        try:
+            second = self.open(device_type)
+        except AdapterError as exc:
+            raise SetupError(f"{self.describe()}: the back-end accepted one connection and "
+                             f"refused the next ({exc}); a back-end that serves one connection "
+                             f"per process runs under spawn:, which starts one per test "
+                             f"group") from None
+        second.close()
+
 
 def _size(text: str) -> int:
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -110,31 +160,3 @@ def parse_bounce(text: str) -> BounceRegion:
     if region.size <= 0:
         raise AdapterError(f"bounce region {text!r} is empty")
     return region
-
-
-def parse_adapter(spec: str, options: AdapterOptions | None = None) -> Adapter:
-    """``ref[:OPTS]``, ``vhost-user:PATH``, ``spawn:COMMAND`` or ``mutant:NAME``."""
-    opts = options or AdapterOptions()
-    kind, sep, rest = spec.partition(":")
-    if kind == "ref":
-        from conformance.adapters.ref import RefAdapter  # noqa: PLC0415
-        return RefAdapter.from_spec(rest, opts)
-    if kind == "vhost-user":
-        if not rest:
-            raise AdapterError("vhost-user needs a socket path: vhost-user:PATH")
-        from conformance.adapters.vhost_user import VhostUserAdapter  # noqa: PLC0415
-        return VhostUserAdapter(rest, opts)
-    if kind == "spawn":
-        if not rest.strip():
-            raise AdapterError("spawn needs a command: spawn:COMMAND (with {socket})")
-        from conformance.adapters.spawn import SpawnAdapter  # noqa: PLC0415
-        return SpawnAdapter(rest, opts)
-    if kind == "mutant":
-        from conformance.mutants import by_name  # noqa: PLC0415
-        try:
-            return by_name(rest).adapter(opts)
-        except KeyError:
-            raise AdapterError(f"unknown fault-injection variant {rest!r} "
-                               f"(conformance mutants --list)") from None
-    raise AdapterError(f"unknown device adapter {spec!r}: use ref, vhost-user:PATH, "
-                       f"spawn:COMMAND or mutant:NAME")

@@ -22,7 +22,8 @@ from device_ref.ring.memory import GuestMemory
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
 
-from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session
+from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, DriverRig, Session,
+                                       SetupError)
 
 DEFAULT_BOUNCE = BounceRegion(0x8000_0000, 1 << 20)
 RAM_SIZE = 2 << 20
@@ -148,6 +149,9 @@ class RefAdapter(Adapter):
 
     def __init__(self, opts: AdapterOptions, swiotlb: bool = True,
                  factory: DeviceFactory = reference_device, label: str = "ref") -> None:
+        if opts.device_type is not None and opts.device_type not in self.device_types:
+            raise SetupError(f"{label}: the reference devices are {' and '.join(self.device_types)}"
+                             f", not {opts.device_type}")
         self.opts = opts
         self.swiotlb = swiotlb
         self.factory = factory
@@ -199,3 +203,15 @@ class RefAdapter(Adapter):
 
     def describe(self) -> str:
         return self.name
+
+    def driver_rig(self) -> DriverRig | None:
+        if self.factory is not reference_device:
+            return None     # a fault-injected device does not judge drivers
+        return DriverRig(self.bounce, self.opts.device_type)
+
+    def preflight(self, device_type: str | None = None) -> None:
+        try:
+            self.open(device_type).close()
+        except AdapterError as exc:
+            raise SetupError(str(exc)) from None
+        self.preflighted = True

@@ -43,6 +43,8 @@ class SpawnAdapter(Adapter):
         self.inner = VhostUserAdapter(self.socket, opts)
         self.device_types = self.inner.device_types
         self.starts = 0
+        self._pending_start = True
+        self._keep = False
 
     def describe(self) -> str:
         return f"spawn:{self.command} ({self.inner.device_type})"
@@ -95,19 +97,26 @@ class SpawnAdapter(Adapter):
 
     # -------------------------------------------------------------- Adapter
     def begin_group(self, key: str) -> None:
+        if self._keep:
+            self._keep = False      # the process preflight started serves the first group
+            return
         self._pending_start = True
+
+    def preflight(self, device_type: str | None = None) -> None:
+        super().preflight(device_type)
+        self._keep = True
 
     def open(self, device_type: str | None) -> Session:
         restarted = False
         deadline = None
         while True:
-            if getattr(self, "_pending_start", True) or self.proc is None or \
+            if self._pending_start or self.proc is None or \
                     self.proc.poll() is not None:
                 self._pending_start = False
                 self._start()
                 deadline = time.monotonic() + self.opts.start_timeout
             try:
-                return self.inner.open(device_type)
+                session = self.inner.open(device_type)
             except AdapterError as exc:
                 alive = self.proc is not None and self.proc.poll() is None
                 # The socket file can appear before the back-end listens on it.
@@ -124,6 +133,10 @@ class SpawnAdapter(Adapter):
                 raise AdapterError(f"{exc}" + (f" (back-end exited with status "
                                                f"{self.proc.returncode})" if died else "")) \
                     from None
+            proc, connected = self.proc, session.alive
+            session.alive = lambda: proc is not None and proc.poll() is None and \
+                (connected is None or connected())
+            return session
 
     def _exits_soon(self, wait: float = 1.0) -> bool:
         if self.proc is None:

@@ -15,11 +15,9 @@ import stat
 
 from device_ref.transport import BounceRegion, TransportError
 from device_ref.vhost_user.frontend import VhostUserTransport
+from device_ref.virtio_constants import DEVICE_IDS, F_SWIOTLB
 
-from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session
-from conformance.names import DEVICE_IDS
-
-F_SWIOTLB = 44
+from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session, SetupError
 DEFAULT_BOUNCE = BounceRegion(0x1_0000_0000, 8 << 20)   # what `device-ref serve` uses
 RAM_SIZE = 16 << 20
 QUEUES_BY_TYPE = {"fs": 2}      # virtio-fs: high-priority queue plus one request queue
@@ -34,7 +32,7 @@ class VhostUserAdapter(Adapter):
         self.opts = opts
         self.device_type = opts.device_type or "blk"
         if self.device_type not in DEVICE_IDS:
-            raise AdapterError(f"unknown device type {self.device_type!r} (known: "
+            raise SetupError(f"unknown device type {self.device_type!r} (known: "
                                f"{', '.join(sorted(DEVICE_IDS))})")
         self.device_types = (self.device_type,)
 
@@ -67,4 +65,5 @@ class VhostUserAdapter(Adapter):
             t._bounce = None   # noqa: SLF001 - the transport describes what it was given
         return Session(transport=t, device_type=self.device_type, transport_kind="vhost-user",
                        bounce=bounce if offers_swiotlb else None, shares_only_bounce=True,
-                       note=f"vhost-user back-end at {self.path}")
+                       note=f"vhost-user back-end at {self.path}",
+                       alive=t.frontend.conn.peer_alive)

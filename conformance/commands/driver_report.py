@@ -7,6 +7,8 @@ import os
 import sys
 
 from device_ref.cli_base import CliError
+from device_ref.checking.report import ReportError, read
+from device_ref.checking.requirements import VectorsError, load_map
 
 HELP = "Print a driver-check report (device-ref serve --check-driver): violations by requirement."
 DEFAULT_VECTORS = "out/vectors"
@@ -21,8 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from device_ref.checking.report import ReportError, read
-    from device_ref.checking.requirements import VectorsError, load_map
 
     vectors = args.vectors or (DEFAULT_VECTORS if os.path.isdir(DEFAULT_VECTORS) else None)
     try:

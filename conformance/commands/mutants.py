@@ -3,10 +3,18 @@ variant of the reference devices and show which requirement caught it."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
 from device_ref.cli_base import CliError
+from conformance.adapters.base import AdapterOptions
+from conformance.adapters.ref import RefAdapter
+from conformance.commands.run import _vectors, add_verbosity, layouts, write
+from conformance.mutants import MUTANTS, Mutant
+from conformance.runner import RunOptions, run_suite
+from conformance.vectors import VectorError, load_suite
+from conformance.verdicts import BAD
 
 HELP = "Run the suite against broken variants of the reference device; each must be caught."
 
@@ -23,19 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("terminal", "json"), default="terminal")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the table here")
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
+    add_verbosity(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from conformance.adapters.base import AdapterOptions
-    from conformance.commands.run import DEFAULT_VECTORS, _vectors, layouts, write
-    from conformance.mutants import MUTANTS, Mutant
-    from conformance.adapters.ref import RefAdapter
-    from conformance.runner import RunOptions, run_suite
-    from conformance.vectors import VectorError, load_suite
-    from conformance.verdicts import BAD
-
     if args.list:
         for m in MUTANTS:
             print(f"{m.name:30} breaks {m.breaks}: {m.doc}")
@@ -51,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
         suite = load_suite(_vectors(args))
     except VectorError as exc:
         raise CliError(str(exc)) from None
-    del DEFAULT_VECTORS
     lays = layouts(args.layout)
     opts = AdapterOptions(timeout=args.step_timeout)
     rows = []
@@ -65,12 +63,25 @@ def run(args: argparse.Namespace) -> int:
             bad += [r for r in res.results if r.verdict in BAD]
         return {"bad": bad, "seconds": time.monotonic() - start}
 
+    def told(row: dict) -> None:
+        """Each variant as it finishes (the whole table comes at the end)."""
+        if args.verbosity < 0:
+            return
+        n = len(rows)
+        what = ("clean" if row["caught"] else row["verdict"]) if not row["breaks"] else \
+            (f"caught ({row['verdict']} on {row['breaks']})" if row["caught"] else
+             f"ESCAPED: nothing on {row['breaks']}")
+        sys.stderr.write(f"[{n}/{len(chosen) + 1}] {row['variant']}: {what} "
+                         f"({row['seconds']:.1f} s)\n")
+        sys.stderr.flush()
+
     ref = judge("ref", lambda: RefAdapter(opts))
     rows.append({"variant": "(unmodified)", "breaks": "", "caught": not ref["bad"],
                  "verdict": "clean" if not ref["bad"] else f"{len(ref['bad'])} FAIL/WEDGED",
                  "by": sorted({r.requirement for r in ref["bad"]}),
                  "evidence": ref["bad"][0].reason if ref["bad"] else "",
                  "seconds": round(ref["seconds"], 2)})
+    told(rows[-1])
     for m in chosen:
         out = judge(m.name, lambda m=m: m.adapter(opts))
         hits = [r for r in out["bad"] if r.requirement == m.breaks]
@@ -80,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                      "evidence": (f"{hits[0].check_id}: {hits[0].reason}" if hits else
                                   "no FAIL or WEDGED on the requirement it breaks"),
                      "seconds": round(out["seconds"], 2)})
+        told(rows[-1])
     ok = all(r["caught"] for r in rows)
     if args.format == "json":
         text = json.dumps({"variants": rows, "allCaught": ok}, indent=2) + "\n"

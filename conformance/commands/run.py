@@ -8,6 +8,15 @@ from pathlib import Path
 
 from device_ref.cli_base import CliError
 
+from conformance import expect_fail as ef
+from conformance.adapters.base import AdapterError, AdapterOptions, parse_bounce
+from conformance.adapters.choose import parse_adapter
+from conformance.outcomes import EngineError
+from conformance.report import build, html, json_report, junit, terminal
+from conformance.report.progress import Progress
+from conformance.runner import RunOptions, run_suite
+from conformance.vectors import VectorError, load_suite
+
 HELP = "Run conformance vectors against a device (ref, vhost-user:PATH, spawn:COMMAND) and report."
 
 FORMATS = ("terminal", "json", "junit", "html")
@@ -43,8 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--current", metavar="DIR",
                         help="vectors made from the current spec: tests whose statement "
                              "changed since are reported OUTDATED instead of run")
+    add_verbosity(parser)
     parser.add_argument("--docs-url", default="", metavar="URL",
                         help="docs site the HTML report links requirements to")
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity",
+                       default=0, help="no progress while running")
+    group.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity",
+                       help="a line per FAIL or WEDGED as it happens; the report lists every "
+                            "requirement by clause and the untestable statements")
 
 
 def _vectors(args) -> list[str]:
@@ -57,7 +76,6 @@ def _vectors(args) -> list[str]:
 
 
 def make_adapter(spec: str, device_type: str | None, bounce: str | None, timeout: float):
-    from conformance.adapters.base import AdapterError, AdapterOptions, parse_adapter, parse_bounce
     try:
         opts = AdapterOptions(device_type=device_type, timeout=timeout,
                               bounce=parse_bounce(bounce) if bounce else None)
@@ -76,18 +94,23 @@ def layouts(text: str) -> list[str]:
 
 def execute(args) -> "object":
     """Load, run every layout, and build the report (shared with mutants)."""
-    from conformance import expect_fail as ef
-    from conformance.report import build
-    from conformance.report.terminal import Progress
-    from conformance.runner import RunOptions, run_suite
-    from conformance.vectors import VectorError, load_suite
 
     if args.step_timeout <= 0:
         raise CliError("--step-timeout must be positive")
+    chosen = layouts(args.layout)
+    first = make_adapter(args.device, args.device_type, args.bounce, args.step_timeout)
+    try:
+        first.preflight()       # a setup mistake is reported before anything is loaded
+    except AdapterError as exc:
+        first.close()
+        first.cleanup()
+        raise CliError(str(exc)) from None
     try:
         suite = load_suite(_vectors(args))
         current = load_suite(args.current).requirements() if args.current else None
     except VectorError as exc:
+        first.close()
+        first.cleanup()
         raise CliError(str(exc)) from None
     listed = None
     if args.expect_fail:
@@ -96,11 +119,16 @@ def execute(args) -> "object":
         except ef.ExpectFailError as exc:
             raise CliError(str(exc)) from None
     runs = []
-    for layout in layouts(args.layout):
-        adapter = make_adapter(args.device, args.device_type, args.bounce, args.step_timeout)
+    for n, layout in enumerate(chosen):
+        adapter = first if n == 0 else make_adapter(args.device, args.device_type, args.bounce,
+                                                     args.step_timeout)
         opts = RunOptions(layout=layout, step_timeout=args.step_timeout,
                           only=tuple(args.only), current=current)
-        runs.append(run_suite(suite, adapter, opts, Progress(sys.stderr)))
+        try:
+            runs.append(run_suite(suite, adapter, opts,
+                                  Progress(sys.stderr, getattr(args, "verbosity", 0))))
+        except (AdapterError, EngineError, VectorError) as exc:
+            raise CliError(str(exc)) from None
     if args.only and not any(run.results for run in runs):
         raise CliError(f"--only {' '.join(args.only)} matches no test")
     outcome = ef.apply(listed, [r for run in runs for r in run.results]) if listed is not None \
@@ -109,15 +137,14 @@ def execute(args) -> "object":
                  meta={"command": "conformance run", "stepTimeout": args.step_timeout})
 
 
-def render(report, fmt: str, colour: bool) -> str:
-    from conformance.report import html, json_report, junit, terminal
+def render(report, fmt: str, colour: bool, verbose: bool = False) -> str:
     if fmt == "json":
         return json_report.render(report)
     if fmt == "junit":
         return junit.render(report)
     if fmt == "html":
         return html.render(report)
-    return terminal.render(report, colour)
+    return terminal.render(report, colour, verbose)
 
 
 def write(path: str, text: str) -> None:
@@ -129,15 +156,16 @@ def write(path: str, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conformance.report import json_report, terminal
 
     report = execute(args)
     if args.json:
         write(args.json, json_report.render(report))
     if args.output:
-        write(args.output, render(report, args.format, False))
+        write(args.output, render(report, args.format, False, True))
         if args.format != "terminal":
-            sys.stdout.write(terminal.render(report, terminal.use_colour(sys.stdout)))
+            sys.stdout.write(terminal.render(report, terminal.use_colour(sys.stdout),
+                                             args.verbosity > 0))
     else:
-        sys.stdout.write(render(report, args.format, terminal.use_colour(sys.stdout)))
+        sys.stdout.write(render(report, args.format, terminal.use_colour(sys.stdout),
+                                args.verbosity > 0))
     return report.exit_status

@@ -3,7 +3,7 @@ Colour only when writing to a terminal (and NO_COLOR is unset)."""
 from __future__ import annotations
 
 import os
-import sys
+import re
 from collections import Counter
 from typing import TextIO
 
@@ -23,31 +23,6 @@ def paint(text: str, key: str, colour: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
 
 
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
-        self.live = stream.isatty()
-        self.bad = 0
-
-    def __call__(self, done: int, total: int, result: TestResult) -> None:
-        if result.verdict in (Verdict.FAIL, Verdict.WEDGED):
-            self.bad += 1
-        if not self.live:
-            return
-        filled = self.width * done // max(total, 1)
-        bar = "#" * filled + "." * (self.width - filled)
-        line = f"\r[{bar}] {done}/{total} {result.layout:6} {result.check_id[:50]:50}"
-        if self.bad:
-            line += f" {self.bad} bad"
-        self.stream.write(line)
-        if done == total:
-            self.stream.write("\r" + " " * (len(line) + 2) + "\r")
-        self.stream.flush()
-
-
 def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     widths = [max(len(_plain(r[i])) for r in rows + [header]) for i in range(len(header))]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
@@ -57,17 +32,20 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
 
 
 def _plain(text: str) -> str:
-    import re
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-def render(report: Report, colour: bool = False) -> str:
+def render(report: Report, colour: bool = False, verbose: bool = False) -> str:
+    """The summary and verdict counts first; the per-clause listing and the
+    untestable statements only when ``verbose``."""
     lines: list[str] = []
     counts = report.counts()
     layouts = ", ".join(run.layout for run in report.runs)
     device = report.runs[0].adapter if report.runs else "?"
+    status = report.exit_status
     lines.append(f"conformance: device {device}, layout {layouts}: "
-                 f"{len(report.results)} tests in {report.seconds:.2f} s")
+                 f"{len(report.results)} tests in {report.seconds:.2f} s: "
+                 + (paint("OK", "PASS", colour) if status == 0 else paint("FAILED", "FAIL", colour)))
     outdated = sum(1 for r in report.results if r.outdated)
     lines.append("verdicts: " + "  ".join(
         paint(f"{v.value} {counts.get(v.value, 0) - (outdated if v is Verdict.SKIP else 0)}",
@@ -98,9 +76,11 @@ def render(report: Report, colour: bool = False) -> str:
         for why, n in skips.most_common():
             lines.append(f"  {n:4}  {why}")
     cov = report.coverage
-    lines.append("")
-    lines.append("requirements by conformance clause:")
-    for clause, blocks in cov.by_clause().items():
+    clauses = cov.by_clause() if verbose else {}
+    if clauses:
+        lines.append("")
+        lines.append("requirements by conformance clause:")
+    for clause, blocks in clauses.items():
         lines.append(f"  {clause}")
         for label, items in blocks.items():
             lines.append(f"    {label}")
@@ -132,7 +112,7 @@ def render(report: Report, colour: bool = False) -> str:
         lines.append("")
         lines.append(f"outdated vectors, not run ({len(cov.outdated)}):")
         lines += [f"  {k}: {why}" for k, why in cov.outdated]
-    if cov.untestable:
+    if cov.untestable and verbose:
         lines.append("")
         lines.append(f"untestable statements ({len(cov.untestable)}):")
         lines += [f"  {rid}: {' '.join(why.split())}" for rid, why in cov.untestable]
@@ -144,8 +124,11 @@ def render(report: Report, colour: bool = False) -> str:
         for rid in ef.now_passing:
             lines.append(paint(f"  NOW PASSING: {rid} is listed as a known failure but "
                                f"passed: remove it from the list", "FAIL", colour))
+    if not verbose:
+        lines.append("")
+        lines.append(f"(-v lists every requirement by conformance clause and the "
+                     f"{len(cov.untestable)} untestable statements)")
     lines.append("")
-    status = report.exit_status
     lines.append("result: " + (paint("OK", "PASS", colour) if status == 0 else
                                paint("FAILED", "FAIL", colour)))
     return "\n".join(lines) + "\n"

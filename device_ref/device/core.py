@@ -27,6 +27,7 @@ from device_ref.device.negotiation import FeatureRules, refusal
 from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, Segment
 from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
                                   TransportError)
+from device_ref.device.features import ACKNOWLEDGE, DRIVER
 
 
 @dataclass
@@ -267,7 +268,6 @@ class VirtioDevice(DeviceBackend):
         """For transports with no status register (vhost-user without the
         STATUS protocol feature): run the initialisation steps on the driver's
         behalf with ``features``; True if the device reached DRIVER_OK."""
-        from device_ref.device.features import ACKNOWLEDGE, DRIVER  # noqa: PLC0415
         if self.status & DRIVER_OK:
             return True
         self.write_status(ACKNOWLEDGE)

@@ -1,34 +1,13 @@
-"""Feature bit numbers and the device-status bits (facts from virtio v1.4).
-
-Numbers only; the rules that use them live in ``negotiation.py`` and the
+"""Helpers over feature and status bits (the numbers live in
+``device_ref.virtio_constants``); the rules that use them live in ``negotiation.py`` and the
 device types.
 """
 from __future__ import annotations
 
-# Device status bits.
-ACKNOWLEDGE = 1
-DRIVER = 2
-DRIVER_OK = 4
-FEATURES_OK = 8
-DEVICE_NEEDS_RESET = 64
-FAILED = 128
-
-# Device-independent feature bits.
-F_INDIRECT_DESC = 28
-F_EVENT_IDX = 29
-F_VERSION_1 = 32
-F_ACCESS_PLATFORM = 33
-F_RING_PACKED = 34
-F_IN_ORDER = 35
-F_ORDER_PLATFORM = 36
-F_NOTIFICATION_DATA = 38
-F_RING_RESET = 40
-# The proposal this project carries: first bit of the "future extensions" range.
-F_SWIOTLB = 44
-
-# Device ids.
-ID_BLOCK = 2
-ID_ENTROPY = 4
+from device_ref.virtio_constants import (  # noqa: F401 - re-exported for the device side
+    ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, F_ACCESS_PLATFORM, F_EVENT_IDX,
+    F_IN_ORDER, F_INDIRECT_DESC, F_NOTIFICATION_DATA, F_ORDER_PLATFORM, F_RING_PACKED,
+    F_RING_RESET, F_SWIOTLB, F_VERSION_1, FAILED, FEATURES_OK, ID_BLOCK, ID_ENTROPY)
 
 
 def bit(n: int) -> int:

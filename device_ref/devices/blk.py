@@ -17,41 +17,37 @@ from device_ref.device.features import (F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC
                                         F_SWIOTLB, F_VERSION_1, ID_BLOCK, bit)
 from device_ref.device.negotiation import FeatureRules
 from device_ref.transport import BounceRegion
+from device_ref.virtio_constants import BLK_CONFIG
+from device_ref.virtio_constants import BLK_F_BLK_SIZE as F_BLK_SIZE
+from device_ref.virtio_constants import BLK_F_CONFIG_WCE as F_CONFIG_WCE
+from device_ref.virtio_constants import BLK_F_FLUSH as F_FLUSH
+from device_ref.virtio_constants import BLK_F_GEOMETRY as F_GEOMETRY
+from device_ref.virtio_constants import BLK_F_MQ as F_MQ
+from device_ref.virtio_constants import BLK_F_RO as F_RO
+from device_ref.virtio_constants import BLK_F_SEG_MAX as F_SEG_MAX
+from device_ref.virtio_constants import BLK_F_SIZE_MAX as F_SIZE_MAX
+from device_ref.virtio_constants import BLK_F_TOPOLOGY as F_TOPOLOGY
+from device_ref.virtio_constants import BLK_ID_LEN as ID_LEN
+from device_ref.virtio_constants import BLK_S_IOERR as S_IOERR
+from device_ref.virtio_constants import BLK_S_OK as S_OK
+from device_ref.virtio_constants import BLK_S_UNSUPP as S_UNSUPP
+from device_ref.virtio_constants import BLK_SECTOR as SECTOR
+from device_ref.virtio_constants import BLK_T_FLUSH as T_FLUSH
+from device_ref.virtio_constants import BLK_T_GET_ID as T_GET_ID
+from device_ref.virtio_constants import BLK_T_IN as T_IN
+from device_ref.virtio_constants import BLK_T_OUT as T_OUT
 
-SECTOR = 512
 HEADER = struct.Struct("<IIQ")
 
-# Feature bits of the block device (facts).
-F_SIZE_MAX = 1
-F_SEG_MAX = 2
-F_GEOMETRY = 4
-F_RO = 5
-F_BLK_SIZE = 6
-F_FLUSH = 9
-F_TOPOLOGY = 10
-F_CONFIG_WCE = 11
-F_MQ = 12
-
-# Request types and status values (facts).
-T_IN = 0
-T_OUT = 1
-T_FLUSH = 4
-T_GET_ID = 8
-S_OK = 0
-S_IOERR = 1
-S_UNSUPP = 2
-
-ID_LEN = 20
-
-# Offsets in struct virtio_blk_config (facts).
-CFG_CAPACITY = 0
-CFG_SIZE_MAX = 8
-CFG_SEG_MAX = 12
-CFG_GEOMETRY = 16
-CFG_BLK_SIZE = 20
-CFG_TOPOLOGY = 24
-CFG_WRITEBACK = 32
-CFG_NUM_QUEUES = 34
+# struct virtio_blk_config offsets of the fields this device serves.
+CFG_CAPACITY = BLK_CONFIG["capacity"][0]
+CFG_SIZE_MAX = BLK_CONFIG["size_max"][0]
+CFG_SEG_MAX = BLK_CONFIG["seg_max"][0]
+CFG_GEOMETRY = BLK_CONFIG["geometry.cylinders"][0]
+CFG_BLK_SIZE = BLK_CONFIG["blk_size"][0]
+CFG_TOPOLOGY = BLK_CONFIG["topology.physical_block_exp"][0]
+CFG_WRITEBACK = BLK_CONFIG["writeback"][0]
+CFG_NUM_QUEUES = BLK_CONFIG["num_queues"][0]
 CONFIG_SIZE = 60  # through write_zeroes_may_unmap and its padding
 
 

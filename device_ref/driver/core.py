@@ -37,6 +37,9 @@ from device_ref.ring import DriverQueue, PACKED, SPLIT, RingError, RingErrorCode
 from device_ref.ring.layout import QueueConfig as RingQueueConfig
 from device_ref.swiotlb import Allocation, BouncePool, PoolError, PoolExhausted, SlotAllocator
 from device_ref.transport import DriverTransport, QueueConfig, TransportError
+from device_ref.driver.guest_buffer import GuestBuffer
+from device_ref.ring.hostile import RawPacked, RawSplit
+from device_ref.driver.stream import Stream
 
 GENERIC_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX)
                     | bit(F_RING_PACKED) | bit(F_IN_ORDER) | bit(F_RING_RESET) | bit(F_SWIOTLB))
@@ -46,13 +49,6 @@ SMALL = 256   # parts up to this size share one allocation per request
 
 def _pad(n: int) -> int:
     return (n + 7) & ~7
-
-
-@dataclass(frozen=True, slots=True)
-class GuestBuffer:
-    """A caller-owned range of ordinary guest RAM (from ``VirtioDriver.alloc_guest``)."""
-    addr: int
-    length: int
 
 
 @dataclass
@@ -456,7 +452,6 @@ class VirtioDriver:
         Only a queue the safe layer never used; afterwards the safe layer
         refuses it. Kick with ``transport.notify``; read interrupts from the
         transport."""
-        from device_ref.driver.raw import RawPacked, RawSplit  # noqa: PLC0415
         qs = self._hand_over(queue, "raw layer")
         return (RawPacked if qs.config.layout == PACKED else RawSplit)(self.t.memory, qs.config)
 
@@ -464,7 +459,6 @@ class VirtioDriver:
         """Hand ``queue`` to a ``stream.Stream``: fixed-shape requests (one
         device-readable part of up to ``out_len`` bytes, one device-writable
         part of up to ``in_len``) submitted and completed in batches."""
-        from device_ref.driver.stream import Stream  # noqa: PLC0415
         qs = self._hand_over(queue, "stream")
         return Stream(self, queue, qs, out_len, in_len, depth)
 

@@ -22,9 +22,8 @@ from device_ref.qenc import algorithms as alg
 from device_ref.qenc.codec import AuthFailure, PartCodec
 from device_ref.qenc.nonce import COUNTER_LIMIT, TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
+from device_ref.virtio_constants import F_QUEUE_ENCRYPTION, VIRTIO_PCI_CAP_QENC_CFG
 
-F_QUEUE_ENCRYPTION = 45   # provisional: experimental, not assigned by OASIS
-VIRTIO_PCI_CAP_QENC_CFG = 11   # provisional, as the bit
 
 
 @dataclass

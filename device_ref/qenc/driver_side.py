@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from device_ref.driver.errors import DriverError
 from device_ref.qenc import algorithms as alg
-from device_ref.driver.core import GuestBuffer
+from device_ref.driver.guest_buffer import GuestBuffer
 from device_ref.qenc.codec import AuthFailure, open_part, seal_part, seal_part_into
 from device_ref.qenc.device_side import F_QUEUE_ENCRYPTION
 from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce

@@ -6,13 +6,25 @@ sanitizer test and the benchmark to build variants into a temp dir.
 """
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
+
+
+def _sources():
+    """sources.py, loaded by path: setuptools runs this file outside the package."""
+    spec = importlib.util.spec_from_file_location("_ring_sources", HERE / "sources.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+source_id = _sources().source_id
+glue_source_id = _sources().glue_source_id
 # -O2: -O3 saved about 3% of the instructions of a split round trip
 # (callgrind), well inside the run-to-run noise of bench/ring.py, and
 # -march=native would tie the module to the machine that built it
@@ -23,19 +35,6 @@ def cdef_text() -> str:
     """The declarations between the cdef markers of ring.h."""
     text = (HERE / "ring.h").read_text()
     return text.split("/* cdef-begin */", 1)[1].split("/* cdef-end */", 1)[0]
-
-
-def source_id() -> str:
-    """Hash of the C sources; compiled into the module so a stale build can be detected."""
-    h = hashlib.sha256()
-    for name in ("ring.c", "ring.h"):
-        h.update((HERE / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
-def glue_source_id(name: str = "ring_glue.c") -> str:
-    """Hash of ring_glue.c (or pair_loops.c), as setup.py compiles it in."""
-    return hashlib.sha256((HERE / name).read_bytes()).hexdigest()[:16]
 
 
 def make_builder(module: str = "device_ref.ring._ring_c", extra_compile_args: list[str] | None = None,

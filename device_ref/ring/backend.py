@@ -4,7 +4,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from . import c_core
 from .errors import RingError, RingErrorCode
+from .py_packed import PackedDevice, PackedDriver
+from .py_split import SplitDevice, SplitDriver
+from .sources import glue_source_id, source_id
 
 ENV_VAR = "DEVICE_REF_RING"
 
@@ -23,7 +27,6 @@ def c_stale() -> bool:
     if not c_available():
         return False
     from . import _ring_c
-    from ._build import glue_source_id, source_id
     if _ring_c.ffi.string(_ring_c.lib.ring_source_id()).decode() != source_id():
         return True
     try:
@@ -72,12 +75,9 @@ def default_backend() -> str:
 def make_core(side: str, mem: Any, cfg: Any, start: int | None, backend: str | None) -> tuple[str, Any]:
     name = backend or default_backend()
     if name == "c":
-        from . import c_core
         return name, c_core.make(side, mem, cfg, start)
     if name != "python":
         raise RingError(RingErrorCode.BAD_CONFIG, f"unknown ring backend {name!r}")
     if cfg.layout == "split":
-        from .py_split import SplitDevice, SplitDriver
         return name, SplitDriver(mem, cfg) if side == "driver" else SplitDevice(mem, cfg, start)
-    from .py_packed import PackedDevice, PackedDriver
     return name, PackedDriver(mem, cfg) if side == "driver" else PackedDevice(mem, cfg, start)

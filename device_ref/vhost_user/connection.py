@@ -11,6 +11,7 @@ import errno
 import os
 import select
 import socket
+import time
 from dataclasses import dataclass
 
 from device_ref.transport import TransportError
@@ -28,6 +29,29 @@ class Reply:
     fds: list[int]
 
 
+def _connect(path: str, timeout: float) -> socket.socket:
+    """A connected socket. A busy back-end (its listen backlog full) makes
+    connect fail at once with EAGAIN; that is a wait, not a refusal: try
+    again, backing off, until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            if time.monotonic() + pause > deadline:
+                raise socket.timeout() from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        except BaseException:
+            sock.close()
+            raise
+
+
 class Connection:
     """A connected front-end socket, speaking request by request."""
 
@@ -35,21 +59,15 @@ class Connection:
         self.path = path
         self.timeout = timeout
         self.reply_ack = False  # set once REPLY_ACK is negotiated
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
         try:
-            sock.connect(path)
+            sock = _connect(path, timeout)
         except FileNotFoundError:
-            sock.close()
             raise FrontendError(f"{path}: no such socket") from None
         except ConnectionRefusedError:
-            sock.close()
             raise FrontendError(f"{path}: connection refused (no back-end listening)") from None
         except (socket.timeout, TimeoutError):
-            sock.close()
             raise FrontendError(f"{path}: connection timed out after {timeout:g} s") from None
         except OSError as exc:
-            sock.close()
             raise FrontendError(f"{path}: cannot connect: {exc.strerror or exc}") from None
         self.channel = P.Channel(sock)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from device_ref.ring.memory import GuestMemory as RingMemory
 from device_ref.transport import (BounceRegion, DriverTransport, Interrupts,
                                   MmioBounceDescription, QueueConfig, TransportError)
+from device_ref.virtio_constants import DEVICE_NEEDS_RESET, DRIVER_OK, F_SWIOTLB, FEATURES_OK
 from device_ref.vhost_user import protocol as P
 from device_ref.vhost_user.connection import Connection, FrontendError
 from device_ref.vhost_user.memory import SharedRegion
@@ -242,8 +243,6 @@ class Frontend:
 # The transport the reference driver is handed
 # ====================================================================
 
-DRIVER_OK, FEATURES_OK, DEVICE_NEEDS_RESET = 4, 8, 64  # device status bits
-F_SWIOTLB = 44
 # vhost-user protocol features (30) and dirty logging (VHOST_F_LOG_ALL, 26)
 # are between front-end and back-end, never offered to a driver.
 VHOST_ONLY_FEATURES = 1 << P.F_PROTOCOL_FEATURES | 1 << 26

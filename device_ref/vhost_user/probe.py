@@ -21,10 +21,14 @@ from device_ref.transport import BounceRegion, TransportError
 from device_ref.vhost_user.connection import FrontendError
 from device_ref.vhost_user.frontend import VhostUserTransport, feature_name
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
+from device_ref.virtio_constants import F_SWIOTLB
+from device_ref.driver.blk import BlkDriver
+from device_ref.driver.core import ALL, DriverOptions
+from device_ref.driver.errors import DriverError
+from device_ref.driver.rng import RngDriver
 
 PROG = "device-ref-probe"
 ID = {"blk": 2, "rng": 4}
-F_SWIOTLB = 44
 
 
 class ProbeError(Exception):
@@ -54,10 +58,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def probe(args: argparse.Namespace) -> list[str]:
-    from device_ref.driver.blk import BlkDriver
-    from device_ref.driver.core import ALL, DriverOptions
-    from device_ref.driver.errors import DriverError
-    from device_ref.driver.rng import RngDriver
 
     bounce = None
     if args.swiotlb:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.upstream.tree import KEYWORD_RE, SpecTree
+from specc.load import load
 
 
 @dataclass
@@ -96,7 +97,6 @@ class _Restated:
 
 def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]:
     """Statements per upstream label restated by baselines; labels extended by proposals."""
-    from specc.load import load
 
     root = Path(spec_dir)
     if not root.is_dir():

@@ -6,6 +6,9 @@ import json
 import sys
 
 from specc.cli_base import CliError
+from specc.audit import audit, summarise
+from specc.audit.coverage import coverage_for
+from specc.upstream.tree import TreeError, load_tree
 
 HELP = "audit an upstream virtio spec tree (conformance lists, labels, feature bits, keywords)"
 
@@ -24,8 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from specc.audit import audit, summarise
-    from specc.upstream.tree import TreeError, load_tree
 
     try:
         tree = load_tree(args.spec_tree)
@@ -34,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     findings = audit(tree)
     cov = None
     if args.coverage:
-        from specc.audit.coverage import coverage_for
         cov = coverage_for(tree, args.spec, args.vectors)
     if args.format == "json":
         doc = {

@@ -20,6 +20,7 @@ from specc.patch.anchors import AnchorError
 from specc.patch.edit import AREAS, Edit, apply_edits, edits_by_area
 from specc.upstream.source import normalise_space
 from specc.upstream.tree import SpecTree, TreeError, load_tree
+from specc.patch.build import BuildError, build_tree
 
 
 class SeriesError(Exception):
@@ -202,7 +203,6 @@ def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str |
         patches = [Path(p) for p in proc.stdout.split()]
         _fill_cover(patches[0], opts)
         if build:
-            from specc.patch.build import BuildError, build_tree
             try:
                 result = build_tree(work)
             except BuildError as exc:

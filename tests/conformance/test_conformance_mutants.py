@@ -62,6 +62,11 @@ def test_mutants_command_prints_the_table_and_exits_0_when_all_are_caught(vector
     assert any(x.startswith("(unmodified)") and "clean" in x for x in lines)
     assert any(x.startswith("writes-outside-region") and "yes, FAIL" in x for x in lines)
     assert "2 of 2 variants caught; unmodified device clean: OK" in out.stdout
+    # each variant was reported as it finished, in order, on stderr
+    told = out.stderr.splitlines()
+    assert [x.split(":")[0] for x in told] == ["[1/3] (unmodified)", "[2/3] writes-outside-region",
+                                               "[3/3] no-version-1"]
+    assert "caught (FAIL on" in told[1]
 
 
 def test_mutants_command_lists_and_refuses_unknown_names(vectors_dir):

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conformance import expect_fail
-from conformance.adapters import parse_adapter
+from conformance.adapters.choose import parse_adapter
 from conformance.mutants import by_name
 from conformance.report import build, html, json_report, junit, terminal
 from conformance.runner import RunOptions, run_suite
@@ -70,11 +70,22 @@ def test_html_links_requirements_to_the_docs_site(broken):
 
 
 def test_terminal_view_groups_by_clause_and_has_no_colour_when_asked(broken):
-    text = terminal.render(broken, colour=False)
+    text = terminal.render(broken, colour=False, verbose=True)
     assert "\x1b[" not in text
     assert "requirements by conformance clause:" in text and "summary by keyword:" in text
     assert "CRITICAL" in text and "result: FAILED" in text
     assert "untestable statements" in text and "swiotlb.dev.access-platform" in text
+
+
+def test_terminal_view_opens_with_the_result_and_counts_and_lists_details_only_with_v(broken):
+    lines = terminal.render(broken, colour=False).splitlines()
+    assert lines[0].startswith("conformance: device") and lines[0].endswith("FAILED")
+    assert lines[1].startswith("verdicts: PASS ")
+    text = "\n".join(lines)
+    assert "untestable statements (" not in text
+    assert "requirements by conformance clause:" not in text
+    assert "-v lists every requirement" in text
+    assert len(lines) < len(terminal.render(broken, colour=False, verbose=True).splitlines())
     coloured = terminal.render(broken, colour=True)
     assert "\x1b[31;1mFAIL" in coloured or "\x1b[41;97;1m" in coloured
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.adapters import parse_adapter
-from conformance.adapters.base import AdapterOptions
+from conformance.adapters.choose import parse_adapter
+from conformance.adapters.base import AdapterOptions, SetupError
 from conformance.runner import RunOptions, run_suite
 from conformance.verdicts import BAD, Verdict
 
@@ -93,8 +93,8 @@ def test_spawn_restarts_a_crashed_backend_and_the_run_goes_on(suite, tmp_path):
 
 
 def test_spawn_reports_a_command_that_never_listens(suite):
+    """A back-end that exits before the handshake is a setup error, not verdicts."""
     adapter = parse_adapter("spawn:true {socket}", AdapterOptions(start_timeout=1.0))
-    run = run_suite(suite, adapter, RunOptions(layout="split",
-                                               only=("base.rfb.dev.offer-version-1",)))
-    assert {r.verdict for r in run.results} == {Verdict.WEDGED}
-    assert all("exited with status 0 before listening" in r.reason for r in run.results)
+    with pytest.raises(SetupError, match="exited with status 0 before listening"):
+        run_suite(suite, adapter, RunOptions(layout="split",
+                                             only=("base.rfb.dev.offer-version-1",)))

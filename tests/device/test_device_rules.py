@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from device_ref.driver.raw import RawDesc
+from device_ref.ring.hostile import Desc
 from device_ref.ring import DESC_F_NEXT, DESC_F_WRITE
 from device_ref.transport import QueueConfig, TransportError
 
@@ -170,15 +170,15 @@ def test_raw_layer_reads_back_what_the_device_wrote(packed):
     raw = drv.take_raw(0)
     hdr, data, st = drv.dma.alloc(16), drv.dma.alloc(512), drv.dma.alloc(1)
     t.memory.write(hdr.addr, struct.pack("<IIQ", 8, 0, 0))      # GET_ID
-    chain = [RawDesc(hdr.addr, 16, DESC_F_NEXT, 3), RawDesc(data.addr, 20, DESC_F_NEXT | DESC_F_WRITE, 4),
-             RawDesc(st.addr, 1, DESC_F_WRITE, 0)]
+    chain = [Desc(hdr.addr, 16, DESC_F_NEXT, 3), Desc(data.addr, 20, DESC_F_NEXT | DESC_F_WRITE, 4),
+             Desc(st.addr, 1, DESC_F_WRITE, 0)]
     if packed:
-        raw.add([RawDesc(d.addr, d.len, d.flags, 3) for d in chain])
+        raw.add([Desc(d.addr, d.len, d.flags, 3) for d in chain])
         t.notify(0)
         assert [(i, ln) for i, ln, _f in raw.take_used({3: 3})] == [(3, 21)]
     else:
         for i, d in enumerate(chain):
-            raw.write_desc(3 + i, RawDesc(d.addr, d.len, d.flags, 4 + i if i < 2 else 0))
+            raw.write_desc(3 + i, Desc(d.addr, d.len, d.flags, 4 + i if i < 2 else 0))
         raw.publish([3])
         t.notify(0)
         assert raw.take_used() == [(3, 21)]

@@ -14,7 +14,7 @@ import pytest
 
 from device_ref.device.features import DEVICE_NEEDS_RESET
 from device_ref.driver.errors import DeviceNeedsReset
-from device_ref.driver.raw import RawDesc
+from device_ref.ring.hostile import Desc
 from device_ref.ring import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE
 from device_ref.transport import QueueConfig
 from device_ref.transport_inproc import RAM_BASE
@@ -91,9 +91,9 @@ def test_indirect_table_outside_region_is_refused_untouched(packed, table_at):
     table = RAM_BASE + 0x3000 if table_at == "ram" else BOUNCE.end - 16
     before = outside_state(t, storage)
     if packed:
-        raw.add([RawDesc(table, 32, DESC_F_INDIRECT, 0)])
+        raw.add([Desc(table, 32, DESC_F_INDIRECT, 0)])
     else:
-        raw.write_desc(0, RawDesc(table, 32, DESC_F_INDIRECT))
+        raw.write_desc(0, Desc(table, 32, DESC_F_INDIRECT))
         raw.publish([0])
     t.notify(0)
     assert dev.read_status() & DEVICE_NEEDS_RESET

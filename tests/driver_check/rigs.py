@@ -9,7 +9,7 @@ from device_ref.checking.device import CheckingBlkDevice, CheckingRngDevice
 from device_ref.devices.blk import BlkOptions, MemoryStorage
 from device_ref.driver.blk import BlkDriver, header
 from device_ref.driver.core import ALL, DriverOptions
-from device_ref.driver.raw import RawDesc
+from device_ref.ring.hostile import Desc
 from device_ref.driver.rng import RngDriver
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
@@ -78,11 +78,11 @@ def blk_read_parts(rig: Rig, sector: int = 0, data_len: int = 512) -> tuple[int,
     return (rig.buf(16, header(T_IN, sector)), rig.buf(data_len), rig.buf(1))
 
 
-def split_read_chain(rig: Rig, raw, first: int = 0) -> list[RawDesc]:
+def split_read_chain(rig: Rig, raw, first: int = 0) -> list[Desc]:
     """A well-formed three-descriptor read at table indices first..first+2."""
     h, d, s = blk_read_parts(rig)
-    descs = [RawDesc(h, 16, NEXT, first + 1), RawDesc(d, 512, WRITE | NEXT, first + 2),
-             RawDesc(s, 1, WRITE, 0)]
+    descs = [Desc(h, 16, NEXT, first + 1), Desc(d, 512, WRITE | NEXT, first + 2),
+             Desc(s, 1, WRITE, 0)]
     for k, desc in enumerate(descs):
         raw.write_desc(first + k, desc)
     return descs

@@ -11,7 +11,7 @@ from device_ref.devices.blk import BlkOptions
 from device_ref.device.features import ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK
 from device_ref.driver.blk import header
 from device_ref.driver.core import ALL
-from device_ref.driver.raw import RawDesc
+from device_ref.ring.hostile import Desc
 from device_ref.transport import QueueConfig
 
 from .rigs import (BOUNCE, F_INDIRECT_DESC, F_IN_ORDER, F_VERSION_1, INDIRECT, NEXT, QUEUE,
@@ -48,9 +48,9 @@ def test_readable_after_writable(rigs):
     r = rigs()
     raw = r.raw()
     h, d, s = blk_read_parts(r)
-    raw.write_desc(0, RawDesc(s, 1, WRITE | NEXT, 1))
-    raw.write_desc(1, RawDesc(h, 16, NEXT, 2))
-    raw.write_desc(2, RawDesc(d, 512, WRITE, 0))
+    raw.write_desc(0, Desc(s, 1, WRITE | NEXT, 1))
+    raw.write_desc(1, Desc(h, 16, NEXT, 2))
+    raw.write_desc(2, Desc(d, 512, WRITE, 0))
     raw.publish([0])
     r.kick()
     only(r, "driver_chains readable_first")
@@ -62,8 +62,8 @@ def test_chain_that_loops(rigs):
     r = rigs()
     raw = r.raw()
     h, d, _s = blk_read_parts(r)
-    raw.write_desc(0, RawDesc(h, 16, NEXT, 1))
-    raw.write_desc(1, RawDesc(d, 512, WRITE | NEXT, 0))
+    raw.write_desc(0, Desc(h, 16, NEXT, 1))
+    raw.write_desc(1, Desc(d, 512, WRITE | NEXT, 0))
     raw.publish([0])
     r.kick()
     # IN_ORDER is negotiated, so pointing back at 0 also breaks "next is x + 1".
@@ -75,10 +75,10 @@ def test_chain_over_4_gib(rigs):
     r = rigs()
     raw = r.raw()
     h, d, s = blk_read_parts(r)
-    raw.write_desc(0, RawDesc(h, 16, NEXT, 1))
-    raw.write_desc(1, RawDesc(d, 0xF000_0000, WRITE | NEXT, 2))
-    raw.write_desc(2, RawDesc(d, 0x2000_0000, WRITE | NEXT, 3))
-    raw.write_desc(3, RawDesc(s, 1, WRITE, 0))
+    raw.write_desc(0, Desc(h, 16, NEXT, 1))
+    raw.write_desc(1, Desc(d, 0xF000_0000, WRITE | NEXT, 2))
+    raw.write_desc(2, Desc(d, 0x2000_0000, WRITE | NEXT, 3))
+    raw.write_desc(3, Desc(s, 1, WRITE, 0))
     raw.publish([0])
     r.kick()
     assert any("over 2^32" in v.detail for v in r.log.of("driver_chains bounded"))
@@ -90,9 +90,9 @@ def test_indirect_without_the_feature(rigs):
     raw = r.raw()
     h, d, s = blk_read_parts(r)
     table = r.buf(48)
-    raw.write_table(table, [RawDesc(h, 16, NEXT, 1), RawDesc(d, 512, WRITE | NEXT, 2),
-                            RawDesc(s, 1, WRITE, 0)])
-    raw.write_desc(0, RawDesc(table, 48, INDIRECT, 0))
+    raw.write_table(table, [Desc(h, 16, NEXT, 1), Desc(d, 512, WRITE | NEXT, 2),
+                            Desc(s, 1, WRITE, 0)])
+    raw.write_desc(0, Desc(table, 48, INDIRECT, 0))
     raw.publish([0])
     r.kick()
     only(r, "driver_chains indirect_only_if_negotiated")
@@ -104,10 +104,10 @@ def test_indirect_with_next(rigs):
     raw = r.raw()
     h, d, s = blk_read_parts(r)
     table = r.buf(48)
-    raw.write_table(table, [RawDesc(h, 16, NEXT, 1), RawDesc(d, 512, WRITE | NEXT, 2),
-                            RawDesc(s, 1, WRITE, 0)])
-    raw.write_desc(0, RawDesc(table, 48, INDIRECT | NEXT, 1))
-    raw.write_desc(1, RawDesc(s, 1, WRITE, 0))
+    raw.write_table(table, [Desc(h, 16, NEXT, 1), Desc(d, 512, WRITE | NEXT, 2),
+                            Desc(s, 1, WRITE, 0)])
+    raw.write_desc(0, Desc(table, 48, INDIRECT | NEXT, 1))
+    raw.write_desc(1, Desc(s, 1, WRITE, 0))
     raw.publish([0])
     r.kick()
     only(r, "driver_chains no_indirect_with_next")
@@ -119,10 +119,10 @@ def test_nested_indirect(rigs):
     raw = r.raw()
     h, d, s = blk_read_parts(r)
     inner, outer = r.buf(48), r.buf(16)
-    raw.write_table(inner, [RawDesc(h, 16, NEXT, 1), RawDesc(d, 512, WRITE | NEXT, 2),
-                            RawDesc(s, 1, WRITE, 0)])
-    raw.write_table(outer, [RawDesc(inner, 48, INDIRECT, 0)])
-    raw.write_desc(0, RawDesc(outer, 16, INDIRECT, 0))
+    raw.write_table(inner, [Desc(h, 16, NEXT, 1), Desc(d, 512, WRITE | NEXT, 2),
+                            Desc(s, 1, WRITE, 0)])
+    raw.write_table(outer, [Desc(inner, 48, INDIRECT, 0)])
+    raw.write_desc(0, Desc(outer, 16, INDIRECT, 0))
     raw.publish([0])
     r.kick()
     only(r, "driver_chains no_nested_indirect")
@@ -135,12 +135,12 @@ def test_chain_longer_than_the_queue(rigs):
     n = QUEUE + 1
     h, _d, s = blk_read_parts(r)
     data = r.buf(512 * (n - 2))
-    entries = [RawDesc(h, 16, NEXT, 1)]
-    entries += [RawDesc(data + 512 * k, 512, WRITE | NEXT, k + 2) for k in range(n - 2)]
-    entries.append(RawDesc(s, 1, WRITE, 0))
+    entries = [Desc(h, 16, NEXT, 1)]
+    entries += [Desc(data + 512 * k, 512, WRITE | NEXT, k + 2) for k in range(n - 2)]
+    entries.append(Desc(s, 1, WRITE, 0))
     table = r.buf(16 * n)
     raw.write_table(table, entries)
-    raw.write_desc(0, RawDesc(table, 16 * n, INDIRECT, 0))
+    raw.write_desc(0, Desc(table, 16 * n, INDIRECT, 0))
     raw.publish([0])
     r.kick()
     only(r, "driver_chains within_queue_size")
@@ -152,9 +152,9 @@ def test_in_order_next_skips_a_slot(rigs):
     assert r.device.negotiated >> F_IN_ORDER & 1
     raw = r.raw()
     h, d, s = blk_read_parts(r)
-    raw.write_desc(0, RawDesc(h, 16, NEXT, 2))
-    raw.write_desc(2, RawDesc(d, 512, WRITE | NEXT, 3))
-    raw.write_desc(3, RawDesc(s, 1, WRITE, 0))
+    raw.write_desc(0, Desc(h, 16, NEXT, 2))
+    raw.write_desc(2, Desc(d, 512, WRITE | NEXT, 3))
+    raw.write_desc(3, Desc(s, 1, WRITE, 0))
     raw.publish([0])
     r.kick()
     only(r, "driver_chains in_order_next")
@@ -169,12 +169,12 @@ def test_too_many_data_descriptors_for_seg_max(rigs):
     n = seg_max + 1
     h, _d, s = blk_read_parts(r)
     data = r.buf(512 * n)
-    entries = [RawDesc(h, 16, NEXT, 1)]
-    entries += [RawDesc(data + 512 * k, 512, WRITE | NEXT, k + 2) for k in range(n)]
-    entries.append(RawDesc(s, 1, WRITE, 0))
+    entries = [Desc(h, 16, NEXT, 1)]
+    entries += [Desc(data + 512 * k, 512, WRITE | NEXT, k + 2) for k in range(n)]
+    entries.append(Desc(s, 1, WRITE, 0))
     table = r.buf(16 * len(entries))
     raw.write_table(table, entries)
-    raw.write_desc(0, RawDesc(table, 16 * len(entries), INDIRECT, 0))
+    raw.write_desc(0, Desc(table, 16 * len(entries), INDIRECT, 0))
     raw.publish([0])
     r.kick()
     only(r, "driver_chains within_device_limit")
@@ -267,9 +267,9 @@ def test_packed_head_available_before_the_rest(rigs):
     r = rigs(packed=True)
     raw = r.raw()
     h, d, s = blk_read_parts(r)
-    raw.write_desc(2, RawDesc(s, 1, WRITE, 0))          # not marked available
-    raw.write_desc(1, RawDesc(d, 512, WRITE | NEXT, 0))  # not marked available
-    raw.write_desc(0, RawDesc(h, 16, raw.avail_flags(NEXT), 0))
+    raw.write_desc(2, Desc(s, 1, WRITE, 0))          # not marked available
+    raw.write_desc(1, Desc(d, 512, WRITE | NEXT, 0))  # not marked available
+    raw.write_desc(0, Desc(h, 16, raw.avail_flags(NEXT), 0))
     r.kick()
     only(r, "driver_chains head_exposed_last")
 
@@ -280,9 +280,9 @@ def test_packed_indirect_entry_with_next(rigs):
     raw = r.raw()
     h, d, s = blk_read_parts(r)
     table = r.buf(48)
-    raw.write_table(table, [RawDesc(h, 16, NEXT, 0), RawDesc(d, 512, WRITE | NEXT, 0),
-                            RawDesc(s, 1, WRITE, 0)])
-    raw.add([RawDesc(table, 48, INDIRECT, 0)])
+    raw.write_table(table, [Desc(h, 16, NEXT, 0), Desc(d, 512, WRITE | NEXT, 0),
+                            Desc(s, 1, WRITE, 0)])
+    raw.add([Desc(table, 48, INDIRECT, 0)])
     r.kick()
     only(r, "driver_chains indirect_only_write_flag")
 
@@ -293,8 +293,8 @@ def test_packed_indirect_in_a_list(rigs):
     raw = r.raw()
     h, d, s = blk_read_parts(r)
     table = r.buf(32)
-    raw.write_table(table, [RawDesc(d, 512, WRITE, 0), RawDesc(s, 1, WRITE, 0)])
-    raw.add([RawDesc(h, 16, NEXT, 0), RawDesc(table, 32, INDIRECT, 0)])
+    raw.write_table(table, [Desc(d, 512, WRITE, 0), Desc(s, 1, WRITE, 0)])
+    raw.add([Desc(h, 16, NEXT, 0), Desc(table, 32, INDIRECT, 0)])
     r.kick()
     only(r, "driver_chains no_indirect_with_next")
 
@@ -424,7 +424,7 @@ def test_unreadable_table_is_noted_not_blamed_on_a_rule(rigs):
     the checker says it could not judge it instead of naming a rule."""
     r = rigs()
     raw = r.raw()
-    raw.write_desc(0, RawDesc(0x7_0000_0000, 48, INDIRECT, 0))
+    raw.write_desc(0, Desc(0x7_0000_0000, 48, INDIRECT, 0))
     raw.publish([0])
     r.kick()
     assert not r.log.violations

@@ -1,11 +1,19 @@
-"""The runner's own driver side of a virtqueue, split or packed.
+"""Hostile rings: a driver side of a virtqueue where every field is the caller's.
 
-The reference driver's ring core never writes a malformed chain; a
-conformance runner must, and must read back exactly what a device wrote.
-``HQueue`` writes descriptors, tables and availability itself (every field
-is the runner's choice), and judges used entries as a strict driver would:
-an id never made available, a used length beyond the buffer, a used entry
-on a slot that was never offered, are all reported.
+The reference driver (``driver/core.py``) never writes a malformed ring. A
+conformance runner and the device tests must, to see what a device does with
+one, and must read back exactly what a device wrote. This module is the one
+writer both use:
+
+- ``RawSplit`` and ``RawPacked`` write descriptors, available entries and
+  event-suppression fields with arbitrary values (addresses outside memory,
+  loops, bad flags, wrong wrap bits) at known guest addresses and read the
+  device's used entries without judging them (``VirtioDriver.take_raw``
+  hands a queue over to them);
+- ``HQueue`` builds on the same descriptor type to keep buffers in flight
+  by token and judge used entries as a strict driver would: an id never
+  made available, a used length beyond the buffer, a used entry on a slot
+  never offered raise ``RingViolation``; a full queue raises ``QueueFull``.
 """
 from __future__ import annotations
 
@@ -16,11 +24,32 @@ from dataclasses import dataclass, field
 from device_ref.ring.layout import (DESC_F_AVAIL, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_USED,
                                     DESC_F_WRITE, PACKED, SPLIT, QueueConfig, ring_areas)
 
-from conformance.outcomes import Failed, Wedged
-
-_DESC = struct.Struct("<QIHH")
+_DESC = struct.Struct("<QIHH")   # split: addr, len, flags, next; packed: addr, len, id, flags
 _U16 = struct.Struct("<H")
 _USED = struct.Struct("<II")
+DESC_FLAGS = {"next": DESC_F_NEXT, "write": DESC_F_WRITE, "indirect": DESC_F_INDIRECT}
+
+
+class RingOutcome(Exception):
+    """What a hostile-ring reader saw: ``observed`` versus ``expected``."""
+
+    def __init__(self, observed: str, expected: str = "") -> None:
+        super().__init__(observed)
+        self.observed = observed
+        self.expected = expected
+        self.critical = False
+
+
+class RingViolation(RingOutcome):
+    """The device broke a ring rule (a used entry it had no right to write)."""
+
+
+class QueueFull(RingOutcome):
+    """No room for another chain: the device has not returned buffers."""
+
+
+class ChainTooLong(RingOutcome):
+    """The caller asked for a chain longer than the queue (nothing written)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,118 @@ class Desc:
     def pack_packed(self) -> bytes:
         return _DESC.pack(self.addr & (2**64 - 1), self.len & 0xFFFFFFFF, self.next & 0xFFFF,
                           self.flags & 0xFFFF)
+
+
+class RawSplit:
+    def __init__(self, memory, cfg: QueueConfig) -> None:
+        self.mem = memory
+        self.cfg = cfg
+        self.size = cfg.size
+        self.avail_idx = _U16.unpack(memory.read(cfg.driver + 2, 2))[0]
+        self.last_used = _U16.unpack(memory.read(cfg.device + 2, 2))[0]
+
+    def write_desc(self, index: int, d: Desc) -> None:
+        self.mem.write(self.cfg.desc + 16 * index, d.pack_split())
+
+    def write_table(self, addr: int, descs: list[Desc]) -> None:
+        """An indirect table at ``addr``."""
+        self.mem.write(addr, b"".join(d.pack_split() for d in descs))
+
+    def publish(self, heads: list[int], idx: int | None = None) -> None:
+        """Put ``heads`` in the available ring, then set avail idx (default: advanced by len(heads))."""
+        for k, h in enumerate(heads):
+            slot = (self.avail_idx + k) % self.size
+            self.mem.write(self.cfg.driver + 4 + 2 * slot, _U16.pack(h & 0xFFFF))
+        self.avail_idx = ((self.avail_idx + len(heads)) if idx is None else idx) & 0xFFFF
+        self.mem.write(self.cfg.driver + 2, _U16.pack(self.avail_idx))
+
+    def set_avail_flags(self, flags: int) -> None:
+        self.mem.write(self.cfg.driver, _U16.pack(flags))
+
+    def set_used_event(self, value: int) -> None:
+        self.mem.write(self.cfg.driver + 4 + 2 * self.size, _U16.pack(value & 0xFFFF))
+
+    def used_idx(self) -> int:
+        return _U16.unpack(self.mem.read(self.cfg.device + 2, 2))[0]
+
+    def used_flags(self) -> int:
+        return _U16.unpack(self.mem.read(self.cfg.device, 2))[0]
+
+    def avail_event(self) -> int:
+        return _U16.unpack(self.mem.read(self.cfg.device + 4 + 8 * self.size, 2))[0]
+
+    def take_used(self) -> list[tuple[int, int]]:
+        """Every (id, len) the device published since the last call, unjudged."""
+        out = []
+        idx = self.used_idx()
+        while self.last_used != idx:
+            slot = self.last_used % self.size
+            out.append(_USED.unpack(self.mem.read(self.cfg.device + 4 + 8 * slot, 8)))
+            self.last_used = (self.last_used + 1) & 0xFFFF
+        return out
+
+
+class RawPacked:
+    def __init__(self, memory, cfg: QueueConfig) -> None:
+        self.mem = memory
+        self.cfg = cfg
+        self.size = cfg.size
+        self.avail_pos, self.avail_wrap = 0, 1
+        self.used_pos, self.used_wrap = 0, 1
+
+    def avail_flags(self, flags: int, wrap: int | None = None) -> int:
+        """``flags`` plus the AVAIL/USED bits that mark a descriptor available in lap ``wrap``."""
+        w = self.avail_wrap if wrap is None else wrap
+        return (flags & ~(DESC_F_AVAIL | DESC_F_USED)) | (DESC_F_AVAIL if w else DESC_F_USED)
+
+    def write_desc(self, pos: int, d: Desc) -> None:
+        """Write the descriptor at ring position ``pos`` with flags exactly as given."""
+        base = self.cfg.desc + 16 * pos
+        self.mem.write(base, struct.pack("<QI", d.addr & (2**64 - 1), d.len & 0xFFFFFFFF))
+        self.mem.write(base + 12, _U16.pack(d.next & 0xFFFF))
+        self.mem.write(base + 14, _U16.pack(d.flags & 0xFFFF))  # flags last: publishes
+
+    def write_table(self, addr: int, descs: list[Desc]) -> None:
+        self.mem.write(addr, b"".join(d.pack_packed() for d in descs))
+
+    def add(self, descs: list[Desc], mark_available: bool = True) -> None:
+        """Write a chain at the current avail position; flags get this lap's
+        AVAIL/USED bits when ``mark_available`` (else exactly as given)."""
+        for d in descs:
+            flags = self.avail_flags(d.flags) if mark_available else d.flags
+            self.write_desc(self.avail_pos, Desc(d.addr, d.len, flags, d.next))
+            self.avail_pos += 1
+            if self.avail_pos == self.size:
+                self.avail_pos, self.avail_wrap = 0, self.avail_wrap ^ 1
+
+    def read_desc(self, pos: int) -> Desc:
+        addr, ln, ident, flags = _DESC.unpack(self.mem.read(self.cfg.desc + 16 * pos, 16))
+        return Desc(addr, ln, flags, ident)
+
+    def set_driver_event(self, off_wrap: int, flags: int) -> None:
+        self.mem.write(self.cfg.driver, _U16.pack(off_wrap) + _U16.pack(flags))
+
+    def device_event(self) -> tuple[int, int]:
+        off_wrap, flags = struct.unpack("<HH", self.mem.read(self.cfg.device, 4))
+        return off_wrap, flags
+
+    def take_used(self, ndesc: dict[int, int] | None = None) -> list[tuple[int, int, int]]:
+        """(id, len, flags) of each used descriptor in order; ``ndesc`` maps
+        buffer id to its chain length so the scan skips whole chains."""
+        out = []
+        while True:
+            d = self.read_desc(self.used_pos)
+            a, u = bool(d.flags & DESC_F_AVAIL), bool(d.flags & DESC_F_USED)
+            if not (a == u == bool(self.used_wrap)):
+                return out
+            out.append((d.next, d.len, d.flags))
+            step = (ndesc or {}).get(d.next, 1)
+            self.used_pos += step
+            if self.used_pos >= self.size:
+                self.used_pos -= self.size
+                self.used_wrap ^= 1
+            if len(out) >= self.size:
+                return out
 
 
 @dataclass
@@ -92,13 +233,13 @@ class HQueue:
     def _slots(self, n: int) -> list[int]:
         """The next n descriptor slots, in ring order (IN_ORDER wants that)."""
         if n > self.size:
-            raise Failed(f"a chain of {n} descriptors does not fit a queue of {self.size}")
+            raise ChainTooLong(f"a chain of {n} descriptors does not fit a queue of {self.size}")
         if self.packed:
             slots = [(self.avail_pos + i) % self.size for i in range(n)]
         else:
             slots = [(self.next_slot + i) % self.size for i in range(n)]
         if any(s not in self.free_slots for s in slots):
-            raise Wedged(f"queue {self.index} is full: the device has not returned "
+            raise QueueFull(f"queue {self.index} is full: the device has not returned "
                          f"{len(self.inflight)} buffer(s)", "buffers returned")
         return slots
 
@@ -190,7 +331,7 @@ class HQueue:
         if self.packed:
             self.free_ids.append(buf.id)
         if length > buf.writable_len:
-            raise Failed(f"used length {length} for a buffer with {buf.writable_len} "
+            raise RingViolation(f"used length {length} for a buffer with {buf.writable_len} "
                          f"device-writable bytes (queue {self.index})",
                          f"used length <= {buf.writable_len}")
         u = Used(buf.token, length, buf.seq, implied)
@@ -200,7 +341,7 @@ class HQueue:
     def _take(self, bid: int, length: int) -> list[Used]:
         buf = self.inflight.get(bid)
         if buf is None:
-            raise Failed(f"used entry for id {bid}, which is not in flight on queue "
+            raise RingViolation(f"used entry for id {bid}, which is not in flight on queue "
                          f"{self.index}", "used ids the driver made available")
         out = []
         if self.cfg.in_order:
@@ -216,7 +357,7 @@ class HQueue:
         idx = self.used_idx()
         pending = (idx - self.last_used) & 0xFFFF
         if pending > len(self.inflight):
-            raise Failed(f"used idx moved by {pending} with {len(self.inflight)} buffer(s) in "
+            raise RingViolation(f"used idx moved by {pending} with {len(self.inflight)} buffer(s) in "
                          f"flight (queue {self.index})", "used idx within the buffers in flight")
         out = []
         while self.last_used != idx:
@@ -244,7 +385,7 @@ class HQueue:
                 return out
             buf = self.inflight.get(bid)
             if buf is None:
-                raise Failed(f"used descriptor at slot {self.used_pos} carries id {bid}, which "
+                raise RingViolation(f"used descriptor at slot {self.used_pos} carries id {bid}, which "
                              f"is not in flight (queue {self.index})",
                              "used ids the driver made available")
             done = self._take(bid, length)
@@ -280,8 +421,3 @@ class HQueue:
         return [f"used descriptor at slot {s} of queue {self.index}"
                 for s, raw in self.used_snapshots.items()
                 if s in self.free_slots and self.mem.read(self.cfg.desc + 16 * s, 16) != raw]
-
-
-DESC_FLAGS = {"next": DESC_F_NEXT, "write": DESC_F_WRITE, "indirect": DESC_F_INDIRECT}
-__all__ = ["Desc", "HQueue", "Used", "DESC_F_NEXT", "DESC_F_WRITE", "DESC_F_INDIRECT",
-           "SPLIT", "PACKED", "DESC_FLAGS"]

@@ -1,0 +1,462 @@
+"""The driver side of one test: its state, and the driver operations verbs share.
+
+``Engine`` is the runner's driver for one test against one ``Session``: a
+dataclass whose fields are everything a test remembers between steps (the
+rings it set up, buffers in flight, completions, what was read back,
+notifications since the last kick). Verbs (``conformance/verbs/``) read and
+change these fields and call the operations here (lay out a request,
+offer it, kick, collect, wait); the registry (``engine/registry.py``)
+maps a vector step to its verb. The runner (``runner.py``) turns what the
+verbs raise into verdicts.
+"""
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from device_ref.ring import PACKED, SPLIT, ring_areas
+from device_ref.ring.layout import QueueConfig as RingQueueConfig
+from device_ref.transport import BounceRegion, QueueConfig, TransportError
+from device_ref.virtio_constants import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK,
+                                         F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_SWIOTLB,
+                                         FEATURES_OK)
+from device_ref.virtio_constants import BLK_SECTOR as SECTOR
+
+from conformance import names
+from conformance.adapters.base import Session
+from conformance.conditions import Observations
+from conformance.outcomes import Skipped, Wedged
+from device_ref.ring.hostile import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue
+from conformance.vectors import Step
+
+QUEUE_SIZE = 256
+CANARY = 0x5A
+ACK = ACKNOWLEDGE
+NEEDS_RESET = DEVICE_NEEDS_RESET
+F_INDIRECT = F_INDIRECT_DESC
+
+
+def compare(op: str, a: int, b: int) -> bool:
+    return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+class Bump:
+    """A bump allocator over one guest range (a test is short-lived)."""
+
+    def __init__(self, base: int, size: int) -> None:
+        self.base, self.size, self.next = base, size, base
+
+    def alloc(self, length: int, align: int = 16) -> int:
+        addr = -(-self.next // align) * align
+        if addr + length > self.base + self.size:
+            raise Skipped(f"harness ran out of guest memory ({self.size} bytes at "
+                          f"{self.base:#x})")
+        self.next = addr + length
+        return addr
+
+
+@dataclass
+class Completion:
+    queue: int
+    token: int
+    used_len: int
+
+
+@dataclass
+class Pending:
+    kind: str                       # blk, rng, raw, qenc
+    queue: int
+    writable: list[tuple[int, int]]
+    readable: list[tuple[int, int, bytes]] = field(default_factory=list)  # addr, len, data
+    sector: int = 0
+    count: int = 0
+    done: bool = False
+    used_len: int | None = None
+    status: int | None = None
+    data: bytes | None = None
+
+
+@dataclass(slots=True)
+class Engine:
+    """Driver-side state of one test (every field declared here, nowhere else)."""
+
+    s: Session
+    layout: str
+    timeout: float
+    ram: Bump
+    bounce: Bump | None
+    region: BounceRegion | None
+    device_type: str
+    negotiated: int = 0
+    placement: str = "default"             # default, inside, outside_region, straddling
+    queues: list[HQueue] = field(default_factory=list)
+    retired: list[HQueue] = field(default_factory=list)   # set up before the last (queue) reset
+    queue_was_reset: tuple[int, str, int] | None = None    # index, layout, size
+    driver_status: int = 0
+    features_ok_written: bool = False
+    framing: tuple[str, int] = ("separate", 64)
+    dma_mark: dict[int, int] = field(default_factory=dict)
+    used_event_pinned: bool = False        # a vector set used_event: leave it alone
+    tokens: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 30)))
+    pending: dict[int, Pending] = field(default_factory=dict)
+    completions: list[Completion] = field(default_factory=list)
+    since_kick: list[Completion] = field(default_factory=list)
+    irqs_since_kick: int = 0
+    config_irqs: int = 0
+    readable_log: list[tuple[int, int, bytes]] = field(default_factory=list)
+    readable_corrupted: list[str] = field(default_factory=list)
+    outside_buf: int | None = None
+    offending: list[int] = field(default_factory=list)   # tokens of hostile buffers offered
+    # block device
+    last_blk: Pending | None = None
+    last_blk_status: int | None = None
+    last_read: tuple[int, bytes] | None = None
+    last_id: bytes | None = None
+    last_lifetime: bytes | None = None
+    written: dict[int, bytes] = field(default_factory=dict)   # sector -> data written
+    blk_before: tuple[int, bytes] | None = None
+    # entropy device
+    last_entropy: bytes | None = None
+    # device_io
+    io: list[Pending] = field(default_factory=list)
+    io_written: dict[int, bytes] = field(default_factory=dict)
+    # queue encryption (verbs/qenc.py)
+    qenc: Any = None
+    # steps still to come (some verbs look one step ahead)
+    upcoming: tuple[Step, ...] = ()
+    # what the device was seen doing (for conditional verdicts)
+    seen_needs_reset: bool = False
+
+    @classmethod
+    def start(cls, session: Session, layout: str, step_timeout: float = 2.0) -> "Engine":
+        t = session.transport
+        base, size = max(t.ram_ranges(), key=lambda r: r[1])
+        region = session.bounce
+        return cls(s=session, layout=layout, timeout=step_timeout, ram=Bump(base, size),
+                   bounce=Bump(region.base, region.size) if region else None, region=region,
+                   device_type=session.device_type)
+
+    @property
+    def t(self):
+        return self.s.transport
+
+    def feature(self, name: str) -> int:
+        bit = names.feature_bit(name, self.device_type)
+        if bit is None:
+            raise Skipped(f"feature {name} is unknown to this runner")
+        return bit
+
+    def offered(self) -> int:
+        return self.t.read_device_features()
+
+    def status(self) -> int:
+        return self.t.read_status()
+
+    @property
+    def swiotlb(self) -> bool:
+        return bool(self.negotiated >> F_SWIOTLB & 1)
+
+    def dma(self) -> Bump:
+        if self.swiotlb:
+            assert self.bounce is not None
+            return self.bounce
+        return self.ram
+
+    def write_status(self, value: int) -> None:
+        self.driver_status = value
+        try:
+            self.t.write_status(value)
+        except TransportError as exc:
+            raise Wedged(f"status write {names.status_text(value)} failed: {exc}") from None
+
+    def begin(self) -> None:
+        if self.status() & (ACK | DRIVER) != ACK | DRIVER:
+            self.write_status(ACK)
+            self.write_status(ACK | DRIVER)
+
+    def areas_base(self, where: str, size: int) -> int:
+        if where == "inside":
+            assert self.bounce is not None
+            return self.bounce.alloc(size, 4096)
+        return self.ram.alloc(size, 4096)
+
+    def setup_queue(self, q: int, layout: str, size: int, where: str,
+                     before_enable=None) -> HQueue:
+        """Rings for queue ``q`` placed per ``where``, handed to the device and enabled."""
+        areas = ring_areas(layout, size)
+        addrs = []
+        for i, spec in enumerate((areas.desc, areas.driver, areas.device)):
+            # straddling: descriptors inside the region, the other areas outside
+            here = where if where != "straddling" else ("inside" if i == 0 else "outside")
+            addrs.append(self.areas_base(here, spec.size))
+        cfg = RingQueueConfig(layout, size, addrs[0], addrs[1], addrs[2],
+                              event_idx=bool(self.negotiated >> F_EVENT_IDX & 1),
+                              indirect=bool(self.negotiated >> F_INDIRECT & 1),
+                              in_order=bool(self.negotiated >> F_IN_ORDER & 1))
+        hq = HQueue(self.t.memory, cfg, q)
+        try:
+            self.t.set_queue(q, QueueConfig(size, cfg.desc, cfg.driver, cfg.device))
+            if before_enable is not None:
+                before_enable()
+            self.t.enable_queue(q)
+        except TransportError as exc:
+            if self.placement in ("outside_region", "straddling"):
+                raise Skipped(f"the transport refused rings outside the region before the "
+                              f"device saw them ({exc})") from None
+            raise Wedged(f"queue {q} set-up failed: {exc}") from None
+        return hq
+
+    def queue(self, index: int = 0) -> HQueue:
+        if not self.queues and self.retired:
+            # after a reset and before a new set-up: the rings of before the reset
+            old = self.retired
+            return old[min(index, len(old) - 1)]
+        if not self.queues:
+            raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
+        return self.queues[min(index, len(self.queues) - 1)]
+
+    def hostile_queue(self) -> HQueue:
+        """Where a hostile descriptor goes: a queue the device consumes
+        without an outside event (for blk, rng and fs, the request queue)."""
+        return self.request_queue()
+
+    def request_queue(self) -> HQueue:
+        # virtio-fs: queue 0 is the high-priority queue, requests go to 1
+        return self.queue(1 if self.device_type == "fs" else 0)
+
+    def alloc(self, n: int, align: int = 16) -> int:
+        dma = self.dma()
+        try:
+            return dma.alloc(n, align)
+        except Skipped:
+            pass
+        # Full: start again after the rings, stepping over buffers still in flight.
+        if not self.pending:
+            for q in self.queues:
+                q.tables.clear()
+        busy = [(a, ln) for p in self.pending.values()
+                for a, ln in [(x[0], x[1]) for x in p.readable] + list(p.writable)]
+        busy += [(a, len(raw)) for q in self.queues for a, raw in q.tables.items()]
+        dma.next = self.dma_mark.get(id(dma), dma.base)
+        while True:
+            addr = dma.alloc(n, align)          # raises Skipped when truly out of room
+            hit = [a + ln for a, ln in busy if addr < a + ln and a < addr + n]
+            if not hit:
+                return addr
+            dma.next = max(hit)
+
+    def segments(self, parts: list[tuple[str, object]]) -> list[tuple[int, int, bool, bytes]]:
+        """(addr, len, writable, initial bytes) per descriptor, by the framing in force."""
+        style, chunk = self.framing
+        mem = self.t.memory
+        groups: list[list[tuple[str, object]]] = []
+        for p in parts:
+            if style == "merged" and groups and groups[-1][0][0] == p[0]:
+                groups[-1].append(p)
+            else:
+                groups.append([p])
+        datas = []
+        for g in groups:
+            data = b"".join(x[1] if x[0] == "r" else b"\xaa" * x[1] for x in g)
+            if g[0][0] == "w" and g[-1] is parts[-1] and self.device_type == "blk":
+                data = data[:-1] + b"\xff"    # status byte starts as 0xff: "not written"
+            datas.append(data)
+        # one block per request, one write: the parts follow each other in it
+        block = b"".join(datas)
+        base = self.alloc(len(block))
+        mem.write(base, block)
+        segs = []
+        addr = base
+        for g, data in zip(groups, datas):
+            step = chunk if style == "fragmented" else len(data)
+            for off in range(0, len(data), max(step, 1)):
+                piece = data[off:off + step]
+                segs.append((addr + off, len(piece), g[0][0] == "w", piece))
+            addr += len(data)
+        return segs
+
+    def descs(self, q: HQueue, segs, use_indirect: bool | None = None) -> list[Desc]:
+        indirect = self.negotiated >> F_INDIRECT & 1 if use_indirect is None else use_indirect
+        descs = [Desc(a, n, (DESC_F_WRITE if w else 0) | (DESC_F_NEXT if i + 1 < len(segs) else 0),
+                      -1 if i + 1 < len(segs) else 0) for i, (a, n, w, _d) in enumerate(segs)]
+        if indirect and len(segs) > 1:
+            table = self.alloc(16 * len(segs))
+            q.write_table(table, [Desc(d.addr, d.len, d.flags, i + 1 if d.flags & DESC_F_NEXT else 0)
+                                  for i, d in enumerate(descs)])
+            return [Desc(table, 16 * len(segs), DESC_F_INDIRECT)]
+        return descs
+
+    def offer(self, q: HQueue, descs: list[Desc], segs, pending: Pending,
+               publish: bool = True) -> int:
+        if pending.kind == "blk":
+            self.last_blk = pending
+        token = next(self.tokens)
+        writable = sum(n for _a, n, w, _d in segs if w)
+        q.add_chain(descs, token, writable, publish=publish)
+        if publish:
+            pending.readable = [(a, n, d) for a, n, w, d in segs if not w]
+            pending.writable = [(a, n) for a, n, w, _d in segs if w]
+            self.pending[token] = pending
+            self.readable_log += pending.readable
+        return token
+
+    def ordinary_parts(self) -> tuple[list[tuple[str, object]], Pending]:
+        """blk: read of sector 0 (header, 512-byte buffer, status); rng: 64 bytes."""
+        if self.device_type == "blk":
+            return ([("r", struct.pack("<IIQ", 0, 0, 0)), ("w", SECTOR), ("w", 1)],
+                    Pending("blk", 0, [], sector=0, count=1))
+        if self.device_type == "rng":
+            return [("w", 64)], Pending("rng", 0, [])
+        raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
+
+    def running(self) -> bool:
+        return bool(self.driver_status & DRIVER_OK)
+
+    def submit(self, q: HQueue, parts, pending: Pending, wait: bool = True,
+                kick: bool = True) -> int:
+        segs = self.segments(parts)
+        token = self.offer(q, self.descs(q, segs), segs, pending)
+        if kick and self.running():
+            self.kick([q])
+            if wait:
+                self.wait_token(token)
+        return token
+
+    def kick(self, queues: list[HQueue]) -> None:
+        self.drain()
+        self.since_kick = []
+        self.irqs_since_kick = 0
+        for q in queues:
+            try:
+                self.t.notify(q.index)
+            except TransportError as exc:
+                if not self.driver_status & DRIVER_OK and self.s.transport_kind == "vhost-user":
+                    raise Skipped("a vhost-user front-end starts rings only at DRIVER_OK, so a "
+                                  "kick before it cannot reach the back-end") from None
+                raise Wedged(f"kick failed: {exc}") from None
+
+    def drain(self) -> None:
+        try:
+            irq = self.t.take_interrupts()
+        except TransportError as exc:
+            raise Wedged(f"device went away: {exc}") from None
+        self.irqs_since_kick += sum(irq.queues.values())
+        self.config_irqs += irq.config
+
+    def collect(self) -> list[Completion]:
+        got = []
+        for q in self.queues:
+            for u in q.collect():
+                c = Completion(q.index, u.token, u.length)
+                got.append(c)
+                self.finish(c)
+        self.completions += got
+        self.since_kick += got
+        return got
+
+    def finish(self, c: Completion) -> None:
+        p = self.pending.pop(c.token, None)
+        if p is None:
+            return
+        p.done = True
+        p.used_len = c.used_len
+        mem = self.t.memory
+        for addr, length, data in p.readable:
+            if mem.read(addr, length) != data:
+                self.readable_corrupted.append(f"{length}-byte device-readable buffer at "
+                                               f"{addr:#x}")
+        if p.kind == "blk":
+            status_addr = p.writable[-1][0] + p.writable[-1][1] - 1
+            p.status = mem.read(status_addr, 1)[0]
+            self.last_blk_status = p.status
+            data = b"".join(mem.read(a, n) for a, n in p.writable)[:-1]
+            p.data = data
+            if p.count and data:
+                self.last_read = (p.sector, data)
+            if p.sector == -1:
+                self.last_id = data
+            if p.sector == -2:
+                self.last_lifetime = data
+        elif p.kind == "rng":
+            n = min(c.used_len, sum(n for _a, n in p.writable))
+            p.data = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
+            self.last_entropy = p.data
+
+    def wait_token(self, token: int) -> None:
+        deadline = time.monotonic() + self.timeout
+        while token in self.pending:
+            if self.collect():
+                continue
+            if self.needs_reset():
+                raise Wedged("device set DEVICE_NEEDS_RESET with a request in flight",
+                             "the request completed")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Wedged(f"request not completed within {self.timeout:g} s",
+                             "the request completed")
+            if not self.used_event_pinned:
+                for q in self.queues:
+                    q.arm()
+                if self.collect():
+                    continue
+            try:
+                irq = self.t.wait_interrupts(min(left, 0.05))
+            except TransportError as exc:
+                raise Wedged(f"device went away with a request in flight: {exc}") from None
+            self.irqs_since_kick += sum(irq.queues.values())
+            self.config_irqs += irq.config
+
+    def wait_all(self, tokens: list[int]) -> None:
+        for t in tokens:
+            self.wait_token(t)
+
+    def config(self, offset: int, size: int) -> bytes:
+        """Config bytes, read from offset 0 as a VMM does (some vhost-user
+        back-ends ignore the offset of GET_CONFIG)."""
+        data = self.t.read_config(0, offset + size)
+        return data[offset:offset + size]
+
+    def next_is(self, verb: str) -> bool:
+        return bool(self.upcoming) and self.upcoming[0].verb == verb
+
+    def outside(self) -> int:
+        """Outside the region: with VIRTIO_F_SWIOTLB negotiated, a 4 KiB guest
+        RAM buffer filled with a canary; without it, outside all guest memory."""
+        if not self.swiotlb:
+            top = max(b + n for b, n in self.t.ram_ranges())
+            if self.region is not None:
+                top = max(top, self.region.end)
+            return (top + (1 << 30)) & ~0xFFF
+        if self.outside_buf is None:
+            self.outside_buf = self.ram.alloc(4096, 4096)
+            self.t.memory.write(self.outside_buf, bytes([CANARY]) * 4096)
+        return self.outside_buf
+
+    def needs_reset(self) -> bool:
+        """Whether the device has set DEVICE_NEEDS_RESET (remembered for the verdict)."""
+        if self.status() & NEEDS_RESET:
+            self.seen_needs_reset = True
+            return True
+        return False
+
+    def wait_interrupts(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for interrupts and count them."""
+        try:
+            irq = self.t.wait_interrupts(seconds)
+        except TransportError as exc:
+            raise Wedged(f"device went away: {exc}") from None
+        self.irqs_since_kick += sum(irq.queues.values())
+        self.config_irqs += irq.config
+
+    def observations(self) -> Observations:
+        """What this test saw, for the requirement's condition (never raises)."""
+        try:
+            offered: int | None = self.offered()
+            if self.status() & NEEDS_RESET:
+                self.seen_needs_reset = True
+        except (TransportError, OSError):
+            offered = None
+        return Observations(self.device_type, self.negotiated, offered, self.driver_status,
+                            self.seen_needs_reset)

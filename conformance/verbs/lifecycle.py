@@ -1,0 +1,73 @@
+"""Device status: reset, status writes, DRIVER_OK, and what the status reads."""
+from __future__ import annotations
+
+import time
+
+from device_ref.transport import TransportError
+from device_ref.virtio_constants import DEVICE_NEEDS_RESET as NEEDS_RESET
+from device_ref.virtio_constants import DRIVER_OK, FEATURES_OK, STATUS_BITS
+
+from conformance import names
+from conformance.engine.core import Engine
+from conformance.engine.registry import NAMES, TEXT, action, expectation
+from conformance.outcomes import Failed, Skipped, Wedged
+
+
+@action("reset")
+def reset(e: Engine) -> None:
+    for q in e.queues:
+        e.retired.append(q)
+    e.queues = []
+    e.pending.clear()
+    e.driver_status = 0
+    e.used_event_pinned = False
+    e.framing = ("separate", 64)
+    e.readable_log = []
+    try:
+        e.t.write_status(0)
+        deadline = time.monotonic() + e.timeout
+        while e.t.read_status() != 0:
+            if time.monotonic() > deadline:
+                raise Wedged(f"device status stayed {names.status_text(e.status())} "
+                             f"after a reset", "status 0 after reset")
+            time.sleep(0.001)
+    except TransportError as exc:
+        raise Wedged(f"reset failed: {exc}") from None
+    e.negotiated = 0
+    e.features_ok_written = False
+    e.placement = "default"
+
+
+@action("set_status", bits=NAMES.one_of(*STATUS_BITS))
+def set_status(e: Engine, bits: list[str]) -> None:
+    value = e.status() & ~NEEDS_RESET
+    for b in bits:
+        value |= STATUS_BITS[b]
+    e.write_status(value)
+    if "FEATURES_OK" in bits:
+        e.features_ok_written = True
+        if not e.status() & FEATURES_OK:
+            e.negotiated = 0
+
+
+@action("driver_ok")
+def driver_ok(e: Engine) -> None:
+    try:
+        e.driver_status = e.status() & ~NEEDS_RESET | DRIVER_OK
+        e.t.write_status(e.driver_status)
+    except TransportError as exc:
+        if e.placement in ("outside_region", "straddling") and e.swiotlb:
+            raise Skipped("the front-end cannot give the back-end ring addresses outside "
+                          f"the shared bounce region ({exc}); the OS enforces the rule") \
+                from None
+        raise Wedged(f"setting DRIVER_OK failed: {exc}") from None
+
+
+@expectation("status", op=TEXT.one_of("has", "lacks"), bits=NAMES.one_of(*STATUS_BITS))
+def expect_status(e: Engine, op: str, bits: list[str]) -> None:
+    st = e.status()
+    for b in bits:
+        present = bool(st & STATUS_BITS[b])
+        if present != (op == "has"):
+            raise Failed(f"device status is {names.status_text(st)}",
+                         f"status {op} {b}")

@@ -1,0 +1,203 @@
+"""The queue-encryption verbs of the runner (spec/queue_encryption.vspec).
+
+The runner plays a driver that holds the key. It
+builds nonces and associated data itself (the layouts are stated here
+again, not taken from the device side) and seals and opens with
+``cryptography``'s AEADs, so a device is judged against the rules rather
+than against the reference implementation's code.
+
+The register block is reached where the reference runtime puts it: at
+configuration offset 0xc0, which both the in-process transport and
+vhost-user (VHOST_USER_SET_CONFIG) carry to the device.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+from device_ref.transport import TransportError
+
+from conformance.engine.core import Engine, Pending
+from conformance.engine.registry import INT, TEXT, action, expectation
+from conformance.outcomes import Failed, Skipped
+
+REG_WINDOW = 0xC0          # reference runtime: where the 40-byte block sits
+REG_SIZE = 40
+TAG = 16
+ALGORITHMS = {"null": 0, "aes-256-gcm": 1, "chacha20-poly1305": 2}
+TO_DEVICE, TO_DRIVER = 0, 1
+
+
+def qenc_nonce(queue: int, direction: int, counter: int) -> bytes:
+    """le64 counter | le16 queue index | u8 direction | u8 0."""
+    return struct.pack("<QHBB", counter, queue, direction, 0)
+
+
+def qenc_aad(length: int, queue: int, direction: int, algorithm: int) -> bytes:
+    """le32 plaintext length | le16 queue index | u8 direction | u8 algorithm."""
+    return struct.pack("<IHBB", length, queue, direction, algorithm)
+
+
+@dataclass
+class QencChain:
+    token: int
+    queue: int
+    counter: int
+    nonce: bytes = b""
+    aad: bytes = b""
+    sealed: bytes = b""
+    writable: list = field(default_factory=list)   # (addr, len, initial bytes)
+
+
+@dataclass
+class QencKeys:
+    algorithm: int
+    aead: object | None
+    counters: dict = field(default_factory=dict)   # queue -> next counter
+    last: QencChain | None = None
+
+
+def installed_keys(e: Engine) -> QencKeys:
+    if e.qenc is None or e.qenc.aead is None:
+        raise Skipped("vector seals buffers before qenc_keys installed a key")
+    return e.qenc
+
+
+def qenc_used(e: Engine, what: str) -> tuple[QencChain, int]:
+    keys = installed_keys(e)
+    chain = keys.last
+    if chain is None:
+        raise Skipped("vector expects a qenc reply before any qenc_submit")
+    e.collect()
+    used = next((c.used_len for c in e.completions if c.token == chain.token), None)
+    if used is None:
+        raise Failed("the chain was never used", what)
+    return chain, used
+
+
+@action("qenc_keys", alg=TEXT.one_of(*ALGORITHMS), key=TEXT)
+def qenc_keys(e: Engine, alg: str, key: str) -> None:
+    algorithm = ALGORITHMS[alg]
+    raw = bytes.fromhex(key)
+    if algorithm and len(raw) != 32:
+        raise Skipped(f"vector gives a {len(raw)}-byte key; both ciphers take 32 bytes")
+    try:
+        for q in range(e.t.num_queues()):
+            for off, data in ((0x00, struct.pack("<H", q)), (0x04, struct.pack("<I", algorithm)),
+                              (0x08, raw.ljust(32, b"\0")), (0x02, struct.pack("<H", 1))):
+                e.t.write_config(REG_WINDOW + off, data)
+    except TransportError as exc:
+        raise Skipped(f"the device has no queue-encryption registers at config offset "
+                      f"{REG_WINDOW:#x} ({exc})") from None
+    aead = None
+    if algorithm == 1:
+        aead = AESGCM(raw)
+    elif algorithm == 2:
+        aead = ChaCha20Poly1305(raw)
+    e.qenc = QencKeys(algorithm, aead)
+
+
+@action("qenc_submit", plaintext=TEXT.with_default(''), writable=INT.with_default(0), nonce_queue=INT.with_default(None), direction=TEXT.with_default('to_device'), counter=INT.with_default(None), tamper=TEXT.with_default('none'))
+def qenc_submit(e: Engine, plaintext: str = "", writable: int = 0, nonce_queue: int | None = None,
+                    direction: str = "to_device", counter: int | None = None,
+                    tamper: str = "none") -> None:
+    keys = installed_keys(e)
+    q = e.request_queue()
+    own = keys.counters.get(q.index, 0)
+    keys.counters[q.index] = own + 1          # the chain spends a counter either way
+    chain = QencChain(0, q.index, own)
+    parts: list = []
+    pt = bytes.fromhex(plaintext)
+    if pt:
+        nq = q.index if nonce_queue is None else nonce_queue
+        d = TO_DEVICE if direction == "to_device" else TO_DRIVER
+        chain.nonce = qenc_nonce(nq, d, own if counter is None else counter)
+        chain.aad = qenc_aad(len(pt) + (1 if tamper == "aad" else 0), nq, d, keys.algorithm)
+        sealed = bytearray(keys.aead.encrypt(chain.nonce, pt, chain.aad))
+        if tamper == "ciphertext":
+            sealed[0] ^= 0x01
+        elif tamper == "tag":
+            sealed[-1] ^= 0x80
+        chain.sealed = bytes(sealed)
+        parts.append(("r", chain.sealed))
+    if writable or not pt:
+        # writable=0 without a readable part: a writable part with no room for the tag
+        parts.append(("w", writable + TAG if writable else 8))
+    segs = e.segments(parts)
+    chain.writable = [(a, n, d) for a, n, w, d in segs if w]
+    chain.token = e.offer(q, e.descs(q, segs), segs, Pending("qenc", q.index, []))
+    keys.last = chain
+
+
+@expectation("qenc_sealed", nonce=TEXT, aad=TEXT, ciphertext=TEXT, tag=TEXT)
+def expect_qenc_sealed(e: Engine, nonce: str, aad: str, ciphertext: str, tag: str) -> None:
+    chain = installed_keys(e).last
+    if chain is None or not chain.sealed:
+        raise Skipped("qenc_sealed needs a qenc_submit with a plaintext before it")
+    want = {"nonce": nonce, "aad": aad, "ciphertext": ciphertext, "tag": tag}
+    got = {"nonce": chain.nonce.hex(), "aad": chain.aad.hex(),
+           "ciphertext": chain.sealed[:-TAG].hex(), "tag": chain.sealed[-TAG:].hex()}
+    for k, v in want.items():
+        if got[k] != v:
+            # The runner's own sealing disagrees with the vector: the
+            # vector (or this runner) is wrong, not the device.
+            raise Skipped(f"runner's {k} {got[k]} differs from the vector's known answer {v}")
+
+
+@expectation("qenc_reply", plaintext=TEXT.with_default(None), nonce=TEXT.with_default(None), aad=TEXT.with_default(None), ciphertext=TEXT.with_default(None), tag=TEXT.with_default(None))
+def expect_qenc_reply(e: Engine, plaintext: str | None = None, nonce: str | None = None,
+                      aad: str | None = None, ciphertext: str | None = None,
+                      tag: str | None = None) -> None:
+    keys = installed_keys(e)
+    chain, used = qenc_used(e, "a sealed reply")
+    if used < TAG:
+        raise Failed(f"used length {used}", "a used length of at least 16 (a sealed reply)")
+    mem = e.t.memory
+    raw = b"".join(mem.read(a, n) for a, n, _d in chain.writable)
+    n_plain = used - TAG
+    if n_plain > len(raw) - TAG:
+        raise Failed(f"used length {used} for a {len(raw)}-byte writable part",
+                     "a used length within the writable part")
+    use_nonce = qenc_nonce(chain.queue, TO_DRIVER, chain.counter)
+    use_aad = qenc_aad(n_plain, chain.queue, TO_DRIVER, keys.algorithm)
+    if nonce is not None and use_nonce.hex() != nonce:
+        raise Skipped(f"vector's reply nonce {nonce} is not the rule's {use_nonce.hex()}")
+    if aad is not None and use_aad.hex() != aad:
+        raise Skipped(f"vector's reply associated data {aad} is not the rule's {use_aad.hex()}")
+    try:
+        opened = keys.aead.decrypt(use_nonce, raw, use_aad)
+    except InvalidTag:
+        raise Failed("the device-writable part does not verify with the to_driver nonce of "
+                     f"counter {chain.counter} and associated data {use_aad.hex()}",
+                     "a reply sealed by the rules") from None
+    if ciphertext is not None and raw[:-TAG].hex() != ciphertext:
+        raise Failed(f"ciphertext {raw[:-TAG].hex()}", f"ciphertext {ciphertext}")
+    if tag is not None and raw[-TAG:].hex() != tag:
+        raise Failed(f"tag {raw[-TAG:].hex()}", f"tag {tag}")
+    if plaintext is not None and opened[:n_plain].hex() != plaintext:
+        raise Failed(f"reply plaintext {opened[:n_plain].hex()}", f"reply plaintext {plaintext}")
+
+
+@expectation("qenc_refused")
+def expect_qenc_refused(e: Engine) -> None:
+    chain, used = qenc_used(e, "the buffer used with length 0")
+    if used != 0:
+        raise Failed(f"used length {used}", "used length 0 (buffer refused)")
+    mem = e.t.memory
+    for addr, n, initial in chain.writable:
+        if mem.read(addr, n) != initial:
+            raise Failed(f"the device wrote into the {n}-byte writable part at {addr:#x}",
+                         "nothing written into a refused buffer")
+
+
+@expectation("qenc_registers", what=TEXT)
+def expect_qenc_registers(e: Engine, what: str) -> None:
+    try:
+        got = e.t.read_config(REG_WINDOW, REG_SIZE)
+    except TransportError as exc:
+        raise Skipped(f"the queue-encryption registers cannot be read ({exc})") from None
+    if got != bytes(len(got)):
+        raise Failed(f"register bytes {got.hex()}", "every register byte reads 0")

@@ -1,0 +1,129 @@
+"""The numbers of virtio the runtime uses, in one place.
+
+Facts from virtio v1.4 (device status bits, device-independent feature
+bits, device ids, the block device's feature bits, request types, status
+values and configuration offsets) plus the bits of the two proposals this
+project carries. Devices, the driver, vhost-user and the conformance runner
+import them from here; ``specc`` keeps its own table (it never imports the
+runtime).
+"""
+from __future__ import annotations
+
+# Device status bits.
+ACKNOWLEDGE = 1
+DRIVER = 2
+DRIVER_OK = 4
+FEATURES_OK = 8
+SUSPEND = 16
+DEVICE_NEEDS_RESET = 64
+FAILED = 128
+
+STATUS_BITS = {"ACKNOWLEDGE": ACKNOWLEDGE, "DRIVER": DRIVER, "DRIVER_OK": DRIVER_OK,
+               "FEATURES_OK": FEATURES_OK, "SUSPEND": SUSPEND,
+               "DEVICE_NEEDS_RESET": DEVICE_NEEDS_RESET, "FAILED": FAILED}
+
+# Device-independent feature bits.
+F_NOTIFY_ON_EMPTY = 24
+F_ANY_LAYOUT = 27
+F_INDIRECT_DESC = 28
+F_EVENT_IDX = 29
+F_VERSION_1 = 32
+F_ACCESS_PLATFORM = 33
+F_RING_PACKED = 34
+F_IN_ORDER = 35
+F_ORDER_PLATFORM = 36
+F_SR_IOV = 37
+F_NOTIFICATION_DATA = 38
+F_NOTIF_CONFIG_DATA = 39
+F_RING_RESET = 40
+F_ADMIN_VQ = 41
+F_SUSPEND = 43
+# The proposal this project carries: first bit of the "future extensions" range.
+F_SWIOTLB = 44
+# Experimental (spec/queue_encryption.vspec), not assigned by OASIS.
+F_QUEUE_ENCRYPTION = 45
+
+GENERIC_FEATURES = {
+    "VIRTIO_F_NOTIFY_ON_EMPTY": F_NOTIFY_ON_EMPTY, "VIRTIO_F_ANY_LAYOUT": F_ANY_LAYOUT,
+    "VIRTIO_F_INDIRECT_DESC": F_INDIRECT_DESC, "VIRTIO_F_EVENT_IDX": F_EVENT_IDX,
+    "VIRTIO_F_VERSION_1": F_VERSION_1, "VIRTIO_F_ACCESS_PLATFORM": F_ACCESS_PLATFORM,
+    "VIRTIO_F_RING_PACKED": F_RING_PACKED, "VIRTIO_F_IN_ORDER": F_IN_ORDER,
+    "VIRTIO_F_ORDER_PLATFORM": F_ORDER_PLATFORM, "VIRTIO_F_SR_IOV": F_SR_IOV,
+    "VIRTIO_F_NOTIFICATION_DATA": F_NOTIFICATION_DATA,
+    "VIRTIO_F_NOTIF_CONFIG_DATA": F_NOTIF_CONFIG_DATA, "VIRTIO_F_RING_RESET": F_RING_RESET,
+    "VIRTIO_F_ADMIN_VQ": F_ADMIN_VQ, "VIRTIO_F_SUSPEND": F_SUSPEND,
+    "VIRTIO_F_SWIOTLB": F_SWIOTLB, "VIRTIO_F_QUEUE_ENCRYPTION": F_QUEUE_ENCRYPTION,
+}
+# Older spellings some texts use for two of them.
+FEATURE_ALIASES = {"VIRTIO_RING_F_INDIRECT_DESC": F_INDIRECT_DESC,
+                   "VIRTIO_RING_F_EVENT_IDX": F_EVENT_IDX}
+
+# Device ids.
+DEVICE_IDS = {"net": 1, "blk": 2, "console": 3, "rng": 4, "balloon": 5, "scsi": 8, "9p": 9,
+              "gpu": 16, "input": 18, "vsock": 19, "crypto": 20, "fs": 26}
+ID_NET = DEVICE_IDS["net"]
+ID_BLOCK = DEVICE_IDS["blk"]
+ID_ENTROPY = DEVICE_IDS["rng"]
+ID_FS = DEVICE_IDS["fs"]
+
+# Block device: feature bits.
+BLK_F_SIZE_MAX = 1
+BLK_F_SEG_MAX = 2
+BLK_F_GEOMETRY = 4
+BLK_F_RO = 5
+BLK_F_BLK_SIZE = 6
+BLK_F_FLUSH = 9
+BLK_F_TOPOLOGY = 10
+BLK_F_CONFIG_WCE = 11
+BLK_F_MQ = 12
+BLK_F_DISCARD = 13
+BLK_F_WRITE_ZEROES = 14
+BLK_F_LIFETIME = 15
+BLK_F_SECURE_ERASE = 16
+BLK_FEATURES = {
+    "VIRTIO_BLK_F_SIZE_MAX": BLK_F_SIZE_MAX, "VIRTIO_BLK_F_SEG_MAX": BLK_F_SEG_MAX,
+    "VIRTIO_BLK_F_GEOMETRY": BLK_F_GEOMETRY, "VIRTIO_BLK_F_RO": BLK_F_RO,
+    "VIRTIO_BLK_F_BLK_SIZE": BLK_F_BLK_SIZE, "VIRTIO_BLK_F_FLUSH": BLK_F_FLUSH,
+    "VIRTIO_BLK_F_TOPOLOGY": BLK_F_TOPOLOGY, "VIRTIO_BLK_F_CONFIG_WCE": BLK_F_CONFIG_WCE,
+    "VIRTIO_BLK_F_MQ": BLK_F_MQ, "VIRTIO_BLK_F_DISCARD": BLK_F_DISCARD,
+    "VIRTIO_BLK_F_WRITE_ZEROES": BLK_F_WRITE_ZEROES, "VIRTIO_BLK_F_LIFETIME": BLK_F_LIFETIME,
+    "VIRTIO_BLK_F_SECURE_ERASE": BLK_F_SECURE_ERASE,
+}
+
+# Block device: request types, status values, sizes.
+BLK_T_IN = 0
+BLK_T_OUT = 1
+BLK_T_FLUSH = 4
+BLK_T_GET_ID = 8
+BLK_T_GET_LIFETIME = 10
+BLK_T_DISCARD = 11
+BLK_T_WRITE_ZEROES = 13
+BLK_T_SECURE_ERASE = 14
+BLK_S_OK = 0
+BLK_S_IOERR = 1
+BLK_S_UNSUPP = 2
+BLK_STATUS = {"OK": BLK_S_OK, "IOERR": BLK_S_IOERR, "UNSUPP": BLK_S_UNSUPP}
+BLK_SECTOR = 512
+BLK_ID_LEN = 20
+
+# struct virtio_blk_config: field -> (offset, size).
+BLK_CONFIG = {"capacity": (0, 8), "size_max": (8, 4), "seg_max": (12, 4),
+              "geometry.cylinders": (16, 2), "geometry.heads": (18, 1),
+              "geometry.sectors": (19, 1), "blk_size": (20, 4),
+              "topology.physical_block_exp": (24, 1), "topology.alignment_offset": (25, 1),
+              "topology.min_io_size": (26, 2), "topology.opt_io_size": (28, 4),
+              "writeback": (32, 1), "unused0": (33, 1), "num_queues": (34, 2),
+              "max_discard_sectors": (36, 4), "max_discard_seg": (40, 4),
+              "discard_sector_alignment": (44, 4), "max_write_zeroes_sectors": (48, 4),
+              "max_write_zeroes_seg": (52, 4), "write_zeroes_may_unmap": (56, 1),
+              "unused1": (57, 3), "max_secure_erase_sectors": (60, 4),
+              "max_secure_erase_seg": (64, 4), "secure_erase_sector_alignment": (68, 4)}
+
+# File system device: feature bits.
+FS_FEATURES = {"VIRTIO_FS_F_NOTIFICATION": 0}
+
+# PCI: vendor capability id and virtio structure cfg_type values.
+PCI_CAP_ID_VNDR = 0x09
+VIRTIO_PCI_CAP_SHARED_MEMORY_CFG = 8
+VIRTIO_PCI_CAP_SWIOTLB_CFG = 10     # proposed with VIRTIO_F_SWIOTLB
+VIRTIO_PCI_CAP_QENC_CFG = 11        # proposed with VIRTIO_F_QUEUE_ENCRYPTION
