@@ -128,6 +128,8 @@ class Engine:
     upcoming: tuple[Step, ...] = ()
     # what the device was seen doing (for conditional verdicts)
     seen_needs_reset: bool = False
+    # transport registers by name, as reg_read last saw them (verbs/transport.py)
+    registers: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def start(cls, session: Session, layout: str, step_timeout: float = 2.0) -> "Engine":
@@ -425,6 +427,9 @@ class Engine:
         """Outside the region: with VIRTIO_F_SWIOTLB negotiated, a 4 KiB guest
         RAM buffer filled with a canary; without it, outside all guest memory."""
         if not self.swiotlb:
+            if self.s.bus_reaches_everything:
+                raise Skipped("outside guest RAM is still a bus address here: the platform "
+                              "drops the access and the device cannot tell it from RAM")
             top = max(b + n for b, n in self.t.ram_ranges())
             if self.region is not None:
                 top = max(top, self.region.end)

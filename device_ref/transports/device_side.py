@@ -152,12 +152,29 @@ class _Backed:
     def current(self) -> _Queue | None:
         return self.queues[self.queue_select] if self.queue_select < len(self.queues) else None
 
+    def reset_queue(self, q: int) -> None:
+        """A 1 written to queue_reset / QueueReset: the device resets the
+        queue at once (so the register reads 0 again) and it is disabled."""
+        try:
+            self.device.reset_queue(q)
+        except TransportError:
+            return           # not negotiated: the write is ignored
+        self.queues[q] = _Queue(self.max_size(q))
+
     def enable(self, q: int) -> None:
         state = self.queues[q]
         if self.faults.ignore_queue_enable:
             return
-        self.device.set_queue(q, QueueConfig(state.size, state.desc, state.driver, state.device))
-        self.device.enable_queue(q)
+        try:
+            self.device.set_queue(q, QueueConfig(state.size, state.desc, state.driver,
+                                                 state.device))
+            self.device.enable_queue(q)
+        except TransportError as exc:
+            # a register write cannot fail: the device refuses the queue and says so
+            needs_reset = getattr(self.device, "needs_reset", None)
+            if needs_reset is not None:
+                needs_reset(f"queue {q} refused: {exc}")
+            return
         state.enabled = True
 
     # -- DeviceHost ---------------------------------------------------------
@@ -302,12 +319,14 @@ class PciFunction(_Backed):
             self.status_write(value & 0xFF)
         elif name == "queue_select":
             self.queue_select = value
+        elif name == "queue_reset" and q is not None and value == 1:
+            self.reset_queue(self.queue_select)
+        elif name == "queue_msix_vector" and q is not None:
+            q.vector = value if value < self.vectors else R.NO_VECTOR   # any time
         elif q is None or q.enabled:
             return               # nothing to set, or set only before enabling
         elif name == "queue_size":
             q.size = value
-        elif name == "queue_msix_vector":
-            q.vector = value if value < self.vectors else R.NO_VECTOR
         elif name == "queue_enable" and value == 1:
             self.enable(self.queue_select)
         elif name is not None:
@@ -432,6 +451,8 @@ class MmioRegisters(_Backed):
             self.interrupt_status &= ~value
         elif off == regs["status"]:
             self.status_write(value & 0xFF)
+        elif off == regs["queue_reset"] and q is not None and value == 1:
+            self.reset_queue(self.queue_select)
         elif q is None or (q.enabled and off != regs["queue_ready"]):
             return
         elif off == regs["queue_num"]:
@@ -439,6 +460,8 @@ class MmioRegisters(_Backed):
         elif off == regs["queue_ready"]:
             if value == 1 and not q.enabled:
                 self.enable(self.queue_select)
+            elif value == 0:
+                q.enabled = False        # the queue stops: notifications are ignored
         else:
             for area in ("desc", "driver", "device"):
                 cur = getattr(q, area)

@@ -183,6 +183,20 @@ class MmioTransport(RegisterTransport):
             self.reg_write("queue_ready", 1)
         self._enabled.add(queue)
 
+    def reset_queue(self, queue: int) -> None:
+        """Reset one queue (VIRTIO_F_RING_RESET): write 1 to QueueReset and
+        wait until it reads 0 again."""
+        if self.legacy:
+            raise TransportError("a legacy virtio-mmio device has no QueueReset")
+        self.reg_write("queue_sel", queue)
+        self.reg_write("queue_reset", 1)
+        for _ in range(1000):
+            if self.reg_read("queue_reset") == 0:
+                self._enabled.discard(queue)
+                self._queues.pop(queue, None)
+                return
+        raise TransportError(f"queue {queue} reset did not complete (QueueReset stayed 1)")
+
     def notify(self, queue: int) -> None:
         self.kicks += 1
         self.reg_write("queue_notify", queue)

@@ -349,6 +349,20 @@ class PciTransport(RegisterTransport):
         self.common_write("queue_enable", 1)
         self._enabled.add(queue)
 
+    def reset_queue(self, queue: int) -> None:
+        """Reset one queue (VIRTIO_F_RING_RESET): write 1 to queue_reset and
+        wait until it reads 0 again."""
+        if not self.has_common("queue_reset"):
+            raise TransportError("the common configuration has no queue_reset field")
+        self.common_write("queue_select", queue)
+        self.common_write("queue_reset", 1)
+        for _ in range(1000):
+            if self.common_read("queue_reset") == 0:
+                self._enabled.discard(queue)
+                self._notify_addr.pop(queue, None)
+                return
+        raise TransportError(f"queue {queue} reset did not complete (queue_reset stayed 1)")
+
     def notify_address(self, queue: int) -> int:
         addr = self._notify_addr.get(queue)
         if addr is None:
