@@ -56,6 +56,10 @@ class Session:
     # behind it is not refused, the platform drops it, so "outside guest
     # memory" is not something the device can be judged on.
     bus_reaches_everything: bool = False
+    # Each notification and status read costs a round trip that stops the
+    # machine (QEMU through its gdbstub): tens of thousands of requests are
+    # out of reach of a run.
+    slow_notify: bool = False
 
     def gone(self) -> bool:
         """Whether the device has gone away (connection closed, process exited)."""

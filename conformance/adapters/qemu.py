@@ -134,7 +134,7 @@ class QemuAdapter(Adapter):
                     raise AdapterError(str(exc)) from None
         return Session(transport=t, device_type=self.device_type, transport_kind=kind,
                        synchronous=False, note=note, alive=lambda: m.alive, resize=resize,
-                       bus_reaches_everything=True)
+                       bus_reaches_everything=True, slow_notify=True)
 
     def after_wedged(self) -> None:
         self._stop()

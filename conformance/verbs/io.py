@@ -18,10 +18,16 @@ def _sector_data(i: int) -> bytes:
     return word.to_bytes(8, "little") * (SECTOR // 8)
 
 
+SLOW_LIMIT = 4096      # requests device_io makes over a slow_notify session
+
+
 @action("device_io", count=INT.range(1, MAX_REQUESTS), batch=INT.range(1, 4096).with_default(1))
 def device_io(e: Engine, count: int, batch: int = 1) -> None:
     if not e.running():
         raise Skipped("device_io before DRIVER_OK")
+    if count > SLOW_LIMIT and e.s.slow_notify:
+        raise Skipped(f"{count} requests over this transport would take minutes: each "
+                      f"notification stops and resumes the machine")
     q = e.request_queue()
     e.io = []
     # a batch never holds more requests than the queue has entries (QEMU's
