@@ -60,6 +60,7 @@ class Session:
     # machine (QEMU through its gdbstub): tens of thousands of requests are
     # out of reach of a run.
     slow_notify: bool = False
+    legacy: bool = False       # a legacy interface (MMIO version 1): no VIRTIO_F_VERSION_1
 
     def gone(self) -> bool:
         """Whether the device has gone away (connection closed, process exited)."""

@@ -134,7 +134,8 @@ class QemuAdapter(Adapter):
                     raise AdapterError(str(exc)) from None
         return Session(transport=t, device_type=self.device_type, transport_kind=kind,
                        synchronous=False, note=note, alive=lambda: m.alive, resize=resize,
-                       bus_reaches_everything=True, slow_notify=True)
+                       bus_reaches_everything=True, slow_notify=True,
+                       legacy=getattr(t, "legacy", False))
 
     def after_wedged(self) -> None:
         self._stop()

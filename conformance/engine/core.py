@@ -189,7 +189,13 @@ class Engine:
         """Rings for queue ``q`` placed per ``where``, handed to the device and enabled."""
         areas = ring_areas(layout, size)
         addrs = []
-        for i, spec in enumerate((areas.desc, areas.driver, areas.device)):
+        legacy = self.t.legacy_ring_align()
+        if legacy and where != "straddling":
+            # legacy MMIO: one block, the used ring at the next boundary
+            used = -(-(areas.desc.size + areas.driver.size) // legacy) * legacy
+            base = self.areas_base(where, used + areas.device.size)
+            addrs = [base, base + areas.desc.size, base + used]
+        for i, spec in enumerate((areas.desc, areas.driver, areas.device) if not addrs else ()):
             # straddling: descriptors inside the region, the other areas outside
             here = where if where != "straddling" else ("inside" if i == 0 else "outside")
             addrs.append(self.areas_base(here, spec.size))

@@ -26,6 +26,11 @@ from conformance.outcomes import Failed, Skipped, Wedged
 
 OPS = ("==", "!=", "<", "<=", ">", ">=", "has", "lacks")
 REGISTER_NAMES = (*R.COMMON, "isr", *R.MMIO)
+# MMIO registers a legacy (version 1) device does not have
+VERSION_2_ONLY = ("queue_ready", "queue_desc_low", "queue_desc_high", "queue_driver_low",
+                  "queue_driver_high", "queue_device_low", "queue_device_high", "shm_sel",
+                  "shm_len_low", "shm_len_high", "shm_base_low", "shm_base_high",
+                  "queue_reset", "config_generation")
 REG = TEXT.one_of(*REGISTER_NAMES)
 QUEUE = TEXT.one_of("0", "1", "2", "3", "beyond", "max").with_default("")
 VIA = TEXT.one_of("direct", "window").with_default("direct")
@@ -69,7 +74,7 @@ def _locate(t, reg: str, via: str) -> tuple[int, int] | None:
             return None
         off, width = R.COMMON[reg]
         return t.common + off, width
-    if reg not in R.MMIO:
+    if reg not in R.MMIO or (t.legacy and reg in VERSION_2_ONLY):
         return None
     return t.base + R.MMIO[reg], 4
 
@@ -78,7 +83,8 @@ def _access(e: Engine, reg: str, queue: str, via: str, value: int | None = None)
     t = _transport(e)
     where = _locate(t, reg, via)
     if where is None:
-        raise Skipped(f"the {t.kind} transport has no register {reg!r}")
+        legacy = " (a legacy version 1 device)" if getattr(t, "legacy", False) else ""
+        raise Skipped(f"the {t.kind} transport{legacy} has no register {reg!r}")
     if via == "window" and not isinstance(t, PciTransport):
         raise Skipped("the configuration access window is PCI's")
     try:
