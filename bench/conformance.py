@@ -1,12 +1,14 @@
 """Wall time of the full conformance suite against the in-process reference
-device (`ref`, target under 10 s) and against the reference vhost-user
-back-end (`device-ref serve` in another process), split and packed.
+device (`ref`, target under 10 s), against the reference vhost-user
+back-end (`device-ref serve` in another process), and with --qemu against
+QEMU's own device models over PCI and MMIO (target under 30 s each, QEMU
+start-up included), split and packed.
 
 Vectors come from `specc vectors spec/*.vspec` into a temp dir (or
 --vectors DIR). Prints, for one run of each: tests, verdict counts,
 seconds, tests per second, and the ratios vhost-user / ref and ref / budget.
 
-    .venv/bin/python bench/conformance.py [--vectors DIR] [--skip-vhost-user]
+    .venv/bin/python bench/conformance.py [--vectors DIR] [--skip-vhost-user] [--qemu]
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ from conformance.vectors import load_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 10.0
+QEMU_BUDGET_S = 30.0
+QEMU_MODELS = ("qemu-pci:virtio-blk-pci", "qemu-pci:virtio-rng-pci", "qemu-pci:virtio-net-pci",
+               "qemu-pci:virtio-serial-pci", "qemu-mmio:virtio-blk-device",
+               "qemu-mmio:virtio-rng-device", "qemu-mmio:virtio-blk-device,force-legacy=on")
 
 
 def make_vectors(out: Path) -> Path:
@@ -60,6 +66,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", help="vector directory (default: compile spec/*.vspec)")
     ap.add_argument("--skip-vhost-user", action="store_true")
+    ap.add_argument("--qemu", action="store_true",
+                    help="also time QEMU's device models (one QEMU per model)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-conf-", dir="/tmp") as tmp:
         vectors = Path(args.vectors) if args.vectors else make_vectors(Path(tmp) / "vectors")
@@ -70,6 +78,11 @@ def main() -> int:
         print(line("ref (in-process, blk+rng)", ref_s, ref_v, ref_n))
         print(f"  ref / budget {BUDGET_S:g} s: {ref_s / BUDGET_S:.2f} "
               f"({'within' if ref_s < BUDGET_S else 'OVER'} budget)")
+        if args.qemu:
+            for spec in QEMU_MODELS:
+                s, v, n = timed(suite, spec)
+                print(line(spec, s, v, n) + f"  / budget {QEMU_BUDGET_S:g} s: "
+                      f"{s / QEMU_BUDGET_S:.2f}")
         if args.skip_vhost_user:
             return 0
         total = 0.0
