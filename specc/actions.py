@@ -38,6 +38,12 @@ TRANSPORT_REGISTERS = (
     "queue_desc_low", "queue_desc_high", "queue_driver_low", "queue_driver_high",
     "queue_device_low", "queue_device_high", "shm_sel", "shm_len_low", "shm_len_high",
     "shm_base_low", "shm_base_high")
+DRIVER_REGISTER_RULES = (
+    "pci-read-only-fields", "pci-queue-size", "pci-configure-before-enable",
+    "pci-no-zero-enable", "pci-wait-reset", "pci-config-width", "pci-msix-in-table",
+    "pci-msix-verify", "pci-capabilities-untouched", "pci-notify-value", "pci-isr-with-msix",
+    "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
+    "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
@@ -347,6 +353,10 @@ _VERBS = (
          "PCI with MSI-X: the configuration event and queue 0 map to every vector of the "
          "table and read it back (every_vector), or a vector past the table reads back "
          "NO_VECTOR (out_of_table)."),
+    Verb("driver_registers", EXPECTATION,
+         (_p("rule", "enum", *DRIVER_REGISTER_RULES, positional=True),),
+         "Driver under test, over the in-process PCI or MMIO register model: no register "
+         "access it made breaks this transport rule."),
     Verb("pci_capability", EXPECTATION,
          (_p("cfg_type", "int"), _p("count", "int", optional=True),
           _p("min_length", "int", optional=True)),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from device_ref.transport import TransportError
 from device_ref.transports import registers as R
+from device_ref.transports.driver_rules import RULES
 from device_ref.transports.layout_facts import MMIO_FACTS, PCI_FACTS, mmio_facts, pci_facts
 from device_ref.transports.mmio import MmioTransport
 from device_ref.transports.pci import PciTransport
@@ -222,3 +223,9 @@ def expect_msix_mapping(e: Engine, what: str) -> None:
                                  f"{field} reads {want:#x}")
     except TransportError as exc:
         raise Wedged(f"register access failed: {exc}") from None
+
+
+@expectation("driver_registers", rule=TEXT.one_of(*RULES))
+def expect_driver_registers(e: Engine, rule: str) -> None:
+    raise Skipped("judges a driver's register accesses: a driver-mode step "
+                  "(given target driver)")

@@ -53,30 +53,47 @@ class TransportFaults:
     keep_enable_on_reset: bool = False      # queue_enable / QueueReady survive a reset
 
 
+@dataclass(frozen=True)
+class Access:
+    """One register access as the device side saw it."""
+    op: str          # "r" or "w"
+    block: str       # cfg, common, isr, device, notify, msix, mmio
+    offset: int
+    width: int
+    value: int
+
+
 class RegisterSpace:
-    """A ``RegisterBus`` over in-process register blocks."""
+    """A ``RegisterBus`` over in-process register blocks; with ``log`` it
+    records every access (what a device can judge a driver on)."""
 
-    def __init__(self) -> None:
-        self.blocks: list[tuple[int, int, object]] = []
+    def __init__(self, log: bool = False) -> None:
+        self.blocks: list[tuple[int, int, object, str]] = []
         self.accesses = 0
+        self.log: list[Access] | None = [] if log else None
 
-    def map(self, base: int, size: int, block) -> None:
-        self.blocks.append((base, size, block))
+    def map(self, base: int, size: int, block, name: str) -> None:
+        self.blocks.append((base, size, block, name))
 
     def _find(self, addr: int, width: int):
-        for base, size, block in self.blocks:
+        for base, size, block, name in self.blocks:
             if base <= addr and addr + width <= base + size:
-                return block, addr - base
+                return block, addr - base, name
         raise TransportError(f"no register at {addr:#x} (+{width})")
 
     def read(self, addr: int, width: int) -> int:
         self.accesses += 1
-        block, off = self._find(addr, width)
-        return block.read(off, width) & ((1 << 8 * width) - 1)
+        block, off, name = self._find(addr, width)
+        value = block.read(off, width) & ((1 << 8 * width) - 1)
+        if self.log is not None:
+            self.log.append(Access("r", name, off, width, value))
+        return value
 
     def write(self, addr: int, width: int, value: int) -> None:
         self.accesses += 1
-        block, off = self._find(addr, width)
+        block, off, name = self._find(addr, width)
+        if self.log is not None:
+            self.log.append(Access("w", name, off, width, value))
         block.write(off, width, value)
 
     def let_run(self) -> None:
@@ -221,12 +238,13 @@ class PciFunction(_Backed):
         """Map the function into ``space``; returns its configuration base."""
         base = PCI_ECAM + (slot << 15)
         self.space = space
-        space.map(base, 4096, _Block(self._cfg_read, self._cfg_write))
-        space.map(PCI_BAR4, 0x1000, _Block(self._common_read, self._common_write))
-        space.map(PCI_BAR4 + 0x1000, 0x1000, _Block(self._isr_read, _ignore))
-        space.map(PCI_BAR4 + 0x2000, 0x1000, _Block(self._devcfg_read, self._devcfg_write))
-        space.map(PCI_BAR4 + 0x3000, 0x1000, _Block(_zero, self._notify_write))
-        space.map(PCI_BAR1, 0x1000, _Block(self._msix_read, self._msix_write))
+        space.map(base, 4096, _Block(self._cfg_read, self._cfg_write), "cfg")
+        space.map(PCI_BAR4, 0x1000, _Block(self._common_read, self._common_write), "common")
+        space.map(PCI_BAR4 + 0x1000, 0x1000, _Block(self._isr_read, _ignore), "isr")
+        space.map(PCI_BAR4 + 0x2000, 0x1000, _Block(self._devcfg_read, self._devcfg_write),
+                  "device")
+        space.map(PCI_BAR4 + 0x3000, 0x1000, _Block(_zero, self._notify_write), "notify")
+        space.map(PCI_BAR1, 0x1000, _Block(self._msix_read, self._msix_write), "msix")
         return base
 
     # -- configuration space -------------------------------------------------
@@ -396,7 +414,7 @@ class MmioRegisters(_Backed):
         self.written: dict[int, int] = {}
 
     def map_into(self, space: RegisterSpace, base: int = MMIO_BASE) -> int:
-        space.map(base, 0x200, _Block(self._read, self._write))
+        space.map(base, 0x200, _Block(self._read, self._write), "mmio")
         return base
 
     def _read(self, off: int, width: int) -> int:
@@ -523,13 +541,14 @@ class InProcRig:
 
 
 def register_rig(device: DeviceBackend, kind: str = "pci",
-                 faults: TransportFaults | None = None) -> InProcRig:
-    """``device`` behind ``kind`` registers ("pci" or "mmio")."""
+                 faults: TransportFaults | None = None, log: bool = False) -> InProcRig:
+    """``device`` behind ``kind`` registers ("pci" or "mmio"); with ``log``
+    the register space records every access."""
     if kind not in KINDS:
         raise TransportError(f"register transport {kind!r} is not one of {', '.join(KINDS)}")
     ram = mmap.mmap(-1, RAM_SIZE)
     window = RamWindow(RAM_BASE, memoryview(ram))
-    space = RegisterSpace()
+    space = RegisterSpace(log)
     if kind == "pci":
         model: _Backed = PciFunction(device, window, faults)
         transport = PciTransport(space, model.map_into(space), window)
