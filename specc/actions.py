@@ -31,7 +31,7 @@ TRANSPORT_REGISTERS = (
     "config_msix_vector", "num_queues", "device_status", "config_generation", "queue_select",
     "queue_size", "queue_msix_vector", "queue_enable", "queue_notify_off", "queue_desc_lo",
     "queue_desc_hi", "queue_driver_lo", "queue_driver_hi", "queue_device_lo",
-    "queue_device_hi", "queue_notify_data", "queue_reset", "isr",
+    "queue_device_hi", "queue_notify_data", "queue_reset", "isr", "pci_status",
     "magic", "version", "device_id", "vendor_id", "device_features", "device_features_sel",
     "driver_features", "driver_features_sel", "queue_sel", "queue_num_max", "queue_num",
     "queue_ready", "queue_notify", "interrupt_status", "interrupt_ack", "status",
@@ -42,12 +42,14 @@ DRIVER_REGISTER_RULES = (
     "pci-read-only-fields", "pci-queue-size", "pci-configure-before-enable",
     "pci-no-zero-enable", "pci-wait-reset", "pci-config-width", "pci-msix-in-table",
     "pci-msix-verify", "pci-capabilities-untouched", "pci-notify-value", "pci-isr-with-msix",
+    "pci-cfg-window",
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
-    "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack")
+    "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
-LAYOUT_FACTS = ("vendor-id", "device-id", "common-present", "notify-present", "isr-present",
+LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
-                "notify-multiplier", "notify-length", "cap-len", "shm-in-bar", "shm-unique-id",
+                "notify-multiplier", "notify-length", "notify-layout-data", "cap-len",
+                "shm-in-bar", "shm-unique-id",
                 "vendor-data", "msix-table-size", "magic", "version")
 
 
@@ -321,8 +323,12 @@ _VERBS = (
          "PCI or MMIO: read a transport register and remember the value (expect reg_same / "
          "reg_changed compare with it)."),
     Verb("hold_interrupts", ACTION, (),
-         "MMIO: stop reading and acknowledging InterruptStatus while waiting, so the events "
-         "the device shows stay visible. SKIP on other transports."),
+         "PCI or MMIO: stop reading (and on MMIO acknowledging) the ISR status / "
+         "InterruptStatus while waiting, so what the device shows stays visible."),
+    Verb("msix_disable", ACTION, (),
+         "PCI: turn MSI-X off; interrupts are then the ISR status. SKIP without MSI-X."),
+    Verb("no_config_interrupt", EXPECTATION, (),
+         "No configuration change notification arrived."),
     Verb("reg", EXPECTATION,
          (_p("reg", "enum", *TRANSPORT_REGISTERS, positional=True),
           _p("op", "enum", *COMPARATORS, "has", "lacks", positional=True),

@@ -26,7 +26,7 @@ from conformance.engine.registry import INT, TEXT, StepError, action, expectatio
 from conformance.outcomes import Failed, Skipped, Wedged
 
 OPS = ("==", "!=", "<", "<=", ">", ">=", "has", "lacks")
-REGISTER_NAMES = (*R.COMMON, "isr", *R.MMIO)
+REGISTER_NAMES = (*R.COMMON, "isr", "pci_status", *R.MMIO)
 # MMIO registers a legacy (version 1) device does not have
 VERSION_2_ONLY = ("queue_ready", "queue_desc_low", "queue_desc_high", "queue_driver_low",
                   "queue_driver_high", "queue_device_low", "queue_device_high", "shm_sel",
@@ -71,6 +71,8 @@ def _locate(t, reg: str, via: str) -> tuple[int, int] | None:
     if isinstance(t, PciTransport):
         if reg == "isr":
             return t.isr, 1
+        if reg == "pci_status":
+            return t.cfg.base + R.PCI_STATUS, 2
         if reg not in R.COMMON or not t.has_common(reg):
             return None
         off, width = R.COMMON[reg]
@@ -159,10 +161,26 @@ def expect_reg_changed(e: Engine, reg: str) -> None:
 
 @action("hold_interrupts")
 def hold_interrupts(e: Engine) -> None:
+    _transport(e).hold_interrupts()
+
+
+@action("msix_disable")
+def msix_disable(e: Engine) -> None:
     t = _transport(e)
-    if not isinstance(t, MmioTransport):
-        raise Skipped("holding InterruptStatus is an MMIO step")
-    t.hold_interrupts()
+    if not isinstance(t, PciTransport) or not t.msix_vectors:
+        raise Skipped("needs a PCI device with MSI-X enabled")
+    try:
+        t.disable_msix()
+    except TransportError as exc:
+        raise Wedged(f"register access failed: {exc}") from None
+
+
+@expectation("no_config_interrupt")
+def expect_no_config_interrupt(e: Engine) -> None:
+    e.drain()
+    if e.config_irqs:
+        raise Failed(f"{e.config_irqs} configuration change notification(s)",
+                     "no configuration change notification")
 
 
 @expectation("transport_layout", fact=TEXT.one_of(*PCI_FACTS, *MMIO_FACTS))

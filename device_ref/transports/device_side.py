@@ -218,6 +218,7 @@ class PciFunction(_Backed):
                          R.VIRTIO_PCI_MODERN_BASE + device.device_id())
         struct.pack_into("<H", self.cfg, R.PCI_STATUS, R.PCI_STATUS_CAP_LIST)
         self.cfg[0x08] = 1                                   # revision 1: modern
+        struct.pack_into("<H", self.cfg, R.PCI_SUBSYSTEM_ID, 0x40)   # no legacy driver binds
         struct.pack_into("<I", self.cfg, R.PCI_BAR0 + 4, PCI_BAR1)
         struct.pack_into("<II", self.cfg, R.PCI_BAR0 + 16, PCI_BAR4 | R.PCI_BAR_TYPE_64, 0)
         self.cfg[R.PCI_CAP_PTR] = _CAPS[0][0]
@@ -251,6 +252,9 @@ class PciFunction(_Backed):
     def _cfg_read(self, off: int, width: int) -> int:
         if off == PCI_CFG_AT + 16:
             self._window_access(None)
+        # Status bit 3 (interrupt status) follows the ISR byte
+        status = R.PCI_STATUS_CAP_LIST | (8 if self.isr else 0)
+        struct.pack_into("<H", self.cfg, R.PCI_STATUS, status)
         return int.from_bytes(self.cfg[off:off + width], "little")
 
     def _window_access(self, value: int | None) -> None:

@@ -163,6 +163,29 @@ def pci_isr_with_msix(log, facts):
     return out
 
 
+def pci_cfg_window(log, facts):
+    """Accesses to pci_cfg_data only with an aligned offset inside a range
+    another capability describes (here: BAR 4's structures, 4 KiB each)."""
+    out, bar, offset, length = [], 0, 0, 0
+    ranges = [(4, off, size) for _at, _t, off, size in _CAPS]
+    for a in log:
+        if a.block != "cfg" or not PCI_CFG_AT + 4 <= a.offset < PCI_CFG_AT + 20:
+            continue
+        if a.op == "w" and a.offset == PCI_CFG_AT + 4:
+            bar = a.value & 0xFF
+        elif a.op == "w" and a.offset == PCI_CFG_AT + 8:
+            offset = a.value
+        elif a.op == "w" and a.offset == PCI_CFG_AT + 12:
+            length = a.value
+        elif a.offset == PCI_CFG_AT + 16:
+            inside = any(b == bar and o <= offset and offset + length <= o + n
+                         for b, o, n in ranges)
+            if not length or offset % length or not inside:
+                out.append(f"pci_cfg_data used with bar {bar}, offset {offset:#x}, "
+                           f"length {length}")
+    return out
+
+
 # -- MMIO ---------------------------------------------------------------------------
 
 def mmio_directions(log, facts):
@@ -256,6 +279,11 @@ def mmio_interrupt_ack(log, facts):
     return out
 
 
+def mmio_no_shm(log, facts):
+    shm = {"shm_sel", "shm_len_low", "shm_len_high", "shm_base_low", "shm_base_high"}
+    return [_show(a) for a in log if _mmio(a) in shm]
+
+
 RULES: dict[str, tuple[str, Callable]] = {
     "pci-read-only-fields": ("pci", pci_read_only_fields),
     "pci-queue-size": ("pci", pci_queue_size),
@@ -268,6 +296,7 @@ RULES: dict[str, tuple[str, Callable]] = {
     "pci-capabilities-untouched": ("pci", pci_capabilities_untouched),
     "pci-notify-value": ("pci", pci_notify_value),
     "pci-isr-with-msix": ("pci", pci_isr_with_msix),
+    "pci-cfg-window": ("pci", pci_cfg_window),
     "mmio-directions": ("mmio", mmio_directions),
     "mmio-access-width": ("mmio", mmio_access_width),
     "mmio-init-order": ("mmio", mmio_init_order),
@@ -275,6 +304,7 @@ RULES: dict[str, tuple[str, Callable]] = {
     "mmio-queue-size-max": ("mmio", mmio_queue_size_max),
     "mmio-ready-queue-fixed": ("mmio", mmio_ready_queue_fixed),
     "mmio-interrupt-ack": ("mmio", mmio_interrupt_ack),
+    "mmio-no-shm": ("mmio", mmio_no_shm),
 }
 
 

@@ -67,6 +67,16 @@ def pci_facts(t: PciTransport, offered: int) -> dict[str, Fact]:
     transitional = lay.pci_device in R.VIRTIO_PCI_TRANSITIONAL
     facts["device-id"] = Fact(modern or transitional,
                               f"device id {lay.pci_device:#06x} for device type {lay.device_type}")
+    if modern:
+        revision = t.cfg.read(R.PCI_REVISION, 1)
+        subsystem = t.cfg.read(R.PCI_SUBSYSTEM_ID, 2)
+        facts["non-transitional-ids"] = Fact(
+            R.VIRTIO_PCI_MODERN_BASE <= lay.pci_device <= 0x107F and revision >= 1
+            and subsystem >= 0x40,
+            f"device id {lay.pci_device:#06x}, revision {revision}, subsystem id {subsystem:#x}")
+    else:
+        facts["non-transitional-ids"] = Fact(None, f"a transitional device (device id "
+                                                   f"{lay.pci_device:#06x})")
     by_type: dict[int, list[VirtioCap]] = {}
     for cap in lay.caps:
         by_type.setdefault(cap.cfg_type, []).append(cap)
@@ -88,7 +98,7 @@ def pci_facts(t: PciTransport, offered: int) -> dict[str, Fact]:
                                        if device else "no device configuration capability")
     notify = lay.first(R.CAP_NOTIFY)
     if notify is None:
-        for key in ("notify-aligned", "notify-multiplier", "notify-length"):
+        for key in ("notify-aligned", "notify-multiplier", "notify-length", "notify-layout-data"):
             facts[key] = Fact(None, "no notification capability")
     else:
         mult = notify.notify_multiplier
@@ -106,6 +116,15 @@ def pci_facts(t: PciTransport, offered: int) -> dict[str, Fact]:
         facts["notify-length"] = Fact(notify.length >= max(2, worst),
                                       f"cap.length {notify.length}, the farthest queue needs "
                                       f"{worst}")
+        if offered >> F_NOTIFICATION_DATA & 1:
+            ok = (notify.offset % 4 == 0 and (mult == 0 or (_pow2(mult) and mult % 4 == 0))
+                  and notify.length >= max(4, worst + 2))
+            facts["notify-layout-data"] = Fact(ok, f"offset {notify.offset:#x}, multiplier "
+                                                   f"{mult}, length {notify.length} (32-bit "
+                                                   f"notifications need {worst + 2})")
+        else:
+            facts["notify-layout-data"] = Fact(None, "device does not offer "
+                                                     "VIRTIO_F_NOTIFICATION_DATA")
     short = [f"{c.name} at {c.at:#x} cap_len {_cap_len(t.cfg, c)}" for c in lay.caps
              if _cap_len(t.cfg, c) < (20 if c.cfg_type == R.CAP_NOTIFY else 16)]
     facts["cap-len"] = Fact(not short, "; ".join(short) or
@@ -154,8 +173,8 @@ def mmio_facts(t: MmioTransport) -> dict[str, Fact]:
     return facts
 
 
-PCI_FACTS = ("vendor-id", "device-id", "common-present", "notify-present", "isr-present",
+PCI_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
              "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
-             "notify-multiplier", "notify-length", "cap-len", "shm-in-bar", "shm-unique-id",
+             "notify-multiplier", "notify-length", "notify-layout-data", "cap-len", "shm-in-bar", "shm-unique-id",
              "vendor-data", "msix-table-size")
 MMIO_FACTS = ("magic", "version")

@@ -188,6 +188,7 @@ class PciTransport(RegisterTransport):
         self.device_cfg = self._addr(self.device_cap) if self.device_cap else None
         self._notify_addr: dict[int, int] = {}
         self.msix_vectors = 0
+        self.held = False
         self._pending = Interrupts()
         if msix and self.layout.msix_at is not None:
             self._setup_msix()
@@ -230,6 +231,20 @@ class PciTransport(RegisterTransport):
         self.cfg.write(at + R.MSIX_CONTROL, 2,
                        (control | R.MSIX_CONTROL_ENABLE) & ~R.MSIX_CONTROL_MASKALL)
 
+    def disable_msix(self) -> None:
+        """Turn MSI-X off: interrupts are then the ISR status (and INTx)."""
+        at = self.layout.msix_at
+        if at is None or not self.msix_vectors:
+            return
+        control = self.cfg.read(at + R.MSIX_CONTROL, 2)
+        self.cfg.write(at + R.MSIX_CONTROL, 2, control & ~R.MSIX_CONTROL_ENABLE)
+        self.msix_vectors = 0
+
+    def hold_interrupts(self) -> None:
+        """Stop reading the ISR status while waiting (reading clears it), so
+        a caller can look at what the device shows."""
+        self.held = True
+
     def queue_vector(self, queue: int) -> int:
         return min(1 + queue, self.msix_vectors - 1)
 
@@ -238,6 +253,8 @@ class PciTransport(RegisterTransport):
 
     def _poll_interrupts(self) -> Interrupts:
         got, self._pending = self._pending, Interrupts()
+        if self.held:
+            return got
         if not self.msix_vectors:
             isr = self.bus.read(self.isr, 1)
             if isr & R.ISR_QUEUE:

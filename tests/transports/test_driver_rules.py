@@ -8,7 +8,7 @@ from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import DriverOptions
 from device_ref.transports import registers as R
-from device_ref.transports.device_side import MSIX_AT, Access, register_rig
+from device_ref.transports.device_side import MSIX_AT, PCI_CFG_AT, Access, register_rig
 from device_ref.transports.driver_rules import RULES, DeviceFacts, judge
 
 C = {name: off for name, (off, _w) in R.COMMON.items()}
@@ -39,6 +39,8 @@ BAD_LOGS = {
     "pci-capabilities-untouched": [w("cfg", 0x40 + 8, 0)],
     "pci-notify-value": [w("notify", 4, 0, 2)],
     "pci-isr-with-msix": [w("cfg", MSIX_AT + 2, 0x8000, 2), r("isr", 0, width=1)],
+    "pci-cfg-window": [w("cfg", PCI_CFG_AT + 4, 4, 1), w("cfg", PCI_CFG_AT + 8, 0x2),
+                       w("cfg", PCI_CFG_AT + 12, 4), r("cfg", PCI_CFG_AT + 16)],
     "mmio-directions": [r("mmio", M["queue_notify"])],
     "mmio-access-width": [r("mmio", M["status"], width=1)],
     "mmio-init-order": [r("mmio", M["device_id"]), r("mmio", M["magic"]),
@@ -48,6 +50,7 @@ BAD_LOGS = {
     "mmio-ready-queue-fixed": [w("mmio", M["queue_sel"], 0), w("mmio", M["queue_ready"], 1),
                                w("mmio", M["queue_desc_low"], 0x1000)],
     "mmio-interrupt-ack": [w("mmio", M["interrupt_ack"], 4)],
+    "mmio-no-shm": [w("mmio", M["shm_sel"], 0)],
 }
 
 
