@@ -188,14 +188,10 @@ class MmioTransport(RegisterTransport):
         wait until it reads 0 again."""
         if self.legacy:
             raise TransportError("a legacy virtio-mmio device has no QueueReset")
-        self.reg_write("queue_sel", queue)
-        self.reg_write("queue_reset", 1)
-        for _ in range(1000):
-            if self.reg_read("queue_reset") == 0:
-                self._enabled.discard(queue)
-                self._queues.pop(queue, None)
-                return
-        raise TransportError(f"queue {queue} reset did not complete (QueueReset stayed 1)")
+        self._reset_one_queue(queue, lambda q: self.reg_write("queue_sel", q),
+                              lambda v: self.reg_write("queue_reset", v),
+                              lambda: self.reg_read("queue_reset"))
+        self._queues.pop(queue, None)
 
     def notify(self, queue: int) -> None:
         self.kicks += 1

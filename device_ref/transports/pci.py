@@ -371,14 +371,10 @@ class PciTransport(RegisterTransport):
         wait until it reads 0 again."""
         if not self.has_common("queue_reset"):
             raise TransportError("the common configuration has no queue_reset field")
-        self.common_write("queue_select", queue)
-        self.common_write("queue_reset", 1)
-        for _ in range(1000):
-            if self.common_read("queue_reset") == 0:
-                self._enabled.discard(queue)
-                self._notify_addr.pop(queue, None)
-                return
-        raise TransportError(f"queue {queue} reset did not complete (queue_reset stayed 1)")
+        self._reset_one_queue(queue, lambda q: self.common_write("queue_select", q),
+                              lambda v: self.common_write("queue_reset", v),
+                              lambda: self.common_read("queue_reset"))
+        self._notify_addr.pop(queue, None)
 
     def notify_address(self, queue: int) -> int:
         addr = self._notify_addr.get(queue)

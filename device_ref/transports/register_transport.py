@@ -49,6 +49,17 @@ class RegisterTransport(DriverTransport):
     def _write_block(self, base: int, offset: int, data: bytes) -> None:
         write_block(self.bus, base, offset, data)
 
+    def _reset_one_queue(self, queue: int, select, write_reset, read_reset) -> None:
+        """Select ``queue``, write 1 to its reset register and wait until the
+        register reads 0 again (the device's sign that the reset is done)."""
+        select(queue)
+        write_reset(1)
+        for _ in range(1000):
+            if read_reset() == 0:
+                self._enabled.discard(queue)
+                return
+        raise TransportError(f"queue {queue} reset did not complete (the register stayed 1)")
+
     def legacy_ring_align(self) -> int | None:
         """Not None when queues must be laid out as one legacy block (see
         ``DriverTransport.legacy_ring_align``)."""
