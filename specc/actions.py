@@ -42,7 +42,7 @@ DRIVER_REGISTER_RULES = (
     "pci-read-only-fields", "pci-queue-size", "pci-configure-before-enable",
     "pci-no-zero-enable", "pci-wait-reset", "pci-config-width", "pci-msix-in-table",
     "pci-msix-verify", "pci-capabilities-untouched", "pci-notify-value", "pci-isr-with-msix",
-    "pci-cfg-window",
+    "pci-cfg-window", "pci-ignores-unusable", "pci-vendor-data",
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
     "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")

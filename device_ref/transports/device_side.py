@@ -39,6 +39,13 @@ _CAPS = ((0x40, R.CAP_COMMON, 0x0000, 0x1000), (0x50, R.CAP_ISR, 0x1000, 0x1000)
          (0x60, R.CAP_DEVICE, 0x2000, 0x1000), (0x70, R.CAP_NOTIFY, 0x3000, 0x1000))
 PCI_CFG_AT = 0x84             # struct virtio_pci_cfg_cap: a capability plus pci_cfg_data[4]
 MSIX_AT = 0x98
+# Capabilities a driver has to pass over: a reserved cfg_type (7) with a
+# cap_len longer than the structure, a second common configuration (the
+# driver uses the first), a device configuration in a reserved BAR (7).
+# The first two point at a block that only logs: any access is a breach.
+UNUSABLE_CAPS = ((0xA4, 7, 4, 0x4000, 20), (0xB8, R.CAP_COMMON, 4, 0x4000, 16),
+                 (0xC8, R.CAP_DEVICE, 7, 0x0000, 16))
+VENDOR_DATA_AT = 0xD8        # a vendor data capability: 8 bytes, vendor_id 0x1234
 BAR_BASES = {1: PCI_BAR1, 4: PCI_BAR4}
 
 
@@ -231,8 +238,14 @@ class PciFunction(_Backed):
                 struct.pack_into("<I", self.cfg, at + 16, NOTIFY_MULTIPLIER)
         struct.pack_into("<BBBBBB2xII", self.cfg, PCI_CFG_AT, R.PCI_CAP_ID_VNDR, MSIX_AT, 20,
                          R.CAP_PCI_CFG, 0, 0, 0, 0)
-        struct.pack_into("<BBHII", self.cfg, MSIX_AT, R.PCI_CAP_ID_MSIX, 0, self.vectors - 1,
-                         1, 1 | 0x800)                        # table BAR 1 +0, PBA BAR 1 +0x800
+        struct.pack_into("<BBHII", self.cfg, MSIX_AT, R.PCI_CAP_ID_MSIX, UNUSABLE_CAPS[0][0],
+                         self.vectors - 1, 1, 1 | 0x800)      # table BAR 1 +0, PBA BAR 1 +0x800
+        for i, (at, cfg_type, bar, off, cap_len) in enumerate(UNUSABLE_CAPS):
+            nxt = UNUSABLE_CAPS[i + 1][0] if i + 1 < len(UNUSABLE_CAPS) else VENDOR_DATA_AT
+            struct.pack_into("<BBBBBB2xII", self.cfg, at, R.PCI_CAP_ID_VNDR, nxt, cap_len,
+                             cfg_type, bar, 0, off, 0x1000)
+        struct.pack_into("<BBBBH2x", self.cfg, VENDOR_DATA_AT, R.PCI_CAP_ID_VNDR, 0, 8,
+                         R.CAP_VENDOR, 0x1234)
         self.config_vector = R.NO_VECTOR
 
     def map_into(self, space: RegisterSpace, slot: int = 4) -> int:
@@ -246,6 +259,7 @@ class PciFunction(_Backed):
                   "device")
         space.map(PCI_BAR4 + 0x3000, 0x1000, _Block(_zero, self._notify_write), "notify")
         space.map(PCI_BAR1, 0x1000, _Block(self._msix_read, self._msix_write), "msix")
+        space.map(PCI_BAR4 + 0x4000, 0x1000, _Block(_zero, _ignore), "unusable")
         return base
 
     # -- configuration space -------------------------------------------------

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from device_ref.transports import registers as R
-from device_ref.transports.device_side import MSIX_AT, PCI_CFG_AT, Access, _CAPS
+from device_ref.transports.device_side import (MSIX_AT, PCI_CFG_AT, UNUSABLE_CAPS,
+                                               VENDOR_DATA_AT, Access, _CAPS)
 
 _COMMON = {off: name for name, (off, _w) in R.COMMON.items()}
 _MMIO = {off: name for name, off in R.MMIO.items()}
@@ -130,7 +131,7 @@ def pci_msix_verify(log, facts):
 
 
 def pci_capabilities_untouched(log, facts):
-    starts = [at for at, _t, _o, _l in _CAPS] + [PCI_CFG_AT]
+    starts = [at for at, _t, _o, _l in _CAPS] + [PCI_CFG_AT] + [c[0] for c in UNUSABLE_CAPS]
     out = []
     for a in log:
         if a.op != "w" or a.block != "cfg":
@@ -161,6 +162,23 @@ def pci_isr_with_msix(log, facts):
         if enabled and a.block == "isr" and a.op == "r":
             out.append(f"{_show(a)} with MSI-X enabled")
     return out
+
+
+def pci_vendor_data(log, facts):
+    """The vendor data capability: at most its header and vendor_id are read
+    (to qualify it), nothing is written."""
+    out = []
+    for a in log:
+        if a.block == "cfg" and VENDOR_DATA_AT <= a.offset < VENDOR_DATA_AT + 8:
+            if a.op == "w" or a.offset + a.width > VENDOR_DATA_AT + 6:
+                out.append(_show(a))
+    return out
+
+
+def pci_ignores_unusable(log, facts):
+    """No access reaches the structure only a reserved cfg_type, or a second
+    capability of a type, describes."""
+    return [_show(a) for a in log if a.block == "unusable"]
 
 
 def pci_cfg_window(log, facts):
@@ -297,6 +315,8 @@ RULES: dict[str, tuple[str, Callable]] = {
     "pci-notify-value": ("pci", pci_notify_value),
     "pci-isr-with-msix": ("pci", pci_isr_with_msix),
     "pci-cfg-window": ("pci", pci_cfg_window),
+    "pci-ignores-unusable": ("pci", pci_ignores_unusable),
+    "pci-vendor-data": ("pci", pci_vendor_data),
     "mmio-directions": ("mmio", mmio_directions),
     "mmio-access-width": ("mmio", mmio_access_width),
     "mmio-init-order": ("mmio", mmio_init_order),

@@ -125,8 +125,9 @@ def pci_facts(t: PciTransport, offered: int) -> dict[str, Fact]:
         else:
             facts["notify-layout-data"] = Fact(None, "device does not offer "
                                                      "VIRTIO_F_NOTIFICATION_DATA")
+    least = {R.CAP_NOTIFY: 20, R.CAP_VENDOR: 6}     # others: struct virtio_pci_cap's 16
     short = [f"{c.name} at {c.at:#x} cap_len {_cap_len(t.cfg, c)}" for c in lay.caps
-             if _cap_len(t.cfg, c) < (20 if c.cfg_type == R.CAP_NOTIFY else 16)]
+             if _cap_len(t.cfg, c) < least.get(c.cfg_type, 16)]
     facts["cap-len"] = Fact(not short, "; ".join(short) or
                             f"{len(lay.caps)} virtio capabilities, each cap_len covers its fields")
     shm = by_type.get(R.CAP_SHARED_MEMORY, [])
@@ -145,10 +146,8 @@ def pci_facts(t: PciTransport, offered: int) -> dict[str, Fact]:
     if vendor:
         bad = []
         for c in vendor:
-            length = _cap_len(t.cfg, c)
-            vid = t.cfg.read(c.at + 16, 2) if length >= 18 else None
-            if length % 4 or vid == R.VIRTIO_PCI_VENDOR:
-                bad.append(f"at {c.at:#x}: cap_len {length}, vendor_id {vid}")
+            if c.length % 4 or c.id == R.VIRTIO_PCI_VENDOR:
+                bad.append(f"at {c.at:#x}: cap_len {c.length}, vendor_id {c.id:#x}")
         facts["vendor-data"] = Fact(not bad, "; ".join(bad) or
                                     f"{len(vendor)} vendor data capabilities")
     else:

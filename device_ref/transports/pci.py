@@ -149,6 +149,10 @@ def probe(cfg: PciConfigSpace) -> PciLayout:
 
 def _virtio_cap(cfg: PciConfigSpace, at: int) -> VirtioCap:
     cap_len = cfg.read(at + 2, 1)
+    if cfg.read(at + 3, 1) == R.CAP_VENDOR:
+        # vendor data: its own short layout, a 16-bit vendor_id after cfg_type
+        # (kept in ``id``); no BAR, offset or length of a structure
+        return VirtioCap(at, R.CAP_VENDOR, 0xFF, cfg.read(at + 4, 2), 0, cap_len)
     if cap_len < 16:
         raise TransportError(f"virtio capability at {at:#x} has cap_len {cap_len} (< 16)")
     raw = b"".join(cfg.read(at + o, 4).to_bytes(4, "little") for o in range(0, 16, 4))
@@ -421,4 +425,5 @@ class PciTransport(RegisterTransport):
 
     def pci_capabilities(self) -> list[bytes] | None:
         return [struct.pack("<BBBBBB2xII", R.PCI_CAP_ID_VNDR, 0, 16, c.cfg_type, c.bar, c.id,
-                            c.offset, c.length) for c in self.layout.caps]
+                            c.offset, c.length) for c in self.layout.caps
+                if c.cfg_type != R.CAP_VENDOR]       # vendor data has its own layout

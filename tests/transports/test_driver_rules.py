@@ -8,7 +8,8 @@ from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import DriverOptions
 from device_ref.transports import registers as R
-from device_ref.transports.device_side import MSIX_AT, PCI_CFG_AT, Access, register_rig
+from device_ref.transports.device_side import (MSIX_AT, PCI_CFG_AT, VENDOR_DATA_AT, Access,
+                                               register_rig)
 from device_ref.transports.driver_rules import RULES, DeviceFacts, judge
 
 C = {name: off for name, (off, _w) in R.COMMON.items()}
@@ -41,6 +42,8 @@ BAD_LOGS = {
     "pci-isr-with-msix": [w("cfg", MSIX_AT + 2, 0x8000, 2), r("isr", 0, width=1)],
     "pci-cfg-window": [w("cfg", PCI_CFG_AT + 4, 4, 1), w("cfg", PCI_CFG_AT + 8, 0x2),
                        w("cfg", PCI_CFG_AT + 12, 4), r("cfg", PCI_CFG_AT + 16)],
+    "pci-ignores-unusable": [r("unusable", 0)],
+    "pci-vendor-data": [r("cfg", VENDOR_DATA_AT + 4), w("cfg", VENDOR_DATA_AT + 6, 1, 2)],
     "mmio-directions": [r("mmio", M["queue_notify"])],
     "mmio-access-width": [r("mmio", M["status"], width=1)],
     "mmio-init-order": [r("mmio", M["device_id"]), r("mmio", M["magic"]),

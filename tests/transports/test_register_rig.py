@@ -45,7 +45,9 @@ def test_pci_probe_reads_the_capability_list():
     rig = blk_rig("pci")
     t = rig.transport
     try:
-        assert [c.name for c in t.layout.caps] == ["common", "isr", "device", "notify", "pci-cfg"]
+        assert [c.name for c in t.layout.caps] == ["common", "isr", "device", "notify", "pci-cfg",
+                                                   "cfg_type 7", "common", "device", "vendor"]
+        assert t.common_cap.at == 0x40 and t.device_cap.bar == 4   # the usable ones
         assert t.notify_cap.notify_multiplier == 4
         assert t.msix_vectors == 2 and t.device_id() == 2
     finally:
