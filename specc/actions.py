@@ -44,13 +44,14 @@ DRIVER_REGISTER_RULES = (
     "pci-msix-verify", "pci-capabilities-untouched", "pci-notify-value", "pci-isr-with-msix",
     "pci-cfg-window", "pci-ignores-unusable", "pci-vendor-data",
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
-    "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm")
+    "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
+    "queue-reset-wait", "mmio-init-sequence")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
                 "notify-multiplier", "notify-length", "notify-layout-data", "cap-len",
                 "shm-in-bar", "shm-unique-id",
-                "vendor-data", "msix-table-size", "magic", "version")
+                "vendor-data", "msix-table-size", "pci-basics", "magic", "version")
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,9 @@ _VERBS = (
          "PCI with MSI-X: the configuration event and queue 0 map to every vector of the "
          "table and read it back (every_vector), or a vector past the table reads back "
          "NO_VECTOR (out_of_table)."),
+    Verb("driver_queue_reset", ACTION, (),
+         "Driver under test: reset the request queue alone (VIRTIO_F_RING_RESET, offered by "
+         "the checking device for this step) and set it up again."),
     Verb("driver_registers", EXPECTATION,
          (_p("rule", "enum", *DRIVER_REGISTER_RULES, positional=True),),
          "Driver under test, over the in-process PCI or MMIO register model: no register "

@@ -286,7 +286,9 @@ class PciFunction(_Backed):
             self.space.write(addr, length, value & ((1 << 8 * length) - 1))
 
     def _cfg_write(self, off: int, width: int, value: int) -> None:
-        if off == R.PCI_COMMAND and width == 2:
+        if R.PCI_BAR0 <= off < R.PCI_BAR0 + 24 and width == 4:
+            self._bar_write(off, value)
+        elif off == R.PCI_COMMAND and width == 2:
             struct.pack_into("<H", self.cfg, off, value & 0x0406)
         elif off == MSIX_AT + R.MSIX_CONTROL and width == 2:
             ctrl = struct.unpack_from("<H", self.cfg, off)[0]
@@ -296,6 +298,20 @@ class PciFunction(_Backed):
             self.cfg[off:off + width] = value.to_bytes(width, "little")
             if off == PCI_CFG_AT + 16:
                 self._window_access(value)
+
+    def _bar_write(self, off: int, value: int) -> None:
+        """BAR sizing: all ones reads back the size mask, anything else the
+        fixed address (the model's BARs do not move)."""
+        sizes = {R.PCI_BAR0 + 4: (PCI_BAR1, 0x1000, 0), R.PCI_BAR0 + 16: (PCI_BAR4, 0x8000, 4),
+                 R.PCI_BAR0 + 20: (0, 0, 0)}
+        if off not in sizes:
+            return
+        base, size, flags = sizes[off]
+        if off == R.PCI_BAR0 + 20:      # the high half of the 64-bit BAR 4
+            shown = 0xFFFFFFFF if value == 0xFFFFFFFF else 0
+        else:
+            shown = (~(size - 1) & 0xFFFFFFFF if value == 0xFFFFFFFF else base) | flags
+        struct.pack_into("<I", self.cfg, off, shown)
 
     def msix_enabled(self) -> bool:
         ctrl = struct.unpack_from("<H", self.cfg, MSIX_AT + R.MSIX_CONTROL)[0]

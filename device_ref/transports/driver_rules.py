@@ -302,6 +302,44 @@ def mmio_no_shm(log, facts):
     return [_show(a) for a in log if _mmio(a) in shm]
 
 
+def queue_reset_wait(log, facts):
+    """After writing 1 to queue_reset / QueueReset the driver reads it until
+    0 before it writes any other queue field."""
+    out, waiting = [], False
+    for a in log:
+        name = _common(a) or _mmio(a)
+        if name == "queue_reset" and a.op == "w" and a.value == 1:
+            waiting = True
+        elif name == "queue_reset" and a.op == "r" and a.value == 0:
+            waiting = False
+        elif waiting and a.op == "w" and name is not None and name.startswith("queue_"):
+            out.append(f"{_show(a)} before the queue reset read back 0")
+            waiting = False
+    return out
+
+
+def mmio_init_sequence(log, facts):
+    """Each Status write after a reset adds bits in the general order:
+    ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK."""
+    order = (1, 2, 8, 4)
+    out, have = [], 0
+    for a in log:
+        if _mmio(a) != "status" or a.op != "w":
+            continue
+        if a.value == 0:
+            have = 0
+            continue
+        new = a.value & ~have & 0x0F
+        if a.value & have != have:
+            out.append(f"Status {a.value:#x} drops bits of {have:#x}")
+        for bit in order:
+            if new & bit and any(not have & b and not a.value & b
+                                 for b in order[:order.index(bit)]):
+                out.append(f"Status {a.value:#x} sets {bit:#x} before the bits due first")
+        have = a.value
+    return out
+
+
 RULES: dict[str, tuple[str, Callable]] = {
     "pci-read-only-fields": ("pci", pci_read_only_fields),
     "pci-queue-size": ("pci", pci_queue_size),
@@ -325,6 +363,8 @@ RULES: dict[str, tuple[str, Callable]] = {
     "mmio-ready-queue-fixed": ("mmio", mmio_ready_queue_fixed),
     "mmio-interrupt-ack": ("mmio", mmio_interrupt_ack),
     "mmio-no-shm": ("mmio", mmio_no_shm),
+    "mmio-init-sequence": ("mmio", mmio_init_sequence),
+    "queue-reset-wait": ("any", queue_reset_wait),
 }
 
 

@@ -152,12 +152,36 @@ def pci_facts(t: PciTransport, offered: int) -> dict[str, Fact]:
                                     f"{len(vendor)} vendor data capabilities")
     else:
         facts["vendor-data"] = Fact(None, "no vendor data capability")
+    facts["pci-basics"] = _pci_basics(t)
     if t.layout.msix_at is not None:
         size = (t.cfg.read(t.layout.msix_at + R.MSIX_CONTROL, 2) & R.MSIX_TABLE_SIZE_MASK) + 1
         facts["msix-table-size"] = Fact(2 <= size <= 0x800, f"MSI-X table of {size} vectors")
     else:
         facts["msix-table-size"] = Fact(None, "no MSI-X capability")
     return facts
+
+
+def _pci_basics(t: PciTransport) -> Fact:
+    """A few rules of the PCI specification a register view can check: each
+    assigned memory BAR is a power of two in size and aligned to it, and
+    the MSI-X table and pending-bit array lie inside their BARs."""
+    bad = []
+    sizes = {bar: bar_size(t.cfg, bar) for bar in t.layout.bars}
+    for bar, size in sizes.items():
+        if not _pow2(size) or t.layout.bars[bar] % size:
+            bad.append(f"BAR {bar} at {t.layout.bars[bar]:#x} sizes as {size:#x}")
+    at = t.layout.msix_at
+    if at is not None:
+        n = (t.cfg.read(at + R.MSIX_CONTROL, 2) & R.MSIX_TABLE_SIZE_MASK) + 1
+        for what, reg, length in (("table", R.MSIX_TABLE, 16 * n), ("PBA", R.MSIX_PBA,
+                                                                     -(-n // 64) * 8)):
+            word = t.cfg.read(at + reg, 4)
+            bir, off = word & 7, word & ~7
+            if bir not in sizes or off + length > sizes[bir]:
+                bad.append(f"MSI-X {what} at BAR {bir} +{off:#x} ({length} bytes) is not "
+                           f"inside the BAR")
+    return Fact(not bad, "; ".join(bad) or
+                f"{len(sizes)} BARs sized and aligned, MSI-X structures inside their BARs")
 
 
 def mmio_facts(t: MmioTransport) -> dict[str, Fact]:
@@ -175,5 +199,5 @@ def mmio_facts(t: MmioTransport) -> dict[str, Fact]:
 PCI_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
              "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
              "notify-multiplier", "notify-length", "notify-layout-data", "cap-len", "shm-in-bar", "shm-unique-id",
-             "vendor-data", "msix-table-size")
+             "vendor-data", "msix-table-size", "pci-basics")
 MMIO_FACTS = ("magic", "version")
