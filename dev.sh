@@ -11,7 +11,8 @@ PY="$VENV/bin/python"
 
 # Debian packages the tests drive as independent judges: third-party
 # vhost-user devices, QEMU with a Linux guest, XeLaTeX for the patched spec.
-DEBS_TEST=(qemu-system-common qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio
+DEBS_TEST=(qemu-system-common qemu-system-x86 qemu-system-gui dpdk-dev
+           linux-image-cloud-amd64 linux-image-6.12-cloud-amd64 busybox-static cpio
            texlive-xetex texlive-fonts-recommended texlive-plain-generic texlive-latex-extra
            fonts-liberation)
 

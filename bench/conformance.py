@@ -25,7 +25,7 @@ from pathlib import Path
 # This file is named like the package it measures: keep bench/ off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from conformance.adapters.choose import parse_adapter  # noqa: E402
+from conformance.select_adapter import parse_adapter  # noqa: E402
 from conformance.adapters.base import AdapterOptions  # noqa: E402
 from conformance.runner import RunOptions, run_suite  # noqa: E402
 from conformance.vectors import load_suite  # noqa: E402

@@ -1,14 +1,23 @@
 """Names the vectors use, mapped to the numbers of ``device_ref.virtio_constants``."""
 from __future__ import annotations
 
+from device_ref import device_types
+from device_ref.device_types import DeviceType
 from device_ref.virtio_constants import (BLK_CONFIG, BLK_FEATURES, BLK_STATUS,  # noqa: F401
-                                         DEVICE_IDS, FEATURE_ALIASES, FS_FEATURES,
+                                         FEATURE_ALIASES, FS_FEATURES,
                                          GENERIC_FEATURES, STATUS_BITS)
 
 GENERIC_FEATURES = {**GENERIC_FEATURES, **FEATURE_ALIASES}
 # Device-type feature bits, by device type.
 TYPE_FEATURES = {"blk": BLK_FEATURES, "rng": {}, "fs": FS_FEATURES}
 CONFIG_FIELDS = {"blk": BLK_CONFIG, "rng": {}}
+
+
+def _kind(device_type: str | None) -> DeviceType | None:
+    try:
+        return device_types.device_type(device_type) if device_type else None
+    except device_types.UnknownDeviceType:
+        return None
 
 
 def feature_bit(name: str, device_type: str | None) -> int | None:
@@ -20,13 +29,18 @@ def feature_bit(name: str, device_type: str | None) -> int | None:
     for dtype, table in TYPE_FEATURES.items():
         if name in table and (device_type in (None, dtype)):
             return table[name]
-    return None
+    kind = _kind(device_type)
+    return kind.feature_bit(name) if kind is not None else None
 
 
 def feature_names(mask: int, device_type: str | None = None) -> list[str]:
-    rev = {v: k for k, v in GENERIC_FEATURES.items() if k.startswith("VIRTIO_F_")}
-    rev.update({v: k for k, v in TYPE_FEATURES.get(device_type or "", {}).items()})
-    return [rev.get(b, f"bit{b}") for b in range(128) if mask >> b & 1]
+    """Names of the bits in ``mask``: the device type's names (device_types data), else
+    the device-independent ones, else ``bitN``."""
+    kind = _kind(device_type)
+    if kind is not None:
+        return kind.feature_names(mask)
+    return [device_types.independent_feature_name(b) for b in range(mask.bit_length())
+            if mask >> b & 1]
 
 
 def status_text(status: int) -> str:

@@ -1,14 +1,15 @@
 """How a step ends when it does not simply succeed."""
 from __future__ import annotations
 
+from device_ref.ring.hostile import RingOutcome
 
-class StepOutcome(Exception):
-    """Base: carries expected versus observed for the evidence."""
+
+class StepOutcome(RingOutcome):
+    """Base: carries expected versus observed for the evidence (as the ring
+    outcomes of the runtime's hostile-ring writer do)."""
 
     def __init__(self, observed: str, expected: str = "", critical: bool = False) -> None:
-        super().__init__(observed)
-        self.observed = observed
-        self.expected = expected
+        super().__init__(observed, expected)
         self.critical = critical
 
 

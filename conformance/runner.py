@@ -9,10 +9,10 @@ from device_ref.ring.hostile import ChainTooLong, QueueFull, RingOutcome, RingVi
 from device_ref.transport import TransportError
 
 from conformance import conditions, verbs  # noqa: F401 - verbs: registers every verb
-from conformance.adapters.base import Adapter, AdapterError
+from conformance.adapters.base import Adapter, AdapterError, SetupError
 from conformance.driver_mode import run_driver_test
-from conformance.engine.core import Engine
-from conformance.engine.health import health_check
+from conformance.engine.core import Engine, raised_by_device
+from conformance.health import health_check
 from conformance.engine.registry import Bound, bind
 from conformance.outcomes import EngineError, Failed, Skipped, StepOutcome, Wedged
 from conformance.vectors import Requirement, Step, Suite, Test
@@ -22,6 +22,10 @@ from conformance.watchdog import Hung, guard
 # Expectations whose failure means the device reached memory it must not,
 # or released data it must not: reported CRITICAL.
 CRITICAL_VERBS = {"memory_outside_region", "qenc_refused"}
+# Actions that only give the device time: a device that stopped before them
+# still stopped in the rule's own step.
+WAITING_VERBS = {"kick", "wait_used"}
+
 
 
 # A step that has not returned after this long (plus its own timeouts) is
@@ -91,8 +95,18 @@ def _result(test: Test, req: Requirement | None, verdict: Verdict, reason: str,
         reason=reason, evidence=evidence, layout=layout, seconds=seconds)
 
 
+@dataclass
+class Connections:
+    """What the runner saw of the adapter's connections over a run: a second
+    connection refused right after a first that worked is a setup error."""
+
+    opened: int = 0
+    last_gone: bool = False
+
+
 def run_test(test: Test, adapter: Adapter, opts: RunOptions,
-             bound: dict[int, Bound] | None = None) -> TestResult:
+             bound: dict[int, Bound] | None = None,
+             links: Connections | None = None) -> TestResult:
     req, stale = _statement(test, opts)
     if stale:
         r = _result(test, req, Verdict.SKIP, f"OUTDATED: {stale}", Evidence(), opts.layout)
@@ -111,23 +125,31 @@ def run_test(test: Test, adapter: Adapter, opts: RunOptions,
         return _result(test, req, Verdict.SKIP,
                        f"needs a {wanted} device; {adapter.describe()} has "
                        f"{', '.join(adapter.device_types)}", Evidence(), opts.layout)
+    links = links if links is not None else Connections()
     try:
-        session = adapter.open(wanted)
+        session = adapter.take_spare(wanted) or adapter.open(wanted)
     except AdapterError as exc:
+        if links.opened == 1 and not links.last_gone:
+            raise SetupError(f"{adapter.describe()}: the back-end accepted one connection and "
+                             f"refused the next ({exc}); a back-end that serves one connection "
+                             f"per process runs under spawn:, which starts one per test "
+                             f"group") from None
         # No step of this test ran, so no rule of it was reached: not a verdict
         # about the rule (the test that left the device down has its own).
         adapter.after_wedged()
         return _result(test, req, Verdict.SKIP, f"device unreachable, no step ran: {exc}",
                        Evidence(step="(connect)", observed=str(exc)), opts.layout,
                        time.monotonic() - start)
+    links.opened += 1
     bound = bound if bound is not None else bind_test(test)
     try:
         verdict, reason, ev = _execute(test, session, opts, bound, lambda: adapter.open(wanted))
+        links.last_gone = ev.device_gone or session.gone()
     finally:
         session.close()
     verdict, reason = _conditional(req, verdict, reason, ev)
     if verdict in (Verdict.FAIL, Verdict.WEDGED):
-        tail = [x for x in adapter.logs().splitlines() if x.strip()][-5:]
+        tail = adapter.log_tail(5)
         if tail:
             ev.notes.append("device log: " + " | ".join(tail))
     if verdict is Verdict.WEDGED or ev.device_gone:
@@ -228,15 +250,23 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
                 if problem is None:
                     return Verdict.PASS, f"{step.describe()}: refused ({out.observed}); " \
                         f"a new connection worked", ev
-            # A device that stopped on hostile input before the step that checks
-            # the rule never reached the rule: its condition never held. (One
-            # that stops on ordinary requests is WEDGED.)
+            # A device that stopped on hostile input, when the test still had
+            # to act (a reset, a request) before the step that checks the rule,
+            # never reached the rule: its condition never held. One that stops
+            # on ordinary requests, or where only waiting remained, is WEDGED.
             hostile = test.result != "valid" or bool(e.offending)
-            if gone and hostile and i < rule_step < len(steps):
+            acts = [s for s in steps[i + 1:rule_step]
+                    if s.kind == "action" and s.verb not in WAITING_VERBS]
+            if gone and hostile and acts and rule_step < len(steps):
                 ev.not_reached = (f"the device stopped answering at '{step.describe()}', "
-                                  f"before '{steps[rule_step].describe()}' checked the rule")
+                                  f"before '{acts[0].describe()}' and the step that checks "
+                                  f"the rule ('{steps[rule_step].describe()}')")
             return Verdict.WEDGED, _line(step, out), ev
-        except Exception as exc:  # noqa: BLE001 - the runner's own fault, never the device's
+        except Exception as exc:  # noqa: BLE001 - the device's crash or the runner's fault
+            if raised_by_device(exc):
+                # an in-process device runs on this thread: its exception is its crash
+                out = Wedged(f"the device crashed: {exc!r}", "the device keeps working")
+                return Verdict.WEDGED, _line(step, out), _fill(ev, out, e)
             raise EngineError(f"{test.key} ({step.source}): {step.describe()}: the runner "
                               f"failed: {exc!r}") from exc
         bad = _invariants(e)
@@ -293,10 +323,10 @@ def _fill(ev: Evidence, exc: StepOutcome | RingOutcome, e: Engine) -> Evidence:
     ev.observed = exc.observed
     ev.critical = exc.critical
     ev.observations = e.observations()
-    for token in e.offending:
-        done = e.pending.get(token) is None
-        ev.notes.append("the offending buffer was " + ("used by the device" if done else
-                                                        "never used by the device"))
+    for token, queue in e.offending:
+        used = e.pending.get(token) is None
+        ev.notes.append(f"the offending buffer on {e.queue_name(queue)} was "
+                        + ("used by the device" if used else "never used by the device"))
     return ev
 
 
@@ -304,6 +334,7 @@ def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,
               progress: Callable[[int, int, TestResult], None] | None = None) -> RunResult:
     tests = [t for t in suite.tests() if selected(t, opts.only)]
     bound = {id(t): bind_test(t) for t in tests}     # a vector error stops the run here
+    links = Connections()
     out = RunResult(adapter=adapter.describe(), layout=opts.layout)
     start = time.monotonic()
     current_group = None
@@ -316,13 +347,16 @@ def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,
                     adapter.end_group()
                 current_group = test.group
                 adapter.begin_group(f"{test.group.file.module}#{test.group.index}")
-            r = run_test(test, adapter, opts, bound[id(test)])
+            r = run_test(test, adapter, opts, bound[id(test)], links)
             out.results.append(r)
             if progress is not None:
                 progress(n, len(tests), r)
         if current_group is not None:
             adapter.end_group()
     finally:
+        spare = adapter.take_spare(None)
+        if spare is not None:
+            spare.close()
         out.device_log = adapter.logs()
         adapter.close()
         adapter.cleanup()

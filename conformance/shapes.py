@@ -117,7 +117,7 @@ def submit(h, q, shape: str, segs, pending) -> None:
     if shape in VALID:
         h.readable_log += pending.readable
     else:
-        h.offending.append(token)     # a forbidden layout: evidence says if it was used
+        h.offending.append((token, q.index))   # a forbidden layout: evidence says if used
     h.pending[token] = pending
     if pending.kind == "blk":
         h.last_blk = pending

@@ -1,7 +1,7 @@
 """The numbers of virtio the runtime uses, in one place.
 
 Facts from virtio v1.4 (device status bits, device-independent feature
-bits, device ids, the block device's feature bits, request types, status
+bits, the ids of the devices implemented here, the block device's feature bits, request types, status
 values and configuration offsets) plus the bits of the two proposals this
 project carries. Devices, the driver, vhost-user and the conformance runner
 import them from here; ``specc`` keeps its own table (it never imports the
@@ -58,13 +58,10 @@ GENERIC_FEATURES = {
 FEATURE_ALIASES = {"VIRTIO_RING_F_INDIRECT_DESC": F_INDIRECT_DESC,
                    "VIRTIO_RING_F_EVENT_IDX": F_EVENT_IDX}
 
-# Device ids.
-DEVICE_IDS = {"net": 1, "blk": 2, "console": 3, "rng": 4, "balloon": 5, "scsi": 8, "9p": 9,
-              "gpu": 16, "input": 18, "vsock": 19, "crypto": 20, "fs": 26}
-ID_NET = DEVICE_IDS["net"]
-ID_BLOCK = DEVICE_IDS["blk"]
-ID_ENTROPY = DEVICE_IDS["rng"]
-ID_FS = DEVICE_IDS["fs"]
+# Device ids of the device types the runtime implements (every type's id and
+# queues are data: device_ref/device_types.py).
+ID_BLOCK = 2
+ID_ENTROPY = 4
 
 # Block device: feature bits.
 BLK_F_SIZE_MAX = 1

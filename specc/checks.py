@@ -13,9 +13,9 @@ from typing import Iterable, Iterator
 
 from specc import actions, known
 from specc.diagnostics import Diagnostic, error, warning
-from specc.model import (DEVICE_INDEPENDENT, KEYWORDS, Check, Constant, Feature, Module,
-                         NormativeBlock, Note, Paragraph, Prose, Ref, Section, SourcePos,
-                         Statement, Struct, StructRef)
+from specc.model import (DEVICE_INDEPENDENT, KEYWORDS, Amendment, Check, Constant, Feature,
+                         Module, NormativeBlock, Note, Paragraph, Prose, Ref, ReusedStruct,
+                         Section, SourcePos, Statement, Struct, StructRef, reference_label)
 
 _UPPER_KEYWORDS = {"MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY", "SHALL", "SHALL NOT",
                    "REQUIRED", "RECOMMENDED", "OPTIONAL"}
@@ -35,7 +35,9 @@ class _Index:
     features: dict[str, Feature] = field(default_factory=dict)
     feature_names: set[str] = field(default_factory=set)
     structs: dict[str, Struct] = field(default_factory=dict)
+    reused: dict[str, ReusedStruct] = field(default_factory=dict)
     field_names: set[str] = field(default_factory=set)
+    references: set[str] = field(default_factory=set)
     section_labels: dict[str, Section] = field(default_factory=dict)
     req_ids: dict[str, Statement] = field(default_factory=dict)   # ids and aliases
     upstream: known.UpstreamIndex | None = None
@@ -55,6 +57,8 @@ def check_modules(modules: Iterable[Module]) -> list[Diagnostic]:
         _check_statements(m, idx, diags)
         _check_prose(m, idx, diags)
         _check_placement(m, idx, diags)
+        _check_amendments(m, idx, diags)
+        _check_rendered(m, diags)
     _check_cross_module_bits(modules, diags)
     _check_cross_module_constants(modules, diags)
     return diags
@@ -95,6 +99,18 @@ def _build_index(modules: list[Module], diags: list[Diagnostic]) -> _Index:
                 continue
             idx.structs[s.name] = s
             idx.field_names.update(f.name for f in s.fields)
+        for r in m.reused:
+            if r.name in idx.structs:
+                diags.append(error(f"structure {r.name} is both declared and reused", r.pos,
+                                   hint=f"declared at {idx.structs[r.name].pos}; keep one",
+                                   width=len(r.name)))
+            elif r.name not in idx.reused:
+                idx.reused[r.name] = r
+        for ref in m.references:
+            if ref.name in idx.references:
+                diags.append(error(f"reference {ref.name} is declared twice", ref.pos,
+                                   width=len(ref.name)))
+            idx.references.add(ref.name)
         for sec in m.all_sections():
             if sec.label in idx.section_labels:
                 diags.append(error(f"section '{sec.title_path}' is declared twice", sec.pos,
@@ -129,6 +145,18 @@ def _build_index(modules: list[Module], diags: list[Diagnostic]) -> _Index:
                     if c.id in check_ids and check_ids[c.id] is not c:
                         pass  # same statement: reported by the parser
                     check_ids[c.id] = c
+        for a in m.amendments:
+            st = a.statement
+            if st is None:
+                continue
+            for name in (st.id,) + st.aliases:
+                prev = idx.req_ids.get(name)
+                if prev is not None:
+                    diags.append(error(f"duplicate requirement id '{name}'", st.pos,
+                                       hint=f"already used by {prev.id} at {prev.pos}",
+                                       width=len(st.id)))
+                else:
+                    idx.req_ids[name] = st
     return idx
 
 
@@ -309,7 +337,8 @@ def _check_sections(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
                                    hint=_near_label(parent, up.labels)))
         for sec in top.walk():
             for item in sec.items:
-                if isinstance(item, StructRef) and item.name not in idx.structs:
+                if isinstance(item, StructRef) and item.name not in idx.structs and \
+                        item.name not in idx.reused:
                     diags.append(error(f"'show' names unknown structure {item.name}", item.pos,
                                        width=len(item.name), hint=_near(item.name, idx.structs)))
     for b in m.blocks:
@@ -342,6 +371,11 @@ def _check_statement(st: Statement, idx: _Index, diags: list[Diagnostic]) -> Non
         elif st.keyword_declared and st.keyword not in distinct:
             diags.append(error(f"{st.id} is declared {st.keyword} but its text says "
                                f"{' and '.join(distinct)}", st.pos, width=width))
+        elif st.keyword_declared and distinct == [st.keyword]:
+            diags.append(warning(f"{st.id}: the keyword is written twice, after the id and in "
+                                 "the text", st.pos, width=width,
+                                 hint=f"the text carries the keyword: write `req {st.id} {{` and "
+                                      "declare a keyword only when the text uses several"))
         elif not st.keyword_declared and len(distinct) > 1:
             diags.append(error(f"{st.id} uses {', '.join(distinct)}: declare which one the statement is",
                                st.pos, width=width, hint=f"write: req {st.id} {distinct[0]} {{ ... }}"))
@@ -439,7 +473,20 @@ def _module_prose(m: Module) -> Iterator[tuple[Prose, bool]]:
             for item in sec.items:
                 if isinstance(item, (Paragraph, Note)):
                     yield item.prose, False
+    for r in m.reused:
+        yield from ((p, False) for p in r.prose)
+        yield from ((f.prose, False) for f in r.fills)
+    for ref in m.references:
+        if ref.text is not None:
+            yield ref.text, False
+    for a in m.amendments:
+        for e in a.edits:
+            if e.new is not None:
+                yield e.new, a.statement is not None or a.label.startswith(
+                    ("drivernormative:", "devicenormative:"))
     for st in m.all_statements():
+        if any(a.statement is st for a in m.amendments):
+            continue
         yield st.text, True
         if st.condition is not None:
             yield st.condition, True
@@ -482,6 +529,10 @@ def _resolve(ref: Ref, idx: _Index) -> tuple[str, str | None] | None:
         if "." in t:
             sname, fname = t.split(".", 1)
             s = idx.structs.get(sname)
+            if s is None and sname in idx.reused:
+                if fname not in up.fields and idx.reused[sname].fill(fname) is None:
+                    return f"unresolved reference to field {t}: {known.BASE} has no field {fname}", None
+                return None
             if s is None:
                 return f"unresolved reference to field {t}: no structure {sname}", _near(sname, idx.structs)
             if s.field(fname) is None:
@@ -496,10 +547,20 @@ def _resolve(ref: Ref, idx: _Index) -> tuple[str, str | None] | None:
     elif ref.kind == "req":
         if t not in idx.req_ids:
             return f"unresolved reference to requirement {t}", _near(t, idx.req_ids)
+    elif ref.kind == "cite":
+        if t not in idx.references and reference_label(t) not in up.labels:
+            return (f"unresolved citation {t}: no reference entry in the modules or {known.BASE}",
+                    f'add: reference {t} {{ normative """Authors, "Title", ...""" url "https://..." }}')
     return None
 
 
 # ---- placement ------------------------------------------------------------------------------
+
+def needs_placement(m: Module) -> bool:
+    """Whether the module adds anything that placement must put somewhere
+    (amendments and bibliography entries find their own place)."""
+    return bool(m.features or m.constants or m.sections or m.blocks or m.conformance)
+
 
 def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
     up = idx.upstream
@@ -511,6 +572,8 @@ def _check_placement(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
                                p.pos, hint="remove the placement block, or make the module a proposal"))
         for c in m.conformance:
             diags.append(error("a baseline module lists no conformance entries", c.pos))
+        return
+    if not m.has_placement and not needs_placement(m):
         return
     if not m.has_placement:
         diags.append(error(f"proposal '{m.name}' has no placement block: nothing says where its "
@@ -612,6 +675,71 @@ def _check_anchor(p, up: known.UpstreamIndex, diags: list[Diagnostic]) -> None:
     if p.anchor_kind == "label" and p.anchor not in up.labels:
         diags.append(error(f"anchor label '{p.anchor}' does not exist in {known.BASE}", p.pos,
                            hint=_near_label(p.anchor, up.labels)))
+
+
+# ---- amendments, reuse, rendering ---------------------------------------------------------
+
+# Amendments locate upstream text by quoting it: a few words, never whole sentences.
+MAX_FRAGMENT_WORDS = 12
+
+
+def _check_amendments(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
+    """What can be checked without the tree: where the amendment points, and its statement."""
+    up = idx.upstream
+    for a in m.amendments:
+        if m.kind != "proposal":
+            diags.append(error("only a proposal amends upstream text", a.pos,
+                               hint="a baseline restates upstream rules; make the module a proposal"))
+        label = a.label
+        if a.unit == "statement" and not label.startswith(("drivernormative:", "devicenormative:")):
+            continue    # reported by the parser
+        if up.labels and label not in up.labels:
+            diags.append(error(f"amendment names '{label}', which is not a label of {known.BASE}",
+                               a.where_pos, hint=_near_label(label, up.labels)))
+        quoted = [(a.at, a.at_pos)] + [(e.fragment, e.pos) for e in a.edits]
+        for frag, pos in quoted:
+            if len(frag.split()) > MAX_FRAGMENT_WORDS:
+                diags.append(warning(f"a quoted fragment of {len(frag.split())} words: quote a "
+                                     f"short locating fragment (at most {MAX_FRAGMENT_WORDS} words)",
+                                     pos, width=len(frag) + 2,
+                                     hint="the rest of the upstream wording is read from the tree; "
+                                          "the repository holds only our own words"))
+        for e in a.edits:
+            if e.new is not None:
+                for w in e.new.words:
+                    if _is_feature_word(w.text) and w.text not in idx.feature_names:
+                        diags.append(error(f"unknown feature {w.text}", w.pos, width=len(w.text)))
+        if a.statement is not None:
+            st = a.statement
+            for w in st.text.words:
+                if w.text in ("SHALL", "SHALL NOT"):
+                    diags.append(error(f"'{w.text}' is not used in virtio; write MUST", w.pos,
+                                       width=len(w.text)))
+            if not st.checks and st.untestable is None:
+                diags.append(error(f"amended requirement {st.id} has neither checks nor 'untestable'",
+                                   st.pos, width=len(st.id),
+                                   hint='add a check { ... } or untestable "why no observation can decide it"'))
+            elif st.checks and st.untestable is not None:
+                diags.append(error(f"amended requirement {st.id} has checks and is also marked "
+                                   "untestable", st.pos, width=len(st.id)))
+            for c in st.checks:
+                _check_check(c, idx, diags)
+
+
+def _check_rendered(m: Module, diags: list[Diagnostic]) -> None:
+    """A declaration no emitter renders is a warning: nothing may be dropped silently."""
+    shown = {item.name for top in m.sections for sec in top.walk() for item in sec.items
+             if isinstance(item, StructRef)}
+    for s in m.structs:
+        if s.name not in shown and m.kind == "proposal":
+            diags.append(warning(f"structure {s.name} is declared but no section shows it, so "
+                                 "the patch does not render it", s.pos,
+                                 width=len(s.name), hint=f"add `show {s.name}` to a section"))
+    for r in m.reused:
+        if r.name not in shown:
+            diags.append(warning(f"reused structure {r.name} is not shown by any section, so the "
+                                 "fields it fills are never rendered", r.pos, width=len(r.name),
+                                 hint=f"add `show {r.name}` to a section"))
 
 
 # A block under a transport's chapter is listed in that transport's clause.

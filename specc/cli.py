@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from specc import __version__
 from specc.cli_base import run_cli
 
-COMMANDS = ("check", "dump", "ids", "build", "patch", "rst", "docs", "vectors", "audit")
+COMMANDS = ("check", "dump", "ids", "build", "patch", "rst", "docs", "vectors", "audit",
+            "device_types")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

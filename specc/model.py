@@ -8,6 +8,7 @@ the author's text.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterator, Union
 
@@ -18,7 +19,10 @@ KEYWORDS = ("MUST NOT", "MUST", "SHOULD NOT", "SHOULD", "MAY")
 RESULTS = ("valid", "invalid", "acceptable")
 
 # Reference kinds usable in prose as @kind(target).
-REF_KINDS = ("feature", "field", "section", "req")
+REF_KINDS = ("feature", "field", "section", "req", "cite")
+
+# Units of upstream text an amendment can change in place.
+AMEND_UNITS = ("paragraph", "item", "statement")
 
 DEVICE_INDEPENDENT = "device-independent"
 
@@ -159,6 +163,51 @@ class Struct:
         return None
 
 
+@dataclass(frozen=True)
+class FieldFill:
+    """What a module's use of a reused upstream structure puts in one of its fields."""
+    name: str
+    prose: Prose
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class ReusedStruct:
+    """An upstream structure used as it is (`reuse struct NAME { field F "..." }`).
+
+    The layout stays upstream; the module only says which fields its use
+    fills in and with what, so it never redefines what the tree has."""
+    name: str
+    fills: tuple[FieldFill, ...]
+    prose: tuple[Prose, ...] = ()
+    pos: SourcePos | None = None
+
+    def fill(self, name: str) -> FieldFill | None:
+        for f in self.fills:
+            if f.name == name:
+                return f
+        return None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A bibliography entry for introduction.tex's reference tables, cited as @cite(NAME)."""
+    name: str                       # the key: [NAME] in the table, label intro:NAME
+    normative: bool
+    text: Prose | None
+    url: str | None
+    pos: SourcePos | None = None
+
+    @property
+    def label(self) -> str:
+        return reference_label(self.name)
+
+
+def reference_label(name: str) -> str:
+    """The intro: label of a bibliography entry (upstream writes RFC keys in lower case)."""
+    return "intro:" + (name.lower() if re.fullmatch(r"RFC\d+", name) else name)
+
+
 # ---- conformance checks ----------------------------------------------------
 
 @dataclass(frozen=True)
@@ -292,6 +341,51 @@ class Section:
 SectionItem = Union[Paragraph, Note, StructRef, Section, NormativeBlock]
 
 
+# ---- amendments of upstream text ---------------------------------------------------
+
+@dataclass(frozen=True)
+class TextEdit:
+    """One change inside an amended unit: op is replace, insert-before,
+    insert-after or delete; `fragment` is the short quoted text it locates by
+    (whitespace normalised); `new` the module's own words (None for delete)."""
+    op: str
+    fragment: str
+    new: Prose | None
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """A change to existing upstream text in place.
+
+    unit: paragraph, item or statement (AMEND_UNITS); where: the label
+    (``sec:...``, ``drivernormative:...``, ``devicenormative:...``) or title
+    path of the section or block that holds it; at: a short fragment of the
+    unit that picks it out.  The rest of the upstream wording is read from
+    the tree, never copied into the module.  An amended statement carries a
+    Statement (id, keyword, fingerprint, checks) like a new one."""
+    unit: str
+    where: str
+    at: str
+    edits: tuple[TextEdit, ...]
+    statement: "Statement | None" = None
+    pos: SourcePos | None = None
+    where_pos: SourcePos | None = None
+    at_pos: SourcePos | None = None
+
+    @property
+    def label(self) -> str:
+        """The upstream label of the section or block that holds the unit."""
+        if self.where.startswith(("sec:", "drivernormative:", "devicenormative:")):
+            return self.where
+        return "sec:" + self.where
+
+    @property
+    def key(self) -> str:
+        """A name for the amendment in docs and diagnostics."""
+        return self.statement.id if self.statement else f"{self.unit} at '{self.at}' in {self.where}"
+
+
 # ---- placement -------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -350,6 +444,10 @@ class Module:
     has_placement: bool
     file: str
     pos: SourcePos | None = None
+    amendments: tuple[Amendment, ...] = ()
+    reused: tuple[ReusedStruct, ...] = ()
+    references: tuple[Reference, ...] = ()
+    series: SeriesProse | None = None   # the `series { ... }` block, if any
 
     def all_sections(self) -> Iterator[Section]:
         for s in self.sections:
@@ -361,8 +459,12 @@ class Module:
         yield from self.blocks
 
     def all_statements(self) -> Iterator[Statement]:
+        """New statements, then amended upstream ones."""
         for b in self.all_blocks():
             yield from b.statements
+        for a in self.amendments:
+            if a.statement is not None:
+                yield a.statement
 
     def all_checks(self) -> Iterator[Check]:
         for st in self.all_statements():
@@ -373,3 +475,40 @@ class Module:
             if s.name == name:
                 return s
         return None
+
+    def reused_struct(self, name: str) -> ReusedStruct | None:
+        for s in self.reused:
+            if s.name == name:
+                return s
+        return None
+
+# ---- the words around a patch series -----------------------------------------------
+
+@dataclass(frozen=True)
+class SeriesLink:
+    """A reference the cover letter lists: `link NAME "URL or citation"`."""
+    name: str
+    target: str
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class SeriesProse:
+    """The author's words for `specc patch`: the cover letter, why each patch
+    area changes (its commit body), a changelog per version and references."""
+    cover: tuple[Prose, ...] = ()
+    why: tuple[tuple[str, tuple[Prose, ...]], ...] = ()        # (area, paragraphs)
+    subjects: tuple[tuple[str, str], ...] = ()                 # (area, commit subject)
+    changelog: tuple[tuple[int, tuple[Prose, ...]], ...] = ()  # (version, paragraphs)
+    links: tuple[SeriesLink, ...] = ()
+    pos: SourcePos | None = None
+
+    def subject_for(self, area: str) -> str | None:
+        return dict(self.subjects).get(area)
+
+    def why_for(self, area: str) -> tuple[Prose, ...]:
+        for a, paras in self.why:
+            if a == area:
+                return paras
+        return ()
+

@@ -16,11 +16,13 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from specc.check_steps import parse_check
 from specc.diagnostics import Diagnostic, SpecError, error
-from specc.model import (DEVICE_INDEPENDENT, ConformanceEntry, Constant, Feature, Field,
-                         Module, NormativeBlock, Note, Paragraph, Placement, Prose,
-                         Section, SourcePos, Statement, Struct, StructRef, Text)
+from specc.model import (DEVICE_INDEPENDENT, Amendment, ConformanceEntry, Constant, Feature,
+                         Field, FieldFill, Module, NormativeBlock, Note, Paragraph, Placement,
+                         Prose, Reference, ReusedStruct, Section, SourcePos, Statement, Struct,
+                         StructRef, Text, TextEdit)
 from specc.prose import normalise, token_prose
 from specc.source import read_source
+from specc.model import SeriesLink, SeriesProse  # the series block
 
 GRAMMAR = Path(__file__).with_name("vspec.lark")
 
@@ -70,8 +72,9 @@ def parse_source(text: str, file: str) -> tuple[Module | None, list[Diagnostic]]
 
 # A line that starts a top-level item: where parsing resumes after a syntax
 # error, so independent mistakes in later items are reported in the same run.
-_ITEM_START = re.compile(r'^(?:(?:feature|constant|struct|registers)\s+[A-Za-z_]|section\s+"|'
-                         r'(?:driver|device)\s+requirements\b|placement\s*\{)', re.M)
+_ITEM_START = re.compile(r'^(?:(?:feature|constant|struct|registers|reference)\s+[A-Za-z_]|section\s+"|'
+                         r'(?:driver|device)\s+requirements\b|placement\s*\{|amend\s+[a-z]|'
+                         r'reuse\s+struct\b)', re.M)
 MAX_SYNTAX_ERRORS = 10
 
 
@@ -226,6 +229,19 @@ def fingerprint(keyword: str | None, condition: Prose | None, text: Prose) -> st
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:12]
 
 
+def amendment_fingerprint(keyword: str, label: str, at: str, edits: tuple[TextEdit, ...]) -> str:
+    """Short hash of an amendment: keyword, where, the locating fragment and every edit.
+
+    The upstream wording is not part of it (the checker may run without a
+    tree); any change to what the amendment does changes the hash."""
+    parts = [keyword, "amend", label, normalise(at)]
+    for e in edits:
+        new = "" if e.new is None else normalise("".join(
+            x.text if isinstance(x, Text) else f"@{x.kind}({x.target})" for x in e.new.pieces))
+        parts.append(f"{e.op}|{normalise(e.fragment)}|{new}")
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
+
+
 def keywords_in(text: str) -> list[str]:
     return [normalise(m.group(1)) for m in RFC2119.finditer(text)]
 
@@ -308,9 +324,16 @@ class _Builder:
         for c in conform:
             self.conformance.setdefault(f"{c.role}normative:{c.block_path}", []).append(c.clause)
         features, constants, structs, sections, blocks = [], [], [], [], []
+        amendments, reused, references = [], [], []
         for it in items:
             d = it.data
-            if d == "feature":
+            if d == "amendment":
+                amendments.append(self.amendment(it))
+            elif d == "reuse":
+                reused.append(self.reuse(it))
+            elif d == "reference":
+                references.append(self.reference(it))
+            elif d == "feature":
                 features.append(self.feature(it))
             elif d == "constant":
                 constants.append(self.constant(it))
@@ -326,7 +349,10 @@ class _Builder:
                       prose=tuple(prose), features=tuple(features), constants=tuple(constants),
                       structs=tuple(structs), sections=tuple(sections), blocks=tuple(blocks),
                       placements=tuple(placements), conformance=tuple(conform),
-                      has_placement=has_placement, file=self.file, pos=self.pos(name_tok))
+                      has_placement=has_placement, file=self.file, pos=self.pos(name_tok),
+                      amendments=tuple(amendments), reused=tuple(reused),
+                      references=tuple(references),
+                      series=self.series_prose(items))
 
     def feature(self, tree: Tree) -> Feature:
         name_tok, *items = tree.children
@@ -545,6 +571,124 @@ class _Builder:
                          aliases=tuple(aliases), checks=tuple(checks), untestable=untestable,
                          role=role, block_path=block_path, pos=self.pos(id_tok))
 
+    def reuse(self, tree: Tree) -> ReusedStruct:
+        name_tok, *items = tree.children
+        fills: list[FieldFill] = []
+        prose: list[Prose] = []
+        seen: dict = {}
+        for it in items:
+            if it.data == "u_text":
+                prose += self.prose(it.children[0], split=True)
+                continue
+            ftok, ptree = it.children
+            if self.once(seen, str(ftok), ftok, f"field '{ftok}' in reuse of {name_tok}"):
+                fills.append(FieldFill(str(ftok), self.prose1(ptree), self.pos(ftok)))
+        return ReusedStruct(str(name_tok), tuple(fills), tuple(prose), self.pos(name_tok))
+
+    def reference(self, tree: Tree) -> Reference:
+        name_tok, *items = tree.children
+        normative = None
+        text = None
+        url = None
+        seen: dict = {}
+        for it in items:
+            d = it.data
+            if d in ("b_normative", "b_informative"):
+                if self.once(seen, "kind", it, f"'normative'/'informative' in reference {name_tok}"):
+                    normative = d == "b_normative"
+            elif d == "b_url":
+                if self.once(seen, "url", it, f"'url' in reference {name_tok}"):
+                    url = _str(it.children[0])
+            elif self.once(seen, "text", it, f"text in reference {name_tok}"):
+                text = self.prose1(it.children[0])
+        if normative is None:
+            self.err(f"reference {name_tok} does not say whether it is normative", name_tok,
+                     width=len(name_tok), hint="add `normative` or `informative`")
+        if text is None:
+            self.err(f"reference {name_tok} has no text", name_tok, width=len(name_tok),
+                     hint='add the entry: """Authors, "Title", RFC NNNN, Month Year."""')
+        return Reference(str(name_tok), bool(normative), text, url, self.pos(name_tok))
+
+    def amendment(self, tree: Tree) -> Amendment:
+        unit_tree, where_tok, at_tok, *items = tree.children
+        unit = unit_tree.data[2:]
+        where = _path(_str(where_tok)) if not _str(where_tok).startswith(
+            ("sec:", "drivernormative:", "devicenormative:")) else _label(_str(where_tok))
+        at = normalise(_str(at_tok))
+        if not at:
+            self.err("the locating fragment after 'at' is empty", at_tok,
+                     hint="quote a few words of the upstream text to change")
+        edits: list[TextEdit] = []
+        aliases: list[str] = []
+        checks = []
+        untestable = None
+        seen: dict = {}
+        for it in items:
+            d = it.data
+            if d == "e_replace":
+                old, new = it.children
+                edits.append(TextEdit("replace", normalise(_str(old)), self.prose1(new), self.pos(old)))
+            elif d == "e_insert":
+                position, frag, new = it.children
+                if str(position) == "end-of":
+                    self.err("insert takes 'before' or 'after' a fragment", position,
+                             width=len(position), hint='write: insert after "fragment" """new text"""')
+                    continue
+                edits.append(TextEdit(f"insert-{position}", normalise(_str(frag)), self.prose1(new),
+                                      self.pos(frag)))
+            elif d == "e_delete":
+                frag = it.children[0]
+                edits.append(TextEdit("delete", normalise(_str(frag)), None, self.pos(frag)))
+            elif d == "r_alias":
+                aliases += self.names(it.children[0])
+            elif d == "r_untestable":
+                if self.once(seen, "untestable", it, "'untestable' in amendment"):
+                    untestable = self.prose1(it.children[0])
+            elif d == "r_check":
+                name_tok, body = it.children
+                checks.append((name_tok, body))
+        for e in edits:
+            if not e.fragment:
+                self.diags.append(error("empty fragment in an amendment edit", e.pos,
+                                        hint="quote a few words of the upstream text"))
+        if not edits:
+            self.err("amendment changes nothing", tree.children[0] if isinstance(
+                tree.children[0], Token) else at_tok,
+                     hint='add replace "old" with """new""", insert after "fragment" """new""" '
+                          'or delete "fragment"')
+        statement = None
+        if unit == "statement":
+            id_tok, kw_tok = unit_tree.children
+            sid = str(id_tok)
+            label = where
+            role, _, path = label.partition("normative:")
+            if role not in ("driver", "device") or not path:
+                self.err("an amended statement is located in a normative block", where_tok,
+                         hint='write in "drivernormative:<path>" or in "devicenormative:<path>"')
+                role, path = "driver", "?"
+            keyword = normalise(str(kw_tok))
+            parsed = [parse_check(str(n), sid, str(b), self.pos(b), self.diags) for n, b in checks]
+            news = [e.new for e in edits if e.new is not None]
+            pieces: list = []
+            for i, p in enumerate(news):
+                if i:
+                    pieces.append(Text(" … "))
+                pieces += list(p.pieces)
+            text = Prose(tuple(pieces), news[0].pos if news else self.pos(at_tok),
+                         tuple(w for p in news for w in p.words))
+            statement = Statement(id=sid, keyword=keyword, keyword_declared=True, condition=None,
+                                  text=text, fingerprint=amendment_fingerprint(keyword, label, at,
+                                                                               tuple(edits)),
+                                  aliases=tuple(aliases), checks=tuple(parsed),
+                                  untestable=untestable, role=role, block_path=path,
+                                  pos=self.pos(id_tok))
+        elif checks or aliases or untestable is not None:
+            self.err(f"only an amended statement has checks, aliases or 'untestable' "
+                     f"(this amends a {unit})", at_tok,
+                     hint="write: amend statement ID KEYWORD in \"drivernormative:...\" at \"...\"")
+        return Amendment(unit, where, at, tuple(edits), statement, self.pos(tree),
+                         self.pos(where_tok), self.pos(at_tok))
+
     def placement(self, tree: Tree, out: list[Placement], conform: list[ConformanceEntry]) -> None:
         for it in tree.children:
             if it.data == "conform":
@@ -567,6 +711,55 @@ class _Builder:
             position, akind, anchor_tok = anchor.children
             out.append(Placement(kind, target, _str(file_tok), str(position), str(akind),
                                  _str(anchor_tok), role, self.pos(part)))
+
+
+    def series_prose(self, items: list[Tree]) -> SeriesProse | None:
+        """The `series { ... }` block (at most one) of a module."""
+        blocks = [it for it in items if it.data == "series_block"]
+        for extra in blocks[1:]:
+            self.err("duplicate 'series' block", extra,
+                     hint=f"first given at line {self.pos(blocks[0]).line}")
+        if not blocks:
+            return None
+        cover: list[Prose] = []
+        why: dict[str, list[Prose]] = {}
+        subjects: dict[str, str] = {}
+        changelog: dict[int, list[Prose]] = {}
+        links: list[SeriesLink] = []
+        seen: dict = {}
+        for it in blocks[0].children:
+            kind = it.data[3:]
+            if kind == "cover":
+                cover += self.prose(it.children[0], split=True)
+            elif kind == "why":
+                area = str(it.children[0])
+                if self.once(seen, f"why {area}", it, f"'why {area}'"):
+                    why[area] = self.prose(it.children[1], split=True)
+            elif kind == "subject":
+                area = str(it.children[0])
+                if self.once(seen, f"subject {area}", it, f"'subject {area}'"):
+                    subjects[area] = _str(it.children[1])
+            elif kind == "changelog":
+                tok = it.children[0]
+                m = re.fullmatch(r"v(\d+)", str(tok))
+                if m is None or int(m.group(1)) < 2:
+                    self.err(f"changelog '{tok}': name a later version, v2 or above", tok,
+                             width=len(str(tok)))
+                elif self.once(seen, f"changelog {tok}", it, f"'changelog {tok}'"):
+                    changelog[int(m.group(1))] = self.prose(it.children[1], split=True)
+            else:
+                name_tok, target_tok = it.children
+                if self.once(seen, f"link {name_tok}", it, f"'link {name_tok}'"):
+                    links.append(SeriesLink(str(name_tok), _str(target_tok), self.pos(it)))
+        return SeriesProse(cover=tuple(cover), why=tuple((a, tuple(p)) for a, p in why.items()),
+                           subjects=tuple(subjects.items()),
+                           changelog=tuple(sorted((v, tuple(p)) for v, p in changelog.items())),
+                           links=tuple(links), pos=self.pos(blocks[0]))
+
+
+def _label(s: str) -> str:
+    prefix, _, rest = s.partition(":")
+    return f"{prefix}:{_path(rest)}"
 
 
 def _path(s: str) -> str:

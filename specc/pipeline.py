@@ -13,6 +13,8 @@ from specc.checks import check_modules
 from specc.diagnostics import Diagnostic, render_all
 from specc.load import load
 from specc.model import KEYWORDS, Module
+from specc.tree_checks import check_against_tree
+from specc.upstream.tree import SpecTree
 
 
 @dataclass
@@ -46,12 +48,16 @@ def _no_cycle_collection():
 
 
 def check_files(files: list[str], registry: str | None = None,
-                use_registry: bool = True) -> CheckResult:
-    """Parse files and run every check; never raises for bad input."""
+                use_registry: bool = True, tree: SpecTree | None = None) -> CheckResult:
+    """Parse files and run every check (against `tree` too, when given); never
+    raises for bad input."""
     with _no_cycle_collection():
         loaded = load(files)
         result = CheckResult(loaded.modules, list(loaded.diagnostics), loaded.sources)
         result.diagnostics += check_modules(loaded.modules)
+        if tree is not None and not any(d.is_error for d in loaded.diagnostics):
+            result.diagnostics = with_tree_diagnostics(result.diagnostics,
+                                                       check_against_tree(loaded.modules, tree))
     if use_registry:
         path = registry or reg.default_path(files)
         if path and (registry or os.path.isfile(path)):
@@ -63,6 +69,13 @@ def check_files(files: list[str], registry: str | None = None,
                 return result
             result.diagnostics += reg.check(loaded.modules, entries, path)
     return result
+
+
+def with_tree_diagnostics(diags: list[Diagnostic], from_tree: list[Diagnostic]) -> list[Diagnostic]:
+    """Add the tree's findings; one at the same place as a built-in error replaces it
+    (it says the same and names the upstream file and line)."""
+    places = {d.pos for d in from_tree if d.is_error}
+    return [d for d in diags if not (d.is_error and d.pos in places)] + from_tree
 
 
 def summary_line(result: CheckResult) -> str:

@@ -127,3 +127,34 @@ def _prose(value: str, start: int, end: int, loc: _Locator, diags: list[Diagnost
 
 def normalise(text: str) -> str:
     return _WS.sub(" ", text).strip()
+
+
+_LEADING_IF = re.compile(r"^(?:if|when)\s+", re.I)
+
+
+def with_condition(condition: Prose | None, text: Prose) -> Prose:
+    """The statement as one English sentence: "If <condition>, <text>".
+
+    A condition written with its own "if"/"when" loses it, and a text that
+    starts with "If ..." joins the condition with "and", so the sentence
+    never reads "If X has been negotiated, if the driver ..."."""
+    if condition is None or not condition.pieces:
+        return text
+    cond = list(condition.pieces)
+    if isinstance(cond[0], Text):
+        cond[0] = Text(_LEADING_IF.sub("", cond[0].text))
+    body = list(text.pieces)
+    joiner = ", "
+    if body and isinstance(body[0], Text) and _LEADING_IF.match(body[0].text):
+        body[0] = Text(_LEADING_IF.sub("", body[0].text))
+        joiner = " and "
+    elif body and isinstance(body[0], Text):
+        body[0] = Text(_lower_first(body[0].text))
+    return Prose(tuple([Text("If ")] + cond + [Text(joiner)] + body), text.pos, text.words)
+
+
+def _lower_first(text: str) -> str:
+    # "The driver MUST" reads "the driver MUST" after "If X,"; names such as
+    # VIRTIO_F_VERSION_1 or PCI keep their case.
+    m = re.match(r"([A-Z])([a-z]\w*)", text)
+    return m.group(1).lower() + text[1:] if m else text

@@ -95,6 +95,7 @@ class Adapter(ABC):
     # device types this adapter can present; None: one fixed type
     device_types: tuple[str, ...] | None = None
     preflighted: bool = False          # preflight() passed (run_suite skips it then)
+    spare: "Session | None" = None     # the session preflight opened, for the first test
 
     @abstractmethod
     def open(self, device_type: str | None) -> Session:
@@ -123,30 +124,33 @@ class Adapter(ABC):
         """Anything worth keeping from the device (spawned process output)."""
         return ""
 
+    def log_tail(self, lines: int) -> list[str]:
+        """The device's last ``lines`` lines of output, for a verdict's evidence."""
+        return [x for x in self.logs().splitlines() if x.strip()][-lines:]
+
     def driver_rig(self) -> DriverRig | None:
         """For driver-mode vectors: the in-process rig, or None when this
         adapter cannot judge the reference driver."""
         return None
 
     def preflight(self, device_type: str | None = None) -> None:
-        """Check the device can be reached as asked, before any test runs:
-        raises SetupError naming the cause. The default opens a session,
-        then a second one (a back-end that serves one connection only
-        cannot run a suite, which opens one per test)."""
+        """Check the device can be reached as asked before any test runs
+        (SetupError naming the cause). The session it opens is kept for the
+        first test, so a back-end that serves one connection per process
+        still runs a one-test selection."""
         try:
-            first = self.open(device_type)
+            self.spare = self.open(device_type)
         except AdapterError as exc:
             raise SetupError(str(exc)) from None
         self.preflighted = True
-        first.close()
-        try:
-            second = self.open(device_type)
-        except AdapterError as exc:
-            raise SetupError(f"{self.describe()}: the back-end accepted one connection and "
-                             f"refused the next ({exc}); a back-end that serves one connection "
-                             f"per process runs under spawn:, which starts one per test "
-                             f"group") from None
-        second.close()
+
+    def take_spare(self, device_type: str | None) -> Session | None:
+        """The session preflight opened, if it is of the type a test wants."""
+        spare, self.spare = self.spare, None
+        if spare is not None and device_type not in (None, spare.device_type):
+            spare.close()
+            return None
+        return spare
 
 
 def _size(text: str) -> int:

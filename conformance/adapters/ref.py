@@ -219,9 +219,3 @@ class RefAdapter(Adapter):
             return None     # a fault-injected device does not judge drivers
         return DriverRig(self.bounce, self.opts.device_type)
 
-    def preflight(self, device_type: str | None = None) -> None:
-        try:
-            self.open(device_type).close()
-        except AdapterError as exc:
-            raise SetupError(str(exc)) from None
-        self.preflighted = True

@@ -18,6 +18,7 @@ from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Ses
 from conformance.adapters.vhost_user import VhostUserAdapter
 
 LOG_TAIL = 4000
+START_MARK = "--- start"        # the adapter's line before each start of the back-end
 
 
 class SpawnAdapter(Adapter):
@@ -56,7 +57,7 @@ class SpawnAdapter(Adapter):
             os.unlink(self.socket)
         argv = [a.replace("{socket}", self.socket) for a in self.argv]
         log = open(self.log_path, "ab")
-        log.write(f"--- start {self.starts + 1}: {' '.join(argv)}\n".encode())
+        log.write(f"{START_MARK} {self.starts + 1}: {' '.join(argv)}\n".encode())
         log.flush()
         try:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
@@ -70,7 +71,7 @@ class SpawnAdapter(Adapter):
         while not os.path.exists(self.socket):
             if self.proc.poll() is not None:
                 raise AdapterError(f"spawned back-end exited with status {self.proc.returncode} "
-                                   f"before listening: {self._tail(300)}")
+                                   f"before listening: {self._one_line(300)}")
             if time.monotonic() > deadline:
                 raise AdapterError(f"spawned back-end did not create {self.socket} within "
                                    f"{self.opts.start_timeout:g} s")
@@ -86,6 +87,16 @@ class SpawnAdapter(Adapter):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+    def _one_line(self, n: int) -> str:
+        """The end of the log on one line (for an error message)."""
+        lines = [x.strip() for x in self._tail(n).splitlines() if x.strip()]
+        return " | ".join(x for x in lines if not x.startswith(START_MARK)) or "(no output)"
+
+    def log_tail(self, lines: int) -> list[str]:
+        """The back-end's own last lines (not the adapter's start markers)."""
+        own = [x for x in self._tail().splitlines() if x.strip() and not x.startswith(START_MARK)]
+        return own[-lines:]
 
     def _tail(self, n: int = LOG_TAIL) -> str:
         try:

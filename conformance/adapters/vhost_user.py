@@ -15,12 +15,12 @@ import stat
 
 from device_ref.transport import BounceRegion, TransportError
 from device_ref.vhost_user.frontend import VhostUserTransport
-from device_ref.virtio_constants import DEVICE_IDS, F_SWIOTLB
+from device_ref.device_types import UnknownDeviceType, device_type
+from device_ref.virtio_constants import F_SWIOTLB
 
 from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session, SetupError
 DEFAULT_BOUNCE = BounceRegion(0x1_0000_0000, 8 << 20)   # what `device-ref serve` uses
 RAM_SIZE = 16 << 20
-QUEUES_BY_TYPE = {"fs": 2}      # virtio-fs: high-priority queue plus one request queue
 
 
 class VhostUserAdapter(Adapter):
@@ -30,10 +30,11 @@ class VhostUserAdapter(Adapter):
     def __init__(self, path: str, opts: AdapterOptions) -> None:
         self.path = path
         self.opts = opts
-        self.device_type = opts.device_type or "blk"
-        if self.device_type not in DEVICE_IDS:
-            raise SetupError(f"unknown device type {self.device_type!r} (known: "
-                               f"{', '.join(sorted(DEVICE_IDS))})")
+        try:
+            self.kind = device_type(opts.device_type or "blk")
+        except UnknownDeviceType as exc:
+            raise SetupError(str(exc)) from None
+        self.device_type = self.kind.name
         self.device_types = (self.device_type,)
 
     def describe(self) -> str:
@@ -53,16 +54,13 @@ class VhostUserAdapter(Adapter):
         self._check_socket()
         bounce = self.opts.bounce or DEFAULT_BOUNCE
         try:
-            t = VhostUserTransport(self.path, DEVICE_IDS[self.device_type], ram_size=RAM_SIZE,
+            t = VhostUserTransport(self.path, self.kind.device_id, ram_size=RAM_SIZE,
                                    bounce=bounce, queue_size=self.opts.queue_size,
-                                   num_queues=QUEUES_BY_TYPE.get(self.device_type),
                                    timeout=max(self.opts.timeout, 1.0))
         except (TransportError, OSError) as exc:
             raise AdapterError(str(exc)) from None
+        # No feature, no region (the transport then describes none either).
         offers_swiotlb = bool(t.info.features >> F_SWIOTLB & 1)
-        if not offers_swiotlb:
-            # No feature, no region: the harness must not think there is one.
-            t._bounce = None   # noqa: SLF001 - the transport describes what it was given
         return Session(transport=t, device_type=self.device_type, transport_kind="vhost-user",
                        bounce=bounce if offers_swiotlb else None, shares_only_bounce=True,
                        note=f"vhost-user back-end at {self.path}",

@@ -10,7 +10,7 @@ from device_ref.cli_base import CliError
 
 from conformance import expect_fail as ef
 from conformance.adapters.base import AdapterError, AdapterOptions, parse_bounce
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.outcomes import EngineError
 from conformance.report import build, html, json_report, junit, terminal
 from conformance.report.progress import Progress
@@ -101,23 +101,15 @@ def execute(args) -> "object":
     first = make_adapter(args.device, args.device_type, args.bounce, args.step_timeout)
     try:
         first.preflight()       # a setup mistake is reported before anything is loaded
-    except AdapterError as exc:
-        first.close()
-        first.cleanup()
-        raise CliError(str(exc)) from None
-    try:
         suite = load_suite(_vectors(args))
         current = load_suite(args.current).requirements() if args.current else None
-    except VectorError as exc:
-        first.close()
-        first.cleanup()
+        listed = ef.read(args.expect_fail) if args.expect_fail else None
+    except (AdapterError, VectorError, ef.ExpectFailError) as exc:
+        _release(first)
         raise CliError(str(exc)) from None
-    listed = None
-    if args.expect_fail:
-        try:
-            listed = ef.read(args.expect_fail)
-        except ef.ExpectFailError as exc:
-            raise CliError(str(exc)) from None
+    except BaseException:
+        _release(first)
+        raise
     runs = []
     for n, layout in enumerate(chosen):
         adapter = first if n == 0 else make_adapter(args.device, args.device_type, args.bounce,
@@ -135,6 +127,15 @@ def execute(args) -> "object":
         else None
     return build(suite, runs, current, outcome, args.docs_url,
                  meta={"command": "conformance run", "stepTimeout": args.step_timeout})
+
+
+def _release(adapter) -> None:
+    """Stop what an adapter started when the run ends before run_suite."""
+    spare = adapter.take_spare(None)
+    if spare is not None:
+        spare.close()
+    adapter.close()
+    adapter.cleanup()
 
 
 def render(report, fmt: str, colour: bool, verbose: bool = False) -> str:

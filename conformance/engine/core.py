@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from device_ref.device_types import DeviceType, QueueSpec, UnknownDeviceType, device_type
 from device_ref.ring import PACKED, SPLIT, ring_areas
 from device_ref.ring.layout import QueueConfig as RingQueueConfig
 from device_ref.transport import BounceRegion, QueueConfig, TransportError
@@ -24,7 +25,7 @@ from device_ref.virtio_constants import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER
                                          FEATURES_OK)
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
 
-from conformance import names
+from conformance import names, watchdog
 from conformance.adapters.base import Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
@@ -36,6 +37,21 @@ CANARY = 0x5A
 ACK = ACKNOWLEDGE
 NEEDS_RESET = DEVICE_NEEDS_RESET
 F_INDIRECT = F_INDIRECT_DESC
+
+
+# The in-process transport: what is raised below it, the device raised.
+DEVICE_BOUNDARY = "device_ref/transport_inproc.py"
+
+
+def raised_by_device(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of device code an in-process transport called
+    (below ``transport_inproc``), rather than out of the runner itself."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(DEVICE_BOUNDARY):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def compare(op: str, a: int, b: int) -> bool:
@@ -78,6 +94,14 @@ class Pending:
     data: bytes | None = None
 
 
+@dataclass
+class IoTally:
+    """What the last ``device_io`` did, judged batch by batch."""
+
+    requests: int = 0
+    problem: tuple[str, str] | None = None      # observed, expected: the first one
+
+
 @dataclass(slots=True)
 class Engine:
     """Driver-side state of one test (every field declared here, nowhere else)."""
@@ -108,7 +132,8 @@ class Engine:
     readable_log: list[tuple[int, int, bytes]] = field(default_factory=list)
     readable_corrupted: list[str] = field(default_factory=list)
     outside_buf: int | None = None
-    offending: list[int] = field(default_factory=list)   # tokens of hostile buffers offered
+    offending: list[tuple[int, int]] = field(default_factory=list)  # hostile buffers: token, queue
+    kind: DeviceType | None = None          # device-type data (None: a type the data lacks)
     # block device
     last_blk: Pending | None = None
     last_blk_status: int | None = None
@@ -120,7 +145,7 @@ class Engine:
     # entropy device
     last_entropy: bytes | None = None
     # device_io
-    io: list[Pending] = field(default_factory=list)
+    io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
     # queue encryption (verbs/qenc.py)
     qenc: Any = None
@@ -136,9 +161,13 @@ class Engine:
         t = session.transport
         base, size = max(t.ram_ranges(), key=lambda r: r[1])
         region = session.bounce
+        try:
+            kind: DeviceType | None = device_type(session.device_type)
+        except UnknownDeviceType:
+            kind = None
         return cls(s=session, layout=layout, timeout=step_timeout, ram=Bump(base, size),
                    bounce=Bump(region.base, region.size) if region else None, region=region,
-                   device_type=session.device_type)
+                   device_type=session.device_type, kind=kind)
 
     @property
     def t(self):
@@ -223,12 +252,46 @@ class Engine:
             return old[min(index, len(old) - 1)]
         if not self.queues:
             raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
-        return self.queues[min(index, len(self.queues) - 1)]
+        return next((q for q in self.queues if q.index == index),
+                    self.queues[min(index, len(self.queues) - 1)])
+
+    def queue_specs(self) -> list[QueueSpec] | None:
+        """The queues this device type has under the negotiated features (the
+        count fields read from config space), or None for a type the data lacks."""
+        if self.kind is None:
+            return None
+        config = {}
+        for f in self.kind.count_fields(self.negotiated):
+            try:
+                config[f.name] = int.from_bytes(self.config(f.offset, f.size), "little")
+            except (TransportError, OSError):
+                pass        # the smallest count the spec allows
+        return self.kind.queues(self.negotiated, config)
+
+    def queue_count(self) -> int:
+        """Queues to set up: what the type and features call for, never more
+        than the transport has (not a back-end's GET_QUEUE_NUM of 128)."""
+        specs = self.queue_specs()
+        n = self.t.num_queues()
+        return n if specs is None else min(n, len(specs))
+
+    def queue_name(self, index: int) -> str:
+        specs = self.queue_specs() or []
+        return next((f"{q.name} (queue {index})" for q in specs if q.index == index),
+                    f"queue {index}")
 
     def hostile_queue(self) -> HQueue:
-        """Where a hostile descriptor goes: a queue the device consumes
-        without an outside event (for blk, rng and fs, the request queue)."""
-        return self.request_queue()
+        """Where a hostile descriptor goes: the first queue whose buffers the
+        device takes without an outside event (net: transmitq1, never a
+        receive queue that only an arriving packet would touch)."""
+        specs = self.queue_specs()
+        if specs is None:
+            return self.request_queue()
+        spec = next((q for q in specs if q.unprompted), None)
+        if spec is None:
+            raise Skipped(f"no queue of a {self.device_type} device takes buffers without an "
+                          f"outside event, so a hostile buffer would never be looked at")
+        return self.queue(spec.index)
 
     def request_queue(self) -> HQueue:
         # virtio-fs: queue 0 is the high-priority queue, requests go to 1
@@ -362,6 +425,8 @@ class Engine:
                 self.finish(c)
         self.completions += got
         self.since_kick += got
+        if got:
+            watchdog.progress()
         return got
 
     def finish(self, c: Completion) -> None:

@@ -31,7 +31,7 @@ _REQUIRED = object()
 
 @dataclass(frozen=True)
 class Param:
-    """How one argument is read: ``kind`` is int, text, names, flags or addr."""
+    """How one argument is read: ``kind`` is int, text, hex, names, flags or addr."""
 
     kind: str
     low: int = 0
@@ -63,6 +63,13 @@ class Param:
                 raise ValueError(f"is {len(value)} characters long (at most {MAX_TEXT})")
             if self.choices and value not in self.choices:
                 raise ValueError(f"is {_show(value)}, not one of {', '.join(self.choices)}")
+            return value
+        if self.kind == "hex":
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                raise ValueError(f"must be a hex string of at most {MAX_TEXT} digits, "
+                                 f"not {_show(value)}")
+            if len(value) % 2 or not all(c in "0123456789abcdefABCDEF" for c in value):
+                raise ValueError(f"is {_show(value)}, not an even number of hex digits")
             return value
         if self.kind in ("names", "flags"):
             if not isinstance(value, list):
@@ -99,6 +106,7 @@ def _show(value: Any) -> str:
 
 INT = Param("int")
 TEXT = Param("text")
+HEX = Param("hex")
 NAMES = Param("names")
 FLAGS = Param("flags")
 ADDR = Param("addr")

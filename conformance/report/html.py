@@ -2,7 +2,6 @@
 upstream conformance clause, each requirement linked to the docs site."""
 from __future__ import annotations
 
-from docutils.core import publish_string
 from docutils.nodes import make_id
 
 from conformance.report import Report
@@ -106,6 +105,7 @@ def to_rst(report: Report) -> str:
 
 
 def render(report: Report) -> str:
+    from docutils.core import publish_string   # the HTML writer: only when HTML is asked for
     html = publish_string(to_rst(report), writer="html5",
                           settings_overrides={"report_level": 5, "halt_level": 5,
                                               "embed_stylesheet": False,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from typing import TextIO
-
-from tqdm import tqdm
+from typing import Any, TextIO
 
 from conformance.verdicts import BAD, TestResult, Verdict
 
@@ -29,7 +27,7 @@ class Progress:
         self.stream = stream
         self.verbosity = verbosity
         self.live = stream.isatty() if live is None else live
-        self.bar: tqdm | None = None
+        self.bar: Any = None                # a tqdm bar while a layout runs
         self.module: str | None = None
         self.layout = ""
         self.counts: Counter = Counter()
@@ -57,6 +55,9 @@ class Progress:
 
     def _bar(self, done: int, total: int, result: TestResult) -> None:
         if self.bar is None:
+            # imported here: only a terminal needs it, and a setup error should
+            # not wait for it (third-party, not a project module)
+            from tqdm import tqdm
             self.bar = tqdm(total=total, file=self.stream, unit="test", leave=False,
                             dynamic_ncols=True, desc=result.layout)
         self.bar.set_postfix_str(f"{result.module}" + (f", {self.bad} bad" if self.bad else ""),
@@ -73,7 +74,6 @@ class Progress:
             self._flush()
         if self.module is None:
             self.layout, self.module = key
-            self.started = time.monotonic()
         self.counts[result.verdict] += 1
         if done == total:
             self._flush()
@@ -85,3 +85,4 @@ class Progress:
         self.stream.flush()
         self.module = None
         self.counts = Counter()
+        self.started = time.monotonic()     # the next module's time starts here

@@ -43,9 +43,9 @@ def render(report: Report, colour: bool = False, verbose: bool = False) -> str:
     layouts = ", ".join(run.layout for run in report.runs)
     device = report.runs[0].adapter if report.runs else "?"
     status = report.exit_status
+    result = paint("OK", "PASS", colour) if status == 0 else paint("FAILED", "FAIL", colour)
     lines.append(f"conformance: device {device}, layout {layouts}: "
-                 f"{len(report.results)} tests in {report.seconds:.2f} s: "
-                 + (paint("OK", "PASS", colour) if status == 0 else paint("FAILED", "FAIL", colour)))
+                 f"{len(report.results)} tests in {report.seconds:.2f} s: {result}")
     outdated = sum(1 for r in report.results if r.outdated)
     lines.append("verdicts: " + "  ".join(
         paint(f"{v.value} {counts.get(v.value, 0) - (outdated if v is Verdict.SKIP else 0)}",

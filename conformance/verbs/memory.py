@@ -44,7 +44,7 @@ def submit_descriptor(e: Engine, addr: address.Expr, len: int,  # noqa: A002
     nxt = 0 if not bits & DESC_F_NEXT else (q.next_slot + 1) % q.size
     q.add_chain([Desc(seg[0], seg[1], bits, nxt)], token, seg[1] if writable else 0)
     e.pending[token] = Pending("raw", q.index, [(seg[0], seg[1])] if writable else [])
-    e.offending.append(token)
+    e.offending.append((token, q.index))
 
 
 @expectation("memory_outside_region", what=TEXT)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from device_ref.transport import TransportError
 
 from conformance.engine.core import Engine, Pending
-from conformance.engine.registry import INT, TEXT, action, expectation
+from conformance.engine.registry import HEX, INT, TEXT, action, expectation
 from conformance.outcomes import Failed, Skipped
 
 REG_WINDOW = 0xC0          # reference runtime: where the 40-byte block sits
@@ -78,7 +78,7 @@ def qenc_used(e: Engine, what: str) -> tuple[QencChain, int]:
     return chain, used
 
 
-@action("qenc_keys", alg=TEXT.one_of(*ALGORITHMS), key=TEXT)
+@action("qenc_keys", alg=TEXT.one_of(*ALGORITHMS), key=HEX)
 def qenc_keys(e: Engine, alg: str, key: str) -> None:
     algorithm = ALGORITHMS[alg]
     raw = bytes.fromhex(key)
@@ -100,7 +100,11 @@ def qenc_keys(e: Engine, alg: str, key: str) -> None:
     e.qenc = QencKeys(algorithm, aead)
 
 
-@action("qenc_submit", plaintext=TEXT.with_default(''), writable=INT.with_default(0), nonce_queue=INT.with_default(None), direction=TEXT.with_default('to_device'), counter=INT.with_default(None), tamper=TEXT.with_default('none'))
+@action("qenc_submit", plaintext=HEX.with_default(""), writable=INT.range(0, 1 << 20).with_default(0),
+        nonce_queue=INT.range(0, 0xFFFF).with_default(None),
+        direction=TEXT.one_of("to_device", "to_driver").with_default("to_device"),
+        counter=INT.with_default(None),
+        tamper=TEXT.one_of("none", "ciphertext", "tag", "aad").with_default("none"))
 def qenc_submit(e: Engine, plaintext: str = "", writable: int = 0, nonce_queue: int | None = None,
                     direction: str = "to_device", counter: int | None = None,
                     tamper: str = "none") -> None:
@@ -147,7 +151,9 @@ def expect_qenc_sealed(e: Engine, nonce: str, aad: str, ciphertext: str, tag: st
             raise Skipped(f"runner's {k} {got[k]} differs from the vector's known answer {v}")
 
 
-@expectation("qenc_reply", plaintext=TEXT.with_default(None), nonce=TEXT.with_default(None), aad=TEXT.with_default(None), ciphertext=TEXT.with_default(None), tag=TEXT.with_default(None))
+@expectation("qenc_reply", plaintext=HEX.with_default(None), nonce=HEX.with_default(None),
+             aad=HEX.with_default(None), ciphertext=HEX.with_default(None),
+             tag=HEX.with_default(None))
 def expect_qenc_reply(e: Engine, plaintext: str | None = None, nonce: str | None = None,
                       aad: str | None = None, ciphertext: str | None = None,
                       tag: str | None = None) -> None:

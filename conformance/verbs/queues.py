@@ -36,7 +36,7 @@ def setup_queues(e: Engine) -> None:
     where = e.placement
     if where == "default":
         where = "inside" if e.swiotlb else "outside_region"
-    for q in range(e.t.num_queues()):
+    for q in range(e.queue_count()):
         size = min(QUEUE_SIZE, e.t.queue_max_size(q))
         if layout == SPLIT:
             size = 1 << (size.bit_length() - 1)

@@ -1,7 +1,8 @@
 """How much of an upstream spec tree our modules restate and our vectors test.
 
 Blocks. Restated: an upstream normative block whose label a *baseline*
-module's top-level block carries (a proposal's top-level block extends an
+module's top-level block carries, or that holds a statement a module
+amends (a proposal's top-level block extends an
 upstream block instead; those are counted apart). Tested: a restated block
 one of whose statements is tested: named by id (or alias) in a vector
 group with at least one test; or, when a group names only the block's
@@ -110,6 +111,14 @@ def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]
     restated: dict[str, list[_Restated]] = {}
     extended: set[str] = set()
     for m in loaded.modules:
+        # An amended upstream statement carries its block's wording (changed),
+        # so it counts for that block like a restated one: one keyword, its own.
+        for a in m.amendments:
+            st = a.statement
+            if st is not None:
+                restated.setdefault(f"{st.role}normative:{st.block_path}", []).append(
+                    _Restated(ids=frozenset((st.id, *st.aliases)), keywords=1,
+                              checked=bool(st.checks)))
         for b in m.blocks:
             if not b.standalone:
                 continue

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.emit.html import ReportError, build_docs
-from specc.emit.inputs import checked_modules, output_dir
+from specc.commands.inputs import load_modules, output_dir
 from specc.emit.rst import RstError
 from specc.emit.site import SiteError
 from specc.emit.vectors import VectorError
 from specc.emit.writers import EmitError, write_rst, write_vectors
-from specc.commands.patch import make_series
-from specc.upstream.tree import is_spec_tree
+from specc.commands.patch import SendOptions, make_series, series_identity
+from specc.upstream.tree import SpecTree, TreeError, is_spec_tree, load_tree
 
 HELP = "build everything for a spec directory: vectors, RST, HTML docs, patch series"
 
@@ -48,6 +48,17 @@ def find_tree(explicit: str | None) -> tuple[Path | None, str]:
     return None, ""
 
 
+def _read_tree(tree: Path | None, how: str) -> SpecTree | None:
+    if tree is None:
+        return None
+    try:
+        return load_tree(tree)
+    except TreeError as exc:
+        if how == "--spec-tree":
+            raise CliError(str(exc)) from None
+        return None     # a guessed tree must not break the build of everything else
+
+
 def _clear(directory: Path, pattern: str) -> None:
     # Outputs of a module that no longer exists must not linger (the runner
     # would still run stale vectors).
@@ -59,9 +70,12 @@ def run(args: argparse.Namespace) -> int:
     spec_dir = Path(args.spec_dir)
     if not spec_dir.is_dir():
         raise CliError(f"{args.spec_dir}: not a directory of .vspec modules")
-    modules, _ = checked_modules([args.spec_dir])
+    modules = load_modules([args.spec_dir])
     out = output_dir(args.output)
     summary: list[str] = []
+    tree, how = find_tree(args.spec_tree)
+    # The docs show amendments against the tree when there is one to read.
+    upstream = _read_tree(tree, how)
     try:
         vec_dir = output_dir(str(out / "vectors"))
         _clear(vec_dir, "*.json")
@@ -70,19 +84,19 @@ def run(args: argparse.Namespace) -> int:
         summary.append(f"vectors: {len(vectors)} file(s), {tests} tests in {vec_dir}")
         rst_dir = output_dir(str(out / "rst"))
         _clear(rst_dir, "*.rst")
-        rst = write_rst(modules, rst_dir)
+        rst = write_rst(modules, rst_dir, upstream)
         summary.append(f"rst:     {len(rst)} page(s) in {rst_dir}")
         docs_dir = output_dir(str(out / "docs"))
         _clear(docs_dir, "*.html")
         docs = build_docs(modules, docs_dir, Path(args.report) if args.report else None,
-                          Path(args.assets) if args.assets else None)
+                          Path(args.assets) if args.assets else None, upstream)
         summary.append(f"docs:    {sum(1 for p in docs if p.suffix == '.html')} HTML page(s), "
                        f"open {docs_dir / 'index.html'}")
     except (VectorError, EmitError, RstError, SiteError, ReportError) as exc:
         raise CliError(str(exc)) from None
 
-    proposals = [m for m in modules if m.kind == "proposal" and m.has_placement]
-    tree, how = (None, "") if args.no_patches else find_tree(args.spec_tree)
+    proposals = [m for m in modules if m.kind == "proposal"
+                 and (m.has_placement or m.amendments or m.references)]
     if args.no_patches:
         summary.append("patches: skipped (--no-patches)")
     elif tree is None:
@@ -91,10 +105,22 @@ def run(args: argparse.Namespace) -> int:
                        "git clone https://github.com/oasis-tcs/virtio-spec && "
                        "git -C virtio-spec checkout v1.4-cs01")
     else:
+        if how == "--spec-tree" and not tree.is_dir():
+            raise CliError(f"{tree}: no such directory (give --spec-tree a virtio-spec checkout)")
+        try:
+            series_identity(args.signoff)
+            ident_problem = ""
+        except CliError as exc:
+            if args.signoff:
+                raise
+            ident_problem = str(exc)
         for m in proposals:
             target = out / "patches" / m.name
+            if ident_problem:
+                summary.append(f"patches: {m.name} skipped ({ident_problem})")
+                continue
             try:
-                result = make_series(m, tree, target, args.signoff, None, build=False)
+                result = make_series(m, tree, target, SendOptions(signoff=args.signoff))
             except CliError as exc:
                 if how == "--spec-tree":
                     raise
@@ -103,8 +129,6 @@ def run(args: argparse.Namespace) -> int:
                 continue
             summary.append(f"patches: {m.name}: {len(result.series.patches)} file(s) in {target} "
                            f"(tree {tree}, {how})")
-            if result.identity_guessed:
-                summary.append("         signed off by a placeholder identity: rerun with --signoff")
     print("\n".join(summary))
     return 0
 

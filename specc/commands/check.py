@@ -6,6 +6,7 @@ import sys
 
 from specc.cli_base import CliError
 from specc.pipeline import check_files, summary_line
+from specc.commands.tree_arg import add_tree_argument, optional_tree
 
 HELP = "check vspec modules: syntax, ids, feature bits, references, layouts, placement"
 
@@ -17,11 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="id registry to compare with (default: ids.json beside the first file, "
                              "if it exists)")
     parser.add_argument("--no-registry", action="store_true", help="skip the id registry comparison")
+    add_tree_argument(parser, "also check against this virtio-spec checkout: nothing it already "
+                              "defines may be defined again, and every amendment must apply")
     parser.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no summary")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = check_files(args.files, registry=args.registry, use_registry=not args.no_registry)
+    tree = optional_tree(args.spec_tree)
+    result = check_files(args.files, registry=args.registry, use_registry=not args.no_registry,
+                         tree=tree)
     if result.fatal:
         raise CliError(result.fatal)
     text = result.render()

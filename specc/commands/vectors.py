@@ -5,7 +5,7 @@ import argparse
 import json
 
 from specc.cli_base import CliError
-from specc.emit.inputs import add_module_arguments, checked_modules, output_dir
+from specc.commands.inputs import add_module_arguments, load_modules, output_dir
 from specc.emit.vectors import VectorError
 from specc.emit.writers import EmitError, write_vectors
 
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    modules, _ = checked_modules(args.modules)
+    modules = load_modules(args.modules)
     out = output_dir(args.output)
     try:
         written = write_vectors(modules, out)

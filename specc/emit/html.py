@@ -13,6 +13,7 @@ from specc.emit.escape import rst_text
 from specc.emit.rst import VERDICTS, ROLES, SiteIndex, Verdict, heading, list_table, module_rst
 from specc.emit.site import Page, build_site
 from specc.model import Module
+from specc.upstream.tree import SpecTree
 
 INDEX = "index"
 
@@ -101,6 +102,8 @@ pre { background: #f5f7fa; padding: .6rem; overflow-x: auto; }
              margin: 1rem 0; }
 .statement.device { border-left-color: #2e7d5b; }
 .statement:target { outline: 2px solid #e0a100; }
+.amend-del { text-decoration: line-through; background: #fde4e2; color: #8b1a1a; }
+.amend-ins { text-decoration: underline; background: #dcf3df; color: #14532d; }
 .rfc2119 { font-weight: bold; color: #a3261d; letter-spacing: .03em; }
 [class^="verdict-"] { font-weight: bold; padding: 0 .35em; border-radius: .25em; color: #fff; }
 .verdict-pass { background: #2e7d32; }
@@ -112,21 +115,22 @@ pre { background: #f5f7fa; padding: .6rem; overflow-x: auto; }
 
 
 def site_pages(modules: list[Module], verdicts: dict[str, Verdict] | None = None,
-               charts: list[str] = ()) -> list[Page]:
+               charts: list[str] = (), tree: SpecTree | None = None) -> list[Page]:
     idx = SiteIndex.of(modules)
     names = [m.name for m in modules]
     if INDEX in names:
         raise ValueError(f"a module named '{INDEX}' would overwrite the site index")
     pages = [Page(INDEX, "index", index_rst(modules, verdicts, list(charts)))]
-    pages += [Page(m.name, m.title or m.name, module_rst(m, idx, verdicts, INDEX))
+    pages += [Page(m.name, m.title or m.name, module_rst(m, idx, verdicts, INDEX, tree))
               for m in modules]
     return pages
 
 
 def build_docs(modules: list[Module], out_dir: Path, report: Path | None = None,
-               assets: Path | None = None) -> list[Path]:
-    """Write the site; raise SiteError / ReportError on bad input."""
+               assets: Path | None = None, tree: SpecTree | None = None) -> list[Path]:
+    """Write the site (amendments as diffs against `tree` when given); raise
+    SiteError / ReportError on bad input."""
     verdicts = read_report(report) if report is not None else None
     svgs = sorted(assets.glob("*.svg")) if assets is not None else []
-    pages = site_pages(modules, verdicts, [p.name for p in svgs])
+    pages = site_pages(modules, verdicts, [p.name for p in svgs], tree)
     return build_site(pages, out_dir, STYLESHEET, svgs)

@@ -1,21 +1,28 @@
-"""The input edge of the emitter commands: find .vspec files, load and check
-them, and turn problems into one-line CLI errors."""
+"""The input side of the emitters: find .vspec files, load and check them,
+make output directories. Problems are `InputError`s (one line each); the
+commands turn them into exit codes and print the diagnostics."""
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from specc.cli_base import CliError
 from specc.model import Module
 from specc.pipeline import check_files
 
 
-def add_module_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments every emitter command takes: the modules and ``-o DIR``."""
-    parser.add_argument("modules", nargs="+", metavar="MODULE",
-                        help=".vspec files, or directories of them")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+class InputError(Exception):
+    """Sources or an output directory the emitters cannot use (one line)."""
+
+    def __init__(self, message: str, diagnostics: str = "") -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics    # rendered diagnostics that explain it, if any
+
+
+@dataclass(frozen=True)
+class CheckedModules:
+    modules: list[Module]
+    sources: dict[str, str]
+    diagnostics: str                      # rendered warnings ("" when none)
 
 
 def vspec_files(paths: list[str]) -> list[str]:
@@ -26,36 +33,35 @@ def vspec_files(paths: list[str]) -> list[str]:
         if path.is_dir():
             found = sorted(str(f) for f in path.glob("*.vspec"))
             if not found:
-                raise CliError(f"{p}: no .vspec files in this directory")
+                raise InputError(f"{p}: no .vspec files in this directory")
             out += found
         elif path.is_file():
             out.append(p)
         else:
-            raise CliError(f"{p}: no such file or directory")
+            raise InputError(f"{p}: no such file or directory")
     return out
 
 
-def checked_modules(paths: list[str]) -> tuple[list[Module], dict[str, str]]:
-    """Load and check modules; print diagnostics; refuse to emit from broken sources."""
+def checked_modules(paths: list[str]) -> CheckedModules:
+    """Load and check modules; refuse (InputError) to emit from broken sources."""
     files = vspec_files(paths)
     result = check_files(files)
     if result.fatal:
-        raise CliError(result.fatal)
+        raise InputError(result.fatal)
     text = result.render()
-    if text:
-        print(text, file=sys.stderr)
     errors = sum(1 for d in result.diagnostics if d.is_error)
     if errors:
-        raise CliError(f"{errors} error{'s' if errors != 1 else ''} in the sources; nothing written")
-    return result.modules, result.sources
+        raise InputError(f"{errors} error{'s' if errors != 1 else ''} in the sources; "
+                         "nothing written", text)
+    return CheckedModules(result.modules, result.sources, text)
 
 
 def output_dir(path: str) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise CliError(f"{path}: exists and is not a directory")
+        raise InputError(f"{path}: exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CliError(f"{path}: cannot create output directory: {exc.strerror}") from None
+        raise InputError(f"{path}: cannot create output directory: {exc.strerror}") from None
     return out

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 
 from specc.emit.escape import latex_item_label, latex_label_ok, latex_text
 from specc.model import (Constant, ConformanceEntry, Feature, Module, NormativeBlock, Note,
-                         Paragraph, Prose, Ref, Section, Statement, Struct, StructRef, Text)
+                         Paragraph, Prose, Ref, Reference, ReusedStruct, Section, Statement,
+                         Struct, StructRef, Text, reference_label)
+from specc.prose import with_condition
 
 SECTIONING = ("chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph")
 WIDTH = 72
@@ -36,6 +38,7 @@ class RefIndex:
     """What inline references resolve against: the module's own parts."""
     statements: dict[str, Statement] = field(default_factory=dict)   # ids and aliases
     structs: set[str] = field(default_factory=set)
+    references: dict[str, Reference] = field(default_factory=dict)
 
     @classmethod
     def of(cls, *modules: Module) -> "RefIndex":
@@ -46,6 +49,8 @@ class RefIndex:
                 for a in st.aliases:
                     idx.statements[a] = st
             idx.structs.update(s.name for s in m.structs)
+            idx.structs.update(s.name for s in m.reused)
+            idx.references.update((r.name, r) for r in m.references)
         return idx
 
 
@@ -101,6 +106,9 @@ def _ref(r: Ref, idx: RefIndex) -> str:
         if st is None:
             raise LatexError(f"{r.pos}: reference to unknown requirement '{r.target}'")
         return f"\\ref{{{checked_label(f'{st.role}normative:{st.block_path}')}}}"
+    if r.kind == "cite":
+        label = checked_label(reference_label(r.target))
+        return f"\\hyperref[{label}]{{[{latex_text(r.target)}]}}"
     raise LatexError(f"{r.pos}: unknown reference kind '{r.kind}'")
 
 
@@ -155,10 +163,36 @@ def feature_item(f: Feature, idx: RefIndex) -> str:
     """The ``\\item`` for a feature in the Reserved Feature Bits (or device) list."""
     head = f"  \\item[{latex_item_label(f.name)}({f.bit})] "
     paras = [prose(p, idx) for p in f.prose] or [""]
+    paras += dependency_sentences(f)
     out = [wrap(paras[0], indent="  ", first=head.rstrip() + " ")]
     for p in paras[1:]:
         out.append(wrap(p, indent="  "))
     return "\n\n".join(out) + "\n"
+
+
+def _and(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def dependency_sentences(f: Feature) -> list[str]:
+    """`requires` and `excludes` in words, so no declaration is dropped silently."""
+    out = []
+    if f.requires:
+        out.append(latex_text(f"{f.name} requires {_and(f.requires)}."))
+    if f.excludes:
+        out.append(latex_text(f"{f.name} cannot be negotiated together with "
+                              f"{_and(f.excludes)}."))
+    return out
+
+
+def reference_row(r: Reference, idx: RefIndex) -> str:
+    """A row of introduction.tex's reference table: label, [KEY], the entry and its URL."""
+    label = checked_label(r.label)
+    text = prose(r.text, idx) if r.text is not None else ""
+    if r.url:
+        text += f" \\newline\\url{{{r.url}}}"
+    head = f"\t\\phantomsection\\label{{{label}}}\\textbf{{[{latex_text(r.name)}]}} &"
+    return head + "\n" + wrap(text, indent="\t") + "\\\\\n"
 
 
 def reserved_item(feature_name: str) -> str:
@@ -196,6 +230,17 @@ def struct_fields(s: Struct, idx: RefIndex) -> str:
     return "\\begin{description}\n" + "\n\n".join(items) + "\n\\end{description}\n"
 
 
+def reused_struct_latex(s: ReusedStruct, idx: RefIndex) -> str:
+    """An upstream structure used as it is: the module's prose, then what it puts in
+    each field it fills (the listing stays upstream)."""
+    parts = [wrap(prose(p, idx)) + "\n" for p in s.prose]
+    items = [f"\\item[\\field{{{latex_text(f.name)}}}]\n{wrap(prose(f.prose, idx), indent='        ')}"
+             for f in s.fills]
+    if items:
+        parts.append("\\begin{description}\n" + "\n\n".join(items) + "\n\\end{description}\n")
+    return "\n".join(parts)
+
+
 def struct_latex(s: Struct, idx: RefIndex) -> str:
     """The listing, the structure's own prose, then the field descriptions."""
     parts = [struct_listing(s)]
@@ -206,18 +251,8 @@ def struct_latex(s: Struct, idx: RefIndex) -> str:
 
 # -- normative text ---------------------------------------------------------------
 
-def _lower_first(text: str) -> str:
-    # "The driver MUST" reads "the driver MUST" after "If X,"; names such as
-    # VIRTIO_F_VERSION_1 or PCI keep their case.
-    m = re.match(r"([A-Z])([a-z]\w*)", text)
-    return m.group(1).lower() + text[1:] if m else text
-
-
 def statement_latex(st: Statement, idx: RefIndex) -> str:
-    body = prose(st.text, idx)
-    if st.condition is not None:
-        body = f"If {prose(st.condition, idx)}, {_lower_first(body)}"
-    return wrap(body) + "\n"
+    return wrap(prose(with_condition(st.condition, st.text), idx)) + "\n"
 
 
 def statements_latex(statements: tuple[Statement, ...], idx: RefIndex) -> str:
@@ -257,9 +292,13 @@ def section_latex(sec: Section, module: Module, idx: RefIndex) -> str:
             parts.append("\\begin{note}\n" + wrap(prose(item.prose, idx)) + "\n\\end{note}\n")
         elif isinstance(item, StructRef):
             s = module.struct(item.name)
-            if s is None:
+            reused = module.reused_struct(item.name)
+            if s is not None:
+                parts.append(struct_latex(s, idx))
+            elif reused is not None:
+                parts.append(reused_struct_latex(reused, idx))
+            else:
                 raise LatexError(f"{item.pos}: 'show {item.name}': no such structure")
-            parts.append(struct_latex(s, idx))
         elif isinstance(item, NormativeBlock):
             parts.append(block_latex(item, len(sec.path), idx))
         elif isinstance(item, Section):
@@ -295,4 +334,9 @@ def module_latex(m: Module) -> str:
         out.append(f"% added to {b.label}\n" + block_additions(b, idx))
     for e in m.conformance:
         out.append(f"% conformance clause {e.clause}\n" + conformance_item(e))
+    for r in m.references:
+        out.append(f"% reference {r.name}\n" + reference_row(r, idx))
+    for a in m.amendments:
+        what = ", ".join(f"{e.op} '{e.fragment}'" for e in a.edits)
+        out.append(f"% amends the {a.unit} at '{a.at}' in {a.label}: {what}\n")
     return "\n".join(out)

@@ -24,9 +24,14 @@ from dataclasses import dataclass, field
 
 from docutils.nodes import make_id
 
+from specc.amend import AmendError, apply_amendment, word_diff
 from specc.emit.escape import rst_block_safe, rst_text
-from specc.model import (Check, Constant, Feature, Module, NormativeBlock, Note, Paragraph, Prose,
-                         Ref, Section, Statement, Step, Struct, StructRef, Text)
+from specc.emit.latex import RefIndex
+from specc.model import (Amendment, Check, Constant, Feature, Module, NormativeBlock, Note,
+                         Paragraph, Prose, Ref, Reference, ReusedStruct, Section, Statement, Step,
+                         Struct, StructRef, Text)
+from specc.prose import with_condition
+from specc.upstream.tree import SpecTree
 
 KEYWORD_RE = re.compile(r"\b(MUST NOT|SHOULD NOT|MUST|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)\b")
 HEADING_CHARS = "=-~^\"'`"
@@ -41,6 +46,10 @@ _CLOSE_OK = set(" \t\n'\")]}>-/:.,;!?\\")
 
 class RstError(ValueError):
     """The model holds something the RST emitter cannot write."""
+
+
+def reference_target(name: str) -> str:
+    return f"reference {name}"
 
 
 def section_target(path: str) -> str:
@@ -65,6 +74,7 @@ class SiteIndex:
     sections: dict[str, str] = field(default_factory=dict)      # title path -> page
     statements: dict[str, tuple[str, Statement]] = field(default_factory=dict)  # id/alias -> page
     structs: dict[str, str] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)    # name -> page
 
     @classmethod
     def of(cls, modules: list[Module]) -> "SiteIndex":
@@ -74,8 +84,10 @@ class SiteIndex:
                 idx.features.setdefault(f.name, m.name)
             for s in m.all_sections():
                 idx.sections.setdefault(s.title_path, m.name)
-            for s in m.structs:
+            for s in m.structs + m.reused:
                 idx.structs.setdefault(s.name, m.name)
+            for r in m.references:
+                idx.references.setdefault(r.name, m.name)
             for st in m.all_statements():
                 idx.statements.setdefault(st.id, (m.name, st))
                 for a in st.aliases:
@@ -183,6 +195,10 @@ def _ref(r: Ref, idx: SiteIndex, page: str) -> str:
             raise RstError(f"{r.pos}: reference to unknown requirement '{r.target}'")
         target_page, st = idx.statements[r.target]
         return _link(st.id, target_page, st.id, page)
+    if r.kind == "cite":
+        if r.target in idx.references:
+            return _link(f"[{r.target}]", idx.references[r.target], reference_target(r.target), page)
+        return f"[{rst_text(r.target)}] (upstream bibliography)"
     raise RstError(f"{r.pos}: unknown reference kind '{r.kind}'")
 
 
@@ -223,7 +239,8 @@ def feature_table(m: Module, idx: SiteIndex, page: str) -> str:
     rows = []
     for f in m.features:
         name = f"_`{f.name}`"
-        desc = " ".join(prose(p, idx, page) for p in f.prose)
+        desc = ("*Experimental.* " if f.experimental else "") + \
+            " ".join(prose(p, idx, page) for p in f.prose)
         rows.append([name, str(f.bit) if f.bit is not None else "",
                      rst_text(f.scope), rst_text(", ".join(f.requires)),
                      rst_text(", ".join(f.excludes)), rst_text(", ".join(f.unsupported)), desc])
@@ -253,6 +270,99 @@ def struct_rst(s: Struct, idx: SiteIndex, page: str, level: int) -> str:
     return "\n".join(out)
 
 
+def reused_struct_rst(s: ReusedStruct, idx: SiteIndex, page: str, level: int) -> str:
+    out = [f".. _`{struct_target(s.name)}`:\n", heading(f"struct {s.name} (upstream)", level),
+           f"The layout is upstream's ({rst_text(s.name)}, unchanged); this module says what its "
+           "use puts in these fields.\n"]
+    for p in s.prose:
+        out.append(prose(p, idx, page) + "\n")
+    rows = [[f"``{f.name}``", prose(f.prose, idx, page)] for f in s.fills]
+    if rows:
+        out.append(list_table(["Field", "Holds"], rows, [20, 60]))
+    return "\n".join(out)
+
+
+# -- amendments ---------------------------------------------------------------------------------
+
+def _quoted(text: str) -> str:
+    return f"\u201c{rst_text(text)}\u201d"
+
+
+def _edit_line(e, idx: SiteIndex, page: str) -> str:
+    new = prose(e.new, idx, page) if e.new is not None else ""
+    if e.op == "replace":
+        return f"- replace {_quoted(e.fragment)} with \u201c{new}\u201d"
+    if e.op == "delete":
+        return f"- delete {_quoted(e.fragment)}"
+    where = "after" if e.op == "insert-after" else "before"
+    return f"- insert {where} {_quoted(e.fragment)}: \u201c{new}\u201d"
+
+
+def _diff_markup(runs: list[tuple[str, str]]) -> str:
+    parts: list[tuple[str, str]] = []
+    for kind, text in runs:
+        if kind == "same":
+            parts.append(("t", text))
+            continue
+        lead = text[:len(text) - len(text.lstrip())]
+        core = text.strip()
+        trail = text[len(text.rstrip()):]
+        if lead:
+            parts.append(("t", lead))
+        if core:
+            parts.append(("m", f":amend-{kind}:`{_in_backquotes(core)}`"))
+        if trail:
+            parts.append(("t", trail))
+    return rst_block_safe(_join(parts), markup_first=True)
+
+
+def amendment_rst(a: Amendment, idx: SiteIndex, page: str, tree: SpecTree | None,
+                  latex_idx: RefIndex | None = None) -> str:
+    """What the amendment changes: with a tree, the upstream passage as a word diff
+    (removed words struck through, added words marked); without, its own edits."""
+    where = f"the {a.unit} of ``{a.label}`` located by {_quoted(a.at)}"
+    if tree is None:
+        lines = [f"Amends {where}.  No upstream tree was given, so the upstream wording is not "
+                 "shown (``specc docs --spec-tree PATH`` shows this amendment as a diff against "
+                 "it); the amendment's own edits:", ""]
+        lines += [_edit_line(e, idx, page) for e in a.edits]
+        return "\n".join(lines) + "\n"
+    try:
+        applied = apply_amendment(tree, a, latex_idx or RefIndex())
+    except (AmendError, ValueError) as exc:
+        return f"Amends {where}, but does not apply to the given tree: {rst_text(exc.message)}\n"
+    p = applied.passage
+    runs = word_diff(applied.old_plain, applied.new_plain)
+    return (f"Amends {where} ({rst_text(p.file)}, line {p.pos.line}).  The upstream wording with "
+            "the change, removed text struck through and added text marked:\n\n"
+            + _indent(_diff_markup(runs)) + "\n")
+
+
+def amendments_rst(m: Module, idx: SiteIndex, page: str, level: int,
+                   verdicts: dict[str, Verdict] | None, tree: SpecTree | None) -> str:
+    out = [heading("Amendments to upstream text", level)]
+    latex_idx = RefIndex.of(m)
+    for a in m.amendments:
+        if a.statement is not None:
+            out.append(statement_rst(a.statement, idx, page, verdicts,
+                                     amendment_rst(a, idx, page, tree, latex_idx)))
+        else:
+            out.append(".. container:: amendment\n\n"
+                       + _indent(amendment_rst(a, idx, page, tree, latex_idx)))
+    return "\n".join(out)
+
+
+def references_rst(m: Module, idx: SiteIndex, page: str) -> str:
+    out = [heading("References", 0)]
+    for r in m.references:
+        kind = "normative" if r.normative else "non-normative"
+        text = prose(r.text, idx, page) if r.text is not None else ""
+        url = f" {r.url}" if r.url else ""
+        out.append(f".. _`{reference_target(r.name)}`:\n\n**[{rst_text(r.name)}]** ({kind}) "
+                   f"{text}{url}\n")
+    return "\n".join(out)
+
+
 def _step_line(step: Step) -> str:
     prefix = {"precondition": "given ", "expectation": "expect ", "action": ""}[step.kind]
     args = " ".join(a.value if a.name is None else f"{a.name}={a.value}" for a in step.args)
@@ -273,15 +383,17 @@ def verdict_rst(v: Verdict) -> str:
 
 
 def statement_rst(st: Statement, idx: SiteIndex, page: str,
-                  verdicts: dict[str, Verdict] | None) -> str:
+                  verdicts: dict[str, Verdict] | None, amendment: str | None = None) -> str:
+    """A statement's box; `amendment` (RST) stands in for the text of an amended upstream one."""
     targets = "".join(f".. _`{a}`:\n" for a in st.aliases) + f".. _`{st.id}`:\n"
     head = f"**{rst_text(st.id)}** — :rfc2119:`{st.keyword or '?'}`"
     if st.aliases:
         head += " — also known as " + ", ".join(f"``{a}``" for a in st.aliases)
     body = [head, ""]
-    if st.condition is not None:
-        body += ["*When* " + prose(st.condition, idx, page) + ":", ""]
-    body += [prose(st.text, idx, page, keywords=True), ""]
+    if amendment is not None:
+        body += amendment.rstrip("\n").split("\n") + [""]
+    else:
+        body += [prose(with_condition(st.condition, st.text), idx, page, keywords=True), ""]
     if st.untestable is not None:
         body += ["*Untestable:* " + prose(st.untestable, idx, page), ""]
     for c in st.checks:
@@ -316,10 +428,9 @@ def section_rst(sec: Section, m: Module, idx: SiteIndex, page: str, level: int,
         elif isinstance(item, Note):
             out.append(".. note::\n\n" + _indent(prose(item.prose, idx, page)) + "\n")
         elif isinstance(item, StructRef):
-            s = m.struct(item.name)
-            if s is None:
+            if m.struct(item.name) is None and m.reused_struct(item.name) is None:
                 raise RstError(f"{item.pos}: 'show {item.name}': no such structure")
-            out.append(f"See `struct {s.name} <{struct_target(s.name)}_>`__.\n")
+            out.append(f"See `struct {item.name} <{struct_target(item.name)}_>`__.\n")
         elif isinstance(item, NormativeBlock):
             out.append(block_rst(item, idx, page, level + 1, verdicts))
         elif isinstance(item, Section):
@@ -327,15 +438,17 @@ def section_rst(sec: Section, m: Module, idx: SiteIndex, page: str, level: int,
     return "\n".join(out)
 
 
-ROLES = (".. role:: rfc2119\n"
+ROLES = (".. role:: rfc2119\n.. role:: amend-del\n.. role:: amend-ins\n"
          + "".join(f".. role:: verdict-{v.lower()}\n" for v in VERDICTS)
          + ".. role:: verdict-none\n")
 
 
 def module_rst(m: Module, idx: SiteIndex | None = None,
-               verdicts: dict[str, Verdict] | None = None, index_page: str | None = None) -> str:
+               verdicts: dict[str, Verdict] | None = None, index_page: str | None = None,
+               tree: SpecTree | None = None) -> str:
     """The page for one module (``idx`` spans the site, for cross-page links;
-    ``index_page``, when given, gets a link back at the top)."""
+    ``index_page``, when given, gets a link back at the top; ``tree``, when
+    given, lets amendments show as diffs against the upstream wording)."""
     idx = idx or SiteIndex.of([m])
     page = m.name
     title = f"{m.name}: {m.title}" if m.title else m.name
@@ -361,9 +474,10 @@ def module_rst(m: Module, idx: SiteIndex | None = None,
         out += [heading("Feature bits", 0), feature_table(m, idx, page)]
     if m.constants:
         out += [heading("Constants", 0), constant_table(m.constants, idx, page)]
-    if m.structs:
+    if m.structs or m.reused:
         out.append(heading("Structures", 0))
         out += [struct_rst(s, idx, page, 1) for s in m.structs]
+        out += [reused_struct_rst(s, idx, page, 1) for s in m.reused]
     if m.sections:
         out.append(heading("Specification text", 0))
         out += [section_rst(s, m, idx, page, 1, verdicts) for s in m.sections]
@@ -371,4 +485,8 @@ def module_rst(m: Module, idx: SiteIndex | None = None,
         out.append(heading("Restated upstream requirements" if m.kind == "baseline"
                            else "Additions to upstream requirement blocks", 0))
         out += [block_rst(b, idx, page, 1, verdicts) for b in m.blocks]
+    if m.amendments:
+        out.append(amendments_rst(m, idx, page, 0, verdicts, tree))
+    if m.references:
+        out.append(references_rst(m, idx, page))
     return "\n".join(out)

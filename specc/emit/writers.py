@@ -8,6 +8,7 @@ from specc.emit.rst import module_rst, SiteIndex
 from specc.emit.schema_check import errors, load_schema
 from specc.emit.vectors import display_path, dumps, module_vectors
 from specc.model import Module
+from specc.upstream.tree import SpecTree
 
 
 class EmitError(Exception):
@@ -32,11 +33,11 @@ def write_vectors(modules: list[Module], out: Path) -> list[Path]:
     return [p for p, _ in docs]
 
 
-def write_rst(modules: list[Module], out: Path) -> list[Path]:
+def write_rst(modules: list[Module], out: Path, tree: SpecTree | None = None) -> list[Path]:
     idx = SiteIndex.of(modules)
     written = []
     for m in modules:
         path = out / f"{m.name}.rst"
-        path.write_text(module_rst(m, idx), encoding="utf-8")
+        path.write_text(module_rst(m, idx, tree=tree), encoding="utf-8")
         written.append(path)
     return written

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from specc.upstream.passages import find_fragment, own_end as _body_end
 from specc.upstream.tree import FeatureDef, Item, ListEnv, Section, SpecTree
 
 
@@ -64,14 +65,6 @@ def _find_section(tree: SpecTree, file: str, label: str, title: str, what: str) 
     if sec.file != file:
         raise AnchorError(f"{file}: anchor not found: {what} (it is in {sec.file})")
     return sec
-
-
-def _body_end(sec: Section) -> int:
-    """End of a section's own text, before its first subsection (same file)."""
-    for child in sec.children:
-        if child.file == sec.file:
-            return child.offset
-    return sec.end_offset
 
 
 def _in_body(sec: Section, offset: int) -> bool:
@@ -298,9 +291,9 @@ class Text:
     def resolve(self, tree: SpecTree, file: str) -> Span:
         sec = _find_section(tree, file, self.label, self.title, self.describe())
         text = tree.sources[file].text
-        hits = _occurrences(text, self.old, sec.offset, sec.end_offset)
-        _one(hits, file, self.describe())
-        return Span(hits[0], hits[0] + len(self.old))
+        spans = find_fragment(text, self.old, sec.offset, sec.end_offset)
+        _one([s for s, _ in spans], file, self.describe())
+        return Span(*spans[0])
 
 
 @dataclass(frozen=True)
@@ -396,12 +389,8 @@ class Line:
 
 
 def _occurrences(text: str, needle: str, start: int, end: int) -> list[int]:
-    hits: list[int] = []
-    i = text.find(needle, start, end)
-    while i >= 0:
-        hits.append(i)
-        i = text.find(needle, i + 1, end)
-    return hits
+    """Where `needle` starts in text[start:end], whitespace runs matching any whitespace."""
+    return [s for s, _ in find_fragment(text, needle, start, end)]
 
 
 def _one(hits: list[int], file: str, what: str) -> None:
@@ -411,11 +400,29 @@ def _one(hits: list[int], file: str, what: str) -> None:
         raise AnchorError(f"{file}: anchor {what} is ambiguous ({len(hits)} occurrences)")
 
 
+@dataclass(frozen=True)
+class Located:
+    """A span found beforehand by another reader of the tree (e.g. the passage an
+    amendment changes, found by specc.upstream.passages); `what` describes it."""
+    start: int
+    end: int
+    what: str
+
+    def describe(self) -> str:
+        return self.what
+
+    def resolve(self, tree: SpecTree, file: str) -> Span:
+        if not 0 <= self.start <= self.end <= len(tree.sources[file].text):
+            raise AnchorError(f"{file}: anchor not found: {self.describe()}")
+        return Span(self.start, self.end)
+
+
 Anchor = (AllocationItem | FeatureItem | FeatureSlot | SectionStart | SectionEnd | SectionBodyEnd
-          | NormativeEnd | ListEnd | LineAfter | Text | Labelled | ItemText | Line)
+          | NormativeEnd | ListEnd | LineAfter | Text | Labelled | ItemText | Line | Located)
 
 ANCHOR_TYPES = (AllocationItem, FeatureItem, FeatureSlot, SectionStart, SectionEnd,
-                SectionBodyEnd, NormativeEnd, ListEnd, LineAfter, Text, Labelled, ItemText, Line)
+                SectionBodyEnd, NormativeEnd, ListEnd, LineAfter, Text, Labelled, ItemText, Line,
+                Located)
 
 
 def resolve_anchor(tree: SpecTree, file: str, anchor: Anchor) -> Span:

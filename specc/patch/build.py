@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,16 @@ class BuildResult:
     log: Path
     seconds: float
     runs: int
+    pages: int | None = None
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One XeLaTeX run, as reported while a build goes on."""
+    n: int
+    of: int                        # at most this many runs
+    seconds: float
+    warnings: int                  # LaTeX warnings in this run's log
 
 
 def _jobname(tree: Path) -> str:
@@ -74,8 +85,21 @@ def _first_problem(log_text: str) -> str | None:
     return None
 
 
-def build_tree(tree: str | Path, runs: int = RUNS, timeout: float = 900.0) -> BuildResult:
-    """Run XeLaTeX `runs` times on virtio.tex in `tree` (which it writes into)."""
+def _pages(log_text: str) -> int | None:
+    m = re.search(r"Output written on .*?\((\d+) pages?", log_text, re.S)
+    return int(m.group(1)) if m else None
+
+
+def build_tree(tree: str | Path, runs: int = RUNS, timeout: float = 900.0,
+               progress: Callable[[Pass], None] | None = None, min_runs: int = 2) -> BuildResult:
+    """Run XeLaTeX on virtio.tex in `tree` (which it writes into) until a run
+    leaves no LaTeX warning, at least `min_runs` and at most `runs` times.
+
+    Two runs at least: the second reads only what the first wrote, so a
+    label that an aux file left by an earlier build still holds cannot hide
+    a reference that is undefined now. A clean last log means the run read
+    the labels it wrote (LaTeX warns when they changed). `progress` hears
+    of every pass."""
     tree = Path(tree)
     xelatex = shutil.which("xelatex")
     if xelatex is None:
@@ -85,7 +109,10 @@ def build_tree(tree: str | Path, runs: int = RUNS, timeout: float = 900.0) -> Bu
     _setup_generated(tree, job, timeout)
     log = tree / f"{job}.log"
     start = time.perf_counter()
+    warnings: list[str] = []
+    n = 0
     for n in range(1, runs + 1):
+        t0 = time.perf_counter()
         try:
             proc = subprocess.run([xelatex, "-interaction=nonstopmode", "-halt-on-error",
                                    f"-jobname={job}", "virtio.tex"], cwd=tree,
@@ -97,12 +124,17 @@ def build_tree(tree: str | Path, runs: int = RUNS, timeout: float = 900.0) -> Bu
             text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else proc.stdout
             problem = _first_problem(text) or f"exit status {proc.returncode}"
             raise BuildError(f"xelatex run {n} failed: {problem}", log)
-    text = log.read_text(encoding="utf-8", errors="replace")
-    warnings = [ln.strip() for ln in _logical_lines(text) if "LaTeX Warning" in ln]
+        text = log.read_text(encoding="utf-8", errors="replace")
+        warnings = [ln.strip() for ln in _logical_lines(text) if "LaTeX Warning" in ln]
+        if progress is not None:
+            progress(Pass(n, runs, time.perf_counter() - t0, len(warnings)))
+        if n >= min_runs and not warnings:
+            break
     if warnings:
-        raise BuildError(f"{len(warnings)} LaTeX warning(s) after {runs} runs, first: "
+        raise BuildError(f"{len(warnings)} LaTeX warning(s) after {n} runs, first: "
                          f"{warnings[0]}", log)
     pdf = tree / f"{job}.pdf"
     if not pdf.is_file():
         raise BuildError("xelatex wrote no PDF", log)
-    return BuildResult(pdf=pdf, log=log, seconds=time.perf_counter() - start, runs=runs)
+    return BuildResult(pdf=pdf, log=log, seconds=time.perf_counter() - start, runs=n,
+                       pages=_pages(text))

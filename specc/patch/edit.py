@@ -7,7 +7,7 @@ from specc.patch.anchors import Anchor, AnchorError, Span, resolve_anchor
 from specc.upstream.tree import SpecTree
 
 # One commit per area, in this order (the subject prefix is "<area>: ").
-AREAS = ("content", "transport-pci", "transport-mmio", "transport-ccw", "conformance")
+AREAS = ("introduction", "content", "transport-pci", "transport-mmio", "transport-ccw", "conformance")
 ACTIONS = ("after", "before", "replace")
 
 
@@ -29,8 +29,6 @@ class Edit:
 
 
 def check_edit(edit: Edit) -> None:
-    if edit.area not in AREAS:
-        raise AnchorError(f"{edit.file}: unknown area '{edit.area}' (use one of {', '.join(AREAS)})")
     if edit.action not in ACTIONS:
         raise AnchorError(f"{edit.file}: unknown action '{edit.action}' (use after, before or replace)")
 
@@ -82,5 +80,8 @@ def apply_edits(tree: SpecTree, edits: list[Edit]) -> dict[str, str]:
 
 def edits_by_area(edits: list[Edit]) -> list[tuple[str, list[Edit]]]:
     """The edits grouped into commits, in the fixed area order (empty areas left out)."""
+    for e in edits:
+        if e.area not in AREAS:
+            raise AnchorError(f"{e.file}: unknown area '{e.area}' (use one of {', '.join(AREAS)})")
     return [(a, [e for e in edits if e.area == a]) for a in AREAS
             if any(e.area == a for e in edits)]

@@ -13,14 +13,18 @@ import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from specc.patch import prefixes
 from specc.patch.anchors import AnchorError
+from specc.patch.build import BuildError, BuildResult, Pass, build_tree
+from specc.patch.identity import Identity, IdentityError, parse_identity
+from specc.patch.prefixes import HeldBack
 from specc.patch.edit import AREAS, Edit, apply_edits, edits_by_area
-from specc.upstream.source import normalise_space
 from specc.upstream.tree import SpecTree, TreeError, load_tree
-from specc.patch.build import BuildError, build_tree
 
 
 class SeriesError(Exception):
@@ -41,9 +45,14 @@ class CommitText:
     body: str = ""
 
 
+# Labels the packages virtio.tex loads define without a \\label in the tree.
+PACKAGE_LABELS = ("LastPage",)
+MAILING_LIST = "virtio-comment@lists.linux.dev"   # upstream README: where changes are sent
+
+
 @dataclass(frozen=True)
 class SeriesOptions:
-    author: str                    # "Name <email>"
+    author: str                    # "Name <email>" (checked: no placeholder)
     cover_subject: str
     cover_body: str
     commits: dict[str, CommitText] = field(default_factory=dict)   # area -> message
@@ -52,6 +61,19 @@ class SeriesOptions:
     subject_prefix: str = "PATCH"
     date: str = "2026-04-09T12:00:00+00:00"   # fixed, so the series is reproducible
     feature: NewFeature | None = None
+    version: int = 1               # >1: "[PATCH vN m/n]" subjects, files vN-*.patch
+    in_reply_to: str | None = None  # Message-ID the series answers (a resend)
+    to: tuple[str, ...] = (MAILING_LIST,)
+    cc: tuple[str, ...] = ()
+    pdf_name: str | None = None    # name of the built PDF in the output directory
+
+
+@dataclass(frozen=True)
+class PlannedCommit:
+    """One commit of a series: `<prefix>: <subject>`, its body and its edits."""
+    prefix: str
+    text: CommitText
+    edits: tuple[Edit, ...]
 
 
 @dataclass
@@ -59,6 +81,8 @@ class Series:
     patches: list[Path]            # cover letter first
     files: dict[str, str]          # upstream file -> its text after the whole series
     base: str                      # commit the series applies to
+    pdf: Path | None = None        # with build=True: the PDF of the whole series
+    held_back: list[HeldBack] = field(default_factory=list)
 
 
 def _git(cwd: Path, *args: str, env: dict[str, str] | None = None,
@@ -74,11 +98,11 @@ def _git(cwd: Path, *args: str, env: dict[str, str] | None = None,
     return proc
 
 
-def _split_ident(ident: str) -> tuple[str, str]:
-    if "<" not in ident or not ident.rstrip().endswith(">"):
-        raise SeriesError(f"'{ident}' is not an identity of the form 'Name <email>'")
-    name, email = ident.rsplit("<", 1)
-    return name.strip(), email.rstrip().rstrip(">").strip()
+def _identity(ident: str, source: str) -> Identity:
+    try:
+        return parse_identity(ident, source)
+    except IdentityError as exc:
+        raise SeriesError(str(exc)) from None
 
 
 def check_checkout(path: Path) -> str:
@@ -103,9 +127,6 @@ def check_feature(tree: SpecTree, feature: NewFeature) -> None:
                               f"in this tree ({feature.scope})")
 
 
-_NEW_LABEL = re.compile(r"\\label\{([^}#]*)\}|\\(driver|device)normative\s*\{[^}]*\}\s*\{[^}]*\}\s*\{([^}#]*)\}")
-
-
 def check_new_labels(tree: SpecTree, edits: list[Edit]) -> None:
     """Inserted text must not define a label the tree already has (a series applied twice,
     or a section that already exists upstream)."""
@@ -113,25 +134,30 @@ def check_new_labels(tree: SpecTree, edits: list[Edit]) -> None:
     for e in edits:
         if e.action == "replace":
             continue
-        for m in _NEW_LABEL.finditer(e.text):
-            name = m.group(1) if m.group(1) is not None else f"{m.group(2)}normative:{m.group(3)}"
-            name = normalise_space(name)
+        for name in prefixes.labels_defined(e.text):
             if name in have:
                 raise SeriesError(f"{have[name]}: the tree already has label '{name}', "
                                   f"which the edit {e.describe()} adds")
 
 
-def _message(area: str, text: CommitText, opts: SeriesOptions) -> str:
+def _message(prefix: str, text: CommitText, opts: SeriesOptions, notes: list[str]) -> str:
     trailers = []
     if opts.fixes:
         trailers.append(f"Fixes: {opts.fixes}")
     trailers.append(f"Signed-off-by: {opts.signoff or opts.author}")
-    body = text.body.strip()
-    parts = [f"{area}: {text.subject}"]
+    parts = [f"{prefix}: {text.subject}"]
+    body = "\n\n".join(x for x in [text.body.strip(), *notes] if x)
     if body:
         parts.append(body)
     parts.append("\n".join(trailers))
     return "\n\n".join(parts) + "\n"
+
+
+def _held_back_note(h: HeldBack, names: list[str]) -> str:
+    return textwrap.fill(
+        f"The paragraph of {h.file} that refers to '{h.label}' comes with this patch "
+        f"rather than with patch {h.origin + 1} ({names[h.origin]}), so that every patch "
+        "of the series builds on its own.", 72)
 
 
 def _fill_cover(path: Path, opts: SeriesOptions) -> None:
@@ -146,14 +172,74 @@ def _fill_cover(path: Path, opts: SeriesOptions) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str | os.PathLike,
-                 opts: SeriesOptions, build: bool = False) -> Series:
-    """Apply `edits` commit by commit to a copy of the checkout; write the mbox series.
+def _format_patch_args(opts: SeriesOptions, out: Path, base: str) -> list[str]:
+    args = ["format-patch", "--cover-letter", "--no-signature",
+            f"--subject-prefix={opts.subject_prefix}", "-o", str(out.resolve())]
+    if opts.version < 1:
+        raise SeriesError(f"version {opts.version}: a series is version 1 or later")
+    if opts.version > 1:
+        args.append(f"--reroll-count={opts.version}")
+    if opts.in_reply_to:
+        msgid = opts.in_reply_to.strip()
+        if not re.fullmatch(r"<?[^<>\s@]+@[^<>\s@]+>?", msgid):
+            raise SeriesError(f"'{opts.in_reply_to}' is not a Message-ID (local@domain)")
+        args += ["--thread=shallow", f"--in-reply-to={msgid}"]
+    args += [f"--to={a}" for a in opts.to] + [f"--cc={a}" for a in opts.cc]
+    return [*args, f"{base}..HEAD"]
 
-    With build=True the patched copy is also built with XeLaTeX (see
-    specc.patch.build); the log lands in out_dir on failure, the PDF on success."""
+
+def _build_prefix(work: Path, k: int, names: list[str], out: Path,
+                  progress: Callable[[str], None]) -> BuildResult:
+    label = f"patch {k + 1}/{len(names)} ({names[k]})"
+
+    def on_pass(p: Pass) -> None:
+        w = "no LaTeX warning" if not p.warnings else f"{p.warnings} LaTeX warning(s)"
+        progress(f"{label}: xelatex pass {p.n} (at most {p.of}): {p.seconds:.1f} s, {w}")
+    try:
+        result = build_tree(work, progress=on_pass)
+    except BuildError as exc:
+        if exc.log is not None and exc.log.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(exc.log, out / "build.log")
+            raise SeriesError(f"{label}: {exc.message} (log: {out / 'build.log'})") from None
+        raise SeriesError(f"{label}: {exc.message}") from None
+    pages = f", {result.pages} pages" if result.pages else ""
+    progress(f"{label}: builds with 0 LaTeX warnings ({result.runs} passes, "
+             f"{result.seconds:.0f} s{pages})")
+    return result
+
+
+def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str | os.PathLike,
+                 opts: SeriesOptions, build: bool = False,
+                 progress: Callable[[str], None] | None = None) -> Series:
+    """One commit per area (in the order of `AREAS`), then `write_commits`."""
+    groups = edits_by_area(edits)
+    if not groups:
+        raise SeriesError("no edits: nothing to send")
+    for area, _ in groups:
+        if area not in opts.commits:
+            raise SeriesError(f"no commit message for area '{area}'")
+    commits = [PlannedCommit(area, opts.commits[area], tuple(es)) for area, es in groups]
+    return write_commits(tree_path, commits, out_dir, opts, build, progress)
+
+
+def write_commits(tree_path: str | os.PathLike, commits: list[PlannedCommit],
+                  out_dir: str | os.PathLike, opts: SeriesOptions, build: bool = False,
+                  progress: Callable[[str], None] | None = None,
+                  every_prefix: bool = True) -> Series:
+    """Apply the commits' edits, commit by commit, to a copy of the checkout;
+    write the mbox series.
+
+    Before anything is written, paragraphs that refer to a label a later
+    commit adds are held back to that commit (specc.patch.prefixes) and every
+    prefix is checked to define the labels it refers to. With build=True
+    every prefix of the series (only the whole series when every_prefix is
+    False) is built with XeLaTeX (specc.patch.build),
+    reporting each pass to `progress`; the log lands in out_dir on failure,
+    the PDF of the whole series on success."""
     src = Path(tree_path)
     out = Path(out_dir)
+    say = progress or (lambda _msg: None)
     try:
         tree = load_tree(src)
     except TreeError as exc:
@@ -161,58 +247,64 @@ def write_series(tree_path: str | os.PathLike, edits: list[Edit], out_dir: str |
     base = check_checkout(src)
     if opts.feature is not None:
         check_feature(tree, opts.feature)
-    check_new_labels(tree, edits)
+    all_edits = [e for c in commits for e in c.edits]
+    if not all_edits:
+        raise SeriesError("no edits: nothing to send")
+    check_new_labels(tree, all_edits)
     try:
-        final = apply_edits(tree, edits)
+        final = apply_edits(tree, all_edits)
     except AnchorError as exc:
         raise SeriesError(str(exc)) from None
-    groups = edits_by_area(edits)
-    if not groups:
-        raise SeriesError("no edits: nothing to send")
-    for area, _ in groups:
-        if area not in opts.commits:
-            raise SeriesError(f"no commit message for area '{area}'")
-    author_name, author_email = _split_ident(opts.author)
+    author = _identity(opts.author, "author")
+    _identity(opts.signoff or opts.author, "Signed-off-by")
+    names = [c.prefix for c in commits]
+    upstream = {lab.name for lab in tree.labels} | set(PACKAGE_LABELS)
+    try:
+        placed, held = prefixes.arrange([list(c.edits) for c in commits], upstream, names)
+        prefixes.check(placed, upstream, names)
+    except prefixes.ArrangeError as exc:
+        raise SeriesError(str(exc)) from None
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SeriesError(f"{out}: output directory exists and is not empty")
 
-    env = dict(os.environ, GIT_AUTHOR_NAME=author_name, GIT_AUTHOR_EMAIL=author_email,
-               GIT_COMMITTER_NAME=author_name, GIT_COMMITTER_EMAIL=author_email,
+    env = dict(os.environ, GIT_AUTHOR_NAME=author.name, GIT_AUTHOR_EMAIL=author.email,
+               GIT_COMMITTER_NAME=author.name, GIT_COMMITTER_EMAIL=author.email,
                GIT_AUTHOR_DATE=opts.date, GIT_COMMITTER_DATE=opts.date,
                GIT_CONFIG_NOSYSTEM="1", HOME=tempfile.gettempdir())
+    pdf = None
     with tempfile.TemporaryDirectory(prefix="specc-series-") as tmp:
         work = Path(tmp) / "tree"
         shutil.copytree(src, work, symlinks=True)
-        # Each commit holds the files as they are after all areas so far: the
+        # Each commit holds the files as they are after commits 0..k: the
         # anchors were resolved once, against the original text.
-        done: list[Edit] = []
-        for area, area_edits in groups:
-            done += area_edits
-            texts = apply_edits(tree, done)
-            for name in sorted({e.file for e in area_edits}):
+        result = None
+        for k, c in enumerate(commits):
+            mine = [p.edit for p in placed if p.commit == k]
+            if not mine:
+                raise SeriesError(f"commit '{c.prefix}: {c.text.subject}' has no edits left")
+            texts = apply_edits(tree, prefixes.prefix(placed, k))
+            files = sorted({e.file for e in mine})
+            for name in files:
                 (work / name).write_text(texts[name], encoding="utf-8")
-            _git(work, "add", "--", *sorted({e.file for e in area_edits}), env=env)
+            _git(work, "add", "--", *files, env=env)
+            notes = [_held_back_note(h, names) for h in held if h.commit == k]
             # the copy carries the original's hooks and config: no hook or signing runs here
             _git(work, "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}",
-                 "commit", "-q", "--no-verify", "-m",
-                 _message(area, opts.commits[area], opts), env=env)
+                 "commit", "-q", "--no-verify", "-m", _message(c.prefix, c.text, opts, notes),
+                 env=env)
+            if build and (every_prefix or k == len(commits) - 1):
+                result = _build_prefix(work, k, names, out, say)
         out.mkdir(parents=True, exist_ok=True)
-        proc = _git(work, "format-patch", "--cover-letter", "--no-signature",
-                    f"--subject-prefix={opts.subject_prefix}", "-o", str(out.resolve()),
-                    f"{base}..HEAD", env=env)
+        proc = _git(work, *_format_patch_args(opts, out, base), env=env)
         patches = [Path(p) for p in proc.stdout.split()]
         _fill_cover(patches[0], opts)
-        if build:
-            try:
-                result = build_tree(work)
-            except BuildError as exc:
-                if exc.log is not None and exc.log.exists():
-                    shutil.copy(exc.log, out / "build.log")
-                    raise SeriesError(f"{exc.message} (log: {out / 'build.log'})") from None
-                raise SeriesError(exc.message) from None
-            shutil.copy(result.pdf, out / result.pdf.name)
-    return Series(patches=patches, files=final, base=base)
+        if result is not None:
+            pdf = out / (opts.pdf_name or result.pdf.name)
+            shutil.copy(result.pdf, pdf)
+            say(f"wrote {pdf} (the whole series)")
+    return Series(patches=patches, files=final, base=base, pdf=pdf, held_back=held)
 
 
-__all__ = ["AREAS", "CommitText", "NewFeature", "Series", "SeriesError", "SeriesOptions",
-           "check_checkout", "check_feature", "check_new_labels", "write_series"]
+__all__ = ["AREAS", "MAILING_LIST", "CommitText", "NewFeature", "PlannedCommit", "Series",
+           "SeriesError", "SeriesOptions", "check_checkout", "check_feature", "check_new_labels",
+           "write_commits", "write_series"]

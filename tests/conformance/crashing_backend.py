@@ -19,12 +19,12 @@ class DiesOnGetId(BlkDevice):
         return super().handle(queue, io)
 
 
-def main() -> None:
+def serve(device_cls: type[BlkDevice], name: str) -> None:
+    """Serve ``device_cls`` over a 4 MiB disk on the socket named by argv[1]."""
     storage = MemoryStorage(4 << 20)
-    server = Server(sys.argv[1], lambda: DiesOnGetId(storage), name="crashing",
-                    log=lambda line: None)
+    server = Server(sys.argv[1], lambda: device_cls(storage), name=name, log=lambda line: None)
     server.serve_forever()
 
 
 if __name__ == "__main__":
-    main()
+    serve(DiesOnGetId, "crashing")

@@ -7,10 +7,10 @@ Usage: python exiting_backend.py SOCKET
 from __future__ import annotations
 
 import os
-import sys
 
-from device_ref.devices.blk import BlkDevice, MemoryStorage
-from device_ref.vhost_user.backend import Server
+from crashing_backend import serve   # run as a script: this directory is on sys.path
+
+from device_ref.devices.blk import BlkDevice
 from device_ref.virtio_constants import F_VERSION_1
 
 
@@ -24,12 +24,5 @@ class ExitsOnTrouble(BlkDevice):
         os._exit(5)
 
 
-def main() -> None:
-    storage = MemoryStorage(4 << 20)
-    server = Server(sys.argv[1], lambda: ExitsOnTrouble(storage), name="exiting",
-                    log=lambda line: None)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(ExitsOnTrouble, "exiting")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.adapters.base import AdapterOptions
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.conditions import Observations, unmet
 from conformance.runner import RunOptions, run_suite
 from conformance.verdicts import Verdict
@@ -56,7 +56,8 @@ def test_a_silent_stall_fails_the_should_and_skips_the_rule_that_needs_the_error
     by = {r.requirement: r for r in run.results}
     should = by["base.status.dev.set-needs-reset"]
     assert should.verdict is Verdict.FAIL
-    assert "the offending buffer was never used by the device" in should.evidence.notes
+    assert "the offending buffer on requestq1 (queue 0) was never used by the device" \
+        in should.evidence.notes
     must = by["base.status.dev.notify-needs-reset"]
     assert must.verdict is Verdict.SKIP
     assert must.reason.startswith("condition never held: the device has set DEVICE_NEEDS_RESET")
@@ -120,3 +121,13 @@ def test_a_backend_that_exits_gets_the_same_verdicts_under_spawn_and_vhost_user(
         assert by_socket[check][0] is Verdict.SKIP, by_socket[check]
         assert "condition never held" in by_socket[check][1]
     assert {k: v[0] for k, v in by_spawn.items()} == {k: v[0] for k, v in by_socket.items()}
+
+
+def test_an_in_process_device_that_raises_is_wedged_not_a_runner_error(suite):
+    """Device code runs on the runner's thread in process: what it raises is
+    its crash (WEDGED with the exception), not a fault of the runner."""
+    run = run_suite(suite, parse_adapter("mutant:writes-readable-buffer"),
+                    RunOptions(layout="split", step_timeout=0.3,
+                               only=("qenc.dev.open-readable/kat-aes-256-gcm",)))
+    assert [r.verdict for r in run.results] == [Verdict.WEDGED]
+    assert "the device crashed: AttributeError" in run.results[0].reason

@@ -102,7 +102,7 @@ def test_conformance_clause_follows_the_upstream_layout(suite):
 
 
 def test_a_newer_vocabulary_is_skipped_with_a_reason_not_a_crash(vectors_dir, tmp_path):
-    from conformance.adapters.choose import parse_adapter
+    from conformance.select_adapter import parse_adapter
     from conformance.runner import RunOptions, run_suite
     from conformance.verdicts import Verdict
     doc = _doc(vectors_dir)

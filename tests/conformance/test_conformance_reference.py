@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 import conformance.verbs  # noqa: F401 - registers the verbs
 from conformance.engine.registry import REGISTRY
 from conformance.runner import RunOptions, run_suite

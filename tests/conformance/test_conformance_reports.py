@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conformance import expect_fail
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.mutants import by_name
 from conformance.report import build, html, json_report, junit, terminal
 from conformance.runner import RunOptions, run_suite

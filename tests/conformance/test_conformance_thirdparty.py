@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.adapters.base import AdapterOptions
 from conformance.report import build, json_report, terminal
 from conformance.runner import RunOptions, run_suite

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.adapters.base import AdapterOptions, SetupError
 from conformance.runner import RunOptions, run_suite
 from conformance.verdicts import BAD, Verdict

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+import conformance.verbs  # noqa: F401 - registers the verbs
 from conformance.adapters.base import AdapterOptions
-from conformance.adapters.choose import parse_adapter
+from conformance.engine.registry import StepError, bind
+from conformance.select_adapter import parse_adapter
 from conformance.adapters.ref import RefAdapter
 from conformance.runner import RunOptions, run_suite
-from conformance.vectors import VectorError, load_suite
+from conformance.vectors import Step, VectorError, load_suite
 from conformance.verdicts import Verdict
 from device_ref.transport import Interrupts
 from device_ref.vhost_user.connection import Connection
@@ -199,3 +201,19 @@ def test_a_busy_backend_is_waited_for_not_refused(tmp_path):
         server.close()
         if os.path.exists(path):
             os.unlink(path)
+
+
+@pytest.mark.parametrize("kind,verb,args,word", [
+    ("action", "qenc_keys", {"alg": "aes-256-gcm", "key": "zz"}, "hex"),
+    ("action", "qenc_keys", {"alg": "rot13", "key": "00"}, "not one of"),
+    ("action", "qenc_submit", {"plaintext": "abc"}, "hex"),
+    ("action", "wait_used", {"timeout_ms": 10 ** 12}, "outside"),
+    ("action", "device_io", {"count": 10 ** 6}, "outside"),
+    ("action", "set_status", {"bits": ["BOGUS"]}, "not one of"),
+    ("expectation", "used_len", {"op": "==", "value": "7"}, "integer"),
+    ("action", "submit_descriptor", {"addr": "(" * 9 + "1" + ")" * 9, "len": 1}, "deeper"),
+    ("action", "submit_descriptor", {"addr": "1" * 201, "len": 1}, "characters"),
+])
+def test_the_registry_refuses_arguments_a_verb_cannot_use(kind, verb, args, word):
+    with pytest.raises(StepError, match=word):
+        bind(Step(verb, kind, args, "x.vspec:1"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.adapters.base import AdapterOptions, SetupError
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.runner import RunOptions, run_suite
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.vhost_user.backend import Server
@@ -63,6 +63,9 @@ def test_a_socket_nobody_listens_on(vectors_dir, sockdir):
 def test_a_spawned_backend_that_exits_before_the_handshake(vectors_dir):
     done = _run(vectors_dir, "--device", "spawn:false {socket}")
     _one_line_exit_2(done, "exited with status 1")
+    # what it printed is in the one line
+    done = _run(vectors_dir, "--device", "spawn:sh -c 'echo no disk; echo bad >&2; exit 3' {socket}")
+    _one_line_exit_2(done, "exited with status 3", "no disk | bad")
 
 
 def test_a_device_type_the_adapter_cannot_serve(vectors_dir):
@@ -96,3 +99,14 @@ def test_a_backend_that_refuses_a_second_connection(suite, sockdir):
         server.listener.close()
         if os.path.exists(path):
             os.unlink(path)
+
+
+def test_the_device_log_in_evidence_is_the_backends_own_output():
+    adapter = parse_adapter("spawn:true {socket}", AdapterOptions())
+    try:
+        Path(adapter.log_path).write_text("--- start 1: true /tmp/x\nfirst\n--- start 2: true /tmp/x\n"
+                                          "** CRITICAL **: virtio: invalid address for buffers\n")
+        assert adapter.log_tail(5) == ["first",
+                                       "** CRITICAL **: virtio: invalid address for buffers"]
+    finally:
+        adapter.cleanup()

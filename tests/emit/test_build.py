@@ -10,8 +10,11 @@ from tests.emit.conftest import SWIOTLB
 from tests.emit.linkcheck import broken_links
 
 
-def build(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def build(cwd: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "VIRTIO_SPEC_TREE"}
+    if home is not None:     # no git identity there
+        env = dict({k: v for k, v in env.items() if not k.startswith("GIT_")},
+                   HOME=str(home), GIT_CONFIG_NOSYSTEM="1")
     return subprocess.run([sys.executable, "-m", "specc.cli", "build", *args], cwd=cwd,
                           capture_output=True, text=True, env=env)
 
@@ -39,7 +42,7 @@ def test_build_without_a_tree_writes_docs_vectors_rst_and_says_patches_were_skip
 def test_build_with_a_tree_writes_the_series_per_proposal(tmp_path, mini_repo):
     spec_dir(tmp_path)
     proc = build(tmp_path, "spec", "-o", "out", "--spec-tree", str(mini_repo),
-                 "--signoff", "Ada <ada@example.org>")
+                 "--signoff", "Ada <ada@author.test>")
     assert proc.returncode == 0, proc.stderr
     patches = sorted((tmp_path / "out" / "patches" / "swiotlb").glob("*.patch"))
     assert len(patches) == 6 and patches[0].name == "0000-cover-letter.patch"
@@ -54,6 +57,20 @@ def test_stale_vectors_of_removed_modules_are_removed(tmp_path):
     stale.write_text("{}")
     assert build(tmp_path, "spec", "-o", "out", "--no-patches").returncode == 0
     assert not stale.exists()
+
+
+def test_without_an_identity_the_series_is_skipped_with_the_reason(tmp_path, mini_repo):
+    spec_dir(tmp_path)
+    (tmp_path / "home").mkdir()
+    proc = build(tmp_path, "spec", "-o", "out", "--spec-tree", str(mini_repo),
+                 home=tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr
+    assert "patches: swiotlb skipped (no identity for From and Signed-off-by" in proc.stdout
+    assert not (tmp_path / "out" / "patches" / "swiotlb").exists()
+    # a placeholder given explicitly is an error, not a skip
+    proc = build(tmp_path, "spec", "-o", "out", "--spec-tree", str(mini_repo),
+                 "--signoff", "Ada <ada@example.org>")
+    assert proc.returncode == 2 and "placeholder address" in proc.stderr
 
 
 def test_explicit_bad_tree_fails_with_one_line(tmp_path):

@@ -28,7 +28,7 @@ section "Demo Area" in "Basic Facilities of a Virtio Device" {
   section "Details" {
     "Nested."
     driver requirements {
-      req demo.drv.one MUST {
+      req demo.drv.one {
         when "@feature(VIRTIO_F_DEMO_THING) has been negotiated"
         "The driver MUST do the thing."
         untestable "nothing to observe"

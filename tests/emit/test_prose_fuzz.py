@@ -25,7 +25,7 @@ section "Area" in "Basic Facilities of a Virtio Device" {{
   """{p1}"""
   note """{p2}"""
   device requirements {{
-    req fuzz.dev.one MUST {{
+    req fuzz.dev.one {{
       """The device MUST {p3}"""
       untestable "fuzz"
     }}

@@ -3,7 +3,9 @@ vhost-user back-ends, and collect what the guest reports.
 
 Reusable by tests and by ``bench/blk.py``:
 
-* ``build_initramfs(script)`` packs busybox, the distribution kernel's virtio
+* ``find_kernel(series)`` picks an installed Debian cloud kernel by series
+  ("6.1" by default, "6.12"), newest release of that series first.
+* ``build_initramfs(script)`` packs busybox, that kernel's virtio
   modules and an init that loads them, runs ``script`` and powers off.
 * ``Guest`` starts ``qemu-system-x86_64`` with guest RAM in a shared memfd
   (so a vhost-user back-end can map it) and the given vhost-user devices,
@@ -17,7 +19,9 @@ lines mark a failure the script noticed itself.
 from __future__ import annotations
 
 import glob
+import lzma
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -27,36 +31,86 @@ from pathlib import Path
 
 QEMU = "qemu-system-x86_64"
 BUSYBOX = "/bin/busybox"
-# Load order matters: each module needs the ones before it.
+# Load order matters: each module needs the ones before it. A kernel that
+# builds some of them in (6.12 builds in all five) skips those.
 BASE_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
                 "virtio_pci")
 DRIVER_MODULES = {"blk": "virtio_blk", "rng": "virtio-rng"}
+
+# The Debian cloud kernels the guests boot, by series: Debian 12's own
+# (linux-image-cloud-amd64) and the newer one from bookworm-security
+# (linux-image-6.12-cloud-amd64). Tests name the series they want; nothing
+# depends on which kernel happens to sort last in /boot.
+DEFAULT_SERIES = "6.1"
+SERIES = ("6.1", "6.12")
+PACKAGES = {"6.1": "linux-image-cloud-amd64", "6.12": "linux-image-6.12-cloud-amd64"}
 
 
 class GuestSetupError(Exception):
     """The host lacks something a guest boot needs (kernel, QEMU, busybox)."""
 
 
-def find_kernel() -> tuple[Path, Path]:
-    """(vmlinuz, modules dir) of the installed cloud kernel."""
-    kernels = sorted(glob.glob("/boot/vmlinuz-*-cloud-amd64"))
-    if not kernels:
-        raise GuestSetupError("no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64)")
-    kernel = Path(kernels[-1])
-    release = kernel.name[len("vmlinuz-"):]
+@dataclass(frozen=True)
+class Kernel:
+    """An installed kernel: its image, its modules directory and its release."""
+    series: str
+    image: Path
+    modules: Path
+
+    @property
+    def release(self) -> str:
+        return self.modules.name
+
+    def builtin(self) -> set[str]:
+        """Module names the kernel has built in (modules.builtin)."""
+        try:
+            lines = (self.modules / "modules.builtin").read_text().split()
+        except OSError:
+            return set()
+        return {Path(ln).name.split(".ko")[0] for ln in lines}
+
+
+def _version_key(release: str) -> tuple[int, ...]:
+    """6.12.118+deb12-cloud-amd64 -> (6, 12, 118, 12); 6.1.0-57-cloud-amd64 -> (6, 1, 0, 57)."""
+    return tuple(int(n) for n in re.findall(r"\d+", release))
+
+
+def find_kernel(series: str = DEFAULT_SERIES) -> Kernel:
+    """The newest installed cloud kernel of a series (e.g. "6.1", "6.12")."""
+    if series not in SERIES:
+        raise GuestSetupError(f"unknown kernel series {series!r} (known: {', '.join(SERIES)})")
+    found = []
+    for image in glob.glob("/boot/vmlinuz-*-cloud-amd64"):
+        release = Path(image).name[len("vmlinuz-"):]
+        if re.match(re.escape(series) + r"[.+-]", release):
+            found.append((_version_key(release), Path(image), release))
+    if not found:
+        raise GuestSetupError(f"no /boot/vmlinuz-{series}.*-cloud-amd64 "
+                              f"(install {PACKAGES[series]})")
+    _, image, release = max(found)
     modules = Path("/lib/modules") / release
-    if not os.access(kernel, os.R_OK):
-        raise GuestSetupError(f"{kernel} is not readable (it is root-only on Debian)")
+    if not os.access(image, os.R_OK):
+        raise GuestSetupError(f"{image} is not readable (it is root-only on Debian)")
     if not modules.is_dir():
         raise GuestSetupError(f"{modules} is missing")
-    return kernel, modules
+    return Kernel(series, image, modules)
 
 
-def find_module(modules: Path, name: str) -> Path:
-    hits = sorted(modules.glob(f"kernel/**/{name}.ko"))
-    if not hits:
-        raise GuestSetupError(f"kernel module {name}.ko not found under {modules}")
-    return hits[0]
+def module_bytes(kernel: Kernel, name: str) -> bytes:
+    """A module's object code, uncompressed (busybox insmod takes plain .ko)."""
+    for suffix in (".ko", ".ko.xz"):
+        hits = sorted(kernel.modules.glob(f"kernel/**/{name}{suffix}"))
+        if hits:
+            data = hits[0].read_bytes()
+            return lzma.decompress(data) if suffix == ".ko.xz" else data
+    raise GuestSetupError(f"kernel module {name} not found under {kernel.modules}")
+
+
+def modules_to_load(kernel: Kernel, drivers: tuple[str, ...]) -> list[str]:
+    """The modules an init must insmod for these drivers, in load order."""
+    builtin = kernel.builtin()
+    names = list(BASE_MODULES) + [DRIVER_MODULES[d] for d in drivers]
+    return [n for n in names if n not in builtin]
 
 
 def _cpio_entry(name: str, mode: int, data: bytes = b"", ino: int = 0) -> bytes:
@@ -86,12 +140,14 @@ poweroff -f
 """
 
 
-def build_initramfs(script: str, dest: Path, drivers: tuple[str, ...] = ("blk", "rng")) -> Path:
-    """Write an initramfs that runs ``script`` (POSIX sh) after loading modules."""
-    _, modules = find_kernel()
+def build_initramfs(script: str, dest: Path, drivers: tuple[str, ...] = ("blk", "rng"),
+                    kernel: Kernel | None = None) -> Path:
+    """Write an initramfs that runs ``script`` (POSIX sh) after loading the
+    modules ``kernel`` (default: the 6.1 series) needs for ``drivers``."""
+    kernel = kernel or find_kernel()
     if not os.access(BUSYBOX, os.X_OK):
         raise GuestSetupError(f"{BUSYBOX} missing (install busybox-static)")
-    names = list(BASE_MODULES) + [DRIVER_MODULES[d] for d in drivers]
+    names = modules_to_load(kernel, drivers)
     entries = [("bin", stat.S_IFDIR | 0o755, b""), ("dev", stat.S_IFDIR | 0o755, b""),
                ("proc", stat.S_IFDIR | 0o755, b""), ("sys", stat.S_IFDIR | 0o755, b""),
                ("tmp", stat.S_IFDIR | 0o1777, b""), ("modules", stat.S_IFDIR | 0o755, b""),
@@ -100,8 +156,7 @@ def build_initramfs(script: str, dest: Path, drivers: tuple[str, ...] = ("blk", 
                 INIT_TEMPLATE.format(modules=" ".join(names)).encode()),
                ("checks.sh", stat.S_IFREG | 0o644, script.encode())]
     for n in names:
-        entries.append((f"modules/{n}.ko", stat.S_IFREG | 0o644,
-                        find_module(modules, n).read_bytes()))
+        entries.append((f"modules/{n}.ko", stat.S_IFREG | 0o644, module_bytes(kernel, n)))
     blob = b"".join(_cpio_entry(n, m, d, i + 1) for i, (n, m, d) in enumerate(entries))
     blob += _cpio_entry("TRAILER!!!", 0)
     dest.write_bytes(blob)
@@ -131,15 +186,17 @@ class BootResult:
 
 
 def run_guest(initrd: Path, devices: list[VhostDevice], timeout: float = 120.0,
-              mem: str = "512M") -> BootResult:
-    """Boot the guest; return its console output once it powers off."""
-    kernel, _ = find_kernel()
+              mem: str = "512M", kernel: Kernel | None = None) -> BootResult:
+    """Boot the guest (on ``kernel``, default the 6.1 series: the initramfs
+    must have been built for the same one); return its console output once
+    it powers off."""
+    kernel = kernel or find_kernel()
     if shutil.which(QEMU) is None:
         raise GuestSetupError(f"{QEMU} not found (install qemu-system-x86)")
     cmd = [QEMU, "-M", "q35", "-accel", "tcg", "-m", mem, "-smp", "1",
            "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
            "-numa", "node,memdev=mem", "-nodefaults", "-display", "none", "-no-reboot",
-           "-serial", "stdio", "-kernel", str(kernel), "-initrd", str(initrd),
+           "-serial", "stdio", "-kernel", str(kernel.image), "-initrd", str(initrd),
            "-append", "console=ttyS0 panic=-1 quiet"]
     for n, d in enumerate(devices):
         cmd += d.args(n)

@@ -1,13 +1,17 @@
 """Linux's own virtio drivers, in a real guest, drive our vhost-user back-ends.
 
-One guest boot (QEMU, TCG) carries eight devices, each served by its own
-``device-ref serve`` process: block and entropy devices, with split and with
-packed rings, with indirect descriptors and EVENT_IDX offered or switched
-off. Linux is the independent judge: it must find the devices, negotiate
-what we expect, and move data through them correctly.
+One guest boot (QEMU, TCG) on Debian 12's kernel (6.1) carries ten devices,
+each served by its own ``device-ref serve`` process: block and entropy
+devices, with split and with packed rings, with indirect descriptors and
+EVENT_IDX offered or switched off. A second boot on the newer 6.12 kernel
+carries a subset (a 6.12 boot takes about three times as long under TCG),
+so a newer driver judges the back-ends too. Linux is the independent judge:
+it must find the devices, negotiate what we expect, and move data through
+them correctly.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 
@@ -41,6 +45,18 @@ CASES.append(Case("blk_packed_withheld", "blk", 13, True, True, ("--no-packed",)
 # stops the rings (GET_VRING_BASE) on the reset and starts them afresh.
 REBIND = ("blk_split_full", "blk_packed_full")
 
+# Which devices each kernel's boot carries: all of them on 6.1; on 6.12 both
+# ring layouts, both drivers, a rebind and the SWIOTLB offer.
+NEWER = ("blk_split_full", "blk_packed_full", "rng_split_full", "rng_packed_plain",
+         "blk_swiotlb_offered")
+KERNEL_CASES = {"6.1": CASES, "6.12": [c for c in CASES if c.tag in NEWER]}
+assert len(KERNEL_CASES["6.12"]) == len(NEWER)
+PARAMS = [pytest.param(k, c, id=f"{k}-{c.tag}") for k, cases in KERNEL_CASES.items() for c in cases]
+
+
+def params(pred) -> list:
+    return [p for p in PARAMS if pred(p.values[1])]
+
 
 def guest_script(cases: list[Case]) -> str:
     lines = [g.SHELL_LIB]
@@ -60,30 +76,57 @@ def guest_script(cases: list[Case]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
-def boot():
-    """Boot once with all cases; yield (report, per-case server logs, disks,
-    per-case checking reports)."""
-    with CheckingBackends("lg-") as backends:
-        initrd = g.build_initramfs(guest_script(CASES), backends.work / "initrd.cpio")
+class Boots:
+    """One boot per kernel series, made on first use and kept for the module:
+    (report, per-case server logs, disks, per-case checking reports)."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self.stack = stack
+        self.done: dict[str, tuple | BaseException] = {}
+
+    def __call__(self, series: str) -> tuple:
+        if series not in self.done:
+            try:
+                self.done[series] = self._boot(series)
+            except Exception as exc:   # one failed boot fails its tests without booting again
+                self.done[series] = exc
+        got = self.done[series]
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def _boot(self, series: str) -> tuple:
+        kernel = g.find_kernel(series)
+        cases = KERNEL_CASES[series]
+        backends = self.stack.enter_context(CheckingBackends(f"lg{series}-"))
+        initrd = g.build_initramfs(guest_script(cases), backends.work / "initrd.cpio",
+                                   kernel=kernel)
         # Every device runs in checking mode: it judges Linux's driver too.
-        for c in CASES:
+        for c in cases:
             backends.start(c, DISK_SIZE)
         backends.wait_listening()
-        result = g.run_guest(initrd, backends.vhost_devices(), timeout=180)
+        result = g.run_guest(initrd, backends.vhost_devices(), timeout=240, kernel=kernel)
         logs = backends.stop(timeout=10)
         checks = backends.reports()
-        print(f"guest boot took {result.seconds:.1f} s")
-        yield g.parse_report(result.output), logs, backends.disks, checks
+        print(f"guest boot on {kernel.release} took {result.seconds:.1f} s")
+        report = g.parse_report(result.output)
+        report["kernel"] = kernel.release
+        return report, logs, backends.disks, checks
+
+
+@pytest.fixture(scope="module")
+def boots():
+    with contextlib.ExitStack() as stack:
+        yield Boots(stack)
 
 
 def _features(report: dict[str, str], tag: str) -> int:
     return g.feature_bits(report[f"{tag}.features"])
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.tag)
-def test_guest_negotiated_the_expected_ring_features(boot, case):
-    report, _, _, _ = boot
+@pytest.mark.parametrize("series, case", PARAMS)
+def test_guest_negotiated_the_expected_ring_features(boots, series, case):
+    report, _, _, _ = boots(series)
     device_id = {"blk": "0x0002", "rng": "0x0004"}[case.kind]
     assert report[f"{case.tag}.device"] == device_id
     f = _features(report, case.tag)
@@ -92,13 +135,16 @@ def test_guest_negotiated_the_expected_ring_features(boot, case):
     assert bool(f >> F_RING_PACKED & 1) == case.ring_packed
     assert bool(f >> F_INDIRECT_DESC & 1) == case.extras
     assert bool(f >> F_EVENT_IDX & 1) == case.extras
-    assert not f >> F_SWIOTLB & 1, "Linux 6.1 cannot accept a bit it does not know"
+    assert not f >> F_SWIOTLB & 1, f"Linux {series} cannot accept a bit it does not know"
 
 
-def test_guest_report_has_exactly_the_expected_results(boot):
-    report, _, _, _ = boot
-    expected = set()
-    for c in CASES:
+@pytest.mark.parametrize("series", list(KERNEL_CASES))
+def test_guest_report_has_exactly_the_expected_results(boots, series):
+    report, _, _, _ = boots(series)
+    # the boot ran the kernel of the series asked for, not whichever sorts last
+    assert report["kernel"].startswith(series + ".")
+    expected = {"kernel"}
+    for c in KERNEL_CASES[series]:
         expected |= {f"{c.tag}.device", f"{c.tag}.features"}
         if c.kind == "blk":
             expected |= {f"{c.tag}.size"} | {f"{c.tag}.rw.{o}" for o in OFFSETS}
@@ -109,13 +155,13 @@ def test_guest_report_has_exactly_the_expected_results(boot):
     assert set(report) == expected
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.tag)
-def test_checking_device_judges_linux_drivers(boot, case):
+@pytest.mark.parametrize("series, case", PARAMS)
+def test_checking_device_judges_linux_drivers(boots, series, case):
     """Each back-end ran the checking device (serve --check-driver): it
     watched every status write, feature choice, ring and chain Linux's driver
     made. Linux must break no rule; the only remark allowed is that it does
     not accept VIRTIO_F_SWIOTLB where it is offered (a SHOULD it cannot know)."""
-    _, logs, _, checks = boot
+    _, logs, _, checks = boots(series)
     doc = checks[case.tag]
     assert doc["device"] == case.kind and doc["connections"], doc
     conn = doc["connections"][0]
@@ -137,9 +183,9 @@ def test_checking_device_judges_linux_drivers(boot, case):
     assert closed, logs[case.tag]
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "blk"], ids=lambda c: c.tag)
-def test_guest_block_data_round_trips(boot, case):
-    report, logs, disks, _ = boot
+@pytest.mark.parametrize("series, case", params(lambda c: c.kind == "blk"))
+def test_guest_block_data_round_trips(boots, series, case):
+    report, logs, disks, _ = boots(series)
     assert int(report[f"{case.tag}.size"]) == DISK_SIZE
     with open(disks[case.tag], "rb") as f:
         for off in OFFSETS:
@@ -152,21 +198,22 @@ def test_guest_block_data_round_trips(boot, case):
     assert " error" not in logs[case.tag]
 
 
-@pytest.mark.parametrize("tag", REBIND)
-def test_guest_driver_rebind_restarts_rings_and_keeps_data(boot, tag):
+@pytest.mark.parametrize("series, tag", [(k, c.tag) for k, cases in KERNEL_CASES.items()
+                                         for c in cases if c.tag in REBIND])
+def test_guest_driver_rebind_restarts_rings_and_keeps_data(boots, series, tag):
     """Unbinding the driver resets the device; QEMU stops our rings with
     GET_VRING_BASE and starts them again on the next probe. The data
     written before must read back the same afterwards."""
-    report, logs, _, _ = boot
+    report, logs, _, _ = boots(series)
     before = report[f"{tag}.rw.{OFFSETS[1]}"].split()[1]
     assert report[f"{tag}.rebind.{OFFSETS[1]}"] == before
     assert " error" not in logs[tag]
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "rng"], ids=lambda c: c.tag)
-def test_guest_reads_entropy_from_hwrng(boot, case):
-    report, logs, _, _ = boot
-    rng_index = [c.tag for c in CASES if c.kind == "rng"].index(case.tag)
+@pytest.mark.parametrize("series, case", params(lambda c: c.kind == "rng"))
+def test_guest_reads_entropy_from_hwrng(boots, series, case):
+    report, logs, _, _ = boots(series)
+    rng_index = [c.tag for c in KERNEL_CASES[series] if c.kind == "rng"].index(case.tag)
     assert report[f"{case.tag}.current"] == f"virtio_rng.{rng_index}"
     assert int(report[f"{case.tag}.bytes"]) == RNG_BYTES
     # 256 random bytes hit about 160 distinct values; a stuck source hits 1.

@@ -108,7 +108,7 @@ def swiotlb_edits() -> list[Edit]:
 
 def swiotlb_options(**kw) -> SeriesOptions:
     base = dict(
-        author="Ada Author <ada@example.org>",
+        author="Ada Author <ada@author.test>",
         cover_subject="Add VIRTIO_F_SWIOTLB: I/O through a device-provided bounce buffer",
         cover_body="This series adds a device-independent feature bit, 44, with which\n"
                    "a device tells the driver to bounce all I/O through memory the\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.spec_trees import MINI
-from specc.patch import (AllocationItem, AnchorError, Edit, FeatureItem, FeatureSlot, ItemText,
+from specc.patch import (AllocationItem, AnchorError, Edit, edits_by_area, FeatureItem, FeatureSlot, ItemText,
                          Labelled, Line, LineAfter, ListEnd, NormativeEnd, SectionBodyEnd,
                          SectionEnd, SectionStart, Text, apply_edits, resolve_anchor)
 from specc.upstream.tree import load_tree
@@ -124,6 +124,6 @@ def test_overlapping_replacements_are_refused(tree):
 
 def test_unknown_area_or_action(tree):
     with pytest.raises(AnchorError, match="unknown area"):
-        apply_edits(tree, [Edit("content.tex", FeatureSlot(44), "x", "virtio-net")])
+        edits_by_area([Edit("content.tex", FeatureSlot(44), "x", "virtio-net")])
     with pytest.raises(AnchorError, match="unknown action"):
         apply_edits(tree, [Edit("content.tex", FeatureSlot(44), "x", "content", "instead")])

@@ -60,8 +60,8 @@ def test_series_for_the_mini_tree(mini_repo, tmp_path):
     for p in series.patches[1:]:
         text = p.read_text()
         assert "\nFixes: https://github.com/oasis-tcs/virtio-spec/issues/999\n" in text
-        assert "\nSigned-off-by: Ada Author <ada@example.org>\n" in text
-        assert text.startswith("From ") and "\nFrom: Ada Author <ada@example.org>\n" in text
+        assert "\nSigned-off-by: Ada Author <ada@author.test>\n" in text
+        assert text.startswith("From ") and "\nFrom: Ada Author <ada@author.test>\n" in text
     cover = series.patches[0].read_text()
     assert "*** " not in cover and "device-independent feature bit, 44" in cover
 

@@ -196,7 +196,7 @@ def test_vectors_over_vhost_user_against_device_ref_serve(vectors, dtype):
     import tempfile
     import time
 
-    from conformance.adapters.choose import parse_adapter
+    from conformance.select_adapter import parse_adapter
 
     suite, _ = vectors
     d = tempfile.mkdtemp(prefix="qv-", dir="/tmp")

@@ -57,9 +57,15 @@ def _run_sanitized(tmp_path, pkg_dir: Path, modules: list[str], body: str) -> st
         assert mod.__file__.startswith({str(pkg_dir)!r}), mod.__file__
         """ for m in modules)
     runner.write_text(textwrap.dedent(f"""
+        import importlib.util
         import sys
-        import device_ref.ring as ring
-        ring.__path__.insert(0, {str(pkg_dir)!r})     # the sanitized modules win
+        # the sanitized modules win: their directory goes first on the package's
+        # path before its __init__ runs (it loads the C modules at import)
+        spec = importlib.util.find_spec("device_ref.ring")
+        spec.submodule_search_locations.insert(0, {str(pkg_dir)!r})
+        ring = importlib.util.module_from_spec(spec)
+        sys.modules["device_ref.ring"] = ring
+        spec.loader.exec_module(ring)
         """) + textwrap.dedent(checks) + textwrap.dedent(body) + textwrap.dedent("""
         print("SANITIZED-RUN-DONE")
         sys.exit(int(code))

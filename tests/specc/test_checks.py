@@ -90,7 +90,7 @@ def test_independent_errors_are_all_reported_in_one_run(write):
 def test_reference_through_an_alias_resolves(write):
     text = (HEADER.format(name="m")
             + 'device requirements "Basic Facilities of a Virtio Device / Feature Bits" {\n'
-              '  req m.new-name MUST {\n    "The device MUST do it."\n    alias m.old-name\n'
+              '  req m.new-name {\n    "The device MUST do it."\n    alias m.old-name\n'
               '    untestable "u"\n  }\n}\n'
             + 'section "N" in "Basic Facilities of a Virtio Device" {\n  "See @req(m.old-name)."\n}\n')
     assert errors_of([write("m.vspec", text)]) == []
@@ -99,7 +99,7 @@ def test_reference_through_an_alias_resolves(write):
 def test_lowercase_slip_inside_statement_is_a_warning(write):
     text = (HEADER.format(name="m")
             + 'device requirements "Basic Facilities of a Virtio Device / Feature Bits" {\n'
-              '  req m.a MUST { "The device MUST do it and must not stop." untestable "u" }\n}\n')
+              '  req m.a { "The device MUST do it and must not stop." untestable "u" }\n}\n')
     loaded = load([write("m.vspec", text)])
     diags = check_modules(loaded.modules)
     assert [(d.severity, d.message) for d in diags] == \
@@ -115,8 +115,8 @@ def test_proposal_and_baseline_may_both_touch_reserved_feature_bits_block():
 def test_every_offender_is_named_for_placement(write):
     text = ('module p {\n  kind proposal\n  base "virtio-v1.4-cs01"\n}\n'
             'section "A" in "Basic Facilities of a Virtio Device" {\n  "a"\n'
-            '  driver requirements { req p.a MUST { "The driver MUST a." untestable "u" } }\n'
-            '  device requirements { req p.b MUST { "The device MUST b." untestable "u" } }\n}\n'
+            '  driver requirements { req p.a { "The driver MUST a." untestable "u" } }\n'
+            '  device requirements { req p.b { "The device MUST b." untestable "u" } }\n}\n'
             'placement {\n  conformance driver "Basic Facilities of a Virtio Device / A" -> '
             '"Conformance / Driver Conformance"\n}\n')
     msgs = [d.message for d in errors_of([write("p.vspec", text)])]
@@ -137,7 +137,7 @@ def test_device_type_bit_collides_with_upstream_bit_of_that_type(write):
 def test_negotiating_a_feature_not_required_offered_is_a_warning(write):
     text = (HEADER.format(name="m")
             + 'device requirements "Basic Facilities of a Virtio Device / Feature Bits" {\n'
-              '  req m.a MUST {\n    "The device MUST do it."\n'
+              '  req m.a {\n    "The device MUST do it."\n'
               '    check c {\n      result valid\n      negotiate VIRTIO_F_RING_PACKED\n'
               '      expect features_ok accepted\n    }\n'
               '    check d {\n      result valid\n      given offered VIRTIO_F_RING_PACKED\n'

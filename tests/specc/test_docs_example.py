@@ -51,3 +51,15 @@ def test_readme_bit_27_diagnostic_is_what_specc_prints(write, specc):
     code, _, err = specc("check", "--no-registry", path)
     assert code == 2
     assert err.replace(path, "demo.vspec").startswith(shown)
+
+
+def test_dsl_examples_of_amend_reuse_and_reference_parse(write, specc):
+    """The examples of the newer constructs are real syntax, checked as they are shown."""
+    header = 'module x {\n  kind proposal\n  title "x"\n  base "virtio-v1.4-cs01"\n}\n'
+    wanted = ("amend statement", "reuse struct", "reference RFC8439")
+    blocks = [b for b in _blocks() if b.startswith(wanted)]
+    assert sorted(b.split()[0] for b in blocks) == ["amend", "reference", "reuse"]
+    for i, body in enumerate(blocks):
+        path = write(f"x{i}.vspec", header + body)
+        code, out, err = specc("check", "--no-registry", path)
+        assert code == 0, (body, err)

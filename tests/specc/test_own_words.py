@@ -222,7 +222,8 @@ def test_generated_patch_adds_only_own_words(tree_index, tmp_path, capsys):
     from specc.cli import main
     out = tmp_path / "series"
     code = main(["patch", str(SPEC / "swiotlb.vspec"), "--spec-tree",
-                 str(upstream_checkout()), "-o", str(out)])
+                 str(upstream_checkout()), "-o", str(out), "--signoff",
+                 "Ada Author <ada@author.test>"])
     capsys.readouterr()
     assert code == 0
     samples = ow.patch_samples(out)

@@ -12,7 +12,7 @@ from .conftest import SPEC
 
 MOD = ('module m {{\n  kind baseline\n}}\n'
        'device requirements "Basic Facilities of a Virtio Device / Feature Bits" {{\n'
-       '  req {rid} MUST {{\n    "{text}"\n{alias}    untestable "u"\n  }}\n}}\n')
+       '  req {rid} {{\n    "{text}"\n{alias}    untestable "u"\n  }}\n}}\n')
 
 
 def module(rid="m.a", text="The device MUST do it.", alias=""):

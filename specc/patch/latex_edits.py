@@ -14,12 +14,16 @@ from __future__ import annotations
 import re
 
 from specc.emit.bit_ranges import format_bit_ranges, parse_bit_ranges
+from specc.amend import AmendError, apply_amendment
+from specc.checks import needs_placement
 from specc.emit.latex import (LatexError, RefIndex, block_additions, conformance_item,
-                              constant_define, feature_item, reserved_item, section_latex)
+                              constant_define, feature_item, reference_row, reserved_item,
+                              section_latex)
 from specc.model import DEVICE_INDEPENDENT, Feature, Module, Placement, Section
 from specc.patch.anchors import (AllocationItem, AnchorError, FeatureSlot, LineAfter,
-                                 ListEnd, NormativeEnd, SectionEnd, SectionStart, Text)
+                                 ListEnd, Located, NormativeEnd, SectionEnd, SectionStart, Text)
 from specc.patch.edit import AREAS, Edit
+from specc.upstream.passages import find_fragment
 from specc.upstream.tree import SpecTree
 
 RESERVED_TITLE = "Features reserved for future use"
@@ -68,7 +72,7 @@ def _innermost_section_label(tree: SpecTree, file: str, needle: str, p: Placemen
     src = tree.sources.get(file)
     if src is None:
         raise AnchorError(f"{file}: anchor not found: text '{needle}' ({file} is not read by the build)")
-    hits = [m.start() for m in re.finditer(re.escape(needle), src.text)]
+    hits = [s for s, _ in find_fragment(src.text, needle)]
     if not hits:
         raise AnchorError(f"{file}: anchor not found: text '{needle}' (the upstream text has changed?)")
     if len(hits) > 1:
@@ -174,6 +178,11 @@ def _unsupported_edits(m: Module, tree: SpecTree, p: Placement) -> list[Edit]:
     return [Edit(p.file, anchor, reserved_item(name), area_of(p.file), action)]
 
 
+def placement_edits(m: Module, tree: SpecTree, p: Placement, idx: RefIndex) -> list[Edit]:
+    """The edits of one placement line (PlacementError, AnchorError or LatexError if none)."""
+    return _placement_edits(m, tree, p, idx)
+
+
 def _placement_edits(m: Module, tree: SpecTree, p: Placement, idx: RefIndex) -> list[Edit]:
     kind = p.part_kind
     if kind == "allocation":
@@ -206,6 +215,51 @@ def _placement_edits(m: Module, tree: SpecTree, p: Placement, idx: RefIndex) -> 
     raise PlacementError(f"{_where(p)}unknown placement part '{kind}'")
 
 
+# -- amendments and bibliography entries -----------------------------------------------------
+
+INTRODUCTION_FILE = "introduction.tex"
+REFERENCE_TABLES = {True: "Normative References", False: "Non-Normative References"}
+
+
+def amendment_edits(m: Module, tree: SpecTree, idx: RefIndex) -> list[Edit]:
+    """Each amendment replaces the passage it changes with the amended wording."""
+    out = []
+    for a in m.amendments:
+        try:
+            applied = apply_amendment(tree, a, idx)
+        except AmendError as exc:
+            more = "; candidates: " + " | ".join(exc.candidates) if exc.candidates else ""
+            raise PlacementError(f"{exc}{more}") from None
+        p = applied.passage
+        out.append(Edit(p.file, Located(p.start, p.end, f"the {a.unit} at {p.pos} ({a.key})"),
+                        applied.new_latex, area_of(p.file), "replace"))
+    return out
+
+
+def _table_end(tree: SpecTree, title: str) -> int:
+    """Where a new row goes: before the \\end{longtable} of the section titled `title`."""
+    src = tree.sources.get(INTRODUCTION_FILE)
+    secs = [s for s in tree.sections if s.file == INTRODUCTION_FILE and s.title == title]
+    if src is None or len(secs) != 1:
+        raise AnchorError(f"{INTRODUCTION_FILE}: anchor not found: the reference table of "
+                          f"section '{title}'")
+    sec = secs[0]
+    end = src.masked.find("\\end{longtable}", sec.body_offset, sec.end_offset)
+    if end < 0:
+        raise AnchorError(f"{INTRODUCTION_FILE}: anchor not found: the longtable of '{title}'")
+    return src.text.rfind("\n", 0, end) + 1
+
+
+def reference_edits(m: Module, tree: SpecTree, idx: RefIndex) -> list[Edit]:
+    out = []
+    for r in m.references:
+        title = REFERENCE_TABLES[r.normative]
+        at = _table_end(tree, title)
+        out.append(Edit(INTRODUCTION_FILE, Located(at, at, f"the end of the '{title}' table"),
+                        reference_row(r, idx), area_of(INTRODUCTION_FILE), "before"))
+    return out
+
+
 # -- the whole module -------------------------------------------------------------------------
 
 def module_edits(m: Module, tree: SpecTree) -> list[Edit]:
@@ -217,7 +271,7 @@ def module_edits(m: Module, tree: SpecTree) -> list[Edit]:
     if m.kind != "proposal":
         raise PlacementError(f"{m.file}: module {m.name} is a {m.kind}, not a proposal: "
                              "it has no patch")
-    if not m.has_placement:
+    if not m.has_placement and needs_placement(m):
         raise PlacementError(f"{m.file}: module {m.name} has no placement block: "
                              "say where each part lands upstream")
     idx = RefIndex.of(m)
@@ -235,6 +289,8 @@ def module_edits(m: Module, tree: SpecTree) -> list[Edit]:
         for e in m.conformance:
             edits.append(Edit(CONFORMANCE_FILE, ListEnd(label="sec:" + e.clause),
                               conformance_item(e), "conformance"))
+        edits += amendment_edits(m, tree, idx)
+        edits += reference_edits(m, tree, idx)
     except LatexError as exc:
         raise PlacementError(str(exc)) from None
     return edits

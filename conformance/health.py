@@ -7,7 +7,7 @@ from device_ref.transport import TransportError
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
 from device_ref.virtio_constants import BLK_T_IN, F_RING_PACKED
 
-from conformance.engine.core import Engine
+from conformance.engine.core import Engine, raised_by_device
 from conformance.outcomes import Failed, Skipped, Wedged
 from conformance.verbs.blk import blk_submit
 from conformance.verbs.features import negotiate
@@ -22,6 +22,10 @@ def health_check(e: Engine) -> str | None:
         return _check(e)
     except (TransportError, OSError) as exc:
         return f"the device stopped answering: {exc}"
+    except Exception as exc:  # noqa: BLE001 - an in-process device's crash is an answer
+        if raised_by_device(exc):
+            return f"the device crashed: {exc!r}"
+        raise
 
 
 def _check(e: Engine) -> str | None:
@@ -30,10 +34,10 @@ def _check(e: Engine) -> str | None:
         if e.layout == PACKED and not e.offered() >> F_RING_PACKED & 1:
             e.layout = SPLIT     # the vector ran without rings; any layout will do
         negotiate(e, [])
-    except (Wedged, Failed, RingOutcome) as exc:
-        return exc.observed
     except Skipped as exc:
         return f"device no longer accepts a plain feature set: {exc.observed}"
+    except (Wedged, Failed, RingOutcome) as exc:
+        return exc.observed
     if e.device_type not in ("blk", "rng"):
         return None
     try:
@@ -49,6 +53,6 @@ def _check(e: Engine) -> str | None:
             wait_used(e, int(e.timeout * 1000))
             if not e.since_kick:
                 return "an entropy request after reset was not completed"
-    except (Wedged, Failed, Skipped, RingOutcome) as exc:
+    except RingOutcome as exc:     # Skipped, Failed, Wedged and the ring outcomes
         return exc.observed
     return None
