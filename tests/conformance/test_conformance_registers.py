@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.adapters.base import AdapterError, AdapterOptions
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.runner import RunOptions, run_suite
 from conformance.verdicts import BAD, Verdict
 

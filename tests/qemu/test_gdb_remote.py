@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -184,6 +185,9 @@ def test_bad_checksum_from_stub_is_nacked_and_resent_reply_taken(stub_memory):
     g = stub.client()
     try:
         assert g.request("?") == b"T05"
+        deadline = time.monotonic() + 2      # the stub's thread reads the nack on its own
+        while b"-" not in stub.raw and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert b"-" in stub.raw
     finally:
         stub.close()

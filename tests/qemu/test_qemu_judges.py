@@ -17,7 +17,7 @@ import pytest
 
 from conformance import expect_fail
 from conformance.adapters.base import AdapterOptions
-from conformance.adapters.choose import parse_adapter
+from conformance.select_adapter import parse_adapter
 from conformance.report import build, json_report, terminal
 from conformance.runner import RunOptions, run_suite
 from conformance.verdicts import BAD, Verdict
