@@ -56,7 +56,9 @@ UPSTREAM_TAG=v1.4-cs01
 
 find_spec_tree() {
     local t
-    for t in "${VIRTIO_SPEC_TREE:-}" ../virtio-spec .cache/virtio-spec; do
+    # the user's cache dir last: one checkout there serves every clone on the machine
+    for t in "${VIRTIO_SPEC_TREE:-}" ../virtio-spec .cache/virtio-spec \
+             "${XDG_CACHE_HOME:-$HOME/.cache}/virtio-spec"; do
         if [ -n "$t" ] && [ -f "$t/virtio.tex" ]; then
             VIRTIO_SPEC_TREE=$(cd "$t" && pwd); export VIRTIO_SPEC_TREE; return 0
         fi

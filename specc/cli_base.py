@@ -18,11 +18,18 @@ class CliError(Exception):
 
 
 def build_parser(prog: str, description: str, version: str,
-                 package: str, commands: Sequence[str]) -> argparse.ArgumentParser:
+                 package: str, commands: Sequence[str],
+                 only: str | None = None) -> argparse.ArgumentParser:
+    """The tool's parser; with ``only``, the modules of the other commands are
+    not imported (start-up pays for the command that runs, not for all)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in commands:
+        if only is not None and name.replace("_", "-") != only:
+            # another command: listed, but its module (and what it imports) is not loaded
+            sub.add_parser(name.replace("_", "-"))
+            continue
         try:
             module = importlib.import_module(f"{package}.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -35,9 +42,18 @@ def build_parser(prog: str, description: str, version: str,
     return parser
 
 
+def _chosen(argv: Sequence[str], commands: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word), or None (help, version,
+    a typo: the full parser, which lists every command)."""
+    if argv and argv[0] in {c.replace("_", "-") for c in commands}:
+        return argv[0]
+    return None
+
+
 def run_cli(prog: str, description: str, version: str, package: str,
             commands: Sequence[str], argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(prog, description, version, package, commands)
+    parser = build_parser(prog, description, version, package, commands,
+                          _chosen(argv if argv is not None else sys.argv[1:], commands))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)

@@ -7,11 +7,14 @@ callers that want a Module or an exception.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Token, Tree
+from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from specc.check_steps import parse_check
@@ -21,8 +24,8 @@ from specc.model import (DEVICE_INDEPENDENT, Amendment, ConformanceEntry, Consta
                          Prose, Reference, ReusedStruct, Section, SourcePos, Statement, Struct,
                          StructRef, Text, TextEdit)
 from specc.prose import normalise, token_prose
-from specc.source import read_source
 from specc.model import SeriesLink, SeriesProse  # the series block
+from specc.source import read_source
 
 GRAMMAR = Path(__file__).with_name("vspec.lark")
 
@@ -31,10 +34,32 @@ RFC2119 = re.compile(r"\b(MUST\s+NOT|SHOULD\s+NOT|SHALL\s+NOT|MUST|SHOULD|SHALL|
                      r"REQUIRED|RECOMMENDED|OPTIONAL)\b")
 
 
+def grammar_cache(grammar: str) -> str | bool:
+    """Where the built parser is kept between runs: a file in the user's
+    cache directory named after the grammar, so an edited grammar gets a new
+    file (lark also checks a hash of the grammar and options inside it);
+    False, building the parser every run, when that directory cannot be
+    made or written (a read-only home)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "specc")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
+    return os.path.join(folder, f"vspec-{digest}-lark{lark_version}-py{sys.version_info[0]}"
+                                f"{sys.version_info[1]}.cache")
+
+
 @lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
-                propagate_positions=True, maybe_placeholders=False, cache=False)
+    grammar = GRAMMAR.read_text(encoding="utf-8")
+    # Building the LALR tables costs more than checking every spec module;
+    # lark pickles the result and loads it on later runs.
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False, cache=grammar_cache(grammar))
 
 
 def parse_file(path: str | Path) -> Module:

@@ -63,6 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-encryption", action="store_true",
                         help="offer VIRTIO_F_QUEUE_ENCRYPTION (experimental bit 45; keys arrive "
                              "as config writes at offset 0xc0, see docs/queue-encryption.md)")
+    parser.add_argument("--poll-us", type=int, default=0, metavar="US",
+                        help="after serving a kick, look for new buffers this many "
+                             "microseconds before sleeping until the next kick: fewer wake-ups "
+                             "for a driver that keeps its queue full, at the cost of CPU "
+                             "(default 0, 0..10000)")
+    parser.add_argument("--completion-batch", type=int, default=0, metavar="N",
+                        help="serve at most N requests at a time and interrupt after each "
+                             "group, so a driver that refills its queue as requests complete "
+                             "overlaps with the device (default 0: all a kick finds, one "
+                             "interrupt; 0..1024)")
     parser.add_argument("--quiet", action="store_true", help="log errors only")
     parser.add_argument("--trace", action="store_true",
                         help="log every vhost-user message received and reply sent")
@@ -115,6 +125,17 @@ def make_factory(args: argparse.Namespace):
     return blk
 
 
+def _tuned(factory, poll_s: float, completion_batch: int):
+    """``factory`` whose devices look for new buffers ``poll_s`` after a
+    kick and complete requests in groups of ``completion_batch``."""
+    def make():
+        dev = factory()
+        dev.poll_s = poll_s
+        dev.completion_batch = completion_batch
+        return dev
+    return make
+
+
 def run(args: argparse.Namespace) -> int:
 
     factory = make_factory(args)
@@ -127,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
         factory()  # fail now, not at the first connection, if it cannot be built
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    if not 0 <= args.poll_us <= 10000:
+        raise CliError(f"--poll-us {args.poll_us} is not in 0..10000")
+    if not 0 <= args.completion_batch <= 1024:
+        raise CliError(f"--completion-batch {args.completion_batch} is not in 0..1024")
+    factory = _tuned(factory, args.poll_us / 1e6, args.completion_batch)
     factory = serve_options.wrap(args, factory)
     parent = os.path.dirname(os.path.abspath(args.socket))
     if not os.path.isdir(parent):

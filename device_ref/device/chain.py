@@ -18,6 +18,8 @@ class ByteMemory(Protocol):
 
     def write(self, addr: int, data: bytes) -> None: ...
 
+    def translate(self, addr: int, length: int) -> memoryview: ...
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -65,6 +67,31 @@ class ChainIO:
             n = min(length, s.len - offset)
             return translate(s.gpa + offset, n) if n > 0 and offset >= 0 else b""
         return self.read(offset, length)
+
+    def read_views(self, offset: int, length: int) -> list[memoryview]:
+        """Views of guest memory for ``length`` bytes of the readable part
+        from ``offset`` (short at its end), one per descriptor touched: for
+        moving data straight to storage. The driver may change them at any time."""
+        return list(self._views(self.readable, offset, length))
+
+    def write_views(self, offset: int, length: int) -> list[memoryview]:
+        """Views of guest memory for ``length`` bytes of the writable part
+        from ``offset`` (short at its end): for reading storage straight
+        into guest memory. ``written`` is the caller's to report."""
+        return list(self._views(self.writable, offset, length))
+
+    def _views(self, segs: list[Segment], offset: int, length: int):
+        pos = 0
+        for s in segs:
+            if length <= 0:
+                break
+            if offset < pos + s.len and offset >= 0:
+                start = max(offset - pos, 0)
+                n = min(s.len - start, length)
+                yield self.memory.translate(s.gpa + start, n)
+                length -= n
+                offset = pos + s.len
+            pos += s.len
 
     def write(self, offset: int, data: bytes) -> int:
         """Write into the writable part at ``offset``; returns bytes written."""

@@ -15,6 +15,7 @@ until it is reset.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from device_ref.device import status as status_machine
@@ -88,6 +89,17 @@ class VirtioDevice(DeviceBackend):
         # With IN_ORDER negotiated, return each batch as one used entry (the
         # spec allows it; it exercises the driver's batch handling).
         self.coalesce_in_order = False
+        # After a kick is served, keep looking for new buffers this long (s)
+        # before going back to wait for the next kick (0: never); set by
+        # `device-ref serve --poll-us`.
+        self.poll_s = 0.0
+        # Serve at most this many chains at a time and send the interrupt
+        # after each group, not once per kick (0: all at once); set by
+        # `device-ref serve --completion-batch`. A driver that submits as
+        # completions arrive gets work sooner and the two sides overlap.
+        self.completion_batch = 0
+        self._polling = True          # the last poll found work (or none failed yet)
+        self._slept_at = 0.0          # when notify last returned to wait for a kick
 
     # -- DeviceBackend: identity and features ---------------------------
     def attach(self, host: DeviceHost) -> None:
@@ -314,7 +326,8 @@ class VirtioDevice(DeviceBackend):
             return
         assert q.config is not None
         try:
-            q.ring = open_device_queue(self.memory, q.config, self.negotiated, start=q.base)
+            q.ring = open_device_queue(self.memory, q.config, self.negotiated, start=q.base,
+                                       batch=self.completion_batch or None)
         except RingFault as exc:
             self.needs_reset(f"queue {index}: {exc}")
 
@@ -365,7 +378,7 @@ class VirtioDevice(DeviceBackend):
                 w = memory.translate(chain[1][0], chain[1][1])
                 n = pair(queue, r, w) if layer is None else layer.serve_pair(queue, r, w, pair)
             else:
-                io = ChainIO(memory, [Segment(a, ln, bool(f & SEG_WRITABLE)) for a, ln, f in chain])
+                io = _record_io(memory, segs, s, nseg)
                 n = self.handle(queue, io) if layer is None else layer.serve(queue, io, self.handle)
             batch.set_written(i, n)
             i += 1
@@ -377,14 +390,39 @@ class VirtioDevice(DeviceBackend):
         """``handle_pair`` when this device type has one at least as derived
         as its ``handle`` (a subclass that changes ``handle`` alone keeps
         every chain on ``handle``), else None."""
+        return self._own_handler("handle_pair")
+
+    def _own_handler(self, name: str):
+        """The bound method ``name`` when this device type defines it at
+        least as derived as ``handle``, else None."""
         cls = type(self)
-        cached = cls.__dict__.get("_pair_cache")
-        if cached is None:
-            pair_at = next((k for k in cls.__mro__ if "handle_pair" in k.__dict__), VirtioDevice)
+        cache = cls.__dict__.get("_handler_cache")
+        if cache is None:
+            cache = {}
+            cls._handler_cache = cache
+        ok = cache.get(name)
+        if ok is None:
+            at = next((k for k in cls.__mro__ if name in k.__dict__), VirtioDevice)
             handle_at = next(k for k in cls.__mro__ if "handle" in k.__dict__)
-            cached = pair_at is not VirtioDevice and issubclass(pair_at, handle_at)
-            cls._pair_cache = cached
-        return self.handle_pair if cached and "handle" not in self.__dict__ else None
+            ok = cache[name] = at is not VirtioDevice and issubclass(at, handle_at)
+        return getattr(self, name) if ok and "handle" not in self.__dict__ else None
+
+    def _serve_led(self, queue: int, ring: DeviceQueue, count: int, lead) -> bool:
+        """``_serve_batch`` for a device type with ``serve_leading``: it serves
+        the popped records it knows the shape of, from where it is told, and
+        returns where it stopped; ``handle`` serves that chain, and so on."""
+        batch = ring.batch
+        i = s = 0
+        while True:
+            i, s = lead(queue, ring, i, s, count)
+            if i >= count:
+                break
+            nseg = POPPED.unpack_from(batch.chains, POPPED.size * i)[1]
+            batch.set_written(i, self.handle(queue, _record_io(ring.memory, batch.segs, s, nseg)))
+            i += 1
+            s += nseg
+        self.counters.requests += count
+        return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
 
     def notify(self, queue: int) -> None:
         """Process every available buffer on ``queue`` (a kick)."""
@@ -396,33 +434,80 @@ class VirtioDevice(DeviceBackend):
         notify = False
         # chains go straight from the popped records to handle_pair, unless
         # a variant of this device changes _serve_batch
-        pair = (self._pair_handler() if type(self)._serve_batch is VirtioDevice._serve_batch
+        plain = type(self)._serve_batch is VirtioDevice._serve_batch
+        pair = self._pair_handler() if plain else None
+        # a device type's own loop over the shapes it knows (blk's header,
+        # data, status); unprotected queues only, the layer sees every chain
+        lead = (self._own_handler("serve_leading") if plain and self.buffer_layer is None
                 else None)
-        try:
-            while True:
-                count = ring.pop_records()
+        if self.poll_s and not self._polling:
+            # polling is off after a poll that found nothing; back on when
+            # the kick came so soon after that a poll would have caught it
+            self._polling = time.perf_counter() - self._slept_at <= self.poll_s
+        count = 0
+        while True:
+            try:
+                while True:
+                    if not count:
+                        count = ring.pop_records()
+                    if not count:
+                        if ring.rearm():
+                            continue
+                        break
+                    if pair is not None:
+                        notify = self._serve_records(queue, ring, count, pair) or notify
+                    elif lead is not None:
+                        notify = self._serve_led(queue, ring, count, lead) or notify
+                    else:
+                        notify = self._serve_batch(queue, ring, ring.batch.chain_list()) or notify
+                    count = 0
+                    if notify and self.completion_batch:
+                        self.counters.queue_interrupts += 1
+                        self._host.queue_interrupt(queue)
+                        notify = False
+                if notify:
+                    self.counters.queue_interrupts += 1
+                    self._host.queue_interrupt(queue)
+                    notify = False
+                if not (self.poll_s and self._polling):
+                    self._slept_at = time.perf_counter()
+                    return
+                # poll a little before sleeping: a driver that submits as
+                # completions arrive is back within microseconds, and a
+                # device that went to sleep would have to be woken (on a
+                # busy machine, a scheduler's slice later). A poll that
+                # finds nothing turns polling off until kicks come fast
+                # again: spinning in vain costs CPU and, on a shared core,
+                # the scheduler's favour at the next wake-up.
+                deadline = time.perf_counter() + self.poll_s
+                while not count and time.perf_counter() < deadline:
+                    count = ring.pop_records()
                 if not count:
-                    if ring.rearm():
-                        continue
-                    break
-                if pair is not None:
-                    notify = self._serve_records(queue, ring, count, pair) or notify
-                else:
-                    notify = self._serve_batch(queue, ring, ring.batch.chain_list()) or notify
-        except RingFault as exc:
-            self.needs_reset(f"queue {queue}: {exc}")
-            return
-        if notify:
-            self.counters.queue_interrupts += 1
-            self._host.queue_interrupt(queue)
+                    self._polling = False
+                    self._slept_at = time.perf_counter()
+                    return
+            except RingFault as exc:
+                self.needs_reset(f"queue {queue}: {exc}")
+                return
 
     def handle(self, queue: int, io: ChainIO) -> int:
         """Carry out one request; return the number of bytes written."""
         raise NotImplementedError
 
     # A device type may also define
+    #     serve_leading(queue, ring, index, seg, count) -> (index, seg)
+    # which serves popped records from ``index`` (its first segment ``seg``)
+    # while they have a shape it knows, sets their used lengths in
+    # ring.batch, and returns where it stopped (see _serve_led); or
     #     handle_pair(queue, readable: memoryview, writable: memoryview) -> int
     # for chains of one device-readable and one device-writable descriptor:
     # it gets views of guest memory (the driver may change ``readable`` at
     # any time: copy what you decide on) and returns the number of bytes it
     # wrote at the start of ``writable``. Other chains still go to ``handle``.
+
+
+def _record_io(memory, segs, s: int, nseg: int) -> ChainIO:
+    """A ChainIO over the ``nseg`` popped segment records from ``s``."""
+    return ChainIO(memory, [Segment(a, ln, bool(f & SEG_WRITABLE))
+                            for a, ln, f in (SEG.unpack_from(segs, SEG.size * (s + k))
+                                             for k in range(nseg))])

@@ -38,10 +38,10 @@ def ring_config(cfg: QueueConfig, negotiated: int) -> RingQueueConfig:
 
 
 class DeviceQueue:
-    def __init__(self, memory: MemoryMap, ring, size: int) -> None:
+    def __init__(self, memory: MemoryMap, ring, size: int, batch: int | None = None) -> None:
         self.memory = memory
         self.ring = ring
-        self.batch = PopBatch(min(BATCH, size), size)
+        self.batch = PopBatch(min(batch or BATCH, size), size)
         # the C loop over one-readable, one-writable chains (None: Python's)
         self.loops = pair_loops() if isinstance(memory, MemoryMap) else None
 
@@ -71,7 +71,9 @@ class DeviceQueue:
 
 
 def open_device_queue(memory: MemoryMap, cfg: QueueConfig, negotiated: int,
-                      start: int | None = None, backend: str | None = None) -> DeviceQueue:
-    """Raises RingError when the rings do not lie inside ``memory``."""
+                      start: int | None = None, backend: str | None = None,
+                      batch: int | None = None) -> DeviceQueue:
+    """Raises RingError when the rings do not lie inside ``memory``; ``batch``:
+    the most chains one pop takes (default BATCH)."""
     ring = RingDeviceQueue(memory, ring_config(cfg, negotiated), start=start, backend=backend)
-    return DeviceQueue(memory, ring, cfg.size)
+    return DeviceQueue(memory, ring, cfg.size, batch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import weakref
 from dataclasses import dataclass
 
 from device_ref.device.chain import ChainIO
@@ -16,6 +17,9 @@ from device_ref.device.core import VirtioDevice
 from device_ref.device.features import (F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_RING_PACKED,
                                         F_SWIOTLB, F_VERSION_1, ID_BLOCK, bit)
 from device_ref.device.negotiation import FeatureRules
+from device_ref.ring.backend import blk_loops
+from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE
+from device_ref.ring.memory import GuestMemory as MemoryMap
 from device_ref.transport import BounceRegion
 from device_ref.virtio_constants import BLK_CONFIG
 from device_ref.virtio_constants import BLK_F_BLK_SIZE as F_BLK_SIZE
@@ -61,6 +65,29 @@ class Storage:
     def write(self, offset: int, data: bytes) -> None:
         raise NotImplementedError
 
+    def readinto(self, offset: int, views: list) -> int:
+        """Fill ``views`` (guest memory) in order from ``offset``; bytes read."""
+        n = 0
+        for v in views:
+            data = self.read(offset + n, len(v))
+            v[:len(data)] = data
+            n += len(data)
+            if len(data) < len(v):
+                break
+        return n
+
+    def write_from(self, offset: int, views: list) -> int:
+        """Store ``views`` (guest memory) in order from ``offset``; bytes written."""
+        n = 0
+        for v in views:
+            self.write(offset + n, v)
+            n += len(v)
+        return n
+
+    def fileno(self) -> int | None:
+        """A file descriptor the C loop may pread/pwrite, or None."""
+        return None
+
     def flush(self) -> None:
         pass
 
@@ -96,6 +123,16 @@ class FileStorage(Storage):
 
     def write(self, offset: int, data: bytes) -> None:
         os.pwrite(self.fd, data, offset)
+
+    # straight between the file and guest memory: no bytes object between
+    def readinto(self, offset: int, views: list) -> int:
+        return os.preadv(self.fd, views, offset)
+
+    def write_from(self, offset: int, views: list) -> int:
+        return os.pwritev(self.fd, views, offset)
+
+    def fileno(self) -> int | None:
+        return self.fd
 
     def flush(self) -> None:
         os.fsync(self.fd)
@@ -133,6 +170,7 @@ class BlkDevice(VirtioDevice):
                  offer: int | None = None) -> None:
         self.storage = storage
         self.opts = opts
+        self._loop_cache = None   # (queue, blk loop or None, fd): see serve_leading
         offered = RING_FEATURES | bit(F_SEG_MAX) | bit(F_BLK_SIZE)
         if opts.flush:
             offered |= bit(F_FLUSH)
@@ -189,14 +227,14 @@ class BlkDevice(VirtioDevice):
             n = data_len_in
             if not self._within_disk(sector, n):
                 return S_IOERR, 0
-            return S_OK, io.write(0, self.storage.read(sector * SECTOR, n))
+            return S_OK, self.storage.readinto(sector * SECTOR, io.write_views(0, n))
         if rtype == T_OUT:
             if self.has_offered(F_RO):
                 return S_IOERR, 0
             n = io.readable_len - HEADER.size
             if not self._within_disk(sector, n):
                 return S_IOERR, 0
-            self.storage.write(sector * SECTOR, io.read(HEADER.size, n))
+            self.storage.write_from(sector * SECTOR, io.read_views(HEADER.size, n))
             return S_OK, 0
         if rtype == T_FLUSH and self.has_offered(F_FLUSH):
             self.storage.flush()
@@ -205,3 +243,68 @@ class BlkDevice(VirtioDevice):
             ident = self.opts.serial[:ID_LEN].ljust(ID_LEN, b"\0")
             return S_OK, io.write(0, ident[:data_len_in])
         return S_UNSUPP, 0
+
+    # -- the common request shape, straight from the popped records --------
+    def serve_leading(self, queue: int, ring, index: int, seg: int, count: int) -> tuple[int, int]:
+        """Serve the popped chains ``index``.. (``seg``: the first segment of
+        chain ``index``) while they are reads or writes of three descriptors,
+        header, data and status; return where it stopped (``count``, or a
+        chain for ``handle``). The C loop (ring/blk_loops.c) when it is built
+        and the storage is a file, else its Python twin below."""
+        cap = struct.unpack_from("<Q", self.config.read(CFG_CAPACITY, 8))[0]
+        limit = min(cap, self.storage.size // SECTOR)
+        read_only = self.has_offered(F_RO)
+        cached = self._loop_cache
+        if cached is None or cached[0]() is not ring:
+            # chosen once per queue (a weak reference: an old queue must not
+            # keep guest memory mapped)
+            loops, fd = blk_loops(), self.storage.fileno()
+            use = loops is not None and fd is not None and type(ring.memory) is MemoryMap
+            cached = self._loop_cache = (weakref.ref(ring), loops if use else None, fd)
+        loops = cached[1]
+        if loops is not None:
+            return loops.serve_blk(ring.memory._regions, ring.batch.chains, ring.batch.segs,
+                                   index, seg, count, cached[2], limit, read_only, LOOP_CONSTS)
+        return self._serve_three(ring, index, seg, count, limit, read_only)
+
+    def _serve_three(self, ring, index: int, s: int, count: int, limit: int,
+                     read_only: bool) -> tuple[int, int]:
+        """The Python twin of blk_loops.c's serve_blk, rule for rule."""
+        batch = ring.batch
+        memory = ring.memory
+        records, segs = batch.chains, batch.segs
+        while index < count:
+            if POPPED.unpack_from(records, POPPED.size * index)[1] != 3:
+                break
+            (ha, hl, hf), (da, dl, df), (sa, sl, sf) = (SEG.unpack_from(segs, SEG.size * (s + k))
+                                                        for k in range(3))
+            if hf & SEG_WRITABLE or hl != HEADER.size or not sf & SEG_WRITABLE or sl != 1 or not dl:
+                break
+            if not (memory.contains(ha, hl) and memory.contains(da, dl) and memory.contains(sa, 1)):
+                break
+            rtype, _reserved, sector = HEADER.unpack(memory.read(ha, HEADER.size))
+            reads = df & SEG_WRITABLE       # a read request: the device writes the data
+            if not (rtype == T_IN and reads or rtype == T_OUT and not reads):
+                break
+            written = 1
+            if (rtype == T_OUT and read_only or dl % SECTOR or sector > limit
+                    or dl // SECTOR > limit - sector):
+                status = S_IOERR
+            else:
+                view = memory.translate(da, dl)
+                try:
+                    n = (self.storage.readinto if reads else self.storage.write_from)(
+                        sector * SECTOR, [view])
+                except OSError:
+                    break                   # handle() records the error
+                status = S_OK
+                written += n if reads else 0
+            memory.write(sa, bytes((status,)))
+            batch.set_written(index, written)
+            index += 1
+            s += 3
+        return index, s
+
+
+# what blk_loops.c is told of the block device (its one home is here)
+LOOP_CONSTS = (SECTOR, T_IN, T_OUT, S_OK, S_IOERR, HEADER.size)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from device_ref.device.features import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK,
@@ -118,6 +119,7 @@ class VirtioDriver:
         self.status_log: list[int] = []
         self._tokens = itertools.count(1)
         self._generation = None
+        self._held: set[int] | None = None     # queues to kick at the end of kicks_held
         # An optional buffer-protection layer (device_ref.qenc): it installs
         # keys before DRIVER_OK, seals each request and opens each completion.
         self.buffer_layer = None
@@ -442,9 +444,30 @@ class VirtioDriver:
         return req
 
     def _kick(self, queue: int) -> None:
-        """Notify the device (the ring asked for it), counted where it is sent."""
+        """Notify the device (the ring asked for it), counted where it is sent;
+        inside ``kicks_held`` the kick waits for the end of the block."""
+        if self._held is not None:
+            self._held.add(queue)
+            return
         self.counters.kicks += 1
         self.t.notify(queue)
+
+    @contextmanager
+    def kicks_held(self):
+        """Submit several requests and kick each queue that asked for it once,
+        at the end: the device then finds them together (a batch), as a
+        driver that keeps a queue full hands them over."""
+        if self._held is not None:          # nested: the outer block kicks
+            yield
+            return
+        self._held = set()
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            if self.state == "ready":
+                for queue in sorted(held):
+                    self._kick(queue)
 
     def take_raw(self, queue: int):
         """Hand ``queue`` to the raw layer (``raw.RawSplit`` / ``raw.RawPacked``).
@@ -480,7 +503,7 @@ class VirtioDriver:
         return self.queues[queue].config
 
     # -- completion -------------------------------------------------------------
-    def _collect(self, qs: _Queue) -> int:
+    def _collect(self, qs: _Queue, done: list | None = None) -> int:
         try:
             items = qs.ring.collect()
         except RingError as exc:
@@ -503,6 +526,8 @@ class VirtioDriver:
                 self.dma.free(a)
             req.allocs = []
             req.done = True
+            if done is not None:
+                done.append(req)
         self.counters.completions += len(items)
         return len(items)
 
@@ -513,12 +538,30 @@ class VirtioDriver:
 
     def wait(self, req: Request, timeout: float | None = None) -> Request:
         """Block until ``req`` completes; raise the DeviceError that stopped it."""
+        self._wait_until(lambda: req.done, req.queue, f"request {req.token} on queue {req.queue}",
+                         timeout)
+        if req.error is not None:
+            raise detached(req.error)
+        return req
+
+    def wait_any(self, queue: int = 0, timeout: float | None = None) -> list[Request]:
+        """Block until requests on ``queue`` complete (at least one); return
+        those collected, in completion order, for a caller that submits anew
+        as completions arrive. A request's error is on the request."""
+        if not self._safe_queue(queue).inflight:
+            raise DriverError(f"nothing in flight on queue {queue}")
+        done: list[Request] = []
+        self._wait_until(lambda: bool(done), queue, f"any request on queue {queue}", timeout, done)
+        return done
+
+    def _wait_until(self, finished, queue: int, what: str, timeout: float | None,
+                    done: list | None = None) -> None:
         deadline = time.monotonic() + (self.opts.timeout if timeout is None else timeout)
         quiet = 0
-        while not req.done:
+        while not finished():
             self._require_ready()
-            qs = self.queues[req.queue]
-            if self._collect(qs) or req.done:
+            qs = self.queues[queue]
+            if self._collect(qs, done) or finished():
                 continue
             if qs.ring.enable_interrupts():
                 continue  # used buffers arrived while we were enabling
@@ -526,8 +569,7 @@ class VirtioDriver:
             if left <= 0:
                 if self.t.read_status() & DEVICE_NEEDS_RESET:
                     self._fail(DeviceNeedsReset("device set DEVICE_NEEDS_RESET"))
-                self._fail(RequestTimeout(f"request {req.token} on queue {req.queue} "
-                                          f"not completed in time"))
+                self._fail(RequestTimeout(f"{what} not completed in time"))
             irq = self.t.wait_interrupts(left)
             nq = sum(irq.queues.values())
             self.counters.queue_interrupts += nq
@@ -535,15 +577,12 @@ class VirtioDriver:
             spurious = nq
             if irq.config:
                 spurious += self._config_changed(irq.config)
-            if sum(self._collect(q) for q in self.queues if not q.owner):
+            if sum(self._collect(q, done if q is qs else None) for q in self.queues if not q.owner):
                 quiet = 0
             else:
                 quiet += spurious
                 if quiet > self.opts.storm_limit:
                     self._fail(NotificationStorm(f"{quiet} interrupts without a used buffer"))
-        if req.error is not None:
-            raise detached(req.error)
-        return req
 
     def _config_changed(self, count: int) -> int:
         """Handle config interrupts; returns how many looked spurious."""

@@ -75,6 +75,23 @@ class PlainChain:
         offset = max(offset, 0)
         return self._readable[offset:offset + max(length, 0)]
 
+    def read_views(self, offset: int, length: int) -> list[memoryview]:
+        view = self.read_view(offset, length)
+        return [view] if len(view) else []
+
+    def write_views(self, offset: int, length: int) -> list[memoryview]:
+        """The area from ``offset`` for a device type to fill in place; its
+        bytes are zeroed first, so what the device type leaves unwritten is
+        sealed as zero, as with ``write``. ``written`` is the caller's to report."""
+        n = max(0, min(length, self.writable_len - offset))
+        if not n or offset < 0:
+            return []
+        if offset + n > self._defined:
+            start = min(self._defined, offset)
+            self.area[start:offset + n] = bytes(offset + n - start)
+            self._defined = offset + n
+        return [self.area[offset:offset + n]]
+
     def write(self, offset: int, data: bytes) -> int:
         n = max(0, min(len(data), self.writable_len - offset))
         if n and offset >= 0:

@@ -1,6 +1,7 @@
 """Choosing between the C core and the pure-Python twin."""
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -29,12 +30,13 @@ def c_stale() -> bool:
     from . import _ring_c
     if _ring_c.ffi.string(_ring_c.lib.ring_source_id()).decode() != source_id():
         return True
-    try:
-        from . import _pair_loops
-        if getattr(_pair_loops, "SOURCE_ID", None) != glue_source_id("pair_loops.c"):
+    for name in ("pair_loops", "blk_loops"):
+        try:
+            loops = importlib.import_module(f"{__package__}._{name}")
+        except ImportError:
+            continue        # not built: the Python loops run
+        if getattr(loops, "SOURCE_ID", None) != glue_source_id(f"{name}.c"):
             return True
-    except ImportError:
-        pass                # not built: the Python loops run
     try:
         from . import _ring_glue
     except ImportError:
@@ -52,6 +54,17 @@ def pair_loops() -> Any:
     except ImportError:
         return None
     return _pair_loops
+
+
+def blk_loops() -> Any:
+    """The block device's C loop (blk_loops.c), or None, as ``pair_loops``."""
+    if default_backend() != "c":
+        return None
+    try:
+        from . import _blk_loops
+    except ImportError:
+        return None
+    return _blk_loops
 
 
 def available_backends() -> list[str]:

@@ -388,6 +388,8 @@ class HQueue:
                 raise RingViolation(f"used descriptor at slot {self.used_pos} carries id {bid}, which "
                              f"is not in flight (queue {self.index})",
                              "used ids the driver made available")
+            if not flags & DESC_F_WRITE:
+                length = 0      # the length of a used descriptor without WRITE is reserved: ignored
             done = self._take(bid, length)
             slots = self._slots_of(buf) if self.cfg.in_order else len(buf.slots)
             self.used_snapshots[self.used_pos] = raw

@@ -26,108 +26,14 @@
 #include <string.h>
 
 #include "ring.h"
+#include "guest_regions.h"
 
 #define TAG_LEN 16
 #define TO_DEVICE 0
 #define TO_DRIVER 1
 #define SEG_WRITABLE 1u
 
-static PyObject *s_gpa, *s_size, *s_view, *s_addr, *s_length, *s_counter;
-
-/* ---- guest memory ----------------------------------------------------- */
-
-typedef struct {
-    uint64_t gpa, size;
-    uint8_t *host;
-    PyObject *view;             /* the region's memoryview (new reference) */
-    Py_buffer buf;
-} region_t;
-
-typedef struct {
-    region_t *r;
-    Py_ssize_t n;
-} regions_t;
-
-static void regions_release(regions_t *m)
-{
-    for (Py_ssize_t i = 0; i < m->n; i++) {
-        PyBuffer_Release(&m->r[i].buf);
-        Py_DECREF(m->r[i].view);
-    }
-    PyMem_Free(m->r);
-    m->r = NULL;
-    m->n = 0;
-}
-
-static int get_u64(PyObject *obj, PyObject *name, uint64_t *out)
-{
-    PyObject *v = PyObject_GetAttr(obj, name);
-    if (!v)
-        return -1;
-    *out = PyLong_AsUnsignedLongLong(v);
-    Py_DECREF(v);
-    return (*out == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
-}
-
-/* `list`: GuestMemory._regions, Region objects with gpa, size and view */
-static int regions_get(PyObject *list, regions_t *m)
-{
-    m->n = 0;
-    if (!PyList_Check(list)) {
-        PyErr_SetString(PyExc_TypeError, "regions must be a list");
-        return -1;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(list);
-    m->r = PyMem_Calloc(n ? n : 1, sizeof(region_t));
-    if (!m->r) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *reg = PyList_GET_ITEM(list, i);
-        region_t *r = &m->r[i];
-        if (get_u64(reg, s_gpa, &r->gpa) < 0 || get_u64(reg, s_size, &r->size) < 0)
-            goto fail;
-        r->view = PyObject_GetAttr(reg, s_view);
-        if (!r->view)
-            goto fail;
-        if (PyObject_GetBuffer(r->view, &r->buf, PyBUF_WRITABLE) < 0) {
-            Py_CLEAR(r->view);
-            goto fail;
-        }
-        if ((uint64_t)r->buf.len < r->size) {
-            PyBuffer_Release(&r->buf);
-            Py_CLEAR(r->view);
-            PyErr_SetString(PyExc_ValueError, "region view shorter than its size");
-            goto fail;
-        }
-        r->host = r->buf.buf;
-        m->n = i + 1;
-    }
-    return 0;
-fail:
-    regions_release(m);
-    return -1;
-}
-
-/* the region holding [gpa, gpa+len), and the offset in it; NULL if none */
-static region_t *regions_find(const regions_t *m, uint64_t gpa, uint64_t len, uint64_t *off)
-{
-    for (Py_ssize_t i = 0; i < m->n; i++) {
-        region_t *r = &m->r[i];
-        if (gpa >= r->gpa && len <= r->size && gpa - r->gpa <= r->size - len) {
-            *off = gpa - r->gpa;
-            return r;
-        }
-    }
-    return NULL;
-}
-
-/* a memoryview of [off, off+len) of region r: what translate() returns */
-static PyObject *region_slice(region_t *r, uint64_t off, uint64_t len)
-{
-    return PySequence_GetSlice(r->view, (Py_ssize_t)off, (Py_ssize_t)(off + len));
-}
+static PyObject *s_addr, *s_length, *s_counter;
 
 /* ---- nonces and associated data (device_ref/qenc/nonce.py) ------------- */
 
@@ -947,24 +853,14 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__pair_loops(void)
 {
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return NULL
-    INTERN(s_gpa, "gpa");
-    INTERN(s_size, "size");
-    INTERN(s_view, "view");
     INTERN(s_addr, "addr");
     INTERN(s_length, "length");
     INTERN(s_counter, "counter");
 #undef INTERN
     if (PyType_Ready(&window_type) < 0)
         return NULL;
-    PyObject *mod = PyModule_Create(&module);
-    if (!mod)
-        return NULL;
 #ifndef PAIRS_SOURCE_ID
 #define PAIRS_SOURCE_ID "unknown"
 #endif
-    if (PyModule_AddStringConstant(mod, "SOURCE_ID", PAIRS_SOURCE_ID) < 0) {
-        Py_DECREF(mod);
-        return NULL;
-    }
-    return mod;
+    return loops_module(&module, PAIRS_SOURCE_ID);
 }

@@ -931,6 +931,93 @@ split_push_t(ring_queue *q, const struct ring_popped *items, uint32_t n, int fil
     }
 }
 
+/*
+ * The common split push (one used entry per buffer, a batch of at most
+ * FOLD_MAX) with its checks folded into the writing loop: one pass, where
+ * check_push and the writer made two. Each entry is checked as it is
+ * written, past the used index, where the driver does not look yet; on a
+ * bad entry the entries written so far get their old bytes back and their
+ * buffers their in-flight mark, so, as with check_push, the ring memory is
+ * as it was and nothing is published.
+ */
+#define FOLD_MAX 256u
+
+static inline __attribute__((always_inline)) int
+split_push_folded_t(ring_queue *q, const struct ring_popped *items, uint32_t n, const int fill,
+                    const int in_order)
+{
+    const uint32_t size = q->size, mask = size - 1;
+    uint8_t *const ring = q->dev + 4;
+    struct meta *const m = q->m;
+    const uint16_t old = q->used_idx;
+    uint64_t saved[FOLD_MAX];
+    int e = RING_OK;
+    uint32_t k;
+    for (k = 0; k < n; k++) {
+        const uint32_t id = items[k].id;
+        if (UNLIKELY(id >= size || m[id].infl != 1)) {
+            e = RING_E_PUSH_UNKNOWN_ID;     /* also a repeat: its mark is gone */
+            break;
+        }
+        if (in_order && UNLIKELY(fifo_at(&q->order, k) != id)) {
+            e = RING_E_PUSH_OUT_OF_ORDER;
+            break;
+        }
+        const uint32_t len = fill ? m[id].wlen : items[k].written;
+        if (!fill && UNLIKELY(len > m[id].wlen)) {
+            e = RING_E_BAD_REQUEST;
+            break;
+        }
+        uint8_t *const el = ring + 8u * ((uint16_t)(old + k) & mask);
+        memcpy(&saved[k], el, 8);
+        /* id and length in one store (little-endian host) */
+        const uint64_t v = id | (uint64_t)len << 32;
+        memcpy(el, &v, 8);
+        m[id].infl = 0;
+    }
+    if (UNLIKELY(e)) {
+        for (uint32_t j = 0; j < k; j++) {
+            memcpy(ring + 8u * ((uint16_t)(old + j) & mask), &saved[j], 8);
+            m[items[j].id].infl = 1;
+        }
+        return e;
+    }
+    if (in_order) {   /* the n oldest in-flight buffers, just checked: drop them at once */
+        struct fifo *f = &q->order;
+        f->head += n;
+        if (f->head >= f->cap)
+            f->head -= f->cap;
+        f->count -= n;
+        f->head_seq += n;
+    }
+    return RING_OK;
+}
+
+static void split_publish(ring_queue *q, uint16_t old, uint32_t n, int *notify)
+{
+    q->outstanding -= n;
+    q->used_idx = (uint16_t)(old + n);
+    RELEASE();
+    st16(q->dev + 2, q->used_idx);
+    FULL();
+    if (q->event_idx)
+        *notify = need_event(ld16(q->drv + 4 + 2u * q->size), q->used_idx, old);
+    else
+        *notify = !(ld16(q->drv) & 1);
+}
+
+static int split_push_folded(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
+                             int *notify)
+{
+    const uint16_t old = q->used_idx;
+    int e = q->in_order ? split_push_folded_t(q, items, n, fill, 1)
+          : fill ? split_push_folded_t(q, items, n, 1, 0) : split_push_folded_t(q, items, n, 0, 0);
+    if (e)
+        return e;
+    split_publish(q, old, n, notify);
+    return RING_OK;
+}
+
 static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n, int fill,
                       int coalesce, int *notify)
 {
@@ -941,15 +1028,7 @@ static int split_push(ring_queue *q, const struct ring_popped *items, uint32_t n
         split_push_t(q, items, n, 1, 0, 0);
     else
         split_push_t(q, items, n, 0, 0, 0);
-    q->outstanding -= n;
-    q->used_idx = (uint16_t)(old + n);
-    RELEASE();
-    st16(q->dev + 2, q->used_idx);
-    FULL();
-    if (q->event_idx)
-        *notify = need_event(ld16(q->drv + 4 + 2u * q->size), q->used_idx, old);
-    else
-        *notify = !(ld16(q->drv) & 1);
+    split_publish(q, old, n, notify);
     return RING_OK;
 }
 
@@ -1542,6 +1621,8 @@ int ring_dev_push(ring_queue *q, const struct ring_popped *items, uint32_t n, in
         return RING_OK;
     if (coalesce && !q->in_order)
         return RING_E_BAD_REQUEST;
+    if (!q->packed && !coalesce && n <= FOLD_MAX)
+        return split_push_folded(q, items, n, fill, notify);
     int e = check_push(q, items, n, fill);
     if (e)
         return e;

@@ -16,6 +16,14 @@ def source_id() -> str:
     return h.hexdigest()[:16]
 
 
+# what each extension's source includes beside the ring core's header
+LOOP_HEADERS = {"pair_loops.c": ("guest_regions.h",), "blk_loops.c": ("guest_regions.h",)}
+
+
 def glue_source_id(name: str = "ring_glue.c") -> str:
-    """Hash of ring_glue.c (or pair_loops.c), as setup.py compiles it in."""
-    return hashlib.sha256((HERE / name).read_bytes()).hexdigest()[:16]
+    """Hash of ring_glue.c (or a loop file with the headers it includes),
+    as setup.py compiles it in."""
+    h = hashlib.sha256()
+    for part in (name, *LOOP_HEADERS.get(name, ())):
+        h.update((HERE / part).read_bytes())
+    return h.hexdigest()[:16]

@@ -24,6 +24,10 @@ class FlatMemory:
         assert 0 <= addr and addr + len(data) <= len(self.data)
         self.data[addr:addr + len(data)] = data
 
+    def translate(self, addr, n):
+        assert 0 <= addr and addr + n <= len(self.data)
+        return memoryview(self.data)[addr:addr + n]
+
 
 def request(mem, rtype, sector, out_data=b"", in_len=0, header_split=(16,), status_at=0x8000):
     """Lay a request out in memory; return segments."""

@@ -1,8 +1,10 @@
 """The C code built with -fsanitize=address,undefined: the ring core run
 over the ring tests (layouts, hostile rings, hostile devices, random and
-corrupted operation sequences), and the call glue and pair loops run over
+corrupted operation sequences), the call glue and pair loops run over
 the stream and pair-loop tests (every protection mode, tampered replies,
-ciphers that keep what they are lent). Any sanitizer report fails the run."""
+ciphers that keep what they are lent), and the call glue and the block
+device's loop over its byte-for-byte and end-to-end tests. Any sanitizer
+report fails the run."""
 from __future__ import annotations
 
 import os
@@ -104,17 +106,20 @@ def test_c_core_under_asan_and_ubsan(tmp_path):
 
 
 @pytest.mark.slow
-def test_pair_loops_and_call_glue_under_asan_and_ubsan(tmp_path):
+@pytest.mark.parametrize("loops,source,macro,tests", [
+    ("pair_loops", "pair_loops.c", "PAIRS_SOURCE_ID", ("test_pair_loops.py", "test_stream.py")),
+    ("blk_loops", "blk_loops.c", "BLK_SOURCE_ID", ("test_blk_loops.py", "test_end_to_end.py")),
+])
+def test_loops_and_call_glue_under_asan_and_ubsan(tmp_path, loops, source, macro, tests):
     pkg_dir = _sanitized_core(tmp_path)
-    _sanitized_extension(pkg_dir, "_pair_loops", "pair_loops.c", "PAIRS_SOURCE_ID")
+    _sanitized_extension(pkg_dir, f"_{loops}", source, macro)
     _sanitized_extension(pkg_dir, "_ring_glue", "ring_glue.c", "GLUE_SOURCE_ID")
-    tests = REPO / "tests" / "device"
-    out = _run_sanitized(tmp_path, pkg_dir, ["_ring_c", "_pair_loops", "_ring_glue"], f"""
-        from device_ref.ring.backend import c_stale, pair_loops
-        assert pair_loops() is not None and not c_stale()
+    paths = [str(REPO / "tests" / "device" / t) for t in tests]
+    out = _run_sanitized(tmp_path, pkg_dir, ["_ring_c", f"_{loops}", "_ring_glue"], f"""
+        from device_ref.ring.backend import c_stale, {loops}
+        assert {loops}() is not None and not c_stale()
         import pytest
-        code = pytest.main([{str(tests / 'test_pair_loops.py')!r}, {str(tests / 'test_stream.py')!r},
-                            "-q", "-p", "no:cacheprovider", "-x"])
+        code = pytest.main([*{paths!r}, "-q", "-p", "no:cacheprovider", "-x"])
         """)
     print(out[-400:])
 

@@ -12,7 +12,7 @@ import pytest
 
 from device_ref.ring import RingError, RingErrorCode, Segment, place_rings, ring_areas
 
-from .rig import make_rig
+from .rig import BASE, make_rig
 
 DESC, AVAIL, USED = 0x100000, 0x100040, 0x100050
 
@@ -192,6 +192,36 @@ def test_push_caller_errors_leave_ring_alone(backend):
         assert e.value.code == code
     assert r.u16(USED + 2) == 0 and r.dev.error is None
     assert r.dev.push(a.id, 16) is True
+
+
+@pytest.mark.parametrize("in_order", [False, True])
+def test_a_bad_entry_late_in_a_push_batch_leaves_the_used_ring_as_it_was(backend, in_order):
+    # the checks run as the entries are written (C core): the entries before
+    # the bad one must get their old bytes back, and nothing be published
+    r = make_rig(backend, "split", size=8, in_order=in_order)
+    for t in range(4):
+        r.drv.add([(0x101000, 8)], [(0x102000, 16)], token=t)
+    chains = [r.dev.pop() for _ in range(4)]
+    ids = [c.id for c in chains]
+    used = r.cfg.device - BASE
+    used_area = slice(used, used + 6 + 8 * 8)
+    r.buf[used_area.start + 4:used_area.stop] = bytes(range(8 * 8 + 2))   # old bytes to keep
+    before = bytes(r.buf[used_area])
+    for batch, code in (([(ids[0], 16), (ids[1], 4), (ids[0], 0)], RingErrorCode.PUSH_UNKNOWN_ID),
+                        ([(ids[0], 16), (ids[1], 4), (ids[2], 17)], RingErrorCode.BAD_REQUEST),
+                        ([(ids[0], 1), (ids[1], 2), (ids[2], 3), (99, 0)], RingErrorCode.PUSH_UNKNOWN_ID),
+                        ([(ids[0], 1), (ids[2], 2)], RingErrorCode.PUSH_OUT_OF_ORDER if in_order
+                         else None)):
+        if code is None:
+            continue
+        with pytest.raises(RingError) as e:
+            r.dev.push_many(batch)
+        assert e.value.code == code
+        assert bytes(r.buf[used_area]) == before and r.dev.error is None
+    # every buffer is still in flight and pushes as usual
+    assert r.dev.push_many([(i, 16) for i in ids]) is True
+    assert r.u16(r.cfg.device + 2) == 4
+    assert sorted(r.drv.collect()) == [(t, 16) for t in range(4)]
 
 
 def test_device_start_index(backend):
