@@ -15,7 +15,7 @@ instead of its BAR.
 from __future__ import annotations
 
 from device_ref.transport import TransportError
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.driver_rules import RULES
 from device_ref.transports.layout_facts import MMIO_FACTS, PCI_FACTS, mmio_facts, pci_facts
 from device_ref.transports.mmio import MmioTransport

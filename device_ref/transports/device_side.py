@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from device_ref.device.features import FEATURES_OK
 from device_ref.ring.memory import GuestMemory as MemoryMap
 from device_ref.transport import DeviceBackend, QueueConfig, TransportError
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.bus import RamWindow
 from device_ref.transports.mmio import MmioTransport
 from device_ref.transports.pci import PciTransport

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.device_side import (MSIX_AT, PCI_CFG_AT, UNUSABLE_CAPS,
                                                VENDOR_DATA_AT, Access, _CAPS)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.mmio import MmioTransport
 from device_ref.transports.pci import PciConfigSpace, PciTransport, VirtioCap
 
-F_NOTIFICATION_DATA = 38
+F_NOTIFICATION_DATA = R.F_NOTIFICATION_DATA
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass, field
 
 from device_ref.transport import Interrupts, QueueConfig, TransportError
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.bus import RamWindow, RegisterBus
 from device_ref.transports.register_transport import RegisterTransport
 

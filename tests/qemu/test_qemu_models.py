@@ -19,7 +19,7 @@ from device_ref.driver.core import DriverOptions
 from device_ref.driver.rng import RngDriver
 from device_ref.qemu.machine import MachineSpec, QemuMachine
 from device_ref.transport import TransportError
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.layout_facts import bar_size, pci_facts
 
 pytestmark = pytest.mark.qemu_model

@@ -7,7 +7,7 @@ import pytest
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import DriverOptions
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.device_side import (MSIX_AT, PCI_CFG_AT, VENDOR_DATA_AT, Access,
                                                register_rig)
 from device_ref.transports.driver_rules import RULES, DeviceFacts, judge

@@ -14,7 +14,7 @@ from device_ref.driver.core import ALL, DriverOptions
 from device_ref.driver.errors import RequestTimeout
 from device_ref.driver.rng import RngDriver
 from device_ref.transport import TransportError
-from device_ref.transports import registers as R
+from device_ref import virtio_constants as R
 from device_ref.transports.device_side import TransportFaults, register_rig
 from device_ref.transports.pci import MSI_DATA
 
