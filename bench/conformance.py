@@ -1,6 +1,8 @@
 """CPU and wall time of the full conformance suite against the in-process
 reference device (`ref`) and against the reference vhost-user back-end
-(`device-ref serve` in another process), split and packed.
+(`device-ref serve` in another process), split and packed; with --qemu also
+the wall time against QEMU's own device models over PCI and MMIO (target
+under 30 s each, QEMU start-up included).
 
 Vectors come from `specc vectors spec/*.vspec` into a temp dir (or
 --vectors DIR). Prints, for one run of each: tests, verdict counts, CPU
@@ -11,7 +13,7 @@ process, and in under 4 s of CPU (harness and back-end together) over
 vhost-user. CPU time, not wall time, is judged: other processes sharing the
 machine lengthen the wall time, not the work.
 
-    .venv/bin/python bench/conformance.py [--vectors DIR] [--skip-vhost-user]
+    .venv/bin/python bench/conformance.py [--vectors DIR] [--skip-vhost-user] [--qemu]
 """
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ from conformance.vectors import load_suite  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 REF_CPU_TARGET = 2.0         # issue 23: in-process suite, CPU seconds
 VHOST_CPU_TARGET = 4.0       # issue 23: over vhost-user, harness + back-end CPU seconds
+QEMU_WALL_TARGET = 30.0      # issue 21: one QEMU model's full run, start-up included
+QEMU_MODELS = ("qemu-pci:virtio-blk-pci", "qemu-pci:virtio-rng-pci", "qemu-pci:virtio-net-pci",
+               "qemu-pci:virtio-serial-pci", "qemu-mmio:virtio-blk-device",
+               "qemu-mmio:virtio-rng-device", "qemu-mmio:virtio-blk-device,force-legacy=on")
 
 
 def make_vectors(out: Path) -> Path:
@@ -77,6 +83,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--vectors", help="vector directory (default: compile spec/*.vspec)")
     ap.add_argument("--skip-vhost-user", action="store_true")
+    ap.add_argument("--qemu", action="store_true",
+                    help="also time QEMU's device models (one QEMU per model and layout)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-conf-", dir="/tmp") as tmp:
         vectors = Path(args.vectors) if args.vectors else make_vectors(Path(tmp) / "vectors")
@@ -86,6 +94,11 @@ def main() -> int:
         print(f"machine: {machine()}")
         ref_s, ref_cpu, ref_v, ref_n = timed(suite, "ref")
         print(line("ref (in-process, blk+rng)", ref_s, f"{ref_cpu:6.2f} s", ref_v, ref_n))
+        if args.qemu:
+            for spec in QEMU_MODELS:
+                wall, qcpu, v, n = timed(suite, spec)
+                print(line(spec, wall, f"{qcpu:6.2f} s", v, n) +
+                      f"  wall / {QEMU_WALL_TARGET:g} s: {wall / QEMU_WALL_TARGET:.2f}")
         if args.skip_vhost_user:
             print(target("in-process suite CPU", ref_cpu, f"< {REF_CPU_TARGET:g} s",
                          ref_cpu < REF_CPU_TARGET, "{:.2f} s"))

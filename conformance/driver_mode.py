@@ -11,6 +11,8 @@ the checker does not cry wolf on a conforming one.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from device_ref.checking.device import CHECKED_PROPERTIES, checking_device
 from device_ref.checking.requirements import expectation_key
 from device_ref.devices.blk import BlkOptions, MemoryStorage
@@ -19,11 +21,13 @@ from device_ref.driver.core import DriverOptions
 from device_ref.driver.errors import DriverError
 from device_ref.driver.rng import RngDriver
 from device_ref.qenc import enable_device, enable_driver
-from device_ref.device.features import F_RING_PACKED, has
+from device_ref.device.features import F_RING_PACKED, F_RING_RESET, has
 from device_ref.devices.blk import F_FLUSH, ID_LEN, T_FLUSH, T_GET_ID
 from device_ref.driver.blk import header
 from device_ref.transport import TransportError
 from device_ref.transport_inproc import InProcTransport
+from device_ref.transports.device_side import InProcRig, register_rig
+from device_ref.transports.driver_rules import RULES, DeviceFacts, judge
 
 from conformance.adapters.base import DriverRig
 from conformance.names import STATUS_BITS, feature_bit
@@ -52,10 +56,15 @@ class DriverRun:
         self.layout = layout
         self.device_type = self.group.device_type or default_type or "blk"
         self.transport: InProcTransport | None = None
+        self.rig: InProcRig | None = None     # register-level transport (driver_registers)
         self.device = None
         self.driver = None
 
     def close(self) -> None:
+        if self.rig is not None:
+            self.rig.close()
+            self.rig = None
+            self.transport = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -103,6 +112,10 @@ class DriverRun:
                                   "the reference devices always describe theirs")
                 if bounce is None:
                     raise Skipped("needs a bounce region (run with ref, not ref:swiotlb=off)")
+        registers = any(step.verb == "driver_registers" for step in self.test.steps)
+        queue_reset = any(step.verb == "driver_queue_reset" for step in self.test.steps)
+        if registers:
+            bounce = None     # the register models describe no bounce region
         offer = ~0 if self.layout == "packed" else ~(1 << F_RING_PACKED)
         if self.device_type == "blk":
             self.device = checking_device("blk", MemoryStorage(DISK_SECTORS * 512),
@@ -111,6 +124,9 @@ class DriverRun:
             self.device = checking_device("rng", seed=RNG_SEED, bounce=bounce, offer=offer)
         else:
             raise Skipped(f"no checking device of type {self.device_type}")
+        if queue_reset:   # as the reference devices do (conformance/adapters/ref.py)
+            self.device.rules = replace(self.device.rules, offered=self.device.rules.offered
+                                        | 1 << F_RING_RESET)
         # Ask for and suppress notifications in turn; poll() after each request
         # finds what a quiet driver left, so notifies_when_asked and
         # quiet_when_suppressed are both judged.
@@ -128,7 +144,15 @@ class DriverRun:
                     raise Skipped(f"the checking {self.device_type} device does not offer {name}")
         if self.layout == "packed" and not has(self.device.device_features(), F_RING_PACKED):
             raise Skipped("the packed layout needs VIRTIO_F_RING_PACKED offered")
-        self.transport = InProcTransport(self.device, ram_size=RAM_SIZE, bounce_style=style)
+        if registers:
+            # judged on its register accesses: the in-process register models
+            # of the PCI / MMIO transports, logging every access
+            if qenc:
+                raise Skipped("the register models carry no queue encryption registers")
+            self.rig = register_rig(self.device, style, log=True)
+            self.transport = self.rig.transport
+        else:
+            self.transport = InProcTransport(self.device, ram_size=RAM_SIZE, bounce_style=style)
         cls = BlkDriver if self.device_type == "blk" else RngDriver
         self.driver = cls(self.transport, DriverOptions())
         if qenc:   # ... and the driver under test uses it
@@ -136,12 +160,15 @@ class DriverRun:
 
     # -- actions ---------------------------------------------------------------------
     def _action(self, step) -> None:
-        if step.verb != "driver_io":
+        if step.verb not in ("driver_io", "driver_queue_reset"):
             raise Skipped(f"{step.verb} is not a driver-mode step")
         drv = self.driver
         try:
             if drv.state != "ready":
                 drv.init()
+            if step.verb == "driver_queue_reset":
+                drv.reset_queue(0)
+                return
             workload(drv, self.device_type, int(step.args["count"]),
                      poll=lambda: self.device.poll(0))
         except (DriverError, TransportError) as exc:
@@ -171,6 +198,9 @@ class DriverRun:
                 if has(dev.negotiated, b) != (a["op"] == "has"):
                     raise Failed(f"accepted {dev.negotiated:#x}", f"accepted {a['op']} {name}")
             return
+        if step.verb == "driver_registers":
+            self._expect_registers(a["rule"])
+            return
         key = expectation_key(step.verb, a)
         if key not in CHECKED_PROPERTIES:
             raise Skipped(f"the checking device does not judge '{key}' (see docs/driver-check.md)")
@@ -179,6 +209,21 @@ class DriverRun:
             first = seen[0]
             raise Failed(f"{len(seen)} violation(s); first: {first.detail} {first.evidence}",
                          f"{key} throughout")
+
+
+    def _expect_registers(self, rule: str) -> None:
+        rig = self.rig
+        kind = RULES[rule][0]
+        if rig is None or kind not in ("any", rig.transport.kind):
+            raise Skipped(f"{rule} is a {kind} rule; the driver ran over "
+                          f"{rig.transport.kind if rig else 'no register model'}")
+        model = rig.model
+        facts = DeviceFacts(msix_vectors=getattr(model, "vectors", 0),
+                            queue_max={q: model.max_size(q) for q in range(len(model.queues))},
+                            packed=has(self.device.negotiated, F_RING_PACKED))
+        seen = judge(rule, rig.space.log or [], facts)
+        if seen:
+            raise Failed(f"{len(seen)} violation(s); first: {seen[0]}", f"{rule} throughout")
 
 
 def workload(drv, device_type: str, count: int, poll=None) -> None:

@@ -23,8 +23,11 @@ from device_ref.ring.errors import RingError
 from device_ref.qenc.device_side import F_QUEUE_ENCRYPTION, DeviceQenc
 from device_ref.transport import BounceRegion
 
+from device_ref.transports.device_side import TransportFaults
+
 from conformance.adapters.base import AdapterError, AdapterOptions
 from conformance.adapters.ref import DISK_SECTORS, RNG_SEED, RefAdapter
+from conformance.adapters.ref_registers import RegisterAdapter
 from device_ref.device.chain import ChainIO
 
 
@@ -355,6 +358,21 @@ class Mutant:
                           label=f"mutant:{self.name}")
 
 
+@dataclass(frozen=True)
+class TransportMutant:
+    """A reference device behind in-process PCI or MMIO registers that get
+    one transport rule wrong (``TransportFaults``)."""
+    name: str
+    breaks: str
+    kind: str                 # pci or mmio
+    faults: TransportFaults
+    doc: str
+
+    def adapter(self, opts: AdapterOptions | None = None) -> RegisterAdapter:
+        return RegisterAdapter(self.kind, opts or AdapterOptions(), self.faults,
+                               label=f"mutant:{self.name}")
+
+
 def _m(name: str, breaks: str, mixin: type, layer: type = DeviceQenc) -> Mutant:
     doc = (layer if mixin is _Plain else mixin).__doc__ or ""
     return Mutant(name, breaks, mixin, " ".join(doc.split()), layer)
@@ -380,10 +398,27 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("writes-descriptor-table", "base.split.dev.no-write-table", WritesDescriptorTable),
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
+    TransportMutant("ignores-queue-enable", "pci.dev.reset-queue-enable", "pci",
+                    TransportFaults(ignore_queue_enable=True),
+                    "PCI: writes of 1 to queue_enable are ignored; the queue never runs and "
+                    "queue_enable keeps reading 0."),
+    TransportMutant("odd-queue-size", "pci.dev.split-queue-size", "pci",
+                    TransportFaults(queue_size=100),
+                    "PCI: queue_size shows 100, not a power of 2, for every queue."),
+    TransportMutant("feature-select-alias", "pci.dev.device-feature-select", "pci",
+                    TransportFaults(feature_select_alias=True),
+                    "PCI: a feature select above 1 acts as 1 (device_feature repeats bits "
+                    "32-63), as QEMU 7.2's virtio-mmio does."),
+    TransportMutant("frozen-config-generation", "mmio.dev.config-generation", "mmio",
+                    TransportFaults(frozen_generation=True),
+                    "MMIO: ConfigGeneration stays 0 across configuration changes."),
+    TransportMutant("keeps-queue-ready-on-reset", "mmio.dev.reset-clears", "mmio",
+                    TransportFaults(keep_enable_on_reset=True),
+                    "MMIO: QueueReady still reads 1 after a device reset."),
 )
 
 
-def by_name(name: str) -> Mutant:
+def by_name(name: str) -> Mutant | TransportMutant:
     for m in MUTANTS:
         if m.name == name:
             return m

@@ -287,6 +287,14 @@ class DriverTransport(ABC):
         when the transport is not PCI and has no such list."""
         return None
 
+    def legacy_ring_align(self) -> int | None:
+        """None, or the alignment of a legacy queue block: a transport that
+        can only describe a split queue as one block (legacy virtio-mmio's
+        QueuePFN) says so here, and the driver lays each queue out as the
+        descriptor table at a multiple of it, the available ring right
+        after, and the used ring at the next multiple."""
+        return None
+
     def reset(self) -> None:
         """Reset the device and wait until it reports status 0."""
         self.write_status(0)

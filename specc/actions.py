@@ -24,6 +24,36 @@ COMPARATORS = ("==", "!=", "<", "<=", ">", ">=")
 EXPR_NAMES = ("region.start", "region.end", "region.size", "outside")
 
 
+# transport registers by name: PCI common configuration fields and the ISR
+# byte, then MMIO registers (the runtime keeps their offsets)
+TRANSPORT_REGISTERS = (
+    "device_feature_select", "device_feature", "driver_feature_select", "driver_feature",
+    "config_msix_vector", "num_queues", "device_status", "config_generation", "queue_select",
+    "queue_size", "queue_msix_vector", "queue_enable", "queue_notify_off", "queue_desc_lo",
+    "queue_desc_hi", "queue_driver_lo", "queue_driver_hi", "queue_device_lo",
+    "queue_device_hi", "queue_notify_data", "queue_reset", "isr", "pci_status",
+    "magic", "version", "device_id", "vendor_id", "device_features", "device_features_sel",
+    "driver_features", "driver_features_sel", "queue_sel", "queue_num_max", "queue_num",
+    "queue_ready", "queue_notify", "interrupt_status", "interrupt_ack", "status",
+    "queue_desc_low", "queue_desc_high", "queue_driver_low", "queue_driver_high",
+    "queue_device_low", "queue_device_high", "shm_sel", "shm_len_low", "shm_len_high",
+    "shm_base_low", "shm_base_high")
+DRIVER_REGISTER_RULES = (
+    "pci-read-only-fields", "pci-queue-size", "pci-configure-before-enable",
+    "pci-no-zero-enable", "pci-wait-reset", "pci-config-width", "pci-msix-in-table",
+    "pci-msix-verify", "pci-capabilities-untouched", "pci-notify-value", "pci-isr-with-msix",
+    "pci-cfg-window", "pci-ignores-unusable", "pci-vendor-data",
+    "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
+    "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
+    "queue-reset-wait", "mmio-init-sequence")
+QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
+LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
+                "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
+                "notify-multiplier", "notify-length", "notify-layout-data", "cap-len",
+                "shm-in-bar", "shm-unique-id",
+                "vendor-data", "msix-table-size", "pci-basics", "magic", "version")
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -280,6 +310,63 @@ _VERBS = (
          "holds what the runner put there: no plaintext was released and nothing written."),
     Verb("qenc_registers", EXPECTATION, (_p("what", "enum", "zero", positional=True),),
          "Every byte of the queue-encryption register block reads as zero."),
+    Verb("reg_write", ACTION,
+         (_p("reg", "enum", *TRANSPORT_REGISTERS), _p("value", "int"),
+          _p("queue", "enum", *QUEUE_CHOICES, optional=True),
+          _p("via", "enum", "direct", "window", optional=True)),
+         "PCI or MMIO: write a transport register by name (queue= selects a queue first; "
+         "via=window goes through the PCI configuration access capability). SKIP on other "
+         "transports or when this transport has no such register."),
+    Verb("reg_read", ACTION,
+         (_p("reg", "enum", *TRANSPORT_REGISTERS),
+          _p("queue", "enum", *QUEUE_CHOICES, optional=True),
+          _p("via", "enum", "direct", "window", optional=True)),
+         "PCI or MMIO: read a transport register and remember the value (expect reg_same / "
+         "reg_changed compare with it)."),
+    Verb("hold_interrupts", ACTION, (),
+         "PCI or MMIO: stop reading (and on MMIO acknowledging) the ISR status / "
+         "InterruptStatus while waiting, so what the device shows stays visible."),
+    Verb("msix_disable", ACTION, (),
+         "PCI: turn MSI-X off; interrupts are then the ISR status. SKIP without MSI-X."),
+    Verb("no_config_interrupt", EXPECTATION, (),
+         "No configuration change notification arrived."),
+    Verb("reg", EXPECTATION,
+         (_p("reg", "enum", *TRANSPORT_REGISTERS, positional=True),
+          _p("op", "enum", *COMPARATORS, "has", "lacks", positional=True),
+          _p("value", "int", positional=True),
+          _p("queue", "enum", *QUEUE_CHOICES, optional=True),
+          _p("via", "enum", "direct", "window", optional=True)),
+         "PCI or MMIO: a transport register compares so with value (has / lacks: every / no "
+         "bit of value is set)."),
+    Verb("reg_same", EXPECTATION,
+         (_p("reg", "enum", *TRANSPORT_REGISTERS, positional=True),
+          _p("queue", "enum", *QUEUE_CHOICES, optional=True),
+          _p("via", "enum", "direct", "window", optional=True)),
+         "The register reads what the last reg_read of it saw."),
+    Verb("reg_changed", EXPECTATION,
+         (_p("reg", "enum", *TRANSPORT_REGISTERS, positional=True),),
+         "The register reads something other than what the last reg_read of it saw."),
+    Verb("transport_layout", EXPECTATION,
+         (_p("fact", "enum", *LAYOUT_FACTS, positional=True),),
+         "PCI or MMIO: a layout rule holds (ids, capabilities present, aligned and long "
+         "enough, notify multiplier, MSI-X table size, MMIO magic and version); SKIP when the "
+         "rule's subject is absent (no shared memory capability, a legacy MMIO device)."),
+    Verb("queue_sizes", EXPECTATION,
+         (_p("what", "enum", "power_of_two_or_zero", positional=True),),
+         "PCI or MMIO: every queue's size, and that shown for one index past the last, is 0 "
+         "or a power of 2."),
+    Verb("msix_mapping", EXPECTATION,
+         (_p("what", "enum", "every_vector", "out_of_table", positional=True),),
+         "PCI with MSI-X: the configuration event and queue 0 map to every vector of the "
+         "table and read it back (every_vector), or a vector past the table reads back "
+         "NO_VECTOR (out_of_table)."),
+    Verb("driver_queue_reset", ACTION, (),
+         "Driver under test: reset the request queue alone (VIRTIO_F_RING_RESET, offered by "
+         "the checking device for this step) and set it up again."),
+    Verb("driver_registers", EXPECTATION,
+         (_p("rule", "enum", *DRIVER_REGISTER_RULES, positional=True),),
+         "Driver under test, over the in-process PCI or MMIO register model: no register "
+         "access it made breaks this transport rule."),
     Verb("pci_capability", EXPECTATION,
          (_p("cfg_type", "int"), _p("count", "int", optional=True),
           _p("min_length", "int", optional=True)),

@@ -52,6 +52,15 @@ class Session:
     close_hook: Callable[[], None] | None = None
     resize: Callable[[int], None] | None = None    # blk: grow/shrink the backing store
     alive: Callable[[], bool] | None = None        # out of process: is the device still there
+    # A device on a real bus (QEMU's models): a DMA to an address with no RAM
+    # behind it is not refused, the platform drops it, so "outside guest
+    # memory" is not something the device can be judged on.
+    bus_reaches_everything: bool = False
+    # Each notification and status read costs a round trip that stops the
+    # machine (QEMU through its gdbstub): tens of thousands of requests are
+    # out of reach of a run.
+    slow_notify: bool = False
+    legacy: bool = False       # a legacy interface (MMIO version 1): no VIRTIO_F_VERSION_1
 
     def gone(self) -> bool:
         """Whether the device has gone away (connection closed, process exited)."""

@@ -33,9 +33,11 @@ RNG_SEED = 1234
 DeviceFactory = Callable[[str, BounceRegion | None], object]
 
 
-def reference_device(device_type: str, bounce: BounceRegion | None):
-    """The unmodified reference device of a type, with queue encryption and,
-    since the in-process transport can reset one queue, VIRTIO_F_RING_RESET."""
+def reference_device(device_type: str, bounce: BounceRegion | None,
+                     queue_encryption: bool = True):
+    """The unmodified reference device of a type, with queue encryption (unless
+    told otherwise) and, since the in-process transports can reset one queue,
+    VIRTIO_F_RING_RESET."""
     if device_type == "blk":
         device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
     elif device_type == "rng":
@@ -43,7 +45,22 @@ def reference_device(device_type: str, bounce: BounceRegion | None):
     else:
         raise AdapterError(f"the reference devices are blk and rng, not {device_type}")
     device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET))
-    return enable_device(device).device
+    return enable_device(device).device if queue_encryption else device
+
+
+def storage_resizer(device) -> Callable[[int], None] | None:
+    """For a block device on memory storage: a function that changes its
+    capacity (sectors) while it runs, as a configuration change."""
+    if not isinstance(getattr(device, "storage", None), MemoryStorage):
+        return None
+
+    def resize(sectors: int) -> None:
+        st = device.storage
+        if sectors * 512 > st.size:
+            st.data.extend(bytes(sectors * 512 - st.size))
+        st.size = sectors * 512
+        device.resize(sectors)
+    return resize
 
 
 @dataclass
@@ -187,14 +204,7 @@ class RefAdapter(Adapter):
         if dtype == "blk":
             serial = getattr(getattr(device, "opts", None), "serial", None)
             expected_id = serial
-        resize = None
-        if dtype == "blk" and isinstance(getattr(device, "storage", None), MemoryStorage):
-            def resize(sectors: int, device=device) -> None:
-                st = device.storage
-                if sectors * 512 > st.size:
-                    st.data.extend(bytes(sectors * 512 - st.size))
-                st.size = sectors * 512
-                device.resize(sectors)
+        resize = storage_resizer(device) if dtype == "blk" else None
         return Session(transport=t, device_type=dtype, transport_kind=self.transport,
                        resize=resize,
                        bounce=self.bounce, watch=t.watch, expected_id=expected_id,

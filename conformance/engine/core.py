@@ -153,6 +153,8 @@ class Engine:
     upcoming: tuple[Step, ...] = ()
     # what the device was seen doing (for conditional verdicts)
     seen_needs_reset: bool = False
+    # transport registers by name, as reg_read last saw them (verbs/transport.py)
+    registers: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def start(cls, session: Session, layout: str, step_timeout: float = 2.0) -> "Engine":
@@ -216,7 +218,13 @@ class Engine:
         """Rings for queue ``q`` placed per ``where``, handed to the device and enabled."""
         areas = ring_areas(layout, size)
         addrs = []
-        for i, spec in enumerate((areas.desc, areas.driver, areas.device)):
+        legacy = self.t.legacy_ring_align()
+        if legacy and where != "straddling":
+            # legacy MMIO: one block, the used ring at the next boundary
+            used = -(-(areas.desc.size + areas.driver.size) // legacy) * legacy
+            base = self.areas_base(where, used + areas.device.size)
+            addrs = [base, base + areas.desc.size, base + used]
+        for i, spec in enumerate((areas.desc, areas.driver, areas.device) if not addrs else ()):
             # straddling: descriptors inside the region, the other areas outside
             here = where if where != "straddling" else ("inside" if i == 0 else "outside")
             addrs.append(self.areas_base(here, spec.size))
@@ -490,6 +498,9 @@ class Engine:
         """Outside the region: with VIRTIO_F_SWIOTLB negotiated, a 4 KiB guest
         RAM buffer filled with a canary; without it, outside all guest memory."""
         if not self.swiotlb:
+            if self.s.bus_reaches_everything:
+                raise Skipped("outside guest RAM is still a bus address here: the platform "
+                              "drops the access and the device cannot tell it from RAM")
             top = max(b + n for b, n in self.t.ram_ranges())
             if self.region is not None:
                 top = max(top, self.region.end)

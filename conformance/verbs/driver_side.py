@@ -14,6 +14,11 @@ def driver_io(e: Engine, count: int) -> None:
     raise Skipped(DRIVER_MODE)
 
 
+@action("driver_queue_reset")
+def driver_queue_reset(e: Engine) -> None:
+    raise Skipped(DRIVER_MODE)
+
+
 @expectation("accepted", op=TEXT, features=NAMES)
 def expect_accepted(e: Engine, op: str, features: list[str]) -> None:
     raise Skipped(DRIVER_MODE)

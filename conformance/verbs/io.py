@@ -51,14 +51,23 @@ def _run_batch(e: Engine, q, requests: list[tuple[list, Pending]], first: int) -
     del e.completions[mark:]       # judged: the tally keeps what expect io needs
 
 
+SLOW_LIMIT = 4096      # requests device_io makes over a slow_notify session
+
+
 @action("device_io", count=INT.range(1, MAX_REQUESTS), batch=INT.range(1, 4096).with_default(1))
 def device_io(e: Engine, count: int, batch: int = 1) -> None:
     if not e.running():
         raise Skipped("device_io before DRIVER_OK")
     if e.device_type not in ("blk", "rng"):
         raise Skipped(f"no ordinary request is defined for a {e.device_type} device")
+    if count > SLOW_LIMIT and e.s.slow_notify:
+        raise Skipped(f"{count} requests over this transport would take minutes: each "
+                      f"notification stops and resumes the machine")
     q = e.request_queue()
     e.io = IoTally()
+    # a batch never holds more requests than the queue has entries (QEMU's
+    # virtio-rng has 8): the rest would find the ring full before the kick
+    batch = max(1, min(batch, q.cfg.size))
     if e.device_type == "blk":
         cap = max(1, capacity(e))
         for start in range(0, count, batch):

@@ -217,14 +217,23 @@ class VirtioDriver:
             size = 1 << (size.bit_length() - 1)  # split rings need a power of two
         areas = ring_areas(self.layout, size)
         allocs = []
+        legacy = self.t.legacy_ring_align()
         try:
-            for spec in (areas.desc, areas.driver, areas.device):
-                allocs.append(self.dma.alloc(spec.size, spec.align))
+            if legacy and self.layout == SPLIT:
+                # one block: descriptors, available ring, used ring at the next boundary
+                used = -(-(areas.desc.size + areas.driver.size) // legacy) * legacy
+                block = self.dma.alloc(used + areas.device.size, legacy)
+                allocs.append(block)
+                addrs = (block.addr, block.addr + areas.desc.size, block.addr + used)
+            else:
+                for spec in (areas.desc, areas.driver, areas.device):
+                    allocs.append(self.dma.alloc(spec.size, spec.align))
+                addrs = tuple(a.addr for a in allocs)
         except PoolError:
             for a in allocs:
                 self.dma.free(a)
             raise
-        cfg = RingQueueConfig(self.layout, size, allocs[0].addr, allocs[1].addr, allocs[2].addr,
+        cfg = RingQueueConfig(self.layout, size, addrs[0], addrs[1], addrs[2],
                               event_idx=has(self.negotiated, F_EVENT_IDX),
                               indirect=has(self.negotiated, F_INDIRECT_DESC),
                               in_order=has(self.negotiated, F_IN_ORDER))

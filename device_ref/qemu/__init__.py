@@ -1,0 +1,1 @@
+"""QEMU driven from the host: gdbstub client, register bus, machine launcher."""
