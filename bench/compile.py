@@ -28,7 +28,7 @@ from specc.load import load_modules            # noqa: E402
 from specc.pipeline import check_files, summary_line  # noqa: E402
 
 SPEC = ROOT / "spec"
-_REQ = re.compile(r"(\breq\s+|@req\(|\balias\s+)([A-Za-z_][\w.\-]*[\w])")
+_REQ = re.compile(r"(\breq\s+|\bamend\s+statement\s+|@req\(|\balias\s+)([A-Za-z_][\w.\-]*[\w])")
 _MODULE = re.compile(r"^module\s+([A-Za-z_][\w.\-]*)", re.M)
 
 
@@ -36,7 +36,8 @@ _MODULE = re.compile(r"^module\s+([A-Za-z_][\w.\-]*)", re.M)
 class Declared:
     """What the proposals in spec/ declare, which every copy must rename:
     feature and constant names (with their bits and values), structures and
-    top-level sections (whose titles make the labels of their blocks)."""
+    top-level sections (whose titles make the labels of their blocks), and
+    bibliography entries."""
     names: tuple[str, ...]          # longest first, so no name is renamed inside another
     features: tuple[str, ...]
     constants: tuple[str, ...]
@@ -48,7 +49,8 @@ def declared_by_proposals(paths: list[str]) -> Declared:
     features = tuple(f.name for m in proposals for f in m.features)
     constants = tuple(c.name for m in proposals for c in m.constants)
     names = {*features, *constants, *(s.name for m in proposals for s in m.structs),
-             *(s.title for m in proposals for s in m.sections)}
+             *(s.title for m in proposals for s in m.sections),
+             *(r.name for m in proposals for r in m.references)}
     return Declared(tuple(sorted(names, key=len, reverse=True)), features, constants)
 
 

@@ -24,6 +24,7 @@ from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, op
 from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_RING_RESET,
                                         F_SWIOTLB, FAILED, FEATURES_OK, has)
 from device_ref.device.negotiation import FeatureRules, refusal
+from device_ref.device_types import SwiotlbNotAllowed, swiotlb_allowed
 from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, Segment
 from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
                                   TransportError)
@@ -68,6 +69,9 @@ class VirtioDevice(DeviceBackend):
                  rules: FeatureRules, config: bytes,
                  writable_config: tuple[tuple[int, int], ...] = (),
                  bounce: BounceRegion | None = None) -> None:
+        if has(rules.offered, F_SWIOTLB) and not swiotlb_allowed(device_id):
+            raise SwiotlbNotAllowed(f"device id {device_id} carries guest addresses in its requests "
+                             "and cannot offer VIRTIO_F_SWIOTLB (swiotlb.dev.device-types)")
         self._id = device_id
         self.rules = rules
         self._config_layout = config
