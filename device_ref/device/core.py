@@ -337,7 +337,14 @@ class VirtioDevice(DeviceBackend):
             set_written(i, self.handle(queue, io) if layer is None
                         else layer.serve(queue, io, self.handle))
         self.counters.requests += len(chains)
-        return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
+        return ring.push(self._coalesce())
+
+    def _coalesce(self) -> bool:
+        """One used entry per batch under IN_ORDER, when asked for; never with
+        a buffer-protection layer, whose replies each need their own used
+        length (qenc.dev.in-order-each)."""
+        return (self.coalesce_in_order and self.buffer_layer is None
+                and has(self.negotiated, F_IN_ORDER))
 
     def _serve_records(self, queue: int, ring: DeviceQueue, count: int, pair) -> bool:
         """``_serve_batch`` for a device type with ``handle_pair``, straight
@@ -375,7 +382,7 @@ class VirtioDevice(DeviceBackend):
             i += 1
             s += nseg
         self.counters.requests += count
-        return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
+        return ring.push(self._coalesce())
 
     def _pair_handler(self):
         """``handle_pair`` when this device type has one at least as derived

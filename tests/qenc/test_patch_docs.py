@@ -15,7 +15,7 @@ from tests.spec_trees import GIT_ENV, git
 
 QENC = ROOT / "spec" / "queue_encryption.vspec"
 SIGNOFF = "Ada Author <ada@author.test>"
-AREAS = ["content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
+AREAS = ["introduction", "content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
 
 
 def _apply(tree: Path, out: Path, tmp: Path, *extra: str) -> Path:
