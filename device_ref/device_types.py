@@ -184,3 +184,19 @@ def device_type(name_or_id: str | int) -> DeviceType:
             return device_type(int(key))
     known = ", ".join(f"{t.name} ({t.device_id})" for t in types.values())
     raise UnknownDeviceType(f"unknown device type {name_or_id!r}; known: {known}")
+
+
+# Device types whose requests hand the device guest addresses outside the
+# descriptors (page frame numbers, plugged memory ranges, resource backing
+# pages): bounce buffering cannot serve them, so the SWIOTLB proposal says
+# such a device does not offer VIRTIO_F_SWIOTLB (swiotlb.dev.device-types).
+SWIOTLB_EXCLUDED = ("balloon", "mem", "gpu")
+
+
+class SwiotlbNotAllowed(ValueError):
+    """A device of a type that carries guest addresses was asked to offer VIRTIO_F_SWIOTLB."""
+
+
+def swiotlb_allowed(device_id: int) -> bool:
+    """Whether a device of this id may offer VIRTIO_F_SWIOTLB."""
+    return all(device_type(name).device_id != device_id for name in SWIOTLB_EXCLUDED)

@@ -25,6 +25,7 @@ from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, op
 from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_RING_RESET,
                                         F_SWIOTLB, FAILED, FEATURES_OK, has)
 from device_ref.device.negotiation import FeatureRules, refusal
+from device_ref.device_types import SwiotlbNotAllowed, swiotlb_allowed
 from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, Segment
 from device_ref.transport import (BounceRegion, DeviceBackend, DeviceHost, QueueConfig,
                                   TransportError)
@@ -73,6 +74,9 @@ class VirtioDevice(DeviceBackend):
                  rules: FeatureRules, config: bytes,
                  writable_config: tuple[tuple[int, int], ...] = (),
                  bounce: BounceRegion | None = None) -> None:
+        if has(rules.offered, F_SWIOTLB) and not swiotlb_allowed(device_id):
+            raise SwiotlbNotAllowed(f"device id {device_id} carries guest addresses in its requests "
+                             "and cannot offer VIRTIO_F_SWIOTLB (swiotlb.dev.device-types)")
         self._id = device_id
         self.rules = rules
         self._config_layout = config
@@ -350,7 +354,14 @@ class VirtioDevice(DeviceBackend):
             set_written(i, self.handle(queue, io) if layer is None
                         else layer.serve(queue, io, self.handle))
         self.counters.requests += len(chains)
-        return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
+        return ring.push(self._coalesce())
+
+    def _coalesce(self) -> bool:
+        """One used entry per batch under IN_ORDER, when asked for; never with
+        a buffer-protection layer, whose replies each need their own used
+        length (qenc.dev.in-order-each)."""
+        return (self.coalesce_in_order and self.buffer_layer is None
+                and has(self.negotiated, F_IN_ORDER))
 
     def _serve_records(self, queue: int, ring: DeviceQueue, count: int, pair) -> bool:
         """``_serve_batch`` for a device type with ``handle_pair``, straight
@@ -388,7 +399,7 @@ class VirtioDevice(DeviceBackend):
             i += 1
             s += nseg
         self.counters.requests += count
-        return ring.push(self.coalesce_in_order and has(self.negotiated, F_IN_ORDER))
+        return ring.push(self._coalesce())
 
     def _pair_handler(self):
         """``handle_pair`` when this device type has one at least as derived

@@ -12,6 +12,7 @@ written, and the chain is used with length 0.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 from cryptography.exceptions import InvalidTag
@@ -24,6 +25,29 @@ from device_ref.qenc.nonce import COUNTER_LIMIT, TO_DEVICE, TO_DRIVER, nonce
 from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
 from device_ref.virtio_constants import F_QUEUE_ENCRYPTION, VIRTIO_PCI_CAP_QENC_CFG
 
+
+
+RECENT_KEYS = 64
+
+
+class RecentKeys:
+    """A set of key digests that keeps only the ``capacity`` latest added."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._digests: OrderedDict[bytes, None] = OrderedDict()
+
+    def __contains__(self, digest: bytes) -> bool:
+        return digest in self._digests
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def add(self, digest: bytes) -> None:
+        self._digests[digest] = None
+        self._digests.move_to_end(digest)
+        while len(self._digests) > self.capacity:
+            self._digests.popitem(last=False)
 
 
 @dataclass
@@ -124,9 +148,10 @@ class DeviceQenc:
         self.held: list[Commit] = []
         self.regs = RegisterBlock()
         self.ciphers: dict[int, QueueCipher] = {}
-        # Fingerprints of every key installed since the device was created:
-        # a key offered again (after a reset) would restart its counters.
-        self.seen_keys: set[bytes] = set()
+        # Digests of the last RECENT_KEYS keys installed (never the keys): a
+        # key offered again (after a reset) would restart its counters
+        # (qenc.dev.refuse-seen-key; bounded state, so only recent reuse).
+        self.seen_keys = RecentKeys(RECENT_KEYS)
         self.reopened: set[int] = set()   # queues reset alone, open for a new key
         self.rejected = 0
         self.nonce_log: list[tuple[bytes, bytes]] | None = [] if log_nonces else None

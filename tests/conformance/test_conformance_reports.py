@@ -36,7 +36,7 @@ def test_json_report_keeps_a_verdict_per_requirement_and_marks_critical(broken):
     assert req["clause"] == "Device Conformance" and req["keyword"] == "MUST NOT"
     assert doc["requirements"]["swiotlb.dev.inside-works"]["verdict"] == "PASS"
     # a statement no test of this run touched is listed without a verdict
-    assert doc["requirements"]["swiotlb.dev.access-platform"]["status"] == "untestable"
+    assert doc["requirements"]["swiotlb.mmio.dev.needs-region"]["status"] == "untestable"
     # the shape `specc docs --report` reads: results with requirement and verdict
     verdicts = {"PASS", "FAIL", "REJECT", "WEDGED", "SKIP"}
     assert all(r["verdict"] in verdicts and r["requirement"] for r in doc["results"])
@@ -74,7 +74,7 @@ def test_terminal_view_groups_by_clause_and_has_no_colour_when_asked(broken):
     assert "\x1b[" not in text
     assert "requirements by conformance clause:" in text and "summary by keyword:" in text
     assert "CRITICAL" in text and "result: FAILED" in text
-    assert "untestable statements" in text and "swiotlb.dev.access-platform" in text
+    assert "untestable statements" in text and "swiotlb.mmio.dev.needs-region" in text
 
 
 def test_terminal_view_opens_with_the_result_and_counts_and_lists_details_only_with_v(broken):
@@ -104,16 +104,16 @@ def test_missing_vectors_for_must_statements_are_named(suite, broken):
 def test_outdated_and_orphaned_vectors(suite):
     reqs = dict(suite.requirements())
     changed = reqs["swiotlb.dev.inside-works"]
-    current = {k: v for k, v in reqs.items() if k != "swiotlb.dev.rings-outside"}
+    current = {k: v for k, v in reqs.items() if k != "swiotlb.dev.reset-reoffer"}
     current["swiotlb.dev.inside-works"] = Requirement(**{**changed.__dict__,
                                                          "fingerprint": "0" * 16})
     run = run_suite(suite, parse_adapter("ref"),
                     RunOptions(layout="split", current=current,
-                               only=("swiotlb.dev.inside-works", "swiotlb.dev.rings-outside")))
+                               only=("swiotlb.dev.inside-works", "swiotlb.dev.reset-reoffer")))
     assert all(r.outdated and r.verdict is Verdict.SKIP for r in run.results)
     assert all(r.reason.startswith("OUTDATED") for r in run.results)
     report = build(suite, [run], current=current)
-    assert ("swiotlb:swiotlb.dev.rings-outside/rings-outside", "swiotlb.dev.rings-outside") \
+    assert ("swiotlb:swiotlb.dev.reset-reoffer/reoffer", "swiotlb.dev.reset-reoffer") \
         in report.coverage.orphans
     assert any("changed since the vector was made" in why for _k, why in report.coverage.outdated)
     assert report.coverage.statements["swiotlb.dev.inside-works"].status == "outdated"

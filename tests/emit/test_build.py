@@ -45,7 +45,7 @@ def test_build_with_a_tree_writes_the_series_per_proposal(tmp_path, mini_repo):
                  "--signoff", "Ada <ada@author.test>")
     assert proc.returncode == 0, proc.stderr
     patches = sorted((tmp_path / "out" / "patches" / "swiotlb").glob("*.patch"))
-    assert len(patches) == 6 and patches[0].name == "0000-cover-letter.patch"
+    assert len(patches) == 7 and patches[0].name == "0000-cover-letter.patch"
     # a second build over the same output replaces everything cleanly
     assert build(tmp_path, "spec", "-o", "out", "--spec-tree", str(mini_repo)).returncode == 0
 

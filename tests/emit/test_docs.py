@@ -74,7 +74,7 @@ def test_report_verdicts_appear_beside_statements(tmp_path: Path, swiotlb) -> No
     assert '<span class="verdict-fail">FAIL</span>' in box and "FAIL 1" in box and "PASS 1" in box
     box = html.split('id="swiotlb-rfb-dev-may-fail"', 1)[1].split("</div>", 1)[0]
     assert '<span class="verdict-reject">REJECT</span>' in box
-    box = html.split('id="swiotlb-dev-rings-outside"', 1)[1].split("</div>", 1)[0]
+    box = html.split('id="swiotlb-dev-reset-reoffer"', 1)[1].split("</div>", 1)[0]
     assert "not run" in box
     assert broken_links(out) == []
 

@@ -11,7 +11,7 @@ import pytest
 from tests.emit.conftest import SWIOTLB, specc
 from tests.spec_trees import GIT_ENV, git
 
-AREAS = ["content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
+AREAS = ["introduction", "content", "transport-pci", "transport-mmio", "transport-ccw", "conformance"]
 SIGNOFF = "Ada Author <ada@author.test>"
 
 
@@ -71,9 +71,9 @@ def test_series_applies_to_the_mini_tree(mini_repo: Path, tmp_path: Path) -> Non
     rfb = content[content.index("\\chapter{Reserved Feature Bits}"):]
     assert rfb.index("VIRTIO_F_SUSPEND(43)") < rfb.index("\\item[VIRTIO_F_SWIOTLB(44)]") \
         < rfb.index("\\end{description}")
-    body = patches[1].read_text()
+    body = patches[2].read_text()
     # the commit body is the author's "why content" prose, not a change list
-    assert "Subject: [PATCH 1/5] content: Add VIRTIO_F_SWIOTLB, I/O through" in body
+    assert "Subject: [PATCH 2/6] content: Add VIRTIO_F_SWIOTLB, I/O through" in body
     assert "A device emulated outside the guest's trust boundary" in body
     assert "This patch:" not in body
     ccw = (base / "transport-ccw.tex").read_text()
@@ -177,7 +177,7 @@ def test_every_prefix_of_the_swiotlb_series_builds(swiotlb_built, tmp_path: Path
     lines = proc.stdout.splitlines()
     # each XeLaTeX pass of each prefix is reported, and each prefix ends clean
     for k, area in enumerate(AREAS, 1):
-        mine = [ln for ln in lines if ln.startswith(f"patch {k}/5 ({area}): ")]
+        mine = [ln for ln in lines if ln.startswith(f"patch {k}/{len(AREAS)} ({area}): ")]
         passes = [ln for ln in mine if re.search(r"xelatex pass \d \(at most 3\): [\d.]+ s", ln)]
         assert len(passes) >= 2, mine
         assert passes[-1].endswith("no LaTeX warning"), mine
@@ -189,8 +189,8 @@ def test_every_prefix_of_the_swiotlb_series_builds(swiotlb_built, tmp_path: Path
     assert not (out / "virtio-v1.4-cs01.pdf").exists()
     # the patches that were built are the ones written, and they apply in order
     patches = sorted(out.glob("v2-*.patch"))
-    assert [re.search(r"^Subject: \[PATCH v2 (\d)/5\]", p.read_text(), re.M).group(1)
-            for p in patches] == ["0", "1", "2", "3", "4", "5"]
+    assert [re.search(r"^Subject: \[PATCH v2 (\d)/6\]", p.read_text(), re.M).group(1)
+            for p in patches] == ["0", "1", "2", "3", "4", "5", "6"]
     base = clean_clone(swiotlb_built.tree, tmp_path / "clean")
     subprocess.run(["git", "am", "-q", *map(str, patches[1:])], cwd=base, env=GIT_ENV,
                    check=True, capture_output=True)
@@ -203,18 +203,18 @@ def test_patch_one_refers_only_to_labels_the_tree_or_patch_one_has(upstream_tree
     assert patch(upstream_tree, out).returncode == 0
     patches = sorted(out.glob("*.patch"))
     base = clean_clone(upstream_tree, tmp_path / "clean")
-    subprocess.run(["git", "am", "-q", str(patches[1])], cwd=base, env=GIT_ENV, check=True,
-                   capture_output=True)
+    subprocess.run(["git", "am", "-q", str(patches[1]), str(patches[2])], cwd=base, env=GIT_ENV,
+                   check=True, capture_output=True)
     tex = "\n".join(p.read_text(errors="replace") for p in base.rglob("*.tex"))
     defined = set(re.findall(r"\\label\{([^}]*)\}", tex))
     defined |= {f"{r}normative:{p}" for r, p in
                 re.findall(r"\\(driver|device)normative\{[^}]*\}\{[^}]*\}\{([^}]*)\}", tex)}
-    added = "\n".join(ln[1:] for ln in patches[1].read_text().splitlines()
+    added = "\n".join(ln[1:] for ln in patches[2].read_text().splitlines()
                       if ln.startswith("+") and not ln.startswith("+++"))
     refs = set(re.findall(r"\\(?:name)?ref\{([^}]*)\}", added))
     assert refs and refs <= defined, refs - defined
-    # the paragraph that points at the PCI and MMIO sections came with patch 3
-    third = patches[3].read_text()
+    # the paragraph that points at the PCI and MMIO sections comes with patch 4 (MMIO)
+    third = patches[4].read_text()
     assert "content.tex" in third and "comes with this patch" in third
 
 
@@ -272,9 +272,9 @@ def test_version_threading_and_addresses(mini_repo: Path, tmp_path: Path) -> Non
                  "--cc", "Bea Reviewer <bea@reviewer.test>")
     assert proc.returncode == 0, proc.stderr
     patches = sorted(out.glob("*.patch"))
-    assert [p.name[:7] for p in patches] == [f"v2-000{i}" for i in range(6)]
+    assert [p.name[:7] for p in patches] == [f"v2-000{i}" for i in range(7)]
     cover = patches[0].read_text()
-    assert "Subject: [PATCH v2 0/5] VIRTIO_F_SWIOTLB" in cover
+    assert "Subject: [PATCH v2 0/6] VIRTIO_F_SWIOTLB" in cover
     assert "In-Reply-To: <rfc.0@author.test>" in cover
     assert "To: virtio-comment@lists.linux.dev" in cover
     assert "Cc: Bea Reviewer <bea@reviewer.test>" in cover
@@ -286,7 +286,7 @@ def test_version_threading_and_addresses(mini_repo: Path, tmp_path: Path) -> Non
     for p in patches[1:]:
         assert re.search(r"^In-Reply-To: " + re.escape(cover_id), p.read_text(), re.M | re.I)
     # each commit body is the author's "why"
-    assert "Channel I/O has no way to describe" in patches[4].read_text()
+    assert "Channel I/O has no way to describe" in patches[5].read_text()
 
 
 def test_other_list_replaces_the_default(mini_repo: Path, tmp_path: Path) -> None:

@@ -254,3 +254,16 @@ def test_driver_refuses_a_replayed_reply():
     finally:
         drv.shutdown()
         t.close()
+
+
+@pytest.mark.parametrize("value", [3, 0xffffffff])
+def test_reserved_algorithm_installs_nothing_and_needs_reset(value):
+    # qenc.dev.reserved-algorithm
+    from device_ref.qenc.registers import Commit
+    dev, dlayer, t, drv, storage = blk()
+    try:
+        dlayer._install(Commit(queue=0, enable=1, algorithm=value, key=os.urandom(32)), setup=True)
+        assert dev.status & DEVICE_NEEDS_RESET
+        assert 0 not in dlayer.ciphers
+    finally:
+        t.close()

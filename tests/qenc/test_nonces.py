@@ -55,3 +55,18 @@ def test_no_key_nonce_pair_repeats_across_100000_buffers_and_resets():
         assert dirs[1] == list(range(len(dirs[1])))
     assert (device_resets, queue_resets) == (3, 14)
     assert len(dlayer.seen_keys) == 1 + device_resets + queue_resets   # each installed once
+
+
+def test_seen_keys_are_bounded_to_the_latest_64_digests():
+    # qenc.dev.refuse-seen-key: bounded state, digests only
+    from device_ref.qenc.device_side import RECENT_KEYS, RecentKeys
+    keys = RecentKeys(RECENT_KEYS)
+    digests = [bytes([i]) * 32 for i in range(RECENT_KEYS + 1)]
+    for d in digests:
+        keys.add(d)
+    assert len(keys) == RECENT_KEYS
+    assert digests[0] not in keys            # the oldest is forgotten
+    assert all(d in keys for d in digests[1:])
+    keys.add(digests[1])                     # seen again: now the latest
+    keys.add(bytes([200]) * 32)
+    assert digests[1] in keys and digests[2] not in keys

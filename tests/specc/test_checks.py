@@ -155,5 +155,5 @@ def test_transport_block_listed_in_a_general_clause_is_a_warning(write):
     loaded = load([write("s.vspec", text)])
     diags = check_modules(loaded.modules)
     assert [d.severity for d in diags] == ["warning"]
-    assert "Virtio Over MMIO / Bounce buffer region' is in a MMIO transport section but listed in " \
+    assert "MMIO Device Discovery / Bounce Buffer Region' is in a MMIO transport section but listed in " \
            "clause 'Conformance / Device Conformance / PCI Device Conformance'" in diags[0].message

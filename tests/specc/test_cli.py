@@ -89,7 +89,8 @@ def test_ids_lists_fingerprints(specc):
     code, out, _ = specc("ids", *ALL)
     assert code == 0
     row = next(l for l in out.splitlines() if l.startswith("swiotlb.dev.no-access-outside\t"))
-    assert re.fullmatch(r"swiotlb\.dev\.no-access-outside\t[0-9a-f]{12}\tMUST NOT", row)
+    assert re.fullmatch(r"swiotlb\.dev\.no-access-outside\t[0-9a-f]{12}\tMUST NOT"
+                        r"  \(aliases: swiotlb\.dev\.rings-outside\)", row)
 
 
 def test_real_process_exit_codes_and_no_traceback(tmp_path):

@@ -60,7 +60,8 @@ def test_statement_keyword_condition_and_checks(swiotlb):
     assert st.keyword == "MUST NOT" and st.role == "device"
     assert st.condition.refs()[0].target == "VIRTIO_F_SWIOTLB"
     names = [c.name for c in st.checks]
-    assert names == ["outside-readable", "outside-writable", "straddles-end", "length-wraps"]
+    assert names == ["outside-readable", "outside-writable", "straddles-end", "length-wraps",
+                     "rings-outside", "rings-straddle"]
     straddle = st.checks[2]
     assert straddle.result == "invalid"
     assert [s.verb for s in straddle.preconditions] == ["device", "offered"]
