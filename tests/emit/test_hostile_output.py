@@ -110,6 +110,11 @@ def test_escaped_prose_renders_no_unsafe_link(text):
 WHY = "  A device emulated outside the guest's trust boundary should not need"
 
 
+def _content_patch(out):
+    """The content: patch of a series (the introduction: patch may come first)."""
+    return sorted(out.glob("0*-content-*.patch"))[0]
+
+
 def _swiotlb_with(tmp_path, old: str, new: str):
     text = SWIOTLB.read_text(encoding="utf-8")
     assert old in text
@@ -125,7 +130,7 @@ def test_a_commit_message_longer_than_one_argument_may_be_is_written(mini_repo, 
     proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "out"),
                  "--signoff", "Ada Author <ada@author.test>")
     assert proc.returncode == 0, proc.stderr[-500:]
-    first = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
+    first = _content_patch(tmp_path / "out").read_text(encoding="utf-8")
     assert "word19999" in first
 
 
@@ -171,7 +176,7 @@ def test_a_bit_from_the_open_future_range_moves_to_the_extensions(mini_repo, tmp
     proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(tmp_path / "out"),
                  "--signoff", "Ada Author <ada@author.test>")
     assert proc.returncode == 0, proc.stderr
-    content = sorted((tmp_path / "out").glob("0001-*.patch"))[0].read_text(encoding="utf-8")
+    content = _content_patch(tmp_path / "out").read_text(encoding="utf-8")
     assert f"+\\item[{future}]" in content
     assert f"43 and {bit}]" in content
 
@@ -194,7 +199,7 @@ def test_motivation_text_that_looks_like_a_diff_survives_git_am(mini_repo, tmp_p
     proc = specc("patch", str(src), "--spec-tree", str(mini_repo), "-o", str(out),
                  "--signoff", "Ada Author <ada@author.test>")
     assert proc.returncode == 0, proc.stderr
-    first = sorted(out.glob("0001-*.patch"))[0]
+    first = _content_patch(out)
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(mini_repo), str(clone)], check=True,
                    capture_output=True)
