@@ -153,6 +153,8 @@ class Engine:
     upcoming: tuple[Step, ...] = ()
     # what the device was seen doing (for conditional verdicts)
     seen_needs_reset: bool = False
+    # what an expectation that held learned on the way (said in a REJECT's reason)
+    remarks: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, session: Session, layout: str, step_timeout: float = 2.0) -> "Engine":
@@ -271,6 +273,10 @@ class Engine:
         specs = self.queue_specs() or []
         return next((f"{q.name} (queue {index})" for q in specs if q.index == index),
                     f"queue {index}")
+
+    def queue_spec(self, index: int) -> QueueSpec | None:
+        """The device-type data's description of queue ``index`` (None: not known)."""
+        return next((q for q in self.queue_specs() or [] if q.index == index), None)
 
     def hostile_queue(self) -> HQueue:
         """Where a hostile descriptor goes: the first queue whose buffers the
@@ -498,6 +504,35 @@ class Engine:
             self.outside_buf = self.ram.alloc(4096, 4096)
             self.t.memory.write(self.outside_buf, bytes([CANARY]) * 4096)
         return self.outside_buf
+
+    def offending_used(self, token: int) -> bool:
+        """Whether the device has used the hostile buffer ``token``."""
+        return token not in self.pending
+
+    def try_later_buffer(self, index: int) -> tuple[bool | None, str]:
+        """Make one ordinary request available on queue ``index`` and wait the
+        step timeout for it: (True, what) used; (False, what) never used, or
+        the device set DEVICE_NEEDS_RESET meanwhile; (None, why) none could be
+        tried (the type has no ordinary request, or it goes on another queue)."""
+        try:
+            parts, pending = self.ordinary_parts()
+        except Skipped as exc:
+            return None, exc.observed
+        q = next((x for x in self.queues if x.index == index), None)
+        if q is None or pending.queue != index:
+            return None, (f"the ordinary {self.device_type} request goes on "
+                          f"{self.queue_name(pending.queue)}, not on {self.queue_name(index)}")
+        token = self.submit(q, parts, pending, wait=False)
+        deadline = time.monotonic() + self.timeout
+        while token in self.pending and not self.needs_reset():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False, f"later buffer never used (waited {self.timeout:g} s)"
+            if not self.collect():
+                self.wait_interrupts(min(left, 0.05))
+        if token in self.pending:
+            return False, "later buffer never used (the device set DEVICE_NEEDS_RESET)"
+        return True, "a later ordinary buffer on it was used"
 
     def needs_reset(self) -> bool:
         """Whether the device has set DEVICE_NEEDS_RESET (remembered for the verdict)."""

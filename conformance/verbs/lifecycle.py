@@ -71,3 +71,29 @@ def expect_status(e: Engine, op: str, bits: list[str]) -> None:
         if present != (op == "has"):
             raise Failed(f"device status is {names.status_text(st)}",
                          f"status {op} {b}")
+
+
+@expectation("needs_reset_if_stuck")
+def expect_needs_reset_if_stuck(e: Engine) -> None:
+    """A device that cannot go on after a hostile buffer says so with
+    DEVICE_NEEDS_RESET; one whose queue still moves never reached that error
+    state, so it had nothing to signal (it refused the buffer and stayed usable)."""
+    if e.needs_reset():
+        return
+    if not e.offending:
+        raise Skipped("no hostile buffer was made available, so no queue had reason to stop")
+    e.collect()
+    token, index = e.offending[-1]
+    bad_used = e.offending_used(token)
+    moved, said = e.try_later_buffer(index)
+    if e.seen_needs_reset:
+        return      # it signalled while the later buffer waited
+    where = e.queue_name(index)
+    bad = "offending buffer " + ("used" if bad_used else "never used")
+    if moved or (moved is None and bad_used):
+        e.remarks.append(f"no error state: on {where} the {bad}; " +
+                         (said if moved else f"no later buffer tried ({said})"))
+        return
+    later = said if moved is False else f"no later buffer tried ({said})"
+    raise Failed(f"device status is {names.status_text(e.status())}; on {where}: {bad}; "
+                 f"{later}", "DEVICE_NEEDS_RESET set, or the queue going on")

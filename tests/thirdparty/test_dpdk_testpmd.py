@@ -72,11 +72,9 @@ def test_split_transmit_queue_stall_is_reported_with_its_evidence(dpdk_run):
         # the hostile descriptor went where the device looks without an outside event
         assert "transmitq1" in seen and "receiveq" not in seen, seen
         assert "never used" in seen and "DEVICE_NEEDS_RESET" in seen, seen
+        assert "offending buffer never used" in seen, seen
 
 
-@pytest.mark.xfail(strict=True, reason="the runner FAILs the SHOULD although testpmd used the "
-                   "bad descriptor on the packed ring and went on: it never entered an error "
-                   "state (engine: judge set-needs-reset by whether the queue still moves)")
 def test_packed_ring_that_skips_the_bad_descriptor_is_not_failed(dpdk_run):
     for r in _stall_runs(dpdk_run, "packed"):
         assert "was used by the device" in _seen(r), r
