@@ -50,6 +50,7 @@ def submit_descriptor(e: Engine, addr: address.Expr, len: int,  # noqa: A002
     seg = (where, len, writable, b"")
     token = next(e.tokens)
     nxt = 0 if not bits & DESC_F_NEXT else (q.next_slot + 1) % q.size
+    e.making_available()
     q.add_chain([Desc(seg[0], seg[1], bits, nxt)], token, seg[1] if writable else 0)
     e.pending[token] = Pending("raw", q.index, [(seg[0], seg[1])] if writable else [])
     e.offending.append((token, q.index))
