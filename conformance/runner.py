@@ -275,6 +275,7 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
     end = Evidence(step="(end of test)")
     note = ""
     if test.result in ("invalid", "acceptable"):
+        offending = _offending_notes(e)       # before the reset of the health check
         problem, note = _health(e, session, opts, reopen)
         if problem:
             if test.result == "acceptable" and _gone(session):
@@ -287,8 +288,10 @@ def _execute(test: Test, session, opts: RunOptions, bound: dict[int, Bound],
         if bad is not None:
             return Verdict.FAIL, f"(reset and retry): {bad.observed}", _fill(end, bad, e)
         if test.result == "invalid":
-            return Verdict.REJECT, "handled the invalid input safely (every expectation held) " \
-                "and worked again after a reset" + note, end
+            end.notes += offending
+            said = "".join(f"; {r}" for r in e.remarks)
+            return Verdict.REJECT, "handled the invalid input safely (every expectation held" \
+                f"{said}) and worked again after a reset" + note, end
     return Verdict.PASS, "behaved as required" + note, end
 
 
@@ -323,11 +326,15 @@ def _fill(ev: Evidence, exc: StepOutcome | RingOutcome, e: Engine) -> Evidence:
     ev.observed = exc.observed
     ev.critical = exc.critical
     ev.observations = e.observations()
-    for token, queue in e.offending:
-        used = e.pending.get(token) is None
-        ev.notes.append(f"the offending buffer on {e.queue_name(queue)} was "
-                        + ("used by the device" if used else "never used by the device"))
+    ev.notes += _offending_notes(e)
     return ev
+
+
+def _offending_notes(e: Engine) -> list[str]:
+    """Whether the device used each hostile buffer the test made available."""
+    return [f"the offending buffer on {e.queue_name(queue)} was "
+            + ("used by the device" if e.offending_used(token) else "never used by the device")
+            for token, queue in e.offending]
 
 
 def run_suite(suite: Suite, adapter: Adapter, opts: RunOptions,

@@ -10,6 +10,8 @@ from conformance.outcomes import Skipped
 from device_ref.ring.hostile import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc
 
 FOUR_G = 1 << 32
+# Shapes that lay out a device-writable descriptor of their own.
+NEEDS_WRITABLE = {"longer_than_queue", "indirect_and_next", "write_before_read"}
 VALID = {"plain", "not_available", "direct_then_indirect", "indirect_write_flag",
          "indirect_extra_flags"}
 
@@ -41,6 +43,10 @@ def submit(h, q, shape: str, segs, pending) -> None:
         raise Skipped(f"shape {shape} cannot be expressed on the packed layout")
     if not packed and shape == "indirect_extra_flags":
         raise Skipped("shape indirect_extra_flags is a packed-layout shape")
+    if shape in NEEDS_WRITABLE and not any(w for _a, _n, w, _d in segs):
+        # a device-writable descriptor in a request of readable parts only
+        # (a net frame to send) would be a second fault besides the shape's
+        raise Skipped(f"shape {shape} needs a request with a device-writable part")
     publish = True
     if shape == "plain":
         descs = _plain(segs)
@@ -109,6 +115,8 @@ def submit(h, q, shape: str, segs, pending) -> None:
         raise Skipped(f"unknown request shape {shape}")
     token = next(h.tokens)
     writable = sum(n for _a, n, w, _d in segs if w)
+    if publish:
+        h.making_available()
     q.add_chain(descs, token, writable, publish=publish)
     if not publish:
         return

@@ -63,6 +63,14 @@ FEATURE_ALIASES = {"VIRTIO_RING_F_INDIRECT_DESC": F_INDIRECT_DESC,
 ID_BLOCK = 2
 ID_ENTROPY = 4
 
+# Network device: the feature bits that decide the size of the header in
+# front of every frame (struct virtio_net_hdr), and those sizes.
+NET_F_MRG_RXBUF = 15
+NET_F_HASH_REPORT = 57
+NET_HDR_LEGACY = 10          # without VERSION_1 and MRG_RXBUF: no num_buffers
+NET_HDR = 12                 # with VERSION_1 (or MRG_RXBUF): num_buffers included
+NET_HDR_HASH = 20            # with HASH_REPORT: hash_value, hash_report, padding
+
 # Block device: feature bits.
 BLK_F_SIZE_MAX = 1
 BLK_F_SEG_MAX = 2

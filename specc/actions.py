@@ -130,6 +130,9 @@ _VERBS = (
          (_p("op", "enum", "has", "lacks", positional=True),
           _p("bits", "status_bit", positional=True, repeat=True)),
          "Device status has (or lacks) every listed bit."),
+    Verb("needs_reset_if_stuck", EXPECTATION, (),
+         "After a hostile buffer: device status has DEVICE_NEEDS_RESET, unless the queue "
+         "that got it still moves (a later ordinary buffer on it is used)."),
     Verb("features_ok", EXPECTATION,
          (_p("outcome", "enum", "accepted", "refused", "either", positional=True),),
          "After FEATURES_OK was written: the device kept it (accepted) or cleared it (refused)."),

@@ -24,6 +24,8 @@ from device_ref.virtio_constants import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER
                                          F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_SWIOTLB,
                                          FEATURES_OK)
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
+from device_ref.virtio_constants import (F_VERSION_1, NET_F_HASH_REPORT, NET_F_MRG_RXBUF,
+                                         NET_HDR, NET_HDR_HASH, NET_HDR_LEGACY)
 
 from conformance import names, watchdog
 from conformance.adapters.base import Session
@@ -33,6 +35,21 @@ from device_ref.ring.hostile import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, 
 from conformance.vectors import Step
 
 QUEUE_SIZE = 256
+# The queue (by its name in the device-type data) an ordinary request goes
+# to, where it is not the first queue.
+REQUEST_QUEUE = {"fs": "request1", "net": "transmitq1"}
+# An ordinary frame: 60-byte Ethernet broadcast from a locally administered
+# address, ethertype 0x88b5 (local experimental), zero payload.
+NET_FRAME = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x88\xb5" + bytes(46)
+
+
+def net_header_size(features: int) -> int:
+    """Bytes of virtio_net_hdr in front of a frame under these features."""
+    if features >> NET_F_HASH_REPORT & 1:
+        return NET_HDR_HASH
+    if features >> F_VERSION_1 & 1 or features >> NET_F_MRG_RXBUF & 1:
+        return NET_HDR
+    return NET_HDR_LEGACY
 CANARY = 0x5A
 ACK = ACKNOWLEDGE
 NEEDS_RESET = DEVICE_NEEDS_RESET
@@ -78,6 +95,7 @@ class Completion:
     queue: int
     token: int
     used_len: int
+    room: int | None = None     # device-writable bytes of the buffer (None: not known)
 
 
 @dataclass
@@ -128,6 +146,9 @@ class Engine:
     completions: list[Completion] = field(default_factory=list)
     since_kick: list[Completion] = field(default_factory=list)
     irqs_since_kick: int = 0
+    # buffers were made available since the last kick: a device that polls its
+    # rings may use them, and notify, before the kick (counted from the offer)
+    offered_since_kick: bool = False
     config_irqs: int = 0
     readable_log: list[tuple[int, int, bytes]] = field(default_factory=list)
     readable_corrupted: list[str] = field(default_factory=list)
@@ -155,6 +176,8 @@ class Engine:
     seen_needs_reset: bool = False
     # transport registers by name, as reg_read last saw them (verbs/transport.py)
     registers: dict[str, int] = field(default_factory=dict)
+    # what an expectation that held learned on the way (said in a REJECT's reason)
+    remarks: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, session: Session, layout: str, step_timeout: float = 2.0) -> "Engine":
@@ -280,6 +303,10 @@ class Engine:
         return next((f"{q.name} (queue {index})" for q in specs if q.index == index),
                     f"queue {index}")
 
+    def queue_spec(self, index: int) -> QueueSpec | None:
+        """The device-type data's description of queue ``index`` (None: not known)."""
+        return next((q for q in self.queue_specs() or [] if q.index == index), None)
+
     def hostile_queue(self) -> HQueue:
         """Where a hostile descriptor goes: the first queue whose buffers the
         device takes without an outside event (net: transmitq1, never a
@@ -294,8 +321,12 @@ class Engine:
         return self.queue(spec.index)
 
     def request_queue(self) -> HQueue:
-        # virtio-fs: queue 0 is the high-priority queue, requests go to 1
-        return self.queue(1 if self.device_type == "fs" else 0)
+        """Where ordinary requests go: queue 0, but virtio-fs's request1 (0
+        is its high-priority queue) and net's transmitq1 (frames to send)."""
+        name = REQUEST_QUEUE.get(self.device_type)
+        spec = self.kind.queue_by_name(name, self.negotiated) \
+            if name is not None and self.kind is not None else None
+        return self.queue(spec.index if spec is not None else 0)
 
     def alloc(self, n: int, align: int = 16) -> int:
         dma = self.dma()
@@ -365,6 +396,8 @@ class Engine:
             self.last_blk = pending
         token = next(self.tokens)
         writable = sum(n for _a, n, w, _d in segs if w)
+        if publish:
+            self.making_available()
         q.add_chain(descs, token, writable, publish=publish)
         if publish:
             pending.readable = [(a, n, d) for a, n, w, d in segs if not w]
@@ -374,12 +407,17 @@ class Engine:
         return token
 
     def ordinary_parts(self) -> tuple[list[tuple[str, object]], Pending]:
-        """blk: read of sector 0 (header, 512-byte buffer, status); rng: 64 bytes."""
+        """blk: read of sector 0 (header, 512-byte buffer, status); rng: 64
+        bytes; net: one frame to send (a zeroed virtio_net_hdr, no offloads,
+        then a 60-byte broadcast frame), both device-readable."""
         if self.device_type == "blk":
             return ([("r", struct.pack("<IIQ", 0, 0, 0)), ("w", SECTOR), ("w", 1)],
                     Pending("blk", 0, [], sector=0, count=1))
         if self.device_type == "rng":
             return [("w", 64)], Pending("rng", 0, [])
+        if self.device_type == "net":
+            return ([("r", bytes(net_header_size(self.negotiated))), ("r", NET_FRAME)],
+                    Pending("net", self.request_queue().index, []))
         raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
 
     def running(self) -> bool:
@@ -395,10 +433,21 @@ class Engine:
                 self.wait_token(token)
         return token
 
+    def making_available(self) -> None:
+        """Called before a buffer is published: what the device does from here
+        on counts as "since the kick" (a polling device need not wait for it)."""
+        if not self.offered_since_kick:
+            self.drain()
+            self.since_kick = []
+            self.irqs_since_kick = 0
+            self.offered_since_kick = True
+
     def kick(self, queues: list[HQueue]) -> None:
         self.drain()
-        self.since_kick = []
-        self.irqs_since_kick = 0
+        if not self.offered_since_kick:
+            self.since_kick = []
+            self.irqs_since_kick = 0
+        self.offered_since_kick = False
         for q in queues:
             try:
                 self.t.notify(q.index)
@@ -420,7 +469,9 @@ class Engine:
         got = []
         for q in self.queues:
             for u in q.collect():
-                c = Completion(q.index, u.token, u.length)
+                p = self.pending.get(u.token)
+                c = Completion(q.index, u.token, u.length,
+                               None if p is None else sum(n for _a, n in p.writable))
                 got.append(c)
                 self.finish(c)
         self.completions += got
@@ -509,6 +560,35 @@ class Engine:
             self.outside_buf = self.ram.alloc(4096, 4096)
             self.t.memory.write(self.outside_buf, bytes([CANARY]) * 4096)
         return self.outside_buf
+
+    def offending_used(self, token: int) -> bool:
+        """Whether the device has used the hostile buffer ``token``."""
+        return token not in self.pending
+
+    def try_later_buffer(self, index: int) -> tuple[bool | None, str]:
+        """Make one ordinary request available on queue ``index`` and wait the
+        step timeout for it: (True, what) used; (False, what) never used, or
+        the device set DEVICE_NEEDS_RESET meanwhile; (None, why) none could be
+        tried (the type has no ordinary request, or it goes on another queue)."""
+        try:
+            parts, pending = self.ordinary_parts()
+        except Skipped as exc:
+            return None, exc.observed
+        q = next((x for x in self.queues if x.index == index), None)
+        if q is None or pending.queue != index:
+            return None, (f"the ordinary {self.device_type} request goes on "
+                          f"{self.queue_name(pending.queue)}, not on {self.queue_name(index)}")
+        token = self.submit(q, parts, pending, wait=False)
+        deadline = time.monotonic() + self.timeout
+        while token in self.pending and not self.needs_reset():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False, f"later buffer never used (waited {self.timeout:g} s)"
+            if not self.collect():
+                self.wait_interrupts(min(left, 0.05))
+        if token in self.pending:
+            return False, "later buffer never used (the device set DEVICE_NEEDS_RESET)"
+        return True, "a later ordinary buffer on it was used"
 
     def needs_reset(self) -> bool:
         """Whether the device has set DEVICE_NEEDS_RESET (remembered for the verdict)."""

@@ -58,6 +58,10 @@ SLOW_LIMIT = 4096      # requests device_io makes over a slow_notify session
 def device_io(e: Engine, count: int, batch: int = 1) -> None:
     if not e.running():
         raise Skipped("device_io before DRIVER_OK")
+    if e.device_type == "net":
+        # Single frames are verified against a third-party device (DPDK);
+        # batches of frames are not yet, so device_io does not send them.
+        raise Skipped("device_io does not send batches of frames to a net device yet")
     if e.device_type not in ("blk", "rng"):
         raise Skipped(f"no ordinary request is defined for a {e.device_type} device")
     if count > SLOW_LIMIT and e.s.slow_notify:
@@ -86,8 +90,7 @@ def device_io(e: Engine, count: int, batch: int = 1) -> None:
             _run_batch(e, q, reqs, count + start)
     else:
         for start in range(0, count, batch):
-            reqs = [([("w", 64)], Pending("rng", q.index, []))
-                    for _ in range(start, min(count, start + batch))]
+            reqs = [e.ordinary_parts() for _ in range(start, min(count, start + batch))]
             _run_batch(e, q, reqs, start)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from device_ref.ring.hostile import RingViolation
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import DEVICE_NEEDS_RESET as NEEDS_RESET
 from device_ref.virtio_constants import DRIVER_OK, FEATURES_OK, STATUS_BITS
@@ -33,6 +34,15 @@ def reset(e: Engine) -> None:
             time.sleep(0.001)
     except TransportError as exc:
         raise Wedged(f"reset failed: {exc}") from None
+    # What a device used before its reset completed (a polling device needs no
+    # kick) is no late completion: only what appears after counts against it.
+    for q in e.retired:
+        try:
+            q.collect()
+        except RingViolation:
+            pass        # expect no_used reports a ring gone wrong, when asked
+    e.drain()           # nor are notifications sent before the reset completed
+    e.since_kick, e.irqs_since_kick, e.offered_since_kick = [], 0, False
     e.negotiated = 0
     e.features_ok_written = False
     e.placement = "default"
@@ -71,3 +81,29 @@ def expect_status(e: Engine, op: str, bits: list[str]) -> None:
         if present != (op == "has"):
             raise Failed(f"device status is {names.status_text(st)}",
                          f"status {op} {b}")
+
+
+@expectation("needs_reset_if_stuck")
+def expect_needs_reset_if_stuck(e: Engine) -> None:
+    """A device that cannot go on after a hostile buffer says so with
+    DEVICE_NEEDS_RESET; one whose queue still moves never reached that error
+    state, so it had nothing to signal (it refused the buffer and stayed usable)."""
+    if e.needs_reset():
+        return
+    if not e.offending:
+        raise Skipped("no hostile buffer was made available, so no queue had reason to stop")
+    e.collect()
+    token, index = e.offending[-1]
+    bad_used = e.offending_used(token)
+    moved, said = e.try_later_buffer(index)
+    if e.seen_needs_reset:
+        return      # it signalled while the later buffer waited
+    where = e.queue_name(index)
+    bad = "offending buffer " + ("used" if bad_used else "never used")
+    if moved or (moved is None and bad_used):
+        e.remarks.append(f"no error state: on {where} the {bad}; " +
+                         (said if moved else f"no later buffer tried ({said})"))
+        return
+    later = said if moved is False else f"no later buffer tried ({said})"
+    raise Failed(f"device status is {names.status_text(e.status())}; on {where}: {bad}; "
+                 f"{later}", "DEVICE_NEEDS_RESET set, or the queue going on")

@@ -38,10 +38,19 @@ def submit_descriptor(e: Engine, addr: address.Expr, len: int,  # noqa: A002
     bits = 0
     for f in flags or []:
         bits |= DESC_FLAGS[f] if isinstance(f, str) else int(f)
+    # The buffer goes the way the queue's buffers go (net transmitq1: read by
+    # the device), so the address is the only fault under test; a queue used
+    # both ways keeps what the vector wrote.
+    spec = e.queue_spec(q.index)
+    if spec is not None and spec.direction == "to-device":
+        bits &= ~DESC_F_WRITE
+    elif spec is not None and spec.direction == "to-driver":
+        bits |= DESC_F_WRITE
     writable = bool(bits & DESC_F_WRITE)
     seg = (where, len, writable, b"")
     token = next(e.tokens)
     nxt = 0 if not bits & DESC_F_NEXT else (q.next_slot + 1) % q.size
+    e.making_available()
     q.add_chain([Desc(seg[0], seg[1], bits, nxt)], token, seg[1] if writable else 0)
     e.pending[token] = Pending("raw", q.index, [(seg[0], seg[1])] if writable else [])
     e.offending.append((token, q.index))
