@@ -64,6 +64,7 @@ def modules(draw) -> str:
     return "\n".join(out) + "\n"
 
 
+LISTING = re.compile(r"\\begin\{lstlisting\}.*?\\end\{lstlisting\}", re.S)
 HREF = re.compile(r'(?:href|src)="([^"]*)"')
 
 
@@ -78,8 +79,11 @@ def test_hostile_modules_give_diagnostics_or_safe_output(text):
     if module is None or any(d.is_error for d in diags):
         return
     tex = module_latex(module)
-    assert "\\input" not in tex and "\\write18" not in tex
     assert tex.count("\\begin{lstlisting}") == tex.count("\\end{lstlisting}")
+    # inside a listing (the tree's listings set no escape character) a
+    # backslash is printed as it stands; outside one it would be a command
+    live = LISTING.sub("", tex)
+    assert "\\input" not in live and "\\write18" not in live
     for page in site_pages([module]):
         html = render_page(page)
         assert all(safe_link(h) for h in HREF.findall(html)), page.name
