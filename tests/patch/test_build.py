@@ -77,8 +77,9 @@ def test_specc_patch_build_reports_passes_and_names_the_pdf(mini_repo, tmp_path)
                           cwd=SWIOTLB.parents[1], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("patch 1/5 (content): xelatex pass 1 (at most 3): ")
-    assert sum("builds with 0 LaTeX warnings" in ln for ln in lines) == 5
+    # the proposal's bibliography entry comes first, in an introduction: patch
+    assert lines[0].startswith("patch 1/6 (introduction): xelatex pass 1 (at most 3): ")
+    assert sum("builds with 0 LaTeX warnings" in ln for ln in lines) == 6
     assert f"PDF of the whole series: {out / 'swiotlb-v1.pdf'}" in lines
     assert (out / "swiotlb-v1.pdf").is_file() and not (out / "virtio.pdf").exists()
 
