@@ -31,7 +31,8 @@ from conformance import names, watchdog
 from conformance.adapters.base import Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
-from device_ref.ring.hostile import DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue
+from device_ref.ring.hostile import (DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue,
+                                     RingViolation)
 from conformance.vectors import Step
 
 QUEUE_SIZE = 256
@@ -456,6 +457,18 @@ class Engine:
                     raise Skipped("a vhost-user front-end starts rings only at DRIVER_OK, so a "
                                   "kick before it cannot reach the back-end") from None
                 raise Wedged(f"kick failed: {exc}") from None
+
+    def forget_before_reset(self, queues: list[HQueue]) -> None:
+        """After a device or queue reset completed: what the device used or
+        notified before it (a polling device needs no kick) is no request
+        carried out after the reset; only what appears later counts."""
+        for q in queues:
+            try:
+                q.collect()
+            except RingViolation:
+                pass    # expect no_used reports a ring gone wrong, when asked
+        self.drain()
+        self.since_kick, self.irqs_since_kick, self.offered_since_kick = [], 0, False
 
     def drain(self) -> None:
         try:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-from device_ref.ring.hostile import RingViolation
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import DEVICE_NEEDS_RESET as NEEDS_RESET
 from device_ref.virtio_constants import DRIVER_OK, FEATURES_OK, STATUS_BITS
@@ -34,15 +33,7 @@ def reset(e: Engine) -> None:
             time.sleep(0.001)
     except TransportError as exc:
         raise Wedged(f"reset failed: {exc}") from None
-    # What a device used before its reset completed (a polling device needs no
-    # kick) is no late completion: only what appears after counts against it.
-    for q in e.retired:
-        try:
-            q.collect()
-        except RingViolation:
-            pass        # expect no_used reports a ring gone wrong, when asked
-    e.drain()           # nor are notifications sent before the reset completed
-    e.since_kick, e.irqs_since_kick, e.offered_since_kick = [], 0, False
+    e.forget_before_reset(e.retired)
     e.negotiated = 0
     e.features_ok_written = False
     e.placement = "default"

@@ -115,15 +115,7 @@ def queue_reset(e: Engine) -> None:
         reset(q.index)
     except TransportError as exc:
         raise Wedged(f"queue reset failed: {exc}") from None
-    # As with a device reset: what the device used or notified before the
-    # queue reset completed (a device that polls need not wait for a kick)
-    # is no request carried out after it; only what appears later counts.
-    try:
-        q.collect()
-    except RingViolation:
-        pass            # expect no_used reports a ring gone wrong, when asked
-    e.drain()
-    e.since_kick, e.irqs_since_kick, e.offered_since_kick = [], 0, False
+    e.forget_before_reset([q])
     e.retired.append(q)
     e.queues = [x for x in e.queues if x is not q]
     e.queue_was_reset = (q.index, q.cfg.layout, q.cfg.size)
