@@ -40,7 +40,7 @@ F_ADMIN_VQ = 41
 F_SUSPEND = 43
 # The proposal this project carries: first bit of the "future extensions" range.
 F_SWIOTLB = 44
-# Experimental (spec/queue_encryption.vspec), not assigned by OASIS.
+# The counter-proposal (spec/queue_encryption.vspec): the bit left free after SWIOTLB; not assigned by OASIS.
 F_QUEUE_ENCRYPTION = 45
 
 GENERIC_FEATURES = {
