@@ -430,7 +430,7 @@ _VERBS += (
          "power of 2; matches: a read returned what the last write to the same blocks sent."),
     Verb("gpu_display_info", ACTION, (),
          "GPU: VIRTIO_GPU_CMD_GET_DISPLAY_INFO on controlq, waited for."),
-    Verb("gpu_2d_resource", ACTION,
+    Verb("gpu_resource", ACTION,
          (_p("width", "int", optional=True), _p("height", "int", optional=True),
           _p("fence", "int", optional=True), _p("seed", "int", optional=True)),
          "GPU: a 2D resource's life on controlq, each command waited for (with fence=1 each "

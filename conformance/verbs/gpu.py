@@ -43,10 +43,10 @@ def gpu_display_info(e: Engine) -> None:
     command(e, "GET_DISPLAY_INFO", reply_len=DISPLAY_INFO)
 
 
-@action("gpu_2d_resource", width=INT.range(1, 1024).with_default(64),
+@action("gpu_resource", width=INT.range(1, 1024).with_default(64),
         height=INT.range(1, 1024).with_default(64), fence=INT.range(0, 1).with_default(0),
         seed=INT.with_default(0))
-def gpu_2d_resource(e: Engine, width: int, height: int, fence: int, seed: int) -> None:
+def gpu_resource(e: Engine, width: int, height: int, fence: int, seed: int) -> None:
     """A 2D resource's life: create (B8G8R8X8), attach seeded backing pages,
     transfer them to the host, show it on scanout 0, flush, take it off the
     scanout, detach the backing and unreference it; each command waited for."""
