@@ -181,6 +181,13 @@ INPUT_CFG = {"UNSET": 0x00, "ID_NAME": 0x01, "ID_SERIAL": 0x02, "ID_DEVIDS": 0x0
 INPUT_EVENT = 8             # le16 type, le16 code, le32 value
 EV_SYN, EV_KEY, EV_ABS = 0x00, 0x01, 0x03
 
+# Console: struct virtio_console_config, struct virtio_console_control
+# (le32 id, le16 event, le16 value) and its events.
+CONSOLE_CONFIG = {"cols": (0, 2), "rows": (2, 2), "max_nr_ports": (4, 4), "emerg_wr": (8, 4)}
+CONSOLE_CONTROL = 8
+CONSOLE_EVENTS = {"DEVICE_READY": 0, "DEVICE_ADD": 1, "DEVICE_REMOVE": 2, "PORT_READY": 3,
+                  "CONSOLE_PORT": 4, "RESIZE": 5, "PORT_OPEN": 6, "PORT_NAME": 7}
+
 # PCI: vendor capability id and virtio structure cfg_type values.
 PCI_CAP_ID_VNDR = 0x09
 VIRTIO_PCI_CAP_SHARED_MEMORY_CFG = 8

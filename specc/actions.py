@@ -80,7 +80,7 @@ def _p(name, type_, *choices, positional=False, repeat=False, optional=False, do
 _VERBS = (
     # ---- preconditions --------------------------------------------------
     Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "balloon", "scsi", "gpu",
-                                     "input", "any", positional=True),),
+                                     "input", "console", "any", positional=True),),
          "The device under test is of this type (any: every type)."),
     Verb("layout", PRECONDITION, (_p("layout", "enum", "split", "packed", "any", positional=True),),
          "Run with this virtqueue layout; packed needs VIRTIO_F_RING_PACKED offered."),
@@ -460,6 +460,35 @@ _VERBS += (
                                _p("release", "int", optional=True)),
          "Input: press a key from outside, and release it unless release=0 (adapters with "
          "host controls; others SKIP)."),
+    Verb("console_send", ACTION, (_p("len", "int"), _p("seed", "int", optional=True)),
+         "Console: seeded bytes on transmitq0 (port 0), waited for; the host end of the port "
+         "is connected and emptied first (adapters with host controls; others SKIP)."),
+    Verb("console_buffers", ACTION,
+         (_p("queue", "enum", "receiveq0", "control-receiveq"), _p("count", "int"),
+          _p("len", "int")),
+         "Console: count empty device-writable buffers of len bytes on receiveq0 or the "
+         "control receiveq, notified."),
+    Verb("console_host_write", ACTION, (_p("len", "int"), _p("seed", "int", optional=True)),
+         "Console: seeded bytes typed at the host end of port 0 (adapters with host controls; "
+         "others SKIP)."),
+    Verb("console_control", ACTION,
+         (_p("event", "enum", "DEVICE_READY", "DEVICE_ADD", "DEVICE_REMOVE", "PORT_READY",
+             "CONSOLE_PORT", "RESIZE", "PORT_OPEN", "PORT_NAME"),
+          _p("id", "int"), _p("value", "int")),
+         "Console with VIRTIO_CONSOLE_F_MULTIPORT: one control message (port id, event, value) "
+         "on the control transmitq, waited for."),
+    Verb("console_emergency_write", ACTION, (_p("byte", "int"),),
+         "Console: write one character into emerg_wr (a 32-bit configuration write)."),
+    Verb("console_host", EXPECTATION, (_p("what", "enum", "received", positional=True),),
+         "Within the step timeout, the host end of port 0 received, in order, every byte sent "
+         "on transmitq0 and written into emerg_wr since the test began."),
+    Verb("console_rx", EXPECTATION, (_p("what", "enum", "matches", positional=True),),
+         "Within the step timeout, the receiveq0 buffers used hold, in order, every byte typed "
+         "at the host end."),
+    Verb("console_ports", EXPECTATION,
+         (_p("what", "enum", "added_once_in_range", positional=True),),
+         "Within the step timeout, a VIRTIO_CONSOLE_DEVICE_ADD came on the control receiveq; "
+         "no port was added twice or at or past max_nr_ports."),
     Verb("input_event", EXPECTATION,
          (_p("type", "int"), _p("code", "int"), _p("value", "int")),
          "An event of this type, code and value came on eventq, followed there by an EV_SYN "
@@ -482,7 +511,7 @@ def verbs_of(kind: str) -> list[str]:
 # Verbs that only make sense for one device type: blk_* and rng_* by name,
 # plus these expectations.
 _DEVICE_OF = {"id_string": "blk", "entropy": "rng"}
-DEVICE_PREFIXES = ("blk", "rng", "balloon", "scsi", "gpu", "input")
+DEVICE_PREFIXES = ("blk", "rng", "balloon", "scsi", "gpu", "input", "console")
 
 
 def required_device(verb: str) -> str | None:

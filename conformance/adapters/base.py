@@ -57,6 +57,14 @@ class HostControls(ABC):
     def key(self, name: str, down: bool) -> None:
         """Input: a key (a QEMU key code name, e.g. "a") pressed or released."""
 
+    @abstractmethod
+    def console_write(self, data: bytes) -> None:
+        """Console: bytes typed at the host end of port 0."""
+
+    @abstractmethod
+    def console_read(self) -> bytes:
+        """Console: what reached the host end of port 0 since the last call."""
+
 
 @dataclass
 class Session:

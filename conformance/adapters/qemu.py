@@ -91,6 +91,12 @@ class QemuHost(HostControls):
     def key(self, name: str, down: bool) -> None:
         self._do(self.m.send_key, name, down)
 
+    def console_write(self, data: bytes) -> None:
+        self._do(self.m.console_write, data)
+
+    def console_read(self) -> bytes:
+        return self._do(self.m.console_read)
+
 
 class QemuAdapter(Adapter):
     name = "qemu"

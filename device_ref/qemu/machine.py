@@ -22,6 +22,7 @@ import mmap
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -101,6 +102,7 @@ class QemuMachine:
     _fd: int = -1
     _tmp: tempfile.TemporaryDirectory | None = None
     _qmp: QEMUMonitorProtocol | None = field(default=None, repr=False)
+    _con: socket.socket | None = field(default=None, repr=False)
 
     # -- lifetime ----------------------------------------------------------
     def __enter__(self) -> "QemuMachine":
@@ -227,6 +229,47 @@ class QemuMachine:
             raise QemuSetupError(f"{self.spec.device} has no scratch disk to resize")
         self.qmp("block_resize", **{"node-name": "disk0", "size": size})
 
+    # -- the console port's chardev --------------------------------------------
+    def _console(self) -> socket.socket:
+        """The host end of a console model's port (its chardev socket),
+        connected once per machine; QEMU discards what the driver sends on a
+        port nothing is connected to."""
+        if self._con is None:
+            path = (self.model.files if self.model else {}).get("console")
+            if path is None:
+                raise QemuSetupError(f"{self.spec.device} has no console port")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+            except OSError as exc:
+                sock.close()
+                raise QemuSetupError(f"console chardev {path}: {exc.strerror or exc}") from None
+            sock.setblocking(False)
+            self._con = sock
+        return self._con
+
+    def console_write(self, data: bytes) -> None:
+        try:
+            self._console().sendall(data)
+        except BlockingIOError:
+            raise QemuSetupError("the console chardev does not take more bytes") from None
+        except OSError as exc:
+            raise QemuSetupError(f"console chardev: {exc.strerror or exc}") from None
+
+    def console_read(self) -> bytes:
+        """What the device sent to the host end since the last read (no wait)."""
+        out = b""
+        while True:
+            try:
+                chunk = self._console().recv(65536)
+            except BlockingIOError:
+                return out
+            except OSError as exc:
+                raise QemuSetupError(f"console chardev: {exc.strerror or exc}") from None
+            if not chunk:
+                return out
+            out += chunk
+
     # -- outside events (the monitor) -------------------------------------------
     def set_balloon(self, pages: int) -> None:
         """Ask a balloon model to hold ``pages`` 4 KiB pages (QMP ``balloon``
@@ -253,6 +296,9 @@ class QemuMachine:
 
     def close(self) -> None:
         """Stop QEMU (terminate, then kill) and release everything; idempotent."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
         if self._qmp is not None:
             try:
                 self._qmp.close()

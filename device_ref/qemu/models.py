@@ -77,7 +77,7 @@ def model_args(device: str, props: dict[str, str], workdir: Path,
         sock = workdir / "console.sock"
         out.files["console"] = sock
         out.before += ["-chardev", f"socket,id=con0,path={sock},server=on,wait=off"]
-        out.after += ["-device", "virtconsole,chardev=con0"]
+        out.after += ["-device", "virtconsole,chardev=con0,nr=0"]
     elif kind == "scsi":
         disk = scratch_disk(workdir / "scsi.img")
         out.files["disk"] = disk
