@@ -151,6 +151,10 @@ class QemuAdapter(Adapter):
         try:
             t = m.transport()
             t.reset()    # one machine serves every test: each starts from a reset device
+            if self.device_type == "balloon":
+                # and a balloon that wants no pages and no statistics (a reset keeps both)
+                m.set_balloon(0)
+                m.set_stats_interval(0)
         except (TransportError, QemuSetupError) as exc:
             raise AdapterError(f"{self.describe()}: {exc}") from None
         kind = "pci" if self.spec.machine == "q35" else "mmio"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from device_ref.device_types import DeviceType, QueueSpec, UnknownDeviceType, device_type
 from device_ref.ring import PACKED, SPLIT, ring_areas
@@ -28,7 +28,7 @@ from device_ref.virtio_constants import (F_VERSION_1, NET_F_HASH_REPORT, NET_F_M
                                          NET_HDR, NET_HDR_HASH, NET_HDR_LEGACY)
 
 from conformance import names, watchdog
-from conformance.adapters.base import HostControls, Session
+from conformance.adapters.base import AdapterError, HostControls, Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
 from device_ref.ring.hostile import (DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue,
@@ -350,6 +350,14 @@ class Engine:
             raise Skipped("this adapter cannot cause outside events (a new balloon target, "
                           "the statistics interval, an input event)")
         return self.s.host
+
+    def via_host(self, what: str, call: Callable[[HostControls], Any]) -> Any:
+        """``call`` on the host controls; a refusal SKIPs the test ("what
+        could not be done"): the machine, not the device, said no."""
+        try:
+            return call(self.host())
+        except AdapterError as exc:
+            raise Skipped(f"{what} could not be done: {exc}") from None
 
     def named_queue(self, name: str) -> HQueue:
         """The queue the device-type data calls ``name`` under the negotiated

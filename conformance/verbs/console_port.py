@@ -11,7 +11,6 @@ import time
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import CONSOLE_CONFIG, CONSOLE_CONTROL, CONSOLE_EVENTS
 
-from conformance.adapters.base import AdapterError
 from conformance.engine.core import Engine, Reply
 from conformance.engine.registry import INT, TEXT, action, expectation
 from conformance.outcomes import Failed, Skipped, Wedged
@@ -26,10 +25,7 @@ def need_console(e: Engine) -> None:
 
 
 def host_read(e: Engine) -> bytes:
-    try:
-        return e.host().console_read()
-    except AdapterError as exc:
-        raise Skipped(f"the host end of the console cannot be read: {exc}") from None
+    return e.via_host("reading the host end of the console", lambda h: h.console_read())
 
 
 def sent(e: Engine) -> bytes:
@@ -70,10 +66,7 @@ def console_host_write(e: Engine, len: int, seed: int) -> None:  # noqa: A002
     """Seeded bytes typed at the host end of port 0."""
     need_console(e)
     data = random.Random(seed).randbytes(len)
-    try:
-        e.host().console_write(data)
-    except AdapterError as exc:
-        raise Skipped(f"the host end of the console cannot be written: {exc}") from None
+    e.via_host("writing the host end of the console", lambda h: h.console_write(data))
     e.replies.append(Reply("host", data, None, b""))
 
 
