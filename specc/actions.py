@@ -432,12 +432,17 @@ _VERBS += (
          "GPU: VIRTIO_GPU_CMD_GET_DISPLAY_INFO on controlq, waited for."),
     Verb("gpu_resource", ACTION,
          (_p("width", "int", optional=True), _p("height", "int", optional=True),
-          _p("fence", "int", optional=True), _p("seed", "int", optional=True)),
+          _p("fence", "int", optional=True), _p("seed", "int", optional=True),
+          _p("keep", "int", optional=True)),
          "GPU: a 2D resource's life on controlq, each command waited for (with fence=1 each "
          "carries VIRTIO_GPU_FLAG_FENCE and a fresh fence_id): RESOURCE_CREATE_2D "
          "(B8G8R8X8, width x height, default 64 x 64), RESOURCE_ATTACH_BACKING (one entry of "
          "seeded pixels), TRANSFER_TO_HOST_2D, SET_SCANOUT on scanout 0, RESOURCE_FLUSH, "
-         "SET_SCANOUT with resource 0, RESOURCE_DETACH_BACKING, RESOURCE_UNREF."),
+         "SET_SCANOUT with resource 0, RESOURCE_DETACH_BACKING, RESOURCE_UNREF; with keep=1 "
+         "it stops after the flush, the resource left on scanout 0."),
+    Verb("gpu_scanout", EXPECTATION, (_p("what", "enum", "shows", positional=True),),
+         "The display of scanout 0, read from the host side (adapters with host controls; "
+         "others SKIP), has the size and the pixels of the last resource flushed with keep=1."),
     Verb("gpu_responses", EXPECTATION, (_p("what", "enum", "ok", positional=True),),
          "Every GPU command since the reset got the OK response it calls for: "
          "OK_DISPLAY_INFO for GET_DISPLAY_INFO, OK_NODATA for the 2D resource commands."),

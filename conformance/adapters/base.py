@@ -58,6 +58,10 @@ class HostControls(ABC):
         """Input: a key (a QEMU key code name, e.g. "a") pressed or released."""
 
     @abstractmethod
+    def screen(self) -> tuple[int, int, bytes]:
+        """GPU: what the first display shows (width, height, RGB bytes)."""
+
+    @abstractmethod
     def console_write(self, data: bytes) -> None:
         """Console: bytes typed at the host end of port 0."""
 

@@ -91,6 +91,9 @@ class QemuHost(HostControls):
     def key(self, name: str, down: bool) -> None:
         self._do(self.m.send_key, name, down)
 
+    def screen(self) -> tuple[int, int, bytes]:
+        return self._do(self.m.screen)
+
     def console_write(self, data: bytes) -> None:
         self._do(self.m.console_write, data)
 

@@ -229,6 +229,22 @@ class QemuMachine:
             raise QemuSetupError(f"{self.spec.device} has no scratch disk to resize")
         self.qmp("block_resize", **{"node-name": "disk0", "size": size})
 
+    def screen(self) -> tuple[int, int, bytes]:
+        """What the first display shows: width, height and RGB bytes (QMP
+        ``screendump`` into a PPM file in the machine's directory)."""
+        assert self.workdir is not None
+        path = self.workdir / "screen.ppm"
+        self.qmp("screendump", filename=str(path))
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise QemuSetupError(f"screendump: {exc.strerror or exc}") from None
+        head = raw.split(b"\n", 3)
+        if len(head) < 4 or head[0] != b"P6":
+            raise QemuSetupError("screendump did not write a binary PPM")
+        width, height = (int(x) for x in head[1].split())
+        return width, height, head[3][:width * height * 3]
+
     # -- the console port's chardev --------------------------------------------
     def _console(self) -> socket.socket:
         """The host end of a console model's port (its chardev socket),
