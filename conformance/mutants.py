@@ -20,6 +20,8 @@ from device_ref.device.chain import ChainIO
 from device_ref.device.device_queue import DeviceQueue, ring_config
 from device_ref.ring import DeviceQueue as RingDeviceQueue
 from device_ref.ring.errors import RingError
+from device_ref.qenc import algorithms as qenc_algorithms
+from device_ref.qenc.algorithms import TAG_LEN
 from device_ref.qenc.device_side import F_QUEUE_ENCRYPTION, DeviceQenc
 from device_ref.transport import BounceRegion
 
@@ -324,6 +326,53 @@ class UsesForgedBuffers(DeviceQenc):
         return used
 
 
+class FillsHalf:
+    """An entropy device that fills half of each buffer (as the spec allows)
+    and, with VIRTIO_F_QUEUE_ENCRYPTION, seals its reply the way the first
+    draft did: the whole area encrypted and the tag at the end of the
+    writable part, past the used length it reports (the reply plus 16)."""
+
+    def handle(self, queue, io):
+        if isinstance(self, RngDevice):
+            return io.write(0, self.entropy(io.writable_len // 2))
+        return super().handle(queue, io)
+
+
+class SealsWholeArea(DeviceQenc):
+    """The first draft's reply format (see FillsHalf)."""
+
+    def _seal_reply(self, c, n, reply, io):
+        area = bytearray(io.writable_len - TAG_LEN)
+        area[:len(reply)] = reply
+        sealed = bytearray(io.writable_len)
+        c.sealer.seal_into(n, area, sealed, len(reply))
+        io.write(0, sealed)
+        return len(reply) + TAG_LEN
+
+
+class RefusesListedAlgorithm(DeviceQenc):
+    """With VIRTIO_F_QUEUE_ENCRYPTION, lists ChaCha20-Poly1305 in its
+    algorithms register but refuses a commit of it (DEVICE_NEEDS_RESET), as
+    a device whose register does not match its build would."""
+
+    def _install(self, c, setup, checked=False):
+        if c.enable and c.algorithm == qenc_algorithms.CHACHA20_POLY1305:
+            self.device.needs_reset(f"queue {c.queue}: ChaCha20-Poly1305 is not built in")
+            return
+        super()._install(c, setup, checked)
+
+
+class AcceptsUnlistedAlgorithm(DeviceQenc):
+    """With VIRTIO_F_QUEUE_ENCRYPTION, a commit of an algorithm value its
+    algorithms register does not list quietly leaves the queue unprotected
+    instead of signalling DEVICE_NEEDS_RESET."""
+
+    def _install(self, c, setup, checked=False):
+        if c.enable and not qenc_algorithms.advertises(self.algorithms, c.algorithm):
+            c = replace(c, enable=0)
+        super()._install(c, setup, checked)
+
+
 class _Plain:
     """No change to the device itself (the fault is in a layer)."""
 
@@ -398,6 +447,10 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("writes-descriptor-table", "base.split.dev.no-write-table", WritesDescriptorTable),
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
+    _m("tag-at-area-end", "qenc.dev.seal-writable", FillsHalf, SealsWholeArea),
+    _m("refuses-listed-algorithm", "qenc.dev.listed-installs", _Plain, RefusesListedAlgorithm),
+    _m("accepts-unlisted-algorithm", "qenc.dev.reserved-algorithm", _Plain,
+       AcceptsUnlistedAlgorithm),
     TransportMutant("ignores-queue-enable", "pci.dev.reset-queue-enable", "pci",
                     TransportFaults(ignore_queue_enable=True),
                     "PCI: writes of 1 to queue_enable are ignored; the queue never runs and "

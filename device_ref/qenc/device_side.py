@@ -191,6 +191,10 @@ class DeviceQenc:
         if self.prestart and dev.status == 0:
             commit = self.regs.write(offset - WINDOW, bytes(data))
             if commit is not None:
+                if commit.enable and not alg.advertises(self.algorithms, commit.algorithm):
+                    dev.needs_reset(f"queue {commit.queue}: algorithm {commit.algorithm} is not "
+                                    f"in the algorithms register ({self.algorithms:#x})")
+                    return
                 if commit.enable and commit.algorithm != alg.NULL and \
                         hashlib.sha256(commit.key).digest() in self.seen_keys:
                     dev.needs_reset(f"queue {commit.queue}: key already used since the device "
