@@ -352,7 +352,7 @@ class SealsWholeArea(DeviceQenc):
 
 class RefusesListedAlgorithm(DeviceQenc):
     """With VIRTIO_F_QUEUE_ENCRYPTION, lists ChaCha20-Poly1305 in its
-    algorithms register but refuses a commit of it (DEVICE_NEEDS_RESET), as
+    supported_algorithms register but refuses a commit of it (DEVICE_NEEDS_RESET), as
     a device whose register does not match its build would."""
 
     def _install(self, c, setup, checked=False):
@@ -364,7 +364,7 @@ class RefusesListedAlgorithm(DeviceQenc):
 
 class AcceptsUnlistedAlgorithm(DeviceQenc):
     """With VIRTIO_F_QUEUE_ENCRYPTION, a commit of an algorithm value its
-    algorithms register does not list quietly leaves the queue unprotected
+    supported_algorithms register does not list quietly leaves the queue unprotected
     instead of signalling DEVICE_NEEDS_RESET."""
 
     def _install(self, c, setup, checked=False):

@@ -283,7 +283,7 @@ _VERBS = (
          "Between FEATURES_OK and DRIVER_OK (or after, to test the refusal): write this algorithm "
          "and 32-byte key into the queue-encryption registers for every queue (key_queue, "
          "algorithm, key, then key_commit 1); later qenc_submit steps seal with it and each "
-         "queue's counter starts at 0. A cipher the device's algorithms register does not list "
+         "queue's counter starts at 0. A cipher the device's supported_algorithms register does not list "
          "makes the vector SKIP; unsupported writes the lowest value the register does not list."),
     Verb("qenc_submit", ACTION,
          (_p("plaintext", "hex", optional=True), _p("writable", "int", optional=True),
@@ -315,10 +315,10 @@ _VERBS = (
          "The last qenc_submit chain was used with length 0 and its device-writable part still "
          "holds what the runner put there: no plaintext was released and nothing written."),
     Verb("qenc_registers", EXPECTATION, (_p("what", "enum", "zero", positional=True),),
-         "Every byte of the write-only queue-encryption registers (all but algorithms) reads "
+         "Every byte of the write-only queue-encryption registers (all but supported_algorithms) reads "
          "as zero."),
     Verb("qenc_algorithms", EXPECTATION, (_p("what", "enum", "well_formed", positional=True),),
-         "The algorithms register lists NULL (bit 0), at least one cipher, and no reserved "
+         "The supported_algorithms register lists NULL (bit 0), at least one cipher, and no reserved "
          "value (bits 3 to 31 clear)."),
     Verb("reg_write", ACTION,
          (_p("reg", "enum", *TRANSPORT_REGISTERS), _p("value", "int"),

@@ -26,7 +26,7 @@ from conformance.outcomes import Failed, Skipped
 
 REG_WINDOW = 0xC0          # reference runtime: where the 44-byte block sits
 REG_WRITE_ONLY = 40        # key_queue, key_commit, algorithm, key: read as zero
-REG_ALGORITHMS = 0x28      # le32, read-only: bit n set when algorithm n can be installed
+REG_ALGORITHMS = 0x28      # le32 supported_algorithms, read-only: bit n, algorithm n installs
 TAG = 16
 ALGORITHMS = {"null": 0, "aes-256-gcm": 1, "chacha20-poly1305": 2}
 DEFINED = 0b111            # the values the proposal defines; bits 3 to 31 are reserved
@@ -81,7 +81,7 @@ def qenc_used(e: Engine, what: str) -> tuple[QencChain, int]:
 
 
 def listed_algorithms(e: Engine) -> int:
-    """The device's algorithms register."""
+    """The device's supported_algorithms register."""
     try:
         return int.from_bytes(e.t.read_config(REG_WINDOW + REG_ALGORITHMS, 4), "little")
     except TransportError as exc:
@@ -99,7 +99,7 @@ def qenc_keys(e: Engine, alg: str, key: str) -> None:
         algorithm = ALGORITHMS[alg]
         if not listed >> algorithm & 1:
             # a driver chooses only from the list: nothing to judge here
-            raise Skipped(f"the device does not list {alg} in its algorithms register "
+            raise Skipped(f"the device does not list {alg} in its supported_algorithms register "
                           f"({listed:#x})")
     raw = bytes.fromhex(key)
     if algorithm and len(raw) != 32:

@@ -19,13 +19,13 @@ TAG_LEN = 16
 NAMES = {NULL: "null", AES_256_GCM: "aes-256-gcm", CHACHA20_POLY1305: "chacha20-poly1305"}
 BY_NAME = {v: k for k, v in NAMES.items()}
 
-# The ``algorithms`` register: bit n set when algorithm n can be installed.
+# The ``supported_algorithms`` register: bit n set when algorithm n can be installed.
 ALL = (1 << NULL) | (1 << AES_256_GCM) | (1 << CHACHA20_POLY1305)
 PREFERENCE = (AES_256_GCM, CHACHA20_POLY1305)   # a driver's fallback order
 
 
 def advertises(bitmap: int, algorithm: int) -> bool:
-    """Whether ``bitmap`` (the ``algorithms`` register) lists ``algorithm``."""
+    """Whether ``bitmap`` (the ``supported_algorithms`` register) lists ``algorithm``."""
     return 0 <= algorithm < 32 and bool(bitmap >> algorithm & 1)
 
 

@@ -147,7 +147,7 @@ class DeviceQenc:
     def __init__(self, device, log_nonces: bool = False, prestart: bool = False,
                  algorithms: int = alg.ALL) -> None:
         self.device = device
-        # the read-only ``algorithms`` register: what a commit may choose
+        # the read-only ``supported_algorithms`` register: what a commit may choose
         self.algorithms = algorithms | 1 << alg.NULL
         # vhost-user without the STATUS protocol feature: the back-end runs the
         # status steps only when the rings start, after the front-end has
@@ -180,7 +180,7 @@ class DeviceQenc:
         return VIRTIO_PCI_CAP_QENC_CFG, WINDOW, SIZE
 
     def read_register(self, offset: int, length: int) -> bytes:
-        """Zero but for the ``algorithms`` bitmap: keys never read back."""
+        """Zero but for the ``supported_algorithms`` bitmap: keys never read back."""
         return read(offset - WINDOW, length, self.algorithms)
 
     def _negotiated(self) -> bool:
@@ -193,7 +193,7 @@ class DeviceQenc:
             if commit is not None:
                 if commit.enable and not alg.advertises(self.algorithms, commit.algorithm):
                     dev.needs_reset(f"queue {commit.queue}: algorithm {commit.algorithm} is not "
-                                    f"in the algorithms register ({self.algorithms:#x})")
+                                    f"in the supported_algorithms register ({self.algorithms:#x})")
                     return
                 if commit.enable and commit.algorithm != alg.NULL and \
                         hashlib.sha256(commit.key).digest() in self.seen_keys:
@@ -232,7 +232,7 @@ class DeviceQenc:
         if not alg.advertises(self.algorithms, c.algorithm):
             # reserved, or defined but not implemented (qenc.dev.reserved-algorithm)
             dev.needs_reset(f"queue {c.queue}: algorithm {c.algorithm} is not in the "
-                            f"algorithms register ({self.algorithms:#x})")
+                            f"supported_algorithms register ({self.algorithms:#x})")
             return
         try:
             primitive = alg.aead(c.algorithm, c.key)
@@ -402,7 +402,7 @@ def enable_device(device, log_nonces: bool = False, prestart: bool = False,
                   algorithms: int = alg.ALL) -> DeviceQenc:
     """Offer VIRTIO_F_QUEUE_ENCRYPTION on ``device`` and attach the layer
     (``prestart=True`` for a vhost-user back-end; see ``DeviceQenc``;
-    ``algorithms``: the bitmap it advertises and accepts)."""
+    ``algorithms``: the supported_algorithms bitmap it advertises and accepts)."""
     layer = DeviceQenc(device, log_nonces=log_nonces, prestart=prestart, algorithms=algorithms)
     device.rules = replace(device.rules, offered=device.rules.offered | bit(F_QUEUE_ENCRYPTION))
     device.buffer_layer = layer

@@ -5,7 +5,7 @@ reference driver's ``buffer_layer``. When VIRTIO_F_QUEUE_ENCRYPTION is
 negotiated the driver, between FEATURES_OK and DRIVER_OK, draws a fresh
 random key for every queue and writes it to the device's registers (a key
 is never reused: every initialisation, hence every device reset, draws new
-ones), choosing from the algorithms the device's ``algorithms`` register
+ones), choosing from the algorithms the device's ``supported_algorithms`` register
 lists. Each request's device-readable parts are joined and sealed into one
 part with the tag at its end; its device-writable parts become one part
 with 16 more bytes for the tag. On completion the first used-length bytes
@@ -80,7 +80,7 @@ class DriverQenc:
 
     @staticmethod
     def advertised(drv) -> int:
-        """The device's ``algorithms`` register."""
+        """The device's ``supported_algorithms`` register."""
         return int.from_bytes(drv.t.read_config(WINDOW + ALGORITHMS, 4), "little")
 
     def choose(self, bitmap: int) -> int:
@@ -91,7 +91,7 @@ class DriverQenc:
         for a in alg.PREFERENCE:
             if alg.advertises(bitmap, a):
                 return a
-        raise DriverError(f"the device lists no cipher in its algorithms register "
+        raise DriverError(f"the device lists no cipher in its supported_algorithms register "
                           f"({bitmap:#x}); refusing to run unprotected")
 
     def rekey(self, drv, queue: int) -> None:

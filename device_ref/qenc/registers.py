@@ -7,11 +7,11 @@
                                         0 leaves the queue unprotected
     0x04    le32    algorithm    write  0 NULL, 1 AES-256-GCM, 2 ChaCha20-Poly1305
     0x08    u8[32]  key          write  key material
-    0x28    le32    algorithms   read   bit n set: the device can install
-                                        algorithm n (bit 0, NULL, always)
+    0x28    le32    supported_   read   bit n set: the device can install
+            algorithms                  algorithm n (bit 0, NULL, always)
 
 Reads of the write-only fields return 0, so keys never read back; writes
-to ``algorithms`` are ignored.
+to ``supported_algorithms`` are ignored.
 
 In this reference runtime the block is reached through the device
 configuration path at ``WINDOW`` (config offset 0xc0, past every

@@ -1,5 +1,5 @@
 """The sealed reply sits inside the used length (issue 20, point 11), and
-the driver picks its cipher from the device's ``algorithms`` register
+the driver picks its cipher from the device's ``supported_algorithms`` register
 (point 12): reference device and driver, checked against ``cryptography``
 directly rather than against device_ref.qenc's own helpers."""
 from __future__ import annotations
