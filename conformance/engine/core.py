@@ -28,7 +28,7 @@ from device_ref.virtio_constants import (F_VERSION_1, NET_F_HASH_REPORT, NET_F_M
                                          NET_HDR, NET_HDR_HASH, NET_HDR_LEGACY)
 
 from conformance import names, watchdog
-from conformance.adapters.base import Session
+from conformance.adapters.base import HostControls, Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
 from device_ref.ring.hostile import (DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue,
@@ -128,6 +128,17 @@ class Batch:
 
 
 @dataclass
+class Reply:
+    """A request of a device-type verb (balloon, scsi, gpu, input) and what came back."""
+
+    what: str                   # e.g. "INQUIRY", "GET_DISPLAY_INFO", "inflate"
+    request: bytes              # the device-readable part
+    used_len: int | None        # None: never used
+    data: bytes                 # the device-writable part as it was left
+    extra: dict[str, Any] = field(default_factory=dict)   # what the verb wants to keep
+
+
+@dataclass
 class IoTally:
     """What the last ``device_io`` did, judged batch by batch."""
 
@@ -180,6 +191,10 @@ class Engine:
     blk_before: tuple[int, bytes] | None = None
     # entropy device
     last_entropy: bytes | None = None
+    # balloon, scsi, gpu, input (verbs/balloon.py, scsi.py, gpu.py, input.py):
+    # their requests in order, and the pages the driver gave the balloon
+    replies: list[Reply] = field(default_factory=list)
+    balloon_pfns: list[int] = field(default_factory=list)
     # device_io
     io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
@@ -344,6 +359,25 @@ class Engine:
             if name is not None and self.kind is not None else None
         return self.queue(spec.index if spec is not None else 0)
 
+    def host(self) -> HostControls:
+        """The adapter's outside events (SKIP when it has none)."""
+        if self.s.host is None:
+            raise Skipped("this adapter cannot cause outside events (a new balloon target, "
+                          "the statistics interval, an input event)")
+        return self.s.host
+
+    def named_queue(self, name: str) -> HQueue:
+        """The queue the device-type data calls ``name`` under the negotiated
+        features (SKIP when the type has no such queue now, or it was not set up)."""
+        spec = self.kind.queue_by_name(name, self.negotiated) if self.kind is not None else None
+        if spec is None:
+            raise Skipped(f"a {self.device_type} device has no {name} under the negotiated "
+                          f"features ({', '.join(names.feature_names(self.negotiated, self.device_type)) or 'none'})")
+        q = next((x for x in self.queues if x.index == spec.index), None)
+        if q is None:
+            raise Skipped(f"{name} (queue {spec.index}) was not set up")
+        return q
+
     def alloc(self, n: int, align: int = 16) -> int:
         dma = self.dma()
         try:
@@ -476,6 +510,31 @@ class Engine:
                     Pending("net", self.request_queue().index, []))
         raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
 
+    def request(self, q: HQueue, what: str, readable: bytes | list[bytes],
+                writable: int | list[int] = 0, wait: bool = True) -> Reply:
+        """One request of a device-type verb on ``q``: the parts the device
+        reads (one descriptor each under the default framing), then the sizes
+        of the parts it may write; offered, notified and (with ``wait``)
+        waited for. The reply is logged in ``replies``; ``finish_reply``
+        fills it in if it completes later."""
+        reads = [readable] if isinstance(readable, bytes) else readable
+        writes = [writable] if isinstance(writable, int) else writable
+        parts: list[tuple[str, object]] = [("r", r) for r in reads if r]
+        parts += [("w", n) for n in writes if n]
+        pending = Pending("reply", q.index, [])
+        reply = Reply(what, b"".join(reads), None, b"")
+        reply.extra["pending"] = pending
+        self.replies.append(reply)
+        self.submit(q, parts, pending, wait=wait)
+        self.finish_reply(reply)
+        return reply
+
+    def finish_reply(self, reply: Reply) -> None:
+        """Copy what the device returned into ``reply`` once it was used."""
+        pending = reply.extra.get("pending")
+        if pending is not None and pending.done:
+            reply.used_len, reply.data = pending.used_len, pending.data or b""
+
     def running(self) -> bool:
         return bool(self.driver_status & DRIVER_OK)
 
@@ -576,6 +635,8 @@ class Engine:
             n = min(c.used_len, sum(n for _a, n in p.writable))
             p.data = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
             self.last_entropy = p.data
+        elif p.kind == "reply":
+            p.data = b"".join(mem.read(a, n) for a, n in p.writable)
 
     def wait_token(self, token: int) -> None:
         self.wait_while(lambda: token in self.pending)
