@@ -17,7 +17,9 @@ DEBS_TEST=(qemu-system-common qemu-system-x86 qemu-system-gui dpdk-dev
            fonts-liberation
            # the arm64 guest behind a restricted DMA pool: kernel source and what builds it
            linux-source-6.1 gcc-aarch64-linux-gnu libc6-dev-arm64-cross make gcc libc6-dev
-           flex bison bc xz-utils qemu-system-arm)
+           flex bison bc xz-utils qemu-system-arm
+           # the docs site checked in a headless browser (tests/docs_site)
+           chromium chromium-driver)
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
 
