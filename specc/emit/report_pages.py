@@ -194,6 +194,13 @@ def report_rst(rep: DeviceReport, idx: SiteIndex, coverage_labels: dict[str, str
     if summary.get("critical"):
         out.append(f":critical:`CRITICAL: {int(summary['critical'])} failure(s) touched memory "
                    "outside the bounce region or released unauthenticated data`\n")
+    bad = [rid for rid in sorted(rep.verdicts) if rep.verdicts[rid].overall in ("FAIL", "WEDGED")]
+    if bad:
+        out.append(heading("Failures", 0))
+        out.append(list_table(["Requirement", "Verdict", "Evidence"], [
+            [f"`{_in_bq(rid)} <#{anchor(rid)}>`__" if _SAFE_ID.match(rid) else rst_text(rid),
+             _badge(rep.verdicts[rid].overall), rst_text(_evidence(data, rid)) or "\\-"]
+            for rid in bad]))
     out.append(heading("Requirements", 0))
     out.append("Each requirement links to its statement card; the upstream block links to the "
                "coverage page where that page lists it.\n")
