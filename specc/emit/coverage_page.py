@@ -62,6 +62,8 @@ def _statement(s: StatementCoverage, idx: SiteIndex, verdicts: dict[str, Verdict
     else:
         state = ":status-uncovered:`not tested`"
     how = "" if s.how == "restates" else f" ({s.how})"
+    if s.cites:
+        how = f" (cites {rst_text(s.cites)})"
     return f"{name}{how}: {state}{_verdicts(s.id, verdicts)}"
 
 
@@ -132,8 +134,23 @@ def _upstream(cov: Coverage, idx: SiteIndex, verdicts: dict[str, Verdict] | None
         restated = sum(1 for b in blocks if b.status != "missing")
         summary.append([f"`{_bq(g)}`_", str(n), str(restated), str(tested),
                         str(n - restated)])
-    out.append(list_table(["Chapter or device type", "Blocks", "Restated", "Tested",
+    out.append(list_table(["Chapter or device type", "Blocks", "Restated or cited", "Tested",
                            "Not yet covered"], summary))
+    out.append("The RFC 2119 keywords of the upstream blocks, by chapter: how many our modules "
+               "restate, how many they cite (an upstream statement picked out by label and "
+               "fingerprint, its words left upstream), how many are tested and how many are "
+               "declared untestable with a reason.\n")
+    kw_rows = []
+    for name, f in cov.chapters + [("total", cov.totals)]:
+        accounted = f.keywords_tested + f.keywords_untestable
+        kw_rows.append([rst_text(name), str(f.keywords), str(f.keywords_restated),
+                        str(f.keywords_cited), str(f.keywords_tested), str(f.keywords_untestable),
+                        f"{100 * accounted / f.keywords:.1f}%" if f.keywords else "\\-"])
+    out.append(list_table(["Chapter", "Keywords", "Restated", "Cited", "Tested", "Untestable",
+                           "Accounted for"], kw_rows))
+    if cov.unresolved:
+        out.append("Citations this tree does not resolve:\n\n"
+                   + "\n".join(f"- {rst_text(u)}" for u in cov.unresolved) + "\n")
     for g, blocks in groups.items():
         out.append(heading(g, 1))
         rows = []

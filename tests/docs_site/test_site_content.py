@@ -22,6 +22,8 @@ from specc.load import load
 from tests.emit.linkcheck import broken_links
 
 from tests.docs_site.conftest import ROOT, run
+from tests.spec_trees import MINI
+from tests.specc.test_citations import MODULE as CITING_MODULE
 
 STATEMENT = "swiotlb.dev.no-access-outside"
 
@@ -237,3 +239,23 @@ def test_a_missing_report_is_one_line_and_exit_2(tmp_path, bad):
     proc = run("specc.cli", "docs", str(ROOT / "spec" / "swiotlb.vspec"), "-o",
                str(tmp_path / "site"), "--report", str(tmp_path / bad))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_the_coverage_page_and_the_cards_show_citations(tmp_path):
+    src = tmp_path / "cited.vspec"
+    src.write_text(CITING_MODULE, encoding="utf-8")
+    proc = run("specc.cli", "ids", "--update", "--spec-tree", str(MINI), str(src))
+    assert proc.returncode == 0, proc.stderr
+    site = tmp_path / "site"
+    proc = run("specc.cli", "docs", str(src), "-o", str(site), "--spec-tree", str(MINI))
+    assert proc.returncode == 0, proc.stderr
+    html = (site / "coverage.html").read_text()
+    row = html.split('id="drivernormative-reserved-feature-bits"', 1)[1].split("</tr>", 1)[0]
+    assert 'href="cited.html#t-rfb-drv-version"' in row and "(cites statement 1)" in row
+    assert "(cites the statement at &#x27;either disable the IOMMU&#x27;)" in row \
+        or "(cites the statement at 'either disable the IOMMU')" in row
+    assert "How the driver programs an IOMMU is not visible" in row
+    assert "<p>Cited</p>" in html
+    card = (site / "cited.html").read_text().split('id="t-rfb-drv-version"', 1)[1]
+    assert "Cites statement 1 of" in card.split("</div>", 1)[0]
+    assert broken_links(site) == []
