@@ -7,8 +7,8 @@ from pathlib import Path
 
 from specc.cli_base import CliError
 from specc.emit.html import build_docs
-from specc.commands.docs import SITE_ERRORS, add_site_arguments, site_inputs
 from specc.commands.inputs import load_modules, output_dir
+from specc.site_options import SITE_ERRORS, add_site_arguments, site_inputs
 from specc.emit.vectors import VectorError
 from specc.emit.writers import EmitError, write_rst, write_vectors
 from specc.commands.patch import SendOptions, make_series, series_identity
