@@ -164,6 +164,9 @@ def requirement_json(st: Statement, source: str) -> dict:
     }
     if st.untestable is not None:
         out["untestableReason"] = st.untestable.plain()
+    if st.cites is not None:
+        out["text"] = f"cites {st.cites.locator} of {st.cites.label}"
+        out["cites"] = {"at": st.cites.at, "index": st.cites.index}
     return out
 
 
