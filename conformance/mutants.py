@@ -404,6 +404,16 @@ class AcceptsUnlistedAlgorithm(DeviceQenc):
         super()._install(c, setup, checked)
 
 
+class HidesConfigBeforeFeaturesOk:
+    """Reads of the device-specific configuration give zeros until the
+    driver has set FEATURES_OK."""
+
+    def read_config(self, offset, length):
+        if not self.status & 8:
+            return bytes(length)
+        return super().read_config(offset, length)
+
+
 class _Plain:
     """No change to the device itself (the fault is in a layer)."""
 
@@ -478,6 +488,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("forgets-swiotlb-after-reset", "swiotlb.dev.reset-reoffer", ForgetsSwiotlbAfterReset),
     _m("writes-descriptor-table", "base.split.dev.no-write-table", WritesDescriptorTable),
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
+    _m("hides-config-before-features-ok", "base.cfg.dev.read-before-features-ok",
+       HidesConfigBeforeFeaturesOk),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
     _m("tag-at-area-end", "qenc.dev.seal-writable", FillsHalf, SealsWholeArea),
     _m("refuses-listed-algorithm", "qenc.dev.listed-installs", _Plain, RefusesListedAlgorithm),
