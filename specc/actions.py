@@ -45,7 +45,8 @@ DRIVER_REGISTER_RULES = (
     "pci-cfg-window", "pci-ignores-unusable", "pci-vendor-data",
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
     "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
-    "queue-reset-wait", "mmio-init-sequence")
+    "queue-reset-wait", "mmio-init-sequence", "status-no-clear", "reset-after-failed",
+    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
@@ -279,11 +280,13 @@ _VERBS = (
          "see check-actions.md."),
     # ---- queue encryption (spec/queue_encryption.vspec) ---------------------
     Verb("qenc_keys", ACTION,
-         (_p("alg", "enum", "null", "aes-256-gcm", "chacha20-poly1305"), _p("key", "hex")),
+         (_p("alg", "enum", "null", "aes-256-gcm", "chacha20-poly1305", "unsupported"),
+          _p("key", "hex")),
          "Between FEATURES_OK and DRIVER_OK (or after, to test the refusal): write this algorithm "
-         "and 32-byte key into the queue-encryption registers for every queue (queue_select, "
-         "algorithm, key, then queue_enable 1); later qenc_submit steps seal with it and each "
-         "queue's counter starts at 0."),
+         "and 32-byte key into the queue-encryption registers for every queue (key_queue, "
+         "algorithm, key, then key_commit 1); later qenc_submit steps seal with it and each "
+         "queue's counter starts at 0. A cipher the device's supported_algorithms register does not list "
+         "makes the vector SKIP; unsupported writes the lowest value the register does not list."),
     Verb("qenc_submit", ACTION,
          (_p("plaintext", "hex", optional=True), _p("writable", "int", optional=True),
           _p("nonce_queue", "int", optional=True),
@@ -305,15 +308,20 @@ _VERBS = (
          (_p("plaintext", "hex", optional=True), _p("nonce", "hex", optional=True),
           _p("aad", "hex", optional=True), _p("ciphertext", "hex", optional=True),
           _p("tag", "hex", optional=True)),
-         "The device-writable part of the last qenc_submit chain opens with the key and the "
-         "to_driver nonce of that chain's counter, the associated data carrying its used length "
-         "less 16; given values must match the plaintext, the nonce and associated data used, "
-         "and the ciphertext and tag the device wrote."),
+         "The first used-length bytes of the device-writable part of the last qenc_submit "
+         "chain (ciphertext, then the tag) open with the key and the to_driver nonce of that "
+         "chain's counter, the associated data carrying the used length less 16, and the device "
+         "wrote nothing past the used length; given values must match the plaintext, the nonce "
+         "and associated data used, and the ciphertext and tag the device wrote."),
     Verb("qenc_refused", EXPECTATION, (),
          "The last qenc_submit chain was used with length 0 and its device-writable part still "
          "holds what the runner put there: no plaintext was released and nothing written."),
     Verb("qenc_registers", EXPECTATION, (_p("what", "enum", "zero", positional=True),),
-         "Every byte of the queue-encryption register block reads as zero."),
+         "Every byte of the write-only queue-encryption registers (all but supported_algorithms) reads "
+         "as zero."),
+    Verb("qenc_algorithms", EXPECTATION, (_p("what", "enum", "well_formed", positional=True),),
+         "The supported_algorithms register lists NULL (bit 0), at least one cipher, and no reserved "
+         "value (bits 3 to 31 clear)."),
     Verb("reg_write", ACTION,
          (_p("reg", "enum", *TRANSPORT_REGISTERS), _p("value", "int"),
           _p("queue", "enum", *QUEUE_CHOICES, optional=True),
