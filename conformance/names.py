@@ -4,13 +4,13 @@ from __future__ import annotations
 from device_ref import device_types
 from device_ref.device_types import DeviceType
 from device_ref.virtio_constants import (BLK_CONFIG, BLK_FEATURES, BLK_STATUS,  # noqa: F401
-                                         FEATURE_ALIASES, FS_FEATURES,
+                                         CONSOLE_CONFIG, FEATURE_ALIASES, FS_FEATURES, NET_CONFIG,
                                          GENERIC_FEATURES, STATUS_BITS)
 
 GENERIC_FEATURES = {**GENERIC_FEATURES, **FEATURE_ALIASES}
 # Device-type feature bits, by device type.
 TYPE_FEATURES = {"blk": BLK_FEATURES, "rng": {}, "fs": FS_FEATURES}
-CONFIG_FIELDS = {"blk": BLK_CONFIG, "rng": {}}
+CONFIG_FIELDS = {"blk": BLK_CONFIG, "rng": {}, "net": NET_CONFIG, "console": CONSOLE_CONFIG}
 
 
 def _kind(device_type: str | None) -> DeviceType | None:

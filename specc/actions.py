@@ -79,7 +79,8 @@ def _p(name, type_, *choices, positional=False, repeat=False, optional=False, do
 
 _VERBS = (
     # ---- preconditions --------------------------------------------------
-    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "any", positional=True),),
+    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "net", "console", "any",
+                                     positional=True),),
          "The device under test is of this type (any: every type)."),
     Verb("layout", PRECONDITION, (_p("layout", "enum", "split", "packed", "any", positional=True),),
          "Run with this virtqueue layout; packed needs VIRTIO_F_RING_PACKED offered."),
@@ -115,6 +116,15 @@ _VERBS = (
     Verb("blk_get_id", ACTION, (), "Send a VIRTIO_BLK_T_GET_ID request with a 20-byte buffer."),
     Verb("blk_request", ACTION, (_p("type", "int"),), "Send a request of this raw type number."),
     Verb("rng_read", ACTION, (_p("len", "int"),), "Offer a device-writable buffer of len bytes to the entropy device."),
+    Verb("net_fill_rx", ACTION, (_p("count", "int"), _p("len", "int")),
+         "Offer count device-writable buffers of len bytes on the network device's receiveq1, "
+         "with one notification."),
+    Verb("net_send", ACTION, (_p("len", "int"),),
+         "Send one frame of len bytes (14 or more) on transmitq1 behind a zeroed "
+         "virtio_net_hdr, and wait for its buffer to be used."),
+    Verb("net_receive", ACTION, (_p("count", "int"), _p("timeout_ms", "int")),
+         "Wait up to timeout_ms for count frames to arrive on receiveq1 (none arriving is not "
+         "itself a failure)."),
     Verb("submit_descriptor", ACTION,
          (_p("addr", "expr"), _p("len", "int"), _p("flags", "flags", optional=True)),
          "Make one descriptor available as-is (hostile or edge values allowed)."),
@@ -172,6 +182,14 @@ _VERBS = (
          "The bounce-buffer region the transport describes has this property."),
     Verb("entropy", EXPECTATION, (_p("what", "enum", "nonzero", positional=True),),
          "The entropy device wrote bytes that are not all zero."),
+    Verb("net_rx", EXPECTATION,
+         (_p("what", "enum", "frames_match", "num_buffers", "one_buffer", "filled_but_last",
+             "header_clean", positional=True),),
+         "The receive buffers used, cut into frames by the lengths sent: frames_match (every "
+         "frame sent came back unchanged), num_buffers (each header's num_buffers is the "
+         "number of buffers its frame lies in), one_buffer (each frame in one buffer), "
+         "filled_but_last (each buffer of a frame but its last used to its full length), "
+         "header_clean (flags and gso_type zero when no receive offload was negotiated)."),
     # ---- added for the baseline modules (virtqueues, blk, rng) --------------
     Verb("framing", ACTION,
          (_p("style", "enum", "separate", "merged", "fragmented"),
@@ -399,7 +417,7 @@ def required_device(verb: str) -> str | None:
     """The device type a step needs (a check using it says `given device TYPE`)."""
     if verb in _DEVICE_OF:
         return _DEVICE_OF[verb]
-    for prefix in ("blk", "rng"):
+    for prefix in ("blk", "rng", "net", "console"):
         if verb.startswith(prefix + "_"):
             return prefix
     return None

@@ -113,6 +113,14 @@ class Pending:
     data: bytes | None = None
 
 
+@dataclass(frozen=True)
+class NetArrival:
+    """One used receive buffer of the network device, in the order of use."""
+    used_len: int
+    room: int            # its device-writable bytes
+    data: bytes          # its bytes after use, up to the used length (or all of it)
+
+
 @dataclass
 class IoTally:
     """What the last ``device_io`` did, judged batch by batch."""
@@ -166,6 +174,9 @@ class Engine:
     blk_before: tuple[int, bytes] | None = None
     # entropy device
     last_entropy: bytes | None = None
+    # network device (verbs/net.py): frames sent, receive buffers used
+    net_sent: list[bytes] = field(default_factory=list)
+    net_arrivals: list[NetArrival] = field(default_factory=list)
     # device_io
     io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
@@ -276,8 +287,11 @@ class Engine:
             return old[min(index, len(old) - 1)]
         if not self.queues:
             raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
-        return next((q for q in self.queues if q.index == index),
-                    self.queues[min(index, len(self.queues) - 1)])
+        here = next((q for q in self.queues if q.index == index), None)
+        if here is None:
+            # a queue reset alone (net's transmitq1) and not set up again: its old rings
+            here = next((q for q in reversed(self.retired) if q.index == index), None)
+        return here if here is not None else self.queues[min(index, len(self.queues) - 1)]
 
     def queue_specs(self) -> list[QueueSpec] | None:
         """The queues this device type has under the negotiated features (the
@@ -520,6 +534,10 @@ class Engine:
             n = min(c.used_len, sum(n for _a, n in p.writable))
             p.data = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
             self.last_entropy = p.data
+        elif p.kind == "net_rx":
+            room = sum(n for _a, n in p.writable)
+            data = b"".join(mem.read(a, ln) for a, ln in p.writable)[:min(c.used_len, room)]
+            self.net_arrivals.append(NetArrival(c.used_len, room, data))
 
     def wait_token(self, token: int) -> None:
         deadline = time.monotonic() + self.timeout

@@ -4,4 +4,5 @@ Importing this package registers every verb in
 ``conformance.engine.registry.REGISTRY`` (docs/check-actions.md lists them).
 """
 from conformance.verbs import (blk, driver_side, features, io, lifecycle,  # noqa: F401
-                               memory, preconditions, qenc, queues, rng, transport)
+                               memory, net, preconditions, qenc, queues, rng,
+                               transport)
