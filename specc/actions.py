@@ -287,6 +287,12 @@ _VERBS = (
              "segments_within_limits", "discard_unmap_clear", positional=True),),
          "Driver under test, blk: every request it sent had this property; see "
          "check-actions.md."),
+    Verb("net_frames", EXPECTATION,
+         (_p("property", "enum", "tx_num_buffers_zero", "tx_flags_zero", "tx_gso_none",
+             "tx_header_present", "rx_buffer_holds_header", "rx_buffer_full_size",
+             positional=True),),
+         "Driver under test, net: every frame it sent or receive buffer it offered had this "
+         "property; see check-actions.md."),
     Verb("driver_chains", EXPECTATION,
          (_p("property", "enum", "readable_first", "bounded", "within_queue_size",
              "within_device_limit", "indirect_only_if_negotiated", "no_nested_indirect",

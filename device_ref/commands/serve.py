@@ -10,7 +10,7 @@ import sys
 from device_ref.cli_base import CliError
 from device_ref.sizes import parse_region, parse_size
 from device_ref.checking import serve_options
-from device_ref.checking.device import CheckingBlkDevice, CheckingRngDevice
+from device_ref.checking.device import CheckingBlkDevice, CheckingNetDevice, CheckingRngDevice
 from device_ref.device.features import F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACKED
 from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemoryStorage
 from device_ref.devices.net import NetDevice
@@ -117,7 +117,7 @@ def make_factory(args: argparse.Namespace):
     if args.type != "rng" and args.seed is not None:
         raise CliError("--seed applies to --type rng only")
     if args.type == "net":
-        net_cls = NetDevice
+        net_cls = CheckingNetDevice if getattr(args, "check_driver", False) else NetDevice
 
         def net():
             return place(net_cls(bounce=bounce, require_swiotlb=args.require_swiotlb,

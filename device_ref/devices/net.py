@@ -145,7 +145,7 @@ class NetDevice(VirtioDevice):
         """The next receive buffer: one held from before, else off the ring."""
         if self.held:
             return self.held.popleft()
-        return ring.ring.pop()
+        return ring.pop_one()
 
     def _place(self, ring, frame: bytes) -> tuple[int, bool] | None:
         """Write ``frame`` into receive buffers and use them: (1 delivered or 0
@@ -201,4 +201,4 @@ class NetDevice(VirtioDevice):
                 at += n
             used.append((chain.id, at - start))
         self.counters.requests += len(used)
-        return ring.ring.push_many(used)
+        return ring.push_used(used)
