@@ -354,6 +354,16 @@ class TruncatesFrames:
         return used
 
 
+class HidesConfigBeforeFeaturesOk:
+    """Reads of the device-specific configuration give zeros until the
+    driver has set FEATURES_OK."""
+
+    def read_config(self, offset, length):
+        if not self.status & 8:
+            return bytes(length)
+        return super().read_config(offset, length)
+
+
 class _Plain:
     """No change to the device itself (the fault is in a layer)."""
 
@@ -430,6 +440,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("forgets-swiotlb-after-reset", "swiotlb.dev.reset-reoffer", ForgetsSwiotlbAfterReset),
     _m("writes-descriptor-table", "base.split.dev.no-write-table", WritesDescriptorTable),
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
+    _m("hides-config-before-features-ok", "base.cfg.dev.read-before-features-ok",
+       HidesConfigBeforeFeaturesOk),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
     _m("ignores-num-buffers", "base.net.dev.num-buffers-spread", IgnoresNumBuffers),
     _m("drops-frames", "base.net.dev.mtu-forward", DropsFrames),

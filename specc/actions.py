@@ -45,7 +45,8 @@ DRIVER_REGISTER_RULES = (
     "pci-cfg-window", "pci-ignores-unusable", "pci-vendor-data",
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
     "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
-    "queue-reset-wait", "mmio-init-sequence")
+    "queue-reset-wait", "mmio-init-sequence", "status-no-clear", "reset-after-failed",
+    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",

@@ -15,6 +15,13 @@ restated (tested) keywords of a block are the keywords in our restated
 (tested) statements' text, at most the block's own count: our statements
 do not map one to one onto upstream sentences, so this counts how much of
 the block's normative weight we carry, not which sentence.
+
+Citations. A `cite` picks out one upstream keyword statement, so it counts
+exactly: the keywords of that statement are cited, and tested when the
+citation is, or untestable when it carries a reason. A block one of whose
+statements is cited counts as restated (claimed) too. Untestable keywords
+(restated or cited statements with an `untestable` reason) are counted
+apart; tested plus untestable is what the modules account for.
 """
 from __future__ import annotations
 
@@ -23,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc.cli_base import CliError
+from specc.model import CiteRef
+from specc.upstream.statements import CiteError, resolve
 from specc.upstream.tree import KEYWORD_RE, SpecTree
 from specc.load import load
 
@@ -35,6 +44,13 @@ class Figures:
     keywords: int = 0
     keywords_restated: int = 0
     keywords_tested: int = 0
+    keywords_cited: int = 0
+    keywords_untestable: int = 0
+
+    @property
+    def accounted(self) -> int:
+        """Keywords tested or declared untestable with a reason."""
+        return self.keywords_tested + self.keywords_untestable
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -49,6 +65,7 @@ class Coverage:
     extended: list[str]                                # upstream blocks proposals add to
     unknown: list[str]                                 # claimed labels the tree lacks
     tested_from: str                                   # "vectors" or "checks"
+    unresolved: list[str] = field(default_factory=list)   # citations the tree cannot resolve
 
     def as_json(self) -> dict:
         return {
@@ -57,6 +74,7 @@ class Coverage:
             "missing": [{"label": lab, "file": f, "line": n, "chapter": c}
                         for lab, f, n, c in self.missing],
             "unknown": list(self.unknown),
+            "unresolved": list(self.unresolved),
         }
 
     def format_text(self) -> str:
@@ -64,12 +82,17 @@ class Coverage:
             return f"{100 * a / b:5.1f}%" if b else "    -"
         w = max([len(c) for c, _ in self.chapters] + [len("total")])
         lines = [f"coverage of upstream normative blocks (tested according to {self.tested_from}):",
-                 f"  {'chapter':<{w}}  blocks restated tested   keywords restated tested"]
+                 f"  {'chapter':<{w}}  blocks restated tested   keywords restated  cited tested"
+                 f" untestable   accounted  tested/testable"]
         for name, f in self.chapters + [("total", self.totals)]:
+            testable = f.keywords - f.keywords_untestable
             lines.append(f"  {name:<{w}}  {f.blocks:6} {f.blocks_restated:8} {f.blocks_tested:6}"
-                         f"   {f.keywords:8} {f.keywords_restated:8} {f.keywords_tested:6}"
-                         f"   ({pct(f.blocks_restated, f.blocks)} restated,"
-                         f" {pct(f.blocks_tested, f.blocks)} tested)")
+                         f"   {f.keywords:8} {f.keywords_restated:8} {f.keywords_cited:6}"
+                         f" {f.keywords_tested:6} {f.keywords_untestable:10}"
+                         f"   {pct(f.accounted, f.keywords)}   {pct(f.keywords_tested, testable)}")
+        if self.unresolved:
+            lines.append("citations this tree does not resolve:")
+            lines += [f"  {u}" for u in self.unresolved]
         if self.untested:
             lines.append("restated but not tested:")
             lines += [f"  {lab}" for lab in self.untested]
@@ -90,14 +113,17 @@ def _squash(label: str) -> str:
 
 @dataclass
 class _Restated:
-    """One baseline statement restating an upstream block."""
+    """One baseline statement restating (or citing) an upstream block."""
     ids: frozenset[str]            # id and aliases
     keywords: int                  # RFC 2119 keywords in its text
     checked: bool
+    untestable: bool = False
+    cites: CiteRef | None = None   # a citation: its keywords are the upstream statement's
 
 
 def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]:
-    """Statements per upstream label restated by baselines; labels extended by proposals."""
+    """Statements per upstream label restated or cited by our modules; labels
+    extended by proposals."""
 
     root = Path(spec_dir)
     if not root.is_dir():
@@ -118,7 +144,11 @@ def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]
             if st is not None:
                 restated.setdefault(f"{st.role}normative:{st.block_path}", []).append(
                     _Restated(ids=frozenset((st.id, *st.aliases)), keywords=1,
-                              checked=bool(st.checks)))
+                              checked=bool(st.checks), untestable=st.untestable is not None))
+        for st in m.citations:
+            restated.setdefault(st.cites.label, []).append(
+                _Restated(ids=frozenset((st.id, *st.aliases)), keywords=0, checked=bool(st.checks),
+                          untestable=st.untestable is not None, cites=st.cites))
         for b in m.blocks:
             if not b.standalone:
                 continue
@@ -129,7 +159,8 @@ def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]
             for st in b.statements:
                 lst.append(_Restated(ids=frozenset((st.id, *st.aliases)),
                                      keywords=len(KEYWORD_RE.findall(st.text.plain())),
-                                     checked=bool(st.checks)))
+                                     checked=bool(st.checks),
+                                     untestable=st.untestable is not None))
     return restated, extended
 
 
@@ -189,6 +220,33 @@ def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Cove
             return list(sts)
         return hit
 
+    unresolved: list[str] = []
+
+    def counted(label: str, sts: list[_Restated]) -> list[tuple[_Restated, tuple[str, int], int]]:
+        """Each statement with the keywords it carries and a key: a cited upstream
+        statement is counted once however many citations pick it out."""
+        out = []
+        for i, s in enumerate(sts):
+            if s.cites is None:
+                out.append((s, ("own", i), s.keywords))
+                continue
+            try:
+                up = resolve(tree, label, s.cites.at, s.cites.index)
+            except CiteError as exc:
+                unresolved.append(f"{sorted(s.ids)[0]}: {exc.message}")
+                continue
+            out.append((s, ("cited", up.index), len(up.keywords)))
+        return out
+
+    def weight(items, pick) -> int:
+        seen_keys: set = set()
+        total = 0
+        for s, key, n in items:
+            if pick(s) and key not in seen_keys:
+                seen_keys.add(key)
+                total += n
+        return total
+
     chapters: dict[str, Figures] = {}
     totals = Figures()
     missing: list[tuple[str, str, int, str]] = []
@@ -201,21 +259,27 @@ def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Cove
         n_kw = len(b.keywords)
         sts = restated.get(b.label)
         tested = tested_statements(b.label) if sts else []
+        items = counted(b.label, sts or [])
+        tested_ids = {id(s) for s in tested}
+        n_tested = min(n_kw, weight(items, lambda s: id(s) in tested_ids))
+        n_untestable = min(n_kw - n_tested, weight(items, lambda s: s.untestable))
         fig = chapters.setdefault(chapter, Figures())
         for f in (fig, totals):
             f.blocks += 1
             f.keywords += n_kw
             if sts:
                 f.blocks_restated += 1
-                f.keywords_restated += min(n_kw, sum(s.keywords for s in sts))
+                f.keywords_restated += min(n_kw, weight(items, lambda s: s.cites is None))
+                f.keywords_cited += min(n_kw, weight(items, lambda s: s.cites is not None))
             if tested:
                 f.blocks_tested += 1
-                f.keywords_tested += min(n_kw, sum(s.keywords for s in tested))
+            f.keywords_tested += n_tested
+            f.keywords_untestable += n_untestable
         if not sts:
             missing.append((b.label, b.pos.file, b.pos.line, chapter))
     untested = sorted(lab for lab in restated if lab in seen and not tested_statements(lab))
     unknown = sorted(lab for lab in set(restated) | {canon(x) for x in extended} if lab not in seen)
     return Coverage(chapters=list(chapters.items()), totals=totals, missing=missing,
                     untested=untested, extended=sorted({canon(x) for x in extended} & seen),
-                    unknown=unknown,
+                    unknown=unknown, unresolved=unresolved,
                     tested_from="vectors" if vectors_dir else "the modules' checks")

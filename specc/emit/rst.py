@@ -31,6 +31,7 @@ from specc.model import (Amendment, Check, Constant, Feature, Module, NormativeB
                          Paragraph, Prose, Ref, Reference, ReusedStruct, Section, Statement, Step,
                          Struct, StructRef, Text)
 from specc.prose import with_condition
+from specc.upstream.statements import CiteError, resolve as resolve_cited
 from specc.upstream.tree import SpecTree
 
 KEYWORD_RE = re.compile(r"\b(MUST NOT|SHOULD NOT|MUST|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)\b")
@@ -370,6 +371,38 @@ def amendments_rst(m: Module, idx: SiteIndex, page: str, level: int,
     return "\n".join(out)
 
 
+def citation_rst(st: Statement, tree: SpecTree | None) -> str:
+    """What a cited statement says: with a tree, its upstream words quoted with
+    their file and line; without, the citation itself."""
+    ref = st.cites
+    if tree is None:
+        return (f"Cites {_locator(ref)} of ``{ref.label}``.  No upstream tree was given, so its "
+                "wording is not shown (``specc docs --spec-tree PATH`` quotes it).\n")
+    try:
+        up = resolve_cited(tree, ref.label, ref.at, ref.index)
+    except CiteError as exc:
+        return f"Cites {_locator(ref)} of ``{ref.label}``, which the given tree lacks: {rst_text(exc.message)}\n"
+    return (f"Cites statement {up.index} of ``{ref.label}`` ({rst_text(up.file)}, line {up.line}; "
+            f"fingerprint ``{up.fingerprint}``):\n\n" + _indent(_quoted(up.plain)) + "\n")
+
+
+def _locator(ref) -> str:
+    return f"statement {ref.index}" if ref.index is not None else f"the statement at {_quoted(ref.at)}"
+
+
+def citations_rst(m: Module, idx: SiteIndex, page: str, level: int,
+                  verdicts: dict[str, Verdict] | None, tree: SpecTree | None) -> str:
+    out = [heading("Cited upstream requirements", level)]
+    by_block: dict[str, list[Statement]] = {}
+    for st in m.citations:
+        by_block.setdefault(st.cites.label, []).append(st)
+    for label, sts in by_block.items():
+        out.append(heading(label.partition("normative:")[2], level + 1))
+        out.append(f"Upstream label ``{label}``.\n")
+        out += [statement_rst(st, idx, page, verdicts, citation_rst(st, tree)) for st in sts]
+    return "\n".join(out)
+
+
 def references_rst(m: Module, idx: SiteIndex, page: str) -> str:
     out = [heading("References", 0)]
     for r in m.references:
@@ -402,7 +435,8 @@ def verdict_rst(v: Verdict) -> str:
 
 def statement_rst(st: Statement, idx: SiteIndex, page: str,
                   verdicts: dict[str, Verdict] | None, amendment: str | None = None) -> str:
-    """A statement's box; `amendment` (RST) stands in for the text of an amended upstream one."""
+    """A statement's box; `amendment` (RST) stands in for the text of an amended
+    or cited upstream one."""
     targets = "".join(_target(a) for a in st.aliases) + _target(st.id)
     head = f"**{rst_text(st.id)}** — :rfc2119:`{st.keyword or '?'}`"
     if st.aliases:
@@ -505,6 +539,8 @@ def module_rst(m: Module, idx: SiteIndex | None = None,
         out += [block_rst(b, idx, page, 1, verdicts) for b in m.blocks]
     if m.amendments:
         out.append(amendments_rst(m, idx, page, 0, verdicts, tree))
+    if m.citations:
+        out.append(citations_rst(m, idx, page, 0, verdicts, tree))
     if m.references:
         out.append(references_rst(m, idx, page))
     return "\n".join(out)
