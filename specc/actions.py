@@ -80,8 +80,8 @@ def _p(name, type_, *choices, positional=False, repeat=False, optional=False, do
 
 _VERBS = (
     # ---- preconditions --------------------------------------------------
-    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "balloon", "scsi", "gpu",
-                                     "input", "console", "any", positional=True),),
+    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "net", "console", "balloon",
+                                     "scsi", "gpu", "input", "any", positional=True),),
          "The device under test is of this type (any: every type)."),
     Verb("layout", PRECONDITION, (_p("layout", "enum", "split", "packed", "any", positional=True),),
          "Run with this virtqueue layout; packed needs VIRTIO_F_RING_PACKED offered."),
@@ -117,6 +117,15 @@ _VERBS = (
     Verb("blk_get_id", ACTION, (), "Send a VIRTIO_BLK_T_GET_ID request with a 20-byte buffer."),
     Verb("blk_request", ACTION, (_p("type", "int"),), "Send a request of this raw type number."),
     Verb("rng_read", ACTION, (_p("len", "int"),), "Offer a device-writable buffer of len bytes to the entropy device."),
+    Verb("net_fill_rx", ACTION, (_p("count", "int"), _p("len", "int")),
+         "Offer count device-writable buffers of len bytes on the network device's receiveq1, "
+         "with one notification."),
+    Verb("net_send", ACTION, (_p("len", "int"),),
+         "Send one frame of len bytes (14 or more) on transmitq1 behind a zeroed "
+         "virtio_net_hdr, and wait for its buffer to be used."),
+    Verb("net_receive", ACTION, (_p("count", "int"), _p("timeout_ms", "int")),
+         "Wait up to timeout_ms for count frames to arrive on receiveq1 (none arriving is not "
+         "itself a failure)."),
     Verb("submit_descriptor", ACTION,
          (_p("addr", "expr"), _p("len", "int"), _p("flags", "flags", optional=True)),
          "Make one descriptor available as-is (hostile or edge values allowed)."),
@@ -174,6 +183,14 @@ _VERBS = (
          "The bounce-buffer region the transport describes has this property."),
     Verb("entropy", EXPECTATION, (_p("what", "enum", "nonzero", positional=True),),
          "The entropy device wrote bytes that are not all zero."),
+    Verb("net_rx", EXPECTATION,
+         (_p("what", "enum", "frames_match", "num_buffers", "one_buffer", "filled_but_last",
+             "header_clean", positional=True),),
+         "The receive buffers used, cut into frames by the lengths sent: frames_match (every "
+         "frame sent came back unchanged), num_buffers (each header's num_buffers is the "
+         "number of buffers its frame lies in), one_buffer (each frame in one buffer), "
+         "filled_but_last (each buffer of a frame but its last used to its full length), "
+         "header_clean (flags and gso_type zero when no receive offload was negotiated)."),
     # ---- added for the baseline modules (virtqueues, blk, rng) --------------
     Verb("framing", ACTION,
          (_p("style", "enum", "separate", "merged", "fragmented"),
@@ -271,6 +288,12 @@ _VERBS = (
              "segments_within_limits", "discard_unmap_clear", positional=True),),
          "Driver under test, blk: every request it sent had this property; see "
          "check-actions.md."),
+    Verb("net_frames", EXPECTATION,
+         (_p("property", "enum", "tx_num_buffers_zero", "tx_flags_zero", "tx_gso_none",
+             "tx_header_present", "rx_buffer_holds_header", "rx_buffer_full_size",
+             positional=True),),
+         "Driver under test, net: every frame it sent or receive buffer it offered had this "
+         "property; see check-actions.md."),
     Verb("driver_chains", EXPECTATION,
          (_p("property", "enum", "readable_first", "bounded", "within_queue_size",
              "within_device_limit", "indirect_only_if_negotiated", "no_nested_indirect",
@@ -524,7 +547,7 @@ def verbs_of(kind: str) -> list[str]:
 # Verbs that only make sense for one device type: blk_* and rng_* by name,
 # plus these expectations.
 _DEVICE_OF = {"id_string": "blk", "entropy": "rng"}
-DEVICE_PREFIXES = ("blk", "rng", "balloon", "scsi", "gpu", "input", "console")
+DEVICE_PREFIXES = ("blk", "rng", "net", "console", "balloon", "scsi", "gpu", "input")
 
 
 def required_device(verb: str) -> str | None:
