@@ -547,6 +547,9 @@ class Engine:
         reply = Reply(what, b"".join(reads), None, b"")
         reply.extra["pending"] = pending
         self.replies.append(reply)
+        if wait and not self.running():
+            raise Skipped(f"{what}: a request to wait for before DRIVER_OK (the vector lacks "
+                          f"driver_ok)")
         self.submit(q, parts, pending, wait=wait)
         self.finish_reply(reply)
         return reply
