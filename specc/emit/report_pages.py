@@ -33,6 +33,12 @@ class DeviceReport:
     data: dict
     verdicts: dict[str, Verdict]
 
+    @property
+    def label(self) -> str:
+        """The device's name, shortened for the navigation and the cards (a spawn
+        command can be a paragraph long; its report page shows it whole)."""
+        return self.device if len(self.device) <= 40 else self.device[:39] + "…"
+
 
 def _load(path: Path) -> object:
     try:
@@ -137,7 +143,7 @@ def merged_verdicts(reports: list[DeviceReport]) -> dict[str, Verdict] | None:
             c = counts.setdefault(rid, Counter())
             for name, n in v.counts:
                 c[name] += n
-            devices.setdefault(rid, []).append((rep.device, v.overall, rep.page))
+            devices.setdefault(rid, []).append((rep.label, v.overall, rep.page))
     return {rid: Verdict(tuple((v, c[v]) for v in VERDICTS), tuple(devices[rid]))
             for rid, c in counts.items()}
 
@@ -247,7 +253,7 @@ def reports_index_rows(reports: list[DeviceReport]) -> list[list[str]]:
         tally = Counter()
         for v in rep.verdicts.values():
             tally[v.overall] += 1
-        rows.append([f"`{_in_bq(rep.device)} <{rep.page}.html>`__",
+        rows.append([f"`{_in_bq(rep.label)} <{rep.page}.html>`__",
                      ", ".join(f"{_badge(v)} {tally[v]}" for v in VERDICTS if tally[v])
                      or "nothing run"])
     return rows

@@ -191,7 +191,7 @@ def test_coverage_groups_device_type_blocks_by_device_and_shows_every_status():
     text, labels = coverage_rst([], SiteIndex(), _coverage(), None)
     assert "Device Types: Block Device\n" in text and "Device Types: Entropy Device\n" in text
     assert "untestable`: nothing to observe" in text
-    assert "a.new (extends)" in text
+    assert "a.new <" not in text and "(extends)" in text
     assert ":status-uncovered:`not yet covered`" in text
     assert set(labels) == {b.label for b in _coverage().blocks}
 
@@ -250,7 +250,9 @@ def test_the_coverage_page_and_the_cards_show_citations(tmp_path):
     proc = run("specc.cli", "docs", str(src), "-o", str(site), "--spec-tree", str(MINI))
     assert proc.returncode == 0, proc.stderr
     html = (site / "coverage.html").read_text()
-    row = html.split('id="drivernormative-reserved-feature-bits"', 1)[1].split("</tr>", 1)[0]
+    # the block's statements are the rows up to the next block
+    row = html.split('id="drivernormative-reserved-feature-bits"', 1)[1].split(
+        'class="target" id="devicenormative', 1)[0]
     assert 'href="cited.html#t-rfb-drv-version"' in row and "(cites statement 1)" in row
     assert "(cites the statement at &#x27;either disable the IOMMU&#x27;)" in row \
         or "(cites the statement at 'either disable the IOMMU')" in row
@@ -258,4 +260,26 @@ def test_the_coverage_page_and_the_cards_show_citations(tmp_path):
     assert "<p>Cited</p>" in html
     card = (site / "cited.html").read_text().split('id="t-rfb-drv-version"', 1)[1]
     assert "Cites statement 1 of" in card.split("</div>", 1)[0]
+    assert broken_links(site) == []
+
+
+def test_a_hostile_report_is_shown_as_text(tmp_path):
+    # a report is someone else's file: its strings are escaped, never markup or links
+    hostile = "x`y <javascript:alert(1)> \\ _z_ |s| **b**"
+    report = {"device": hostile, "results": [
+        {"requirement": STATEMENT, "verdict": "FAIL", "label": hostile, "keyword": hostile,
+         "reason": "javascript:alert(document.domain) `x`_ <b>bold</b>"},
+        {"requirement": hostile, "verdict": "PASS"}]}
+    (tmp_path / "r.json").write_text(json.dumps(report), encoding="utf-8")
+    site = tmp_path / "site"
+    proc = run("specc.cli", "docs", str(ROOT / "spec" / "swiotlb.vspec"), "-o", str(site),
+               "--report", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    for page in _pages(site):
+        html = page.read_text(encoding="utf-8")
+        hrefs = re.findall(r'(?:href|src)="([^"]*)"', html)
+        assert not [h for h in hrefs if re.match(r"\s*(javascript|data|vbscript):", h, re.I)]
+        assert "<b>bold</b>" not in html
+    page = (site / "report-r.html").read_text(encoding="utf-8")
+    assert "javascript:alert(document.domain)" in page          # kept, as text
     assert broken_links(site) == []
