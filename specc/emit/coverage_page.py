@@ -21,7 +21,8 @@ from specc.model import Module
 COVERAGE_PAGE = "coverage"
 DEVICE_TYPES_CHAPTER = "Device Types"
 _STATUS = {"tested": ":status-tested:`tested`",
-           "restated": ":status-untestable:`restated, not tested`",
+           "untestable": ":status-untestable:`untestable`",
+           "restated": ":status-uncovered:`restated, not tested`",
            "missing": ":status-uncovered:`not yet covered`"}
 
 

@@ -283,3 +283,17 @@ def test_a_hostile_report_is_shown_as_text(tmp_path):
     page = (site / "report-r.html").read_text(encoding="utf-8")
     assert "javascript:alert(document.domain)" in page          # kept, as text
     assert broken_links(site) == []
+
+
+@pytest.mark.parametrize("rows,status", [
+    ((), "missing"),
+    ((StatementCoverage("p.x", "p", "extends", True, None),), "missing"),
+    ((StatementCoverage("a", "m", "restates", False, "why"),
+      StatementCoverage("b", "m", "cites", True, None, "statement 2")), "tested"),
+    ((StatementCoverage("a", "m", "restates", False, "why"),
+      StatementCoverage("b", "m", "amends", False, "why not")), "untestable"),
+    ((StatementCoverage("a", "m", "restates", False, "why"),
+      StatementCoverage("b", "m", "restates", False, None)), "restated"),
+])
+def test_a_block_status_follows_its_statements(rows, status):
+    assert BlockCoverage("drivernormative:X", "x.tex", 1, "X", 1, rows).status == status
