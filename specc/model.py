@@ -267,6 +267,7 @@ class CiteRef:
     index: int | None               # 1-based number among the block's keyword statements
     where_pos: SourcePos | None = None
     at_pos: SourcePos | None = None
+    upstream: str | None = None     # fingerprint of the reviewed wording (from the id registry)
 
     @property
     def locator(self) -> str:

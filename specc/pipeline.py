@@ -73,6 +73,7 @@ def check_files(files: list[str], registry: str | None = None,
                 result.fatal = str(exc)
                 return result
             result.diagnostics += reg.check(loaded.modules, entries, path, result.cited)
+            result.modules = reg.with_upstream(result.modules, entries)
     return result
 
 

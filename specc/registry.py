@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 from specc.citations import outdated_message
@@ -98,7 +98,8 @@ def check(modules: list[Module], registry: dict[str, Entry], path: str,
     """Diagnostics for every statement that differs from the registry; with `cited`
     (citations resolved against a tree) also every cited statement reworded upstream."""
     diags: list[Diagnostic] = []
-    hint = f"review the change, then run: specc ids --update (rewrites {path})"
+    hint = hint_own = f"review the change, then run: specc ids --update (rewrites {path})"
+    hint_cited = f"review the change, then run: specc ids --update --spec-tree PATH (rewrites {path})"
     by_alias = {a: e for e in registry.values() for a in e.aliases}
     names = {m.name for m in modules}
     present: set[str] = set()
@@ -107,6 +108,7 @@ def check(modules: list[Module], registry: dict[str, Entry], path: str,
             present.add(st.id)
             present.update(st.aliases)
             e = registry.get(st.id)
+            hint = hint_cited if st.cites is not None else hint_own
             if e is None:
                 old = next((registry[a] for a in st.aliases if a in registry), None)
                 if old is not None:
@@ -131,7 +133,7 @@ def check(modules: list[Module], registry: dict[str, Entry], path: str,
     for e in registry.values():
         if e.module in names and e.id not in present:
             diags.append(error(f"statement {e.id} of module {e.module} was removed but is still in "
-                               "the id registry", file=path, hint=hint))
+                               "the id registry", file=path, hint=hint_own))
     return diags
 
 
@@ -188,3 +190,17 @@ def update(modules: list[Module], registry: dict[str, Entry],
         if e.module in names and k not in fresh and k not in renamed_from:
             changes.append(f"removed {k}")
     return out, changes
+
+
+def with_upstream(modules: list[Module], registry: dict[str, Entry]) -> list[Module]:
+    """The modules with each citation carrying the upstream fingerprint the
+    registry recorded (the wording its checks were reviewed against)."""
+    out = []
+    for m in modules:
+        if not m.citations:
+            out.append(m)
+            continue
+        cited = tuple(replace(st, cites=replace(st.cites, upstream=registry[st.id].upstream))
+                      if st.id in registry else st for st in m.citations)
+        out.append(replace(m, citations=cited))
+    return out

@@ -188,7 +188,8 @@ def test_vectors_carry_the_citation_not_the_wording(cited, tmp_path, specc):
     assert specc("vectors", "-o", str(tmp_path / "v"), str(cited))[0] == 0
     doc = json.loads(next((tmp_path / "v").glob("*.json")).read_text(encoding="utf-8"))
     req = doc["requirements"]["t.rfb.drv.version"]
-    assert req["cites"] == {"at": None, "index": 1} and req["label"] == RFB_DRV
+    assert req["cites"] == {"at": None, "index": 1, "upstream": "a53ac504f376"}
+    assert req["label"] == RFB_DRV
     assert req["text"] == f"cites statement 1 of {RFB_DRV}"
 
 
