@@ -8,14 +8,13 @@ what that model learns shows here too.
 """
 from __future__ import annotations
 
-import re
 
 from docutils.nodes import make_id
 
 from specc.audit.coverage import BlockCoverage, Coverage, StatementCoverage
 from specc.emit.escape import rst_text
 from specc.emit.rst import (ROLES, SiteIndex, Verdict, anchor, device_verdicts_rst, heading,
-                             list_table)
+                             link_text, list_table)
 from specc.model import Module
 
 COVERAGE_PAGE = "coverage"
@@ -25,9 +24,6 @@ _STATUS = {"tested": ":status-tested:`tested`",
            "restated": ":status-uncovered:`restated, not tested`",
            "missing": ":status-uncovered:`not yet covered`"}
 
-
-def _bq(text: str) -> str:
-    return re.sub(r"([\\`<>])", r"\\\1", " ".join(text.split()))
 
 
 def block_anchor(label: str) -> str:
@@ -56,7 +52,7 @@ def _statement_cells(s: StatementCoverage, idx: SiteIndex,
                      verdicts: dict[str, Verdict] | None) -> list[str]:
     """Statement (linked to its card, with how it is tied to the block), state, verdicts."""
     where = idx.statements.get(s.id)
-    name = f"`{_bq(s.id)} <{where[0]}.html#{anchor(s.id)}>`__" if where else rst_text(s.id)
+    name = f"`{link_text(s.id)} <{where[0]}.html#{anchor(s.id)}>`__" if where else rst_text(s.id)
     if s.tested:
         state = ":status-tested:`tested`"
     elif s.untestable is not None:
@@ -87,7 +83,7 @@ def _untestable_rows(modules: list[Module], idx: SiteIndex) -> list[list[str]]:
     for m in modules:
         for s in m.all_statements():
             if s.untestable is not None and not s.checks:
-                rows.append([f"`{_bq(s.id)} <{m.name}.html#{anchor(s.id)}>`__",
+                rows.append([f"`{link_text(s.id)} <{m.name}.html#{anchor(s.id)}>`__",
                              rst_text(s.keyword or "?"), rst_text(s.untestable.plain())])
     return rows
 
@@ -134,7 +130,7 @@ def _upstream(cov: Coverage, idx: SiteIndex, verdicts: dict[str, Verdict] | None
         n = len(blocks)
         tested = sum(1 for b in blocks if b.status == "tested")
         restated = sum(1 for b in blocks if b.status != "missing")
-        summary.append([f"`{_bq(g)}`_", str(n), str(restated), str(tested),
+        summary.append([f"`{link_text(g)}`_", str(n), str(restated), str(tested),
                         str(n - restated)])
     out.append(list_table(["Chapter or device type", "Blocks", "Restated or cited", "Tested",
                            "Not yet covered"], summary))
@@ -161,7 +157,7 @@ def _upstream(cov: Coverage, idx: SiteIndex, verdicts: dict[str, Verdict] | None
             cell = rst_text(b.label)
             if a not in labels.values():
                 labels[b.label] = a
-                cell = f"_`{_bq(b.label)}`"
+                cell = f"_`{link_text(b.label)}`"
             first = [f"{cell} ({rst_text(f'{b.file}:{b.line}')})", _STATUS[b.status]]
             if not b.statements:
                 rows.append(first + ["\\-", "\\-", "\\-"])

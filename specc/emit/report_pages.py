@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from specc.emit.escape import rst_text
-from specc.emit.rst import (ROLES, VERDICTS, SiteIndex, Verdict, anchor, heading, list_table)
+from specc.emit.rst import (ROLES, VERDICTS, SiteIndex, Verdict, anchor, heading, link_text,
+                             list_table)
 
 REPORT_PAGE_PREFIX = "report-"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,200}$")
@@ -204,7 +205,7 @@ def report_rst(rep: DeviceReport, idx: SiteIndex, coverage_labels: dict[str, str
     if bad:
         out.append(heading("Failures", 0))
         out.append(list_table(["Requirement", "Verdict", "Evidence"], [
-            [f"`{_in_bq(rid)} <#{anchor(rid)}>`__" if _SAFE_ID.match(rid) else rst_text(rid),
+            [f"`{link_text(rid)} <#{anchor(rid)}>`__" if _SAFE_ID.match(rid) else rst_text(rid),
              _badge(rep.verdicts[rid].overall), rst_text(_evidence(data, rid)) or "\\-"]
             for rid in bad]))
     out.append(heading("Requirements", 0))
@@ -231,7 +232,7 @@ def report_rst(rep: DeviceReport, idx: SiteIndex, coverage_labels: dict[str, str
                          else "not in these modules")
             block = rst_text(label)
             if label in coverage_labels:
-                block = f"`{_in_bq(label)} <coverage.html#{coverage_labels[label]}>`__"
+                block = f"`{link_text(label)} <coverage.html#{coverage_labels[label]}>`__"
             counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
             why = _evidence(data, rid)
             rows.append([cell, card_cell, rst_text(_str(facts_r.get("keyword"))) or "\\-",
@@ -242,9 +243,6 @@ def report_rst(rep: DeviceReport, idx: SiteIndex, coverage_labels: dict[str, str
     return "\n".join(out)
 
 
-def _in_bq(text: str) -> str:
-    return re.sub(r"([\\`<>])", r"\\\1", " ".join(text.split()))
-
 
 def reports_index_rows(reports: list[DeviceReport]) -> list[list[str]]:
     """One row per report for the index: device (linked), verdict tally."""
@@ -253,7 +251,7 @@ def reports_index_rows(reports: list[DeviceReport]) -> list[list[str]]:
         tally = Counter()
         for v in rep.verdicts.values():
             tally[v.overall] += 1
-        rows.append([f"`{_in_bq(rep.label)} <{rep.page}.html>`__",
+        rows.append([f"`{link_text(rep.label)} <{rep.page}.html>`__",
                      ", ".join(f"{_badge(v)} {tally[v]}" for v in VERDICTS if tally[v])
                      or "nothing run"])
     return rows

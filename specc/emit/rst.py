@@ -127,6 +127,11 @@ def _target(name: str) -> str:
     return f".. _`{rst_name(name)}`:\n"
 
 
+def link_text(text: str) -> str:
+    """Any text as the text of an RST hyperlink reference (`text <uri>`__)."""
+    return _in_backquotes(" ".join(text.split()))
+
+
 def _in_backquotes(text: str) -> str:
     # Inside `...` only backslash, backquote and angle brackets need care.
     return re.sub(r"([\\`<>])", r"\\\1", text)
@@ -446,7 +451,7 @@ def device_verdicts_rst(v: Verdict, rid: str) -> str:
     by: dict[str, list[str]] = {}
     for device, verdict, page in v.devices:
         by.setdefault(verdict, []).append(
-            f"`{_in_backquotes(device)} <{page}.html#{anchor(rid)}>`__")
+            f"`{link_text(device)} <{page}.html#{anchor(rid)}>`__")
     order = ("FAIL", "WEDGED", "PASS", "REJECT", "SKIP")
     return "; ".join(f":verdict-{x.lower()}:`{x}` on " + ", ".join(by[x])
                      for x in order if x in by)

@@ -111,6 +111,7 @@ def test_guides_are_pages_and_their_links_point_into_the_site(built_site):
     guides = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
     for stem in guides:
         html = (built_site / f"guide-{stem}.html").read_text()
+        assert '<h1 class="title">' in html and "</main>" in html, stem
         for href in _resources(built_site / f"guide-{stem}.html").links:
             assert not href.endswith(".md") and ".md#" not in href, (stem, href)
     conf = (built_site / "guide-conformance.html").read_text()
