@@ -157,6 +157,9 @@ def test_statement_cards_and_report_rows_link_to_each_other(built_site):
     verdicts = json.loads((built_site.parent / "reports" / "ref.json").read_text())
     shown = verdicts["requirements"][STATEMENT]["verdict"]
     badge = f'<span class="verdict-{shown.lower()}">{shown}</span>'
+    # the row sits under the upstream conformance clause the report names for it
+    clause = verdicts["requirements"][STATEMENT]["clause"]
+    assert clause and f">{escape(clause)}</h3>" in report.split(f'id="{anchor}"', 1)[0]
     assert badge in card
     assert badge in report.split(f'id="{anchor}"', 1)[1].split("</tr>", 1)[0]
 
