@@ -16,7 +16,7 @@ from specc.audit.coverage import BlockCoverage, Coverage, Figures, StatementCove
 from specc.emit.coverage_page import coverage_rst
 from specc.emit.guides import Guide, guide_page
 from specc.emit.rst import SiteIndex
-from specc.emit.site import render_page
+from specc.emit.site import Page, render_page
 from specc.emit.site_layout import TOC_MIN_ENTRIES
 from specc.load import load
 from tests.emit.linkcheck import broken_links
@@ -301,3 +301,9 @@ def test_a_hostile_report_is_shown_as_text(tmp_path):
 ])
 def test_a_block_status_follows_its_statements(rows, status):
     assert BlockCoverage("drivernormative:X", "x.tex", 1, "X", 1, rows).status == status
+
+
+def test_a_page_title_is_escaped_once():
+    html = render_page(Page("x", "x", "=========\nA & <b>\n=========\n\ntext\n"))
+    assert "<title>A &amp; &lt;b&gt; · virtio-specc</title>" in html
+    assert '<h1 class="title">A &amp; &lt;b&gt;</h1>' in html and "&amp;amp;" not in html
