@@ -28,7 +28,7 @@ from specc.load import load_modules            # noqa: E402
 from specc.pipeline import check_files, summary_line  # noqa: E402
 
 SPEC = ROOT / "spec"
-_REQ = re.compile(r"(\breq\s+|\bamend\s+statement\s+|@req\(|\balias\s+)([A-Za-z_][\w.\-]*[\w])")
+_REQ = re.compile(r"(\breq\s+|\bamend\s+statement\s+|\bcite\s+|@req\(|\balias\s+)([A-Za-z_][\w.\-]*[\w])")
 _MODULE = re.compile(r"^module\s+([A-Za-z_][\w.\-]*)", re.M)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_IN_ORDER,
-                                        F_SWIOTLB, F_VERSION_1, has)
+                                        F_RING_PACKED, F_SWIOTLB, F_VERSION_1, has)
 from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.rng import RngDevice
 from device_ref.device.chain import ChainIO
@@ -84,6 +84,37 @@ class IgnoresUsedEvent:
             super().notify(queue)
         finally:
             self._host = host
+
+
+class UsedIndexUnwrapped:
+    """With VIRTIO_F_EVENT_IDX on a split ring, decides each used buffer
+    notification on a used index it counts on past 65535 without wrapping,
+    against used_event as read: right until the index wraps, silent after."""
+
+    def notify(self, queue):
+        q = self.queues[queue] if 0 <= queue < len(self.queues) else None
+        if (q is None or q.ring is None or not has(self.negotiated, F_EVENT_IDX)
+                or has(self.negotiated, F_RING_PACKED)):
+            return super().notify(queue)
+        mem, cfg = q.ring.memory, q.config
+        before = int.from_bytes(mem.read(cfg.device + 2, 2), "little")
+        host, self._host = self._host, _Silent()
+        try:
+            super().notify(queue)
+        finally:
+            self._host = host
+        after = int.from_bytes(mem.read(cfg.device + 2, 2), "little")
+        counted = getattr(self, "_counted", {})
+        self._counted = counted
+        ring, old = counted.get(queue, (None, before))
+        if ring is not q.ring:          # a new ring counts from where it starts
+            old = before
+        new = old + ((after - before) & 0xFFFF)
+        counted[queue] = (q.ring, new)
+        event = int.from_bytes(mem.read(cfg.driver + 4 + 2 * cfg.size, 2), "little")
+        if old <= event < new:          # the bug: no arithmetic modulo 2^16
+            self.counters.queue_interrupts += 1
+            host.queue_interrupt(queue)
 
 
 class CompletesOutOfOrder:
@@ -373,6 +404,16 @@ class AcceptsUnlistedAlgorithm(DeviceQenc):
         super()._install(c, setup, checked)
 
 
+class HidesConfigBeforeFeaturesOk:
+    """Reads of the device-specific configuration give zeros until the
+    driver has set FEATURES_OK."""
+
+    def read_config(self, offset, length):
+        if not self.status & 8:
+            return bytes(length)
+        return super().read_config(offset, length)
+
+
 class _Plain:
     """No change to the device itself (the fault is in a layer)."""
 
@@ -431,6 +472,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("wrong-used-length", "base.split.dev.len-written", WrongUsedLength),
     _m("notifies-when-suppressed", "base.notif.dev.flag-set-quiet", NotifiesWhenSuppressed),
     _m("ignores-used-event", "base.notif.dev.event-reached", IgnoresUsedEvent),
+    _m("used-index-unwrapped", "base.notif.dev.event-reached", UsedIndexUnwrapped),
     _m("completes-out-of-order", "base.rfb.dev.in-order", CompletesOutOfOrder),
     _m("works-before-driver-ok", "base.status.dev.idle-before-driver-ok", WorksBeforeDriverOk),
     _m("writes-outside-region", "swiotlb.dev.no-access-outside", WritesOutsideRegion),
@@ -446,6 +488,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("forgets-swiotlb-after-reset", "swiotlb.dev.reset-reoffer", ForgetsSwiotlbAfterReset),
     _m("writes-descriptor-table", "base.split.dev.no-write-table", WritesDescriptorTable),
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
+    _m("hides-config-before-features-ok", "base.cfg.dev.read-before-features-ok",
+       HidesConfigBeforeFeaturesOk),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
     _m("tag-at-area-end", "qenc.dev.seal-writable", FillsHalf, SealsWholeArea),
     _m("refuses-listed-algorithm", "qenc.dev.listed-installs", _Plain, RefusesListedAlgorithm),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from specc.emit.latex import RefIndex, prose as latex_prose, wrap
 from specc.model import Amendment, SourcePos, TextEdit
 from specc.upstream.passages import (Passage, PassageError, find_fragment, locate, preview)
-from specc.upstream.source import plain_title
+from specc.upstream.source import latex_plain
 from specc.upstream.tree import SpecTree
 
 MAX_LINE = 79
@@ -51,16 +51,6 @@ class Applied:
     new_latex: str                  # the passage's LaTeX after the edits
     old_plain: str
     new_plain: str
-
-
-def latex_plain(tex: str) -> str:
-    """Upstream LaTeX as a reader sees the words: references by their target's title."""
-    s = re.sub(r"\\ref\{[^{}]*\}~?\\nameref\{(?:sec:)?([^{}]*)\}",
-               lambda m: m.group(1).split(" / ")[-1], tex)
-    s = re.sub(r"\\hyperref\[[^\]]*\]\{([^{}]*)\}", r"\1", s)
-    s = re.sub(r"\\ref\{(?:[a-z]+:)?([^{}]*)\}", lambda m: m.group(1).split(" / ")[-1], s)
-    s = s.replace("``", "\u201c").replace("''", "\u201d")
-    return plain_title(s)
 
 
 def _edit_latex(e: TextEdit, idx: RefIndex) -> str:

@@ -146,10 +146,7 @@ def _build_index(modules: list[Module], diags: list[Diagnostic]) -> _Index:
                     if c.id in check_ids and check_ids[c.id] is not c:
                         pass  # same statement: reported by the parser
                     check_ids[c.id] = c
-        for a in m.amendments:
-            st = a.statement
-            if st is None:
-                continue
+        for st in [a.statement for a in m.amendments if a.statement is not None] + list(m.citations):
             for name in (st.id,) + st.aliases:
                 prev = idx.req_ids.get(name)
                 if prev is not None:
@@ -383,6 +380,25 @@ def _check_statements(m: Module, idx: _Index, diags: list[Diagnostic]) -> None:
             diags.append(error(f"{b.role} requirements block '{b.path}' has no statements", b.pos))
         for st in b.statements:
             _check_statement(st, idx, diags)
+    for st in m.citations:
+        _check_citation(st, idx, diags)
+        _check_statement(st, idx, diags)
+
+
+def _check_citation(st: Statement, idx: _Index, diags: list[Diagnostic]) -> None:
+    """What can be checked without the tree: the block exists, the fragment is short."""
+    ref = st.cites
+    labels = idx.upstream.labels
+    if st.block_path != "?" and labels and ref.label not in labels:
+        diags.append(error(f"citation {st.id} names '{ref.label}', which is not a normative block "
+                           f"of {known.BASE}", ref.where_pos, width=len(ref.label) + 2,
+                           hint=_near_label(ref.label, labels)))
+    if ref.at is not None and len(ref.at.split()) > limits.MAX_CITE_WORDS:
+        diags.append(error(f"the fragment of citation {st.id} has {len(ref.at.split())} words; "
+                           f"quote at most {limits.MAX_CITE_WORDS}", ref.at_pos,
+                           width=len(ref.at) + 2,
+                           hint="the statement's wording stays upstream: quote just enough words "
+                                "to pick it out, or give its number"))
 
 
 def _check_statement(st: Statement, idx: _Index, diags: list[Diagnostic]) -> None:

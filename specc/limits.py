@@ -17,6 +17,9 @@ MAX_NUMBER_CHARS = 20                 # digits of MAX_NUMBER; hex needs 18 with 
 MAX_SECTION_DEPTH = 6                 # parts of a title path: \chapter down to \subparagraph
 MAX_FEATURE_BIT = 1023                # upstream allocates 0 to 127 and reserves 128 and above
 MAX_ITEMS = 100_000                   # top-level items (features, sections, ...) in one file
+# A citation's quoted fragment only locates an upstream statement: a few
+# words, well under the 12-word run the own-words test calls a copy.
+MAX_CITE_WORDS = 8
 
 # Upstream spec trees (specc audit, specc patch): the largest upstream file,
 # content.tex, is under 200 KB, the tree about 2 MB, inputs nest 3 deep.

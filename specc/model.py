@@ -258,6 +258,24 @@ class Check:
 # ---- normative text ----------------------------------------------------------
 
 @dataclass(frozen=True)
+class CiteRef:
+    """Where a cited upstream statement is: its normative block's label and
+    either a short quoted fragment of it or its number among the block's
+    keyword statements.  The wording stays upstream."""
+    label: str                      # drivernormative:... or devicenormative:...
+    at: str | None                  # the fragment, whitespace normalised
+    index: int | None               # 1-based number among the block's keyword statements
+    where_pos: SourcePos | None = None
+    at_pos: SourcePos | None = None
+    upstream: str | None = None     # fingerprint of the reviewed wording (from the id registry)
+
+    @property
+    def locator(self) -> str:
+        """How the citation picks its statement, as shown without a tree."""
+        return f"statement {self.index}" if self.index is not None else f"the statement at '{self.at}'"
+
+
+@dataclass(frozen=True)
 class Statement:
     id: str
     keyword: str | None             # one of KEYWORDS; None when none could be found
@@ -271,6 +289,7 @@ class Statement:
     role: str                       # driver or device
     block_path: str
     pos: SourcePos | None = None
+    cites: CiteRef | None = None    # a cited upstream statement: no text of its own
 
 
 @dataclass(frozen=True)
@@ -448,6 +467,7 @@ class Module:
     reused: tuple[ReusedStruct, ...] = ()
     references: tuple[Reference, ...] = ()
     series: SeriesProse | None = None   # the `series { ... }` block, if any
+    citations: tuple[Statement, ...] = ()   # statements that cite upstream ones (st.cites set)
 
     def all_sections(self) -> Iterator[Section]:
         for s in self.sections:
@@ -459,12 +479,13 @@ class Module:
         yield from self.blocks
 
     def all_statements(self) -> Iterator[Statement]:
-        """New statements, then amended upstream ones."""
+        """New statements, then amended upstream ones, then cited ones."""
         for b in self.all_blocks():
             yield from b.statements
         for a in self.amendments:
             if a.statement is not None:
                 yield a.statement
+        yield from self.citations
 
     def all_checks(self) -> Iterator[Check]:
         for st in self.all_statements():

@@ -23,7 +23,7 @@ from specc.diagnostics import Diagnostic, SpecError, error
 from specc.model import (DEVICE_INDEPENDENT, Amendment, ConformanceEntry, Constant, Feature,
                          Field, FieldFill, Module, NormativeBlock, Note, Paragraph, Placement,
                          Prose, Reference, ReusedStruct, Section, SourcePos, Statement, Struct,
-                         StructRef, Text, TextEdit)
+                         StructRef, Text, TextEdit, CiteRef)
 from specc.prose import normalise, token_prose
 from specc.model import SeriesLink, SeriesProse  # the series block
 from specc.source import read_source
@@ -145,7 +145,7 @@ def _tok_pos(tok: Token, file: str) -> SourcePos:
 # error, so independent mistakes in later items are reported in the same run.
 _ITEM_START = re.compile(r'^(?:(?:feature|constant|struct|registers|reference)\s+[A-Za-z_]|section\s+"|'
                          r'(?:driver|device)\s+requirements\b|placement\s*\{|amend\s+[a-z]|'
-                         r'reuse\s+struct\b)', re.M)
+                         r'reuse\s+struct\b|cite\s+[A-Za-z_])', re.M)
 MAX_SYNTAX_ERRORS = 10
 
 
@@ -313,6 +313,16 @@ def amendment_fingerprint(keyword: str, label: str, at: str, edits: tuple[TextEd
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
 
 
+def citation_fingerprint(keyword: str, label: str, at: str | None, index: int | None) -> str:
+    """Short hash of a citation as written: keyword, block label and locator.
+
+    The upstream sentence's own fingerprint is recorded apart (spec/ids.json,
+    `upstream`), since only a tree can give it."""
+    where = f"#{index}" if index is not None else normalise(at or "")
+    data = "\n".join([keyword, "cite", label, where])
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:12]
+
+
 def keywords_in(text: str) -> list[str]:
     return [normalise(m.group(1)) for m in RFC2119.finditer(text)]
 
@@ -395,11 +405,13 @@ class _Builder:
         for c in conform:
             self.conformance.setdefault(f"{c.role}normative:{c.block_path}", []).append(c.clause)
         features, constants, structs, sections, blocks = [], [], [], [], []
-        amendments, reused, references = [], [], []
+        amendments, reused, references, citations = [], [], [], []
         for it in items:
             d = it.data
             if d == "amendment":
                 amendments.append(self.amendment(it))
+            elif d == "citation":
+                citations.append(self.citation(it))
             elif d == "reuse":
                 reused.append(self.reuse(it))
             elif d == "reference":
@@ -422,7 +434,7 @@ class _Builder:
                       placements=tuple(placements), conformance=tuple(conform),
                       has_placement=has_placement, file=self.file, pos=self.pos(name_tok),
                       amendments=tuple(amendments), reused=tuple(reused),
-                      references=tuple(references),
+                      references=tuple(references), citations=tuple(citations),
                       series=self.series_prose(items))
 
     def feature(self, tree: Tree) -> Feature:
@@ -759,6 +771,47 @@ class _Builder:
                      hint="write: amend statement ID KEYWORD in \"drivernormative:...\" at \"...\"")
         return Amendment(unit, where, at, tuple(edits), statement, self.pos(tree),
                          self.pos(where_tok), self.pos(at_tok))
+
+    def citation(self, tree: Tree) -> Statement:
+        id_tok, kw_tok, where_tok, at_tree, *items = tree.children
+        sid = str(id_tok)
+        label = _label(_str(where_tok))
+        role, _, path = label.partition("normative:")
+        if role not in ("driver", "device") or not path:
+            self.err("a citation names a normative block", where_tok, width=len(where_tok),
+                     hint='write in "drivernormative:<path>" or in "devicenormative:<path>"')
+            role, path = "driver", "?"
+        at_tok = at_tree.children[0]
+        at, index = None, None
+        if at_tok.type == "INT":
+            index = _int(at_tok)
+            if index < 1:
+                self.err("statements are numbered from 1", at_tok, width=len(at_tok))
+        else:
+            at = normalise(_str(at_tok))
+            if not at:
+                self.err("the fragment after 'at' is empty", at_tok, width=len(at_tok),
+                         hint="quote a few words of the upstream statement, or give its number")
+        aliases: list[str] = []
+        checks = []
+        untestable = None
+        seen: dict = {}
+        for it in items:
+            if it.data == "r_alias":
+                aliases += self.names(it.children[0])
+            elif it.data == "r_untestable":
+                if self.once(seen, "untestable", it, f"'untestable' in citation {sid}"):
+                    untestable = self.prose1(it.children[0])
+            else:
+                checks.append(it.children)
+        keyword = normalise(str(kw_tok))
+        parsed = [parse_check(str(n), sid, str(b), self.pos(b), self.diags) for n, b in checks]
+        ref = CiteRef(label, at, index, self.pos(where_tok), self.pos(at_tok))
+        return Statement(id=sid, keyword=keyword, keyword_declared=True, condition=None,
+                         text=Prose((), self.pos(at_tok)),
+                         fingerprint=citation_fingerprint(keyword, label, at, index),
+                         aliases=tuple(aliases), checks=tuple(parsed), untestable=untestable,
+                         role=role, block_path=path, pos=self.pos(id_tok), cites=ref)
 
     def placement(self, tree: Tree, out: list[Placement], conform: list[ConformanceEntry]) -> None:
         for it in tree.children:

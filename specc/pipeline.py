@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 
 from specc import registry as reg
 from specc.checks import check_modules
+from specc.citations import resolve_citations
 from specc.diagnostics import Diagnostic, render_all
 from specc.load import load
 from specc.model import KEYWORDS, Module
 from specc.tree_checks import check_against_tree
+from specc.upstream.statements import UpstreamStatement
 from specc.upstream.tree import SpecTree
 
 
@@ -24,6 +26,7 @@ class CheckResult:
     sources: dict[str, str] = field(default_factory=dict)
     registry_path: str | None = None
     fatal: str | None = None          # a one-line problem that stops everything
+    cited: dict[str, UpstreamStatement] | None = None   # citations resolved (with a tree)
 
     @property
     def ok(self) -> bool:
@@ -56,8 +59,10 @@ def check_files(files: list[str], registry: str | None = None,
         result = CheckResult(loaded.modules, list(loaded.diagnostics), loaded.sources)
         result.diagnostics += check_modules(loaded.modules)
         if tree is not None and not any(d.is_error for d in loaded.diagnostics):
+            result.cited, cite_diags = resolve_citations(loaded.modules, tree)
             result.diagnostics = with_tree_diagnostics(result.diagnostics,
-                                                       check_against_tree(loaded.modules, tree))
+                                                       check_against_tree(loaded.modules, tree)
+                                                       + cite_diags)
     if use_registry:
         path = registry or reg.default_path(files)
         if path and (registry or os.path.isfile(path)):
@@ -67,7 +72,8 @@ def check_files(files: list[str], registry: str | None = None,
             except reg.RegistryError as exc:
                 result.fatal = str(exc)
                 return result
-            result.diagnostics += reg.check(loaded.modules, entries, path)
+            result.diagnostics += reg.check(loaded.modules, entries, path, result.cited)
+            result.modules = reg.with_upstream(result.modules, entries)
     return result
 
 

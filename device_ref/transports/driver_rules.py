@@ -340,6 +340,67 @@ def mmio_init_sequence(log, facts):
     return out
 
 
+# -- the general initialisation rules, judged the same over PCI and MMIO --------------
+
+def _status_write(a: Access) -> bool:
+    return a.op == "w" and (_common(a) == "device_status" or _mmio(a) == "status")
+
+
+def _since_reset(log, bit: int):
+    """Each access with whether a status write holding `bit` came since the last reset."""
+    seen = False
+    for a in log:
+        if _status_write(a):
+            if a.value == 0:
+                seen = False
+            elif a.value & bit:
+                seen = True
+        yield a, seen
+
+
+def status_no_clear(log, facts):
+    """A status write other than 0 (a reset) keeps every bit the driver set before."""
+    out, have = [], 0
+    for a in log:
+        if not _status_write(a):
+            continue
+        if a.value and a.value & have != have:
+            out.append(f"status {a.value:#x} clears bits of {have:#x} without a reset")
+        have = a.value & 0xFF
+    return out
+
+
+def reset_after_failed(log, facts):
+    """After setting FAILED the driver's next status write is 0 (a reset)."""
+    out, failed = [], False
+    for a in log:
+        if not _status_write(a):
+            continue
+        if failed and a.value != 0:
+            out.append(f"status {a.value:#x} written after FAILED without a reset first")
+        failed = bool(a.value & R.FAILED)
+    return out
+
+
+def features_fixed_after_ok(log, facts):
+    """No driver feature write once FEATURES_OK was set, until a reset."""
+    return [f"{_show(a)} after FEATURES_OK" for a, ok in _since_reset(log, R.FEATURES_OK)
+            if ok and a.op == "w" and (_common(a) == "driver_feature" or _mmio(a) == "driver_features")]
+
+
+def config_unwritten_before_features_ok(log, facts):
+    """No write to the device-specific configuration before FEATURES_OK."""
+    return [f"{_show(a)} before FEATURES_OK" for a, ok in _since_reset(log, R.FEATURES_OK)
+            if not ok and a.op == "w" and (a.block == "device" or
+                                           (a.block == "mmio" and a.offset >= R.MMIO_CONFIG))]
+
+
+def notify_after_driver_ok(log, facts):
+    """No available buffer notification before DRIVER_OK."""
+    return [f"{_show(a)} before DRIVER_OK" for a, ok in _since_reset(log, R.DRIVER_OK)
+            if not ok and a.op == "w" and (a.block == "notify" or _mmio(a) == "queue_notify")]
+
+
 RULES: dict[str, tuple[str, Callable]] = {
     "pci-read-only-fields": ("pci", pci_read_only_fields),
     "pci-queue-size": ("pci", pci_queue_size),
@@ -365,6 +426,11 @@ RULES: dict[str, tuple[str, Callable]] = {
     "mmio-no-shm": ("mmio", mmio_no_shm),
     "mmio-init-sequence": ("mmio", mmio_init_sequence),
     "queue-reset-wait": ("any", queue_reset_wait),
+    "status-no-clear": ("any", status_no_clear),
+    "reset-after-failed": ("any", reset_after_failed),
+    "features-fixed-after-ok": ("any", features_fixed_after_ok),
+    "config-unwritten-before-features-ok": ("any", config_unwritten_before_features_ok),
+    "notify-after-driver-ok": ("any", notify_after_driver_ok),
 }
 
 

@@ -8,6 +8,7 @@ import sys
 from specc import registry as reg
 from specc.cli_base import CliError
 from specc.pipeline import check_files
+from specc.tree_option import add_tree_argument, optional_tree
 
 HELP = "list normative statement ids and fingerprints; --update rewrites the id registry"
 
@@ -18,10 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the current ids, fingerprints and aliases to the registry")
     parser.add_argument("--registry", metavar="PATH",
                         help="registry file (default: ids.json beside the first file)")
+    add_tree_argument(parser, "the virtio-spec checkout cited statements are read from (needed "
+                              "to record a new or changed citation)")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = check_files(args.files, use_registry=False)
+    result = check_files(args.files, use_registry=False, tree=optional_tree(args.spec_tree))
     errors = [d for d in result.diagnostics if d.is_error]
     if errors:
         print(result.render(), file=sys.stderr)
@@ -40,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
             existing = reg.read(path)
         except reg.RegistryError as exc:
             raise CliError(str(exc)) from None
-    updated, changes = reg.update(result.modules, existing)
+    try:
+        updated, changes = reg.update(result.modules, existing, result.cited)
+    except reg.RegistryError as exc:
+        raise CliError(str(exc)) from None
     text = reg.render(updated)
     try:
         with open(path, "w", encoding="utf-8") as fh:

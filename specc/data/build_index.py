@@ -16,7 +16,7 @@ from pathlib import Path
 
 _WS = re.compile(r"\s+")
 _LABEL = re.compile(r"\\label\{([^{}]*)\}")
-_NORMATIVE = re.compile(r"\\(driver|device)normative\{\\[a-z]+\}\{[^{}]*\}\{([^{}]*)\}")
+_NORMATIVE = re.compile(r"\\(driver|device)normative\{\\[a-z]+\}\s*\{[^{}]*\}\s*\{([^{}]*)\}")
 _FIELD = re.compile(r"\\field\{([^{}]*)\}")
 _ITEM_BIT = re.compile(r"\\item\[\s*(VIRTIO_[A-Z0-9_]*F_[A-Z0-9_]+)\s*\((\d+)\)\s*\]")
 

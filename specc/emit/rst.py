@@ -31,6 +31,7 @@ from specc.model import (Amendment, Check, Constant, Feature, Module, NormativeB
                          Paragraph, Prose, Ref, Reference, ReusedStruct, Section, Statement, Step,
                          Struct, StructRef, Text)
 from specc.prose import with_condition
+from specc.upstream.statements import CiteError, resolve as resolve_cited
 from specc.upstream.tree import SpecTree
 
 KEYWORD_RE = re.compile(r"\b(MUST NOT|SHOULD NOT|MUST|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)\b")
@@ -100,6 +101,8 @@ class SiteIndex:
 class Verdict:
     """What a conformance report says about one requirement."""
     counts: tuple[tuple[str, int], ...]        # (verdict, number of tests), VERDICTS order
+    # (device, its verdict, site page of its report) for each report read, latest per device
+    devices: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def overall(self) -> str:
@@ -370,6 +373,38 @@ def amendments_rst(m: Module, idx: SiteIndex, page: str, level: int,
     return "\n".join(out)
 
 
+def citation_rst(st: Statement, tree: SpecTree | None) -> str:
+    """What a cited statement says: with a tree, its upstream words quoted with
+    their file and line; without, the citation itself."""
+    ref = st.cites
+    if tree is None:
+        return (f"Cites {_locator(ref)} of ``{ref.label}``.  No upstream tree was given, so its "
+                "wording is not shown (``specc docs --spec-tree PATH`` quotes it).\n")
+    try:
+        up = resolve_cited(tree, ref.label, ref.at, ref.index)
+    except CiteError as exc:
+        return f"Cites {_locator(ref)} of ``{ref.label}``, which the given tree lacks: {rst_text(exc.message)}\n"
+    return (f"Cites statement {up.index} of ``{ref.label}`` ({rst_text(up.file)}, line {up.line}; "
+            f"fingerprint ``{up.fingerprint}``):\n\n" + _indent(_quoted(up.plain)) + "\n")
+
+
+def _locator(ref) -> str:
+    return f"statement {ref.index}" if ref.index is not None else f"the statement at {_quoted(ref.at)}"
+
+
+def citations_rst(m: Module, idx: SiteIndex, page: str, level: int,
+                  verdicts: dict[str, Verdict] | None, tree: SpecTree | None) -> str:
+    out = [heading("Cited upstream requirements", level)]
+    by_block: dict[str, list[Statement]] = {}
+    for st in m.citations:
+        by_block.setdefault(st.cites.label, []).append(st)
+    for label, sts in by_block.items():
+        out.append(heading(label.partition("normative:")[2], level + 1))
+        out.append(f"Upstream label ``{label}``.\n")
+        out += [statement_rst(st, idx, page, verdicts, citation_rst(st, tree)) for st in sts]
+    return "\n".join(out)
+
+
 def references_rst(m: Module, idx: SiteIndex, page: str) -> str:
     out = [heading("References", 0)]
     for r in m.references:
@@ -395,14 +430,20 @@ def check_rst(c: Check) -> str:
     return "::\n\n" + _indent("\n".join(lines)) + "\n"
 
 
-def verdict_rst(v: Verdict) -> str:
+def verdict_rst(v: Verdict, rid: str = "") -> str:
     counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
-    return f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
+    line = f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
+    if v.devices:
+        line += ". By device: " + "; ".join(
+            f"`{_in_backquotes(device)} <{page}.html#{anchor(rid)}>`__ "
+            f":verdict-{verdict.lower()}:`{verdict}`" for device, verdict, page in v.devices)
+    return line
 
 
 def statement_rst(st: Statement, idx: SiteIndex, page: str,
                   verdicts: dict[str, Verdict] | None, amendment: str | None = None) -> str:
-    """A statement's box; `amendment` (RST) stands in for the text of an amended upstream one."""
+    """A statement's box; `amendment` (RST) stands in for the text of an amended
+    or cited upstream one."""
     targets = "".join(_target(a) for a in st.aliases) + _target(st.id)
     head = f"**{rst_text(st.id)}** — :rfc2119:`{st.keyword or '?'}`"
     if st.aliases:
@@ -419,7 +460,7 @@ def statement_rst(st: Statement, idx: SiteIndex, page: str,
     body += [f"Fingerprint ``{st.fingerprint}``, {st.role} requirement."]
     if verdicts is not None:
         v = verdicts.get(st.id)
-        body += ["", verdict_rst(v) if v else "Latest verdict: :verdict-none:`not run`"]
+        body += ["", verdict_rst(v, st.id) if v else "Latest verdict: :verdict-none:`not run`"]
     classes = f"statement {st.role}"
     return f"{targets}\n.. container:: {classes}\n\n" + _indent("\n".join(body)) + "\n"
 
@@ -505,6 +546,8 @@ def module_rst(m: Module, idx: SiteIndex | None = None,
         out += [block_rst(b, idx, page, 1, verdicts) for b in m.blocks]
     if m.amendments:
         out.append(amendments_rst(m, idx, page, 0, verdicts, tree))
+    if m.citations:
+        out.append(citations_rst(m, idx, page, 0, verdicts, tree))
     if m.references:
         out.append(references_rst(m, idx, page))
     return "\n".join(out)

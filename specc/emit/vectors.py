@@ -150,13 +150,23 @@ def _plain(p: Prose | None) -> str | None:
     return None if p is None else p.plain()
 
 
+def vector_fingerprint(st: Statement) -> str:
+    """The statement's fingerprint as vectors pin it.  A citation's vectors
+    stand for the upstream wording its checks were reviewed against: once the
+    id registry records a new one, vectors made before are OUTDATED
+    (``conformance run --current``)."""
+    if st.cites is None or st.cites.upstream is None:
+        return st.fingerprint
+    return hashlib.sha256(f"{st.fingerprint}:{st.cites.upstream}".encode()).hexdigest()[:12]
+
+
 def requirement_json(st: Statement, source: str) -> dict:
     out = {
         "keyword": st.keyword or "MUST",
         "role": st.role,
         "condition": _plain(st.condition),
         "text": st.text.plain(),
-        "fingerprint": st.fingerprint,
+        "fingerprint": vector_fingerprint(st),
         "label": f"{st.role}normative:{st.block_path}",
         "aliases": list(st.aliases),
         "source": _position(st.pos, source),
@@ -164,6 +174,11 @@ def requirement_json(st: Statement, source: str) -> dict:
     }
     if st.untestable is not None:
         out["untestableReason"] = st.untestable.plain()
+    if st.cites is not None:
+        out["text"] = f"cites {st.cites.locator} of {st.cites.label}"
+        out["cites"] = {"at": st.cites.at, "index": st.cites.index}
+        if st.cites.upstream is not None:
+            out["cites"]["upstream"] = st.cites.upstream
     return out
 
 
@@ -206,7 +221,7 @@ def module_vectors(m: Module, source_bytes: bytes, source: str) -> dict:
             "region": key.region,
             "features": {"offer": list(key.offer), "negotiate": list(key.negotiate)},
             "preconditions": [step_json(s, source) for s in _dedup_given(members)],
-            "requirements": [{"id": i, "fingerprint": statements[i].fingerprint,
+            "requirements": [{"id": i, "fingerprint": vector_fingerprint(statements[i]),
                               "label": f"{statements[i].role}normative:{statements[i].block_path}"}
                              for i in req_ids],
             "tests": tests,

@@ -204,3 +204,13 @@ def plain_title(tex: str) -> str:
                               "\\-": "", "\\\\": " "}.get(m.group(0), ""), tex)
     s = s.replace("{", "").replace("}", "").replace("~", " ")
     return " ".join(s.split())
+
+
+def latex_plain(tex: str) -> str:
+    """Upstream LaTeX as a reader sees the words: references by their target's title."""
+    s = re.sub(r"\\ref\{[^{}]*\}~?\\nameref\{(?:sec:)?([^{}]*)\}",
+               lambda m: m.group(1).split(" / ")[-1], tex)
+    s = re.sub(r"\\hyperref\[[^\]]*\]\{([^{}]*)\}", r"\1", s)
+    s = re.sub(r"\\ref\{(?:[a-z]+:)?([^{}]*)\}", lambda m: m.group(1).split(" / ")[-1], s)
+    s = s.replace("``", "\u201c").replace("''", "\u201d")
+    return plain_title(s)

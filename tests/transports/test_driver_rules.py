@@ -57,7 +57,46 @@ BAD_LOGS = {
     "mmio-init-sequence": [w("mmio", M["status"], 0), w("mmio", M["status"], 1),
                            w("mmio", M["status"], 5)],
     "queue-reset-wait": [w("common", C["queue_reset"], 1, 2), w("common", C["queue_enable"], 1, 2)],
+    "status-no-clear": [w("common", C["device_status"], 3, 1), w("common", C["device_status"], 1, 1)],
+    "reset-after-failed": [w("mmio", M["status"], 3), w("mmio", M["status"], 0x83),
+                           w("mmio", M["status"], 1)],
+    "features-fixed-after-ok": [w("mmio", M["status"], 0xB), w("mmio", M["driver_features"], 1)],
+    "config-unwritten-before-features-ok": [w("common", C["device_status"], 3, 1),
+                                            w("device", 0, 1, 1)],
+    "notify-after-driver-ok": [w("common", C["device_status"], 0xB, 1), w("notify", 0, 0, 2)],
 }
+
+
+# The same rules read correctly on the other transport, and a reset reopens what they close.
+GOOD_LOGS = {
+    "status-no-clear": [w("mmio", M["status"], 3), w("mmio", M["status"], 0), w("mmio", M["status"], 1)],
+    "reset-after-failed": [w("common", C["device_status"], 0x83, 1), w("common", C["device_status"], 0, 1),
+                           w("common", C["device_status"], 1, 1)],
+    "features-fixed-after-ok": [w("common", C["device_status"], 0xB, 1),
+                                w("common", C["device_status"], 0, 1),
+                                w("common", C["driver_feature"], 1)],
+    "config-unwritten-before-features-ok": [w("mmio", M["status"], 0xB),
+                                            w("mmio", R.MMIO_CONFIG, 1)],
+    "notify-after-driver-ok": [w("mmio", M["status"], 0xF), w("mmio", M["queue_notify"], 0)],
+}
+BAD_OTHER_TRANSPORT = {
+    "status-no-clear": [w("mmio", M["status"], 3), w("mmio", M["status"], 2)],
+    "features-fixed-after-ok": [w("common", C["device_status"], 0xB, 1),
+                                w("common", C["driver_feature"], 1)],
+    "config-unwritten-before-features-ok": [w("mmio", M["status"], 3),
+                                            w("mmio", R.MMIO_CONFIG + 4, 1)],
+    "notify-after-driver-ok": [w("mmio", M["status"], 0xB), w("mmio", M["queue_notify"], 0)],
+}
+
+
+@pytest.mark.parametrize("rule", sorted(GOOD_LOGS))
+def test_general_rules_accept_a_conforming_log(rule):
+    assert judge(rule, GOOD_LOGS[rule], FACTS) == [], rule
+
+
+@pytest.mark.parametrize("rule", sorted(BAD_OTHER_TRANSPORT))
+def test_general_rules_read_both_transports(rule):
+    assert judge(rule, BAD_OTHER_TRANSPORT[rule], FACTS), rule
 
 
 def test_every_rule_has_a_breaking_log():
