@@ -20,6 +20,7 @@ from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import DriverOptions
 from device_ref.driver.errors import DriverError
 from device_ref.driver.rng import RngDriver
+from device_ref.qenc import algorithms as qenc_algorithms
 from device_ref.qenc import enable_device, enable_driver
 from device_ref.device.features import F_RING_PACKED, F_RING_RESET, has
 from device_ref.devices.blk import F_FLUSH, ID_LEN, T_FLUSH, T_GET_ID
@@ -133,8 +134,10 @@ class DriverRun:
         self.device.vary_notifications = True
         qenc = any(step.verb == "offered" and "VIRTIO_F_QUEUE_ENCRYPTION" in step.args["features"]
                    for step in preconditions)
-        if qenc:   # the checking device offers queue encryption and owns its registers
-            enable_device(self.device)
+        if qenc:   # the checking device offers queue encryption and owns its registers;
+            # it lists ChaCha20-Poly1305 but not AES-256-GCM, so a driver that does
+            # not choose from the list commits an algorithm it refuses
+            enable_device(self.device, algorithms=qenc_algorithms.bitmap(["chacha20-poly1305"]))
         for step in preconditions:
             if step.verb != "offered":
                 continue

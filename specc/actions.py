@@ -81,7 +81,8 @@ def _p(name, type_, *choices, positional=False, repeat=False, optional=False, do
 
 _VERBS = (
     # ---- preconditions --------------------------------------------------
-    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "any", positional=True),),
+    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "balloon", "scsi", "gpu",
+                                     "input", "any", positional=True),),
          "The device under test is of this type (any: every type)."),
     Verb("layout", PRECONDITION, (_p("layout", "enum", "split", "packed", "any", positional=True),),
          "Run with this virtqueue layout; packed needs VIRTIO_F_RING_PACKED offered."),
@@ -285,11 +286,13 @@ _VERBS = (
          "see check-actions.md."),
     # ---- queue encryption (spec/queue_encryption.vspec) ---------------------
     Verb("qenc_keys", ACTION,
-         (_p("alg", "enum", "null", "aes-256-gcm", "chacha20-poly1305"), _p("key", "hex")),
+         (_p("alg", "enum", "null", "aes-256-gcm", "chacha20-poly1305", "unsupported"),
+          _p("key", "hex")),
          "Between FEATURES_OK and DRIVER_OK (or after, to test the refusal): write this algorithm "
-         "and 32-byte key into the queue-encryption registers for every queue (queue_select, "
-         "algorithm, key, then queue_enable 1); later qenc_submit steps seal with it and each "
-         "queue's counter starts at 0."),
+         "and 32-byte key into the queue-encryption registers for every queue (key_queue, "
+         "algorithm, key, then key_commit 1); later qenc_submit steps seal with it and each "
+         "queue's counter starts at 0. A cipher the device's supported_algorithms register does not list "
+         "makes the vector SKIP; unsupported writes the lowest value the register does not list."),
     Verb("qenc_submit", ACTION,
          (_p("plaintext", "hex", optional=True), _p("writable", "int", optional=True),
           _p("nonce_queue", "int", optional=True),
@@ -311,15 +314,20 @@ _VERBS = (
          (_p("plaintext", "hex", optional=True), _p("nonce", "hex", optional=True),
           _p("aad", "hex", optional=True), _p("ciphertext", "hex", optional=True),
           _p("tag", "hex", optional=True)),
-         "The device-writable part of the last qenc_submit chain opens with the key and the "
-         "to_driver nonce of that chain's counter, the associated data carrying its used length "
-         "less 16; given values must match the plaintext, the nonce and associated data used, "
-         "and the ciphertext and tag the device wrote."),
+         "The first used-length bytes of the device-writable part of the last qenc_submit "
+         "chain (ciphertext, then the tag) open with the key and the to_driver nonce of that "
+         "chain's counter, the associated data carrying the used length less 16, and the device "
+         "wrote nothing past the used length; given values must match the plaintext, the nonce "
+         "and associated data used, and the ciphertext and tag the device wrote."),
     Verb("qenc_refused", EXPECTATION, (),
          "The last qenc_submit chain was used with length 0 and its device-writable part still "
          "holds what the runner put there: no plaintext was released and nothing written."),
     Verb("qenc_registers", EXPECTATION, (_p("what", "enum", "zero", positional=True),),
-         "Every byte of the queue-encryption register block reads as zero."),
+         "Every byte of the write-only queue-encryption registers (all but supported_algorithms) reads "
+         "as zero."),
+    Verb("qenc_algorithms", EXPECTATION, (_p("what", "enum", "well_formed", positional=True),),
+         "The supported_algorithms register lists NULL (bit 0), at least one cipher, and no reserved "
+         "value (bits 3 to 31 clear)."),
     Verb("reg_write", ACTION,
          (_p("reg", "enum", *TRANSPORT_REGISTERS), _p("value", "int"),
           _p("queue", "enum", *QUEUE_CHOICES, optional=True),
@@ -384,6 +392,94 @@ _VERBS = (
          "of this cfg_type, each giving a length of at least min_length bytes."),
 )
 
+# ---- balloon, SCSI, GPU, input (conformance/verbs/balloon.py, scsi.py, gpu.py, input.py) --
+_VERBS += (
+    Verb("balloon_pages", ACTION,
+         (_p("op", "enum", "inflate", "deflate"), _p("pages", "int")),
+         "Balloon: inflate: give this many fresh 4 KiB guest pages, their page frame numbers "
+         "in one buffer on inflateq; deflate: take back the last pages given, on deflateq; "
+         "waits until the device used the buffer."),
+    Verb("balloon_stats", ACTION,
+         (_p("seed", "int"), _p("order", "enum", "ascending", "descending"),
+          _p("unknown", "int")),
+         "Balloon, VIRTIO_BALLOON_F_STATS_VQ negotiated: make one statistics buffer available "
+         "on statsq and notify: MINFLT, MEMFREE, MEMTOT and AVAIL with seeded values, tags in "
+         "this order, with unknown=1 an entry of an unassigned tag in the middle."),
+    Verb("balloon_stats_interval", ACTION, (_p("seconds", "int"),),
+         "Balloon: ask the device from outside (adapters with host controls; others SKIP) to "
+         "want fresh statistics every this many seconds."),
+    Verb("balloon_target", ACTION, (_p("pages", "int"),),
+         "Balloon: ask the device from outside (adapters with host controls; others SKIP) to "
+         "want this many pages in the balloon (a configuration change)."),
+    Verb("balloon_stats", EXPECTATION,
+         (_p("what", "enum", "recorded", "returned", positional=True),),
+         "recorded: the device holds the values of the last statistics buffer (as the adapter "
+         "reads them from the device's host side, within the step timeout); returned: the "
+         "device used the statistics buffer made available before the last one."),
+    Verb("scsi_command", ACTION,
+         (_p("command", "enum", "inquiry", "read_capacity", "write", "read"),
+          _p("target", "int", optional=True), _p("lba", "int", optional=True),
+          _p("blocks", "int", optional=True), _p("seed", "int", optional=True)),
+         "SCSI: one command to LUN 0 of target (default 0) on requestq1: INQUIRY (36 bytes), "
+         "READ CAPACITY(10), or WRITE(10)/READ(10) of blocks 512-byte blocks (default 1) at "
+         "lba (default 0), writes with seeded data; the CDB is padded to cdb_size; a unit "
+         "attention answer is followed by the same command once more; waits for the response."),
+    Verb("scsi_response", EXPECTATION,
+         (_p("response", "enum", "OK", "OVERRUN", "ABORTED", "BAD_TARGET", "RESET", "BUSY",
+             "TRANSPORT_FAILURE", "TARGET_FAILURE", "NEXUS_FAILURE", "FAILURE",
+             positional=True),),
+         "The response byte of the last SCSI command."),
+    Verb("scsi_status", EXPECTATION,
+         (_p("status", "enum", "GOOD", "CHECK_CONDITION", "CONDITION_MET", "BUSY",
+             "RESERVATION_CONFLICT", "TASK_SET_FULL", "ACA_ACTIVE", "TASK_ABORTED",
+             positional=True),),
+         "The last SCSI command got response OK with this SAM status."),
+    Verb("scsi_codes", EXPECTATION, (_p("what", "enum", "valid", positional=True),),
+         "Every SCSI response byte since the reset is one the specification defines, and every "
+         "status byte of a response OK a SAM status code."),
+    Verb("scsi_data", EXPECTATION,
+         (_p("what", "enum", "inquiry", "capacity", "matches", positional=True),),
+         "The data of the last SCSI command: inquiry: peripheral qualifier 0, printable vendor "
+         "and product; capacity: a last block above 0 and a block length of at least 512, a "
+         "power of 2; matches: a read returned what the last write to the same blocks sent."),
+    Verb("gpu_display_info", ACTION, (),
+         "GPU: VIRTIO_GPU_CMD_GET_DISPLAY_INFO on controlq, waited for."),
+    Verb("gpu_resource", ACTION,
+         (_p("width", "int", optional=True), _p("height", "int", optional=True),
+          _p("fence", "int", optional=True), _p("seed", "int", optional=True)),
+         "GPU: a 2D resource's life on controlq, each command waited for (with fence=1 each "
+         "carries VIRTIO_GPU_FLAG_FENCE and a fresh fence_id): RESOURCE_CREATE_2D "
+         "(B8G8R8X8, width x height, default 64 x 64), RESOURCE_ATTACH_BACKING (one entry of "
+         "seeded pixels), TRANSFER_TO_HOST_2D, SET_SCANOUT on scanout 0, RESOURCE_FLUSH, "
+         "SET_SCANOUT with resource 0, RESOURCE_DETACH_BACKING, RESOURCE_UNREF."),
+    Verb("gpu_responses", EXPECTATION, (_p("what", "enum", "ok", positional=True),),
+         "Every GPU command since the reset got the OK response it calls for: "
+         "OK_DISPLAY_INFO for GET_DISPLAY_INFO, OK_NODATA for the 2D resource commands."),
+    Verb("gpu_fence", EXPECTATION, (_p("what", "enum", "echoed", positional=True),),
+         "Every fenced GPU command's response has VIRTIO_GPU_FLAG_FENCE and its fence_id."),
+    Verb("gpu_display", EXPECTATION, (_p("what", "enum", "consistent", positional=True),),
+         "The last display information: each enabled scanout is below num_scanouts and has a "
+         "non-empty rectangle."),
+    Verb("input_config", ACTION, (_p("select", "int"), _p("subsel", "int")),
+         "Input: write select and subsel into the configuration, then read size and the bytes "
+         "it covers."),
+    Verb("input_config", EXPECTATION,
+         (_p("what", "enum", "empty", "string", "devids", "bitmap", positional=True),),
+         "The last configuration query: empty: size 0; string: size bytes of printable text "
+         "(a NUL terminator is not part of a string); devids: size 8; bitmap: a bitmap with a "
+         "bit set."),
+    Verb("input_buffers", ACTION, (_p("count", "int"),),
+         "Input: make count empty 8-byte event buffers available on eventq and notify."),
+    Verb("input_key", ACTION, (_p("key", "enum", "a", "b", "shift", "ret", "spc"),
+                               _p("release", "int", optional=True)),
+         "Input: press a key from outside, and release it unless release=0 (adapters with "
+         "host controls; others SKIP)."),
+    Verb("input_event", EXPECTATION,
+         (_p("type", "int"), _p("code", "int"), _p("value", "int")),
+         "An event of this type, code and value came on eventq, followed there by an EV_SYN "
+         "(waits up to the step timeout)."),
+)
+
 # (kind, verb) -> Verb.  Preconditions and expectations have their own name
 # spaces ("given offered X" and "expect offered X" mean different things).
 VERBS: dict[tuple[str, str], Verb] = {(v.kind, v.name): v for v in _VERBS}
@@ -400,13 +496,14 @@ def verbs_of(kind: str) -> list[str]:
 # Verbs that only make sense for one device type: blk_* and rng_* by name,
 # plus these expectations.
 _DEVICE_OF = {"id_string": "blk", "entropy": "rng"}
+DEVICE_PREFIXES = ("blk", "rng", "balloon", "scsi", "gpu", "input")
 
 
 def required_device(verb: str) -> str | None:
     """The device type a step needs (a check using it says `given device TYPE`)."""
     if verb in _DEVICE_OF:
         return _DEVICE_OF[verb]
-    for prefix in ("blk", "rng"):
+    for prefix in DEVICE_PREFIXES:
         if verb.startswith(prefix + "_"):
             return prefix
     return None

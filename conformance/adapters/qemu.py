@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import shlex
 
-from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session, SetupError
+from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, HostControls,
+                                       Session, SetupError)
 from device_ref.qemu.machine import MachineSpec, QemuMachine, QemuSetupError
 from device_ref.qemu.models import ModelError, family, parse_props
 from device_ref.transport import TransportError
@@ -64,6 +65,31 @@ def parse_qemu_spec(kind: str, text: str) -> MachineSpec:
         raise AdapterError(f"${ENV_QEMU_ARGS}: {exc}") from None
     return MachineSpec(machine, device, tuple(props.items()), mmio_modern=modern,
                        extra_args=extra)
+
+
+class QemuHost(HostControls):
+    """Outside events through QEMU's monitor (a refusal is an AdapterError)."""
+
+    def __init__(self, machine: QemuMachine) -> None:
+        self.m = machine
+
+    def _do(self, fn, *args):
+        try:
+            return fn(*args)
+        except QemuSetupError as exc:
+            raise AdapterError(str(exc)) from None
+
+    def balloon_target(self, pages: int) -> None:
+        self._do(self.m.set_balloon, pages)
+
+    def balloon_stats(self) -> dict[int, int]:
+        return self._do(self.m.balloon_stats)
+
+    def stats_interval(self, seconds: int) -> None:
+        self._do(self.m.set_stats_interval, seconds)
+
+    def key(self, name: str, down: bool) -> None:
+        self._do(self.m.send_key, name, down)
 
 
 class QemuAdapter(Adapter):
@@ -135,7 +161,7 @@ class QemuAdapter(Adapter):
         return Session(transport=t, device_type=self.device_type, transport_kind=kind,
                        synchronous=False, note=note, alive=lambda: m.alive, resize=resize,
                        bus_reaches_everything=True, slow_notify=True,
-                       legacy=getattr(t, "legacy", False))
+                       legacy=getattr(t, "legacy", False), host=QemuHost(m))
 
     def after_wedged(self) -> None:
         self._stop()

@@ -57,10 +57,7 @@ def storage_resizer(device) -> Callable[[int], None] | None:
         return None
 
     def resize(sectors: int) -> None:
-        st = device.storage
-        if sectors * 512 > st.size:
-            st.data.extend(bytes(sectors * 512 - st.size))
-        st.size = sectors * 512
+        device.storage.grow(sectors * 512)
         device.resize(sectors)
     return resize
 

@@ -3,5 +3,6 @@
 Importing this package registers every verb in
 ``conformance.engine.registry.REGISTRY`` (docs/check-actions.md lists them).
 """
-from conformance.verbs import (blk, driver_side, features, io, lifecycle,  # noqa: F401
-                               memory, preconditions, qenc, queues, rng, transport)
+from conformance.verbs import (balloon, blk, driver_side, features, gpu, input,  # noqa: F401
+                               io, lifecycle, memory, preconditions, qenc, queues, rng, scsi,
+                               transport)

@@ -486,8 +486,11 @@ class VirtioDevice(DeviceBackend):
         plain = type(self)._serve_batch is VirtioDevice._serve_batch
         pair = self._pair_handler() if plain else None
         # a device type's own loop over the shapes it knows (blk's header,
-        # data, status); unprotected queues only, the layer sees every chain
-        lead = (self._own_handler("serve_leading") if plain and self.buffer_layer is None
+        # data, status); unprotected queues only: a layer that protects this
+        # queue sees every chain
+        layer = self.buffer_layer
+        lead = (self._own_handler("serve_leading")
+                if plain and (layer is None or layer.pair_loop_args(queue, 0) is None)
                 else None)
         if self.poll_s and not self._polling:
             # polling is off after a poll that found nothing; back on when

@@ -32,12 +32,13 @@ from qemu.qmp import QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from device_ref.qemu.gdb_remote import GdbRemote, GdbRemoteError
-from device_ref.qemu.models import ModelArgs, model_args
+from device_ref.qemu.models import DEVICE_ID, ModelArgs, model_args
 from device_ref.qemu.stub_bus import StubBus
 from device_ref.transport import TransportError
 from device_ref.transports.bus import RamWindow
 from device_ref.transports.mmio import MmioTransport, find_devices
 from device_ref.transports.pci import PciTransport, ecam_address
+from device_ref.virtio_constants import BALLOON_PFN_SHIFT
 
 ENV_QEMU = "CONFORMANCE_QEMU"
 DEFAULT_QEMU = "qemu-system-x86_64"
@@ -50,6 +51,11 @@ WINDOW_BASE = 16 << 20      # guest RAM the driver uses: clear of the firmware's
 WINDOW_SIZE = 32 << 20
 FIRMWARE_IDLE = b"No bootable device"
 _PR_SET_PDEATHSIG = 1
+DEVICE_PATH = f"/machine/peripheral/{DEVICE_ID}"
+# QEMU's names of the balloon statistics, in tag order (VIRTIO_BALLOON_S_*)
+QEMU_STAT_NAMES = ("stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+                   "stat-free-memory", "stat-total-memory", "stat-available-memory",
+                   "stat-disk-caches", "stat-htlb-pgalloc", "stat-htlb-pgfail")
 
 
 class QemuSetupError(Exception):
@@ -220,6 +226,30 @@ class QemuMachine:
         if "disk" not in (self.model.files if self.model else {}):
             raise QemuSetupError(f"{self.spec.device} has no scratch disk to resize")
         self.qmp("block_resize", **{"node-name": "disk0", "size": size})
+
+    # -- outside events (the monitor) -------------------------------------------
+    def set_balloon(self, pages: int) -> None:
+        """Ask a balloon model to hold ``pages`` 4 KiB pages (QMP ``balloon``
+        takes the guest size that should remain, in bytes)."""
+        self.qmp("balloon", value=max(1, (self.spec.ram_mb << 20) - (pages << BALLOON_PFN_SHIFT)))
+
+    def balloon_stats(self) -> dict[int, int]:
+        """The statistics a balloon model last received, by tag (QEMU shows
+        -1, as a signed or an unsigned 64-bit number, for a tag it holds no
+        value for)."""
+        got = self.qmp("qom-get", path=DEVICE_PATH, property="guest-stats")
+        stats = got.get("stats", {}) if isinstance(got, dict) else {}
+        values = {tag: int(stats[name]) for tag, name in enumerate(QEMU_STAT_NAMES)
+                  if name in stats}
+        return {t: v for t, v in values.items() if v not in (-1, (1 << 64) - 1)}
+
+    def set_stats_interval(self, seconds: int) -> None:
+        self.qmp("qom-set", path=DEVICE_PATH, property="guest-stats-polling-interval",
+                 value=seconds)
+
+    def send_key(self, qcode: str, down: bool) -> None:
+        self.qmp("input-send-event", events=[
+            {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": qcode}}}])
 
     def close(self) -> None:
         """Stop QEMU (terminate, then kill) and release everything; idempotent."""

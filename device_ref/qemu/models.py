@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SCRATCH_DISK = 4 << 20
+DEVICE_ID = "dut"           # the model's QOM id (/machine/peripheral/dut)
 
 
 class ModelError(Exception):
@@ -77,9 +78,10 @@ def model_args(device: str, props: dict[str, str], workdir: Path,
         disk = scratch_disk(workdir / "scsi.img")
         out.files["disk"] = disk
         out.before += ["-blockdev", f"driver=file,node-name=sdisk0,filename={disk}"]
-        out.after += ["-device", "scsi-hd,drive=sdisk0"]
+        out.after += ["-device", "scsi-hd,drive=sdisk0,channel=0,scsi-id=0,lun=0"]
     for key, value in (extra or {}).items():
         props.setdefault(key, value)
+    props.setdefault("id", DEVICE_ID)
     out.device = ",".join([device] + [f"{k}={v}" for k, v in props.items()])
     return out
 

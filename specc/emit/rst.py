@@ -101,6 +101,8 @@ class SiteIndex:
 class Verdict:
     """What a conformance report says about one requirement."""
     counts: tuple[tuple[str, int], ...]        # (verdict, number of tests), VERDICTS order
+    # (device, its verdict, site page of its report) for each report read, latest per device
+    devices: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def overall(self) -> str:
@@ -428,9 +430,14 @@ def check_rst(c: Check) -> str:
     return "::\n\n" + _indent("\n".join(lines)) + "\n"
 
 
-def verdict_rst(v: Verdict) -> str:
+def verdict_rst(v: Verdict, rid: str = "") -> str:
     counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
-    return f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
+    line = f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
+    if v.devices:
+        line += ". By device: " + "; ".join(
+            f"`{_in_backquotes(device)} <{page}.html#{anchor(rid)}>`__ "
+            f":verdict-{verdict.lower()}:`{verdict}`" for device, verdict, page in v.devices)
+    return line
 
 
 def statement_rst(st: Statement, idx: SiteIndex, page: str,
@@ -453,7 +460,7 @@ def statement_rst(st: Statement, idx: SiteIndex, page: str,
     body += [f"Fingerprint ``{st.fingerprint}``, {st.role} requirement."]
     if verdicts is not None:
         v = verdicts.get(st.id)
-        body += ["", verdict_rst(v) if v else "Latest verdict: :verdict-none:`not run`"]
+        body += ["", verdict_rst(v, st.id) if v else "Latest verdict: :verdict-none:`not run`"]
     classes = f"statement {st.role}"
     return f"{targets}\n.. container:: {classes}\n\n" + _indent("\n".join(body)) + "\n"
 
