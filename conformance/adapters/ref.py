@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from device_ref.device.features import F_RING_RESET, F_SWIOTLB, bit, has
+from device_ref.device.features import F_RING_RESET, F_SUSPEND, F_SWIOTLB, bit, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.rng import RngDevice
@@ -36,15 +36,17 @@ DeviceFactory = Callable[[str, BounceRegion | None], object]
 def reference_device(device_type: str, bounce: BounceRegion | None,
                      queue_encryption: bool = True):
     """The unmodified reference device of a type, with queue encryption (unless
-    told otherwise) and, since the in-process transports can reset one queue,
-    VIRTIO_F_RING_RESET."""
+    told otherwise) and, since the in-process transports can reset one queue
+    and carry every status write to the device, VIRTIO_F_RING_RESET and
+    VIRTIO_F_SUSPEND."""
     if device_type == "blk":
         device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
     elif device_type == "rng":
         device = RngDevice(seed=RNG_SEED, bounce=bounce)
     else:
         raise AdapterError(f"the reference devices are blk and rng, not {device_type}")
-    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET))
+    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET)
+                           | bit(F_SUSPEND))
     return enable_device(device).device if queue_encryption else device
 
 
