@@ -103,20 +103,28 @@ class MemoryWatch:
     changed: list[tuple[int, int, str]] = field(default_factory=list)  # addr, len, during
     outside: list[Access] = field(default_factory=list)
 
-    def snapshot(self) -> list[bytes] | None:
+    # copies of RAM kept from one window to the next: a fresh 2 MiB buffer
+    # per window costs more in page faults than the copy itself
+    spare: list[list[bytearray]] = field(default_factory=list)
+
+    def snapshot(self) -> list[bytearray] | None:
         if not self.active:
             return None
-        return [bytes(r.buffer.view) for r in self.ram]
+        copies = self.spare.pop() if self.spare else [bytearray(r.size) for r in self.ram]
+        for r, copy in zip(self.ram, copies):
+            copy[:] = r.buffer.view
+        return copies
 
-    def compare(self, before: list[bytes] | None, during: str) -> None:
+    def compare(self, before: list[bytearray] | None, during: str) -> None:
         if before is None:
             return
         for r, old in zip(self.ram, before):
-            new = bytes(r.buffer.view)
-            if new != old:
+            if old != r.buffer.view:        # one memcmp, no copy
+                new = bytes(r.buffer.view)
                 first = next(i for i in range(len(old)) if old[i] != new[i])
                 last = next(i for i in range(len(old) - 1, -1, -1) if old[i] != new[i])
                 self.changed.append((r.base + first, last - first + 1, during))
+        self.spare.append(before)
 
     def violations(self) -> list[str]:
         out = [f"{n} byte(s) changed at {a:#x} during {d}" for a, n, d in self.changed]
