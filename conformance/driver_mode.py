@@ -29,7 +29,7 @@ from device_ref.driver.blk import header
 from device_ref.transport import TransportError
 from device_ref.transport_inproc import InProcTransport
 from device_ref.transports.device_side import InProcRig, register_rig
-from device_ref.transports.driver_rules import RULES, DeviceFacts, judge
+from device_ref.transports.driver_rules import RULES, DeviceFacts, judge, not_exercised
 
 from conformance.adapters.base import DriverRig
 from conformance.names import STATUS_BITS, feature_bit
@@ -228,6 +228,9 @@ class DriverRun:
         facts = DeviceFacts(msix_vectors=getattr(model, "vectors", 0),
                             queue_max={q: model.max_size(q) for q in range(len(model.queues))},
                             packed=has(self.device.negotiated, F_RING_PACKED))
+        idle = not_exercised(rule, rig.space.log or [])
+        if idle:
+            raise Skipped(idle)
         seen = judge(rule, rig.space.log or [], facts)
         if seen:
             raise Failed(f"{len(seen)} violation(s); first: {seen[0]}", f"{rule} throughout")

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_IN_ORDER,
-                                        F_RING_PACKED, F_SWIOTLB, F_VERSION_1, has)
+                                        F_RING_PACKED, F_SUSPEND, F_SWIOTLB, F_VERSION_1,
+                                        SUSPEND, has)
 from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
@@ -444,6 +445,20 @@ class HidesConfigBeforeFeaturesOk:
         return super().read_config(offset, length)
 
 
+class RunsWhileSuspended:
+    """With VIRTIO_F_SUSPEND (which it offers): shows itself suspended but
+    goes on serving every buffer the driver makes available."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rules = replace(self.rules, offered=self.rules.offered | (1 << F_SUSPEND))
+
+    def _running(self):
+        if self.status & SUSPEND and not self.status & DEVICE_NEEDS_RESET:
+            return True
+        return super()._running()
+
+
 class _Plain:
     """No change to the device itself (the fault is in a layer)."""
 
@@ -523,6 +538,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
     _m("hides-config-before-features-ok", "base.cfg.dev.read-before-features-ok",
        HidesConfigBeforeFeaturesOk),
+    _m("runs-while-suspended", "base.suspend.dev.quiet", RunsWhileSuspended),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
     _m("tag-at-area-end", "qenc.dev.seal-writable", FillsHalf, SealsWholeArea),
     _m("refuses-listed-algorithm", "qenc.dev.listed-installs", _Plain, RefusesListedAlgorithm),

@@ -46,7 +46,8 @@ DRIVER_REGISTER_RULES = (
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
     "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
     "queue-reset-wait", "mmio-init-sequence", "status-no-clear", "reset-after-failed",
-    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok")
+    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok",
+    "suspend-when-live", "quiet-while-suspended", "suspend-verified", "wait-for-resume")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
@@ -141,6 +142,11 @@ _VERBS = (
          (_p("op", "enum", "has", "lacks", positional=True),
           _p("bits", "status_bit", positional=True, repeat=True)),
          "Device status has (or lacks) every listed bit."),
+    Verb("suspend", EXPECTATION, (_p("state", "enum", "suspended", "resumed", positional=True),),
+         "VIRTIO_F_SUSPEND: device status shows the device suspended (SUSPEND set, DRIVER_OK "
+         "clear) or resumed (DRIVER_OK set, SUSPEND clear); a device that sets "
+         "DEVICE_NEEDS_RESET instead, which the rule allows when it cannot, makes the "
+         "vector SKIP."),
     Verb("needs_reset_if_stuck", EXPECTATION, (),
          "After a hostile buffer: device status has DEVICE_NEEDS_RESET, unless the queue "
          "that got it still moves (a later ordinary buffer on it is used)."),

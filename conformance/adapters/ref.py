@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from device_ref.device.features import F_RING_RESET, F_SWIOTLB, bit, has
+from device_ref.device.features import F_RING_RESET, F_SUSPEND, F_SWIOTLB, bit, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.net import NetDevice
@@ -37,8 +37,9 @@ DeviceFactory = Callable[[str, BounceRegion | None], object]
 def reference_device(device_type: str, bounce: BounceRegion | None,
                      queue_encryption: bool = True):
     """The unmodified reference device of a type, with queue encryption (unless
-    told otherwise) and, since the in-process transports can reset one queue,
-    VIRTIO_F_RING_RESET."""
+    told otherwise) and, since the in-process transports can reset one queue
+    and carry every status write to the device, VIRTIO_F_RING_RESET and
+    VIRTIO_F_SUSPEND."""
     if device_type == "blk":
         device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
     elif device_type == "rng":
@@ -50,7 +51,8 @@ def reference_device(device_type: str, bounce: BounceRegion | None,
     else:
         raise AdapterError(f"the reference devices are {', '.join(RefAdapter.device_types)}, "
                            f"not {device_type}")
-    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET))
+    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET)
+                           | bit(F_SUSPEND))
     return enable_device(device).device if queue_encryption else device
 
 
@@ -107,20 +109,28 @@ class MemoryWatch:
     changed: list[tuple[int, int, str]] = field(default_factory=list)  # addr, len, during
     outside: list[Access] = field(default_factory=list)
 
-    def snapshot(self) -> list[bytes] | None:
+    # copies of RAM kept from one window to the next: a fresh 2 MiB buffer
+    # per window costs more in page faults than the copy itself
+    spare: list[list[bytearray]] = field(default_factory=list)
+
+    def snapshot(self) -> list[bytearray] | None:
         if not self.active:
             return None
-        return [bytes(r.buffer.view) for r in self.ram]
+        copies = self.spare.pop() if self.spare else [bytearray(r.size) for r in self.ram]
+        for r, copy in zip(self.ram, copies):
+            copy[:] = r.buffer.view
+        return copies
 
-    def compare(self, before: list[bytes] | None, during: str) -> None:
+    def compare(self, before: list[bytearray] | None, during: str) -> None:
         if before is None:
             return
         for r, old in zip(self.ram, before):
-            new = bytes(r.buffer.view)
-            if new != old:
+            if old != r.buffer.view:        # one memcmp, no copy
+                new = bytes(r.buffer.view)
                 first = next(i for i in range(len(old)) if old[i] != new[i])
                 last = next(i for i in range(len(old) - 1, -1, -1) if old[i] != new[i])
                 self.changed.append((r.base + first, last - first + 1, during))
+        self.spare.append(before)
 
     def violations(self) -> list[str]:
         out = [f"{n} byte(s) changed at {a:#x} during {d}" for a, n, d in self.changed]
