@@ -535,6 +535,9 @@ _VERBS += (
          (_p("type", "int"), _p("code", "int"), _p("value", "int")),
          "An event of this type, code and value came on eventq, followed there by an EV_SYN "
          "(waits up to the step timeout)."),
+    Verb("input_updates", EXPECTATION, (_p("what", "enum", "whole", positional=True),),
+         "After the step timeout, the events that came on eventq end with an EV_SYN: no update "
+         "arrived cut short (each came whole or not at all)."),
 )
 
 # (kind, verb) -> Verb.  Preconditions and expectations have their own name

@@ -108,3 +108,23 @@ def expect_input_event(e: Engine, type: int, code: int, value: int) -> None:  # 
     shown = ", ".join(f"({t}, {c}, {v})" for t, c, v in got) or "no event"
     raise Failed(f"eventq: {shown}", f"({type}, {code}, {value}) then an EV_SYN")
 
+
+
+@expectation("input_updates", what=TEXT.one_of("whole"))
+def expect_input_updates(e: Engine, what: str) -> None:
+    """whole: once the step timeout has passed, the events that came on eventq
+    end with an EV_SYN, so no update was cut short: the device delivered each
+    one entirely (at once or after buffers came) or dropped it entirely.
+    Delivering nothing holds too."""
+    need_input(e)
+    deadline = time.monotonic() + e.timeout
+    while True:
+        e.collect()
+        if time.monotonic() > deadline:
+            break
+        e.wait_interrupts(0.05)
+    got = events(e)
+    if got and got[-1][0] != EV_SYN:
+        shown = ", ".join(f"({t}, {c}, {v})" for t, c, v in got)
+        raise Failed(f"eventq: {shown} (no EV_SYN after the last event)",
+                     "each update whole, ending with an EV_SYN, or none of it")

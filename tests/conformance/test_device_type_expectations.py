@@ -13,8 +13,8 @@ from conformance.engine.core import Engine, Reply
 from conformance.outcomes import Failed, Skipped
 from conformance.select_adapter import parse_adapter
 from conformance.verbs import console_port, gpu, input, scsi
-from device_ref.virtio_constants import (CONSOLE_EVENTS, GPU_CMD, GPU_FLAG_FENCE, GPU_RESP,
-                                         SAM_STATUS, SCSI_RESPONSES)
+from device_ref.virtio_constants import (CONSOLE_EVENTS, EV_KEY, EV_SYN, GPU_CMD, GPU_FLAG_FENCE,
+                                         GPU_RESP, SAM_STATUS, SCSI_RESPONSES)
 
 
 @pytest.fixture
@@ -122,6 +122,23 @@ def test_input_string_counts_no_nul_terminator(engine):
         input.expect_input_config(as_type(engine, "input", [config_reply(b"Keyboard", 8)]),
                                   "empty")
 
+
+
+def event_reply(kind: int, code: int, value: int, used: bool = True) -> Reply:
+    return Reply("event", b"", 8 if used else None,
+                 struct.pack("<HHi", kind, code, value) if used else b"")
+
+
+def test_input_updates_hold_whole_or_none_and_fail_when_cut_short(engine):
+    press, syn = event_reply(EV_KEY, 30, 1), event_reply(EV_SYN, 0, 0)
+    for replies in ([], [event_reply(0, 0, 0, used=False)], [press, syn],
+                    [press, syn, event_reply(EV_KEY, 30, 0), syn, event_reply(0, 0, 0, False)]):
+        input.expect_input_updates(as_type(engine, "input", list(replies)), "whole")
+    with pytest.raises(Failed, match=r"\(1, 30, 0\) \(no EV_SYN after"):
+        input.expect_input_updates(as_type(engine, "input", [press, syn, event_reply(EV_KEY, 30, 0)]),
+                                   "whole")
+    with pytest.raises(Skipped):
+        input.expect_input_updates(as_type(engine, "blk", [press]), "whole")
 
 def control_reply(port: int, event: str) -> Reply:
     data = struct.pack("<IHH", port, CONSOLE_EVENTS[event], 0)
