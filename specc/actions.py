@@ -47,6 +47,7 @@ DRIVER_REGISTER_RULES = (
     "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
     "queue-reset-wait", "mmio-init-sequence", "status-no-clear", "reset-after-failed",
     "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok",
+    "blk-writeback-after-features-ok",
     "suspend-when-live", "quiet-while-suspended", "suspend-verified", "wait-for-resume")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",

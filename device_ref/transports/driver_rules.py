@@ -395,6 +395,20 @@ def config_unwritten_before_features_ok(log, facts):
                                            (a.block == "mmio" and a.offset >= R.MMIO_CONFIG))]
 
 
+
+def blk_writeback_after_features_ok(log, facts):
+    """A block device: no read touching the writeback byte of its configuration
+    before FEATURES_OK (its value depends on the features negotiated)."""
+    at, width = R.BLK_CONFIG["writeback"]
+    base = {"device": 0, "mmio": R.MMIO_CONFIG}
+
+    def touches(a: Access) -> bool:
+        start = a.offset - base[a.block] if a.block in base else -1
+        return start >= 0 and start < at + width and at < start + a.width
+
+    return [f"{_show(a)} reads writeback before FEATURES_OK" for a, ok in
+            _since_reset(log, R.FEATURES_OK) if not ok and a.op == "r" and touches(a)]
+
 def notify_after_driver_ok(log, facts):
     """No available buffer notification before DRIVER_OK."""
     return [f"{_show(a)} before DRIVER_OK" for a, ok in _since_reset(log, R.DRIVER_OK)
@@ -504,6 +518,7 @@ RULES: dict[str, tuple[str, Callable]] = {
     "reset-after-failed": ("any", reset_after_failed),
     "features-fixed-after-ok": ("any", features_fixed_after_ok),
     "config-unwritten-before-features-ok": ("any", config_unwritten_before_features_ok),
+    "blk-writeback-after-features-ok": ("any", blk_writeback_after_features_ok),
     "notify-after-driver-ok": ("any", notify_after_driver_ok),
     "suspend-when-live": ("any", suspend_when_live),
     "quiet-while-suspended": ("any", quiet_while_suspended),

@@ -64,6 +64,8 @@ BAD_LOGS = {
     "config-unwritten-before-features-ok": [w("common", C["device_status"], 3, 1),
                                             w("device", 0, 1, 1)],
     "notify-after-driver-ok": [w("common", C["device_status"], 0xB, 1), w("notify", 0, 0, 2)],
+    "blk-writeback-after-features-ok": [w("common", C["device_status"], 3, 1),
+                                        r("device", 32, 0, 1)],
     "suspend-when-live": [w("mmio", M["status"], 0xB), w("mmio", M["status"], 0x1B)],
     "quiet-while-suspended": [w("mmio", M["status"], 0xF), w("mmio", M["status"], 0x1F),
                               w("mmio", M["queue_notify"], 0)],
@@ -98,6 +100,9 @@ GOOD_LOGS = {
     "features-fixed-after-ok": [w("common", C["device_status"], 0xB, 1),
                                 w("common", C["device_status"], 0, 1),
                                 w("common", C["driver_feature"], 1)],
+    "blk-writeback-after-features-ok": [r("mmio", M["status"], 0), r("mmio", R.MMIO_CONFIG + 28, 0),
+                                        w("mmio", M["status"], 0xB),
+                                        r("mmio", R.MMIO_CONFIG + 32, 1, 1)],
     "config-unwritten-before-features-ok": [w("mmio", M["status"], 0xB),
                                             w("mmio", R.MMIO_CONFIG, 1)],
     "notify-after-driver-ok": [w("mmio", M["status"], 0xF), w("mmio", M["queue_notify"], 0)],
@@ -109,6 +114,8 @@ BAD_OTHER_TRANSPORT = {
     "config-unwritten-before-features-ok": [w("mmio", M["status"], 3),
                                             w("mmio", R.MMIO_CONFIG + 4, 1)],
     "notify-after-driver-ok": [w("mmio", M["status"], 0xB), w("mmio", M["queue_notify"], 0)],
+    "blk-writeback-after-features-ok": [w("mmio", M["status"], 3),
+                                        r("mmio", R.MMIO_CONFIG + 30, 0, 4)],
 }
 
 
