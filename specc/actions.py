@@ -126,6 +126,16 @@ _VERBS = (
     Verb("net_receive", ACTION, (_p("count", "int"), _p("timeout_ms", "int")),
          "Wait up to timeout_ms for count frames to arrive on receiveq1 (none arriving is not "
          "itself a failure)."),
+    Verb("console_fill_rx", ACTION, (_p("count", "int"), _p("len", "int")),
+         "Offer count device-writable buffers of len bytes on the console's port 0 receiveq, "
+         "with one notification."),
+    Verb("console_send", ACTION, (_p("len", "int"),),
+         "Write len bytes of text to port 0's transmitq and wait for the buffer to be used."),
+    Verb("console_emerg_write", ACTION, (_p("byte", "int"),),
+         "Write byte to the console's configuration field emerg_wr (as a le32)."),
+    Verb("console_receive", ACTION, (_p("bytes", "int"), _p("timeout_ms", "int")),
+         "Wait up to timeout_ms for that many bytes to come in on port 0 (SKIP when none "
+         "come: a console need not echo)."),
     Verb("submit_descriptor", ACTION,
          (_p("addr", "expr"), _p("len", "int"), _p("flags", "flags", optional=True)),
          "Make one descriptor available as-is (hostile or edge values allowed)."),
@@ -288,6 +298,13 @@ _VERBS = (
              "segments_within_limits", "discard_unmap_clear", positional=True),),
          "Driver under test, blk: every request it sent had this property; see "
          "check-actions.md."),
+    Verb("console_rx", EXPECTATION, (_p("what", "enum", "echoes", positional=True),),
+         "The bytes that came in on the console's port 0 are every byte written to it "
+         "(transmitq and emerg_wr), in order."),
+    Verb("console_buffers", EXPECTATION,
+         (_p("property", "enum", "rx_writable_only", "tx_readable_only", positional=True),),
+         "Driver under test, console: every receiveq buffer was device-writable only, every "
+         "transmitq buffer device-readable only."),
     Verb("net_frames", EXPECTATION,
          (_p("property", "enum", "tx_num_buffers_zero", "tx_flags_zero", "tx_gso_none",
              "tx_header_present", "rx_buffer_holds_header", "rx_buffer_full_size",

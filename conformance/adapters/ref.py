@@ -16,6 +16,7 @@ from typing import Callable
 from device_ref.device.features import F_RING_RESET, F_SWIOTLB, bit, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
+from device_ref.devices.console import ConsoleDevice
 from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
 from device_ref.qenc import enable_device
@@ -43,9 +44,10 @@ def reference_device(device_type: str, bounce: BounceRegion | None,
         device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
     elif device_type == "rng":
         device = RngDevice(seed=RNG_SEED, bounce=bounce)
-    elif device_type == "net":
-        # no queue encryption: frames reach receiveq1 without a request to seal
-        device = NetDevice(bounce=bounce)
+    elif device_type in ("net", "console"):
+        # no queue encryption: what comes back on the receive queue answers
+        # no request that could carry a seal
+        device = (NetDevice if device_type == "net" else ConsoleDevice)(bounce=bounce)
         queue_encryption = False
     else:
         raise AdapterError(f"the reference devices are {', '.join(RefAdapter.device_types)}, "
@@ -168,7 +170,7 @@ class WatchedTransport(InProcTransport):
 
 class RefAdapter(Adapter):
     name = "ref"
-    device_types = ("blk", "rng", "net")
+    device_types = ("blk", "rng", "net", "console")
 
     def __init__(self, opts: AdapterOptions, swiotlb: bool = True,
                  factory: DeviceFactory = reference_device, label: str = "ref") -> None:

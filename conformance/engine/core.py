@@ -38,7 +38,7 @@ from conformance.vectors import Step
 QUEUE_SIZE = 256
 # The queue (by its name in the device-type data) an ordinary request goes
 # to, where it is not the first queue.
-REQUEST_QUEUE = {"fs": "request1", "net": "transmitq1"}
+REQUEST_QUEUE = {"fs": "request1", "net": "transmitq1", "console": "transmitq0"}
 # An ordinary frame: 60-byte Ethernet broadcast from a locally administered
 # address, ethertype 0x88b5 (local experimental), zero payload.
 NET_FRAME = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x88\xb5" + bytes(46)
@@ -177,6 +177,9 @@ class Engine:
     # network device (verbs/net.py): frames sent, receive buffers used
     net_sent: list[bytes] = field(default_factory=list)
     net_arrivals: list[NetArrival] = field(default_factory=list)
+    # console device (verbs/console.py): bytes written out, bytes that came in
+    console_out: bytearray = field(default_factory=bytearray)
+    console_in: bytearray = field(default_factory=bytearray)
     # device_io
     io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
@@ -424,7 +427,8 @@ class Engine:
     def ordinary_parts(self) -> tuple[list[tuple[str, object]], Pending]:
         """blk: read of sector 0 (header, 512-byte buffer, status); rng: 64
         bytes; net: one frame to send (a zeroed virtio_net_hdr, no offloads,
-        then a 60-byte broadcast frame), both device-readable."""
+        then a 60-byte broadcast frame), both device-readable; console: 16
+        bytes of text written to port 0."""
         if self.device_type == "blk":
             return ([("r", struct.pack("<IIQ", 0, 0, 0)), ("w", SECTOR), ("w", 1)],
                     Pending("blk", 0, [], sector=0, count=1))
@@ -433,6 +437,9 @@ class Engine:
         if self.device_type == "net":
             return ([("r", bytes(net_header_size(self.negotiated))), ("r", NET_FRAME)],
                     Pending("net", self.request_queue().index, []))
+        if self.device_type == "console":
+            return [("r", b"virtio console\r\n")], Pending("console", self.request_queue().index,
+                                                          [])
         raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
 
     def running(self) -> bool:
@@ -538,6 +545,10 @@ class Engine:
             room = sum(n for _a, n in p.writable)
             data = b"".join(mem.read(a, ln) for a, ln in p.writable)[:min(c.used_len, room)]
             self.net_arrivals.append(NetArrival(c.used_len, room, data))
+        elif p.kind == "console_rx":
+            room = sum(n for _a, n in p.writable)
+            self.console_in += b"".join(mem.read(a, ln) for a, ln in p.writable)[:min(c.used_len,
+                                                                                     room)]
 
     def wait_token(self, token: int) -> None:
         deadline = time.monotonic() + self.timeout

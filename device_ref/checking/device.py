@@ -25,6 +25,7 @@ from device_ref.device.features import (ACKNOWLEDGE, DRIVER, DRIVER_OK, F_EVENT_
                                         FAILED, FEATURES_OK, has)
 from device_ref.devices.blk import (CFG_SEG_MAX, F_SEG_MAX, HEADER, SECTOR, T_FLUSH, T_GET_ID,
                                     T_IN, T_OUT, BlkDevice)
+from device_ref.devices.console import ConsoleDevice
 from device_ref.devices.net import RX, TX, NetDevice, header_size
 from device_ref.devices.rng import RngDevice
 from device_ref.virtio_constants import (ETH_HLEN, NET_F_CSUM, NET_F_MRG_RXBUF,
@@ -320,9 +321,9 @@ class CheckingNetDevice(CheckingDevice, NetDevice):
                 log.add("net_frames tx_num_buffers_zero", f"frame sent with num_buffers {nb}",
                         num_buffers=nb)
 
-    def _take(self, ring):
+    def take(self, ring):
         fresh = not self.held
-        chain = super()._take(ring)
+        chain = super().take(ring)
         if chain is not None and fresh:
             self._judge_rx_buffer(chain.writable_len)
         return chain
@@ -339,12 +340,40 @@ class CheckingNetDevice(CheckingDevice, NetDevice):
                                bytes=room, wanted=n + NET_FULL_FRAME)
 
 
+class CheckingConsoleDevice(CheckingDevice, ConsoleDevice):
+    """Judges the direction of the buffers on port 0's two queues. Buffers
+    wait on the receiveq until bytes come, as on net's receiveq1, so
+    notifies_when_asked is judged on the transmitq only."""
+
+    def _judge_unnotified(self, queue: int, ring: CheckingQueue) -> None:
+        if queue != self.rx_queue:
+            super()._judge_unnotified(queue, ring)
+
+    def handle(self, queue: int, io) -> int:
+        if queue == self.tx_queue and io.writable_len:
+            self.check_log.add("console_buffers tx_readable_only", f"transmitq buffer with "
+                               f"{io.writable_len} device-writable bytes", queue=queue,
+                               writable=io.writable_len)
+        return super().handle(queue, io)
+
+    def take(self, ring):
+        fresh = not self.held
+        chain = super().take(ring)
+        if chain is not None and fresh and chain.readable_len:
+            self.check_log.add("console_buffers rx_writable_only", f"receiveq buffer with "
+                               f"{chain.readable_len} device-readable bytes",
+                               queue=self.rx_queue, readable=chain.readable_len)
+        return chain
+
+
 def checking_device(device_type: str, *args, **kwargs):
-    """A checking device of ``device_type`` (blk, rng or net) built like the plain one."""
-    cls = {"blk": CheckingBlkDevice, "rng": CheckingRngDevice,
-           "net": CheckingNetDevice}.get(device_type)
+    """A checking device of ``device_type`` (blk, rng, net or console) built like
+    the plain one."""
+    cls = {"blk": CheckingBlkDevice, "rng": CheckingRngDevice, "net": CheckingNetDevice,
+           "console": CheckingConsoleDevice}.get(device_type)
     if cls is None:
-        raise ValueError(f"no checking device for type {device_type!r} (blk, rng, net)")
+        raise ValueError(f"no checking device for type {device_type!r} (blk, rng, net, "
+                         f"console)")
     return cls(*args, **kwargs)
 
 
@@ -371,4 +400,5 @@ CHECKED_PROPERTIES = frozenset({
     "net_frames tx_header_present", "net_frames tx_num_buffers_zero", "net_frames tx_flags_zero",
     "net_frames tx_gso_none", "net_frames rx_buffer_holds_header",
     "net_frames rx_buffer_full_size",
+    "console_buffers rx_writable_only", "console_buffers tx_readable_only",
 })

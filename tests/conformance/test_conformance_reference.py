@@ -108,3 +108,15 @@ def test_reference_net_device_passes_its_vectors_and_the_generic_ones(suite, lay
     # a queue reset alone on net resets transmitq1, where the request waits
     by = {r.check_id: r for r in run.results}
     assert by["base.vqreset.dev.silent/pending-request"].verdict is Verdict.PASS
+
+
+@pytest.mark.parametrize("layout", ["split", "packed"])
+def test_reference_console_echoes_port_0_and_passes_its_vectors(suite, layout):
+    from conformance.adapters.base import AdapterOptions
+    run = run_suite(suite, parse_adapter("ref", AdapterOptions(device_type="console")),
+                    RunOptions(layout=layout))
+    assert not [(r.check_id, r.reason) for r in run.results
+                if r.verdict in (Verdict.FAIL, Verdict.WEDGED)]
+    console = {r.check_id: r.verdict for r in run.results
+               if r.requirement.startswith("base.console.")}
+    assert len(console) >= 6 and set(console.values()) == {Verdict.PASS}, console

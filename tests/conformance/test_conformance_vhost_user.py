@@ -52,7 +52,7 @@ def serve(sockdir):
 
 
 @pytest.mark.parametrize("swiotlb", [True, False], ids=["swiotlb", "plain"])
-@pytest.mark.parametrize("dtype", ["blk", "rng", "net"])
+@pytest.mark.parametrize("dtype", ["blk", "rng", "net", "console"])
 def test_reference_backend_over_vhost_user_has_no_fail_or_wedged(suite, serve, swiotlb, dtype):
     sock = serve("--type", dtype, *(["--swiotlb"] if swiotlb else []))
     results = []
@@ -69,6 +69,10 @@ def test_reference_backend_over_vhost_user_has_no_fail_or_wedged(suite, serve, s
         for layout in ("split", "packed"):
             assert by[(layout, "base.net.dev.num-buffers-spread/spread")].verdict is Verdict.PASS
             assert by[(layout, "base.net.dev.mtu-forward/many-frames")].verdict is Verdict.PASS
+    if dtype == "console":
+        # emergency writes reach the back-end as SET_CONFIG and come back on port 0
+        for layout in ("split", "packed"):
+            assert by[(layout, "base.console.dev.emerg-output/a-line")].verdict is Verdict.PASS
     if dtype == "blk":
         assert by[("packed", "base.blk.dev.basic-requests/write-read")].verdict is Verdict.PASS
         inside = by[("split", "swiotlb.dev.inside-works/blk-roundtrip")]
