@@ -19,6 +19,9 @@ from conformance.engine.registry import INT, MAX_BUFFER, MAX_WAIT_MS, TEXT, acti
 from conformance.outcomes import Failed, Skipped
 
 RX_QUEUE, TX_QUEUE = "receiveq1", "transmitq1"
+# what a le16 reads in a device-writable buffer the device never wrote: the
+# runner fills those with 0xaa before offering them (engine/core.py, segments)
+UNWRITTEN = 0xAAAA
 MAX_FRAME = 65535
 MAX_RX_BUFFERS = 1024
 # A frame's first bytes: broadcast, from a locally administered address,
@@ -150,8 +153,10 @@ def _judge_frames(e: Engine, what: str) -> None:
         if what == "one_buffer":
             nb = _num_buffers(bufs[0])
             if len(bufs) != 1 or (nb is not None and nb != 1):
+                untouched = (" (0xaaaa: the bytes the runner put in the buffer before offering "
+                             "it, never written)" if nb == UNWRITTEN else "")
                 raise Failed(f"frame {n} lies in {len(bufs)} receive buffer(s), num_buffers "
-                             f"{nb}", "one buffer, num_buffers 1")
+                             f"{nb}{untouched}", "one buffer, num_buffers 1")
         if what == "filled_but_last":
             short = [i for i, a in enumerate(bufs[:-1]) if a.used_len != a.room]
             if short:
