@@ -17,7 +17,9 @@ DEBS_TEST=(qemu-system-common qemu-system-x86 qemu-system-gui dpdk-dev
            fonts-liberation
            # the arm64 guest behind a restricted DMA pool: kernel source and what builds it
            linux-source-6.1 gcc-aarch64-linux-gnu libc6-dev-arm64-cross make gcc libc6-dev
-           flex bison bc xz-utils qemu-system-arm)
+           flex bison bc xz-utils qemu-system-arm
+           # the docs site checked in a headless browser (tests/docs_site)
+           chromium chromium-driver)
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }
 
@@ -85,8 +87,12 @@ case "$cmd" in
         "$VENV/bin/specc" build spec -o out "$@"
         mkdir -p out/reports
         "$VENV/bin/conformance" run --device ref --vectors out/vectors --json out/reports/ref.json
-        # the published docs show each statement's verdict and the protection chart
-        "$VENV/bin/specc" docs spec -o out/docs --report out/reports/ref.json --assets docs/protection
+        # the published docs: modules, guides, coverage (against the tree when there is
+        # one), every report in out/reports (each statement's verdict per device), charts
+        tree_opt=()
+        [ -n "${VIRTIO_SPEC_TREE:-}" ] && tree_opt=(--spec-tree "$VIRTIO_SPEC_TREE")
+        "$VENV/bin/specc" docs spec -o out/docs --report out/reports --assets docs/protection \
+            --guides docs "${tree_opt[@]}"
         ;;
     test)
         install_debs "${DEBS_TEST[@]}"

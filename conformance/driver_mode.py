@@ -22,6 +22,7 @@ from device_ref.driver.errors import DriverError
 from device_ref.driver.console import ConsoleDriver
 from device_ref.driver.net import RX, TX, NetDriver
 from device_ref.driver.rng import RngDriver
+from device_ref.qenc import algorithms as qenc_algorithms
 from device_ref.qenc import enable_device, enable_driver
 from device_ref.device.features import F_RING_PACKED, F_RING_RESET, has
 from device_ref.devices.blk import F_FLUSH, ID_LEN, T_FLUSH, T_GET_ID
@@ -29,7 +30,7 @@ from device_ref.driver.blk import header
 from device_ref.transport import TransportError
 from device_ref.transport_inproc import InProcTransport
 from device_ref.transports.device_side import InProcRig, register_rig
-from device_ref.transports.driver_rules import RULES, DeviceFacts, judge
+from device_ref.transports.driver_rules import RULES, DeviceFacts, judge, not_exercised
 
 from conformance.adapters.base import DriverRig
 from conformance.names import STATUS_BITS, feature_bit
@@ -136,8 +137,10 @@ class DriverRun:
         # quiet_when_suppressed are both judged.
         self.device.vary_notifications = True
         qenc = qenc_wanted(preconditions)
-        if qenc:   # the checking device offers queue encryption and owns its registers
-            enable_device(self.device)
+        if qenc:   # the checking device offers queue encryption and owns its registers;
+            # it lists ChaCha20-Poly1305 but not AES-256-GCM, so a driver that does
+            # not choose from the list commits an algorithm it refuses
+            enable_device(self.device, algorithms=qenc_algorithms.bitmap(["chacha20-poly1305"]))
         for step in preconditions:
             if step.verb != "offered":
                 continue
@@ -228,6 +231,9 @@ class DriverRun:
         facts = DeviceFacts(msix_vectors=getattr(model, "vectors", 0),
                             queue_max={q: model.max_size(q) for q in range(len(model.queues))},
                             packed=has(self.device.negotiated, F_RING_PACKED))
+        idle = not_exercised(rule, rig.space.log or [])
+        if idle:
+            raise Skipped(idle)
         seen = judge(rule, rig.space.log or [], facts)
         if seen:
             raise Failed(f"{len(seen)} violation(s); first: {seen[0]}", f"{rule} throughout")

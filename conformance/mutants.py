@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_IN_ORDER,
-                                        F_SWIOTLB, F_VERSION_1, has)
+                                        F_RING_PACKED, F_SUSPEND, F_SWIOTLB, F_VERSION_1,
+                                        SUSPEND, has)
 from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.console import ConsoleDevice
 from device_ref.devices.net import NetDevice
@@ -23,6 +24,8 @@ from device_ref.device.chain import ChainIO
 from device_ref.device.device_queue import DeviceQueue, ring_config
 from device_ref.ring import DeviceQueue as RingDeviceQueue
 from device_ref.ring.errors import RingError
+from device_ref.qenc import algorithms as qenc_algorithms
+from device_ref.qenc.algorithms import TAG_LEN
 from device_ref.qenc.device_side import F_QUEUE_ENCRYPTION, DeviceQenc
 from device_ref.transport import BounceRegion
 
@@ -85,6 +88,37 @@ class IgnoresUsedEvent:
             super().notify(queue)
         finally:
             self._host = host
+
+
+class UsedIndexUnwrapped:
+    """With VIRTIO_F_EVENT_IDX on a split ring, decides each used buffer
+    notification on a used index it counts on past 65535 without wrapping,
+    against used_event as read: right until the index wraps, silent after."""
+
+    def notify(self, queue):
+        q = self.queues[queue] if 0 <= queue < len(self.queues) else None
+        if (q is None or q.ring is None or not has(self.negotiated, F_EVENT_IDX)
+                or has(self.negotiated, F_RING_PACKED)):
+            return super().notify(queue)
+        mem, cfg = q.ring.memory, q.config
+        before = int.from_bytes(mem.read(cfg.device + 2, 2), "little")
+        host, self._host = self._host, _Silent()
+        try:
+            super().notify(queue)
+        finally:
+            self._host = host
+        after = int.from_bytes(mem.read(cfg.device + 2, 2), "little")
+        counted = getattr(self, "_counted", {})
+        self._counted = counted
+        ring, old = counted.get(queue, (None, before))
+        if ring is not q.ring:          # a new ring counts from where it starts
+            old = before
+        new = old + ((after - before) & 0xFFFF)
+        counted[queue] = (q.ring, new)
+        event = int.from_bytes(mem.read(cfg.driver + 4 + 2 * cfg.size, 2), "little")
+        if old <= event < new:          # the bug: no arithmetic modulo 2^16
+            self.counters.queue_interrupts += 1
+            host.queue_interrupt(queue)
 
 
 class CompletesOutOfOrder:
@@ -327,6 +361,53 @@ class UsesForgedBuffers(DeviceQenc):
         return used
 
 
+class FillsHalf:
+    """An entropy device that fills half of each buffer (as the spec allows)
+    and, with VIRTIO_F_QUEUE_ENCRYPTION, seals its reply the way the first
+    draft did: the whole area encrypted and the tag at the end of the
+    writable part, past the used length it reports (the reply plus 16)."""
+
+    def handle(self, queue, io):
+        if isinstance(self, RngDevice):
+            return io.write(0, self.entropy(io.writable_len // 2))
+        return super().handle(queue, io)
+
+
+class SealsWholeArea(DeviceQenc):
+    """The first draft's reply format (see FillsHalf)."""
+
+    def _seal_reply(self, c, n, reply, io):
+        area = bytearray(io.writable_len - TAG_LEN)
+        area[:len(reply)] = reply
+        sealed = bytearray(io.writable_len)
+        c.sealer.seal_into(n, area, sealed, len(reply))
+        io.write(0, sealed)
+        return len(reply) + TAG_LEN
+
+
+class RefusesListedAlgorithm(DeviceQenc):
+    """With VIRTIO_F_QUEUE_ENCRYPTION, lists ChaCha20-Poly1305 in its
+    supported_algorithms register but refuses a commit of it (DEVICE_NEEDS_RESET), as
+    a device whose register does not match its build would."""
+
+    def _install(self, c, setup, checked=False):
+        if c.enable and c.algorithm == qenc_algorithms.CHACHA20_POLY1305:
+            self.device.needs_reset(f"queue {c.queue}: ChaCha20-Poly1305 is not built in")
+            return
+        super()._install(c, setup, checked)
+
+
+class AcceptsUnlistedAlgorithm(DeviceQenc):
+    """With VIRTIO_F_QUEUE_ENCRYPTION, a commit of an algorithm value its
+    supported_algorithms register does not list quietly leaves the queue unprotected
+    instead of signalling DEVICE_NEEDS_RESET."""
+
+    def _install(self, c, setup, checked=False):
+        if c.enable and not qenc_algorithms.advertises(self.algorithms, c.algorithm):
+            c = replace(c, enable=0)
+        super()._install(c, setup, checked)
+
+
 class IgnoresNumBuffers:
     """A network device that spreads a frame over several receive buffers
     (VIRTIO_NET_F_MRG_RXBUF) but always says num_buffers = 1."""
@@ -371,14 +452,26 @@ class DropsBytes:
 
     bytes_seen = 0
 
-    def enqueue(self, item):
-        if isinstance(self, ConsoleDevice):
-            seen = self.bytes_seen
-            self.bytes_seen = seen + len(item)
-            item = bytes(b for i, b in enumerate(item) if (seen + i) % 3)
-            if not item:
-                return
-        super().enqueue(item)
+    def output(self, data):
+        seen = self.bytes_seen
+        self.bytes_seen = seen + len(data)
+        data = bytes(b for i, b in enumerate(data) if (seen + i) % 3)
+        if data:
+            super().output(data)
+
+
+class RunsWhileSuspended:
+    """With VIRTIO_F_SUSPEND (which it offers): shows itself suspended but
+    goes on serving every buffer the driver makes available."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rules = replace(self.rules, offered=self.rules.offered | (1 << F_SUSPEND))
+
+    def _running(self):
+        if self.status & SUSPEND and not self.status & DEVICE_NEEDS_RESET:
+            return True
+        return super()._running()
 
 
 class _Plain:
@@ -407,7 +500,7 @@ class Mutant:
             elif device_type == "net":
                 return net(bounce=bounce)   # no queue encryption, as the reference net device
             elif device_type == "console":
-                return console(bounce=bounce)
+                return console(bounce=bounce, echo=False)
             else:
                 raise AdapterError(f"no {device_type} variant")
             # as enable_device() does for the reference devices, with this layer
@@ -445,6 +538,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("wrong-used-length", "base.split.dev.len-written", WrongUsedLength),
     _m("notifies-when-suppressed", "base.notif.dev.flag-set-quiet", NotifiesWhenSuppressed),
     _m("ignores-used-event", "base.notif.dev.event-reached", IgnoresUsedEvent),
+    _m("used-index-unwrapped", "base.notif.dev.event-reached", UsedIndexUnwrapped),
     _m("completes-out-of-order", "base.rfb.dev.in-order", CompletesOutOfOrder),
     _m("works-before-driver-ok", "base.status.dev.idle-before-driver-ok", WorksBeforeDriverOk),
     _m("writes-outside-region", "swiotlb.dev.no-access-outside", WritesOutsideRegion),
@@ -462,7 +556,12 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
     _m("hides-config-before-features-ok", "base.cfg.dev.read-before-features-ok",
        HidesConfigBeforeFeaturesOk),
+    _m("runs-while-suspended", "base.suspend.dev.quiet", RunsWhileSuspended),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
+    _m("tag-at-area-end", "qenc.dev.seal-writable", FillsHalf, SealsWholeArea),
+    _m("refuses-listed-algorithm", "qenc.dev.listed-installs", _Plain, RefusesListedAlgorithm),
+    _m("accepts-unlisted-algorithm", "qenc.dev.reserved-algorithm", _Plain,
+       AcceptsUnlistedAlgorithm),
     _m("ignores-num-buffers", "base.net.dev.num-buffers-spread", IgnoresNumBuffers),
     _m("drops-frames", "base.net.dev.mtu-forward", DropsFrames),
     _m("truncates-frames", "base.net.dev.mtu-forward", TruncatesFrames),

@@ -59,7 +59,7 @@ from __future__ import annotations
 import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 from device_ref.virtio_constants import (PCI_CAP_ID_VNDR, VIRTIO_PCI_CAP_QENC_CFG,  # noqa: F401
                                        VIRTIO_PCI_CAP_SHARED_MEMORY_CFG,
                                        VIRTIO_PCI_CAP_SWIOTLB_CFG)
@@ -300,6 +300,14 @@ class DriverTransport(ABC):
         descriptor table at a multiple of it, the available ring right
         after, and the used ring at the next multiple."""
         return None
+
+    def restart_queue_at(self, queue: int, index: int, rewrite: Callable[[], None]) -> bool:
+        """Stop running queue ``queue``, let ``rewrite()`` put the driver's
+        side of its rings at ``index``, and start it again there, as a VMM
+        does after migrating a ring (vhost-user GET_VRING_BASE, then
+        SET_VRING_BASE). False, with nothing done, where the transport
+        cannot tell a device where a ring resumes (PCI, MMIO)."""
+        return False
 
     def reset(self) -> None:
         """Reset the device and wait until it reports status 0."""

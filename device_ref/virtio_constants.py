@@ -155,6 +155,66 @@ BLK_CONFIG = {"capacity": (0, 8), "size_max": (8, 4), "seg_max": (12, 4),
 # File system device: feature bits.
 FS_FEATURES = {"VIRTIO_FS_F_NOTIFICATION": 0}
 
+# Traditional memory balloon: page frame numbers count 4 KiB units whatever
+# the page size; a statistics entry is le16 tag + le64 value, packed.
+BALLOON_PFN_SHIFT = 12
+BALLOON_STAT = 10
+BALLOON_STAT_TAGS = {"SWAP_IN": 0, "SWAP_OUT": 1, "MAJFLT": 2, "MINFLT": 3, "MEMFREE": 4,
+                     "MEMTOT": 5, "AVAIL": 6, "CACHES": 7, "HTLB_PGALLOC": 8,
+                     "HTLB_PGFAIL": 9}
+BALLOON_CONFIG = {"num_pages": (0, 4), "actual": (4, 4), "free_page_hint_cmd_id": (8, 4),
+                  "poison_val": (12, 4)}
+
+# SCSI host: struct virtio_scsi_config, the request's fixed parts (without
+# T10 PI), the response codes, the SCSI status codes SAM defines.
+SCSI_CONFIG = {"num_queues": (0, 4), "seg_max": (4, 4), "max_sectors": (8, 4),
+               "cmd_per_lun": (12, 4), "event_info_size": (16, 4), "sense_size": (20, 4),
+               "cdb_size": (24, 4), "max_channel": (28, 2), "max_target": (30, 2),
+               "max_lun": (32, 4)}
+SCSI_CDB_DEFAULT = 32
+SCSI_SENSE_DEFAULT = 96
+SCSI_REQ_HEAD = 19          # lun[8], id, task_attr, prio, crn (the CDB follows)
+SCSI_RESP_HEAD = 12         # sense_len, residual, status_qualifier, status, response
+SCSI_RESPONSES = {"OK": 0, "OVERRUN": 1, "ABORTED": 2, "BAD_TARGET": 3, "RESET": 4,
+                  "BUSY": 5, "TRANSPORT_FAILURE": 6, "TARGET_FAILURE": 7,
+                  "NEXUS_FAILURE": 8, "FAILURE": 9}
+SAM_STATUS = {"GOOD": 0x00, "CHECK_CONDITION": 0x02, "CONDITION_MET": 0x04, "BUSY": 0x08,
+              "RESERVATION_CONFLICT": 0x18, "TASK_SET_FULL": 0x28, "ACA_ACTIVE": 0x30,
+              "TASK_ABORTED": 0x40}
+SCSI_SENSE_UNIT_ATTENTION = 0x6
+SCSI_INQUIRY, SCSI_READ_CAPACITY_10, SCSI_READ_10, SCSI_WRITE_10 = 0x12, 0x25, 0x28, 0x2A
+
+# GPU: struct virtio_gpu_config, command and response types, the fence flag.
+GPU_CONFIG = {"events_read": (0, 4), "events_clear": (4, 4), "num_scanouts": (8, 4),
+              "num_capsets": (12, 4)}
+GPU_HDR = 24                # type, flags, fence_id, ctx_id, ring_idx, padding
+GPU_MAX_SCANOUTS = 16
+GPU_FLAG_FENCE = 1
+GPU_CMD = {"GET_DISPLAY_INFO": 0x0100, "RESOURCE_CREATE_2D": 0x0101, "RESOURCE_UNREF": 0x0102,
+           "SET_SCANOUT": 0x0103, "RESOURCE_FLUSH": 0x0104, "TRANSFER_TO_HOST_2D": 0x0105,
+           "RESOURCE_ATTACH_BACKING": 0x0106, "RESOURCE_DETACH_BACKING": 0x0107}
+GPU_RESP = {"OK_NODATA": 0x1100, "OK_DISPLAY_INFO": 0x1101, "OK_CAPSET_INFO": 0x1102,
+            "OK_CAPSET": 0x1103, "OK_EDID": 0x1104, "ERR_UNSPEC": 0x1200,
+            "ERR_OUT_OF_MEMORY": 0x1201, "ERR_INVALID_SCANOUT_ID": 0x1202,
+            "ERR_INVALID_RESOURCE_ID": 0x1203, "ERR_INVALID_CONTEXT_ID": 0x1204,
+            "ERR_INVALID_PARAMETER": 0x1205}
+GPU_FORMAT_B8G8R8X8_UNORM = 2
+
+# Input: struct virtio_input_config (select, subsel, size, then 128 bytes),
+# the select values, and the evdev numbers the checks use.
+INPUT_CONFIG = {"select": (0, 1), "subsel": (1, 1), "size": (2, 1)}
+INPUT_CFG_DATA = 8
+INPUT_CFG = {"UNSET": 0x00, "ID_NAME": 0x01, "ID_SERIAL": 0x02, "ID_DEVIDS": 0x03,
+             "PROP_BITS": 0x10, "EV_BITS": 0x11, "ABS_INFO": 0x12}
+INPUT_EVENT = 8             # le16 type, le16 code, le32 value
+EV_SYN, EV_KEY, EV_ABS = 0x00, 0x01, 0x03
+
+# Console: struct virtio_console_control (le32 id, le16 event, le16 value)
+# and its events (the configuration is with the feature bits above).
+CONSOLE_CONTROL = 8
+CONSOLE_EVENTS = {"DEVICE_READY": 0, "DEVICE_ADD": 1, "DEVICE_REMOVE": 2, "PORT_READY": 3,
+                  "CONSOLE_PORT": 4, "RESIZE": 5, "PORT_OPEN": 6, "PORT_NAME": 7}
+
 # PCI: vendor capability id and virtio structure cfg_type values.
 PCI_CAP_ID_VNDR = 0x09
 VIRTIO_PCI_CAP_SHARED_MEMORY_CFG = 8

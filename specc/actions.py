@@ -46,7 +46,8 @@ DRIVER_REGISTER_RULES = (
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
     "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
     "queue-reset-wait", "mmio-init-sequence", "status-no-clear", "reset-after-failed",
-    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok")
+    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok",
+    "suspend-when-live", "quiet-while-suspended", "suspend-verified", "wait-for-resume")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
@@ -80,8 +81,8 @@ def _p(name, type_, *choices, positional=False, repeat=False, optional=False, do
 
 _VERBS = (
     # ---- preconditions --------------------------------------------------
-    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "net", "console", "any",
-                                     positional=True),),
+    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "net", "console", "balloon",
+                                     "scsi", "gpu", "input", "any", positional=True),),
          "The device under test is of this type (any: every type)."),
     Verb("layout", PRECONDITION, (_p("layout", "enum", "split", "packed", "any", positional=True),),
          "Run with this virtqueue layout; packed needs VIRTIO_F_RING_PACKED offered."),
@@ -126,16 +127,6 @@ _VERBS = (
     Verb("net_receive", ACTION, (_p("count", "int"), _p("timeout_ms", "int")),
          "Wait up to timeout_ms for count frames to arrive on receiveq1 (none arriving is not "
          "itself a failure)."),
-    Verb("console_fill_rx", ACTION, (_p("count", "int"), _p("len", "int")),
-         "Offer count device-writable buffers of len bytes on the console's port 0 receiveq, "
-         "with one notification."),
-    Verb("console_send", ACTION, (_p("len", "int"),),
-         "Write len bytes of text to port 0's transmitq and wait for the buffer to be used."),
-    Verb("console_emerg_write", ACTION, (_p("byte", "int"),),
-         "Write byte to the console's configuration field emerg_wr (as a le32)."),
-    Verb("console_receive", ACTION, (_p("bytes", "int"), _p("timeout_ms", "int")),
-         "Wait up to timeout_ms for that many bytes to come in on port 0 (SKIP when none "
-         "come: a console need not echo)."),
     Verb("submit_descriptor", ACTION,
          (_p("addr", "expr"), _p("len", "int"), _p("flags", "flags", optional=True)),
          "Make one descriptor available as-is (hostile or edge values allowed)."),
@@ -151,6 +142,11 @@ _VERBS = (
          (_p("op", "enum", "has", "lacks", positional=True),
           _p("bits", "status_bit", positional=True, repeat=True)),
          "Device status has (or lacks) every listed bit."),
+    Verb("suspend", EXPECTATION, (_p("state", "enum", "suspended", "resumed", positional=True),),
+         "VIRTIO_F_SUSPEND: device status shows the device suspended (SUSPEND set, DRIVER_OK "
+         "clear) or resumed (DRIVER_OK set, SUSPEND clear); a device that sets "
+         "DEVICE_NEEDS_RESET instead, which the rule allows when it cannot, makes the "
+         "vector SKIP."),
     Verb("needs_reset_if_stuck", EXPECTATION, (),
          "After a hostile buffer: device status has DEVICE_NEEDS_RESET, unless the queue "
          "that got it still moves (a later ordinary buffer on it is used)."),
@@ -299,10 +295,7 @@ _VERBS = (
              "segments_within_limits", "discard_unmap_clear", positional=True),),
          "Driver under test, blk: every request it sent had this property; see "
          "check-actions.md."),
-    Verb("console_rx", EXPECTATION, (_p("what", "enum", "echoes", positional=True),),
-         "The bytes that came in on the console's port 0 are every byte written to it "
-         "(transmitq and emerg_wr), in order."),
-    Verb("console_buffers", EXPECTATION,
+    Verb("console_queues", EXPECTATION,
          (_p("property", "enum", "rx_writable_only", "tx_readable_only", positional=True),),
          "Driver under test, console: every receiveq buffer was device-writable only, every "
          "transmitq buffer device-readable only."),
@@ -321,11 +314,13 @@ _VERBS = (
          "see check-actions.md."),
     # ---- queue encryption (spec/queue_encryption.vspec) ---------------------
     Verb("qenc_keys", ACTION,
-         (_p("alg", "enum", "null", "aes-256-gcm", "chacha20-poly1305"), _p("key", "hex")),
+         (_p("alg", "enum", "null", "aes-256-gcm", "chacha20-poly1305", "unsupported"),
+          _p("key", "hex")),
          "Between FEATURES_OK and DRIVER_OK (or after, to test the refusal): write this algorithm "
-         "and 32-byte key into the queue-encryption registers for every queue (queue_select, "
-         "algorithm, key, then queue_enable 1); later qenc_submit steps seal with it and each "
-         "queue's counter starts at 0."),
+         "and 32-byte key into the queue-encryption registers for every queue (key_queue, "
+         "algorithm, key, then key_commit 1); later qenc_submit steps seal with it and each "
+         "queue's counter starts at 0. A cipher the device's supported_algorithms register does not list "
+         "makes the vector SKIP; unsupported writes the lowest value the register does not list."),
     Verb("qenc_submit", ACTION,
          (_p("plaintext", "hex", optional=True), _p("writable", "int", optional=True),
           _p("nonce_queue", "int", optional=True),
@@ -347,15 +342,20 @@ _VERBS = (
          (_p("plaintext", "hex", optional=True), _p("nonce", "hex", optional=True),
           _p("aad", "hex", optional=True), _p("ciphertext", "hex", optional=True),
           _p("tag", "hex", optional=True)),
-         "The device-writable part of the last qenc_submit chain opens with the key and the "
-         "to_driver nonce of that chain's counter, the associated data carrying its used length "
-         "less 16; given values must match the plaintext, the nonce and associated data used, "
-         "and the ciphertext and tag the device wrote."),
+         "The first used-length bytes of the device-writable part of the last qenc_submit "
+         "chain (ciphertext, then the tag) open with the key and the to_driver nonce of that "
+         "chain's counter, the associated data carrying the used length less 16, and the device "
+         "wrote nothing past the used length; given values must match the plaintext, the nonce "
+         "and associated data used, and the ciphertext and tag the device wrote."),
     Verb("qenc_refused", EXPECTATION, (),
          "The last qenc_submit chain was used with length 0 and its device-writable part still "
          "holds what the runner put there: no plaintext was released and nothing written."),
     Verb("qenc_registers", EXPECTATION, (_p("what", "enum", "zero", positional=True),),
-         "Every byte of the queue-encryption register block reads as zero."),
+         "Every byte of the write-only queue-encryption registers (all but supported_algorithms) reads "
+         "as zero."),
+    Verb("qenc_algorithms", EXPECTATION, (_p("what", "enum", "well_formed", positional=True),),
+         "The supported_algorithms register lists NULL (bit 0), at least one cipher, and no reserved "
+         "value (bits 3 to 31 clear)."),
     Verb("reg_write", ACTION,
          (_p("reg", "enum", *TRANSPORT_REGISTERS), _p("value", "int"),
           _p("queue", "enum", *QUEUE_CHOICES, optional=True),
@@ -420,6 +420,128 @@ _VERBS = (
          "of this cfg_type, each giving a length of at least min_length bytes."),
 )
 
+# ---- balloon, SCSI, GPU, input (conformance/verbs/balloon.py, scsi.py, gpu.py, input.py) --
+_VERBS += (
+    Verb("balloon_pages", ACTION,
+         (_p("op", "enum", "inflate", "deflate"), _p("pages", "int")),
+         "Balloon: inflate: give this many fresh 4 KiB guest pages, their page frame numbers "
+         "in one buffer on inflateq; deflate: take back the last pages given, on deflateq; "
+         "waits until the device used the buffer."),
+    Verb("balloon_stats", ACTION,
+         (_p("seed", "int"), _p("order", "enum", "ascending", "descending"),
+          _p("unknown", "int")),
+         "Balloon, VIRTIO_BALLOON_F_STATS_VQ negotiated: make one statistics buffer available "
+         "on statsq and notify: MINFLT, MEMFREE, MEMTOT and AVAIL with seeded values, tags in "
+         "this order, with unknown=1 an entry of an unassigned tag in the middle."),
+    Verb("balloon_stats_interval", ACTION, (_p("seconds", "int"),),
+         "Balloon: ask the device from outside (adapters with host controls; others SKIP) to "
+         "want fresh statistics every this many seconds."),
+    Verb("balloon_target", ACTION, (_p("pages", "int"),),
+         "Balloon: ask the device from outside (adapters with host controls; others SKIP) to "
+         "want this many pages in the balloon (a configuration change)."),
+    Verb("balloon_stats", EXPECTATION,
+         (_p("what", "enum", "recorded", "returned", positional=True),),
+         "recorded: the device holds the values of the last statistics buffer (as the adapter "
+         "reads them from the device's host side, within the step timeout); returned: the "
+         "device used the statistics buffer made available before the last one."),
+    Verb("scsi_command", ACTION,
+         (_p("command", "enum", "inquiry", "read_capacity", "write", "read"),
+          _p("target", "int", optional=True), _p("lba", "int", optional=True),
+          _p("blocks", "int", optional=True), _p("seed", "int", optional=True)),
+         "SCSI: one command to LUN 0 of target (default 0) on requestq1: INQUIRY (36 bytes), "
+         "READ CAPACITY(10), or WRITE(10)/READ(10) of blocks 512-byte blocks (default 1) at "
+         "lba (default 0), writes with seeded data; the CDB is padded to cdb_size; a unit "
+         "attention answer is followed by the same command once more; waits for the response."),
+    Verb("scsi_response", EXPECTATION,
+         (_p("response", "enum", "OK", "OVERRUN", "ABORTED", "BAD_TARGET", "RESET", "BUSY",
+             "TRANSPORT_FAILURE", "TARGET_FAILURE", "NEXUS_FAILURE", "FAILURE",
+             positional=True),),
+         "The response byte of the last SCSI command."),
+    Verb("scsi_status", EXPECTATION,
+         (_p("status", "enum", "GOOD", "CHECK_CONDITION", "CONDITION_MET", "BUSY",
+             "RESERVATION_CONFLICT", "TASK_SET_FULL", "ACA_ACTIVE", "TASK_ABORTED",
+             positional=True),),
+         "The last SCSI command got response OK with this SAM status."),
+    Verb("scsi_codes", EXPECTATION, (_p("what", "enum", "valid", positional=True),),
+         "Every SCSI response byte since the reset is one the specification defines, and every "
+         "status byte of a response OK a SAM status code."),
+    Verb("scsi_data", EXPECTATION,
+         (_p("what", "enum", "inquiry", "capacity", "matches", positional=True),),
+         "The data of the last SCSI command: inquiry: peripheral qualifier 0, printable vendor "
+         "and product; capacity: a last block above 0 and a block length of at least 512, a "
+         "power of 2; matches: a read returned what the last write to the same blocks sent."),
+    Verb("gpu_display_info", ACTION, (),
+         "GPU: VIRTIO_GPU_CMD_GET_DISPLAY_INFO on controlq, waited for."),
+    Verb("gpu_resource", ACTION,
+         (_p("width", "int", optional=True), _p("height", "int", optional=True),
+          _p("fence", "int", optional=True), _p("seed", "int", optional=True),
+          _p("keep", "int", optional=True)),
+         "GPU: a 2D resource's life on controlq, each command waited for (with fence=1 each "
+         "carries VIRTIO_GPU_FLAG_FENCE and a fresh fence_id): RESOURCE_CREATE_2D "
+         "(B8G8R8X8, width x height, default 64 x 64), RESOURCE_ATTACH_BACKING (one entry of "
+         "seeded pixels), TRANSFER_TO_HOST_2D, SET_SCANOUT on scanout 0, RESOURCE_FLUSH, "
+         "SET_SCANOUT with resource 0, RESOURCE_DETACH_BACKING, RESOURCE_UNREF; with keep=1 "
+         "it stops after the flush, the resource left on scanout 0."),
+    Verb("gpu_scanout", EXPECTATION, (_p("what", "enum", "shows", positional=True),),
+         "The display of scanout 0, read from the host side (adapters with host controls; "
+         "others SKIP), has the size and the pixels of the last resource flushed with keep=1."),
+    Verb("gpu_responses", EXPECTATION, (_p("what", "enum", "ok", positional=True),),
+         "Every GPU command since the reset got the OK response it calls for: "
+         "OK_DISPLAY_INFO for GET_DISPLAY_INFO, OK_NODATA for the 2D resource commands."),
+    Verb("gpu_fence", EXPECTATION, (_p("what", "enum", "echoed", positional=True),),
+         "Every fenced GPU command's response has VIRTIO_GPU_FLAG_FENCE and its fence_id."),
+    Verb("gpu_display", EXPECTATION, (_p("what", "enum", "consistent", positional=True),),
+         "The last display information: each enabled scanout is below num_scanouts and has a "
+         "non-empty rectangle."),
+    Verb("input_config", ACTION, (_p("select", "int"), _p("subsel", "int")),
+         "Input: write select and subsel into the configuration, then read size and the bytes "
+         "it covers."),
+    Verb("input_config", EXPECTATION,
+         (_p("what", "enum", "empty", "string", "devids", "bitmap", positional=True),),
+         "The last configuration query: empty: size 0; string: size bytes of printable text "
+         "(a NUL terminator is not part of a string); devids: size 8; bitmap: a bitmap with a "
+         "bit set."),
+    Verb("input_buffers", ACTION, (_p("count", "int"),),
+         "Input: make count empty 8-byte event buffers available on eventq and notify."),
+    Verb("input_key", ACTION, (_p("key", "enum", "a", "b", "shift", "ret", "spc"),
+                               _p("release", "int", optional=True)),
+         "Input: press a key from outside, and release it unless release=0 (adapters with "
+         "host controls; others SKIP)."),
+    Verb("console_send", ACTION, (_p("len", "int"), _p("seed", "int", optional=True)),
+         "Console: seeded bytes on transmitq0 (port 0), waited for; the host end of the port "
+         "is connected and emptied first (adapters with host controls; others SKIP)."),
+    Verb("console_buffers", ACTION,
+         (_p("queue", "enum", "receiveq0", "control-receiveq"), _p("count", "int"),
+          _p("len", "int")),
+         "Console: count empty device-writable buffers of len bytes on receiveq0 or the "
+         "control receiveq, notified."),
+    Verb("console_host_write", ACTION, (_p("len", "int"), _p("seed", "int", optional=True)),
+         "Console: seeded bytes typed at the host end of port 0 (adapters with host controls; "
+         "others SKIP)."),
+    Verb("console_control", ACTION,
+         (_p("event", "enum", "DEVICE_READY", "DEVICE_ADD", "DEVICE_REMOVE", "PORT_READY",
+             "CONSOLE_PORT", "RESIZE", "PORT_OPEN", "PORT_NAME"),
+          _p("id", "int"), _p("value", "int")),
+         "Console with VIRTIO_CONSOLE_F_MULTIPORT: one control message (port id, event, value) "
+         "on the control transmitq, waited for."),
+    Verb("console_emergency_write", ACTION, (_p("byte", "int"),),
+         "Console: write one character into emerg_wr (a 32-bit configuration write)."),
+    Verb("console_host", EXPECTATION, (_p("what", "enum", "received", positional=True),),
+         "Within the step timeout, the host end of port 0 received, in order, every byte sent "
+         "on transmitq0 and written into emerg_wr since the test began."),
+    Verb("console_rx", EXPECTATION, (_p("what", "enum", "matches", positional=True),),
+         "Within the step timeout, the receiveq0 buffers used hold, in order, every byte typed "
+         "at the host end."),
+    Verb("console_ports", EXPECTATION,
+         (_p("what", "enum", "added_once_in_range", positional=True),),
+         "Within the step timeout, a VIRTIO_CONSOLE_DEVICE_ADD came on the control receiveq; "
+         "no port was added twice or at or past max_nr_ports."),
+    Verb("input_event", EXPECTATION,
+         (_p("type", "int"), _p("code", "int"), _p("value", "int")),
+         "An event of this type, code and value came on eventq, followed there by an EV_SYN "
+         "(waits up to the step timeout)."),
+)
+
 # (kind, verb) -> Verb.  Preconditions and expectations have their own name
 # spaces ("given offered X" and "expect offered X" mean different things).
 VERBS: dict[tuple[str, str], Verb] = {(v.kind, v.name): v for v in _VERBS}
@@ -436,13 +558,14 @@ def verbs_of(kind: str) -> list[str]:
 # Verbs that only make sense for one device type: blk_* and rng_* by name,
 # plus these expectations.
 _DEVICE_OF = {"id_string": "blk", "entropy": "rng"}
+DEVICE_PREFIXES = ("blk", "rng", "net", "console", "balloon", "scsi", "gpu", "input")
 
 
 def required_device(verb: str) -> str | None:
     """The device type a step needs (a check using it says `given device TYPE`)."""
     if verb in _DEVICE_OF:
         return _DEVICE_OF[verb]
-    for prefix in ("blk", "rng", "net", "console"):
+    for prefix in DEVICE_PREFIXES:
         if verb.startswith(prefix + "_"):
             return prefix
     return None

@@ -34,6 +34,42 @@ class DriverRig:
     device_type: str | None
 
 
+class HostControls(ABC):
+    """What the machine around the device can be asked to do while it runs
+    (QEMU: through its monitor): the outside events some device types react
+    to. Each raises AdapterError when the machine refuses."""
+
+    @abstractmethod
+    def balloon_target(self, pages: int) -> None:
+        """Balloon: ask for ``pages`` 4 KiB pages (num_pages) to be given up."""
+
+    @abstractmethod
+    def balloon_stats(self) -> dict[int, int]:
+        """Balloon: the statistics the device last received, by tag (only
+        those it holds a value for)."""
+
+    @abstractmethod
+    def stats_interval(self, seconds: int) -> None:
+        """Balloon: have the device return the statistics buffer every
+        ``seconds`` (0: never)."""
+
+    @abstractmethod
+    def key(self, name: str, down: bool) -> None:
+        """Input: a key (a QEMU key code name, e.g. "a") pressed or released."""
+
+    @abstractmethod
+    def screen(self) -> tuple[int, int, bytes]:
+        """GPU: what the first display shows (width, height, RGB bytes)."""
+
+    @abstractmethod
+    def console_write(self, data: bytes) -> None:
+        """Console: bytes typed at the host end of port 0."""
+
+    @abstractmethod
+    def console_read(self) -> bytes:
+        """Console: what reached the host end of port 0 since the last call."""
+
+
 @dataclass
 class Session:
     transport: DriverTransport
@@ -61,6 +97,7 @@ class Session:
     # out of reach of a run.
     slow_notify: bool = False
     legacy: bool = False       # a legacy interface (MMIO version 1): no VIRTIO_F_VERSION_1
+    host: HostControls | None = None   # outside events the adapter can cause (QEMU's monitor)
 
     def gone(self) -> bool:
         """Whether the device has gone away (connection closed, process exited)."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import shlex
 
-from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session, SetupError
+from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, HostControls,
+                                       Session, SetupError)
 from device_ref.qemu.machine import MachineSpec, QemuMachine, QemuSetupError
 from device_ref.qemu.models import ModelError, family, parse_props
 from device_ref.transport import TransportError
@@ -64,6 +65,40 @@ def parse_qemu_spec(kind: str, text: str) -> MachineSpec:
         raise AdapterError(f"${ENV_QEMU_ARGS}: {exc}") from None
     return MachineSpec(machine, device, tuple(props.items()), mmio_modern=modern,
                        extra_args=extra)
+
+
+class QemuHost(HostControls):
+    """Outside events through QEMU's monitor (a refusal is an AdapterError)."""
+
+    def __init__(self, machine: QemuMachine) -> None:
+        self.m = machine
+
+    def _do(self, fn, *args):
+        try:
+            return fn(*args)
+        except QemuSetupError as exc:
+            raise AdapterError(str(exc)) from None
+
+    def balloon_target(self, pages: int) -> None:
+        self._do(self.m.set_balloon, pages)
+
+    def balloon_stats(self) -> dict[int, int]:
+        return self._do(self.m.balloon_stats)
+
+    def stats_interval(self, seconds: int) -> None:
+        self._do(self.m.set_stats_interval, seconds)
+
+    def key(self, name: str, down: bool) -> None:
+        self._do(self.m.send_key, name, down)
+
+    def screen(self) -> tuple[int, int, bytes]:
+        return self._do(self.m.screen)
+
+    def console_write(self, data: bytes) -> None:
+        self._do(self.m.console_write, data)
+
+    def console_read(self) -> bytes:
+        return self._do(self.m.console_read)
 
 
 class QemuAdapter(Adapter):
@@ -119,6 +154,10 @@ class QemuAdapter(Adapter):
         try:
             t = m.transport()
             t.reset()    # one machine serves every test: each starts from a reset device
+            if self.device_type == "balloon":
+                # and a balloon that wants no pages and no statistics (a reset keeps both)
+                m.set_balloon(0)
+                m.set_stats_interval(0)
         except (TransportError, QemuSetupError) as exc:
             raise AdapterError(f"{self.describe()}: {exc}") from None
         kind = "pci" if self.spec.machine == "q35" else "mmio"
@@ -135,7 +174,7 @@ class QemuAdapter(Adapter):
         return Session(transport=t, device_type=self.device_type, transport_kind=kind,
                        synchronous=False, note=note, alive=lambda: m.alive, resize=resize,
                        bus_reaches_everything=True, slow_notify=True,
-                       legacy=getattr(t, "legacy", False))
+                       legacy=getattr(t, "legacy", False), host=QemuHost(m))
 
     def after_wedged(self) -> None:
         self._stop()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from device_ref.device.features import F_RING_RESET, F_SWIOTLB, bit, has
+from device_ref.device.features import F_RING_RESET, F_SUSPEND, F_SWIOTLB, bit, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
 from device_ref.devices.console import ConsoleDevice
@@ -24,8 +24,8 @@ from device_ref.ring.memory import GuestMemory
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
 
-from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, DriverRig, Session,
-                                       SetupError)
+from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, DriverRig,
+                                       HostControls, Session, SetupError)
 
 DEFAULT_BOUNCE = BounceRegion(0x8000_0000, 1 << 20)
 RAM_SIZE = 2 << 20
@@ -38,8 +38,9 @@ DeviceFactory = Callable[[str, BounceRegion | None], object]
 def reference_device(device_type: str, bounce: BounceRegion | None,
                      queue_encryption: bool = True):
     """The unmodified reference device of a type, with queue encryption (unless
-    told otherwise) and, since the in-process transports can reset one queue,
-    VIRTIO_F_RING_RESET."""
+    told otherwise) and, since the in-process transports can reset one queue
+    and carry every status write to the device, VIRTIO_F_RING_RESET and
+    VIRTIO_F_SUSPEND."""
     if device_type == "blk":
         device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
     elif device_type == "rng":
@@ -47,12 +48,15 @@ def reference_device(device_type: str, bounce: BounceRegion | None,
     elif device_type in ("net", "console"):
         # no queue encryption: what comes back on the receive queue answers
         # no request that could carry a seal
-        device = (NetDevice if device_type == "net" else ConsoleDevice)(bounce=bounce)
+        # (the console's output goes to a host end the session reads: ConsoleHost)
+        device = (NetDevice(bounce=bounce) if device_type == "net"
+                  else ConsoleDevice(bounce=bounce, echo=False))
         queue_encryption = False
     else:
         raise AdapterError(f"the reference devices are {', '.join(RefAdapter.device_types)}, "
                            f"not {device_type}")
-    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET))
+    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET)
+                           | bit(F_SUSPEND))
     return enable_device(device).device if queue_encryption else device
 
 
@@ -63,10 +67,7 @@ def storage_resizer(device) -> Callable[[int], None] | None:
         return None
 
     def resize(sectors: int) -> None:
-        st = device.storage
-        if sectors * 512 > st.size:
-            st.data.extend(bytes(sectors * 512 - st.size))
-        st.size = sectors * 512
+        device.storage.grow(sectors * 512)
         device.resize(sectors)
     return resize
 
@@ -112,20 +113,28 @@ class MemoryWatch:
     changed: list[tuple[int, int, str]] = field(default_factory=list)  # addr, len, during
     outside: list[Access] = field(default_factory=list)
 
-    def snapshot(self) -> list[bytes] | None:
+    # copies of RAM kept from one window to the next: a fresh 2 MiB buffer
+    # per window costs more in page faults than the copy itself
+    spare: list[list[bytearray]] = field(default_factory=list)
+
+    def snapshot(self) -> list[bytearray] | None:
         if not self.active:
             return None
-        return [bytes(r.buffer.view) for r in self.ram]
+        copies = self.spare.pop() if self.spare else [bytearray(r.size) for r in self.ram]
+        for r, copy in zip(self.ram, copies):
+            copy[:] = r.buffer.view
+        return copies
 
-    def compare(self, before: list[bytes] | None, during: str) -> None:
+    def compare(self, before: list[bytearray] | None, during: str) -> None:
         if before is None:
             return
         for r, old in zip(self.ram, before):
-            new = bytes(r.buffer.view)
-            if new != old:
+            if old != r.buffer.view:        # one memcmp, no copy
+                new = bytes(r.buffer.view)
                 first = next(i for i in range(len(old)) if old[i] != new[i])
                 last = next(i for i in range(len(old) - 1, -1, -1) if old[i] != new[i])
                 self.changed.append((r.base + first, last - first + 1, during))
+        self.spare.append(before)
 
     def violations(self) -> list[str]:
         out = [f"{n} byte(s) changed at {a:#x} during {d}" for a, n, d in self.changed]
@@ -166,6 +175,41 @@ class WatchedTransport(InProcTransport):
 
     def enable_queue(self, queue: int) -> None:
         self._window(f"enabling queue {queue}", super().enable_queue, queue)
+
+
+class ConsoleHost(HostControls):
+    """The host end of the reference console's port 0: what the driver
+    output, and input typed for it. The other outside events belong to
+    device types the reference devices do not have."""
+
+    def __init__(self, device: ConsoleDevice) -> None:
+        self.device = device
+
+    def console_write(self, data: bytes) -> None:
+        self.device.host_input(data)
+
+    def console_read(self) -> bytes:
+        out = bytes(self.device.host_output)
+        self.device.host_output.clear()
+        return out
+
+    def _none(self, what: str):
+        raise AdapterError(f"the reference console has no {what}")
+
+    def balloon_target(self, pages: int) -> None:
+        self._none("balloon")
+
+    def balloon_stats(self) -> dict[int, int]:
+        return self._none("balloon")
+
+    def stats_interval(self, seconds: int) -> None:
+        self._none("balloon")
+
+    def key(self, name: str, down: bool) -> None:
+        self._none("keyboard")
+
+    def screen(self) -> tuple[int, int, bytes]:
+        return self._none("display")
 
 
 class RefAdapter(Adapter):
@@ -213,11 +257,13 @@ class RefAdapter(Adapter):
             serial = getattr(getattr(device, "opts", None), "serial", None)
             expected_id = serial
         resize = storage_resizer(device) if dtype == "blk" else None
+        host = ConsoleHost(device) if isinstance(device, ConsoleDevice) and not device.echo \
+            else None
         return Session(transport=t, device_type=dtype, transport_kind=self.transport,
                        resize=resize,
                        bounce=self.bounce, watch=t.watch, expected_id=expected_id,
                        note="in-process reference device",
-                       synchronous=True)
+                       synchronous=True, host=host)
 
     def describe(self) -> str:
         return self.name

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from device_ref.device_types import DeviceType, QueueSpec, UnknownDeviceType, device_type
 from device_ref.ring import PACKED, SPLIT, ring_areas
@@ -28,7 +28,7 @@ from device_ref.virtio_constants import (F_VERSION_1, NET_F_HASH_REPORT, NET_F_M
                                          NET_HDR, NET_HDR_HASH, NET_HDR_LEGACY)
 
 from conformance import names, watchdog
-from conformance.adapters.base import Session
+from conformance.adapters.base import AdapterError, HostControls, Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
 from device_ref.ring.hostile import (DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue,
@@ -122,6 +122,31 @@ class NetArrival:
 
 
 @dataclass
+class Batch:
+    """Requests of one shape offered together (``Engine.submit_batch``):
+    request ``i`` lies at ``base + i * stride``, laid out as ``shape``
+    (offset, length, writable), and was written as ``data[i * stride:...]``."""
+
+    queue: HQueue
+    base: int
+    stride: int
+    shape: list[tuple[int, int, bool]]
+    data: bytes
+    tokens: list[int]
+
+
+@dataclass
+class Reply:
+    """A request of a device-type verb (balloon, scsi, gpu, input) and what came back."""
+
+    what: str                   # e.g. "INQUIRY", "GET_DISPLAY_INFO", "inflate"
+    request: bytes              # the device-readable part
+    used_len: int | None        # None: never used
+    data: bytes                 # the device-writable part as it was left
+    extra: dict[str, Any] = field(default_factory=dict)   # what the verb wants to keep
+
+
+@dataclass
 class IoTally:
     """What the last ``device_io`` did, judged batch by batch."""
 
@@ -174,15 +199,17 @@ class Engine:
     blk_before: tuple[int, bytes] | None = None
     # entropy device
     last_entropy: bytes | None = None
+    # balloon, scsi, gpu, input (verbs/balloon.py, scsi.py, gpu.py, input.py):
+    # their requests in order, and the pages the driver gave the balloon
+    replies: list[Reply] = field(default_factory=list)
+    balloon_pfns: list[int] = field(default_factory=list)
     # network device (verbs/net.py): frames sent, receive buffers used
     net_sent: list[bytes] = field(default_factory=list)
     net_arrivals: list[NetArrival] = field(default_factory=list)
-    # console device (verbs/console.py): bytes written out, bytes that came in
-    console_out: bytearray = field(default_factory=bytearray)
-    console_in: bytearray = field(default_factory=bytearray)
     # device_io
     io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
+    io_restarted_at: int | None = None     # the request device_io resumed at after a restart
     # queue encryption (verbs/qenc.py)
     qenc: Any = None
     # steps still to come (some verbs look one step ahead)
@@ -346,6 +373,33 @@ class Engine:
             if name is not None and self.kind is not None else None
         return self.queue(spec.index if spec is not None else 0)
 
+    def host(self) -> HostControls:
+        """The adapter's outside events (SKIP when it has none)."""
+        if self.s.host is None:
+            raise Skipped("this adapter cannot cause outside events (a new balloon target, "
+                          "the statistics interval, an input event)")
+        return self.s.host
+
+    def via_host(self, what: str, call: Callable[[HostControls], Any]) -> Any:
+        """``call`` on the host controls; a refusal SKIPs the test ("what
+        could not be done"): the machine, not the device, said no."""
+        try:
+            return call(self.host())
+        except AdapterError as exc:
+            raise Skipped(f"{what} could not be done: {exc}") from None
+
+    def named_queue(self, name: str) -> HQueue:
+        """The queue the device-type data calls ``name`` under the negotiated
+        features (SKIP when the type has no such queue now, or it was not set up)."""
+        spec = self.kind.queue_by_name(name, self.negotiated) if self.kind is not None else None
+        if spec is None:
+            raise Skipped(f"a {self.device_type} device has no {name} under the negotiated "
+                          f"features ({', '.join(names.feature_names(self.negotiated, self.device_type)) or 'none'})")
+        q = next((x for x in self.queues if x.index == spec.index), None)
+        if q is None:
+            raise Skipped(f"{name} (queue {spec.index}) was not set up")
+        return q
+
     def alloc(self, n: int, align: int = 16) -> int:
         dma = self.dma()
         try:
@@ -360,6 +414,11 @@ class Engine:
                 for a, ln in [(x[0], x[1]) for x in p.readable] + list(p.writable)]
         busy += [(a, len(raw)) for q in self.queues for a, raw in q.tables.items()]
         dma.next = self.dma_mark.get(id(dma), dma.base)
+        # what was read from the memory given out again no longer has to
+        # stay: keep the buffers still in flight and those below the mark
+        live = {a for p in self.pending.values() for a, _n, _d in p.readable}
+        self.readable_log = [x for x in self.readable_log if x[0] < dma.next or x[0] in live
+                             or x[0] >= dma.base + dma.size]
         while True:
             addr = dma.alloc(n, align)          # raises Skipped when truly out of room
             hit = [a + ln for a, ln in busy if addr < a + ln and a < addr + n]
@@ -367,35 +426,70 @@ class Engine:
                 return addr
             dma.next = max(hit)
 
-    def segments(self, parts: list[tuple[str, object]]) -> list[tuple[int, int, bool, bytes]]:
-        """(addr, len, writable, initial bytes) per descriptor, by the framing in force."""
+    def lay_out(self, parts: list[tuple[str, object]]) -> tuple[bytes, list[tuple[int, int, bool]]]:
+        """A request's bytes as laid out in one block (device-readable parts
+        as given, device-writable ones filled), and its descriptors as
+        (offset in the block, length, writable), by the framing in force."""
         style, chunk = self.framing
-        mem = self.t.memory
         groups: list[list[tuple[str, object]]] = []
         for p in parts:
             if style == "merged" and groups and groups[-1][0][0] == p[0]:
                 groups[-1].append(p)
             else:
                 groups.append([p])
-        datas = []
+        block = self.request_bytes(parts)
+        shape = []
+        off = 0
         for g in groups:
-            data = b"".join(x[1] if x[0] == "r" else b"\xaa" * x[1] for x in g)
-            if g[0][0] == "w" and g[-1] is parts[-1] and self.device_type == "blk":
-                data = data[:-1] + b"\xff"    # status byte starts as 0xff: "not written"
-            datas.append(data)
+            size = sum(len(x[1]) if x[0] == "r" else x[1] for x in g)
+            step = max(chunk if style == "fragmented" else size, 1)
+            shape += [(off + o, min(step, size - o), g[0][0] == "w") for o in range(0, size, step)]
+            off += size
+        return block, shape
+
+    def request_bytes(self, parts: list[tuple[str, object]]) -> bytes:
+        """The parts one after another: device-readable ones as given,
+        device-writable ones filled with 0xaa (a blk status byte with 0xff,
+        "not written")."""
+        block = b"".join(x[1] if x[0] == "r" else b"\xaa" * x[1] for x in parts)
+        if parts and parts[-1][0] == "w" and self.device_type == "blk":
+            block = block[:-1] + b"\xff"
+        return block
+
+    def segments(self, parts: list[tuple[str, object]]) -> list[tuple[int, int, bool, bytes]]:
+        """(addr, len, writable, initial bytes) per descriptor, by the framing in force."""
+        block, shape = self.lay_out(parts)
         # one block per request, one write: the parts follow each other in it
-        block = b"".join(datas)
         base = self.alloc(len(block))
-        mem.write(base, block)
-        segs = []
-        addr = base
-        for g, data in zip(groups, datas):
-            step = chunk if style == "fragmented" else len(data)
-            for off in range(0, len(data), max(step, 1)):
-                piece = data[off:off + step]
-                segs.append((addr + off, len(piece), g[0][0] == "w", piece))
-            addr += len(data)
-        return segs
+        self.t.memory.write(base, block)
+        return [(base + o, n, w, block[o:o + n]) for o, n, w in shape]
+
+    def submit_batch(self, q: HQueue, requests: list[list[tuple[str, object]]]) -> "Batch":
+        """Offer requests of one shape (their parts' kinds and lengths alike)
+        without a kick: one block of guest memory for all of them and, on a
+        split ring without indirect descriptors, one ring write. No
+        ``Pending`` is kept: the caller judges the batch as a whole."""
+        blocks = [self.request_bytes(parts) for parts in requests]
+        _, shape = self.lay_out(requests[0])
+        stride = len(blocks[0])
+        data = b"".join(blocks)
+        base = self.alloc(len(data))
+        self.t.memory.write(base, data)
+        readable = [(o, n) for o, n, w in shape if not w]
+        self.readable_log += [(base + i * stride + o, n, block[o:o + n])
+                              for i, block in enumerate(blocks) for o, n in readable]
+        writable = sum(n for _o, n, w in shape if w)
+        self.making_available()
+        tokens = [next(self.tokens) for _ in blocks]
+        if not q.packed and not (self.negotiated >> F_INDIRECT & 1 and len(shape) > 1):
+            q.add_uniform(base, stride, [(o, n, DESC_F_WRITE if w else 0) for o, n, w in shape],
+                          tokens, writable)
+        else:
+            for i, (token, block) in enumerate(zip(tokens, blocks)):
+                at = base + i * stride
+                segs = [(at + o, n, w, block[o:o + n]) for o, n, w in shape]
+                q.add_chain(self.descs(q, segs), token, writable)
+        return Batch(q, base, stride, shape, data, tokens)
 
     def descs(self, q: HQueue, segs, use_indirect: bool | None = None) -> list[Desc]:
         indirect = self.negotiated >> F_INDIRECT & 1 if use_indirect is None else use_indirect
@@ -441,6 +535,31 @@ class Engine:
             return [("r", b"virtio console\r\n")], Pending("console", self.request_queue().index,
                                                           [])
         raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
+
+    def request(self, q: HQueue, what: str, readable: bytes | list[bytes],
+                writable: int | list[int] = 0, wait: bool = True) -> Reply:
+        """One request of a device-type verb on ``q``: the parts the device
+        reads (one descriptor each under the default framing), then the sizes
+        of the parts it may write; offered, notified and (with ``wait``)
+        waited for. The reply is logged in ``replies``; ``finish_reply``
+        fills it in if it completes later."""
+        reads = [readable] if isinstance(readable, bytes) else readable
+        writes = [writable] if isinstance(writable, int) else writable
+        parts: list[tuple[str, object]] = [("r", r) for r in reads if r]
+        parts += [("w", n) for n in writes if n]
+        pending = Pending("reply", q.index, [])
+        reply = Reply(what, b"".join(reads), None, b"")
+        reply.extra["pending"] = pending
+        self.replies.append(reply)
+        self.submit(q, parts, pending, wait=wait)
+        self.finish_reply(reply)
+        return reply
+
+    def finish_reply(self, reply: Reply) -> None:
+        """Copy what the device returned into ``reply`` once it was used."""
+        pending = reply.extra.get("pending")
+        if pending is not None and pending.done:
+            reply.used_len, reply.data = pending.used_len, pending.data or b""
 
     def running(self) -> bool:
         return bool(self.driver_status & DRIVER_OK)
@@ -504,8 +623,10 @@ class Engine:
         for q in self.queues:
             for u in q.collect():
                 p = self.pending.get(u.token)
-                c = Completion(q.index, u.token, u.length,
-                               None if p is None else sum(n for _a, n in p.writable))
+                if p is None:
+                    got.append(Completion(q.index, u.token, u.length))
+                    continue
+                c = Completion(q.index, u.token, u.length, sum(n for _a, n in p.writable))
                 got.append(c)
                 self.finish(c)
         self.completions += got
@@ -526,11 +647,10 @@ class Engine:
                 self.readable_corrupted.append(f"{length}-byte device-readable buffer at "
                                                f"{addr:#x}")
         if p.kind == "blk":
-            status_addr = p.writable[-1][0] + p.writable[-1][1] - 1
-            p.status = mem.read(status_addr, 1)[0]
+            whole = b"".join(mem.read(a, n) for a, n in p.writable)
+            p.status = whole[-1]       # the last writable byte
             self.last_blk_status = p.status
-            data = b"".join(mem.read(a, n) for a, n in p.writable)[:-1]
-            p.data = data
+            data = p.data = whole[:-1]
             if p.count and data:
                 self.last_read = (p.sector, data)
             if p.sector == -1:
@@ -541,18 +661,27 @@ class Engine:
             n = min(c.used_len, sum(n for _a, n in p.writable))
             p.data = b"".join(self.t.memory.read(a, ln) for a, ln in p.writable)[:n]
             self.last_entropy = p.data
+        elif p.kind == "reply":
+            p.data = b"".join(mem.read(a, n) for a, n in p.writable)
         elif p.kind == "net_rx":
             room = sum(n for _a, n in p.writable)
             data = b"".join(mem.read(a, ln) for a, ln in p.writable)[:min(c.used_len, room)]
             self.net_arrivals.append(NetArrival(c.used_len, room, data))
-        elif p.kind == "console_rx":
-            room = sum(n for _a, n in p.writable)
-            self.console_in += b"".join(mem.read(a, ln) for a, ln in p.writable)[:min(c.used_len,
-                                                                                     room)]
 
     def wait_token(self, token: int) -> None:
+        self.wait_while(lambda: token in self.pending)
+
+    def wait_batch(self, batch: "Batch") -> None:
+        """Wait until the device has used every request of ``batch``."""
+        tokens = set(batch.tokens)
+        self.wait_while(lambda: any(b.token in tokens for b in batch.queue.inflight.values()))
+
+    def wait_while(self, busy) -> None:
+        """Collect, and wait for notifications, while ``busy()``: a request
+        the device set NEEDS_RESET over or did not use within the step
+        timeout is WEDGED."""
         deadline = time.monotonic() + self.timeout
-        while token in self.pending:
+        while busy():
             if self.collect():
                 continue
             if self.needs_reset():

@@ -1,6 +1,14 @@
 """An HTML implementation report built with docutils: results grouped by
-upstream conformance clause, each requirement linked to the docs site."""
+upstream conformance clause, each requirement linked to the docs site.
+
+With ``--docs-url`` the page takes the docs site's stylesheet and a bar of
+links back into the site (overview, coverage, this device's page among the
+site's reports), so it reads as part of the site; without one it carries a
+small style of its own. The docs site itself (``specc docs --report``)
+renders the same JSON report as one of its pages."""
 from __future__ import annotations
+
+from html import escape
 
 from docutils.nodes import make_id
 
@@ -104,6 +112,13 @@ def to_rst(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _site_bar(base: str) -> str:
+    """Links back into the docs site, in the site's top-bar style."""
+    b = escape(base.rstrip("/"), quote=True)
+    return (f'<header class="topbar"><a class="brand" href="{b}/index.html">virtio-specc</a>'
+            f'<a class="brand" href="{b}/coverage.html">Coverage</a></header>')
+
+
 def render(report: Report) -> str:
     from docutils.core import publish_string   # the HTML writer: only when HTML is asked for
     html = publish_string(to_rst(report), writer="html5",
@@ -111,4 +126,8 @@ def render(report: Report) -> str:
                                               "embed_stylesheet": False,
                                               "stylesheet_path": "", "stylesheet": ""})
     text = html.decode("utf-8")
-    return text.replace("</head>", STYLE + "</head>", 1)
+    if not report.docs_url:
+        return text.replace("</head>", STYLE + "</head>", 1)
+    css = escape(report.docs_url.rstrip("/") + "/style.css", quote=True)
+    text = text.replace("</head>", f'<link rel="stylesheet" href="{css}">\n</head>', 1)
+    return text.replace("<body>", "<body>\n" + _site_bar(report.docs_url), 1)

@@ -39,8 +39,8 @@ def expect_net_frames(e: Engine, property: str) -> None:  # noqa: A002
     raise Skipped(DRIVER_MODE)
 
 
-@expectation("console_buffers", property=TEXT)
-def expect_console_buffers(e: Engine, property: str) -> None:  # noqa: A002
+@expectation("console_queues", property=TEXT)
+def expect_console_queues(e: Engine, property: str) -> None:  # noqa: A002
     raise Skipped(DRIVER_MODE)
 
 

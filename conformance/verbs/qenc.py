@@ -24,10 +24,12 @@ from conformance.engine.core import Engine, Pending
 from conformance.engine.registry import HEX, INT, TEXT, action, expectation
 from conformance.outcomes import Failed, Skipped
 
-REG_WINDOW = 0xC0          # reference runtime: where the 40-byte block sits
-REG_SIZE = 40
+REG_WINDOW = 0xC0          # reference runtime: where the 44-byte block sits
+REG_WRITE_ONLY = 40        # key_queue, key_commit, algorithm, key: read as zero
+REG_ALGORITHMS = 0x28      # le32 supported_algorithms, read-only: bit n, algorithm n installs
 TAG = 16
 ALGORITHMS = {"null": 0, "aes-256-gcm": 1, "chacha20-poly1305": 2}
+DEFINED = 0b111            # the values the proposal defines; bits 3 to 31 are reserved
 TO_DEVICE, TO_DRIVER = 0, 1
 
 
@@ -78,9 +80,27 @@ def qenc_used(e: Engine, what: str) -> tuple[QencChain, int]:
     return chain, used
 
 
-@action("qenc_keys", alg=TEXT.one_of(*ALGORITHMS), key=HEX)
+def listed_algorithms(e: Engine) -> int:
+    """The device's supported_algorithms register."""
+    try:
+        return int.from_bytes(e.t.read_config(REG_WINDOW + REG_ALGORITHMS, 4), "little")
+    except TransportError as exc:
+        raise Skipped(f"the device has no queue-encryption registers at config offset "
+                      f"{REG_WINDOW:#x} ({exc})") from None
+
+
+@action("qenc_keys", alg=TEXT.one_of(*ALGORITHMS, "unsupported"), key=HEX)
 def qenc_keys(e: Engine, alg: str, key: str) -> None:
-    algorithm = ALGORITHMS[alg]
+    listed = listed_algorithms(e)
+    if alg == "unsupported":
+        # the lowest value the device does not list: reserved, or defined but not implemented
+        algorithm = next((n for n in range(1, 32) if not listed >> n & 1), 32)
+    else:
+        algorithm = ALGORITHMS[alg]
+        if not listed >> algorithm & 1:
+            # a driver chooses only from the list: nothing to judge here
+            raise Skipped(f"the device does not list {alg} in its supported_algorithms register "
+                          f"({listed:#x})")
     raw = bytes.fromhex(key)
     if algorithm and len(raw) != 32:
         raise Skipped(f"vector gives a {len(raw)}-byte key; both ciphers take 32 bytes")
@@ -93,6 +113,9 @@ def qenc_keys(e: Engine, alg: str, key: str) -> None:
         raise Skipped(f"the device has no queue-encryption registers at config offset "
                       f"{REG_WINDOW:#x} ({exc})") from None
     aead = None
+    if alg == "unsupported":
+        e.qenc = QencKeys(algorithm, None)      # nothing the runner could seal with
+        return
     if algorithm == 1:
         aead = AESGCM(raw)
     elif algorithm == 2:
@@ -162,11 +185,18 @@ def expect_qenc_reply(e: Engine, plaintext: str | None = None, nonce: str | None
     if used < TAG:
         raise Failed(f"used length {used}", "a used length of at least 16 (a sealed reply)")
     mem = e.t.memory
-    raw = b"".join(mem.read(a, n) for a, n, _d in chain.writable)
+    whole = b"".join(mem.read(a, n) for a, n, _d in chain.writable)
     n_plain = used - TAG
-    if n_plain > len(raw) - TAG:
-        raise Failed(f"used length {used} for a {len(raw)}-byte writable part",
+    if n_plain > len(whole) - TAG:
+        raise Failed(f"used length {used} for a {len(whole)}-byte writable part",
                      "a used length within the writable part")
+    # ciphertext then tag, all within the used length; nothing past it written
+    raw = whole[:used]
+    initial = b"".join(d for _a, _n, d in chain.writable)
+    if whole[used:] != initial[used:]:
+        at = used + next(i for i, (x, y) in enumerate(zip(whole[used:], initial[used:])) if x != y)
+        raise Failed(f"byte {at} of the writable part changed, past used length {used}",
+                     "nothing written past the used length (the tag ends it)")
     use_nonce = qenc_nonce(chain.queue, TO_DRIVER, chain.counter)
     use_aad = qenc_aad(n_plain, chain.queue, TO_DRIVER, keys.algorithm)
     if nonce is not None and use_nonce.hex() != nonce:
@@ -202,8 +232,19 @@ def expect_qenc_refused(e: Engine) -> None:
 @expectation("qenc_registers", what=TEXT)
 def expect_qenc_registers(e: Engine, what: str) -> None:
     try:
-        got = e.t.read_config(REG_WINDOW, REG_SIZE)
+        got = e.t.read_config(REG_WINDOW, REG_WRITE_ONLY)
     except TransportError as exc:
         raise Skipped(f"the queue-encryption registers cannot be read ({exc})") from None
     if got != bytes(len(got)):
-        raise Failed(f"register bytes {got.hex()}", "every register byte reads 0")
+        raise Failed(f"register bytes {got.hex()}", "every write-only register byte reads 0")
+
+
+@expectation("qenc_algorithms", what=TEXT)
+def expect_qenc_algorithms(e: Engine, what: str) -> None:
+    listed = listed_algorithms(e)
+    if not listed & 1:
+        raise Failed(f"algorithms {listed:#x}", "bit 0 (NULL) set")
+    if not listed & DEFINED & ~1:
+        raise Failed(f"algorithms {listed:#x}", "at least one cipher (bit 1 or 2) set")
+    if listed & ~DEFINED:
+        raise Failed(f"algorithms {listed:#x}", "no reserved value (bits 3 to 31) set")

@@ -351,7 +351,7 @@ class CheckingConsoleDevice(CheckingDevice, ConsoleDevice):
 
     def handle(self, queue: int, io) -> int:
         if queue == self.tx_queue and io.writable_len:
-            self.check_log.add("console_buffers tx_readable_only", f"transmitq buffer with "
+            self.check_log.add("console_queues tx_readable_only", f"transmitq buffer with "
                                f"{io.writable_len} device-writable bytes", queue=queue,
                                writable=io.writable_len)
         return super().handle(queue, io)
@@ -360,7 +360,7 @@ class CheckingConsoleDevice(CheckingDevice, ConsoleDevice):
         fresh = not self.held
         chain = super().take(ring)
         if chain is not None and fresh and chain.readable_len:
-            self.check_log.add("console_buffers rx_writable_only", f"receiveq buffer with "
+            self.check_log.add("console_queues rx_writable_only", f"receiveq buffer with "
                                f"{chain.readable_len} device-readable bytes",
                                queue=self.rx_queue, readable=chain.readable_len)
         return chain
@@ -400,5 +400,5 @@ CHECKED_PROPERTIES = frozenset({
     "net_frames tx_header_present", "net_frames tx_num_buffers_zero", "net_frames tx_flags_zero",
     "net_frames tx_gso_none", "net_frames rx_buffer_holds_header",
     "net_frames rx_buffer_full_size",
-    "console_buffers rx_writable_only", "console_buffers tx_readable_only",
+    "console_queues rx_writable_only", "console_queues tx_readable_only",
 })

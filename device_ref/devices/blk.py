@@ -7,6 +7,7 @@ number of bytes it wrote into the writable part, status byte included.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import weakref
@@ -92,22 +93,6 @@ class Storage:
         pass
 
 
-class MemoryStorage(Storage):
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.data = bytearray(size)
-        self.flushes = 0
-
-    def read(self, offset: int, length: int) -> bytes:
-        return bytes(self.data[offset:offset + length])
-
-    def write(self, offset: int, data: bytes) -> None:
-        self.data[offset:offset + len(data)] = data
-
-    def flush(self) -> None:
-        self.flushes += 1
-
-
 class FileStorage(Storage):
     """A disk image file; FLUSH is fsync, so completed flushes are durable."""
 
@@ -139,6 +124,69 @@ class FileStorage(Storage):
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+class MemoryStorage(FileStorage):
+    """A disk in memory: an anonymous memory file (memfd), so the C loop
+    reads and writes it as it does a disk image, with ``data`` a writable
+    view of its bytes for whoever set it up. Where the system has no
+    memfd, a plain bytearray (and the Python loop)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.flushes = 0
+        self.fd = None       # type: ignore[assignment]
+        self.data: memoryview | bytearray = bytearray(size)
+        if size and hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create("device-ref-disk", os.MFD_CLOEXEC)
+            weakref.finalize(self, os.close, self.fd)
+            self._map(size)
+
+    def _map(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+        self.data = memoryview(mmap.mmap(self.fd, size))
+
+    def grow(self, size: int) -> None:
+        """Make the disk at least ``size`` bytes (a resize; shrinking keeps the bytes)."""
+        if size > len(self.data):
+            if self.fd is None:
+                self.data.extend(bytes(size - len(self.data)))   # type: ignore[union-attr]
+            else:
+                self.data.release()      # type: ignore[union-attr]
+                self._map(size)
+        self.size = size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return bytes(self.data[offset:offset + length])
+
+    def write(self, offset: int, data: bytes) -> None:
+        self.data[offset:offset + len(data)] = data
+
+    def _direct(self) -> bool:
+        """Whether the file may be read and written past ``read``/``write``
+        (not when a subclass changes what they do)."""
+        cls = type(self)
+        return (self.fd is not None and cls.read is MemoryStorage.read
+                and cls.write is MemoryStorage.write)
+
+    def readinto(self, offset: int, views: list) -> int:
+        if self._direct():
+            return FileStorage.readinto(self, offset, views)
+        return Storage.readinto(self, offset, views)
+
+    def write_from(self, offset: int, views: list) -> int:
+        if self._direct():
+            return FileStorage.write_from(self, offset, views)
+        return Storage.write_from(self, offset, views)
+
+    def fileno(self) -> int | None:
+        return self.fd if self._direct() else None
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def close(self) -> None:
+        pass     # the memory file closes when the storage is collected
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
-"""virtio-console as an echo: what the driver writes to port 0 comes back.
+"""virtio-console, port 0: an echo, or a port with a host end.
 
 Port 0 only (VIRTIO_CONSOLE_F_MULTIPORT is not offered): receiveq is queue
-0, transmitq queue 1. The bytes of each transmit buffer are kept until
-receive buffers can take them; a receive buffer gets as many waiting bytes
-as it holds (a byte stream: one write may come back over several buffers,
-several writes in one). With VIRTIO_CONSOLE_F_SIZE the configuration shows
-80 columns and 25 rows. With VIRTIO_CONSOLE_F_EMERG_WRITE the low byte of
-each write to ``emerg_wr`` is echoed the same way, at any time, even
-before the device is set up.
+0, transmitq queue 1. What the driver outputs (transmit buffers, and with
+VIRTIO_CONSOLE_F_EMERG_WRITE the low byte of each write to ``emerg_wr``, at
+any time, even before the device is set up) goes either back to port 0's
+input (``echo``: how ``device-ref serve`` runs it) or to a host end the
+harness reads (``host_output``), which can also type input
+(``host_input``). Input waits until receive buffers can take it; a
+receive buffer gets as many waiting bytes as it holds (a byte stream: one
+write may come back over several buffers, several writes in one). With
+VIRTIO_CONSOLE_F_SIZE the configuration shows 80 columns and 25 rows.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class ConsoleDevice(LoopDevice):
     rx_queue, tx_queue = RX, TX
 
     def __init__(self, bounce: BounceRegion | None = None, require_swiotlb: bool = False,
-                 queue_size: int = 256, offer: int | None = None) -> None:
+                 queue_size: int = 256, offer: int | None = None, echo: bool = True) -> None:
         offered = (RING_FEATURES | bit(CONSOLE_F_SIZE) | bit(CONSOLE_F_EMERG_WRITE)
                    | (bit(F_SWIOTLB) if bounce is not None else 0))
         if offer is not None:
@@ -50,6 +52,8 @@ class ConsoleDevice(LoopDevice):
                          config=console_config(COLS, ROWS),
                          writable_config=((EMERG_AT, EMERG_SIZE),), bounce=bounce)
         self.bytes_sent = 0
+        self.echo = echo
+        self.host_output = bytearray()     # what reached the host end (echo off)
 
     def handle(self, queue: int, io) -> int:
         if queue != TX:
@@ -59,15 +63,27 @@ class ConsoleDevice(LoopDevice):
         data = io.read(0, io.readable_len)
         self.bytes_sent += len(data)
         if data:
-            self.enqueue(data)
+            self.output(data)
         return 0
+
+    def output(self, data: bytes) -> None:
+        """Bytes the driver sent out of port 0."""
+        if self.echo:
+            self.enqueue(data)
+            self.deliver()
+        else:
+            self.host_output += data
+
+    def host_input(self, data: bytes) -> None:
+        """Bytes typed at the host end, for port 0's receiveq."""
+        self.enqueue(data)
+        self.deliver()
 
     def write_config(self, offset: int, data: bytes) -> None:
         # an emergency write: its low byte goes out (here: back in) at once,
         # whatever state the device is in
         if self.has_offered(CONSOLE_F_EMERG_WRITE) and offset <= EMERG_AT < offset + len(data):
-            self.enqueue(bytes([data[EMERG_AT - offset]]))
-            self.deliver()
+            self.output(bytes([data[EMERG_AT - offset]]))
             return
         super().write_config(offset, data)
 

@@ -289,8 +289,9 @@ class Stream:
             return -1
         n = used - TAG_LEN
         try:
-            self._opener.open_into(counter, self._in_slot[p][:cap + TAG_LEN],
-                                   self._private[:cap + TAG_LEN], dst[:cap], n)
+            # ciphertext then tag, both within the used length: nothing past it is read
+            self._opener.open_into(counter, self._in_slot[p][:used], self._private[:used],
+                                   dst[:n], n)
         except AuthFailure:
             # decrypt_into may have written unauthenticated bytes: wipe them
             # before the caller gets control back

@@ -22,6 +22,7 @@ import mmap
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -32,12 +33,13 @@ from qemu.qmp import QMPError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from device_ref.qemu.gdb_remote import GdbRemote, GdbRemoteError
-from device_ref.qemu.models import ModelArgs, model_args
+from device_ref.qemu.models import DEVICE_ID, ModelArgs, model_args
 from device_ref.qemu.stub_bus import StubBus
 from device_ref.transport import TransportError
 from device_ref.transports.bus import RamWindow
 from device_ref.transports.mmio import MmioTransport, find_devices
 from device_ref.transports.pci import PciTransport, ecam_address
+from device_ref.virtio_constants import BALLOON_PFN_SHIFT
 
 ENV_QEMU = "CONFORMANCE_QEMU"
 DEFAULT_QEMU = "qemu-system-x86_64"
@@ -50,6 +52,11 @@ WINDOW_BASE = 16 << 20      # guest RAM the driver uses: clear of the firmware's
 WINDOW_SIZE = 32 << 20
 FIRMWARE_IDLE = b"No bootable device"
 _PR_SET_PDEATHSIG = 1
+DEVICE_PATH = f"/machine/peripheral/{DEVICE_ID}"
+# QEMU's names of the balloon statistics, in tag order (VIRTIO_BALLOON_S_*)
+QEMU_STAT_NAMES = ("stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+                   "stat-free-memory", "stat-total-memory", "stat-available-memory",
+                   "stat-disk-caches", "stat-htlb-pgalloc", "stat-htlb-pgfail")
 
 
 class QemuSetupError(Exception):
@@ -95,6 +102,7 @@ class QemuMachine:
     _fd: int = -1
     _tmp: tempfile.TemporaryDirectory | None = None
     _qmp: QEMUMonitorProtocol | None = field(default=None, repr=False)
+    _con: socket.socket | None = field(default=None, repr=False)
 
     # -- lifetime ----------------------------------------------------------
     def __enter__(self) -> "QemuMachine":
@@ -221,8 +229,92 @@ class QemuMachine:
             raise QemuSetupError(f"{self.spec.device} has no scratch disk to resize")
         self.qmp("block_resize", **{"node-name": "disk0", "size": size})
 
+    def screen(self) -> tuple[int, int, bytes]:
+        """What the first display shows: width, height and RGB bytes (QMP
+        ``screendump`` into a PPM file in the machine's directory)."""
+        assert self.workdir is not None
+        path = self.workdir / "screen.ppm"
+        self.qmp("screendump", filename=str(path))
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise QemuSetupError(f"screendump: {exc.strerror or exc}") from None
+        head = raw.split(b"\n", 3)
+        if len(head) < 4 or head[0] != b"P6":
+            raise QemuSetupError("screendump did not write a binary PPM")
+        width, height = (int(x) for x in head[1].split())
+        return width, height, head[3][:width * height * 3]
+
+    # -- the console port's chardev --------------------------------------------
+    def _console(self) -> socket.socket:
+        """The host end of a console model's port (its chardev socket),
+        connected once per machine; QEMU discards what the driver sends on a
+        port nothing is connected to."""
+        if self._con is None:
+            path = (self.model.files if self.model else {}).get("console")
+            if path is None:
+                raise QemuSetupError(f"{self.spec.device} has no console port")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+            except OSError as exc:
+                sock.close()
+                raise QemuSetupError(f"console chardev {path}: {exc.strerror or exc}") from None
+            sock.setblocking(False)
+            self._con = sock
+        return self._con
+
+    def console_write(self, data: bytes) -> None:
+        try:
+            self._console().sendall(data)
+        except BlockingIOError:
+            raise QemuSetupError("the console chardev does not take more bytes") from None
+        except OSError as exc:
+            raise QemuSetupError(f"console chardev: {exc.strerror or exc}") from None
+
+    def console_read(self) -> bytes:
+        """What the device sent to the host end since the last read (no wait)."""
+        out = b""
+        while True:
+            try:
+                chunk = self._console().recv(65536)
+            except BlockingIOError:
+                return out
+            except OSError as exc:
+                raise QemuSetupError(f"console chardev: {exc.strerror or exc}") from None
+            if not chunk:
+                return out
+            out += chunk
+
+    # -- outside events (the monitor) -------------------------------------------
+    def set_balloon(self, pages: int) -> None:
+        """Ask a balloon model to hold ``pages`` 4 KiB pages (QMP ``balloon``
+        takes the guest size that should remain, in bytes)."""
+        self.qmp("balloon", value=max(1, (self.spec.ram_mb << 20) - (pages << BALLOON_PFN_SHIFT)))
+
+    def balloon_stats(self) -> dict[int, int]:
+        """The statistics a balloon model last received, by tag (QEMU shows
+        -1, as a signed or an unsigned 64-bit number, for a tag it holds no
+        value for)."""
+        got = self.qmp("qom-get", path=DEVICE_PATH, property="guest-stats")
+        stats = got.get("stats", {}) if isinstance(got, dict) else {}
+        values = {tag: int(stats[name]) for tag, name in enumerate(QEMU_STAT_NAMES)
+                  if name in stats}
+        return {t: v for t, v in values.items() if v not in (-1, (1 << 64) - 1)}
+
+    def set_stats_interval(self, seconds: int) -> None:
+        self.qmp("qom-set", path=DEVICE_PATH, property="guest-stats-polling-interval",
+                 value=seconds)
+
+    def send_key(self, qcode: str, down: bool) -> None:
+        self.qmp("input-send-event", events=[
+            {"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": qcode}}}])
+
     def close(self) -> None:
         """Stop QEMU (terminate, then kill) and release everything; idempotent."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
         if self._qmp is not None:
             try:
                 self._qmp.close()

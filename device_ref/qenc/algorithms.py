@@ -19,6 +19,23 @@ TAG_LEN = 16
 NAMES = {NULL: "null", AES_256_GCM: "aes-256-gcm", CHACHA20_POLY1305: "chacha20-poly1305"}
 BY_NAME = {v: k for k, v in NAMES.items()}
 
+# The ``supported_algorithms`` register: bit n set when algorithm n can be installed.
+ALL = (1 << NULL) | (1 << AES_256_GCM) | (1 << CHACHA20_POLY1305)
+PREFERENCE = (AES_256_GCM, CHACHA20_POLY1305)   # a driver's fallback order
+
+
+def advertises(bitmap: int, algorithm: int) -> bool:
+    """Whether ``bitmap`` (the ``supported_algorithms`` register) lists ``algorithm``."""
+    return 0 <= algorithm < 32 and bool(bitmap >> algorithm & 1)
+
+
+def bitmap(names) -> int:
+    """The register value for algorithms given by name or number (NULL always in)."""
+    value = 1 << NULL
+    for n in names:
+        value |= 1 << number(n)
+    return value
+
 
 class UnknownAlgorithm(ValueError):
     """An algorithm number the register block does not define."""

@@ -5,9 +5,11 @@ device and installs a ``DeviceQenc`` as the device's ``buffer_layer``.
 ``VirtioDevice`` calls the layer for register accesses in its window, on
 reset, and for every chain it pops (``serve``). For a queue with a key the
 layer opens the device-readable part, hands the device type a plaintext
-view of the chain, and seals what the device type wrote. A part whose tag
-does not verify is refused: the device type never sees it, nothing is
-written, and the chain is used with length 0.
+view of the chain, and seals what the device type wrote: the ciphertext of
+its reply at the start of the device-writable part, the tag right after it,
+and a used length that covers both, so a driver reads nothing past the used
+length. A part whose tag does not verify is refused: the device type never
+sees it, nothing is written, and the chain is used with length 0.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from device_ref.device.features import DRIVER_OK, FEATURES_OK, bit, has
 from device_ref.qenc import algorithms as alg
 from device_ref.qenc.codec import AuthFailure, PartCodec
 from device_ref.qenc.nonce import COUNTER_LIMIT, TO_DEVICE, TO_DRIVER, nonce
-from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock
+from device_ref.qenc.registers import SIZE, WINDOW, Commit, RegisterBlock, read
 from device_ref.virtio_constants import F_QUEUE_ENCRYPTION, VIRTIO_PCI_CAP_QENC_CFG
 
 
@@ -127,19 +129,26 @@ class PlainChain:
             return n
         return 0
 
-    def sealed_area(self) -> memoryview:
-        """The whole area as it is sealed: unwritten bytes zeroed."""
-        if self._defined < self.writable_len:
-            self.area[self._defined:] = bytes(self.writable_len - self._defined)
-            self._defined = self.writable_len
-        return self.area
+    def reply(self, used: int) -> memoryview:
+        """The plaintext of the reply, as it is sealed: the area from its
+        start to the furthest of the used length the device type reported
+        and the last byte it wrote (a status byte at the end of the area
+        counts), unwritten bytes before it zeroed."""
+        n = min(max(used, self.written), self.writable_len)
+        if self._defined < n:
+            self.area[self._defined:n] = bytes(n - self._defined)
+            self._defined = n
+        return self.area[:n]
 
 
 class DeviceQenc:
     """Queue encryption for one ``VirtioDevice`` (its ``buffer_layer``)."""
 
-    def __init__(self, device, log_nonces: bool = False, prestart: bool = False) -> None:
+    def __init__(self, device, log_nonces: bool = False, prestart: bool = False,
+                 algorithms: int = alg.ALL) -> None:
         self.device = device
+        # the read-only ``supported_algorithms`` register: what a commit may choose
+        self.algorithms = algorithms | 1 << alg.NULL
         # vhost-user without the STATUS protocol feature: the back-end runs the
         # status steps only when the rings start, after the front-end has
         # forwarded the register writes. With ``prestart`` those writes are
@@ -170,9 +179,9 @@ class DeviceQenc:
         VIRTIO_PCI_CAP_QENC_CFG, its offset in configuration space, its length."""
         return VIRTIO_PCI_CAP_QENC_CFG, WINDOW, SIZE
 
-    @staticmethod
-    def read_register(offset: int, length: int) -> bytes:
-        return bytes(length)   # write-only: keys never read back
+    def read_register(self, offset: int, length: int) -> bytes:
+        """Zero but for the ``supported_algorithms`` bitmap: keys never read back."""
+        return read(offset - WINDOW, length, self.algorithms)
 
     def _negotiated(self) -> bool:
         return has(self.device.negotiated, F_QUEUE_ENCRYPTION)
@@ -182,6 +191,10 @@ class DeviceQenc:
         if self.prestart and dev.status == 0:
             commit = self.regs.write(offset - WINDOW, bytes(data))
             if commit is not None:
+                if commit.enable and not alg.advertises(self.algorithms, commit.algorithm):
+                    dev.needs_reset(f"queue {commit.queue}: algorithm {commit.algorithm} is not "
+                                    f"in the supported_algorithms register ({self.algorithms:#x})")
+                    return
                 if commit.enable and commit.algorithm != alg.NULL and \
                         hashlib.sha256(commit.key).digest() in self.seen_keys:
                     dev.needs_reset(f"queue {commit.queue}: key already used since the device "
@@ -215,6 +228,11 @@ class DeviceQenc:
         if c.enable == 0:
             self.ciphers[c.queue] = QueueCipher(alg.NULL, None, b"", c.queue)
             self.reopened.discard(c.queue)
+            return
+        if not alg.advertises(self.algorithms, c.algorithm):
+            # reserved, or defined but not implemented (qenc.dev.reserved-algorithm)
+            dev.needs_reset(f"queue {c.queue}: algorithm {c.algorithm} is not in the "
+                            f"supported_algorithms register ({self.algorithms:#x})")
             return
         try:
             primitive = alg.aead(c.algorithm, c.key)
@@ -260,15 +278,20 @@ class DeviceQenc:
         used = handle(queue, chain)
         if not io.writable_len:
             return used
+        return self._seal_reply(c, n, chain.reply(used), io)
+
+    def _seal_reply(self, c: QueueCipher, n: int, reply: memoryview, io) -> int:
+        """Write the sealed ``reply`` at the start of the chain's writable
+        part, ciphertext then tag, and nothing after it; the used length."""
+        size = len(reply) + alg.TAG_LEN
         translate = getattr(io.memory, "translate", None)
-        if len(io.writable) == 1 and translate is not None:
-            # one descriptor: seal straight into it (the producer only writes)
-            seg = io.writable[0]
-            return self._seal(c, n, chain.sealed_area(), used, translate(seg.gpa, seg.len))
-        sealed = memoryview(bytearray(io.writable_len))
-        self._seal(c, n, chain.sealed_area(), used, sealed)
+        if io.writable[0].len >= size and translate is not None:
+            # it fits the first descriptor: seal straight into it (the producer only writes)
+            return self._seal(c, n, reply, translate(io.writable[0].gpa, size))
+        sealed = memoryview(bytearray(size))
+        self._seal(c, n, reply, sealed)
         io.write(0, sealed)
-        return used + alg.TAG_LEN
+        return size
 
     def serve_pair(self, queue: int, readable: memoryview, writable: memoryview,
                    handle_pair) -> int:
@@ -287,9 +310,10 @@ class DeviceQenc:
         used = handle_pair(queue, plain, area)
         if not len(writable):
             return used
-        if used < len(area):      # bytes the device type did not write are sealed as zero
-            area[used:] = bytes(len(area) - used)
-        return self._seal(c, n, area, used, writable)
+        if not 0 <= used <= len(area):
+            raise ValueError(f"handle_pair returned {used} for a {len(area)}-byte area")
+        # handle_pair wrote area[:used]: that is the reply, the tag follows it
+        return self._seal(c, n, area[:used], writable[:used + alg.TAG_LEN])
 
     def pair_loop_args(self, queue: int, chains: int):
         """What the C loop over pairs (ring/pair_loops.c, ``serve_pairs``)
@@ -357,12 +381,13 @@ class DeviceQenc:
             self.device.record("qenc_rejected", f"queue {queue}: {exc}")
         return 0
 
-    def _seal(self, c: QueueCipher, n: int, area, used: int, out) -> int:
-        """Seal the reply ``area`` into ``out``; returns the used length."""
-        c.sealer.seal_into(n, area, out, used)
+    def _seal(self, c: QueueCipher, n: int, reply, out) -> int:
+        """Seal ``reply`` into ``out`` (its length plus the tag's); returns
+        the used length."""
+        c.sealer.seal_into(n, reply, out)
         if self.nonce_log is not None:
             self.nonce_log.append((c.key_id, nonce(c.queue, TO_DRIVER, n)))
-        return used + alg.TAG_LEN
+        return len(reply) + alg.TAG_LEN
 
     def _scratch(self, which: int, length: int) -> memoryview:
         """``length`` bytes of private scratch buffer ``which`` (0: a sealed
@@ -373,10 +398,12 @@ class DeviceQenc:
         return memoryview(buf)[:length]
 
 
-def enable_device(device, log_nonces: bool = False, prestart: bool = False) -> DeviceQenc:
+def enable_device(device, log_nonces: bool = False, prestart: bool = False,
+                  algorithms: int = alg.ALL) -> DeviceQenc:
     """Offer VIRTIO_F_QUEUE_ENCRYPTION on ``device`` and attach the layer
-    (``prestart=True`` for a vhost-user back-end; see ``DeviceQenc``)."""
-    layer = DeviceQenc(device, log_nonces=log_nonces, prestart=prestart)
+    (``prestart=True`` for a vhost-user back-end; see ``DeviceQenc``;
+    ``algorithms``: the supported_algorithms bitmap it advertises and accepts)."""
+    layer = DeviceQenc(device, log_nonces=log_nonces, prestart=prestart, algorithms=algorithms)
     device.rules = replace(device.rules, offered=device.rules.offered | bit(F_QUEUE_ENCRYPTION))
     device.buffer_layer = layer
     return layer

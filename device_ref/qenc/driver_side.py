@@ -5,11 +5,13 @@ reference driver's ``buffer_layer``. When VIRTIO_F_QUEUE_ENCRYPTION is
 negotiated the driver, between FEATURES_OK and DRIVER_OK, draws a fresh
 random key for every queue and writes it to the device's registers (a key
 is never reused: every initialisation, hence every device reset, draws new
-ones). Each request's device-readable parts are joined and sealed into one
+ones), choosing from the algorithms the device's ``supported_algorithms`` register
+lists. Each request's device-readable parts are joined and sealed into one
 part with the tag at its end; its device-writable parts become one part
-with 16 more bytes for the tag. On completion the writable part is opened;
-a part that fails its tag fails the request with ``QencAuthError`` and no
-plaintext is handed back.
+with 16 more bytes for the tag. On completion the first used-length bytes
+of the writable part are opened (ciphertext, then the tag right after it;
+nothing past the used length is read); a reply that fails its tag fails
+the request with ``QencAuthError`` and no plaintext is handed back.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from device_ref.driver.guest_buffer import GuestBuffer
 from device_ref.qenc.codec import AuthFailure, open_part, seal_part, seal_part_into
 from device_ref.qenc.device_side import F_QUEUE_ENCRYPTION
 from device_ref.qenc.nonce import TO_DEVICE, TO_DRIVER, nonce
-from device_ref.qenc.registers import WINDOW, program
+from device_ref.qenc.registers import ALGORITHMS, WINDOW, program
 
 
 class QencAuthError(DriverError):
@@ -55,7 +57,8 @@ class DriverQenc:
 
     def __init__(self, algorithm: str | int = "aes-256-gcm", log_nonces: bool = False,
                  keygen=os.urandom) -> None:
-        self.algorithm = alg.number(algorithm)
+        self.algorithm = alg.number(algorithm)    # asked for; ``chosen`` is what runs
+        self.chosen = self.algorithm
         self.keygen = keygen
         self.ciphers: dict[int, DriverCipher] = {}
         self.nonce_log: list[tuple[bytes, bytes]] | None = [] if log_nonces else None
@@ -66,20 +69,39 @@ class DriverQenc:
 
     # -- keys ------------------------------------------------------------
     def install(self, drv) -> None:
-        """Between FEATURES_OK and DRIVER_OK: a fresh key for every queue."""
+        """Between FEATURES_OK and DRIVER_OK: a fresh key for every queue,
+        for an algorithm the device lists."""
         self.ciphers.clear()
         if not self.active(drv):
             return
+        self.chosen = self.choose(self.advertised(drv))
         for q in range(len(drv.queues)):
             self.rekey(drv, q)
+
+    @staticmethod
+    def advertised(drv) -> int:
+        """The device's ``supported_algorithms`` register."""
+        return int.from_bytes(drv.t.read_config(WINDOW + ALGORITHMS, 4), "little")
+
+    def choose(self, bitmap: int) -> int:
+        """The algorithm asked for when the device lists it, else the first
+        cipher it lists; never NULL in place of a cipher (an error instead)."""
+        if alg.advertises(bitmap, self.algorithm):
+            return self.algorithm
+        for a in alg.PREFERENCE:
+            if alg.advertises(bitmap, a):
+                return a
+        raise DriverError(f"the device lists no cipher in its supported_algorithms register "
+                          f"({bitmap:#x}); refusing to run unprotected")
 
     def rekey(self, drv, queue: int) -> None:
         """Draw and install a new key for ``queue`` (initialisation, or after
         the queue was reset alone); its counter starts again at 0."""
-        key = self.keygen(alg.KEY_LEN) if self.algorithm != alg.NULL else bytes(alg.KEY_LEN)
-        for offset, data in program(queue, self.algorithm, key):
+        chosen = self.chosen
+        key = self.keygen(alg.KEY_LEN) if chosen != alg.NULL else bytes(alg.KEY_LEN)
+        for offset, data in program(queue, chosen, key):
             drv.t.write_config(WINDOW + offset, data)
-        self.ciphers[queue] = DriverCipher(self.algorithm, alg.aead(self.algorithm, key),
+        self.ciphers[queue] = DriverCipher(chosen, alg.aead(chosen, key),
                                            hashlib.sha256(key).digest())
 
     # -- requests --------------------------------------------------------
@@ -132,8 +154,9 @@ class DriverQenc:
             if used < alg.TAG_LEN or used - alg.TAG_LEN > ctx.capacity:
                 raise AuthFailure(f"used length {used} cannot hold a tag and at most "
                                   f"{ctx.capacity} bytes")
+            # ciphertext then tag: the first ``used`` bytes, nothing past them
             plain = open_part(ctx.cipher.primitive, ctx.cipher.algorithm, ctx.queue, TO_DRIVER,
-                              ctx.counter, req.data, used - alg.TAG_LEN)
+                              ctx.counter, req.data[:used], used - alg.TAG_LEN)
         except AuthFailure as exc:
             self.auth_failures += 1
             req.data = None

@@ -205,7 +205,12 @@ class HQueue:
     index: int
     inflight: "OrderedDict[int, Buf]" = field(default_factory=OrderedDict)
     seq: int = 0
-    used_log: list[Used] = field(default_factory=list)
+    # the order buffers came back in, as counters (no record per buffer):
+    # how many were used, the last one's sequence number, and the first
+    # pair used out of the order they were made available in
+    used_count: int = 0
+    last_used_seq: int = -1
+    order_break: tuple[int, int] | None = None    # (earlier seq, later seq) used after it
 
     def __post_init__(self) -> None:
         areas = ring_areas(self.cfg.layout, self.cfg.size)
@@ -305,6 +310,59 @@ class HQueue:
         self.inflight[buf.id] = buf
         return buf
 
+    def add_uniform(self, base: int, stride: int, shape: list[tuple[int, int, int]],
+                    tokens: list[int], writable_len: int) -> None:
+        """Split only: make ``len(tokens)`` chains of one ``shape`` available
+        at once. Chain ``i`` lies at ``base + i * stride``; ``shape`` gives
+        each descriptor's (offset in the chain's block, length, flags; NEXT
+        is filled in). The same ring as ``add_chain`` called for each chain
+        with ``publish``, in one descriptor write and one avail idx update."""
+        assert not self.packed
+        k, n, size = len(shape), len(tokens), self.size
+        if k > size:
+            raise ChainTooLong(f"a chain of {k} descriptors does not fit a queue of {size}")
+        first = self.next_slot
+        slots = [(first + j) % size for j in range(n * k)]
+        free = self.free_slots
+        if n * k > len(free) or any(s not in free for s in slots):
+            raise QueueFull(f"queue {self.index} is full: the device has not returned "
+                            f"{len(self.inflight)} buffer(s)", "buffers returned")
+        total = n * k
+        addrs = [base + i * stride + off for i in range(n) for off, _ln, _f in shape]
+        links = [(s + 1) % size for s in slots]
+        for j in range(k - 1, total, k):
+            links[j] = 0            # the last descriptor of a chain links nowhere
+        flags = [f | DESC_F_NEXT if j + 1 < k else f & ~DESC_F_NEXT
+                 for j, (_o, _ln, f) in enumerate(shape)] * n
+        lens = [ln for _o, ln, _f in shape] * n
+        raw = struct.pack("<" + "QIHH" * total,
+                          *[x for quad in zip(addrs, lens, flags, links) for x in quad])
+        # the descriptors, in at most two runs (the table wraps)
+        run = min(total, size - first)
+        self.dview[16 * first:16 * (first + run)] = raw[:16 * run]
+        if run < total:
+            self.dview[0:16 * (total - run)] = raw[16 * run:]
+        self.split_written.update(zip(slots, [raw[j:j + 16] for j in range(0, 16 * total, 16)]))
+        free.difference_update(slots)
+        self.next_slot = (slots[-1] + 1) % size
+        heads = slots[::k]
+        avail = self.avail_idx
+        for i, (token, head) in enumerate(zip(tokens, heads)):
+            _U16.pack_into(self.drv_view, 4 + 2 * ((avail + i) % size), head)
+            self.inflight[head] = Buf(head, token, slots[i * k:i * k + k], writable_len, self.seq)
+            self.seq += 1
+        self.avail_idx = (avail + n) & 0xFFFF
+        _U16.pack_into(self.drv_view, 2, self.avail_idx)
+
+    def rebase(self, index: int) -> None:
+        """Split, nothing in flight: put the ring where one that has made
+        ``index`` buffers available, all used, would be (avail and used idx
+        both ``index``), for a device told to resume there."""
+        assert not self.packed and not self.inflight
+        self.avail_idx = self.last_used = index & 0xFFFF
+        _U16.pack_into(self.drv_view, 2, self.avail_idx)
+        _U16.pack_into(self.dev_view, 2, self.last_used)
+
     # ------------------------------------------------------------------ event fields
     def set_avail_flags(self, value: int) -> None:
         self.mem.write(self.cfg.driver, _U16.pack(value & 0xFFFF))
@@ -335,9 +393,11 @@ class HQueue:
             raise RingViolation(f"used length {length} for a buffer with {buf.writable_len} "
                          f"device-writable bytes (queue {self.index})",
                          f"used length <= {buf.writable_len}")
-        u = Used(buf.token, length, buf.seq, implied)
-        self.used_log.append(u)
-        return u
+        self.used_count += 1
+        if buf.seq < self.last_used_seq and self.order_break is None:
+            self.order_break = (self.last_used_seq, buf.seq)
+        self.last_used_seq = buf.seq
+        return Used(buf.token, length, buf.seq, implied)
 
     def _take(self, bid: int, length: int) -> list[Used]:
         buf = self.inflight.get(bid)
@@ -361,11 +421,16 @@ class HQueue:
             raise RingViolation(f"used idx moved by {pending} with {len(self.inflight)} buffer(s) in "
                          f"flight (queue {self.index})", "used idx within the buffers in flight")
         out = []
+        in_order, inflight = self.cfg.in_order, self.inflight
         while self.last_used != idx:
             slot = self.last_used % self.size
             bid, length = _USED.unpack_from(self.dev_view, 4 + 8 * slot)
             self.last_used = (self.last_used + 1) & 0xFFFF
-            out += self._take(bid, length)
+            buf = None if in_order else inflight.get(bid)
+            if buf is not None:
+                out.append(self._complete(buf, length))
+            else:
+                out += self._take(bid, length)
         return out
 
     def _collect_packed(self) -> list[Used]:

@@ -127,6 +127,9 @@ class GuestMemory:
         self.translate(gpa, len(data))[:] = data
 
     def contains(self, gpa: int, length: int) -> bool:
+        r = self._last      # as in translate: the region of the previous access first
+        if r is not None and r.gpa <= gpa and length >= 0 and gpa + length <= r.end:
+            return True
         try:
             self.find(gpa, length)
         except RingError:

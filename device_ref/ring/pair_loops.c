@@ -269,7 +269,7 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
     int enc = crypt != Py_None;
     PyObject *cipher = NULL, *dec = NULL, *encm = NULL, *private = NULL, *plain = NULL,
              *area = NULL, *refuse = NULL, *invalid = NULL, *aad_in = NULL, *nonce = NULL,
-             *win = NULL;
+             *win = NULL, *win_reply = NULL;
     aad_cache aad_out = {0};
     unsigned algorithm = 0;
     uint64_t counter = 0;
@@ -411,16 +411,20 @@ static PyObject *serve_pairs(PyObject *self, PyObject *const *args, Py_ssize_t n
             if (!wlen) {
                 written = used;
             } else {
-                if (used < 0) {
-                    PyErr_SetString(PyExc_ValueError, "handle_pair returned a negative length");
+                if (used < 0 || used > room) {
+                    PyErr_Format(PyExc_ValueError, "handle_pair returned %ld for a %zd-byte area",
+                                 used, room);
                     goto out;
                 }
-                if (used < room)   /* unwritten bytes are sealed as zero */
-                    memset((uint8_t *)barea.buf + used, 0, (size_t)(room - used));
-                /* sealed straight into the writable part, through a window */
+                /* handle_pair wrote area[:used], the reply: sealed straight
+                 * into the start of the writable part, the tag right after
+                 * it, so the used length covers all the driver reads */
                 PyObject *aad = aad_get(&aad_out, (uint32_t)used, q, TO_DRIVER, algorithm);
-                PyObject *out = aad ? window_aim(&win, wr->host + woff, wlen, 1, wr->view) : NULL;
-                if (!out || aead_call(encm, nonce_set(nonce, n, q, TO_DRIVER), area, aad, out, NULL) < 0)
+                PyObject *reply = !aad ? NULL : used == room ? area
+                    : window_aim(&win_reply, barea.buf, (Py_ssize_t)used, 0, area);
+                PyObject *out = reply ? window_aim(&win, wr->host + woff, (Py_ssize_t)used + TAG_LEN, 1,
+                                                   wr->view) : NULL;
+                if (!out || aead_call(encm, nonce_set(nonce, n, q, TO_DRIVER), reply, aad, out, NULL) < 0)
                     goto out;
                 written = used + TAG_LEN;
             }
@@ -444,6 +448,7 @@ out:
     Py_XDECREF(aad_out.obj);
     Py_XDECREF(nonce);
     window_drop(&win);
+    window_drop(&win_reply);
     buffer_drop(&bprivate);
     buffer_drop(&barea);
     regions_release(&mem);
@@ -774,7 +779,8 @@ static PyObject *complete_pairs(PyObject *self, PyObject *const *args, Py_ssize_
         uint64_t ioff = 0, doff = 0, in_addr = 0;
         region_t *ir = NULL, *dr = NULL;
         int sealed = mode == MODE_SEAL && f.cap;
-        uint64_t span = sealed ? (uint64_t)f.cap + TAG_LEN : used;
+        /* a sealed reply is ciphertext then tag, both within the used length */
+        uint64_t span = used;
         if (sealed && (used < TAG_LEN || used - TAG_LEN > f.cap)) {
             got = -1;
         } else if (mode != MODE_PLAIN && (sealed || used)) {
@@ -797,7 +803,8 @@ static PyObject *complete_pairs(PyObject *self, PyObject *const *args, Py_ssize_
                 memcpy(bpriv.buf, ir->host + ioff, (size_t)span);
                 PyObject *in = bpriv.len == (Py_ssize_t)span ? private
                     : window_aim(&win_in, bpriv.buf, (Py_ssize_t)span, 0, private);
-                PyObject *out = in ? window_aim(&win_out, dr->host + doff, f.cap, 1, dr->view) : NULL;
+                PyObject *out = in ? window_aim(&win_out, dr->host + doff, (Py_ssize_t)(used - TAG_LEN), 1,
+                                                dr->view) : NULL;
                 PyObject *a = out ? aad_get(&aad, (uint32_t)(used - TAG_LEN), q, TO_DRIVER, algorithm)
                                   : NULL;
                 int rc = a ? aead_call(dec, nonce_set(nonce, f.counter, q, TO_DRIVER), in, a, out,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select
 from dataclasses import dataclass, field
+from typing import Callable
 
 from device_ref.ring.memory import GuestMemory as RingMemory
 from device_ref.transport import (BounceRegion, ConfigUnavailable, DriverTransport, Interrupts,
@@ -446,6 +447,16 @@ class VhostUserTransport(DriverTransport):
         """Restart stopped rings where they stopped (SET_VRING_BASE)."""
         for q, base in sorted(bases.items()):
             self._start_queue(q, base)
+
+    def restart_queue_at(self, queue: int, index: int, rewrite: Callable[[], None]) -> bool:
+        self._check_queue(queue)
+        if not self.queues[queue].started:
+            raise TransportError(f"queue {queue} is not running")
+        self.frontend.get_vring_base(queue)      # the back-end stops the ring here
+        self.queues[queue].started = False
+        rewrite()
+        self._start_queue(queue, index)
+        return True
 
     def resend_memory_table(self) -> None:
         """Send the same memory table again while rings run (as a VMM does

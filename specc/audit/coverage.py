@@ -34,6 +34,7 @@ from specc.model import CiteRef
 from specc.upstream.statements import CiteError, resolve
 from specc.upstream.tree import KEYWORD_RE, SpecTree
 from specc.load import load
+from specc.model import Module, Statement
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Coverage:
     extended: list[str]                                # upstream blocks proposals add to
     unknown: list[str]                                 # claimed labels the tree lacks
     tested_from: str                                   # "vectors" or "checks"
+    blocks: list["BlockCoverage"] = field(default_factory=list)   # every upstream block
     unresolved: list[str] = field(default_factory=list)   # citations the tree cannot resolve
 
     def as_json(self) -> dict:
@@ -107,6 +109,39 @@ class Coverage:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class StatementCoverage:
+    """One of our statements on an upstream block: how it is tied to it and tested."""
+    id: str
+    module: str
+    how: str                       # "restates", "amends", "cites" or "extends" (a proposal's)
+    tested: bool
+    untestable: str | None         # the reason, when the statement says it cannot be tested
+    cites: str | None = None       # for a citation: which upstream statement it picks out
+
+
+@dataclass(frozen=True)
+class BlockCoverage:
+    """One upstream normative block and our statements on it (the coverage page's row)."""
+    label: str
+    file: str
+    line: int
+    chapter: str
+    keywords: int
+    statements: tuple[StatementCoverage, ...]
+
+    @property
+    def status(self) -> str:
+        """tested; untestable (every statement on it says why); restated (not
+        tested); or missing (no module restates or cites it)."""
+        own = [s for s in self.statements if s.how != "extends"]
+        if not own:
+            return "missing"
+        if any(s.tested for s in own):
+            return "tested"
+        return "untestable" if all(s.untestable is not None for s in own) else "restated"
+
+
 def _squash(label: str) -> str:
     return " ".join(label.split())
 
@@ -117,14 +152,14 @@ class _Restated:
     ids: frozenset[str]            # id and aliases
     keywords: int                  # RFC 2119 keywords in its text
     checked: bool
-    untestable: bool = False
+    id: str = ""
+    module: str = ""
+    how: str = "restates"          # restates, amends, extends (a proposal's addition) or cites
+    untestable: str | None = None  # the reason, when the statement says it cannot be tested
     cites: CiteRef | None = None   # a citation: its keywords are the upstream statement's
 
 
-def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]:
-    """Statements per upstream label restated or cited by our modules; labels
-    extended by proposals."""
-
+def _load_modules(spec_dir: str) -> list[Module]:
     root = Path(spec_dir)
     if not root.is_dir():
         raise CliError(f"{spec_dir}: no such directory of .vspec modules")
@@ -134,9 +169,19 @@ def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]
     if errors:
         raise CliError(f"{errors[0].where()}: {errors[0].message} "
                        f"(fix the module: coverage needs every module to load)")
+    return list(loaded.modules)
+
+
+def _untestable(st: Statement) -> str | None:
+    return st.untestable.plain() if st.untestable is not None else None
+
+
+def _module_claims(modules: list[Module]) -> tuple[dict[str, list[_Restated]],
+                                                   dict[str, list[_Restated]]]:
+    """Statements per upstream label restated by baselines; statements proposals add, by label."""
     restated: dict[str, list[_Restated]] = {}
-    extended: set[str] = set()
-    for m in loaded.modules:
+    extended: dict[str, list[_Restated]] = {}
+    for m in modules:
         # An amended upstream statement carries its block's wording (changed),
         # so it counts for that block like a restated one: one keyword, its own.
         for a in m.amendments:
@@ -144,23 +189,24 @@ def _module_claims(spec_dir: str) -> tuple[dict[str, list[_Restated]], set[str]]
             if st is not None:
                 restated.setdefault(f"{st.role}normative:{st.block_path}", []).append(
                     _Restated(ids=frozenset((st.id, *st.aliases)), keywords=1,
-                              checked=bool(st.checks), untestable=st.untestable is not None))
+                              checked=bool(st.checks), id=st.id, module=m.name,
+                              how="amends", untestable=_untestable(st)))
         for st in m.citations:
             restated.setdefault(st.cites.label, []).append(
                 _Restated(ids=frozenset((st.id, *st.aliases)), keywords=0, checked=bool(st.checks),
-                          untestable=st.untestable is not None, cites=st.cites))
+                          id=st.id, module=m.name, how="cites", untestable=_untestable(st),
+                          cites=st.cites))
         for b in m.blocks:
             if not b.standalone:
                 continue
-            if m.kind != "baseline":
-                extended.add(b.label)
-                continue
-            lst = restated.setdefault(b.label, [])
+            proposal = m.kind != "baseline"
+            lst = (extended if proposal else restated).setdefault(b.label, [])
             for st in b.statements:
                 lst.append(_Restated(ids=frozenset((st.id, *st.aliases)),
                                      keywords=len(KEYWORD_RE.findall(st.text.plain())),
-                                     checked=bool(st.checks),
-                                     untestable=st.untestable is not None))
+                                     checked=bool(st.checks), id=st.id, module=m.name,
+                                     how="extends" if proposal else "restates",
+                                     untestable=_untestable(st)))
     return restated, extended
 
 
@@ -198,7 +244,14 @@ def _vector_tests(vectors_dir: str) -> tuple[set[str], set[str]]:
 
 
 def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Coverage:
-    restated_raw, extended = _module_claims(spec_dir)
+    """Coverage of `tree` by the modules in `spec_dir` (tested by the vectors in `vectors_dir`)."""
+    return coverage_of(tree, _load_modules(spec_dir), vectors_dir)
+
+
+def coverage_of(tree: SpecTree, modules: list[Module], vectors_dir: str | None) -> Coverage:
+    """Coverage of `tree` by loaded modules (`specc docs` has them already)."""
+    restated_raw, extended_raw = _module_claims(modules)
+    extended = set(extended_raw)
     upstream = {_squash(b.label): b.label for b in tree.blocks}
 
     def canon(label: str) -> str:
@@ -207,18 +260,33 @@ def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Cove
     restated: dict[str, list[_Restated]] = {}
     for label, sts in restated_raw.items():
         restated.setdefault(canon(label), []).extend(sts)
+    added: dict[str, list[_Restated]] = {}
+    for label, sts in extended_raw.items():
+        added.setdefault(canon(label), []).extend(sts)
     if vectors_dir:
         tested_ids, tested_labels = _vector_tests(vectors_dir)
         tested_labels = {canon(lab) for lab in tested_labels}
 
     def tested_statements(label: str) -> list[_Restated]:
         sts = restated.get(label, [])
+        return _tested(sts, label)
+
+    def _tested(sts: list[_Restated], label: str) -> list[_Restated]:
         if not vectors_dir:
             return [s for s in sts if s.checked]
         hit = [s for s in sts if s.ids & tested_ids]
         if not hit and label in tested_labels:
             return list(sts)
         return hit
+
+    def rows(label: str) -> tuple[StatementCoverage, ...]:
+        out = []
+        for group in (restated.get(label, []), added.get(label, [])):
+            hit = {id(s) for s in _tested(group, label)}
+            out += [StatementCoverage(s.id, s.module, s.how, id(s) in hit, s.untestable,
+                                      s.cites.locator if s.cites else None)
+                    for s in group]
+        return tuple(out)
 
     unresolved: list[str] = []
 
@@ -250,6 +318,7 @@ def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Cove
     chapters: dict[str, Figures] = {}
     totals = Figures()
     missing: list[tuple[str, str, int, str]] = []
+    blocks: list[BlockCoverage] = []
     seen: set[str] = set()
     for b in tree.blocks:
         if b.label in seen:
@@ -277,9 +346,12 @@ def coverage_for(tree: SpecTree, spec_dir: str, vectors_dir: str | None) -> Cove
             f.keywords_untestable += n_untestable
         if not sts:
             missing.append((b.label, b.pos.file, b.pos.line, chapter))
+        blocks.append(BlockCoverage(b.label, b.pos.file, b.pos.line, chapter, n_kw,
+                                    rows(b.label)))
     untested = sorted(lab for lab in restated if lab in seen and not tested_statements(lab))
     unknown = sorted(lab for lab in set(restated) | {canon(x) for x in extended} if lab not in seen)
     return Coverage(chapters=list(chapters.items()), totals=totals, missing=missing,
                     untested=untested, extended=sorted({canon(x) for x in extended} & seen),
                     unknown=unknown, unresolved=unresolved,
-                    tested_from="vectors" if vectors_dir else "the modules' checks")
+                    tested_from="vectors" if vectors_dir else "the modules' checks",
+                    blocks=blocks)

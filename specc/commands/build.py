@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 
 from specc.cli_base import CliError
-from specc.emit.html import ReportError, build_docs
+from specc.emit.html import build_docs
 from specc.commands.inputs import load_modules, output_dir
-from specc.emit.rst import RstError
-from specc.emit.site import SiteError
+from specc.site_options import SITE_ERRORS, add_site_arguments, site_inputs
 from specc.emit.vectors import VectorError
 from specc.emit.writers import EmitError, write_rst, write_vectors
 from specc.commands.patch import SendOptions, make_series, series_identity
@@ -30,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "then ./virtio-spec or ../virtio-spec if present)")
     parser.add_argument("--no-patches", action="store_true", help="do not write patch series")
     parser.add_argument("--signoff", metavar="'NAME <MAIL>'", help="identity for the patch series")
-    parser.add_argument("--report", metavar="FILE", help="conformance report to show in the docs")
-    parser.add_argument("--assets", metavar="DIR", help="SVG charts to show on the docs index")
+    add_site_arguments(parser)
 
 
 def find_tree(explicit: str | None) -> tuple[Path | None, str]:
@@ -71,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if not spec_dir.is_dir():
         raise CliError(f"{args.spec_dir}: not a directory of .vspec modules")
     modules = load_modules([args.spec_dir])
+    reports, assets, guides = site_inputs(args)
     out = output_dir(args.output)
     summary: list[str] = []
     tree, how = find_tree(args.spec_tree)
@@ -88,11 +87,10 @@ def run(args: argparse.Namespace) -> int:
         summary.append(f"rst:     {len(rst)} page(s) in {rst_dir}")
         docs_dir = output_dir(str(out / "docs"))
         _clear(docs_dir, "*.html")
-        docs = build_docs(modules, docs_dir, Path(args.report) if args.report else None,
-                          Path(args.assets) if args.assets else None, upstream)
+        docs = build_docs(modules, docs_dir, reports, assets, upstream, guides)
         summary.append(f"docs:    {sum(1 for p in docs if p.suffix == '.html')} HTML page(s), "
                        f"open {docs_dir / 'index.html'}")
-    except (VectorError, EmitError, RstError, SiteError, ReportError) as exc:
+    except (VectorError, EmitError) + SITE_ERRORS as exc:
         raise CliError(str(exc)) from None
 
     proposals = [m for m in modules if m.kind == "proposal"

@@ -101,6 +101,8 @@ class SiteIndex:
 class Verdict:
     """What a conformance report says about one requirement."""
     counts: tuple[tuple[str, int], ...]        # (verdict, number of tests), VERDICTS order
+    # (device, its verdict, site page of its report) for each report read, latest per device
+    devices: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def overall(self) -> str:
@@ -123,6 +125,11 @@ def _link(text: str, target_page: str, name: str, page: str) -> str:
 def _target(name: str) -> str:
     """An explicit hyperlink target line for ``name``."""
     return f".. _`{rst_name(name)}`:\n"
+
+
+def link_text(text: str) -> str:
+    """Any text as the text of an RST hyperlink reference (`text <uri>`__)."""
+    return _in_backquotes(" ".join(text.split()))
 
 
 def _in_backquotes(text: str) -> str:
@@ -241,8 +248,10 @@ def _cell(text: str) -> str:
 
 
 def list_table(header: list[str], rows: list[list[str]], widths: list[int] | None = None,
-               title: str = "") -> str:
+               title: str = "", css_class: str = "") -> str:
     lines = [f".. list-table::{(' ' + rst_text(title)) if title else ''}", "   :header-rows: 1"]
+    if css_class:
+        lines.append(f"   :class: {css_class}")
     if widths:
         lines.append("   :widths: " + " ".join(str(w) for w in widths))
     lines.append("")
@@ -428,9 +437,24 @@ def check_rst(c: Check) -> str:
     return "::\n\n" + _indent("\n".join(lines)) + "\n"
 
 
-def verdict_rst(v: Verdict) -> str:
+def verdict_rst(v: Verdict, rid: str = "") -> str:
     counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
-    return f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
+    line = f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
+    if v.devices:
+        line += ". By device: " + device_verdicts_rst(v, rid)
+    return line
+
+
+def device_verdicts_rst(v: Verdict, rid: str) -> str:
+    """Each device's verdict on a requirement, grouped by verdict (worst first),
+    each device linked to the requirement's row on its report page."""
+    by: dict[str, list[str]] = {}
+    for device, verdict, page in v.devices:
+        by.setdefault(verdict, []).append(
+            f"`{link_text(device)} <{page}.html#{anchor(rid)}>`__")
+    order = ("FAIL", "WEDGED", "PASS", "REJECT", "SKIP")
+    return "; ".join(f":verdict-{x.lower()}:`{x}` on " + ", ".join(by[x])
+                     for x in order if x in by)
 
 
 def statement_rst(st: Statement, idx: SiteIndex, page: str,
@@ -453,7 +477,7 @@ def statement_rst(st: Statement, idx: SiteIndex, page: str,
     body += [f"Fingerprint ``{st.fingerprint}``, {st.role} requirement."]
     if verdicts is not None:
         v = verdicts.get(st.id)
-        body += ["", verdict_rst(v) if v else "Latest verdict: :verdict-none:`not run`"]
+        body += ["", verdict_rst(v, st.id) if v else "Latest verdict: :verdict-none:`not run`"]
     classes = f"statement {st.role}"
     return f"{targets}\n.. container:: {classes}\n\n" + _indent("\n".join(body)) + "\n"
 

@@ -199,3 +199,11 @@ def test_a_vector_naming_an_old_id_follows_the_rename(suite):
     report = build(suite, [run], current=current)
     assert not report.coverage.orphans
     assert report.coverage.statements["swiotlb.dev.works-inside"].status == "exercised"
+
+
+def test_html_with_a_docs_site_takes_its_look_and_links_back(broken):
+    page = html.render(broken)
+    assert '<link rel="stylesheet" href="https://docs.example/virtio/style.css">' in page
+    assert 'href="https://docs.example/virtio/index.html"' in page
+    assert 'href="https://docs.example/virtio/coverage.html"' in page
+    assert "<style>" not in page                    # the site's stylesheet, not its own

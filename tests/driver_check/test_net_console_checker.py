@@ -72,5 +72,5 @@ def test_console_buffers_in_the_wrong_direction_are_recorded():
     assert not dev.check_log.violations
     drv.submit(0, [b"in the wrong place"], [32])
     drv.wait(drv.submit(1, [b"out"], [8]))
-    assert dev.check_log.of("console_buffers tx_readable_only")
-    assert dev.check_log.of("console_buffers rx_writable_only")
+    assert dev.check_log.of("console_queues tx_readable_only")
+    assert dev.check_log.of("console_queues rx_writable_only")

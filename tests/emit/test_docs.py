@@ -22,7 +22,8 @@ def site(tmp_path_factory) -> Path:
 
 
 def test_site_has_an_index_and_a_page_per_module(site) -> None:
-    assert sorted(p.name for p in site.glob("*.html")) == ["index.html", "swiotlb.html"]
+    assert sorted(p.name for p in site.glob("*.html")) == ["coverage.html", "index.html",
+                                                          "swiotlb.html"]
     index = (site / "index.html").read_text()
     assert 'href="swiotlb.html"' in index
     assert (site / "style.css").exists()
@@ -128,7 +129,7 @@ def test_rst_command_writes_pages_that_docutils_reads_cleanly(tmp_path: Path) ->
     render_page(Page("swiotlb", "swiotlb", text))     # raises on any docutils message
 
 
-def test_assets_are_copied_and_shown_on_the_index(tmp_path: Path) -> None:
+def test_a_picture_without_data_is_copied_and_shown_on_the_benchmarks_page(tmp_path: Path) -> None:
     assets = tmp_path / "charts"
     assets.mkdir()
     (assets / "ring.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
@@ -136,5 +137,6 @@ def test_assets_are_copied_and_shown_on_the_index(tmp_path: Path) -> None:
     proc = specc("docs", str(SWIOTLB), "-o", str(out), "--assets", str(assets))
     assert proc.returncode == 0, proc.stderr
     assert (out / "assets" / "ring.svg").exists()
-    assert 'src="assets/ring.svg"' in (out / "index.html").read_text()
+    assert 'src="assets/ring.svg"' in (out / "benchmarks.html").read_text()
+    assert 'href="benchmarks.html"' in (out / "index.html").read_text()
     assert broken_links(out) == []

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from device_ref.qenc import algorithms as alg
 from device_ref.qenc.codec import AuthFailure, open_part, seal_part, seal_part_into
 from device_ref.qenc.nonce import aad, nonce
-from device_ref.qenc.registers import SIZE, RegisterBlock, program
+from device_ref.qenc.registers import ALGORITHMS, SIZE, WRITABLE, RegisterBlock, program, read
 
 
 def test_nonce_and_aad_layouts_follow_the_spec():
@@ -63,11 +63,24 @@ def test_register_block_commits_on_queue_enable_and_wipes_the_key():
     regs = RegisterBlock()
     key = bytes(range(32))
     writes = program(2, alg.CHACHA20_POLY1305, key)
-    assert [off for off, _ in writes][-1] == 2      # queue_enable last: it commits
+    assert [off for off, _ in writes][-1] == 2      # key_commit last: it commits
     commits = [regs.write(off, data) for off, data in writes]
     assert commits[:-1] == [None, None, None]
     c = commits[-1]
     assert (c.queue, c.enable, c.algorithm, c.key) == (2, 1, 2, key)
-    assert bytes(regs.image) == bytes(SIZE)        # nothing of the key stays staged
+    assert bytes(regs.image) == bytes(WRITABLE)    # nothing of the key stays staged
     with pytest.raises(ValueError):
-        regs.write(38, b"xyz")
+        regs.write(SIZE - 2, b"xyz")
+
+
+def test_the_algorithms_register_is_read_only_and_the_rest_reads_zero():
+    regs = RegisterBlock()
+    assert regs.write(ALGORITHMS, b"\xff\xff\xff\xff") is None   # ignored
+    assert bytes(regs.image) == bytes(WRITABLE)
+    image = read(0, SIZE, alg.bitmap(["chacha20-poly1305"]))
+    assert image[:ALGORITHMS] == bytes(ALGORITHMS)
+    assert int.from_bytes(image[ALGORITHMS:], "little") == 0b101     # NULL always listed
+    assert read(ALGORITHMS + 1, 2, 0b111) == b"\0\0" and read(ALGORITHMS, 1, 0b111) == b"\x07"
+    assert alg.advertises(0b101, alg.CHACHA20_POLY1305)
+    assert not alg.advertises(0b101, alg.AES_256_GCM) and not alg.advertises(0b111, 3)
+    assert not alg.advertises(0xffffffff, 32)

@@ -12,7 +12,7 @@ import pytest
 from device_ref.device.features import DEVICE_NEEDS_RESET
 from device_ref.driver.errors import DeviceNeedsReset
 from device_ref.qenc import QencAuthError
-from device_ref.qenc.registers import SIZE, WINDOW
+from device_ref.qenc.registers import ALGORITHMS, SIZE, WINDOW
 
 from tests.qenc.rig import blk, rng, split_head
 
@@ -83,7 +83,8 @@ def test_registers_read_back_zero_and_reject_late_writes():
     dev, dlayer, t, drv, storage = blk()
     drv.init()
     try:
-        assert t.read_config(WINDOW, SIZE) == bytes(SIZE)
+        # zero but for the read-only algorithms bitmap: NULL, AES-256-GCM, ChaCha20-Poly1305
+        assert t.read_config(WINDOW, SIZE) == bytes(ALGORITHMS) + (0b111).to_bytes(4, "little")
         t.write_config(WINDOW + 8, os.urandom(32))       # after DRIVER_OK
         assert t.read_status() & DEVICE_NEEDS_RESET
         with pytest.raises(DeviceNeedsReset):

@@ -83,4 +83,5 @@ def test_docs_site_has_the_module_and_the_benchmark_chart(tmp_path):
                    "queue-buffer-encryption-threat-model"):
         assert f'id="{anchor}"' in page, anchor
     index = (tmp_path / "site" / "index.html").read_text()
-    assert "queue_encryption.html" in index and "protection.svg" in index
+    assert "queue_encryption.html" in index and "benchmarks.html" in index
+    assert "protection.svg" in (tmp_path / "site" / "benchmarks.html").read_text()

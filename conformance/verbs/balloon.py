@@ -1,0 +1,117 @@
+"""The traditional memory balloon: pages given up and taken back, the
+statistics queue, and the outside events that drive it (a new target, the
+statistics polling interval), caused through the adapter's host controls."""
+from __future__ import annotations
+
+import random
+import struct
+import time
+
+from device_ref.virtio_constants import BALLOON_PFN_SHIFT, BALLOON_STAT, BALLOON_STAT_TAGS
+
+from conformance.engine.core import Engine, Reply
+from conformance.engine.registry import INT, TEXT, action, expectation
+from conformance.outcomes import Failed, Skipped
+
+PAGE = 1 << BALLOON_PFN_SHIFT
+# The statistics every buffer carries (the same subset each time, as the
+# driver rules ask), and a tag no revision of the specification assigns.
+STATS_SENT = ("MEMFREE", "MEMTOT", "AVAIL", "MINFLT")
+UNKNOWN_TAG = 0x7FF0
+
+
+def need_balloon(e: Engine) -> None:
+    if e.device_type != "balloon":
+        raise Skipped(f"balloon request on a {e.device_type} device")
+
+
+def stats_replies(e: Engine) -> list[Reply]:
+    return [r for r in e.replies if r.what == "stats"]
+
+
+@action("balloon_pages", op=TEXT.one_of("inflate", "deflate"), pages=INT.range(1, 1024))
+def balloon_pages(e: Engine, op: str, pages: int) -> None:
+    """Inflate: give ``pages`` fresh 4 KiB guest pages (their frame numbers on
+    inflateq); deflate: take back the last ``pages`` given (on deflateq)."""
+    need_balloon(e)
+    if op == "inflate":
+        pfns = [e.ram.alloc(PAGE, PAGE) >> BALLOON_PFN_SHIFT for _ in range(pages)]
+        e.balloon_pfns += pfns
+    else:
+        if len(e.balloon_pfns) < pages:
+            raise Skipped(f"the vector deflates {pages} pages with {len(e.balloon_pfns)} "
+                          f"in the balloon")
+        pfns = e.balloon_pfns[-pages:]
+        del e.balloon_pfns[-pages:]
+    q = e.named_queue(f"{op}q")
+    e.request(q, op, struct.pack(f"<{len(pfns)}I", *pfns))
+
+
+def stats_buffer(seed: int, order: str, unknown: bool) -> tuple[bytes, dict[int, int]]:
+    rnd = random.Random(seed)
+    values = {BALLOON_STAT_TAGS[name]: rnd.randrange(1, 1 << 40) for name in STATS_SENT}
+    tags = sorted(values, reverse=order == "descending")
+    entries = [struct.pack("<HQ", t, values[t]) for t in tags]
+    if unknown:
+        entries.insert(len(entries) // 2, struct.pack("<HQ", UNKNOWN_TAG, rnd.randrange(1 << 63)))
+    assert all(len(x) == BALLOON_STAT for x in entries)
+    return b"".join(entries), values
+
+
+@action("balloon_stats", seed=INT, order=TEXT.one_of("ascending", "descending"),
+        unknown=INT.range(0, 1))
+def balloon_stats(e: Engine, seed: int, order: str, unknown: int) -> None:
+    """Make one statistics buffer available on statsq and notify (the device
+    keeps it until it wants fresh statistics)."""
+    need_balloon(e)
+    data, values = stats_buffer(seed, order, bool(unknown))
+    reply = e.request(e.named_queue("statsq"), "stats", data, wait=False)
+    reply.extra["values"] = values
+
+
+@action("balloon_stats_interval", seconds=INT.range(0, 60))
+def balloon_stats_interval(e: Engine, seconds: int) -> None:
+    """Have the device ask for fresh statistics every ``seconds``."""
+    need_balloon(e)
+    e.via_host("setting the statistics interval", lambda h: h.stats_interval(seconds))
+
+
+@action("balloon_target", pages=INT.range(0, 1 << 20))
+def balloon_target(e: Engine, pages: int) -> None:
+    """Ask the device, from outside, to want ``pages`` pages in the balloon."""
+    need_balloon(e)
+    e.via_host("setting the balloon target", lambda h: h.balloon_target(pages))
+
+
+@expectation("balloon_stats", what=TEXT.one_of("recorded", "returned"))
+def expect_balloon_stats(e: Engine, what: str) -> None:
+    """recorded: the device holds the values of the last statistics buffer
+    (its host view, read through the adapter); returned: the device used the
+    last buffer before this one (it wanted fresh statistics)."""
+    need_balloon(e)
+    sent = stats_replies(e)
+    if not sent:
+        raise Skipped("no statistics buffer was made available")
+    if what == "returned":
+        e.collect()
+        for r in sent:
+            e.finish_reply(r)
+        earlier = sent[-2] if len(sent) > 1 else sent[-1]
+        if earlier.used_len is None:
+            raise Failed("the statistics buffer was never used",
+                         "the buffer used once the device wants fresh statistics")
+        return
+    want = sent[-1].extra["values"]
+    got: dict[int, int] = {}
+    deadline = time.monotonic() + e.timeout
+    while True:
+        got = e.via_host("reading the device's statistics", lambda h: h.balloon_stats())
+        if all(got.get(t) == v for t, v in want.items()):
+            return
+        if time.monotonic() > deadline:
+            break
+        e.wait_interrupts(0.05)     # the machine runs meanwhile
+    names = {v: k for k, v in BALLOON_STAT_TAGS.items()}
+    show = lambda d: ", ".join(f"{names.get(t, t)}={d[t]}" for t in sorted(d)) or "none"  # noqa: E731
+    raise Failed(f"the device holds {show({t: got[t] for t in got if t in want})}",
+                 f"the values sent: {show(want)}")
