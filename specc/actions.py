@@ -218,8 +218,9 @@ _VERBS = (
          "Perform count ordinary requests of the device type, batch at a time (default 1): "
          "each batch is made available with one notification and waited for as a whole; blk: "
          "one-sector writes of seeded data to sectors 0, 1, ... then read back one by one; "
-         "rng: 64-byte reads; net: one 60-byte frame each on transmitq1 (no receive buffers "
-         "are offered); console: 16 bytes of text each on port 0's transmitq."),
+         "rng: 64-byte reads; net: SKIP (frames sent would come back into later tests' "
+         "receive buffers on a network that returns them); console: SKIP (its output goes to "
+         "transmitq0, queue 1, not the queue 0 such checks prepare)."),
     Verb("set_avail_flags", ACTION, (_p("value", "int"),),
          "Split layout: write value as-is into the flags field of the available ring."),
     Verb("set_used_event", ACTION, (_p("ahead", "int"),),

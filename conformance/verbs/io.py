@@ -95,10 +95,6 @@ def _judge_each(e: Engine, kind: str, batch: Batch, now: bytes, used: dict[int, 
         n = first + i + 1
         if token not in used:
             tally.problem = (f"request {n} was never used", "every request used")
-        elif kind == "sent":
-            if used[token]:
-                tally.problem = (f"request {n}, device-readable only, used with length "
-                                 f"{used[token]}", "used length 0")
         elif kind == "rng":
             if not used[token]:
                 tally.problem = (f"entropy request {n} used with length {used[token]}",
@@ -151,7 +147,19 @@ def _skip_to_wrap(e: Engine, q, count: int, batch: int) -> int:
 def device_io(e: Engine, count: int, batch: int = 1) -> None:
     if not e.running():
         raise Skipped("device_io before DRIVER_OK")
-    if e.device_type not in ("blk", "rng", "net", "console"):
+    if e.device_type == "net":
+        # Frames go out to the device's network; one that returns them (QEMU's
+        # hub, testpmd's forwarding) holds those it has no receive buffer for
+        # and hands them to the receive buffers of a later test, which would
+        # then judge frames it never sent.
+        raise Skipped("device_io sends no frames to a net device: a network that returns "
+                      "them would deliver them into later tests' receive buffers")
+    if e.device_type == "console":
+        # its ordinary output goes to transmitq0, queue 1: checks that set up
+        # queue 0 alone for device_io (its MSI-X vector, say) would judge it
+        raise Skipped("device_io sends nothing to a console: its output goes to transmitq0 "
+                      "(queue 1), not the queue 0 such checks prepare")
+    if e.device_type not in ("blk", "rng"):
         raise Skipped(f"no ordinary request is defined for a {e.device_type} device")
     if count > SLOW_LIMIT and e.s.slow_notify:
         raise Skipped(f"{count} requests over this transport would take minutes: each "
@@ -184,12 +192,9 @@ def device_io(e: Engine, count: int, batch: int = 1) -> None:
                     for i in sectors]
             _run_batch(e, q, "blk", reqs, [-1 - i for i in sectors], count + start)
     else:
-        # net and console: frames or text sent, nothing for the device to
-        # write back, so each request needs only to be used
-        kind = "rng" if e.device_type == "rng" else "sent"
         for start in range(first, count, batch):
             n = min(count, start + batch) - start
-            _run_batch(e, q, kind, [e.ordinary_parts()[0] for _ in range(n)], [], start)
+            _run_batch(e, q, "rng", [e.ordinary_parts()[0] for _ in range(n)], [], start)
 
 
 @expectation("io", what=TEXT)

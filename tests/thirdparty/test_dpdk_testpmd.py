@@ -32,8 +32,7 @@ STALL_CHECK = "base.status.dev.set-needs-reset/descriptor-outside-memory"
 EARLY_NOTIFY_CHECK = "base.notif.dev.event-not-reached/event-far-ahead"
 # And a third: without VIRTIO_NET_F_MRG_RXBUF, num_buffers (present in the
 # header under VERSION_1) is never written, where the device must set 1.
-NUM_BUFFERS_CHECKS = ("base.net.dev.single-without-merge/one-buffer-each",
-                      "base.net.dev.num-buffers-one/without-merge")
+NUM_BUFFERS_CHECKS = ("base.net.dev.num-buffers-one/without-merge",)
 BAD_VERDICTS = ("FAIL", "WEDGED")
 
 
@@ -69,7 +68,7 @@ def test_num_buffers_left_unwritten_without_mrg_rxbuf_is_reported(dpdk_run):
         assert {r["layout"] for r in runs} == {"split", "packed"}
         for r in runs:
             assert r["verdict"] == "FAIL" and r["keyword"] == "MUST", r
-            assert "num_buffers 43690 (0xaaaa" in _seen(r), r
+            assert "num_buffers says 43690 (0xaaaa" in _seen(r), r
 
 
 def test_frames_come_back_through_testpmd_and_are_judged(dpdk_run):
@@ -78,15 +77,6 @@ def test_frames_come_back_through_testpmd_and_are_judged(dpdk_run):
     for check in ("base.net.dev.mtu-forward/many-frames", "base.net.dev.num-buffers-spread/spread",
                   "base.net.dev.fill-before-last/filled"):
         assert {r["verdict"] for r in dpdk_run.by_check(check)} == {"PASS"}, check
-
-
-def test_batches_of_frames_run_through_an_index_wrap(dpdk_run):
-    """device_io sends net frames in batches now: 65,540 frames in batches of
-    64 take the split ring's indices past 65535 (the runner once tore its
-    avail idx stores there, and DPDK ran 65,536 entries past it)."""
-    runs = [r for r in dpdk_run.by_check("base.notif.dev.event-reached/after-wrap")
-            if r["layout"] == "split"]
-    assert [r["verdict"] for r in runs] == ["PASS"], runs
 
 
 def _stall_runs(dpdk_run, layout: str) -> list[dict]:
