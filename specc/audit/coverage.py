@@ -132,11 +132,14 @@ class BlockCoverage:
 
     @property
     def status(self) -> str:
-        """tested, restated (not tested), or missing (no module restates it)."""
+        """tested; untestable (every statement on it says why); restated (not
+        tested); or missing (no module restates or cites it)."""
         own = [s for s in self.statements if s.how != "extends"]
         if not own:
             return "missing"
-        return "tested" if any(s.tested for s in own) else "restated"
+        if any(s.tested for s in own):
+            return "tested"
+        return "untestable" if all(s.untestable is not None for s in own) else "restated"
 
 
 def _squash(label: str) -> str:

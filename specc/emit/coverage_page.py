@@ -8,24 +8,22 @@ what that model learns shows here too.
 """
 from __future__ import annotations
 
-import re
 
 from docutils.nodes import make_id
 
 from specc.audit.coverage import BlockCoverage, Coverage, StatementCoverage
 from specc.emit.escape import rst_text
-from specc.emit.rst import ROLES, SiteIndex, Verdict, anchor, heading, list_table
+from specc.emit.rst import (ROLES, SiteIndex, Verdict, anchor, device_verdicts_rst, heading,
+                             link_text, list_table)
 from specc.model import Module
 
 COVERAGE_PAGE = "coverage"
 DEVICE_TYPES_CHAPTER = "Device Types"
 _STATUS = {"tested": ":status-tested:`tested`",
-           "restated": ":status-untestable:`restated, not tested`",
+           "untestable": ":status-untestable:`untestable`",
+           "restated": ":status-uncovered:`restated, not tested`",
            "missing": ":status-uncovered:`not yet covered`"}
 
-
-def _bq(text: str) -> str:
-    return re.sub(r"([\\`<>])", r"\\\1", " ".join(text.split()))
 
 
 def block_anchor(label: str) -> str:
@@ -44,17 +42,17 @@ def _group(b: BlockCoverage) -> str:
 def _verdicts(rid: str, verdicts: dict[str, Verdict] | None) -> str:
     v = (verdicts or {}).get(rid)
     if v is None:
-        return ""
+        return "\\-"
     if v.devices:
-        return " " + ", ".join(
-            f"`{_bq(device)} <{page}.html#{anchor(rid)}>`__ :verdict-{ov.lower()}:`{ov}`"
-            for device, ov, page in v.devices)
-    return f" :verdict-{v.overall.lower()}:`{v.overall}`"
+        return device_verdicts_rst(v, rid)
+    return f":verdict-{v.overall.lower()}:`{v.overall}`"
 
 
-def _statement(s: StatementCoverage, idx: SiteIndex, verdicts: dict[str, Verdict] | None) -> str:
+def _statement_cells(s: StatementCoverage, idx: SiteIndex,
+                     verdicts: dict[str, Verdict] | None) -> list[str]:
+    """Statement (linked to its card, with how it is tied to the block), state, verdicts."""
     where = idx.statements.get(s.id)
-    name = f"`{_bq(s.id)} <{where[0]}.html#{anchor(s.id)}>`__" if where else rst_text(s.id)
+    name = f"`{link_text(s.id)} <{where[0]}.html#{anchor(s.id)}>`__" if where else rst_text(s.id)
     if s.tested:
         state = ":status-tested:`tested`"
     elif s.untestable is not None:
@@ -64,7 +62,7 @@ def _statement(s: StatementCoverage, idx: SiteIndex, verdicts: dict[str, Verdict
     how = "" if s.how == "restates" else f" ({s.how})"
     if s.cites:
         how = f" (cites {rst_text(s.cites)})"
-    return f"{name}{how}: {state}{_verdicts(s.id, verdicts)}"
+    return [f"{name}{how}", state, _verdicts(s.id, verdicts)]
 
 
 def _module_rows(modules: list[Module], verdicts: dict[str, Verdict] | None) -> list[list[str]]:
@@ -85,7 +83,7 @@ def _untestable_rows(modules: list[Module], idx: SiteIndex) -> list[list[str]]:
     for m in modules:
         for s in m.all_statements():
             if s.untestable is not None and not s.checks:
-                rows.append([f"`{_bq(s.id)} <{m.name}.html#{anchor(s.id)}>`__",
+                rows.append([f"`{link_text(s.id)} <{m.name}.html#{anchor(s.id)}>`__",
                              rst_text(s.keyword or "?"), rst_text(s.untestable.plain())])
     return rows
 
@@ -132,7 +130,7 @@ def _upstream(cov: Coverage, idx: SiteIndex, verdicts: dict[str, Verdict] | None
         n = len(blocks)
         tested = sum(1 for b in blocks if b.status == "tested")
         restated = sum(1 for b in blocks if b.status != "missing")
-        summary.append([f"`{_bq(g)}`_", str(n), str(restated), str(tested),
+        summary.append([f"`{link_text(g)}`_", str(n), str(restated), str(tested),
                         str(n - restated)])
     out.append(list_table(["Chapter or device type", "Blocks", "Restated or cited", "Tested",
                            "Not yet covered"], summary))
@@ -159,9 +157,14 @@ def _upstream(cov: Coverage, idx: SiteIndex, verdicts: dict[str, Verdict] | None
             cell = rst_text(b.label)
             if a not in labels.values():
                 labels[b.label] = a
-                cell = f"_`{_bq(b.label)}`"
-            stmts = "; ".join(_statement(s, idx, verdicts) for s in b.statements) or "\\-"
-            rows.append([cell, rst_text(f"{b.file}:{b.line}"), _STATUS[b.status], stmts])
-        out.append(list_table(["Upstream block", "Where", "Status", "Our statements"], rows,
-                              widths=[30, 12, 12, 46]))
+                cell = f"_`{link_text(b.label)}`"
+            first = [f"{cell} ({rst_text(f'{b.file}:{b.line}')})", _STATUS[b.status]]
+            if not b.statements:
+                rows.append(first + ["\\-", "\\-", "\\-"])
+            for i, st in enumerate(b.statements):
+                # the block's cells on its first statement's row only
+                rows.append((first if i == 0 else ["\\ ", "\\ "])
+                            + _statement_cells(st, idx, verdicts))
+        out.append(list_table(["Upstream block (where)", "Status", "Our statement", "Tested",
+                               "Latest verdicts"], rows))
     return out

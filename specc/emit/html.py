@@ -68,7 +68,8 @@ def index_rst(modules: list[Module], verdicts: dict[str, Verdict] | None,
             row.append(", ".join(f":verdict-{v.lower()}:`{v}` {tally[v]}" for v in VERDICTS
                                  if tally[v]) or "not run")
         rows.append(row)
-    out.append(list_table(header, rows))
+    # the verdict tally gets room for its badges side by side (site.css)
+    out.append(list_table(header, rows, css_class="module-index" if verdicts is not None else ""))
     out.append(heading("Where to go next", 0))
     more = [f"- `Coverage <{COVERAGE_PAGE}.html>`__: which statements are tested, which "
             "cannot be and why, and the upstream blocks not covered yet."]
@@ -148,7 +149,7 @@ def site_pages(modules: list[Module], verdicts: dict[str, Verdict] | None = None
               for m in modules if m.kind not in _GROUPS]
     pages += guide_pages
     pages += [Page(r.page, r.device, report_rst(r, idx, labels), group=REPORTS_GROUP,
-                   nav_title=r.device if len(r.device) <= 40 else r.device[:39] + "…")
+                   nav_title=r.label)
               for r in reports]
     return pages
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from specc.emit.escape import rst_text
-from specc.emit.rst import (ROLES, VERDICTS, SiteIndex, Verdict, anchor, heading, list_table)
+from specc.emit.rst import (ROLES, VERDICTS, SiteIndex, Verdict, anchor, heading, link_text,
+                             list_table)
 
 REPORT_PAGE_PREFIX = "report-"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,200}$")
@@ -32,6 +33,12 @@ class DeviceReport:
     source: str                      # the file, as named on the command line
     data: dict
     verdicts: dict[str, Verdict]
+
+    @property
+    def label(self) -> str:
+        """The device's name, shortened for the navigation and the cards (a spawn
+        command can be a paragraph long; its report page shows it whole)."""
+        return self.device if len(self.device) <= 40 else self.device[:39] + "…"
 
 
 def _load(path: Path) -> object:
@@ -137,7 +144,7 @@ def merged_verdicts(reports: list[DeviceReport]) -> dict[str, Verdict] | None:
             c = counts.setdefault(rid, Counter())
             for name, n in v.counts:
                 c[name] += n
-            devices.setdefault(rid, []).append((rep.device, v.overall, rep.page))
+            devices.setdefault(rid, []).append((rep.label, v.overall, rep.page))
     return {rid: Verdict(tuple((v, c[v]) for v in VERDICTS), tuple(devices[rid]))
             for rid, c in counts.items()}
 
@@ -198,46 +205,53 @@ def report_rst(rep: DeviceReport, idx: SiteIndex, coverage_labels: dict[str, str
     if bad:
         out.append(heading("Failures", 0))
         out.append(list_table(["Requirement", "Verdict", "Evidence"], [
-            [f"`{_in_bq(rid)} <#{anchor(rid)}>`__" if _SAFE_ID.match(rid) else rst_text(rid),
+            [f"`{link_text(rid)} <#{anchor(rid)}>`__" if _SAFE_ID.match(rid) else rst_text(rid),
              _badge(rep.verdicts[rid].overall), rst_text(_evidence(data, rid)) or "\\-"]
             for rid in bad]))
-    out.append(heading("Requirements", 0))
-    out.append("Each requirement links to its statement card; the upstream block links to the "
-               "coverage page where that page lists it.\n")
-    by_block: dict[str, list[str]] = {}
+    out.append(heading("Requirements by conformance clause", 0))
+    out.append("Grouped by the upstream conformance clause that lists them. Each requirement "
+               "links to its statement card; its upstream block links to the coverage page "
+               "where that page lists it.\n")
+    by_clause: dict[str, list[str]] = {}
     for rid in sorted(rep.verdicts):
-        label = _str(_requirement_facts(data, rid).get("label")) or "(no upstream block named)"
-        by_block.setdefault(label, []).append(rid)
-    rows = []
+        facts_r = _requirement_facts(data, rid)
+        clause = _str(facts_r.get("clause")) or "No conformance clause named"
+        by_clause.setdefault(clause, []).append(rid)
     used_anchors: set[str] = set()
-    for label in sorted(by_block):
-        for rid in by_block[label]:
-            facts_r = _requirement_facts(data, rid)
-            v = rep.verdicts[rid]
-            a = anchor(rid)
-            if _SAFE_ID.match(rid) and a and a not in used_anchors:
-                used_anchors.add(a)
-                cell = f"_`{rid}`"
-            else:
-                cell = rst_text(rid)
-            card = idx.statements.get(rid)
-            card_cell = (f"`statement card <{card[0]}.html#{anchor(rid)}>`__" if card
-                         else "not in these modules")
-            block = rst_text(label)
-            if label in coverage_labels:
-                block = f"`{_in_bq(label)} <coverage.html#{coverage_labels[label]}>`__"
-            counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
-            why = _evidence(data, rid)
-            rows.append([cell, card_cell, rst_text(_str(facts_r.get("keyword"))) or "\\-",
-                         block, f"{_badge(v.overall)} ({counts})",
-                         rst_text(why) if why else "\\-"])
-    out.append(list_table(["Requirement", "Statement", "Keyword", "Upstream block", "Verdict",
-                           "Evidence"], rows))
+    for clause in sorted(by_clause):
+        out.append(heading(clause, 1))
+        rows = [_requirement_row(rep, rid, idx, coverage_labels, used_anchors)
+                for rid in sorted(by_clause[clause],
+                                  key=lambda r: (_str(_requirement_facts(data, r).get("label")), r))]
+        out.append(list_table(["Requirement", "Statement", "Keyword", "Upstream block", "Verdict",
+                               "Evidence"], rows))
     return "\n".join(out)
 
 
-def _in_bq(text: str) -> str:
-    return re.sub(r"([\\`<>])", r"\\\1", " ".join(text.split()))
+
+def _requirement_row(rep: DeviceReport, rid: str, idx: SiteIndex, coverage_labels: dict[str, str],
+                     used_anchors: set[str]) -> list[str]:
+    """One requirement: its id (the anchor the cards link to), its card, keyword,
+    upstream block, verdict with counts, and the evidence of a failure."""
+    facts = _requirement_facts(rep.data, rid)
+    v = rep.verdicts[rid]
+    a = anchor(rid)
+    if _SAFE_ID.match(rid) and a and a not in used_anchors:
+        used_anchors.add(a)
+        cell = f"_`{rid}`"
+    else:
+        cell = rst_text(rid)
+    card = idx.statements.get(rid)
+    card_cell = (f"`statement card <{card[0]}.html#{anchor(rid)}>`__" if card
+                 else "not in these modules")
+    label = _str(facts.get("label"))
+    block = rst_text(label) or "\\-"
+    if label in coverage_labels:
+        block = f"`{link_text(label)} <coverage.html#{coverage_labels[label]}>`__"
+    counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
+    why = _evidence(rep.data, rid)
+    return [cell, card_cell, rst_text(_str(facts.get("keyword"))) or "\\-", block,
+            f"{_badge(v.overall)} ({counts})", rst_text(why) if why else "\\-"]
 
 
 def reports_index_rows(reports: list[DeviceReport]) -> list[list[str]]:
@@ -247,7 +261,7 @@ def reports_index_rows(reports: list[DeviceReport]) -> list[list[str]]:
         tally = Counter()
         for v in rep.verdicts.values():
             tally[v.overall] += 1
-        rows.append([f"`{_in_bq(rep.device)} <{rep.page}.html>`__",
+        rows.append([f"`{link_text(rep.label)} <{rep.page}.html>`__",
                      ", ".join(f"{_badge(v)} {tally[v]}" for v in VERDICTS if tally[v])
                      or "nothing run"])
     return rows

@@ -127,6 +127,11 @@ def _target(name: str) -> str:
     return f".. _`{rst_name(name)}`:\n"
 
 
+def link_text(text: str) -> str:
+    """Any text as the text of an RST hyperlink reference (`text <uri>`__)."""
+    return _in_backquotes(" ".join(text.split()))
+
+
 def _in_backquotes(text: str) -> str:
     # Inside `...` only backslash, backquote and angle brackets need care.
     return re.sub(r"([\\`<>])", r"\\\1", text)
@@ -243,8 +248,10 @@ def _cell(text: str) -> str:
 
 
 def list_table(header: list[str], rows: list[list[str]], widths: list[int] | None = None,
-               title: str = "") -> str:
+               title: str = "", css_class: str = "") -> str:
     lines = [f".. list-table::{(' ' + rst_text(title)) if title else ''}", "   :header-rows: 1"]
+    if css_class:
+        lines.append(f"   :class: {css_class}")
     if widths:
         lines.append("   :widths: " + " ".join(str(w) for w in widths))
     lines.append("")
@@ -434,10 +441,20 @@ def verdict_rst(v: Verdict, rid: str = "") -> str:
     counts = ", ".join(f"{name} {n}" for name, n in v.counts if n)
     line = f"Latest verdict: :verdict-{v.overall.lower()}:`{v.overall}` ({counts})"
     if v.devices:
-        line += ". By device: " + "; ".join(
-            f"`{_in_backquotes(device)} <{page}.html#{anchor(rid)}>`__ "
-            f":verdict-{verdict.lower()}:`{verdict}`" for device, verdict, page in v.devices)
+        line += ". By device: " + device_verdicts_rst(v, rid)
     return line
+
+
+def device_verdicts_rst(v: Verdict, rid: str) -> str:
+    """Each device's verdict on a requirement, grouped by verdict (worst first),
+    each device linked to the requirement's row on its report page."""
+    by: dict[str, list[str]] = {}
+    for device, verdict, page in v.devices:
+        by.setdefault(verdict, []).append(
+            f"`{link_text(device)} <{page}.html#{anchor(rid)}>`__")
+    order = ("FAIL", "WEDGED", "PASS", "REJECT", "SKIP")
+    return "; ".join(f":verdict-{x.lower()}:`{x}` on " + ", ".join(by[x])
+                     for x in order if x in by)
 
 
 def statement_rst(st: Statement, idx: SiteIndex, page: str,

@@ -86,7 +86,7 @@ def render_body(page: Page) -> Rendered:
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise SiteError(f"{first}{more}")
-    title = parts["title"] or page.title
+    title = doctree.get("title") or page.title      # plain text: the layout escapes it
     return Rendered(title, parts["body_pre_docinfo"] + parts["docinfo"] + parts["body"], toc)
 
 

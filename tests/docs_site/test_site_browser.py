@@ -143,3 +143,19 @@ def test_screenshots_of_the_index_and_a_module_page(browser, built_site):
         assert browser.save_screenshot(str(shot))
         data = shot.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, page
+
+
+def test_verdict_badges_and_table_columns_stay_readable(browser, built_site):
+    browser.get((built_site / "index.html").as_uri())
+    # each verdict badge is drawn on one line, whatever the width of its column
+    pieces = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main [class^=\"verdict-\"]'),"
+        " e => e.getClientRects().length);")
+    assert pieces and set(pieces) == {1}
+    # a table wider than the page scrolls in its own box instead of crushing its columns
+    widths = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main td'), e => e.getBoundingClientRect().width);")
+    assert min(widths) >= 40
+    overflow = browser.execute_script(
+        "return getComputedStyle(document.querySelector('.table-wrap')).overflowX;")
+    assert overflow == "auto"

@@ -16,7 +16,7 @@ from specc.audit.coverage import BlockCoverage, Coverage, Figures, StatementCove
 from specc.emit.coverage_page import coverage_rst
 from specc.emit.guides import Guide, guide_page
 from specc.emit.rst import SiteIndex
-from specc.emit.site import render_page
+from specc.emit.site import Page, render_page
 from specc.emit.site_layout import TOC_MIN_ENTRIES
 from specc.load import load
 from tests.emit.linkcheck import broken_links
@@ -111,6 +111,7 @@ def test_guides_are_pages_and_their_links_point_into_the_site(built_site):
     guides = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
     for stem in guides:
         html = (built_site / f"guide-{stem}.html").read_text()
+        assert '<h1 class="title">' in html and "</main>" in html, stem
         for href in _resources(built_site / f"guide-{stem}.html").links:
             assert not href.endswith(".md") and ".md#" not in href, (stem, href)
     conf = (built_site / "guide-conformance.html").read_text()
@@ -156,6 +157,9 @@ def test_statement_cards_and_report_rows_link_to_each_other(built_site):
     verdicts = json.loads((built_site.parent / "reports" / "ref.json").read_text())
     shown = verdicts["requirements"][STATEMENT]["verdict"]
     badge = f'<span class="verdict-{shown.lower()}">{shown}</span>'
+    # the row sits under the upstream conformance clause the report names for it
+    clause = verdicts["requirements"][STATEMENT]["clause"]
+    assert clause and f">{escape(clause)}</h3>" in report.split(f'id="{anchor}"', 1)[0]
     assert badge in card
     assert badge in report.split(f'id="{anchor}"', 1)[1].split("</tr>", 1)[0]
 
@@ -191,7 +195,7 @@ def test_coverage_groups_device_type_blocks_by_device_and_shows_every_status():
     text, labels = coverage_rst([], SiteIndex(), _coverage(), None)
     assert "Device Types: Block Device\n" in text and "Device Types: Entropy Device\n" in text
     assert "untestable`: nothing to observe" in text
-    assert "a.new (extends)" in text
+    assert "a.new <" not in text and "(extends)" in text
     assert ":status-uncovered:`not yet covered`" in text
     assert set(labels) == {b.label for b in _coverage().blocks}
 
@@ -250,7 +254,9 @@ def test_the_coverage_page_and_the_cards_show_citations(tmp_path):
     proc = run("specc.cli", "docs", str(src), "-o", str(site), "--spec-tree", str(MINI))
     assert proc.returncode == 0, proc.stderr
     html = (site / "coverage.html").read_text()
-    row = html.split('id="drivernormative-reserved-feature-bits"', 1)[1].split("</tr>", 1)[0]
+    # the block's statements are the rows up to the next block
+    row = html.split('id="drivernormative-reserved-feature-bits"', 1)[1].split(
+        'class="target" id="devicenormative', 1)[0]
     assert 'href="cited.html#t-rfb-drv-version"' in row and "(cites statement 1)" in row
     assert "(cites the statement at &#x27;either disable the IOMMU&#x27;)" in row \
         or "(cites the statement at 'either disable the IOMMU')" in row
@@ -259,3 +265,45 @@ def test_the_coverage_page_and_the_cards_show_citations(tmp_path):
     card = (site / "cited.html").read_text().split('id="t-rfb-drv-version"', 1)[1]
     assert "Cites statement 1 of" in card.split("</div>", 1)[0]
     assert broken_links(site) == []
+
+
+def test_a_hostile_report_is_shown_as_text(tmp_path):
+    # a report is someone else's file: its strings are escaped, never markup or links
+    hostile = "x`y <javascript:alert(1)> \\ _z_ |s| **b**"
+    report = {"device": hostile, "results": [
+        {"requirement": STATEMENT, "verdict": "FAIL", "label": hostile, "keyword": hostile,
+         "reason": "javascript:alert(document.domain) `x`_ <b>bold</b>"},
+        {"requirement": hostile, "verdict": "PASS"}]}
+    (tmp_path / "r.json").write_text(json.dumps(report), encoding="utf-8")
+    site = tmp_path / "site"
+    proc = run("specc.cli", "docs", str(ROOT / "spec" / "swiotlb.vspec"), "-o", str(site),
+               "--report", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    for page in _pages(site):
+        html = page.read_text(encoding="utf-8")
+        hrefs = re.findall(r'(?:href|src)="([^"]*)"', html)
+        assert not [h for h in hrefs if re.match(r"\s*(javascript|data|vbscript):", h, re.I)]
+        assert "<b>bold</b>" not in html
+    page = (site / "report-r.html").read_text(encoding="utf-8")
+    assert "javascript:alert(document.domain)" in page          # kept, as text
+    assert broken_links(site) == []
+
+
+@pytest.mark.parametrize("rows,status", [
+    ((), "missing"),
+    ((StatementCoverage("p.x", "p", "extends", True, None),), "missing"),
+    ((StatementCoverage("a", "m", "restates", False, "why"),
+      StatementCoverage("b", "m", "cites", True, None, "statement 2")), "tested"),
+    ((StatementCoverage("a", "m", "restates", False, "why"),
+      StatementCoverage("b", "m", "amends", False, "why not")), "untestable"),
+    ((StatementCoverage("a", "m", "restates", False, "why"),
+      StatementCoverage("b", "m", "restates", False, None)), "restated"),
+])
+def test_a_block_status_follows_its_statements(rows, status):
+    assert BlockCoverage("drivernormative:X", "x.tex", 1, "X", 1, rows).status == status
+
+
+def test_a_page_title_is_escaped_once():
+    html = render_page(Page("x", "x", "=========\nA & <b>\n=========\n\ntext\n"))
+    assert "<title>A &amp; &lt;b&gt; · virtio-specc</title>" in html
+    assert '<h1 class="title">A &amp; &lt;b&gt;</h1>' in html and "&amp;amp;" not in html
