@@ -43,8 +43,11 @@ REF_CPU_TARGET = 2.0         # issue 23: in-process suite, CPU seconds
 VHOST_CPU_TARGET = 4.0       # issue 23: over vhost-user, harness + back-end CPU seconds
 QEMU_WALL_TARGET = 30.0      # issue 21: one QEMU model's full run, start-up included
 QEMU_MODELS = ("qemu-pci:virtio-blk-pci", "qemu-pci:virtio-rng-pci", "qemu-pci:virtio-net-pci",
-               "qemu-pci:virtio-serial-pci", "qemu-mmio:virtio-blk-device",
-               "qemu-mmio:virtio-rng-device", "qemu-mmio:virtio-blk-device,force-legacy=on")
+               "qemu-pci:virtio-serial-pci", "qemu-pci:virtio-balloon-pci",
+               "qemu-pci:virtio-scsi-pci", "qemu-pci:virtio-gpu-pci",
+               "qemu-pci:virtio-keyboard-pci", "qemu-mmio:virtio-blk-device",
+               "qemu-mmio:virtio-rng-device", "qemu-mmio:virtio-net-device",
+               "qemu-mmio:virtio-blk-device,force-legacy=on")
 
 
 def make_vectors(out: Path) -> Path:

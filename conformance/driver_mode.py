@@ -19,6 +19,7 @@ from device_ref.devices.blk import BlkOptions, MemoryStorage
 from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import DriverOptions
 from device_ref.driver.errors import DriverError
+from device_ref.driver.net import RX, TX, NetDriver
 from device_ref.driver.rng import RngDriver
 from device_ref.qenc import algorithms as qenc_algorithms
 from device_ref.qenc import enable_device, enable_driver
@@ -28,7 +29,7 @@ from device_ref.driver.blk import header
 from device_ref.transport import TransportError
 from device_ref.transport_inproc import InProcTransport
 from device_ref.transports.device_side import InProcRig, register_rig
-from device_ref.transports.driver_rules import RULES, DeviceFacts, judge
+from device_ref.transports.driver_rules import RULES, DeviceFacts, judge, not_exercised
 
 from conformance.adapters.base import DriverRig
 from conformance.names import STATUS_BITS, feature_bit
@@ -123,6 +124,8 @@ class DriverRun:
                                           BlkOptions(), bounce=bounce, offer=offer)
         elif self.device_type == "rng":
             self.device = checking_device("rng", seed=RNG_SEED, bounce=bounce, offer=offer)
+        elif self.device_type == "net" and not qenc_wanted(preconditions):
+            self.device = checking_device("net", bounce=bounce, offer=offer)
         else:
             raise Skipped(f"no checking device of type {self.device_type}")
         if queue_reset:   # as the reference devices do (conformance/adapters/ref.py)
@@ -132,8 +135,7 @@ class DriverRun:
         # finds what a quiet driver left, so notifies_when_asked and
         # quiet_when_suppressed are both judged.
         self.device.vary_notifications = True
-        qenc = any(step.verb == "offered" and "VIRTIO_F_QUEUE_ENCRYPTION" in step.args["features"]
-                   for step in preconditions)
+        qenc = qenc_wanted(preconditions)
         if qenc:   # the checking device offers queue encryption and owns its registers;
             # it lists ChaCha20-Poly1305 but not AES-256-GCM, so a driver that does
             # not choose from the list commits an algorithm it refuses
@@ -156,7 +158,7 @@ class DriverRun:
             self.transport = self.rig.transport
         else:
             self.transport = InProcTransport(self.device, ram_size=RAM_SIZE, bounce_style=style)
-        cls = BlkDriver if self.device_type == "blk" else RngDriver
+        cls = {"blk": BlkDriver, "rng": RngDriver, "net": NetDriver}[self.device_type]
         self.driver = cls(self.transport, DriverOptions())
         if qenc:   # ... and the driver under test uses it
             enable_driver(self.driver, "aes-256-gcm")
@@ -172,8 +174,10 @@ class DriverRun:
             if step.verb == "driver_queue_reset":
                 drv.reset_queue(0)
                 return
+            # net: transmitq1 first, so that a frame sent is there for receiveq1
+            polled = (TX, RX) if self.device_type == "net" else (0,)
             workload(drv, self.device_type, int(step.args["count"]),
-                     poll=lambda: self.device.poll(0))
+                     poll=lambda: [self.device.poll(q) for q in polled])
         except (DriverError, TransportError) as exc:
             raise Failed(f"the driver under test failed against a conforming device: {exc}",
                          "ordinary requests complete") from None
@@ -224,9 +228,18 @@ class DriverRun:
         facts = DeviceFacts(msix_vectors=getattr(model, "vectors", 0),
                             queue_max={q: model.max_size(q) for q in range(len(model.queues))},
                             packed=has(self.device.negotiated, F_RING_PACKED))
+        idle = not_exercised(rule, rig.space.log or [])
+        if idle:
+            raise Skipped(idle)
         seen = judge(rule, rig.space.log or [], facts)
         if seen:
             raise Failed(f"{len(seen)} violation(s); first: {seen[0]}", f"{rule} throughout")
+
+
+def qenc_wanted(preconditions) -> bool:
+    """Whether a vector asks for a device that offers queue encryption."""
+    return any(step.verb == "offered" and "VIRTIO_F_QUEUE_ENCRYPTION" in step.args["features"]
+               for step in preconditions)
 
 
 def workload(drv, device_type: str, count: int, poll=None) -> None:
@@ -236,6 +249,9 @@ def workload(drv, device_type: str, count: int, poll=None) -> None:
     rng, reads of varying length. Each request is submitted, then ``poll()``
     (when given) lets the device look without a notification, then the
     driver waits for it."""
+    if device_type == "net":
+        _net_workload(drv, count, poll)
+        return
     for i in range(count):
         req, what = _submit(drv, device_type, i)
         if poll is not None:
@@ -244,6 +260,23 @@ def workload(drv, device_type: str, count: int, poll=None) -> None:
             drv.wait(req)
         else:
             drv.finish(req, what)
+
+
+def _net_workload(drv, count: int, poll=None) -> None:
+    """Frames of varying length, each with a receive buffer offered before
+    it is sent; the frame that comes back must be the one sent."""
+    for i in range(count):
+        length = 60 + (i * 97) % 1455
+        frame = b"\xff" * 6 + bytes.fromhex("020000000003") + b"\x88\xb5" + bytes(
+            (i + k) & 0xFF for k in range(length - 14))
+        rx = drv.submit_rx()
+        tx = drv.submit_frame(frame)
+        if poll is not None:
+            poll()
+        drv.wait(tx)
+        drv.wait(rx)
+        if drv.frame_of(rx) != frame:
+            raise DriverError(f"frame {i} came back changed ({rx.used_len} bytes used)")
 
 
 def _submit(drv, device_type: str, i: int):

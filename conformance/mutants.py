@@ -2,7 +2,8 @@
 requirement, to show the suite catches what it claims to check.
 
 Each variant wraps the unmodified ``device_ref`` devices (a mixin in front
-of ``BlkDevice`` / ``RngDevice``; ``device_ref`` itself is never edited)
+of ``BlkDevice`` / ``RngDevice`` / ``NetDevice``; ``device_ref`` itself is
+never edited)
 and names the requirement it breaks. ``conformance mutants`` runs the suite
 against each one: a variant is caught when some test of that requirement
 ends FAIL or WEDGED.
@@ -13,8 +14,10 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_IN_ORDER,
-                                        F_RING_PACKED, F_SWIOTLB, F_VERSION_1, has)
+                                        F_RING_PACKED, F_SUSPEND, F_SWIOTLB, F_VERSION_1,
+                                        SUSPEND, has)
 from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
+from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
 from device_ref.device.chain import ChainIO
 from device_ref.device.device_queue import DeviceQueue, ring_config
@@ -404,6 +407,34 @@ class AcceptsUnlistedAlgorithm(DeviceQenc):
         super()._install(c, setup, checked)
 
 
+class IgnoresNumBuffers:
+    """A network device that spreads a frame over several receive buffers
+    (VIRTIO_NET_F_MRG_RXBUF) but always says num_buffers = 1."""
+
+    def num_buffers(self, used):
+        return 1
+
+
+class DropsFrames:
+    """A network device that loses every second frame it is given to send."""
+
+    def handle(self, queue, io):
+        used = super().handle(queue, io)
+        if isinstance(self, NetDevice) and self.frames_sent % 2 == 0 and self.backlog:
+            self.backlog.pop()
+        return used
+
+
+class TruncatesFrames:
+    """A network device that passes on only the first 60 bytes of each frame."""
+
+    def handle(self, queue, io):
+        used = super().handle(queue, io)
+        if isinstance(self, NetDevice) and self.backlog and len(self.backlog[-1]) > 60:
+            self.backlog[-1] = self.backlog[-1][:60]
+        return used
+
+
 class HidesConfigBeforeFeaturesOk:
     """Reads of the device-specific configuration give zeros until the
     driver has set FEATURES_OK."""
@@ -412,6 +443,20 @@ class HidesConfigBeforeFeaturesOk:
         if not self.status & 8:
             return bytes(length)
         return super().read_config(offset, length)
+
+
+class RunsWhileSuspended:
+    """With VIRTIO_F_SUSPEND (which it offers): shows itself suspended but
+    goes on serving every buffer the driver makes available."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rules = replace(self.rules, offered=self.rules.offered | (1 << F_SUSPEND))
+
+    def _running(self):
+        if self.status & SUSPEND and not self.status & DEVICE_NEEDS_RESET:
+            return True
+        return super()._running()
 
 
 class _Plain:
@@ -429,12 +474,15 @@ class Mutant:
     def factory(self) -> Callable[[str, BounceRegion | None], object]:
         blk = type(f"{self.mixin.__name__}Blk", (self.mixin, BlkDevice), {})
         rng = type(f"{self.mixin.__name__}Rng", (self.mixin, RngDevice), {})
+        net = type(f"{self.mixin.__name__}Net", (self.mixin, NetDevice), {})
 
         def make(device_type: str, bounce: BounceRegion | None):
             if device_type == "blk":
                 dev = blk(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
             elif device_type == "rng":
                 dev = rng(seed=RNG_SEED, bounce=bounce)
+            elif device_type == "net":
+                return net(bounce=bounce)   # no queue encryption, as the reference net device
             else:
                 raise AdapterError(f"no {device_type} variant")
             # as enable_device() does for the reference devices, with this layer
@@ -490,11 +538,15 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("header-must-be-alone", "base.framing.dev.any-arrangement", HeaderMustBeAlone),
     _m("hides-config-before-features-ok", "base.cfg.dev.read-before-features-ok",
        HidesConfigBeforeFeaturesOk),
+    _m("runs-while-suspended", "base.suspend.dev.quiet", RunsWhileSuspended),
     _m("uses-forged-buffers", "qenc.dev.refuse-forged", _Plain, UsesForgedBuffers),
     _m("tag-at-area-end", "qenc.dev.seal-writable", FillsHalf, SealsWholeArea),
     _m("refuses-listed-algorithm", "qenc.dev.listed-installs", _Plain, RefusesListedAlgorithm),
     _m("accepts-unlisted-algorithm", "qenc.dev.reserved-algorithm", _Plain,
        AcceptsUnlistedAlgorithm),
+    _m("ignores-num-buffers", "base.net.dev.num-buffers-spread", IgnoresNumBuffers),
+    _m("drops-frames", "base.net.dev.mtu-forward", DropsFrames),
+    _m("truncates-frames", "base.net.dev.mtu-forward", TruncatesFrames),
     TransportMutant("ignores-queue-enable", "pci.dev.reset-queue-enable", "pci",
                     TransportFaults(ignore_queue_enable=True),
                     "PCI: writes of 1 to queue_enable are ignored; the queue never runs and "

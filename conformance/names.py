@@ -4,15 +4,16 @@ from __future__ import annotations
 from device_ref import device_types
 from device_ref.device_types import DeviceType
 from device_ref.virtio_constants import (BALLOON_CONFIG, BLK_CONFIG, BLK_FEATURES,  # noqa: F401
-                                         BLK_STATUS, FEATURE_ALIASES, FS_FEATURES,
-                                         GENERIC_FEATURES, GPU_CONFIG, INPUT_CONFIG,
-                                         SCSI_CONFIG, STATUS_BITS)
+                                         BLK_STATUS, CONSOLE_CONFIG, FEATURE_ALIASES,
+                                         FS_FEATURES, GENERIC_FEATURES, GPU_CONFIG,
+                                         INPUT_CONFIG, NET_CONFIG, SCSI_CONFIG, STATUS_BITS)
 
 GENERIC_FEATURES = {**GENERIC_FEATURES, **FEATURE_ALIASES}
 # Device-type feature bits, by device type.
 TYPE_FEATURES = {"blk": BLK_FEATURES, "rng": {}, "fs": FS_FEATURES}
-CONFIG_FIELDS = {"blk": BLK_CONFIG, "rng": {}, "balloon": BALLOON_CONFIG, "scsi": SCSI_CONFIG,
-                 "gpu": GPU_CONFIG, "input": INPUT_CONFIG}
+CONFIG_FIELDS = {"blk": BLK_CONFIG, "rng": {}, "net": NET_CONFIG, "console": CONSOLE_CONFIG,
+                 "balloon": BALLOON_CONFIG, "scsi": SCSI_CONFIG, "gpu": GPU_CONFIG,
+                 "input": INPUT_CONFIG}
 
 
 def _kind(device_type: str | None) -> DeviceType | None:

@@ -60,7 +60,9 @@ FEATURE_ALIASES = {"VIRTIO_RING_F_INDIRECT_DESC": F_INDIRECT_DESC,
 
 # Device ids of the device types the runtime implements (every type's id and
 # queues are data: device_ref/device_types.py).
+ID_NET = 1
 ID_BLOCK = 2
+ID_CONSOLE = 3
 ID_ENTROPY = 4
 
 # Network device: the feature bits that decide the size of the header in
@@ -70,6 +72,32 @@ NET_F_HASH_REPORT = 57
 NET_HDR_LEGACY = 10          # without VERSION_1 and MRG_RXBUF: no num_buffers
 NET_HDR = 12                 # with VERSION_1 (or MRG_RXBUF): num_buffers included
 NET_HDR_HASH = 20            # with HASH_REPORT: hash_value, hash_report, padding
+# The other network-device bits the reference device offers or judges.
+NET_F_CSUM = 0
+NET_F_GUEST_CSUM = 1
+NET_F_MTU = 3
+NET_F_MAC = 5
+NET_F_STATUS = 16
+NET_F_CTRL_VQ = 17
+NET_F_MQ = 22
+# struct virtio_net_config: field -> (offset, size).
+NET_CONFIG = {"mac": (0, 6), "status": (6, 2), "max_virtqueue_pairs": (8, 2), "mtu": (10, 2)}
+NET_S_LINK_UP = 1
+# struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start,
+# csum_offset, then num_buffers (le16 at offset 10, when the header has it).
+NET_HDR_F_NEEDS_CSUM = 1
+NET_HDR_GSO_NONE = 0
+NET_HDR_NUM_BUFFERS = 10
+# The shortest and longest MTU a device may show (68 .. 65535).
+NET_MTU_MIN = 68
+NET_MTU_MAX = 65535
+ETH_HLEN = 14
+
+# Console device: feature bits and struct virtio_console_config.
+CONSOLE_F_SIZE = 0
+CONSOLE_F_MULTIPORT = 1
+CONSOLE_F_EMERG_WRITE = 2
+CONSOLE_CONFIG = {"cols": (0, 2), "rows": (2, 2), "max_nr_ports": (4, 4), "emerg_wr": (8, 4)}
 
 # Block device: feature bits.
 BLK_F_SIZE_MAX = 1
@@ -180,6 +208,12 @@ INPUT_CFG = {"UNSET": 0x00, "ID_NAME": 0x01, "ID_SERIAL": 0x02, "ID_DEVIDS": 0x0
              "PROP_BITS": 0x10, "EV_BITS": 0x11, "ABS_INFO": 0x12}
 INPUT_EVENT = 8             # le16 type, le16 code, le32 value
 EV_SYN, EV_KEY, EV_ABS = 0x00, 0x01, 0x03
+
+# Console: struct virtio_console_control (le32 id, le16 event, le16 value)
+# and its events (the configuration is with the feature bits above).
+CONSOLE_CONTROL = 8
+CONSOLE_EVENTS = {"DEVICE_READY": 0, "DEVICE_ADD": 1, "DEVICE_REMOVE": 2, "PORT_READY": 3,
+                  "CONSOLE_PORT": 4, "RESIZE": 5, "PORT_OPEN": 6, "PORT_NAME": 7}
 
 # PCI: vendor capability id and virtio structure cfg_type values.
 PCI_CAP_ID_VNDR = 0x09

@@ -46,7 +46,8 @@ DRIVER_REGISTER_RULES = (
     "mmio-directions", "mmio-access-width", "mmio-init-order", "mmio-select-before",
     "mmio-queue-size-max", "mmio-ready-queue-fixed", "mmio-interrupt-ack", "mmio-no-shm",
     "queue-reset-wait", "mmio-init-sequence", "status-no-clear", "reset-after-failed",
-    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok")
+    "features-fixed-after-ok", "config-unwritten-before-features-ok", "notify-after-driver-ok",
+    "suspend-when-live", "quiet-while-suspended", "suspend-verified", "wait-for-resume")
 QUEUE_CHOICES = ("0", "1", "2", "3", "beyond", "max")
 LAYOUT_FACTS = ("vendor-id", "device-id", "non-transitional-ids", "common-present", "notify-present", "isr-present",
                 "pci-cfg-present", "common-aligned", "device-cfg-aligned", "notify-aligned",
@@ -80,8 +81,8 @@ def _p(name, type_, *choices, positional=False, repeat=False, optional=False, do
 
 _VERBS = (
     # ---- preconditions --------------------------------------------------
-    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "balloon", "scsi", "gpu",
-                                     "input", "any", positional=True),),
+    Verb("device", PRECONDITION, (_p("type", "enum", "blk", "rng", "net", "console", "balloon",
+                                     "scsi", "gpu", "input", "any", positional=True),),
          "The device under test is of this type (any: every type)."),
     Verb("layout", PRECONDITION, (_p("layout", "enum", "split", "packed", "any", positional=True),),
          "Run with this virtqueue layout; packed needs VIRTIO_F_RING_PACKED offered."),
@@ -117,6 +118,15 @@ _VERBS = (
     Verb("blk_get_id", ACTION, (), "Send a VIRTIO_BLK_T_GET_ID request with a 20-byte buffer."),
     Verb("blk_request", ACTION, (_p("type", "int"),), "Send a request of this raw type number."),
     Verb("rng_read", ACTION, (_p("len", "int"),), "Offer a device-writable buffer of len bytes to the entropy device."),
+    Verb("net_fill_rx", ACTION, (_p("count", "int"), _p("len", "int")),
+         "Offer count device-writable buffers of len bytes on the network device's receiveq1, "
+         "with one notification."),
+    Verb("net_send", ACTION, (_p("len", "int"),),
+         "Send one frame of len bytes (14 or more) on transmitq1 behind a zeroed "
+         "virtio_net_hdr, and wait for its buffer to be used."),
+    Verb("net_receive", ACTION, (_p("count", "int"), _p("timeout_ms", "int")),
+         "Wait up to timeout_ms for count frames to arrive on receiveq1 (none arriving is not "
+         "itself a failure)."),
     Verb("submit_descriptor", ACTION,
          (_p("addr", "expr"), _p("len", "int"), _p("flags", "flags", optional=True)),
          "Make one descriptor available as-is (hostile or edge values allowed)."),
@@ -132,6 +142,11 @@ _VERBS = (
          (_p("op", "enum", "has", "lacks", positional=True),
           _p("bits", "status_bit", positional=True, repeat=True)),
          "Device status has (or lacks) every listed bit."),
+    Verb("suspend", EXPECTATION, (_p("state", "enum", "suspended", "resumed", positional=True),),
+         "VIRTIO_F_SUSPEND: device status shows the device suspended (SUSPEND set, DRIVER_OK "
+         "clear) or resumed (DRIVER_OK set, SUSPEND clear); a device that sets "
+         "DEVICE_NEEDS_RESET instead, which the rule allows when it cannot, makes the "
+         "vector SKIP."),
     Verb("needs_reset_if_stuck", EXPECTATION, (),
          "After a hostile buffer: device status has DEVICE_NEEDS_RESET, unless the queue "
          "that got it still moves (a later ordinary buffer on it is used)."),
@@ -174,6 +189,14 @@ _VERBS = (
          "The bounce-buffer region the transport describes has this property."),
     Verb("entropy", EXPECTATION, (_p("what", "enum", "nonzero", positional=True),),
          "The entropy device wrote bytes that are not all zero."),
+    Verb("net_rx", EXPECTATION,
+         (_p("what", "enum", "frames_match", "num_buffers", "one_buffer", "filled_but_last",
+             "header_clean", positional=True),),
+         "The receive buffers used, cut into frames by the lengths sent: frames_match (every "
+         "frame sent came back unchanged), num_buffers (each header's num_buffers is the "
+         "number of buffers its frame lies in), one_buffer (each frame in one buffer), "
+         "filled_but_last (each buffer of a frame but its last used to its full length), "
+         "header_clean (flags and gso_type zero when no receive offload was negotiated)."),
     # ---- added for the baseline modules (virtqueues, blk, rng) --------------
     Verb("framing", ACTION,
          (_p("style", "enum", "separate", "merged", "fragmented"),
@@ -271,6 +294,12 @@ _VERBS = (
              "segments_within_limits", "discard_unmap_clear", positional=True),),
          "Driver under test, blk: every request it sent had this property; see "
          "check-actions.md."),
+    Verb("net_frames", EXPECTATION,
+         (_p("property", "enum", "tx_num_buffers_zero", "tx_flags_zero", "tx_gso_none",
+             "tx_header_present", "rx_buffer_holds_header", "rx_buffer_full_size",
+             positional=True),),
+         "Driver under test, net: every frame it sent or receive buffer it offered had this "
+         "property; see check-actions.md."),
     Verb("driver_chains", EXPECTATION,
          (_p("property", "enum", "readable_first", "bounded", "within_queue_size",
              "within_device_limit", "indirect_only_if_negotiated", "no_nested_indirect",
@@ -440,12 +469,17 @@ _VERBS += (
          "GPU: VIRTIO_GPU_CMD_GET_DISPLAY_INFO on controlq, waited for."),
     Verb("gpu_resource", ACTION,
          (_p("width", "int", optional=True), _p("height", "int", optional=True),
-          _p("fence", "int", optional=True), _p("seed", "int", optional=True)),
+          _p("fence", "int", optional=True), _p("seed", "int", optional=True),
+          _p("keep", "int", optional=True)),
          "GPU: a 2D resource's life on controlq, each command waited for (with fence=1 each "
          "carries VIRTIO_GPU_FLAG_FENCE and a fresh fence_id): RESOURCE_CREATE_2D "
          "(B8G8R8X8, width x height, default 64 x 64), RESOURCE_ATTACH_BACKING (one entry of "
          "seeded pixels), TRANSFER_TO_HOST_2D, SET_SCANOUT on scanout 0, RESOURCE_FLUSH, "
-         "SET_SCANOUT with resource 0, RESOURCE_DETACH_BACKING, RESOURCE_UNREF."),
+         "SET_SCANOUT with resource 0, RESOURCE_DETACH_BACKING, RESOURCE_UNREF; with keep=1 "
+         "it stops after the flush, the resource left on scanout 0."),
+    Verb("gpu_scanout", EXPECTATION, (_p("what", "enum", "shows", positional=True),),
+         "The display of scanout 0, read from the host side (adapters with host controls; "
+         "others SKIP), has the size and the pixels of the last resource flushed with keep=1."),
     Verb("gpu_responses", EXPECTATION, (_p("what", "enum", "ok", positional=True),),
          "Every GPU command since the reset got the OK response it calls for: "
          "OK_DISPLAY_INFO for GET_DISPLAY_INFO, OK_NODATA for the 2D resource commands."),
@@ -468,6 +502,35 @@ _VERBS += (
                                _p("release", "int", optional=True)),
          "Input: press a key from outside, and release it unless release=0 (adapters with "
          "host controls; others SKIP)."),
+    Verb("console_send", ACTION, (_p("len", "int"), _p("seed", "int", optional=True)),
+         "Console: seeded bytes on transmitq0 (port 0), waited for; the host end of the port "
+         "is connected and emptied first (adapters with host controls; others SKIP)."),
+    Verb("console_buffers", ACTION,
+         (_p("queue", "enum", "receiveq0", "control-receiveq"), _p("count", "int"),
+          _p("len", "int")),
+         "Console: count empty device-writable buffers of len bytes on receiveq0 or the "
+         "control receiveq, notified."),
+    Verb("console_host_write", ACTION, (_p("len", "int"), _p("seed", "int", optional=True)),
+         "Console: seeded bytes typed at the host end of port 0 (adapters with host controls; "
+         "others SKIP)."),
+    Verb("console_control", ACTION,
+         (_p("event", "enum", "DEVICE_READY", "DEVICE_ADD", "DEVICE_REMOVE", "PORT_READY",
+             "CONSOLE_PORT", "RESIZE", "PORT_OPEN", "PORT_NAME"),
+          _p("id", "int"), _p("value", "int")),
+         "Console with VIRTIO_CONSOLE_F_MULTIPORT: one control message (port id, event, value) "
+         "on the control transmitq, waited for."),
+    Verb("console_emergency_write", ACTION, (_p("byte", "int"),),
+         "Console: write one character into emerg_wr (a 32-bit configuration write)."),
+    Verb("console_host", EXPECTATION, (_p("what", "enum", "received", positional=True),),
+         "Within the step timeout, the host end of port 0 received, in order, every byte sent "
+         "on transmitq0 and written into emerg_wr since the test began."),
+    Verb("console_rx", EXPECTATION, (_p("what", "enum", "matches", positional=True),),
+         "Within the step timeout, the receiveq0 buffers used hold, in order, every byte typed "
+         "at the host end."),
+    Verb("console_ports", EXPECTATION,
+         (_p("what", "enum", "added_once_in_range", positional=True),),
+         "Within the step timeout, a VIRTIO_CONSOLE_DEVICE_ADD came on the control receiveq; "
+         "no port was added twice or at or past max_nr_ports."),
     Verb("input_event", EXPECTATION,
          (_p("type", "int"), _p("code", "int"), _p("value", "int")),
          "An event of this type, code and value came on eventq, followed there by an EV_SYN "
@@ -490,7 +553,7 @@ def verbs_of(kind: str) -> list[str]:
 # Verbs that only make sense for one device type: blk_* and rng_* by name,
 # plus these expectations.
 _DEVICE_OF = {"id_string": "blk", "entropy": "rng"}
-DEVICE_PREFIXES = ("blk", "rng", "balloon", "scsi", "gpu", "input")
+DEVICE_PREFIXES = ("blk", "rng", "net", "console", "balloon", "scsi", "gpu", "input")
 
 
 def required_device(verb: str) -> str | None:

@@ -39,8 +39,12 @@ def resolve_citations(modules: list[Module], tree: SpecTree
                 pos, width = ((ref.where_pos, len(ref.label) + 2) if exc.on == "where" else
                               (ref.at_pos, len(ref.at) + 2 if ref.at is not None else
                                len(str(ref.index))))
-                diags.append(error(f"citation {st.id}: {exc.message}", pos,
-                                   hint=_hint(exc.candidates), width=width))
+                hint = _hint(exc.candidates)
+                if exc.on == "at" and ref.at is not None:
+                    hint = ((hint + "\n  ") if hint else "") + (
+                        "if upstream reworded the statement, quote words of its new wording, "
+                        "review the checks, then run: specc ids --update --spec-tree PATH")
+                diags.append(error(f"citation {st.id}: {exc.message}", pos, hint=hint, width=width))
                 continue
             if st.keyword not in up.keywords:
                 diags.append(error(f"citation {st.id} is declared {st.keyword} but the statement it "

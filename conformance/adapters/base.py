@@ -57,6 +57,18 @@ class HostControls(ABC):
     def key(self, name: str, down: bool) -> None:
         """Input: a key (a QEMU key code name, e.g. "a") pressed or released."""
 
+    @abstractmethod
+    def screen(self) -> tuple[int, int, bytes]:
+        """GPU: what the first display shows (width, height, RGB bytes)."""
+
+    @abstractmethod
+    def console_write(self, data: bytes) -> None:
+        """Console: bytes typed at the host end of port 0."""
+
+    @abstractmethod
+    def console_read(self) -> bytes:
+        """Console: what reached the host end of port 0 since the last call."""
+
 
 @dataclass
 class Session:

@@ -91,6 +91,15 @@ class QemuHost(HostControls):
     def key(self, name: str, down: bool) -> None:
         self._do(self.m.send_key, name, down)
 
+    def screen(self) -> tuple[int, int, bytes]:
+        return self._do(self.m.screen)
+
+    def console_write(self, data: bytes) -> None:
+        self._do(self.m.console_write, data)
+
+    def console_read(self) -> bytes:
+        return self._do(self.m.console_read)
+
 
 class QemuAdapter(Adapter):
     name = "qemu"
@@ -145,6 +154,10 @@ class QemuAdapter(Adapter):
         try:
             t = m.transport()
             t.reset()    # one machine serves every test: each starts from a reset device
+            if self.device_type == "balloon":
+                # and a balloon that wants no pages and no statistics (a reset keeps both)
+                m.set_balloon(0)
+                m.set_stats_interval(0)
         except (TransportError, QemuSetupError) as exc:
             raise AdapterError(f"{self.describe()}: {exc}") from None
         kind = "pci" if self.spec.machine == "q35" else "mmio"

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from device_ref.device.features import F_RING_RESET, F_SWIOTLB, bit, has
+from device_ref.device.features import F_RING_RESET, F_SUSPEND, F_SWIOTLB, bit, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
+from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
 from device_ref.qenc import enable_device
 from device_ref.ring.memory import GuestMemory
@@ -36,15 +37,22 @@ DeviceFactory = Callable[[str, BounceRegion | None], object]
 def reference_device(device_type: str, bounce: BounceRegion | None,
                      queue_encryption: bool = True):
     """The unmodified reference device of a type, with queue encryption (unless
-    told otherwise) and, since the in-process transports can reset one queue,
-    VIRTIO_F_RING_RESET."""
+    told otherwise) and, since the in-process transports can reset one queue
+    and carry every status write to the device, VIRTIO_F_RING_RESET and
+    VIRTIO_F_SUSPEND."""
     if device_type == "blk":
         device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
     elif device_type == "rng":
         device = RngDevice(seed=RNG_SEED, bounce=bounce)
+    elif device_type == "net":
+        # no queue encryption: frames reach receiveq1 without a request to seal
+        device = NetDevice(bounce=bounce)
+        queue_encryption = False
     else:
-        raise AdapterError(f"the reference devices are blk and rng, not {device_type}")
-    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET))
+        raise AdapterError(f"the reference devices are {', '.join(RefAdapter.device_types)}, "
+                           f"not {device_type}")
+    device.rules = replace(device.rules, offered=device.rules.offered | bit(F_RING_RESET)
+                           | bit(F_SUSPEND))
     return enable_device(device).device if queue_encryption else device
 
 
@@ -167,12 +175,12 @@ class WatchedTransport(InProcTransport):
 
 class RefAdapter(Adapter):
     name = "ref"
-    device_types = ("blk", "rng")
+    device_types = ("blk", "rng", "net")
 
     def __init__(self, opts: AdapterOptions, swiotlb: bool = True,
                  factory: DeviceFactory = reference_device, label: str = "ref") -> None:
         if opts.device_type is not None and opts.device_type not in self.device_types:
-            raise SetupError(f"{label}: the reference devices are {' and '.join(self.device_types)}"
+            raise SetupError(f"{label}: the reference devices are {', '.join(self.device_types)}"
                              f", not {opts.device_type}")
         self.opts = opts
         self.swiotlb = swiotlb

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from device_ref.device_types import DeviceType, QueueSpec, UnknownDeviceType, device_type
 from device_ref.ring import PACKED, SPLIT, ring_areas
@@ -28,7 +28,7 @@ from device_ref.virtio_constants import (F_VERSION_1, NET_F_HASH_REPORT, NET_F_M
                                          NET_HDR, NET_HDR_HASH, NET_HDR_LEGACY)
 
 from conformance import names, watchdog
-from conformance.adapters.base import HostControls, Session
+from conformance.adapters.base import AdapterError, HostControls, Session
 from conformance.conditions import Observations
 from conformance.outcomes import Skipped, Wedged
 from device_ref.ring.hostile import (DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, Desc, HQueue,
@@ -113,6 +113,14 @@ class Pending:
     data: bytes | None = None
 
 
+@dataclass(frozen=True)
+class NetArrival:
+    """One used receive buffer of the network device, in the order of use."""
+    used_len: int
+    room: int            # its device-writable bytes
+    data: bytes          # its bytes after use, up to the used length (or all of it)
+
+
 @dataclass
 class Batch:
     """Requests of one shape offered together (``Engine.submit_batch``):
@@ -195,6 +203,9 @@ class Engine:
     # their requests in order, and the pages the driver gave the balloon
     replies: list[Reply] = field(default_factory=list)
     balloon_pfns: list[int] = field(default_factory=list)
+    # network device (verbs/net.py): frames sent, receive buffers used
+    net_sent: list[bytes] = field(default_factory=list)
+    net_arrivals: list[NetArrival] = field(default_factory=list)
     # device_io
     io: IoTally | None = None
     io_written: dict[int, bytes] = field(default_factory=dict)
@@ -306,8 +317,11 @@ class Engine:
             return old[min(index, len(old) - 1)]
         if not self.queues:
             raise Skipped("no queues were set up before a request (vector lacks setup_queues)")
-        return next((q for q in self.queues if q.index == index),
-                    self.queues[min(index, len(self.queues) - 1)])
+        here = next((q for q in self.queues if q.index == index), None)
+        if here is None:
+            # a queue reset alone (net's transmitq1) and not set up again: its old rings
+            here = next((q for q in reversed(self.retired) if q.index == index), None)
+        return here if here is not None else self.queues[min(index, len(self.queues) - 1)]
 
     def queue_specs(self) -> list[QueueSpec] | None:
         """The queues this device type has under the negotiated features (the
@@ -365,6 +379,14 @@ class Engine:
             raise Skipped("this adapter cannot cause outside events (a new balloon target, "
                           "the statistics interval, an input event)")
         return self.s.host
+
+    def via_host(self, what: str, call: Callable[[HostControls], Any]) -> Any:
+        """``call`` on the host controls; a refusal SKIPs the test ("what
+        could not be done"): the machine, not the device, said no."""
+        try:
+            return call(self.host())
+        except AdapterError as exc:
+            raise Skipped(f"{what} could not be done: {exc}") from None
 
     def named_queue(self, name: str) -> HQueue:
         """The queue the device-type data calls ``name`` under the negotiated
@@ -637,6 +659,10 @@ class Engine:
             self.last_entropy = p.data
         elif p.kind == "reply":
             p.data = b"".join(mem.read(a, n) for a, n in p.writable)
+        elif p.kind == "net_rx":
+            room = sum(n for _a, n in p.writable)
+            data = b"".join(mem.read(a, ln) for a, ln in p.writable)[:min(c.used_len, room)]
+            self.net_arrivals.append(NetArrival(c.used_len, room, data))
 
     def wait_token(self, token: int) -> None:
         self.wait_while(lambda: token in self.pending)

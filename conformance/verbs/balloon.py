@@ -9,10 +9,9 @@ import time
 
 from device_ref.virtio_constants import BALLOON_PFN_SHIFT, BALLOON_STAT, BALLOON_STAT_TAGS
 
-from conformance.adapters.base import AdapterError
 from conformance.engine.core import Engine, Reply
 from conformance.engine.registry import INT, TEXT, action, expectation
-from conformance.outcomes import Failed, Skipped, Wedged
+from conformance.outcomes import Failed, Skipped
 
 PAGE = 1 << BALLOON_PFN_SHIFT
 # The statistics every buffer carries (the same subset each time, as the
@@ -74,20 +73,14 @@ def balloon_stats(e: Engine, seed: int, order: str, unknown: int) -> None:
 def balloon_stats_interval(e: Engine, seconds: int) -> None:
     """Have the device ask for fresh statistics every ``seconds``."""
     need_balloon(e)
-    try:
-        e.host().stats_interval(seconds)
-    except AdapterError as exc:
-        raise Skipped(f"the statistics interval could not be set: {exc}") from None
+    e.via_host("setting the statistics interval", lambda h: h.stats_interval(seconds))
 
 
 @action("balloon_target", pages=INT.range(0, 1 << 20))
 def balloon_target(e: Engine, pages: int) -> None:
     """Ask the device, from outside, to want ``pages`` pages in the balloon."""
     need_balloon(e)
-    try:
-        e.host().balloon_target(pages)
-    except AdapterError as exc:
-        raise Skipped(f"the balloon target could not be set: {exc}") from None
+    e.via_host("setting the balloon target", lambda h: h.balloon_target(pages))
 
 
 @expectation("balloon_stats", what=TEXT.one_of("recorded", "returned"))
@@ -112,10 +105,7 @@ def expect_balloon_stats(e: Engine, what: str) -> None:
     got: dict[int, int] = {}
     deadline = time.monotonic() + e.timeout
     while True:
-        try:
-            got = e.host().balloon_stats()
-        except AdapterError as exc:
-            raise Wedged(f"reading the device's statistics failed: {exc}") from None
+        got = e.via_host("reading the device's statistics", lambda h: h.balloon_stats())
         if all(got.get(t) == v for t, v in want.items()):
             return
         if time.monotonic() > deadline:

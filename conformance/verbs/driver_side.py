@@ -34,6 +34,11 @@ def expect_blk_requests(e: Engine, property: str) -> None:  # noqa: A002
     raise Skipped(DRIVER_MODE)
 
 
+@expectation("net_frames", property=TEXT)
+def expect_net_frames(e: Engine, property: str) -> None:  # noqa: A002
+    raise Skipped(DRIVER_MODE)
+
+
 @expectation("accepted_subset")
 def expect_accepted_subset(e: Engine) -> None:
     raise Skipped(DRIVER_MODE)

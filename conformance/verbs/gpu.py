@@ -45,15 +45,17 @@ def gpu_display_info(e: Engine) -> None:
 
 @action("gpu_resource", width=INT.range(1, 1024).with_default(64),
         height=INT.range(1, 1024).with_default(64), fence=INT.range(0, 1).with_default(0),
-        seed=INT.with_default(0))
-def gpu_resource(e: Engine, width: int, height: int, fence: int, seed: int) -> None:
+        seed=INT.with_default(0), keep=INT.range(0, 1).with_default(0))
+def gpu_resource(e: Engine, width: int, height: int, fence: int, seed: int, keep: int) -> None:
     """A 2D resource's life: create (B8G8R8X8), attach seeded backing pages,
     transfer them to the host, show it on scanout 0, flush, take it off the
-    scanout, detach the backing and unreference it; each command waited for."""
+    scanout, detach the backing and unreference it; each command waited for.
+    With ``keep`` it stops after the flush, the resource left on show."""
     rid = 1 + len([r for r in e.replies if r.what == "RESOURCE_CREATE_2D"])
     size = width * height * 4
     backing = e.alloc(size, 4096)
-    e.t.memory.write(backing, random.Random(seed).randbytes(size))
+    pixels = random.Random(seed).randbytes(size)
+    e.t.memory.write(backing, pixels)
     rect = struct.pack("<IIII", 0, 0, width, height)
     f = bool(fence)
     command(e, "RESOURCE_CREATE_2D",
@@ -62,7 +64,10 @@ def gpu_resource(e: Engine, width: int, height: int, fence: int, seed: int) -> N
             struct.pack("<QII", backing, size, 0), fence=f)
     command(e, "TRANSFER_TO_HOST_2D", rect + struct.pack("<QII", 0, rid, 0), fence=f)
     command(e, "SET_SCANOUT", rect + struct.pack("<II", 0, rid), fence=f)
-    command(e, "RESOURCE_FLUSH", rect + struct.pack("<II", rid, 0), fence=f)
+    flush = command(e, "RESOURCE_FLUSH", rect + struct.pack("<II", rid, 0), fence=f)
+    flush.extra["shown"] = (width, height, pixels)
+    if keep:
+        return
     command(e, "SET_SCANOUT", bytes(16) + struct.pack("<II", 0, 0), fence=f)
     command(e, "RESOURCE_DETACH_BACKING", struct.pack("<II", rid, 0), fence=f)
     command(e, "RESOURCE_UNREF", struct.pack("<II", rid, 0), fence=f)
@@ -118,3 +123,23 @@ def expect_gpu_display(e: Engine, what: str) -> None:
         if enabled and (i >= scanouts or not w or not h):
             raise Failed(f"scanout {i} enabled with {w}x{h} (num_scanouts {scanouts})",
                          "enabled scanouts below num_scanouts, each with a non-empty rectangle")
+
+
+@expectation("gpu_scanout", what=TEXT.one_of("shows"))
+def expect_gpu_scanout(e: Engine, what: str) -> None:
+    """The display of scanout 0 (as the adapter reads it from the host side)
+    shows the last resource flushed with ``keep``: its size and its pixels."""
+    flushed = [r for r in answered(e) if "shown" in r.extra]
+    if not flushed:
+        raise Skipped("no resource was flushed to a scanout")
+    width, height, pixels = flushed[-1].extra["shown"]
+    w, h, rgb = e.via_host("reading the display", lambda host: host.screen())
+    # B8G8R8X8: bytes blue, green, red, unused; the host shows red, green, blue
+    want = bytes(c for i in range(0, len(pixels), 4)
+                 for c in (pixels[i + 2], pixels[i + 1], pixels[i]))
+    if (w, h) != (width, height):
+        raise Failed(f"the display is {w}x{h}", f"the {width}x{height} resource on show")
+    if rgb != want:
+        at = next(i for i in range(min(len(rgb), len(want))) if rgb[i] != want[i]) // 3
+        raise Failed(f"pixel {at % width},{at // width} differs from the resource",
+                     "the pixels transferred and flushed")

@@ -5,7 +5,7 @@ import time
 
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import DEVICE_NEEDS_RESET as NEEDS_RESET
-from device_ref.virtio_constants import DRIVER_OK, FEATURES_OK, STATUS_BITS
+from device_ref.virtio_constants import DRIVER_OK, FEATURES_OK, STATUS_BITS, SUSPEND
 
 from conformance import names
 from conformance.engine.core import Engine
@@ -72,6 +72,17 @@ def expect_status(e: Engine, op: str, bits: list[str]) -> None:
         if present != (op == "has"):
             raise Failed(f"device status is {names.status_text(st)}",
                          f"status {op} {b}")
+
+
+@expectation("suspend", state=TEXT.one_of("suspended", "resumed"))
+def expect_suspend(e: Engine, state: str) -> None:
+    st = e.status()
+    if st & NEEDS_RESET:
+        raise Skipped(f"the device set DEVICE_NEEDS_RESET instead of being {state}, "
+                      "which the rule allows when it cannot")
+    want_suspend = state == "suspended"
+    if bool(st & SUSPEND) != want_suspend or bool(st & DRIVER_OK) == want_suspend:
+        raise Failed(f"device status is {names.status_text(st)}", f"device {state}")
 
 
 @expectation("needs_reset_if_stuck")

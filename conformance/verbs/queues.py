@@ -88,7 +88,10 @@ def submit_shape(e: Engine, shape: str) -> None:
 
 @action("kick")
 def kick(e: Engine) -> None:
-    e.kick(e.queues or e.retired)
+    live = {q.index for q in e.queues}
+    # and a queue reset alone and not set up again (its old rings), as when
+    # every queue was reset
+    e.kick(e.queues + [q for q in e.retired if q.index not in live] if e.queues else e.retired)
 
 
 @action("wait_used", timeout_ms=INT.range(0, MAX_WAIT_MS))
@@ -110,7 +113,9 @@ def queue_reset(e: Engine) -> None:
     reset = getattr(e.t, "reset_queue", None)
     if reset is None:
         raise Skipped("this transport has no per-queue reset (VIRTIO_F_RING_RESET)")
-    q = e.queue(0)
+    # the queue ordinary requests go to (net: transmitq1, not receiveq1),
+    # so that a request made available before the reset sits on it
+    q = e.request_queue()
     try:
         reset(q.index)
     except TransportError as exc:
@@ -133,7 +138,8 @@ def queue_reenable(e: Engine, size: int | None = None) -> None:
     where = e.placement
     if where == "default":
         where = "inside" if e.swiotlb else "outside_region"
-    e.queues.insert(0, e.setup_queue(index, layout, size or old_size, where))
+    e.queues = sorted([*e.queues, e.setup_queue(index, layout, size or old_size, where)],
+                      key=lambda q: q.index)
 
 
 @expectation("used_len", op=COMPARATOR, value=INT)

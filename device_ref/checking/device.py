@@ -25,7 +25,10 @@ from device_ref.device.features import (ACKNOWLEDGE, DRIVER, DRIVER_OK, F_EVENT_
                                         FAILED, FEATURES_OK, has)
 from device_ref.devices.blk import (CFG_SEG_MAX, F_SEG_MAX, HEADER, SECTOR, T_FLUSH, T_GET_ID,
                                     T_IN, T_OUT, BlkDevice)
+from device_ref.devices.net import RX, TX, NetDevice, header_size
 from device_ref.devices.rng import RngDevice
+from device_ref.virtio_constants import (ETH_HLEN, NET_F_CSUM, NET_F_MRG_RXBUF,
+                                         NET_HDR_NUM_BUFFERS)
 from device_ref.ring.layout import ring_areas
 
 DRIVER_BITS = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK | FAILED
@@ -272,11 +275,76 @@ class CheckingBlkDevice(CheckingDevice, BlkDevice):
                                 f"unmap set", segment=k, flags=flags, **ev)
 
 
+# Host segmentation features (HOST_TSO4, HOST_TSO6, HOST_ECN, HOST_UFO,
+# HOST_USO): one of them lets a driver set gso_type; this device offers none.
+NET_HOST_GSO = (11, 12, 13, 14, 56)
+# Without MRG_RXBUF and receive segmentation, a receive buffer should hold a
+# 1514-byte frame and the header.
+NET_FULL_FRAME = 1514
+
+
+class CheckingNetDevice(CheckingDevice, NetDevice):
+    """Judges the frames a driver sends and the receive buffers it offers.
+
+    Buffers wait on receiveq1 until a frame comes, by design, so they are no
+    sign of a missing notification: notifies_when_asked is judged on
+    transmitq1 only."""
+
+    def _judge_unnotified(self, queue: int, ring: CheckingQueue) -> None:
+        if queue != RX:
+            super()._judge_unnotified(queue, ring)
+
+    def handle(self, queue: int, io) -> int:
+        if queue == TX:
+            self._judge_frame(io)
+        return super().handle(queue, io)
+
+    def _judge_frame(self, io) -> None:
+        log = self.check_log
+        n = header_size(self.negotiated)
+        hdr = io.read(0, n)
+        if io.readable_len < n + ETH_HLEN:
+            log.add("net_frames tx_header_present", f"transmit buffer of {io.readable_len} "
+                    f"bytes; the header alone is {n}", bytes=io.readable_len, header=n)
+            return
+        flags, gso = hdr[0], hdr[1]
+        if flags and not has(self.negotiated, NET_F_CSUM):
+            log.add("net_frames tx_flags_zero", f"frame sent with header flags {flags:#x} "
+                    f"and VIRTIO_NET_F_CSUM not negotiated", flags=flags)
+        if gso and not any(has(self.negotiated, b) for b in NET_HOST_GSO):
+            log.add("net_frames tx_gso_none", f"frame sent with gso_type {gso} and no host "
+                    f"segmentation feature negotiated", gso_type=gso)
+        if n > NET_HDR_NUM_BUFFERS:
+            nb = struct.unpack_from("<H", hdr, NET_HDR_NUM_BUFFERS)[0]
+            if nb:
+                log.add("net_frames tx_num_buffers_zero", f"frame sent with num_buffers {nb}",
+                        num_buffers=nb)
+
+    def _take(self, ring):
+        fresh = not self.held
+        chain = super()._take(ring)
+        if chain is not None and fresh:
+            self._judge_rx_buffer(chain.writable_len)
+        return chain
+
+    def _judge_rx_buffer(self, room: int) -> None:
+        n = header_size(self.negotiated)
+        if has(self.negotiated, NET_F_MRG_RXBUF):
+            if room < n:
+                self.check_log.add("net_frames rx_buffer_holds_header", f"receive buffer of "
+                                   f"{room} bytes, header {n}", bytes=room, header=n)
+        elif room < n + NET_FULL_FRAME:
+            self.check_log.add("net_frames rx_buffer_full_size", f"receive buffer of {room} "
+                               f"bytes without VIRTIO_NET_F_MRG_RXBUF", level="should",
+                               bytes=room, wanted=n + NET_FULL_FRAME)
+
+
 def checking_device(device_type: str, *args, **kwargs):
-    """A checking device of ``device_type`` (blk or rng) built like the plain one."""
-    cls = {"blk": CheckingBlkDevice, "rng": CheckingRngDevice}.get(device_type)
+    """A checking device of ``device_type`` (blk, rng or net) built like the plain one."""
+    cls = {"blk": CheckingBlkDevice, "rng": CheckingRngDevice,
+           "net": CheckingNetDevice}.get(device_type)
     if cls is None:
-        raise ValueError(f"no checking device for type {device_type!r} (blk, rng)")
+        raise ValueError(f"no checking device for type {device_type!r} (blk, rng, net)")
     return cls(*args, **kwargs)
 
 
@@ -300,4 +368,7 @@ CHECKED_PROPERTIES = frozenset({
     "blk_requests flush_no_data", "blk_requests io_multiple_of_512",
     "blk_requests get_id_20_bytes", "blk_requests segment_data_whole",
     "blk_requests discard_unmap_clear",
+    "net_frames tx_header_present", "net_frames tx_num_buffers_zero", "net_frames tx_flags_zero",
+    "net_frames tx_gso_none", "net_frames rx_buffer_holds_header",
+    "net_frames rx_buffer_full_size",
 })

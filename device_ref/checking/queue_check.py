@@ -123,6 +123,28 @@ class CheckingQueue:
         self._compare()
         return self.inner.push(coalesce)
 
+    def pop_one(self):
+        """``DeviceQueue.pop_one``, observed like ``pop``."""
+        start = self.inner.ring.state
+        try:
+            chain = self.inner.pop_one()
+        except RingError as exc:
+            self._observe(start, getattr(exc, "count", 0) + 1, None)
+            raise
+        if chain is not None:
+            self._observe(start, 1, [chain])
+        return chain
+
+    def push_used(self, items: list[tuple[int, int]]) -> bool:
+        """``DeviceQueue.push_used``: the chains named are compared again first."""
+        ids = {i for i, _n in items}
+        mine = [c for c in self.pending if (c.id if self.packed else c.head) in ids]
+        self.pending = [c for c in self.pending if c not in mine]
+        keep, self.pending = self.pending, mine
+        self._compare()
+        self.pending = keep
+        return self.inner.push_used(items)
+
     # -- observation -----------------------------------------------------------
     def _read(self, addr: int, length: int) -> bytes:
         return self.inner.memory.read(addr, length)

@@ -23,7 +23,7 @@ from device_ref.device.chain import ChainIO
 from device_ref.device.config_space import ConfigSpace
 from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, open_device_queue
 from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_RING_RESET,
-                                        F_SWIOTLB, FAILED, FEATURES_OK, has)
+                                        F_SUSPEND, F_SWIOTLB, FAILED, FEATURES_OK, SUSPEND, has)
 from device_ref.device.negotiation import FeatureRules, refusal
 from device_ref.device_types import SwiotlbNotAllowed, swiotlb_allowed
 from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, Segment
@@ -88,6 +88,7 @@ class VirtioDevice(DeviceBackend):
         self.status = 0
         self._driver_features = 0
         self.negotiated = 0
+        self._config_pending = False  # a configuration change while suspended
         self.events: list[Event] = []
         self.counters = DeviceCounters()
         # An optional buffer-protection layer (device_ref.qenc): it owns a
@@ -153,6 +154,10 @@ class VirtioDevice(DeviceBackend):
         return self.status
 
     def write_status(self, value: int) -> None:
+        if (value | self.status) & SUSPEND and has(self.negotiated, F_SUSPEND) and value:
+            if self._suspend_step(value):
+                return
+            value &= ~SUSPEND
         why = refusal(self.rules, self._driver_features)
         t = status_machine.step(self.status, value, why is None)
         if t.violation:
@@ -168,8 +173,32 @@ class VirtioDevice(DeviceBackend):
         if t.driver_ok:
             self._activate()
 
+    def _suspend_step(self, value: int) -> bool:
+        """VIRTIO_F_SUSPEND: True when the write was a suspend or resume (or
+        left a suspended device as it is); False to go on with ``value``
+        less the SUSPEND bit, which a device not yet running ignores."""
+        if self.status & SUSPEND:
+            if value & DRIVER_OK:          # resume
+                self.status = (self.status & ~SUSPEND) | DRIVER_OK
+                self.record("resume", "resumed")
+                if self._config_pending:
+                    self._config_pending = False
+                    self.counters.config_interrupts += 1
+                    self._host.config_interrupt()
+                for i, q in enumerate(self.queues):
+                    if q.ring is not None:
+                        self.notify(i)
+            return True
+        if not self.status & DRIVER_OK or not value & SUSPEND:
+            return False
+        # Requests are served whole within a kick, so none is in flight here.
+        self.status = (self.status & ~DRIVER_OK) | SUSPEND
+        self.record("suspend", "suspended")
+        return True
+
     def reset(self) -> None:
         """Forget everything the driver set up: rings, indices, features."""
+        self._config_pending = False
         self.status = 0
         self._driver_features = 0
         self.negotiated = 0
@@ -216,6 +245,9 @@ class VirtioDevice(DeviceBackend):
         return self.config.read(offset, length)
 
     def write_config(self, offset: int, data: bytes) -> None:
+        if self.status & SUSPEND:
+            self.record("ignored", "configuration write while suspended")
+            return
         if self.buffer_layer is not None and self.buffer_layer.owns_config(offset, len(data)):
             self.buffer_layer.write_register(offset, data)
             return
@@ -223,7 +255,9 @@ class VirtioDevice(DeviceBackend):
 
     def update_config(self, offset: int, data: bytes) -> None:
         self.config.device_update(offset, data)
-        if self.status & DRIVER_OK:
+        if self.status & SUSPEND:
+            self._config_pending = True     # told when the device resumes
+        elif self.status & DRIVER_OK:
             self.counters.config_interrupts += 1
             self._host.config_interrupt()
 

@@ -60,6 +60,16 @@ class DeviceQueue:
         """Bytes the device wrote into the ``index``-th chain of the last pop."""
         self.batch.set_written(index, written)
 
+    def pop_one(self) -> Chain | None:
+        """The next available chain alone, or None, for a device that holds
+        buffers until it has something to put in them (net's receiveq1)."""
+        return self.ring.pop()
+
+    def push_used(self, items: list[tuple[int, int]]) -> bool:
+        """Use the chains ``items`` names, (id, bytes written) each, together;
+        True if the driver wants an interrupt."""
+        return self.ring.push_many(items)
+
     def rearm(self) -> bool:
         """Ask for the next kick; True if buffers arrived meanwhile (pop again)."""
         return self.ring.enable_notifications()

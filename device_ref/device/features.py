@@ -7,7 +7,8 @@ from __future__ import annotations
 from device_ref.virtio_constants import (  # noqa: F401 - re-exported for the device side
     ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, F_ACCESS_PLATFORM, F_EVENT_IDX,
     F_IN_ORDER, F_INDIRECT_DESC, F_NOTIFICATION_DATA, F_ORDER_PLATFORM, F_RING_PACKED,
-    F_RING_RESET, F_SWIOTLB, F_VERSION_1, FAILED, FEATURES_OK, ID_BLOCK, ID_ENTROPY)
+    F_RING_RESET, F_SUSPEND, F_SWIOTLB, F_VERSION_1, FAILED, FEATURES_OK, ID_BLOCK, ID_ENTROPY,
+    SUSPEND)
 
 
 def bit(n: int) -> int:

@@ -22,6 +22,7 @@ import mmap
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -101,6 +102,7 @@ class QemuMachine:
     _fd: int = -1
     _tmp: tempfile.TemporaryDirectory | None = None
     _qmp: QEMUMonitorProtocol | None = field(default=None, repr=False)
+    _con: socket.socket | None = field(default=None, repr=False)
 
     # -- lifetime ----------------------------------------------------------
     def __enter__(self) -> "QemuMachine":
@@ -227,6 +229,63 @@ class QemuMachine:
             raise QemuSetupError(f"{self.spec.device} has no scratch disk to resize")
         self.qmp("block_resize", **{"node-name": "disk0", "size": size})
 
+    def screen(self) -> tuple[int, int, bytes]:
+        """What the first display shows: width, height and RGB bytes (QMP
+        ``screendump`` into a PPM file in the machine's directory)."""
+        assert self.workdir is not None
+        path = self.workdir / "screen.ppm"
+        self.qmp("screendump", filename=str(path))
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise QemuSetupError(f"screendump: {exc.strerror or exc}") from None
+        head = raw.split(b"\n", 3)
+        if len(head) < 4 or head[0] != b"P6":
+            raise QemuSetupError("screendump did not write a binary PPM")
+        width, height = (int(x) for x in head[1].split())
+        return width, height, head[3][:width * height * 3]
+
+    # -- the console port's chardev --------------------------------------------
+    def _console(self) -> socket.socket:
+        """The host end of a console model's port (its chardev socket),
+        connected once per machine; QEMU discards what the driver sends on a
+        port nothing is connected to."""
+        if self._con is None:
+            path = (self.model.files if self.model else {}).get("console")
+            if path is None:
+                raise QemuSetupError(f"{self.spec.device} has no console port")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+            except OSError as exc:
+                sock.close()
+                raise QemuSetupError(f"console chardev {path}: {exc.strerror or exc}") from None
+            sock.setblocking(False)
+            self._con = sock
+        return self._con
+
+    def console_write(self, data: bytes) -> None:
+        try:
+            self._console().sendall(data)
+        except BlockingIOError:
+            raise QemuSetupError("the console chardev does not take more bytes") from None
+        except OSError as exc:
+            raise QemuSetupError(f"console chardev: {exc.strerror or exc}") from None
+
+    def console_read(self) -> bytes:
+        """What the device sent to the host end since the last read (no wait)."""
+        out = b""
+        while True:
+            try:
+                chunk = self._console().recv(65536)
+            except BlockingIOError:
+                return out
+            except OSError as exc:
+                raise QemuSetupError(f"console chardev: {exc.strerror or exc}") from None
+            if not chunk:
+                return out
+            out += chunk
+
     # -- outside events (the monitor) -------------------------------------------
     def set_balloon(self, pages: int) -> None:
         """Ask a balloon model to hold ``pages`` 4 KiB pages (QMP ``balloon``
@@ -253,6 +312,9 @@ class QemuMachine:
 
     def close(self) -> None:
         """Stop QEMU (terminate, then kill) and release everything; idempotent."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
         if self._qmp is not None:
             try:
                 self._qmp.close()

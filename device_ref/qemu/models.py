@@ -1,7 +1,7 @@
 """What each QEMU virtio device model needs around it, bound to nothing
-outside the machine: a scratch disk image, an unconnected network hub
-port, a chardev on a Unix socket in the machine's own directory, the
-built-in entropy source.
+outside the machine: a scratch disk image, a network back-end that loops
+every frame back (a Unix datagram socket sending to itself), a chardev on
+a Unix socket in the machine's own directory, the built-in entropy source.
 
 ``model_args`` turns a device name and its properties into QEMU arguments:
 the back-end objects first, then the device, then devices that hang off it
@@ -63,8 +63,12 @@ def model_args(device: str, props: dict[str, str], workdir: Path,
         out.before += ["-object", "rng-builtin,id=rng0"]
         props["rng"] = "rng0"
     elif kind == "net" and "netdev" not in props:
-        # a hub port with nothing else on the hub: frames go nowhere
-        out.before += ["-netdev", "hubport,id=net0,hubid=0"]
+        # a datagram socket on a Unix path in the machine's directory that
+        # sends to itself: every frame transmitted comes back as received
+        sock = workdir / "net.sock"
+        out.files["net"] = sock
+        out.before += ["-netdev", f"dgram,id=net0,local.type=unix,local.path={sock},"
+                                  f"remote.type=unix,remote.path={sock}"]
         props["netdev"] = "net0"
         if "-pci" in device:
             # no iPXE option ROM: the firmware would spend ~20 s trying to boot from it
@@ -73,7 +77,7 @@ def model_args(device: str, props: dict[str, str], workdir: Path,
         sock = workdir / "console.sock"
         out.files["console"] = sock
         out.before += ["-chardev", f"socket,id=con0,path={sock},server=on,wait=off"]
-        out.after += ["-device", "virtconsole,chardev=con0"]
+        out.after += ["-device", "virtconsole,chardev=con0,nr=0"]
     elif kind == "scsi":
         disk = scratch_disk(workdir / "scsi.img")
         out.files["disk"] = disk

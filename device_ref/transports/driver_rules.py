@@ -401,6 +401,80 @@ def notify_after_driver_ok(log, facts):
             if not ok and a.op == "w" and (a.block == "notify" or _mmio(a) == "queue_notify")]
 
 
+# -- VIRTIO_F_SUSPEND, judged the same over PCI and MMIO ---------------------------------
+
+def _status_read(a: Access) -> bool:
+    return a.op == "r" and (_common(a) == "device_status" or _mmio(a) == "status")
+
+
+def _suspend_phases(log):
+    """Each access with the phase it falls in: "running", "suspended" (from a
+    status write that sets SUSPEND to the write that sets DRIVER_OK again) or
+    "resuming" (from that write until a status read shows the device running)."""
+    phase = "running"
+    for a in log:
+        if _status_write(a):
+            if a.value == 0:
+                phase = "running"
+            elif phase == "running" and a.value & R.SUSPEND:
+                yield a, "suspend-write"
+                phase = "suspended"
+                continue
+            elif phase == "suspended" and a.value & R.DRIVER_OK:
+                yield a, "resume-write"
+                phase = "resuming"
+                continue
+        elif phase == "resuming" and _status_read(a) and a.value & R.DRIVER_OK \
+                and not a.value & R.SUSPEND:
+            phase = "running"
+        yield a, phase
+
+
+def suspend_when_live(log, facts):
+    """SUSPEND is set only while DRIVER_OK is."""
+    out, have = [], 0
+    for a in log:
+        if _status_write(a):
+            if a.value & R.SUSPEND and not have & (R.DRIVER_OK | R.SUSPEND):
+                out.append(f"status {a.value:#x} sets SUSPEND without DRIVER_OK")
+            have = a.value
+    return out
+
+
+def quiet_while_suspended(log, facts):
+    """While suspended: no notification, no device configuration write."""
+    return [f"{_show(a)} while the device is suspended" for a, phase in _suspend_phases(log)
+            if phase == "suspended" and a.op == "w" and (
+                a.block in ("notify", "device") or _mmio(a) == "queue_notify"
+                or (a.block == "mmio" and a.offset >= R.MMIO_CONFIG))]
+
+
+def suspend_verified(log, facts):
+    """After setting SUSPEND the driver reads status and sees the device
+    suspended (SUSPEND set, DRIVER_OK clear) before it resumes it."""
+    out, pending = [], False
+    for a, phase in _suspend_phases(log):
+        if phase == "suspend-write":
+            pending = True
+        elif pending and _status_read(a) and a.value & R.SUSPEND and not a.value & R.DRIVER_OK:
+            pending = False
+        elif pending and phase == "resume-write":
+            out.append("resumed without first reading status to see the device suspended")
+            pending = False
+    if pending:
+        out.append("set SUSPEND and never read status to see the device suspended")
+    return out
+
+
+def wait_for_resume(log, facts):
+    """After setting DRIVER_OK again, no notification until a status read
+    shows the device running (DRIVER_OK set, SUSPEND clear)."""
+    return [f"{_show(a)} before status showed the device resumed"
+            for a, phase in _suspend_phases(log)
+            if phase == "resuming" and a.op == "w" and (a.block == "notify"
+                                                        or _mmio(a) == "queue_notify")]
+
+
 RULES: dict[str, tuple[str, Callable]] = {
     "pci-read-only-fields": ("pci", pci_read_only_fields),
     "pci-queue-size": ("pci", pci_queue_size),
@@ -431,7 +505,27 @@ RULES: dict[str, tuple[str, Callable]] = {
     "features-fixed-after-ok": ("any", features_fixed_after_ok),
     "config-unwritten-before-features-ok": ("any", config_unwritten_before_features_ok),
     "notify-after-driver-ok": ("any", notify_after_driver_ok),
+    "suspend-when-live": ("any", suspend_when_live),
+    "quiet-while-suspended": ("any", quiet_while_suspended),
+    "suspend-verified": ("any", suspend_verified),
+    "wait-for-resume": ("any", wait_for_resume),
 }
+
+
+# Rules about something a driver may never do: with no such status write in
+# the log there is nothing to judge (the verdict is SKIP, not PASS).
+_NEEDS_STATUS_BIT = {"reset-after-failed": R.FAILED, "suspend-when-live": R.SUSPEND,
+                     "quiet-while-suspended": R.SUSPEND, "suspend-verified": R.SUSPEND,
+                     "wait-for-resume": R.SUSPEND}
+
+
+def not_exercised(rule: str, log: list[Access]) -> str | None:
+    """Why ``log`` gives ``rule`` nothing to judge, or None when it does."""
+    need = _NEEDS_STATUS_BIT.get(rule)
+    if need is None or any(_status_write(a) and a.value & need for a in log):
+        return None
+    name = "FAILED" if need == R.FAILED else "SUSPEND"
+    return f"the driver under test never set {name}, so {rule} had nothing to judge"
 
 
 def judge(rule: str, log: list[Access], facts: DeviceFacts) -> list[str]:

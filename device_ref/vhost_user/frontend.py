@@ -346,6 +346,11 @@ class VhostUserTransport(DriverTransport):
     def write_status(self, status: int) -> None:
         if status == 0:
             self._stop_all()
+            # The back-end signals DEVICE_NEEDS_RESET on every vring's error
+            # eventfd, one after another: a signal the driver had not read
+            # yet belongs to before this reset (the rings are stopped, the
+            # back-end has answered), so read it now, not as a new error.
+            self._poll_errors()
             self.status = 0
             self.driver_features = 0
             self.needs_reset = False

@@ -35,7 +35,12 @@ def run(args: argparse.Namespace) -> int:
         for m in result.modules:
             for st in m.all_statements():
                 alias = f"  (aliases: {', '.join(st.aliases)})" if st.aliases else ""
-                print(f"{st.id}\t{st.fingerprint}\t{st.keyword or '-'}{alias}")
+                cited = ""
+                if st.cites is not None:
+                    up = (result.cited or {}).get(st.id)
+                    cited = f"  (cites {st.cites.label}, {up.where if up else st.cites.locator}" + \
+                        (f", upstream {up.fingerprint})" if up else ")")
+                print(f"{st.id}\t{st.fingerprint}\t{st.keyword or '-'}{alias}{cited}")
         return 0
     existing: dict = {}
     if os.path.exists(path):

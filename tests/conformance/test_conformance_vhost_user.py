@@ -52,7 +52,7 @@ def serve(sockdir):
 
 
 @pytest.mark.parametrize("swiotlb", [True, False], ids=["swiotlb", "plain"])
-@pytest.mark.parametrize("dtype", ["blk", "rng"])
+@pytest.mark.parametrize("dtype", ["blk", "rng", "net"])
 def test_reference_backend_over_vhost_user_has_no_fail_or_wedged(suite, serve, swiotlb, dtype):
     sock = serve("--type", dtype, *(["--swiotlb"] if swiotlb else []))
     results = []
@@ -64,6 +64,11 @@ def test_reference_backend_over_vhost_user_has_no_fail_or_wedged(suite, serve, s
     by = {(r.layout, r.check_id): r for r in results}
     ran = [r for r in results if r.verdict in (Verdict.PASS, Verdict.REJECT)]
     assert len(ran) > 20
+    if dtype == "net":
+        # frames come back through the back-end process, both layouts
+        for layout in ("split", "packed"):
+            assert by[(layout, "base.net.dev.num-buffers-spread/spread")].verdict is Verdict.PASS
+            assert by[(layout, "base.net.dev.mtu-forward/many-frames")].verdict is Verdict.PASS
     if dtype == "blk":
         assert by[("packed", "base.blk.dev.basic-requests/write-read")].verdict is Verdict.PASS
         inside = by[("split", "swiotlb.dev.inside-works/blk-roundtrip")]

@@ -1,18 +1,24 @@
-"""Linux's virtio-blk and virtio-rng drivers, judged by checking back-ends.
+"""Linux's virtio-blk, virtio-rng and virtio-net drivers, judged by checking
+back-ends.
 
-One guest boot (QEMU, TCG) with seven devices, each served by ``device-ref
+One guest boot (QEMU, TCG) with ten devices, each served by ``device-ref
 serve --check-driver``: blk and rng, split and packed rings, indirect
 descriptors and EVENT_IDX offered (and, for blk, switched off so Linux
-builds direct chains), plus a blk device that offers VIRTIO_F_SWIOTLB. The
+builds direct chains), plus a blk device that offers VIRTIO_F_SWIOTLB, and
+three virtio-net-pci devices whose network is the back-end (``-netdev
+vhost-user``): split, packed, and split without VIRTIO_NET_F_MRG_RXBUF. The
 guest writes and reads the disks (O_DIRECT), flushes them, reads their
 serial (GET_ID), rebinds one blk driver (the rings stop and start again),
-and reads entropy. Then every report must hold exactly the violations
+reads entropy, and sends small and large frames on each network interface,
+which the back-end returns. Then every report must hold exactly the violations
 docs/driver-check.md explains (the ``EXPLAINED`` table below is that page's
 list): for Linux 6.1, only the SHOULD to accept VIRTIO_F_SWIOTLB, a bit it
 does not know.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +44,9 @@ CASES = [Case("blk_split", "blk", 4, False), Case("blk_packed", "blk", 5, True),
          Case("rng_split", "rng", 6, False), Case("rng_packed", "rng", 7, True),
          Case("blk_split_direct", "blk", 8, False, extras=False),
          Case("blk_packed_direct", "blk", 9, True, extras=False),
-         Case("blk_swiotlb", "blk", 10, False, serve_args=("--swiotlb",))]
+         Case("blk_swiotlb", "blk", 10, False, serve_args=("--swiotlb",)),
+         Case("net_split", "net", 11, False), Case("net_packed", "net", 12, True),
+         Case("net_split_nomrg", "net", 13, False, qemu_props=(("mrg_rxbuf", "off"),))]
 
 # Guest side: on top of qemu_guest's helpers, a flush (fsync of the block
 # device sends VIRTIO_BLK_T_FLUSH) and the serial (sysfs asks GET_ID).
@@ -65,6 +73,8 @@ def guest_script() -> str:
             lines.append(f"blk_flush_and_id {c.tag} {slot}")
             if c.packed:
                 lines.append(f"blk_rebind {c.tag} {slot} 16 300")
+        elif c.kind == "net":
+            lines.append(f"net_loop {c.tag} {slot} {c.slot}")
         else:
             lines.append(f"rng_read {c.tag} {slot} virtio_rng.{rng} 512")
             rng += 1
@@ -74,7 +84,8 @@ def guest_script() -> str:
 @pytest.fixture(scope="module")
 def checked(vectors_dir):
     with CheckingBackends("dc-") as backends:
-        initrd = g.build_initramfs(guest_script(), backends.work / "initrd.cpio")
+        initrd = g.build_initramfs(guest_script(), backends.work / "initrd.cpio",
+                                   drivers=("blk", "rng", "net"))
         for c in CASES:
             backends.start(c, DISK_SIZE, "--vectors", str(vectors_dir))
         backends.wait_listening()
@@ -93,6 +104,13 @@ def checked(vectors_dir):
                                 str(backends.report_path(c.tag)), "--vectors", str(vectors_dir)],
                                capture_output=True, text=True, timeout=60)
             cli[c.tag] = r
+        keep = os.environ.get("CONFORMANCE_REPORT_DIR")
+        if keep:   # the reports outlive the run (CI keeps that directory)
+            where = Path(keep) / "linux-drivers"
+            where.mkdir(parents=True, exist_ok=True)
+            for c in CASES:
+                shutil.copy(backends.report_path(c.tag), where / f"{c.tag}.json")
+                (where / f"{c.tag}.txt").write_text(cli[c.tag].stdout)
         yield g.parse_report(result.output), reports, cli, logs
 
 
@@ -111,7 +129,7 @@ def test_linux_used_the_layout_and_features_under_check(checked, case):
     assert seen & ((1 << 50) - 1) & ~(1 << 30) == f & seen, (hex(seen), hex(f))
     assert all(c["layout"] == ("packed" if case.packed else "split") for c in conns)
     chains = sum(q["chains"] for c in conns for q in c["queues"].values())
-    assert chains >= (40 if case.kind == "blk" else 1), "too little traffic to judge"
+    assert chains >= {"blk": 40, "net": 12}.get(case.kind, 1), "too little traffic to judge"
     compared = sum(q["compared"] for c in conns for q in c["queues"].values())
     assert compared == chains, "every chain is compared again before it is used"
     indirect = sum(q["indirect_chains"] for c in conns for q in c["queues"].values())
@@ -130,6 +148,11 @@ def test_guest_did_the_work(checked):
             for off in (0, 300, 1000, 2032):
                 assert guest[f"{c.tag}.rw.{off}"].split()[0] == "same"
             assert guest[f"{c.tag}.serial"] == "device-ref-blk"
+        elif c.kind == "net":
+            # every frame sent came back: small and large pings, and IPv6's own
+            tx, rx = guest[f"{c.tag}.tx"].split(), guest[f"{c.tag}.rx"].split()
+            assert int(tx[0]) >= 6 and rx == tx, (tx, rx)
+            assert guest[f"{c.tag}.rx_errors"] == "0 0"
         else:
             assert int(guest[f"{c.tag}.bytes"]) == 512
 

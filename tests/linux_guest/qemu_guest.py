@@ -35,7 +35,10 @@ BUSYBOX = "/bin/busybox"
 # builds some of them in (6.12 builds in all five) skips those.
 BASE_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
                 "virtio_pci")
-DRIVER_MODULES = {"blk": "virtio_blk", "rng": "virtio-rng"}
+# The modules each driver needs after the base ones, in load order.
+DRIVER_MODULES = {"blk": ("virtio_blk",), "rng": ("virtio-rng",),
+                  "net": ("failover", "net_failover", "virtio_net"),
+                  "console": ("virtio_console",)}
 
 # The Debian cloud kernels the guests boot, by series: Debian 12's own
 # (linux-image-cloud-amd64) and the newer one from bookworm-security
@@ -109,7 +112,7 @@ def module_bytes(kernel: Kernel, name: str) -> bytes:
 def modules_to_load(kernel: Kernel, drivers: tuple[str, ...]) -> list[str]:
     """The modules an init must insmod for these drivers, in load order."""
     builtin = kernel.builtin()
-    names = list(BASE_MODULES) + [DRIVER_MODULES[d] for d in drivers]
+    names = list(BASE_MODULES) + [m for d in drivers for m in DRIVER_MODULES[d]]
     return [n for n in names if n not in builtin]
 
 
@@ -165,17 +168,21 @@ def build_initramfs(script: str, dest: Path, drivers: tuple[str, ...] = ("blk", 
 
 @dataclass
 class VhostDevice:
-    """A vhost-user device for QEMU: ``kind`` is 'blk' or 'rng'."""
+    """A vhost-user device for QEMU: ``kind`` is 'blk', 'rng' or 'net' (a
+    virtio-net-pci whose network is the back-end: -netdev vhost-user)."""
     kind: str
     socket: str
     slot: int
     props: dict[str, str] = field(default_factory=dict)
 
     def args(self, n: int) -> list[str]:
-        qdev = {"blk": "vhost-user-blk-pci", "rng": "vhost-user-rng-pci"}[self.kind]
         extra = "".join(f",{k}={v}" for k, v in self.props.items())
-        return ["-chardev", f"socket,id=vu{n},path={self.socket}",
-                "-device", f"{qdev},chardev=vu{n},addr={self.slot:#x}{extra}"]
+        chardev = ["-chardev", f"socket,id=vu{n},path={self.socket}"]
+        if self.kind == "net":
+            return chardev + ["-netdev", f"vhost-user,id=vn{n},chardev=vu{n}",
+                              "-device", f"virtio-net-pci,netdev=vn{n},addr={self.slot:#x}{extra}"]
+        qdev = {"blk": "vhost-user-blk-pci", "rng": "vhost-user-rng-pci"}[self.kind]
+        return chardev + ["-device", f"{qdev},chardev=vu{n},addr={self.slot:#x}{extra}"]
 
 
 @dataclass
@@ -305,6 +312,29 @@ blk_rebind() {
     dd if=/dev/$name of=/tmp/again bs=4096 skip=$off count=$count iflag=direct 2>/dev/null \
         || echo "@@ERROR $tag: read after rebind failed"
     echo "@@R $tag.rebind.$off $(sha256sum < /tmp/again | cut -d' ' -f1)"
+}
+
+# net_loop TAG SLOT NET: bring SLOT's interface up as 10.0.NET.1/24, make
+# 10.0.NET.2 a neighbour at the interface's own address (so frames to it
+# go out without ARP and, on a device that loops, come straight back), ping
+# it with small and large frames (no reply comes: forwarding is off), and
+# report the interface's packet counts.
+net_loop() {
+    tag=$1; slot=$2; net=$3
+    d=$(virtio_dir $slot) || { echo "@@ERROR $tag: no virtio device at slot $slot"; return 1; }
+    echo "@@R $tag.features $(cat $d/features)"
+    ifc=$(ls $d/net 2>/dev/null)
+    [ -n "$ifc" ] || { echo "@@ERROR $tag: no network interface"; return 1; }
+    mac=$(cat /sys/class/net/$ifc/address)
+    ip link set $ifc up
+    ip addr add 10.0.$net.1/24 dev $ifc
+    arp -i $ifc -s 10.0.$net.2 $mac
+    ping -c 3 -W 1 -s 56 10.0.$net.2 >/dev/null 2>&1
+    ping -c 3 -W 1 -s 1400 10.0.$net.2 >/dev/null 2>&1
+    s=/sys/class/net/$ifc/statistics
+    echo "@@R $tag.tx $(cat $s/tx_packets) $(cat $s/tx_bytes)"
+    echo "@@R $tag.rx $(cat $s/rx_packets) $(cat $s/rx_bytes)"
+    echo "@@R $tag.rx_errors $(cat $s/rx_errors) $(cat $s/rx_length_errors)"
 }
 
 # rng_read TAG SLOT HWRNG BYTES: make HWRNG (virtio_rng.N, numbered in probe

@@ -70,15 +70,20 @@ def test_ecam_address():
 
 def test_model_args_give_each_family_a_local_backend(tmp_path):
     blk = model_args("virtio-blk-pci", {}, tmp_path, {"addr": "4"})
-    assert blk.device == "virtio-blk-pci,drive=disk0,addr=4"
+    assert blk.device == "virtio-blk-pci,drive=disk0,addr=4,id=dut"
     assert blk.files["disk"].stat().st_size > 0
     rng = model_args("virtio-rng-device", {"max-bytes": "64"}, tmp_path)
     assert "rng-builtin,id=rng0" in rng.before
     net = model_args("virtio-net-pci", {}, tmp_path)
-    assert any(a.startswith("hubport") for a in net.before)     # no host network
+    dgram = next(a for a in net.before if a.startswith("dgram"))
+    sock = str(net.files["net"])                                 # no host network: a Unix
+    assert sock.startswith(str(tmp_path))                        # socket in the machine's
+    assert f"local.path={sock}" in dgram and f"remote.path={sock}" in dgram   # dir, to itself
     assert "romfile=" in net.device                              # no iPXE boot attempt
     con = model_args("virtio-serial-pci", {}, tmp_path)
-    assert con.after == ["-device", "virtconsole,chardev=con0"]
+    assert con.after == ["-device", "virtconsole,chardev=con0,nr=0"]
+    scsi = model_args("virtio-scsi-pci", {}, tmp_path)
+    assert scsi.after == ["-device", "scsi-hd,drive=sdisk0,channel=0,scsi-id=0,lun=0"]
     assert family("virtio-blk-pci-non-transitional") == "blk"
 
 

@@ -10,7 +10,7 @@ from device_ref.driver.core import DriverOptions
 from device_ref import virtio_constants as R
 from device_ref.transports.device_side import (MSIX_AT, PCI_CFG_AT, VENDOR_DATA_AT, Access,
                                                register_rig)
-from device_ref.transports.driver_rules import RULES, DeviceFacts, judge
+from device_ref.transports.driver_rules import RULES, DeviceFacts, judge, not_exercised
 
 C = {name: off for name, (off, _w) in R.COMMON.items()}
 M = R.MMIO
@@ -64,7 +64,30 @@ BAD_LOGS = {
     "config-unwritten-before-features-ok": [w("common", C["device_status"], 3, 1),
                                             w("device", 0, 1, 1)],
     "notify-after-driver-ok": [w("common", C["device_status"], 0xB, 1), w("notify", 0, 0, 2)],
+    "suspend-when-live": [w("mmio", M["status"], 0xB), w("mmio", M["status"], 0x1B)],
+    "quiet-while-suspended": [w("mmio", M["status"], 0xF), w("mmio", M["status"], 0x1F),
+                              w("mmio", M["queue_notify"], 0)],
+    "suspend-verified": [w("common", C["device_status"], 0xF, 1),
+                         w("common", C["device_status"], 0x1F, 1),
+                         w("common", C["device_status"], 0x1F, 1)],
+    "wait-for-resume": [w("common", C["device_status"], 0xF, 1),
+                        w("common", C["device_status"], 0x1F, 1),
+                        r("common", C["device_status"], 0x1B, 1),
+                        w("common", C["device_status"], 0x1F, 1), w("notify", 0, 0, 2)],
 }
+
+# A driver that suspends and resumes a device by the book, over PCI.
+SUSPEND_CYCLE = [w("common", C["device_status"], 0xF, 1), w("notify", 0, 0, 2),
+                 w("common", C["device_status"], 0x1F, 1),
+                 r("common", C["device_status"], 0x1B, 1),
+                 w("common", C["device_status"], 0x1F, 1),
+                 r("common", C["device_status"], 0xF, 1), w("notify", 0, 0, 2)]
+
+
+@pytest.mark.parametrize("rule", ["suspend-when-live", "quiet-while-suspended",
+                                  "suspend-verified", "wait-for-resume"])
+def test_suspend_rules_accept_a_suspend_and_resume_by_the_book(rule):
+    assert judge(rule, SUSPEND_CYCLE, FACTS) == [], rule
 
 
 # The same rules read correctly on the other transport, and a reset reopens what they close.
@@ -127,3 +150,13 @@ def test_reference_driver_breaks_no_rule(kind):
     finally:
         drv.shutdown()
         rig.close()
+
+
+def test_rules_about_a_step_never_taken_have_nothing_to_judge():
+    plain = [w("mmio", M["status"], 0xF), w("mmio", M["queue_notify"], 0)]
+    assert "never set SUSPEND" in not_exercised("quiet-while-suspended", plain)
+    assert "never set FAILED" in not_exercised("reset-after-failed", plain)
+    assert not_exercised("reset-after-failed", BAD_LOGS["reset-after-failed"]) is None
+    assert not_exercised("quiet-while-suspended", SUSPEND_CYCLE) is None
+    assert not_exercised("status-no-clear", plain) is None
+
