@@ -299,13 +299,16 @@ def _console_workload(drv, count: int, poll=None) -> None:
             raise DriverError(f"line {i} came back changed")
 
 
+_RAMP = bytes(range(256)) * 3      # every 512-byte run of 0..255 counting up, wrapping
+
+
 def _submit(drv, device_type: str, i: int):
     if device_type == "rng":
         return drv.submit_read(16 + 48 * (i % 4)), "entropy"
     cap = drv.capacity
     kind = i % 8
     sector = (i * 8) % max(cap - 16, 1)
-    data = bytes([(i * 7 + k) & 0xFF for k in range(512)])
+    data = _RAMP[i * 7 & 0xFF:(i * 7 & 0xFF) + 512]    # byte k is (i * 7 + k) mod 256
     if kind == 0:
         return drv.submit_write(sector, data), "write"
     if kind == 1:

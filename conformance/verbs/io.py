@@ -81,14 +81,11 @@ def _judge_each(e: Engine, kind: str, batch: Batch, now: bytes, used: dict[int, 
     """Each request of the batch in turn; the first problem goes in the tally."""
     tally = e.io
     assert tally is not None
-    stride, data = batch.stride, batch.data
-    readable = [(o, n) for o, n, w in batch.shape if not w]
+    e.readable_corrupted += [f"{n}-byte device-readable buffer at {addr:#x}"
+                             for addr, n in batch.changed_readable(now)]
+    stride = batch.stride
     for i, token in enumerate(batch.tokens):
         at = i * stride
-        for o, n in readable:
-            if now[at + o:at + o + n] != data[at + o:at + o + n]:
-                e.readable_corrupted.append(f"{n}-byte device-readable buffer at "
-                                            f"{batch.base + at + o:#x}")
         tally.requests += 1
         if tally.problem is not None:
             continue

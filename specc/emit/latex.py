@@ -329,7 +329,11 @@ def module_latex(m: Module) -> str:
             out.append(f"% {f.name} is not offered on {t}: 'Features reserved for future use'\n"
                        + reserved_item(f.name))
     for c in m.constants:
-        out.append(f"% constant {c.name}\n" + constant_define(c))
+        # the series puts these lines inside the tree's listing of values;
+        # shown alone they sit in a listing of their own, so nothing in a
+        # constant's comment is ever live LaTeX
+        out.append(f"% constant {c.name}\n\\begin{{lstlisting}}\n" + constant_define(c)
+                   + "\\end{lstlisting}\n")
     for sec in m.sections:
         out.append(f"% section {sec.title_path}\n" + section_latex(sec, m, idx))
     for b in m.blocks:
