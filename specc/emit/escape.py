@@ -113,6 +113,8 @@ def rst_text(text: str) -> str:
     text = _RST_ALWAYS.sub(r"\\\1", text)
     text = _RST_SCHEME.sub(_unlink_scheme, text)
     text = _RST_UNDERSCORE.sub(lambda m: "\\_" * len(m.group(0)), text)
+    if text.endswith("::"):   # a paragraph ending so announces a literal block
+        text = text[:-1] + "\\:"
     return text
 
 
