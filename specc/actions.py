@@ -441,6 +441,15 @@ _VERBS += (
     Verb("balloon_target", ACTION, (_p("pages", "int"),),
          "Balloon: ask the device from outside (adapters with host controls; others SKIP) to "
          "want this many pages in the balloon (a configuration change)."),
+    Verb("balloon_poison", ACTION, (_p("value", "int"),),
+         "Balloon: write this value into poison_val (before DRIVER_OK, as the driver must)."),
+    Verb("balloon_report", ACTION, (_p("pages", "int"),),
+         "Balloon, VIRTIO_BALLOON_F_PAGE_REPORTING negotiated: report this many free 4 KiB "
+         "pages, page-aligned and filled with the last poison_val written (0 if none), as one "
+         "device-writable buffer on reporting_vq; waits until the device used it."),
+    Verb("balloon_reported", EXPECTATION, (_p("what", "enum", "poisoned", positional=True),),
+         "Every page of every report the device used still holds the poison_val it was "
+         "filled with."),
     Verb("balloon_stats", EXPECTATION,
          (_p("what", "enum", "recorded", "returned", positional=True),),
          "recorded: the device holds the values of the last statistics buffer (as the adapter "

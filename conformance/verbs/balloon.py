@@ -7,11 +7,13 @@ import random
 import struct
 import time
 
-from device_ref.virtio_constants import BALLOON_PFN_SHIFT, BALLOON_STAT, BALLOON_STAT_TAGS
+from device_ref.transport import TransportError
+from device_ref.virtio_constants import (BALLOON_CONFIG, BALLOON_PFN_SHIFT, BALLOON_STAT,
+                                         BALLOON_STAT_TAGS)
 
-from conformance.engine.core import Engine, Reply
+from conformance.engine.core import Engine, Pending, Reply
 from conformance.engine.registry import INT, TEXT, action, expectation
-from conformance.outcomes import Failed, Skipped
+from conformance.outcomes import Failed, Skipped, Wedged
 
 PAGE = 1 << BALLOON_PFN_SHIFT
 # The statistics every buffer carries (the same subset each time, as the
@@ -115,3 +117,60 @@ def expect_balloon_stats(e: Engine, what: str) -> None:
     show = lambda d: ", ".join(f"{names.get(t, t)}={d[t]}" for t in sorted(d)) or "none"  # noqa: E731
     raise Failed(f"the device holds {show({t: got[t] for t in got if t in want})}",
                  f"the values sent: {show(want)}")
+
+
+@action("balloon_poison", value=INT.range(0, 0xFFFFFFFF))
+def balloon_poison(e: Engine, value: int) -> None:
+    """Write ``value`` into poison_val (the driver does so before DRIVER_OK)."""
+    need_balloon(e)
+    at, _width = BALLOON_CONFIG["poison_val"]
+    try:
+        e.t.write_config(at, struct.pack("<I", value))
+    except TransportError as exc:
+        raise Wedged(f"writing poison_val failed: {exc}") from None
+    e.replies.append(Reply("poison", b"", None, b"", {"value": value}))
+
+
+@action("balloon_report", pages=INT.range(1, 256))
+def balloon_report(e: Engine, pages: int) -> None:
+    """Report ``pages`` free 4 KiB pages, page-aligned and filled with the
+    last poison_val written (0 if none), as one device-writable buffer on
+    reporting_vq; waits until the device used it."""
+    need_balloon(e)
+    if not e.running():
+        raise Skipped("a report before DRIVER_OK (the vector lacks driver_ok)")
+    poison = [r.extra["value"] for r in e.replies if r.what == "poison"]
+    value = poison[-1] if poison else 0
+    q = e.named_queue("reporting_vq")
+    size = pages * PAGE
+    addr = e.alloc(size, PAGE)
+    data = struct.pack("<I", value) * (size // 4)
+    e.t.memory.write(addr, data)
+    pending = Pending("reply", q.index, [])
+    reply = Reply("report", b"", None, b"", {"pending": pending, "poison": value})
+    e.replies.append(reply)
+    segs = [(addr, size, True, data)]
+    token = e.offer(q, e.descs(q, segs), segs, pending)
+    e.kick([q])
+    e.wait_token(token)
+    e.finish_reply(reply)
+
+
+@expectation("balloon_reported", what=TEXT.one_of("poisoned"))
+def expect_balloon_reported(e: Engine, what: str) -> None:
+    """poisoned: every page of every report the device used still holds the
+    poison_val it was filled with (the device may discard a reported page,
+    but not leave it holding anything else)."""
+    need_balloon(e)
+    reports = [r for r in e.replies if r.what == "report"]
+    if not reports:
+        raise Skipped("no free pages were reported")
+    for r in reports:
+        e.finish_reply(r)
+        want = struct.pack("<I", r.extra["poison"])
+        if r.used_len is None:
+            raise Skipped("the report was never used")
+        for off in range(0, len(r.data), 4):
+            if r.data[off:off + 4] != want:
+                raise Failed(f"byte {off} of a reported range holds {r.data[off:off + 4].hex()}",
+                             f"poison_val {want.hex()} in every reported page")

@@ -12,7 +12,7 @@ import pytest
 from conformance.engine.core import Engine, Reply
 from conformance.outcomes import Failed, Skipped
 from conformance.select_adapter import parse_adapter
-from conformance.verbs import console_port, gpu, input, scsi
+from conformance.verbs import balloon, console_port, gpu, input, scsi
 from device_ref.virtio_constants import (CONSOLE_EVENTS, EV_KEY, EV_SYN, GPU_CMD, GPU_FLAG_FENCE,
                                          GPU_RESP, SAM_STATUS, SCSI_RESPONSES)
 
@@ -139,6 +139,24 @@ def test_input_updates_hold_whole_or_none_and_fail_when_cut_short(engine):
                                    "whole")
     with pytest.raises(Skipped):
         input.expect_input_updates(as_type(engine, "blk", [press]), "whole")
+
+
+def report_reply(poison: int, data: bytes, used: bool = True) -> Reply:
+    return Reply("report", b"", 0 if used else None, data, {"poison": poison})
+
+
+def test_balloon_reported_pages_keep_the_poison_value_or_fail(engine):
+    page = struct.pack("<I", 0x5A5A5A5A) * 1024
+    balloon.expect_balloon_reported(as_type(engine, "balloon", [report_reply(0x5A5A5A5A, page)]),
+                                    "poisoned")
+    balloon.expect_balloon_reported(as_type(engine, "balloon", [report_reply(0, bytes(4096))]),
+                                    "poisoned")   # discarded and read back as zeroes
+    for bad in (bytes(4096), page[:100] + b"\x00" + page[101:]):   # zeroed, one byte changed
+        with pytest.raises(Failed, match="of a reported range holds"):
+            balloon.expect_balloon_reported(
+                as_type(engine, "balloon", [report_reply(0x5A5A5A5A, bad)]), "poisoned")
+    with pytest.raises(Skipped):
+        balloon.expect_balloon_reported(as_type(engine, "balloon", []), "poisoned")
 
 def control_reply(port: int, event: str) -> Reply:
     data = struct.pack("<IHH", port, CONSOLE_EVENTS[event], 0)

@@ -28,6 +28,7 @@ JUDGES = (
     "qemu-pci:virtio-blk-pci", "qemu-pci:virtio-rng-pci", "qemu-pci:virtio-net-pci",
     "qemu-pci:virtio-serial-pci", "qemu-pci:virtio-balloon-pci", "qemu-pci:virtio-scsi-pci",
     "qemu-pci:virtio-gpu-pci", "qemu-pci:virtio-keyboard-pci",
+    "qemu-pci:virtio-balloon-pci,free-page-reporting=on",
     "qemu-mmio:virtio-blk-device", "qemu-mmio:virtio-rng-device", "qemu-mmio:virtio-net-device",
     "qemu-mmio:virtio-blk-device,force-legacy=on", "qemu-mmio:virtio-rng-device,force-legacy=on",
     "qemu-mmio:virtio-net-device,force-legacy=on",
