@@ -439,9 +439,11 @@ _VERBS += (
           _p("qualifier", "enum", *_ADMIN_QUALIFIER, positional=True, optional=True)),
          "The last administration command's status (not_OK: any other than OK) and, when "
          "given, its status_qualifier."),
-    Verb("admin_list", EXPECTATION, (_p("what", "enum", "list_commands", "kept", positional=True),),
+    Verb("admin_list", EXPECTATION,
+         (_p("what", "enum", "list_commands", "kept", "capability_commands", positional=True),),
          "list_commands: the last LIST_QUERY answered OK sets opcodes 0 and 1; kept: it sets "
-         "every opcode the first one of the test set."),
+         "every opcode the first one of the test set; capability_commands: it sets all three "
+         "capability commands or none."),
     Verb("admin_header", EXPECTATION, (_p("what", "enum", "written", positional=True),),
          "Every administration command of the test got its whole 8-byte status header "
          "written, the reserved bytes zero."),

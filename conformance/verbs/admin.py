@@ -140,11 +140,12 @@ def expect_admin_status(e: Engine, status: str, qualifier: str | None = None) ->
         raise Failed(shown, f"qualifier {qualifier}")
 
 
-@expectation("admin_list", what=TEXT.one_of("list_commands", "kept"))
+@expectation("admin_list", what=TEXT.one_of("list_commands", "kept", "capability_commands"))
 def expect_admin_list(e: Engine, what: str) -> None:
     """list_commands: the last LIST_QUERY result sets opcodes 0 and 1;
     kept: it sets every opcode the first LIST_QUERY of the test set (the
-    supported list never shrinks)."""
+    supported list never shrinks); capability_commands: it sets all three
+    capability commands or none of them."""
     queries = [r for r in admin_replies(e)
                if r.request[:2] == struct.pack("<H", LIST_QUERY) and r.used_len is not None
                and status_of(r)[0] == ADMIN_STATUS["OK"]]
@@ -154,6 +155,12 @@ def expect_admin_list(e: Engine, what: str) -> None:
     if what == "list_commands":
         if not {LIST_QUERY, LIST_USE} <= last:
             raise Failed(f"LIST_QUERY sets opcodes {sorted(last)}", "opcodes 0 and 1 set")
+        return
+    if what == "capability_commands":
+        caps = {ADMIN_OPCODES[n] for n in ("CAP_ID_LIST_QUERY", "DEVICE_CAP_GET", "DRIVER_CAP_SET")}
+        if last & caps and not caps <= last:
+            raise Failed(f"LIST_QUERY sets opcodes {sorted(last)}",
+                         f"all of the capability commands {sorted(caps)} or none")
         return
     first = list_result(queries[0])
     if not first <= last:
