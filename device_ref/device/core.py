@@ -591,10 +591,10 @@ class VirtioDevice(DeviceBackend):
                 notify = ring.push() or notify
         except RingFault as exc:
             self.needs_reset(f"queue {queue}: {exc}")
-            return
-        if notify:
-            self.counters.queue_interrupts += 1
-            self._host.queue_interrupt(queue)
+        else:
+            if notify:
+                self.counters.queue_interrupts += 1
+                self._host.queue_interrupt(queue)
 
     def handle(self, queue: int, io: ChainIO) -> int:
         """Carry out one request; return the number of bytes written."""
