@@ -34,7 +34,7 @@ from specc import parse                        # noqa: E402
 from specc.load import load_modules            # noqa: E402
 from specc.pipeline import check_files, summary_line  # noqa: E402
 
-from judge import machine, show_spread, target  # noqa: E402  (bench/judge.py)
+from judge import machine, show_spread, spread, target  # noqa: E402  (bench/judge.py)
 
 SPEC = ROOT / "spec"
 PROCESS_TARGET = 0.3      # issue 23: seconds for `specc check spec/*.vspec`, warm
@@ -163,7 +163,7 @@ def main() -> int:
     print(f"`specc check spec/*.vspec` as a process, warm, {args.runs} runs: wall "
           f"{show_spread(walls, '{:.3f}')} s, CPU {show_spread(cpus, '{:.3f}')} s")
     print(f"machine after: {machine()}")
-    wall_med, cpu_med = sorted(walls)[len(walls) // 2], sorted(cpus)[len(cpus) // 2]
+    wall_med, cpu_med = spread(walls)[0], spread(cpus)[0]
     print(target("spec/ check in process", spec_s, "< 1 s", spec_s < 1.0, "{:.3f} s"))
     print(target("synthetic / spec/ time", ratio, "<= 25", ratio <= 25, "{:.1f}"))
     print(target("whole process, warm, wall (median)", wall_med, f"< {PROCESS_TARGET:g} s",

@@ -19,6 +19,7 @@ from device_ref.devices.blk import BlkOptions, MemoryStorage
 from device_ref.driver.blk import BlkDriver
 from device_ref.driver.core import DriverOptions
 from device_ref.driver.errors import DriverError
+from device_ref.driver.console import ConsoleDriver
 from device_ref.driver.net import RX, TX, NetDriver
 from device_ref.driver.rng import RngDriver
 from device_ref.qenc import algorithms as qenc_algorithms
@@ -124,8 +125,8 @@ class DriverRun:
                                           BlkOptions(), bounce=bounce, offer=offer)
         elif self.device_type == "rng":
             self.device = checking_device("rng", seed=RNG_SEED, bounce=bounce, offer=offer)
-        elif self.device_type == "net" and not qenc_wanted(preconditions):
-            self.device = checking_device("net", bounce=bounce, offer=offer)
+        elif self.device_type in ("net", "console") and not qenc_wanted(preconditions):
+            self.device = checking_device(self.device_type, bounce=bounce, offer=offer)
         else:
             raise Skipped(f"no checking device of type {self.device_type}")
         if queue_reset:   # as the reference devices do (conformance/adapters/ref.py)
@@ -158,7 +159,8 @@ class DriverRun:
             self.transport = self.rig.transport
         else:
             self.transport = InProcTransport(self.device, ram_size=RAM_SIZE, bounce_style=style)
-        cls = {"blk": BlkDriver, "rng": RngDriver, "net": NetDriver}[self.device_type]
+        cls = {"blk": BlkDriver, "rng": RngDriver, "net": NetDriver,
+               "console": ConsoleDriver}[self.device_type]
         self.driver = cls(self.transport, DriverOptions())
         if qenc:   # ... and the driver under test uses it
             enable_driver(self.driver, "aes-256-gcm")
@@ -174,8 +176,9 @@ class DriverRun:
             if step.verb == "driver_queue_reset":
                 drv.reset_queue(0)
                 return
-            # net: transmitq1 first, so that a frame sent is there for receiveq1
-            polled = (TX, RX) if self.device_type == "net" else (0,)
+            # net, console: the transmit queue first, so that what was sent
+            # is there for the receive queue
+            polled = (TX, RX) if self.device_type in ("net", "console") else (0,)
             workload(drv, self.device_type, int(step.args["count"]),
                      poll=lambda: [self.device.poll(q) for q in polled])
         except (DriverError, TransportError) as exc:
@@ -252,6 +255,9 @@ def workload(drv, device_type: str, count: int, poll=None) -> None:
     if device_type == "net":
         _net_workload(drv, count, poll)
         return
+    if device_type == "console":
+        _console_workload(drv, count, poll)
+        return
     for i in range(count):
         req, what = _submit(drv, device_type, i)
         if poll is not None:
@@ -279,13 +285,30 @@ def _net_workload(drv, count: int, poll=None) -> None:
             raise DriverError(f"frame {i} came back changed ({rx.used_len} bytes used)")
 
 
+def _console_workload(drv, count: int, poll=None) -> None:
+    """Lines of text of varying length, each read back through a receive
+    buffer offered before it is written (the device echoes port 0)."""
+    for i in range(count):
+        line = f"line {i}: ".encode() + b"x" * ((i * 37) % 200) + b"\r\n"
+        rx = drv.submit_rx(len(line))
+        tx = drv.submit_write(line)
+        if poll is not None:
+            poll()
+        drv.wait(tx)
+        if drv.received(drv.wait(rx)) != line:
+            raise DriverError(f"line {i} came back changed")
+
+
+_RAMP = bytes(range(256)) * 3      # every 512-byte run of 0..255 counting up, wrapping
+
+
 def _submit(drv, device_type: str, i: int):
     if device_type == "rng":
         return drv.submit_read(16 + 48 * (i % 4)), "entropy"
     cap = drv.capacity
     kind = i % 8
     sector = (i * 8) % max(cap - 16, 1)
-    data = bytes([(i * 7 + k) & 0xFF for k in range(512)])
+    data = _RAMP[i * 7 & 0xFF:(i * 7 & 0xFF) + 512]    # byte k is (i * 7 + k) mod 256
     if kind == 0:
         return drv.submit_write(sector, data), "write"
     if kind == 1:

@@ -2,7 +2,7 @@
 requirement, to show the suite catches what it claims to check.
 
 Each variant wraps the unmodified ``device_ref`` devices (a mixin in front
-of ``BlkDevice`` / ``RngDevice`` / ``NetDevice``; ``device_ref`` itself is
+of ``BlkDevice`` / ``RngDevice`` / ``NetDevice`` / ``ConsoleDevice``; ``device_ref`` itself is
 never edited)
 and names the requirement it breaks. ``conformance mutants`` runs the suite
 against each one: a variant is caught when some test of that requirement
@@ -17,6 +17,7 @@ from device_ref.device.features import (DEVICE_NEEDS_RESET, F_EVENT_IDX, F_IN_OR
                                         F_RING_PACKED, F_SUSPEND, F_SWIOTLB, F_VERSION_1,
                                         SUSPEND, has)
 from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, MemoryStorage
+from device_ref.devices.console import ConsoleDevice
 from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
 from device_ref.device.admin import AdminCommands, Outcome
@@ -446,6 +447,20 @@ class HidesConfigBeforeFeaturesOk:
         return super().read_config(offset, length)
 
 
+class DropsBytes:
+    """A console that loses every third byte it is given to output (the
+    first, the fourth, ...), on the transmitq and through emerg_wr alike."""
+
+    bytes_seen = 0
+
+    def output(self, data):
+        seen = self.bytes_seen
+        self.bytes_seen = seen + len(data)
+        data = bytes(b for i, b in enumerate(data) if (seen + i) % 3)
+        if data:
+            super().output(data)
+
+
 class RunsWhileSuspended:
     """With VIRTIO_F_SUSPEND (which it offers): shows itself suspended but
     goes on serving every buffer the driver makes available."""
@@ -509,6 +524,7 @@ class Mutant:
         blk = type(f"{self.mixin.__name__}Blk", (self.mixin, BlkDevice), {})
         rng = type(f"{self.mixin.__name__}Rng", (self.mixin, RngDevice), {})
         net = type(f"{self.mixin.__name__}Net", (self.mixin, NetDevice), {})
+        console = type(f"{self.mixin.__name__}Console", (self.mixin, ConsoleDevice), {})
 
         def make(device_type: str, bounce: BounceRegion | None):
             if device_type == "blk":
@@ -518,6 +534,8 @@ class Mutant:
                 dev = rng(seed=RNG_SEED, bounce=bounce)
             elif device_type == "net":
                 return net(bounce=bounce)   # no queue encryption, as the reference net device
+            elif device_type == "console":
+                return console(bounce=bounce, echo=False)
             else:
                 raise AdapterError(f"no {device_type} variant")
             # as enable_device() does for the reference devices, with this layer
@@ -582,6 +600,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("ignores-num-buffers", "base.net.dev.num-buffers-spread", IgnoresNumBuffers),
     _m("drops-frames", "base.net.dev.mtu-forward", DropsFrames),
     _m("truncates-frames", "base.net.dev.mtu-forward", TruncatesFrames),
+    _m("drops-bytes", "base.console.dev.emerg-output", DropsBytes),
     _m("ignores-list-use", "base.admin.grp.dev.validate-used", IgnoresListUse),
     _m("accepts-unknown-opcodes", "base.admin.grp.dev.not-ok", AcceptsUnknownOpcodes),
     TransportMutant("ignores-queue-enable", "pci.dev.reset-queue-enable", "pci",

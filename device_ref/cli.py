@@ -9,7 +9,7 @@ COMMANDS = ("selftest", "serve", "probe")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli("device-ref", "Reference virtio devices (blk, rng) and driver, in process "
+    return run_cli("device-ref", "Reference virtio devices (blk, rng, net, console) and driver, in process "
                    "or served over vhost-user.", "0.1.0", "device_ref", COMMANDS, argv)
 
 

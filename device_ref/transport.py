@@ -74,6 +74,12 @@ class TransportError(Exception):
     """A transport-level failure: the peer went away, a bad register access."""
 
 
+class ConfigUnavailable(TransportError):
+    """The transport gives no access to the device configuration space (a
+    vhost-user back-end without the CONFIG protocol feature: there the VMM
+    keeps the configuration, as QEMU does for net). Not the device's fault."""
+
+
 @dataclass(frozen=True)
 class BounceRegion:
     """A guest-physical range reserved for bounce buffering."""

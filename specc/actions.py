@@ -218,7 +218,9 @@ _VERBS = (
          "Perform count ordinary requests of the device type, batch at a time (default 1): "
          "each batch is made available with one notification and waited for as a whole; blk: "
          "one-sector writes of seeded data to sectors 0, 1, ... then read back one by one; "
-         "rng: 64-byte reads."),
+         "rng: 64-byte reads; net: SKIP (frames sent would come back into later tests' "
+         "receive buffers on a network that returns them); console: SKIP (its output goes to "
+         "transmitq0, queue 1, not the queue 0 such checks prepare)."),
     Verb("set_avail_flags", ACTION, (_p("value", "int"),),
          "Split layout: write value as-is into the flags field of the available ring."),
     Verb("set_used_event", ACTION, (_p("ahead", "int"),),
@@ -294,6 +296,10 @@ _VERBS = (
              "segments_within_limits", "discard_unmap_clear", positional=True),),
          "Driver under test, blk: every request it sent had this property; see "
          "check-actions.md."),
+    Verb("console_queues", EXPECTATION,
+         (_p("property", "enum", "rx_writable_only", "tx_readable_only", positional=True),),
+         "Driver under test, console: every receiveq buffer was device-writable only, every "
+         "transmitq buffer device-readable only."),
     Verb("net_frames", EXPECTATION,
          (_p("property", "enum", "tx_num_buffers_zero", "tx_flags_zero", "tx_gso_none",
              "tx_header_present", "rx_buffer_holds_header", "rx_buffer_full_size",

@@ -16,6 +16,7 @@ from typing import Callable
 from device_ref.device.features import F_RING_RESET, F_SUSPEND, F_SWIOTLB, bit, has
 from device_ref.device.device_queue import build_memory_map
 from device_ref.devices.blk import BlkDevice, BlkOptions, MemoryStorage
+from device_ref.devices.console import ConsoleDevice
 from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
 from device_ref.qenc import enable_device
@@ -23,8 +24,8 @@ from device_ref.ring.memory import GuestMemory
 from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
 
-from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, DriverRig, Session,
-                                       SetupError)
+from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, DriverRig,
+                                       HostControls, Session, SetupError)
 
 DEFAULT_BOUNCE = BounceRegion(0x8000_0000, 1 << 20)
 RAM_SIZE = 2 << 20
@@ -48,9 +49,12 @@ def reference_device(device_type: str, bounce: BounceRegion | None,
             device.add_admin_queue()
     elif device_type == "rng":
         device = RngDevice(seed=RNG_SEED, bounce=bounce)
-    elif device_type == "net":
-        # no queue encryption: frames reach receiveq1 without a request to seal
-        device = NetDevice(bounce=bounce)
+    elif device_type in ("net", "console"):
+        # no queue encryption: what comes back on the receive queue answers
+        # no request that could carry a seal
+        # (the console's output goes to a host end the session reads: ConsoleHost)
+        device = (NetDevice(bounce=bounce) if device_type == "net"
+                  else ConsoleDevice(bounce=bounce, echo=False))
         queue_encryption = False
     else:
         raise AdapterError(f"the reference devices are {', '.join(RefAdapter.device_types)}, "
@@ -177,9 +181,44 @@ class WatchedTransport(InProcTransport):
         self._window(f"enabling queue {queue}", super().enable_queue, queue)
 
 
+class ConsoleHost(HostControls):
+    """The host end of the reference console's port 0: what the driver
+    output, and input typed for it. The other outside events belong to
+    device types the reference devices do not have."""
+
+    def __init__(self, device: ConsoleDevice) -> None:
+        self.device = device
+
+    def console_write(self, data: bytes) -> None:
+        self.device.host_input(data)
+
+    def console_read(self) -> bytes:
+        out = bytes(self.device.host_output)
+        self.device.host_output.clear()
+        return out
+
+    def _none(self, what: str):
+        raise AdapterError(f"the reference console has no {what}")
+
+    def balloon_target(self, pages: int) -> None:
+        self._none("balloon")
+
+    def balloon_stats(self) -> dict[int, int]:
+        return self._none("balloon")
+
+    def stats_interval(self, seconds: int) -> None:
+        self._none("balloon")
+
+    def key(self, name: str, down: bool) -> None:
+        self._none("keyboard")
+
+    def screen(self) -> tuple[int, int, bytes]:
+        return self._none("display")
+
+
 class RefAdapter(Adapter):
     name = "ref"
-    device_types = ("blk", "rng", "net")
+    device_types = ("blk", "rng", "net", "console")
 
     def __init__(self, opts: AdapterOptions, swiotlb: bool = True,
                  factory: DeviceFactory = reference_device, label: str = "ref") -> None:
@@ -222,11 +261,13 @@ class RefAdapter(Adapter):
             serial = getattr(getattr(device, "opts", None), "serial", None)
             expected_id = serial
         resize = storage_resizer(device) if dtype == "blk" else None
+        host = ConsoleHost(device) if isinstance(device, ConsoleDevice) and not device.echo \
+            else None
         return Session(transport=t, device_type=dtype, transport_kind=self.transport,
                        resize=resize,
                        bounce=self.bounce, watch=t.watch, expected_id=expected_id,
                        note="in-process reference device",
-                       synchronous=True)
+                       synchronous=True, host=host)
 
     def describe(self) -> str:
         return self.name

@@ -38,7 +38,7 @@ from conformance.vectors import Step
 QUEUE_SIZE = 256
 # The queue (by its name in the device-type data) an ordinary request goes
 # to, where it is not the first queue.
-REQUEST_QUEUE = {"fs": "request1", "net": "transmitq1"}
+REQUEST_QUEUE = {"fs": "request1", "net": "transmitq1", "console": "transmitq0"}
 # An ordinary frame: 60-byte Ethernet broadcast from a locally administered
 # address, ethertype 0x88b5 (local experimental), zero payload.
 NET_FRAME = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x88\xb5" + bytes(46)
@@ -134,6 +134,16 @@ class Batch:
     data: bytes
     tokens: list[int]
 
+    def changed_readable(self, now: bytes) -> list[tuple[int, int]]:
+        """(guest address, length) of each device-readable part whose bytes
+        in ``now`` (the batch's memory as read back) differ from those written."""
+        out = []
+        for at in range(0, len(self.data), self.stride):
+            for o, n, w in self.shape:
+                if not w and now[at + o:at + o + n] != self.data[at + o:at + o + n]:
+                    out.append((self.base + at + o, n))
+        return out
+
 
 @dataclass
 class Reply:
@@ -185,6 +195,7 @@ class Engine:
     offered_since_kick: bool = False
     config_irqs: int = 0
     readable_log: list[tuple[int, int, bytes]] = field(default_factory=list)
+    readable_batches: list[Batch] = field(default_factory=list)    # device_io's, whole
     readable_corrupted: list[str] = field(default_factory=list)
     outside_buf: int | None = None
     offending: list[tuple[int, int]] = field(default_factory=list)  # hostile buffers: token, queue
@@ -419,6 +430,8 @@ class Engine:
         live = {a for p in self.pending.values() for a, _n, _d in p.readable}
         self.readable_log = [x for x in self.readable_log if x[0] < dma.next or x[0] in live
                              or x[0] >= dma.base + dma.size]
+        self.readable_batches = [b for b in self.readable_batches
+                                 if not dma.next <= b.base < dma.base + dma.size]
         while True:
             addr = dma.alloc(n, align)          # raises Skipped when truly out of room
             hit = [a + ln for a, ln in busy if addr < a + ln and a < addr + n]
@@ -475,9 +488,6 @@ class Engine:
         data = b"".join(blocks)
         base = self.alloc(len(data))
         self.t.memory.write(base, data)
-        readable = [(o, n) for o, n, w in shape if not w]
-        self.readable_log += [(base + i * stride + o, n, block[o:o + n])
-                              for i, block in enumerate(blocks) for o, n in readable]
         writable = sum(n for _o, n, w in shape if w)
         self.making_available()
         tokens = [next(self.tokens) for _ in blocks]
@@ -489,7 +499,9 @@ class Engine:
                 at = base + i * stride
                 segs = [(at + o, n, w, block[o:o + n]) for o, n, w in shape]
                 q.add_chain(self.descs(q, segs), token, writable)
-        return Batch(q, base, stride, shape, data, tokens)
+        batch = Batch(q, base, stride, shape, data, tokens)
+        self.readable_batches.append(batch)      # its device-readable parts, as readable_log
+        return batch
 
     def descs(self, q: HQueue, segs, use_indirect: bool | None = None) -> list[Desc]:
         indirect = self.negotiated >> F_INDIRECT & 1 if use_indirect is None else use_indirect
@@ -521,7 +533,8 @@ class Engine:
     def ordinary_parts(self) -> tuple[list[tuple[str, object]], Pending]:
         """blk: read of sector 0 (header, 512-byte buffer, status); rng: 64
         bytes; net: one frame to send (a zeroed virtio_net_hdr, no offloads,
-        then a 60-byte broadcast frame), both device-readable."""
+        then a 60-byte broadcast frame), both device-readable; console: 16
+        bytes of text written to port 0."""
         if self.device_type == "blk":
             return ([("r", struct.pack("<IIQ", 0, 0, 0)), ("w", SECTOR), ("w", 1)],
                     Pending("blk", 0, [], sector=0, count=1))
@@ -530,6 +543,9 @@ class Engine:
         if self.device_type == "net":
             return ([("r", bytes(net_header_size(self.negotiated))), ("r", NET_FRAME)],
                     Pending("net", self.request_queue().index, []))
+        if self.device_type == "console":
+            return [("r", b"virtio console\r\n")], Pending("console", self.request_queue().index,
+                                                          [])
         raise Skipped(f"no ordinary request is defined for a {self.device_type} device")
 
     def request(self, q: HQueue, what: str, readable: bytes | list[bytes],
@@ -547,6 +563,9 @@ class Engine:
         reply = Reply(what, b"".join(reads), None, b"")
         reply.extra["pending"] = pending
         self.replies.append(reply)
+        if wait and not self.running():
+            raise Skipped(f"{what}: a request to wait for before DRIVER_OK (the vector lacks "
+                          f"driver_ok)")
         self.submit(q, parts, pending, wait=wait)
         self.finish_reply(reply)
         return reply

@@ -39,6 +39,11 @@ def expect_net_frames(e: Engine, property: str) -> None:  # noqa: A002
     raise Skipped(DRIVER_MODE)
 
 
+@expectation("console_queues", property=TEXT)
+def expect_console_queues(e: Engine, property: str) -> None:  # noqa: A002
+    raise Skipped(DRIVER_MODE)
+
+
 @expectation("accepted_subset")
 def expect_accepted_subset(e: Engine) -> None:
     raise Skipped(DRIVER_MODE)

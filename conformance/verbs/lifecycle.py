@@ -23,6 +23,7 @@ def reset(e: Engine) -> None:
     e.used_event_pinned = False
     e.framing = ("separate", 64)
     e.readable_log = []
+    e.readable_batches = []
     try:
         e.t.write_status(0)
         deadline = time.monotonic() + e.timeout

@@ -137,6 +137,12 @@ def expect_readable_buffers(e: Engine, what: str) -> None:
         if mem.read(addr, length) != data:
             raise Failed(f"the {length}-byte device-readable buffer at {addr:#x} changed",
                          "device-readable buffers unchanged")
+    for batch in e.readable_batches:
+        changed = batch.changed_readable(mem.read(batch.base, len(batch.data)))
+        if changed:
+            addr, length = changed[0]
+            raise Failed(f"the {length}-byte device-readable buffer at {addr:#x} changed",
+                         "device-readable buffers unchanged")
     if e.readable_corrupted:
         raise Failed(f"the device wrote into {e.readable_corrupted[0]}",
                      "device-readable buffers unchanged")

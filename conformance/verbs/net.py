@@ -19,6 +19,9 @@ from conformance.engine.registry import INT, MAX_BUFFER, MAX_WAIT_MS, TEXT, acti
 from conformance.outcomes import Failed, Skipped
 
 RX_QUEUE, TX_QUEUE = "receiveq1", "transmitq1"
+# what a le16 reads in a device-writable buffer the device never wrote: the
+# runner fills those with 0xaa before offering them (engine/core.py, segments)
+UNWRITTEN = 0xAAAA
 MAX_FRAME = 65535
 MAX_RX_BUFFERS = 1024
 # A frame's first bytes: broadcast, from a locally administered address,
@@ -148,8 +151,10 @@ def _judge_frames(e: Engine, what: str) -> None:
             if nb is None:
                 raise Skipped("the header has no num_buffers under these features")
             if nb != len(bufs):
+                untouched = (" (0xaaaa: the bytes the runner put in the buffer before offering "
+                             "it, never written)" if nb == UNWRITTEN else "")
                 raise Failed(f"frame {n} lies in {len(bufs)} receive buffer(s); num_buffers "
-                             f"says {nb}", f"num_buffers = {len(bufs)}")
+                             f"says {nb}{untouched}", f"num_buffers = {len(bufs)}")
         if what == "one_buffer" and len(bufs) != 1:
             # the buffer count only: num_buffers is judged by "num_buffers"
             raise Failed(f"frame {n} lies in {len(bufs)} receive buffers", "one buffer")

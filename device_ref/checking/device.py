@@ -25,7 +25,8 @@ from device_ref.device.features import (ACKNOWLEDGE, DRIVER, DRIVER_OK, F_EVENT_
                                         FAILED, FEATURES_OK, has)
 from device_ref.devices.blk import (CFG_SEG_MAX, F_SEG_MAX, HEADER, SECTOR, T_FLUSH, T_GET_ID,
                                     T_IN, T_OUT, BlkDevice)
-from device_ref.devices.net import RX, TX, NetDevice, header_size
+from device_ref.devices.console import ConsoleDevice
+from device_ref.devices.net import TX, NetDevice, header_size
 from device_ref.devices.rng import RngDevice
 from device_ref.virtio_constants import (ETH_HLEN, NET_F_CSUM, NET_F_MRG_RXBUF,
                                          NET_HDR_NUM_BUFFERS)
@@ -283,16 +284,30 @@ NET_HOST_GSO = (11, 12, 13, 14, 56)
 NET_FULL_FRAME = 1514
 
 
-class CheckingNetDevice(CheckingDevice, NetDevice):
-    """Judges the frames a driver sends and the receive buffers it offers.
-
-    Buffers wait on receiveq1 until a frame comes, by design, so they are no
-    sign of a missing notification: notifies_when_asked is judged on
-    transmitq1 only."""
+class ReceiveWaits:
+    """Mixin for the looping checking devices (net, console): buffers wait
+    on the receive queue until something comes, by design, so they are no
+    sign of a missing notification (notifies_when_asked is judged on the
+    transmit queue only); each receive buffer the device takes off the ring
+    is judged once, by ``_judge_rx_buffer``."""
 
     def _judge_unnotified(self, queue: int, ring: CheckingQueue) -> None:
-        if queue != RX:
+        if queue != self.rx_queue:
             super()._judge_unnotified(queue, ring)
+
+    def take(self, ring):
+        fresh = not self.held
+        chain = super().take(ring)
+        if chain is not None and fresh:
+            self._judge_rx_buffer(chain)
+        return chain
+
+    def _judge_rx_buffer(self, chain) -> None:
+        raise NotImplementedError
+
+
+class CheckingNetDevice(ReceiveWaits, CheckingDevice, NetDevice):
+    """Judges the frames a driver sends and the receive buffers it offers."""
 
     def handle(self, queue: int, io) -> int:
         if queue == TX:
@@ -320,14 +335,8 @@ class CheckingNetDevice(CheckingDevice, NetDevice):
                 log.add("net_frames tx_num_buffers_zero", f"frame sent with num_buffers {nb}",
                         num_buffers=nb)
 
-    def _take(self, ring):
-        fresh = not self.held
-        chain = super()._take(ring)
-        if chain is not None and fresh:
-            self._judge_rx_buffer(chain.writable_len)
-        return chain
-
-    def _judge_rx_buffer(self, room: int) -> None:
+    def _judge_rx_buffer(self, chain) -> None:
+        room = chain.writable_len
         n = header_size(self.negotiated)
         if has(self.negotiated, NET_F_MRG_RXBUF):
             if room < n:
@@ -339,12 +348,31 @@ class CheckingNetDevice(CheckingDevice, NetDevice):
                                bytes=room, wanted=n + NET_FULL_FRAME)
 
 
+class CheckingConsoleDevice(ReceiveWaits, CheckingDevice, ConsoleDevice):
+    """Judges the direction of the buffers on port 0's two queues."""
+
+    def handle(self, queue: int, io) -> int:
+        if queue == self.tx_queue and io.writable_len:
+            self.check_log.add("console_queues tx_readable_only", f"transmitq buffer with "
+                               f"{io.writable_len} device-writable bytes", queue=queue,
+                               writable=io.writable_len)
+        return super().handle(queue, io)
+
+    def _judge_rx_buffer(self, chain) -> None:
+        if chain.readable_len:
+            self.check_log.add("console_queues rx_writable_only", f"receiveq buffer with "
+                               f"{chain.readable_len} device-readable bytes",
+                               queue=self.rx_queue, readable=chain.readable_len)
+
+
 def checking_device(device_type: str, *args, **kwargs):
-    """A checking device of ``device_type`` (blk, rng or net) built like the plain one."""
-    cls = {"blk": CheckingBlkDevice, "rng": CheckingRngDevice,
-           "net": CheckingNetDevice}.get(device_type)
+    """A checking device of ``device_type`` (blk, rng, net or console) built like
+    the plain one."""
+    cls = {"blk": CheckingBlkDevice, "rng": CheckingRngDevice, "net": CheckingNetDevice,
+           "console": CheckingConsoleDevice}.get(device_type)
     if cls is None:
-        raise ValueError(f"no checking device for type {device_type!r} (blk, rng, net)")
+        raise ValueError(f"no checking device for type {device_type!r} (blk, rng, net, "
+                         f"console)")
     return cls(*args, **kwargs)
 
 
@@ -371,4 +399,5 @@ CHECKED_PROPERTIES = frozenset({
     "net_frames tx_header_present", "net_frames tx_num_buffers_zero", "net_frames tx_flags_zero",
     "net_frames tx_gso_none", "net_frames rx_buffer_holds_header",
     "net_frames rx_buffer_full_size",
+    "console_queues rx_writable_only", "console_queues tx_readable_only",
 })

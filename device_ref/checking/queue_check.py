@@ -94,14 +94,18 @@ class CheckingQueue:
         else:
             self._write_avail_event_behind()                                      # to be disregarded
 
-    def pop(self):
+    def _taken(self, take):
+        """``take()`` from the wrapped queue, and where the ring stood before
+        it; a ring error is observed (what the device had read) and raised."""
         start = self.inner.ring.state
         try:
-            chains = self.inner.pop()
+            return start, take()
         except RingError as exc:
-            # The ring core refused something; read it ourselves to say what.
             self._observe(start, getattr(exc, "count", 0) + 1, None)
             raise
+
+    def pop(self):
+        start, chains = self._taken(self.inner.pop)
         if chains:
             self._observe(start, len(chains), chains)
         return chains
@@ -125,12 +129,7 @@ class CheckingQueue:
 
     def pop_one(self):
         """``DeviceQueue.pop_one``, observed like ``pop``."""
-        start = self.inner.ring.state
-        try:
-            chain = self.inner.pop_one()
-        except RingError as exc:
-            self._observe(start, getattr(exc, "count", 0) + 1, None)
-            raise
+        start, chain = self._taken(self.inner.pop_one)
         if chain is not None:
             self._observe(start, 1, [chain])
         return chain

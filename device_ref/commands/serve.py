@@ -10,9 +10,11 @@ import sys
 from device_ref.cli_base import CliError
 from device_ref.sizes import parse_region, parse_size
 from device_ref.checking import serve_options
-from device_ref.checking.device import CheckingBlkDevice, CheckingNetDevice, CheckingRngDevice
+from device_ref.checking.device import (CheckingBlkDevice, CheckingConsoleDevice,
+                                        CheckingNetDevice, CheckingRngDevice)
 from device_ref.device.features import F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACKED
 from device_ref.devices.blk import BlkDevice, BlkOptions, FileStorage, MemoryStorage
+from device_ref.devices.console import ConsoleDevice
 from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
 from device_ref.qenc import enable_device
@@ -22,8 +24,8 @@ from device_ref.vhost_user.backend import Server, SocketInUse
 
 PAGE = mmap.PAGESIZE   # what the back-end can map: whole pages
 
-HELP = ("Serve a reference device (blk, rng or net) as a vhost-user back-end on a Unix "
-        "socket.")
+HELP = ("Serve a reference device (blk, rng, net or console) as a vhost-user back-end on a "
+        "Unix socket.")
 
 # Where a --swiotlb device's bounce region sits in guest-physical space, and
 # its size, unless given: the front-end must share exactly this range.
@@ -45,8 +47,9 @@ def _bounce(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--type", required=True, choices=("blk", "rng", "net"),
-                        help="device type (net: every frame sent comes back on receiveq1)")
+    parser.add_argument("--type", required=True, choices=("blk", "rng", "net", "console"),
+                        help="device type (net: every frame sent comes back on receiveq1; "
+                             "console: port 0 echoes)")
     parser.add_argument("--socket", required=True, metavar="PATH",
                         help="Unix socket to listen on (replaced if stale)")
     parser.add_argument("--disk", metavar="FILE", help="blk: disk image file (used as is)")
@@ -116,13 +119,16 @@ def make_factory(args: argparse.Namespace):
         raise CliError("--disk, --size and --read-only apply to --type blk only")
     if args.type != "rng" and args.seed is not None:
         raise CliError("--seed applies to --type rng only")
-    if args.type == "net":
-        net_cls = CheckingNetDevice if getattr(args, "check_driver", False) else NetDevice
+    if args.type in ("net", "console"):
+        checking = getattr(args, "check_driver", False)
+        loop_cls = {("net", False): NetDevice, ("net", True): CheckingNetDevice,
+                    ("console", False): ConsoleDevice,
+                    ("console", True): CheckingConsoleDevice}[args.type, checking]
 
-        def net():
-            return place(net_cls(bounce=bounce, require_swiotlb=args.require_swiotlb,
-                                 queue_size=args.queue_size, offer=offer))
-        return net
+        def loop():
+            return place(loop_cls(bounce=bounce, require_swiotlb=args.require_swiotlb,
+                                  queue_size=args.queue_size, offer=offer))
+        return loop
 
     if args.type == "rng":
         rng_cls = CheckingRngDevice if getattr(args, "check_driver", False) else RngDevice
@@ -167,9 +173,9 @@ def _tuned(factory, poll_s: float, completion_batch: int):
 def run(args: argparse.Namespace) -> int:
 
     factory = make_factory(args)
-    if getattr(args, "queue_encryption", False) and args.type == "net":
-        raise CliError("--queue-encryption applies to --type blk and rng: a net device's "
-                       "frames reach receiveq1 without a request to seal")
+    if getattr(args, "queue_encryption", False) and args.type in ("net", "console"):
+        raise CliError("--queue-encryption applies to --type blk and rng: what a net or console "
+                       "device puts on its receive queue answers no request to seal")
     if getattr(args, "queue_encryption", False):
         plain_factory = factory
 

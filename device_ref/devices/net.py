@@ -18,13 +18,11 @@ to the next frame.
 from __future__ import annotations
 
 import struct
-from collections import deque
 
-from device_ref.device.core import VirtioDevice
-from device_ref.device.device_queue import RingFault
 from device_ref.device.features import (F_EVENT_IDX, F_INDIRECT_DESC, F_RING_PACKED, F_SWIOTLB,
                                         F_VERSION_1, bit, has)
 from device_ref.device.negotiation import FeatureRules
+from device_ref.devices.loop import LoopDevice
 from device_ref.transport import BounceRegion
 from device_ref.virtio_constants import (ETH_HLEN, ID_NET, NET_CONFIG, NET_F_MAC, NET_F_MRG_RXBUF,
                                          NET_F_MTU, NET_F_STATUS, NET_HDR, NET_HDR_LEGACY,
@@ -34,9 +32,6 @@ RX, TX = 0, 1           # receiveq1, transmitq1 (no multiqueue, no control queue
 CONFIG_SIZE = 12        # mac, status, max_virtqueue_pairs, mtu
 DEFAULT_MAC = bytes.fromhex("525400c0ffee")
 DEFAULT_MTU = 1500
-# Frames waiting for receive buffers: a driver that sends without receiving
-# must not grow the device without bound; past this the newest are dropped.
-BACKLOG = 256
 
 RING_FEATURES = (bit(F_VERSION_1) | bit(F_INDIRECT_DESC) | bit(F_EVENT_IDX) | bit(F_RING_PACKED))
 NET_FEATURES = bit(NET_F_MAC) | bit(NET_F_STATUS) | bit(NET_F_MTU) | bit(NET_F_MRG_RXBUF)
@@ -59,7 +54,9 @@ def header_size(negotiated: int) -> int:
     return NET_HDR_LEGACY
 
 
-class NetDevice(VirtioDevice):
+class NetDevice(LoopDevice):
+    rx_queue, tx_queue = RX, TX
+
     def __init__(self, mac: bytes = DEFAULT_MAC, mtu: int = DEFAULT_MTU,
                  bounce: BounceRegion | None = None, require_swiotlb: bool = False,
                  queue_size: int = 256, offer: int | None = None) -> None:
@@ -71,22 +68,8 @@ class NetDevice(VirtioDevice):
                          rules=FeatureRules(offered=offered, required=required),
                          config=net_config(mac, mtu), bounce=bounce)
         self.mtu = mtu
-        self.backlog: deque[bytes] = deque()
-        self.held: deque = deque()      # receive chains taken off the ring, not yet used
         self.frames_sent = 0            # frames the driver transmitted
         self.frames_delivered = 0       # frames written into receive buffers
-        self.frames_dropped = 0
-
-    # -- the state a reset forgets ------------------------------------------
-    def reset(self) -> None:
-        self.backlog.clear()
-        self.held.clear()
-        super().reset()
-
-    def reset_queue(self, queue: int) -> None:
-        super().reset_queue(queue)
-        if queue == RX:
-            self.held.clear()     # their ring is gone: never used
 
     # -- transmit -------------------------------------------------------------
     def handle(self, queue: int, io) -> int:
@@ -95,81 +78,38 @@ class NetDevice(VirtioDevice):
         if io.writable:
             self.record("violation", "device-writable buffer on transmitq1")
         hdr = header_size(self.negotiated)
-        frame = io.read(hdr, io.readable_len - hdr)
         self.frames_sent += 1
         if io.readable_len < hdr + ETH_HLEN:
             self.record("violation", f"transmitted buffer of {io.readable_len} bytes holds no "
                         f"{hdr}-byte header and Ethernet header")
-            self.frames_dropped += 1
-        elif len(self.backlog) >= BACKLOG:
-            self.frames_dropped += 1
+            self.dropped += 1
         else:
-            self.backlog.append(frame)
+            self.enqueue(io.read(hdr, io.readable_len - hdr))
         return 0
 
-    def notify(self, queue: int) -> None:
-        if queue == TX:
-            super().notify(TX)
-        # a kick of receiveq1 (new buffers) or frames just sent: deliver what waits
-        self.deliver()
-
     # -- receive --------------------------------------------------------------
-    def deliver(self) -> None:
-        """Write waiting frames into receive buffers while there are both."""
-        if not self._running() or not self.backlog:
-            return
-        ring = self.queues[RX].ring
-        if ring is None:
-            return
-        notify = False
-        try:
-            while self.backlog:
-                got = self._place(ring, self.backlog[0])
-                if got is None:
-                    # out of buffers: ask to be told when more arrive, and
-                    # look again in case they came meanwhile
-                    if ring.rearm():
-                        continue
-                    break
-                self.backlog.popleft()
-                self.frames_delivered += got[0]
-                notify = got[1] or notify
-        except RingFault as exc:
-            self.needs_reset(f"queue {RX}: {exc}")
-            return
-        if notify:
-            self.counters.queue_interrupts += 1
-            self._host.queue_interrupt(RX)
-
-    def _take(self, ring):
-        """The next receive buffer: one held from before, else off the ring."""
-        if self.held:
-            return self.held.popleft()
-        return ring.pop_one()
-
-    def _place(self, ring, frame: bytes) -> tuple[int, bool] | None:
-        """Write ``frame`` into receive buffers and use them: (1 delivered or 0
-        dropped, interrupt wanted); None when there are too few buffers yet."""
+    def place(self, ring, frame: bytes) -> tuple[bool, bool] | None:
+        """Write ``frame`` into receive buffers behind a header and use them:
+        one buffer that holds it all without MRG_RXBUF (a frame that does not
+        fit is dropped, the buffer kept), as many as it takes with it."""
         hdr = header_size(self.negotiated)
         total = hdr + len(frame)
         merge = has(self.negotiated, NET_F_MRG_RXBUF)
         chains = []
         room = 0
         while room < total:
-            chain = self._take(ring)
+            chain = self.take(ring)
             if chain is None:
                 self.held.extendleft(reversed(chains))
                 return None
             if chain.readable_len:
                 self.record("violation", "device-readable buffer on receiveq1")
             if not merge and chain.writable_len < total:
-                # too small for the whole frame: this frame is lost, the
-                # buffer goes to the next one
                 self.held.appendleft(chain)
-                self.frames_dropped += 1
+                self.dropped += 1
                 self.record("dropped", f"{total}-byte frame, {chain.writable_len}-byte "
                             f"receive buffer and no VIRTIO_NET_F_MRG_RXBUF")
-                return 0, False
+                return True, False
             if merge and chain.writable_len < hdr and not chains:
                 self.record("violation", f"receive buffer of {chain.writable_len} bytes is "
                             f"shorter than the {hdr}-byte header")
@@ -178,27 +118,9 @@ class NetDevice(VirtioDevice):
         header = bytearray(hdr)
         if hdr > NET_HDR_NUM_BUFFERS:
             struct.pack_into("<H", header, NET_HDR_NUM_BUFFERS, self.num_buffers(len(chains)))
-        return 1, self._fill(ring, chains, bytes(header) + frame)
+        self.frames_delivered += 1
+        return True, self.fill(ring, chains, bytes(header) + frame)
 
     def num_buffers(self, used: int) -> int:
         """What the header's num_buffers says for a frame over ``used`` buffers."""
         return used
-
-    def _fill(self, ring, chains, data: bytes) -> bool:
-        """Scatter ``data`` over ``chains`` in order, each to its end, and use
-        them all at once; True if the driver wants an interrupt."""
-        memory = ring.memory
-        view = memoryview(data)
-        used = []
-        at = 0
-        for chain in chains:
-            start = at
-            for seg in chain.segments:
-                if not seg.writable or at >= len(view):
-                    continue
-                n = min(seg.len, len(view) - at)
-                memory.write(seg.gpa, view[at:at + n])
-                at += n
-            used.append((chain.id, at - start))
-        self.counters.requests += len(used)
-        return ring.push_used(used)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from device_ref.ring.layout import (DESC_F_AVAIL, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_USED,
                                     DESC_F_WRITE, PACKED, SPLIT, QueueConfig, ring_areas)
+from device_ref.ring.memory import store_u16
 
 _DESC = struct.Struct("<QIHH")   # split: addr, len, flags, next; packed: addr, len, id, flags
 _U16 = struct.Struct("<H")
@@ -297,10 +298,10 @@ class HQueue:
             self.next_slot = (slots[-1] + 1) % self.size
             buf = Buf(slots[0], token, slots, writable_len, self.seq)
             slot = self.avail_idx % self.size
-            _U16.pack_into(self.drv_view, 4 + 2 * slot, slots[0])
+            store_u16(self.drv_view, 4 + 2 * slot, slots[0])
             if publish:
                 self.avail_idx = (self.avail_idx + 1) & 0xFFFF
-                _U16.pack_into(self.drv_view, 2, self.avail_idx)
+                store_u16(self.drv_view, 2, self.avail_idx)
             else:
                 for s in slots:
                     self.free_slots.add(s)
@@ -376,7 +377,7 @@ class HQueue:
         """Split with EVENT_IDX: ask for a notification at the next used entry
         (what a driver does before it sleeps)."""
         if not self.packed and self.cfg.event_idx:
-            _U16.pack_into(self.drv_view, 4 + 2 * self.size, self.last_used)
+            store_u16(self.drv_view, 4 + 2 * self.size, self.last_used)
 
     def set_used_event(self, value: int) -> None:
         self.mem.write(self.cfg.driver + 4 + 2 * self.size, _U16.pack(value & 0xFFFF))

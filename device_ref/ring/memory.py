@@ -6,6 +6,8 @@ is how VIRTIO_F_SWIOTLB is enforced.
 """
 from __future__ import annotations
 
+import struct
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,23 @@ def check_range(gpa: int, length: int) -> None:
     # the end address must itself fit in 64 bits (the C core computes it)
     if gpa + length > U64 - 1:
         raise RingError(RingErrorCode.ADDR_OVERFLOW, f"0x{gpa:x}+0x{length:x}")
+
+
+_U16 = struct.Struct("<H")
+_LITTLE = sys.byteorder == "little"
+
+
+def store_u16(view: memoryview, offset: int, value: int) -> None:
+    """Write a le16 ring field (an index, flags, an event) with one 16-bit
+    store, so a device or driver reading it from another thread or process
+    never sees half of an update. struct's pack_into may write the two
+    bytes one at a time: an avail idx going from 0x01ff to 0x0200 was then
+    read as 0x0100, and DPDK's vhost ran 65,536 entries past it
+    (docs/conformance.md, "device_io on net")."""
+    if _LITTLE:
+        view[offset:offset + 2].cast("H")[0] = value
+    else:
+        _U16.pack_into(view, offset, value)
 
 
 class GuestMemory:

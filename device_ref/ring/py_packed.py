@@ -11,7 +11,7 @@ from .batch import ChainBatch, UsedBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import (DESC_F_AVAIL, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_USED, DESC_F_WRITE,
                      EVENT_FLAGS_DESC, EVENT_FLAGS_DISABLE, EVENT_FLAGS_ENABLE, QueueConfig)
-from .memory import GuestMemory
+from .memory import GuestMemory, store_u16
 from .py_common import (PDESC, U16, ChainParser, DeviceSide, DriverSide, check_config, emit_used,
                         packed_event_hit, writable_total)
 
@@ -105,7 +105,7 @@ class PackedDriver(DriverSide):
                     else:
                         PDESC.pack_into(self.desc, 16 * pos.idx, a, ln, cid, fl)
                     pos.advance(1, self.size)
-            U16.pack_into(self.desc, 16 * head.idx + U16_AT_FLAGS, head_flags)
+            store_u16(self.desc, 16 * head.idx + U16_AT_FLAGS, head_flags)
             self.next_avail.advance(need, self.size)
             self.free_desc -= need
             self.token[cid] = token
@@ -178,14 +178,14 @@ class PackedDriver(DriverSide):
 
     def enable_interrupts(self) -> bool:
         if self.cfg.event_idx:
-            U16.pack_into(self.drv_evt, 0, self.last_used.idx | (self.last_used.wrap << 15))
-            U16.pack_into(self.drv_evt, 2, EVENT_FLAGS_DESC)
+            store_u16(self.drv_evt, 0, self.last_used.idx | (self.last_used.wrap << 15))
+            store_u16(self.drv_evt, 2, EVENT_FLAGS_DESC)
         else:
-            U16.pack_into(self.drv_evt, 2, EVENT_FLAGS_ENABLE)
+            store_u16(self.drv_evt, 2, EVENT_FLAGS_ENABLE)
         return self._used_ready()
 
     def disable_interrupts(self) -> None:
-        U16.pack_into(self.drv_evt, 2, EVENT_FLAGS_DISABLE)
+        store_u16(self.drv_evt, 2, EVENT_FLAGS_DISABLE)
 
 
 class PackedDevice(DeviceSide):
@@ -277,19 +277,19 @@ class PackedDevice(DeviceSide):
 
     def _write_used(self, cid: int, ln: int) -> None:
         off = 16 * self.used_pos.idx
-        U16.pack_into(self.desc, off + 12, cid)
+        store_u16(self.desc, off + 12, cid)
         self.desc[off + 8:off + 12] = ln.to_bytes(4, "little")
-        U16.pack_into(self.desc, off + U16_AT_FLAGS,
+        store_u16(self.desc, off + U16_AT_FLAGS,
                       used_bits(self.used_pos.wrap) | (DESC_F_WRITE if ln else 0))
 
     def enable_notifications(self) -> bool:
         if self.cfg.event_idx:
-            U16.pack_into(self.dev_evt, 0, self.next_avail.idx | (self.next_avail.wrap << 15))
-            U16.pack_into(self.dev_evt, 2, EVENT_FLAGS_DESC)
+            store_u16(self.dev_evt, 0, self.next_avail.idx | (self.next_avail.wrap << 15))
+            store_u16(self.dev_evt, 2, EVENT_FLAGS_DESC)
         else:
-            U16.pack_into(self.dev_evt, 2, EVENT_FLAGS_ENABLE)
+            store_u16(self.dev_evt, 2, EVENT_FLAGS_ENABLE)
         flags = U16.unpack_from(self.desc, 16 * self.next_avail.idx + U16_AT_FLAGS)[0]
         return is_avail(flags, self.next_avail.wrap)
 
     def disable_notifications(self) -> None:
-        U16.pack_into(self.dev_evt, 2, EVENT_FLAGS_DISABLE)
+        store_u16(self.dev_evt, 2, EVENT_FLAGS_DISABLE)

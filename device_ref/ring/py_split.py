@@ -7,7 +7,7 @@ from .batch import ChainBatch, UsedBatch, check_capacity
 from .errors import RingError, RingErrorCode
 from .layout import (AVAIL_F_NO_INTERRUPT, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE,
                      USED_F_NO_NOTIFY, QueueConfig)
-from .memory import GuestMemory
+from .memory import GuestMemory, store_u16
 from .py_common import (DESC, U16, USED_ELEM, ChainParser, DeviceSide, DriverSide, check_config,
                         emit_used, need_event, writable_total)
 
@@ -63,14 +63,14 @@ class SplitDriver(DriverSide):
             self.wlen[head] = writable_total(segs)
             self.inflight[head] = True
             self.order.append(head)
-            U16.pack_into(self.avail, 4 + 2 * (self.avail_idx % self.size), head)
+            store_u16(self.avail, 4 + 2 * (self.avail_idx % self.size), head)
             self.avail_idx = (self.avail_idx + 1) & 0xFFFF
             added += 1
         if added == 0:
             if reqs:
                 raise RingError(RingErrorCode.QUEUE_FULL)
             return 0, False
-        U16.pack_into(self.avail, 2, self.avail_idx)
+        store_u16(self.avail, 2, self.avail_idx)
         if self.cfg.event_idx:
             event = U16.unpack_from(self.used, 4 + 8 * self.size)[0]
             return added, need_event(event, self.avail_idx, old)
@@ -124,15 +124,15 @@ class SplitDriver(DriverSide):
 
     def enable_interrupts(self) -> bool:
         if self.cfg.event_idx:
-            U16.pack_into(self.avail, 4 + 2 * self.size, self.last_used)
+            store_u16(self.avail, 4 + 2 * self.size, self.last_used)
         else:
-            U16.pack_into(self.avail, 0, 0)
+            store_u16(self.avail, 0, 0)
         return U16.unpack_from(self.used, 2)[0] != self.last_used
 
     def disable_interrupts(self) -> None:
         # with EVENT_IDX, flags must stay 0; used_event simply stays behind
         if not self.cfg.event_idx:
-            U16.pack_into(self.avail, 0, AVAIL_F_NO_INTERRUPT)
+            store_u16(self.avail, 0, AVAIL_F_NO_INTERRUPT)
 
 
 class SplitDevice(DeviceSide):
@@ -209,7 +209,7 @@ class SplitDevice(DeviceSide):
             self.inflight[cid] = False
             self._retire(cid)
         self.used_idx = (self.used_idx + len(reqs)) & 0xFFFF
-        U16.pack_into(self.used, 2, self.used_idx)
+        store_u16(self.used, 2, self.used_idx)
         if self.cfg.event_idx:
             event = U16.unpack_from(self.avail, 4 + 2 * self.size)[0]
             return need_event(event, self.used_idx, old)
@@ -217,11 +217,11 @@ class SplitDevice(DeviceSide):
 
     def enable_notifications(self) -> bool:
         if self.cfg.event_idx:
-            U16.pack_into(self.used, 4 + 8 * self.size, self.last_avail)
+            store_u16(self.used, 4 + 8 * self.size, self.last_avail)
         else:
-            U16.pack_into(self.used, 0, 0)
+            store_u16(self.used, 0, 0)
         return U16.unpack_from(self.avail, 2)[0] != self.last_avail
 
     def disable_notifications(self) -> None:
         if not self.cfg.event_idx:
-            U16.pack_into(self.used, 0, USED_F_NO_NOTIFY)
+            store_u16(self.used, 0, USED_F_NO_NOTIFY)

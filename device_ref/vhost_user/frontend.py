@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from device_ref.ring.memory import GuestMemory as RingMemory
-from device_ref.transport import (BounceRegion, DriverTransport, Interrupts,
+from device_ref.transport import (BounceRegion, ConfigUnavailable, DriverTransport, Interrupts,
                                   MmioBounceDescription, QueueConfig, TransportError)
 from device_ref.virtio_constants import DEVICE_NEEDS_RESET, DRIVER_OK, F_SWIOTLB, FEATURES_OK
 from device_ref.vhost_user import protocol as P
@@ -132,7 +132,8 @@ class Frontend:
     def get_config(self, offset: int, size: int) -> bytes:
         assert self.info is not None, "handshake first"
         if not self.info.acked_protocol & (1 << PF.CONFIG):
-            raise FrontendError(f"{self.path}: back-end does not offer the CONFIG protocol feature")
+            raise ConfigUnavailable(f"{self.path}: back-end does not offer the CONFIG protocol "
+                                    f"feature")
         reply = self.conn.request(Request.GET_CONFIG, P.ConfigSpace(offset, size).encode())
         assert reply is not None
         for fd in reply.fds:

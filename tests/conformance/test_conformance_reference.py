@@ -108,3 +108,20 @@ def test_reference_net_device_passes_its_vectors_and_the_generic_ones(suite, lay
     # a queue reset alone on net resets transmitq1, where the request waits
     by = {r.check_id: r for r in run.results}
     assert by["base.vqreset.dev.silent/pending-request"].verdict is Verdict.PASS
+
+
+@pytest.mark.parametrize("layout", ["split", "packed"])
+def test_reference_console_passes_the_port_0_vectors(suite, layout):
+    """In process the reference console's port 0 has a host end (ConsoleHost):
+    output reaches it, input typed there comes in, emergency writes too."""
+    from conformance.adapters.base import AdapterOptions
+    run = run_suite(suite, parse_adapter("ref", AdapterOptions(device_type="console")),
+                    RunOptions(layout=layout))
+    assert not [(r.check_id, r.reason) for r in run.results
+                if r.verdict in (Verdict.FAIL, Verdict.WEDGED)]
+    by = {r.check_id: r.verdict for r in run.results}
+    for check in ("base.console.dev.emerg-any-time/before-negotiation",
+                  "base.console.dev.emerg-output/to-port-zero", "base.console.dev.port-io/send",
+                  "base.console.dev.port-io/receive", "base.console.drv.rx-writable/writable-only",
+                  "base.console.drv.tx-readable/readable-only"):
+        assert by[check] is Verdict.PASS, check

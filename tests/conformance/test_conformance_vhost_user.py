@@ -52,7 +52,7 @@ def serve(sockdir):
 
 
 @pytest.mark.parametrize("swiotlb", [True, False], ids=["swiotlb", "plain"])
-@pytest.mark.parametrize("dtype", ["blk", "rng", "net"])
+@pytest.mark.parametrize("dtype", ["blk", "rng", "net", "console"])
 def test_reference_backend_over_vhost_user_has_no_fail_or_wedged(suite, serve, swiotlb, dtype):
     sock = serve("--type", dtype, *(["--swiotlb"] if swiotlb else []))
     results = []

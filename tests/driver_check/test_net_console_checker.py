@@ -1,10 +1,12 @@
-"""The checking network device: a driver's frames and receive buffers are
-judged, and a driver that keeps the rules (the reference one) is not."""
+"""The checking network and console devices: a driver's frames, bytes and
+receive buffers are judged, and a driver that keeps the rules (the
+reference one) is not."""
 from __future__ import annotations
 
 import struct
 
-from device_ref.checking.device import CheckingNetDevice
+from device_ref.checking.device import CheckingConsoleDevice, CheckingNetDevice
+from device_ref.driver.console import ConsoleDriver
 from device_ref.device.features import F_VERSION_1, bit
 from device_ref.driver.net import RX, TX, NetDriver
 from device_ref.transport_inproc import InProcTransport
@@ -57,3 +59,18 @@ def test_small_receive_buffers_are_recorded_by_feature():
     drv.submit(RX, [], [1000])
     drv.wait(drv.submit_frame(FRAME))
     assert dev.check_log.of("net_frames rx_buffer_holds_header")
+
+
+def test_console_buffers_in_the_wrong_direction_are_recorded():
+    """Port 0: receiveq buffers device-writable only, transmitq buffers
+    device-readable only; the reference driver keeps both."""
+    dev = CheckingConsoleDevice()
+    drv = ConsoleDriver(InProcTransport(dev, ram_size=1 << 20)).init()
+    rx = drv.submit_rx(64)
+    drv.wait(drv.submit_write(b"hello\r\n"))
+    assert drv.received(drv.wait(rx)) == b"hello\r\n"
+    assert not dev.check_log.violations
+    drv.submit(0, [b"in the wrong place"], [32])
+    drv.wait(drv.submit(1, [b"out"], [8]))
+    assert dev.check_log.of("console_queues tx_readable_only")
+    assert dev.check_log.of("console_queues rx_writable_only")
