@@ -20,6 +20,7 @@ from device_ref.devices.blk import HEADER, S_IOERR, BlkDevice, BlkOptions, Memor
 from device_ref.devices.console import ConsoleDevice
 from device_ref.devices.net import NetDevice
 from device_ref.devices.rng import RngDevice
+from device_ref.device.admin import AdminCommands, Outcome
 from device_ref.device.chain import ChainIO
 from device_ref.device.device_queue import DeviceQueue, ring_config
 from device_ref.ring import DeviceQueue as RingDeviceQueue
@@ -474,6 +475,39 @@ class RunsWhileSuspended:
         return super()._running()
 
 
+class _CommandsIgnoringUse(AdminCommands):
+    def refusal(self, opcode, group):
+        if opcode in self.supported.get(group, ()):
+            return None
+        return super().refusal(opcode, group)
+
+
+class IgnoresListUse:
+    """A block device with an administration virtqueue that carries out every
+    command it supports, whether LIST_USE enabled it or not."""
+
+    def add_admin_queue(self, commands=None, size=64):
+        super().add_admin_queue(_CommandsIgnoringUse(), size)
+
+
+class _CommandsAcceptingAnything(AdminCommands):
+    def refusal(self, opcode, group):
+        return None if group in self.supported else super().refusal(opcode, group)
+
+    def run(self, opcode, group, data):
+        if opcode not in self.supported[group]:
+            return Outcome.ok()
+        return super().run(opcode, group, data)
+
+
+class AcceptsUnknownOpcodes:
+    """A block device with an administration virtqueue that reports success
+    for an opcode it does not know."""
+
+    def add_admin_queue(self, commands=None, size=64):
+        super().add_admin_queue(_CommandsAcceptingAnything(), size)
+
+
 class _Plain:
     """No change to the device itself (the fault is in a layer)."""
 
@@ -495,6 +529,7 @@ class Mutant:
         def make(device_type: str, bounce: BounceRegion | None):
             if device_type == "blk":
                 dev = blk(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
+                dev.add_admin_queue()       # as the reference block device has
             elif device_type == "rng":
                 dev = rng(seed=RNG_SEED, bounce=bounce)
             elif device_type == "net":
@@ -566,6 +601,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("drops-frames", "base.net.dev.mtu-forward", DropsFrames),
     _m("truncates-frames", "base.net.dev.mtu-forward", TruncatesFrames),
     _m("drops-bytes", "base.console.dev.emerg-output", DropsBytes),
+    _m("ignores-list-use", "base.admin.grp.dev.validate-used", IgnoresListUse),
+    _m("accepts-unknown-opcodes", "base.admin.grp.dev.not-ok", AcceptsUnknownOpcodes),
     TransportMutant("ignores-queue-enable", "pci.dev.reset-queue-enable", "pci",
                     TransportFaults(ignore_queue_enable=True),
                     "PCI: writes of 1 to queue_enable are ignored; the queue never runs and "

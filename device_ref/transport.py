@@ -287,6 +287,12 @@ class DriverTransport(ABC):
     def bounce_description(self) -> BounceDescription | None:
         """How the device describes its SWIOTLB bounce region, if it has one."""
 
+    def admin_queues(self) -> tuple[int, int] | None:
+        """Where the administration virtqueues are (VIRTIO_F_ADMIN_VQ): the
+        index of the first and how many (on PCI, admin_queue_index and
+        admin_queue_num); None when the transport cannot say."""
+        return None
+
     def pci_capabilities(self) -> list[bytes] | None:
         """The device's virtio structure capabilities as a PCI device lists
         them (raw ``virtio_pci_cap``/``virtio_pci_cap64`` bytes), or None

@@ -124,6 +124,12 @@ class InProcTransport(DriverTransport):
     def num_queues(self) -> int:
         return self.device.num_queues()
 
+    def admin_queues(self) -> tuple[int, int] | None:
+        """Read from the device, as a PCI driver reads admin_queue_index and
+        admin_queue_num (count 0 until VIRTIO_F_ADMIN_VQ is negotiated)."""
+        where = getattr(self.device, "admin_queues", None)
+        return where() if where is not None else (0, 0)
+
     def read_device_features(self) -> int:
         with self._lock:
             return self.device.device_features()

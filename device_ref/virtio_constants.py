@@ -315,3 +315,28 @@ MMIO_CONFIG = 0x100
 MMIO_INT_VRING = 1
 MMIO_INT_CONFIG = 2
 MMIO_LEGACY_PAGE = 4096           # what this driver writes to GuestPageSize and QueueAlign
+
+# Group administration commands (virtio v1.4, "Device groups" and
+# "Administration Virtqueues"): struct virtio_admin_cmd is a 24-byte
+# device-readable header (le16 opcode, le16 group_type, 12 reserved bytes,
+# le64 group_member_id) then command-specific data, and an 8-byte
+# device-writable header (le16 status, le16 status_qualifier, 4 reserved
+# bytes) then the command-specific result.
+ADMIN_CMD_HEADER = 24
+ADMIN_RESULT_HEADER = 8
+ADMIN_GROUP_SELF = 0x0
+ADMIN_GROUP_SRIOV = 0x1
+ADMIN_OPCODES = {
+    "LIST_QUERY": 0x0, "LIST_USE": 0x1,
+    "LEGACY_COMMON_CFG_WRITE": 0x2, "LEGACY_COMMON_CFG_READ": 0x3,
+    "LEGACY_DEV_CFG_WRITE": 0x4, "LEGACY_DEV_CFG_READ": 0x5, "LEGACY_NOTIFY_INFO": 0x6,
+    "CAP_ID_LIST_QUERY": 0x7, "DEVICE_CAP_GET": 0x8, "DRIVER_CAP_SET": 0x9,
+    "RESOURCE_OBJ_CREATE": 0xA, "RESOURCE_OBJ_QUERY": 0xB, "RESOURCE_OBJ_MODIFY": 0xC,
+    "RESOURCE_OBJ_DESTROY": 0xD, "DEV_PARTS_METADATA_GET": 0xE, "DEV_PARTS_GET": 0xF,
+    "DEV_PARTS_SET": 0x10, "DEV_MODE_SET": 0x11,
+}
+ADMIN_STATUS = {"OK": 0, "ENXIO": 6, "EAGAIN": 11, "ENOMEM": 12, "EBUSY": 16,
+                "EINVAL": 22, "ENOSPC": 28}
+ADMIN_QUALIFIER = {"OK": 0x0, "INVALID_COMMAND": 0x1, "INVALID_OPCODE": 0x2,
+                   "INVALID_FIELD": 0x3, "INVALID_GROUP": 0x4, "INVALID_MEMBER": 0x5,
+                   "NORESOURCE": 0x6, "TRYAGAIN": 0x7}

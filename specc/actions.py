@@ -422,6 +422,40 @@ _VERBS = (
          "of this cfg_type, each giving a length of at least min_length bytes."),
 )
 
+# ---- group administration (conformance/verbs/admin.py) ------------------------
+_ADMIN_STATUS = ("OK", "ENXIO", "EAGAIN", "ENOMEM", "EBUSY", "EINVAL", "ENOSPC")
+_ADMIN_QUALIFIER = ("OK", "INVALID_COMMAND", "INVALID_OPCODE", "INVALID_FIELD", "INVALID_GROUP",
+                    "INVALID_MEMBER", "NORESOURCE", "TRYAGAIN")
+_VERBS += (
+    Verb("admin_setup", ACTION, (),
+         "VIRTIO_F_ADMIN_VQ negotiated: set up the first administration virtqueue where the "
+         "transport reports it (SKIP on a transport that cannot say where it is)."),
+    Verb("admin_command", ACTION,
+         (_p("opcode", "int"), _p("group", "int", optional=True),
+          _p("member", "int", optional=True), _p("data", "hex", optional=True),
+          _p("result", "int", optional=True), _p("cut", "int", optional=True)),
+         "One struct virtio_admin_cmd on the administration virtqueue, waited for: opcode, "
+         "group_type (default 0, the self group), group_member_id (default 0) and "
+         "command-specific data device-readable (only the first cut bytes, when given); the "
+         "8-byte status header and result (default 8) bytes of room device-writable."),
+    Verb("admin_use", ACTION, (_p("listed", "enum", "queried", "base", positional=True),),
+         "VIRTIO_ADMIN_CMD_LIST_USE for the self group: queried, every opcode the last "
+         "LIST_QUERY result set; base, the two list commands alone."),
+    Verb("admin_status", EXPECTATION,
+         (_p("status", "enum", *_ADMIN_STATUS, "not_OK", positional=True),
+          _p("qualifier", "enum", *_ADMIN_QUALIFIER, positional=True, optional=True)),
+         "The last administration command's status (not_OK: any other than OK) and, when "
+         "given, its status_qualifier."),
+    Verb("admin_list", EXPECTATION,
+         (_p("what", "enum", "list_commands", "kept", "capability_commands", positional=True),),
+         "list_commands: the last LIST_QUERY answered OK sets opcodes 0 and 1; kept: it sets "
+         "every opcode the first one of the test set; capability_commands: it sets all three "
+         "capability commands or none."),
+    Verb("admin_header", EXPECTATION, (_p("what", "enum", "written", positional=True),),
+         "Every administration command of the test got its whole 8-byte status header "
+         "written, the reserved bytes zero."),
+)
+
 # ---- balloon, SCSI, GPU, input (conformance/verbs/balloon.py, scsi.py, gpu.py, input.py) --
 _VERBS += (
     Verb("balloon_pages", ACTION,

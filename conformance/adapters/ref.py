@@ -36,13 +36,17 @@ DeviceFactory = Callable[[str, BounceRegion | None], object]
 
 
 def reference_device(device_type: str, bounce: BounceRegion | None,
-                     queue_encryption: bool = True):
+                     queue_encryption: bool = True, admin_queue: bool = True):
     """The unmodified reference device of a type, with queue encryption (unless
     told otherwise) and, since the in-process transports can reset one queue
     and carry every status write to the device, VIRTIO_F_RING_RESET and
-    VIRTIO_F_SUSPEND."""
+    VIRTIO_F_SUSPEND. A block device also gets an administration virtqueue
+    (VIRTIO_F_ADMIN_VQ, the self group) unless told otherwise: the in-process
+    transport reports where it is; the register models do not."""
     if device_type == "blk":
         device = BlkDevice(MemoryStorage(DISK_SECTORS * 512), BlkOptions(), bounce=bounce)
+        if admin_queue:
+            device.add_admin_queue()
     elif device_type == "rng":
         device = RngDevice(seed=RNG_SEED, bounce=bounce)
     elif device_type in ("net", "console"):

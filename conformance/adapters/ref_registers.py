@@ -30,8 +30,9 @@ class RegisterAdapter(Adapter):
 
     def open(self, device_type: str | None) -> Session:
         dtype = device_type or "blk"
-        # no queue encryption: its register block is not modelled on these transports
-        device = reference_device(dtype, None, queue_encryption=False)
+        # no queue encryption and no administration virtqueue: neither its
+        # register block nor admin_queue_index is modelled on these transports
+        device = reference_device(dtype, None, queue_encryption=False, admin_queue=False)
         rig = register_rig(device, self.kind, self.faults)
         return Session(transport=rig.transport, device_type=dtype, transport_kind=self.kind,
                        synchronous=True, note=f"reference {dtype} device behind in-process "

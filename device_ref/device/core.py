@@ -16,14 +16,16 @@ until it is reset.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from device_ref.device import status as status_machine
+from device_ref.device.admin import AdminCommands, reply
 from device_ref.device.chain import ChainIO
 from device_ref.device.config_space import ConfigSpace
 from device_ref.device.device_queue import DeviceQueue, MemoryMap, RingFault, open_device_queue
-from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_IN_ORDER, F_RING_RESET,
-                                        F_SUSPEND, F_SWIOTLB, FAILED, FEATURES_OK, SUSPEND, has)
+from device_ref.device.features import (DEVICE_NEEDS_RESET, DRIVER_OK, F_ADMIN_VQ, F_IN_ORDER,
+                                        F_RING_RESET, F_SUSPEND, F_SWIOTLB, FAILED, FEATURES_OK,
+                                        SUSPEND, bit, has)
 from device_ref.device.negotiation import FeatureRules, refusal
 from device_ref.device_types import SwiotlbNotAllowed, swiotlb_allowed
 from device_ref.ring.batch import POPPED, SEG, SEG_WRITABLE, Segment
@@ -109,6 +111,27 @@ class VirtioDevice(DeviceBackend):
         self.completion_batch = 0
         self._polling = True          # the last poll found work (or none failed yet)
         self._slept_at = 0.0          # when notify last returned to wait for a kick
+        # Group administration (VIRTIO_F_ADMIN_VQ): the command state and the
+        # index of the one administration virtqueue, after the device type's
+        # own queues (add_admin_queue); None: the device offers no such queue.
+        self.admin: AdminCommands | None = None
+        self.admin_queue: int | None = None
+
+    def add_admin_queue(self, commands: AdminCommands | None = None, size: int = 64) -> None:
+        """Offer VIRTIO_F_ADMIN_VQ with one administration virtqueue placed
+        after the device type's queues, serving ``commands`` (default: the
+        self group's list and capability commands)."""
+        self.admin = commands if commands is not None else AdminCommands()
+        self.admin_queue = len(self.queues)
+        self.queues.append(QueueState(size))
+        self.rules = replace(self.rules, offered=self.rules.offered | bit(F_ADMIN_VQ))
+
+    def admin_queues(self) -> tuple[int, int]:
+        """(index of the first administration virtqueue, how many there are);
+        the count is 0 unless VIRTIO_F_ADMIN_VQ was negotiated."""
+        if self.admin_queue is None or not has(self.negotiated, F_ADMIN_VQ):
+            return (0, 0)
+        return (self.admin_queue, 1)
 
     # -- DeviceBackend: identity and features ---------------------------
     def attach(self, host: DeviceHost) -> None:
@@ -213,6 +236,8 @@ class VirtioDevice(DeviceBackend):
         self.config.reset_driver_fields(self._config_layout)
         if self.buffer_layer is not None:
             self.buffer_layer.reset()
+        if self.admin is not None:
+            self.admin.reset()
         self.counters.resets += 1
         self.record("reset", "device reset")
 
@@ -480,6 +505,9 @@ class VirtioDevice(DeviceBackend):
         ring = self.queues[queue].ring
         if ring is None:
             return
+        if queue == self.admin_queue:
+            self._serve_admin(queue, ring)
+            return
         notify = False
         # chains go straight from the popped records to handle_pair, unless
         # a variant of this device changes _serve_batch
@@ -541,6 +569,32 @@ class VirtioDevice(DeviceBackend):
             except RingFault as exc:
                 self.needs_reset(f"queue {queue}: {exc}")
                 return
+
+    def _serve_admin(self, queue: int, ring: DeviceQueue) -> None:
+        """Carry out every command on the administration virtqueue, in the
+        order the driver queued them, and write each one's status and result."""
+        assert self.admin is not None
+        notify = False
+        try:
+            while True:
+                chains = ring.pop()
+                if not chains:
+                    if ring.rearm():
+                        continue
+                    break
+                for i, chain in enumerate(chains):
+                    io = ChainIO(ring.memory, chain.segments)
+                    outcome = self.admin.execute(io.read(0, io.readable_len))
+                    written = io.write(0, reply(outcome, io.writable_len)) if io.writable_len else 0
+                    ring.set_written(i, written)
+                self.counters.requests += len(chains)
+                notify = ring.push() or notify
+        except RingFault as exc:
+            self.needs_reset(f"queue {queue}: {exc}")
+        else:
+            if notify:
+                self.counters.queue_interrupts += 1
+                self._host.queue_interrupt(queue)
 
     def handle(self, queue: int, io: ChainIO) -> int:
         """Carry out one request; return the number of bytes written."""

@@ -5,7 +5,7 @@ device types.
 from __future__ import annotations
 
 from device_ref.virtio_constants import (  # noqa: F401 - re-exported for the device side
-    ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, F_ACCESS_PLATFORM, F_EVENT_IDX,
+    ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK, F_ACCESS_PLATFORM, F_ADMIN_VQ, F_EVENT_IDX,
     F_IN_ORDER, F_INDIRECT_DESC, F_NOTIFICATION_DATA, F_ORDER_PLATFORM, F_RING_PACKED,
     F_RING_RESET, F_SUSPEND, F_SWIOTLB, F_VERSION_1, FAILED, FEATURES_OK, ID_BLOCK, ID_ENTROPY,
     SUSPEND)
@@ -26,7 +26,7 @@ def names(features: int, device_bits: dict[int, str] | None = None) -> list[str]
              F_VERSION_1: "VERSION_1", F_ACCESS_PLATFORM: "ACCESS_PLATFORM",
              F_RING_PACKED: "RING_PACKED", F_IN_ORDER: "IN_ORDER",
              F_ORDER_PLATFORM: "ORDER_PLATFORM",
-             F_NOTIFICATION_DATA: "NOTIFICATION_DATA", F_RING_RESET: "RING_RESET",
+             F_NOTIFICATION_DATA: "NOTIFICATION_DATA", F_RING_RESET: "RING_RESET", F_ADMIN_VQ: "ADMIN_VQ",
              F_SWIOTLB: "SWIOTLB", **(device_bits or {})}
     out = []
     n = 0
