@@ -15,12 +15,48 @@ import stat
 
 from device_ref.transport import BounceRegion, TransportError
 from device_ref.vhost_user.frontend import VhostUserTransport
+from device_ref.vhost_user.gpu_display import DisplayEnd
 from device_ref.device_types import UnknownDeviceType, device_type
 from device_ref.virtio_constants import F_SWIOTLB
 
-from conformance.adapters.base import Adapter, AdapterError, AdapterOptions, Session, SetupError
+from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, HostControls,
+                                       Session, SetupError)
 DEFAULT_BOUNCE = BounceRegion(0x1_0000_0000, 8 << 20)   # what `device-ref serve` uses
 RAM_SIZE = 16 << 20
+
+
+class DisplayHost(HostControls):
+    """The host side of a vhost-user GPU: the display the front-end
+    serves. A front-end causes no other outside event."""
+
+    def __init__(self, display: DisplayEnd) -> None:
+        self.display = display
+
+    def _none(self, what: str):
+        raise AdapterError(f"a vhost-user front-end has no {what}")
+
+    def balloon_target(self, pages: int) -> None:
+        self._none("balloon")
+
+    def balloon_stats(self) -> dict[int, int]:
+        return self._none("balloon")
+
+    def stats_interval(self, seconds: int) -> None:
+        self._none("balloon")
+
+    def key(self, name: str, down: bool) -> None:
+        self._none("keyboard")
+
+    def console_write(self, data: bytes) -> None:
+        self._none("console")
+
+    def console_read(self) -> bytes:
+        return self._none("console")
+
+    def screen(self) -> tuple[int, int, bytes]:
+        if self.display.error is not None:
+            raise AdapterError(self.display.error)
+        return self.display.screen()
 
 
 class VhostUserAdapter(Adapter):
@@ -56,7 +92,8 @@ class VhostUserAdapter(Adapter):
         try:
             t = VhostUserTransport(self.path, self.kind.device_id, ram_size=RAM_SIZE,
                                    bounce=bounce, queue_size=self.opts.queue_size,
-                                   timeout=max(self.opts.timeout, 1.0))
+                                   timeout=max(self.opts.timeout, 1.0),
+                                   display=self.device_type == "gpu")
         except (TransportError, OSError) as exc:
             raise AdapterError(str(exc)) from None
         # No feature, no region (the transport then describes none either).
@@ -64,4 +101,5 @@ class VhostUserAdapter(Adapter):
         return Session(transport=t, device_type=self.device_type, transport_kind="vhost-user",
                        bounce=bounce if offers_swiotlb else None, shares_only_bounce=True,
                        note=f"vhost-user back-end at {self.path}",
-                       alive=t.frontend.conn.peer_alive)
+                       alive=t.frontend.conn.peer_alive,
+                       host=DisplayHost(t.display) if t.display is not None else None)

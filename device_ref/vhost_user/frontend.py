@@ -17,6 +17,7 @@ from device_ref.transport import (BounceRegion, ConfigUnavailable, DriverTranspo
 from device_ref.virtio_constants import DEVICE_NEEDS_RESET, DRIVER_OK, F_SWIOTLB, FEATURES_OK
 from device_ref.vhost_user import protocol as P
 from device_ref.vhost_user.connection import Connection, FrontendError
+from device_ref.vhost_user.gpu_display import DisplayEnd, host_config
 from device_ref.vhost_user.memory import SharedRegion
 from device_ref.vhost_user.protocol import ProtocolFeature as PF
 from device_ref.vhost_user.protocol import Request
@@ -234,6 +235,10 @@ class Frontend:
         raise FrontendError(f"{self.path}: unexpected message from the back-end while "
                             f"waiting on queue {index}")
 
+    def set_gpu_socket(self, fd: int) -> None:
+        """Hand a GPU back-end the socket of the host's display."""
+        self.conn.request(Request.GPU_SET_SOCKET, b"", [fd])
+
     def close(self) -> None:
         for v in self.vrings.values():
             v.close()
@@ -284,6 +289,10 @@ class VhostUserTransport(DriverTransport):
     not say what device type or ring size a back-end has, so the front-end
     is told (``device_id``, ``queue_size``), as QEMU is by its -device.
 
+    With ``display`` (a GPU back-end) the front-end also plays the host's
+    display: right after the handshake it hands the back-end one end of a
+    socket pair (GPU_SET_SOCKET) and serves the other (``DisplayEnd``).
+
     With a ``bounce`` region the back-end is offered VIRTIO_F_SWIOTLB: once
     the driver accepts it, only the bounce region is put in the memory
     table, so the back-end process cannot map any other guest memory.
@@ -292,13 +301,20 @@ class VhostUserTransport(DriverTransport):
     def __init__(self, path: str, device_id: int, *, ram_size: int = 16 << 20,
                  bounce: BounceRegion | None = None, queue_size: int = 256,
                  num_queues: int | None = None, timeout: float = 5.0,
-                 required_protocol: int = 0):
+                 required_protocol: int = 0, display: bool = False):
         self.path = path
         self._device_id = device_id
         self.frontend = Frontend(path, timeout)
+        self.display: DisplayEnd | None = None
         try:
             self.info = self.frontend.handshake(required_protocol=required_protocol)
+            if display:
+                self.display = DisplayEnd()
+                assert self.display.backend_fd is not None
+                self.frontend.set_gpu_socket(self.display.backend_fd)
+                self.display.release_backend_fd()
         except BaseException:
+            self._close_display()
             self.frontend.close()
             raise
         if bounce is not None and not self.info.features >> F_SWIOTLB & 1:
@@ -386,7 +402,9 @@ class VhostUserTransport(DriverTransport):
     def read_config(self, offset: int, length: int) -> bytes:
         if length == 0:
             return b""
-        return self.frontend.get_config(offset, length)
+        data = self.frontend.get_config(offset, length)
+        # the display's fields (num_scanouts, events) are the front-end's
+        return host_config(offset, data) if self.display is not None else data
 
     def write_config(self, offset: int, data: bytes) -> None:
         self.frontend.conn.request(Request.SET_CONFIG,
@@ -535,8 +553,14 @@ class VhostUserTransport(DriverTransport):
             raise FrontendError(f"{self.path}: unexpected {what} from the back-end")
         return got
 
+    def _close_display(self) -> None:
+        if self.display is not None:
+            self.display.close()
+            self.display = None
+
     def close(self) -> None:
         try:
             self.frontend.close()
+            self._close_display()
         finally:
             self.memory.close()

@@ -44,6 +44,25 @@ def test_no_fail_and_wedged_only_where_the_exit_happened(gpu_run):
             assert r["verdict"] == "SKIP", r
 
 
+def test_gpu_commands_are_answered_through_our_display_socket(gpu_run):
+    """The front-end hands the back-end its display socket, so the GPU
+    checks run: every one PASSes on the split layout (the back-end offers
+    no packed ring) and none SKIPs for want of a display."""
+    gpu = [r for r in gpu_run.results
+           if r["checkId"].startswith(("base.gpu.dev.responses/", "base.gpu.dev.fence/"))]
+    checks = {r["checkId"] for r in gpu}
+    assert {"base.gpu.dev.responses/display-info", "base.gpu.dev.responses/resource-2d",
+            "base.gpu.dev.fence/fenced-2d-resource",
+            "base.gpu.dev.fence/fenced-flush-shows"} <= checks, sorted(checks)
+    for r in gpu:
+        if r["layout"] == "split":
+            assert r["verdict"] == "PASS", (r["checkId"], r["verdict"], r["reason"])
+        else:
+            assert r["verdict"] == "SKIP" and "RING_PACKED" in r["reason"], r
+    for r in gpu_run.results:
+        assert "display socket" not in r["reason"], (r["checkId"], r["reason"])
+
+
 def test_hostile_descriptor_goes_on_controlq(gpu_run):
     runs = [r for r in gpu_run.by_check(HOSTILE_CHECK) if r["verdict"] != "SKIP"]
     assert runs
