@@ -70,6 +70,37 @@ class HostControls(ABC):
         """Console: what reached the host end of port 0 since the last call."""
 
 
+class PartialHost(HostControls):
+    """Host controls that cause only some of the outside events: a subclass
+    overrides the ones it has; every other is refused, naming ``owner``."""
+
+    owner = "this adapter"
+
+    def _none(self, what: str):
+        raise AdapterError(f"{self.owner} has no {what}")
+
+    def balloon_target(self, pages: int) -> None:
+        self._none("balloon")
+
+    def balloon_stats(self) -> dict[int, int]:
+        return self._none("balloon")
+
+    def stats_interval(self, seconds: int) -> None:
+        self._none("balloon")
+
+    def key(self, name: str, down: bool) -> None:
+        self._none("keyboard")
+
+    def screen(self) -> tuple[int, int, bytes]:
+        return self._none("display")
+
+    def console_write(self, data: bytes) -> None:
+        self._none("console")
+
+    def console_read(self) -> bytes:
+        return self._none("console")
+
+
 @dataclass
 class Session:
     transport: DriverTransport

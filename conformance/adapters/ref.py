@@ -25,7 +25,7 @@ from device_ref.transport import BounceRegion
 from device_ref.transport_inproc import InProcTransport
 
 from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, DriverRig,
-                                       HostControls, Session, SetupError)
+                                       PartialHost, Session, SetupError)
 
 DEFAULT_BOUNCE = BounceRegion(0x8000_0000, 1 << 20)
 RAM_SIZE = 2 << 20
@@ -181,10 +181,12 @@ class WatchedTransport(InProcTransport):
         self._window(f"enabling queue {queue}", super().enable_queue, queue)
 
 
-class ConsoleHost(HostControls):
+class ConsoleHost(PartialHost):
     """The host end of the reference console's port 0: what the driver
     output, and input typed for it. The other outside events belong to
     device types the reference devices do not have."""
+
+    owner = "the reference console"
 
     def __init__(self, device: ConsoleDevice) -> None:
         self.device = device
@@ -196,24 +198,6 @@ class ConsoleHost(HostControls):
         out = bytes(self.device.host_output)
         self.device.host_output.clear()
         return out
-
-    def _none(self, what: str):
-        raise AdapterError(f"the reference console has no {what}")
-
-    def balloon_target(self, pages: int) -> None:
-        self._none("balloon")
-
-    def balloon_stats(self) -> dict[int, int]:
-        return self._none("balloon")
-
-    def stats_interval(self, seconds: int) -> None:
-        self._none("balloon")
-
-    def key(self, name: str, down: bool) -> None:
-        self._none("keyboard")
-
-    def screen(self) -> tuple[int, int, bytes]:
-        return self._none("display")
 
 
 class RefAdapter(Adapter):

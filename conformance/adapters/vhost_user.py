@@ -19,44 +19,26 @@ from device_ref.vhost_user.gpu_display import DisplayEnd
 from device_ref.device_types import UnknownDeviceType, device_type
 from device_ref.virtio_constants import F_SWIOTLB
 
-from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, HostControls,
+from conformance.adapters.base import (Adapter, AdapterError, AdapterOptions, PartialHost,
                                        Session, SetupError)
 DEFAULT_BOUNCE = BounceRegion(0x1_0000_0000, 8 << 20)   # what `device-ref serve` uses
 RAM_SIZE = 16 << 20
 
 
-class DisplayHost(HostControls):
+class DisplayHost(PartialHost):
     """The host side of a vhost-user GPU: the display the front-end
     serves. A front-end causes no other outside event."""
+
+    owner = "a vhost-user front-end"
 
     def __init__(self, display: DisplayEnd) -> None:
         self.display = display
 
-    def _none(self, what: str):
-        raise AdapterError(f"a vhost-user front-end has no {what}")
-
-    def balloon_target(self, pages: int) -> None:
-        self._none("balloon")
-
-    def balloon_stats(self) -> dict[int, int]:
-        return self._none("balloon")
-
-    def stats_interval(self, seconds: int) -> None:
-        self._none("balloon")
-
-    def key(self, name: str, down: bool) -> None:
-        self._none("keyboard")
-
-    def console_write(self, data: bytes) -> None:
-        self._none("console")
-
-    def console_read(self) -> bytes:
-        return self._none("console")
-
     def screen(self) -> tuple[int, int, bytes]:
+        shown = self.display.screen()      # handles what is waiting first
         if self.display.error is not None:
             raise AdapterError(self.display.error)
-        return self.display.screen()
+        return shown
 
 
 class VhostUserAdapter(Adapter):
