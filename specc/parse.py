@@ -887,4 +887,7 @@ def _label(s: str) -> str:
 
 
 def _path(s: str) -> str:
-    return " / ".join(p.strip() for p in s.split("/") if p.strip())
+    # spaced slashes separate when a path has any, so a title holding a
+    # slash of its own ("Virtio over channel I/O") stays whole
+    parts = re.split(r"\s+/\s+", s) if re.search(r"\s/\s", s) else s.split("/")
+    return " / ".join(p.strip() for p in parts if p.strip())

@@ -6,7 +6,7 @@ import pytest
 from .conftest import SPEC
 from specc.diagnostics import SpecError
 from specc.model import Note, Paragraph, Ref, Section, StructRef, Text
-from specc.parse import fingerprint, parse_file, parse_source
+from specc.parse import _label, fingerprint, parse_file, parse_source
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +152,10 @@ def test_parse_file_raises_spec_error_with_diagnostics(tmp_path):
     with pytest.raises(SpecError) as info:
         parse_file(p)
     assert info.value.diagnostics[0].pos.line == 1
+
+
+def test_label_paths_keep_a_slash_inside_a_title():
+    spaced = "devicenormative:Virtio Transport Options / Virtio over channel I/O / Basic Concepts"
+    assert _label(spaced) == spaced
+    assert _label("sec:Basic Facilities of a Virtio Device/Feature Bits") == \
+        "sec:Basic Facilities of a Virtio Device / Feature Bits"
