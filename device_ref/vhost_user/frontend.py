@@ -237,7 +237,11 @@ class Frontend:
 
     def set_gpu_socket(self, fd: int) -> None:
         """Hand a GPU back-end the socket of the host's display."""
-        self.conn.request(Request.GPU_SET_SOCKET, b"", [fd])
+        try:
+            self.conn.request(Request.GPU_SET_SOCKET, b"", [fd])
+        except FrontendError as exc:
+            raise FrontendError(f"{exc} (a gpu device type needs a back-end that takes the "
+                                f"display socket: is this a vhost-user GPU back-end?)") from None
 
     def close(self) -> None:
         for v in self.vrings.values():

@@ -4,7 +4,9 @@ It serves one connection per process and exits on a descriptor it cannot
 map. The suite must run it one process per group, put the hostile
 descriptor on controlq (the queue it serves unprompted), blame only the
 requirement whose step met the exit, and give a rule that lets a device
-stop operating the same verdict under `spawn:` and `vhost-user:`.
+stop operating the same verdict under `spawn:` and `vhost-user:`. It
+answers display commands only through the display socket our front-end
+hands it (GPU_SET_SOCKET), so the GPU checks run and must PASS.
 """
 from __future__ import annotations
 

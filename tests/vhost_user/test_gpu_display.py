@@ -12,11 +12,16 @@ import time
 
 import pytest
 
+from device_ref.devices.rng import RngDevice
+from device_ref.vhost_user.connection import FrontendError
+from device_ref.vhost_user.frontend import VhostUserTransport
 from device_ref.vhost_user.gpu_display import (FLAG_REPLY, HEADER, RECT, SCANOUT, SCANOUTS,
                                                DisplayEnd, DisplayProtocolError,
                                                DisplayRequest as R, DisplayState, decode_header,
                                                host_config)
 from device_ref.virtio_constants import GPU_CONFIG, GPU_HDR, GPU_MAX_SCANOUTS, GPU_RESP
+
+from .served import Served
 
 
 def msg(request: int, payload: bytes = b"", flags: int = 0) -> bytes:
@@ -156,3 +161,16 @@ def test_screen_shows_an_update_sent_just_before_it_is_read():
     finally:
         backend.close()
         display.close()
+
+
+def test_a_backend_that_refuses_the_display_socket_is_a_one_line_setup_error(tmp_path):
+    path = str(tmp_path / "rng.sock")
+    served = Served(path, RngDevice)
+    try:
+        with pytest.raises(FrontendError) as err:
+            VhostUserTransport(path, 16, display=True)
+    finally:
+        served.close()
+    line = str(err.value)
+    assert "\n" not in line
+    assert "GPU_SET_SOCKET" in line and "is this a vhost-user GPU back-end?" in line
