@@ -47,3 +47,13 @@ def upstream_copy(dest: Path) -> Path:
     """A copy of the real checkout at dest, for tests that write into it."""
     shutil.copytree(upstream_checkout(), dest, symlinks=True)
     return dest
+
+
+def reword(tree: Path, old: str, new: str, file: str = "content.tex") -> Path:
+    """Rewrite one passage of a copied tree (it must stand there exactly
+    once), as upstream rewording a sentence would; returns the tree."""
+    path = tree / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} stands {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return tree

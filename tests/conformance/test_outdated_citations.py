@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 from conformance.cli import main as conformance_main
 from specc.cli import main as specc_main
+from tests.spec_trees import MINI, reword
 
-MINI = Path(__file__).resolve().parents[1] / "fixtures" / "spec-tree-mini"
 LABEL = "drivernormative:Reserved Feature Bits"
 MODULE = f'''module cited {{
   kind baseline
@@ -60,12 +59,8 @@ def test_reworded_cited_statement_outdates_exactly_its_vectors(tmp_path, capsys)
 
     tree = tmp_path / "tree"
     shutil.copytree(MINI, tree)
-    content = tree / "content.tex"
-    old = "Without\nVIRTIO_F_ACCESS_PLATFORM a driver MUST pass only physical addresses."
-    text = content.read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    content.write_text(text.replace(old, "Without VIRTIO_F_ACCESS_PLATFORM a driver MUST "
-                                         "pass physical addresses only."), encoding="utf-8")
+    reword(tree, "Without\nVIRTIO_F_ACCESS_PLATFORM a driver MUST pass only physical addresses.",
+           "Without VIRTIO_F_ACCESS_PLATFORM a driver MUST pass physical addresses only.")
     # the new tree: specc check names the statement and its checks ...
     assert specc_main(["check", "--spec-tree", str(tree), str(module)]) == 2
     err = capsys.readouterr().err

@@ -15,11 +15,10 @@ import pytest
 
 from specc.upstream.statements import block_statements, resolve
 from specc.upstream.tree import load_tree
-from tests.spec_trees import upstream_checkout, upstream_copy
+from tests.spec_trees import MINI, reword, upstream_checkout, upstream_copy
 
 from .conftest import SPEC
 
-MINI = Path(__file__).resolve().parents[1] / "fixtures" / "spec-tree-mini"
 RFB_DRV = "drivernormative:Reserved Feature Bits"
 
 MODULE = f'''module cited {{
@@ -70,11 +69,7 @@ def cited(tmp_path, specc) -> Path:
 def reworded_tree(tmp_path: Path, old: str, new: str) -> Path:
     tree = tmp_path / "tree"
     shutil.copytree(MINI, tree)
-    content = tree / "content.tex"
-    text = content.read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    content.write_text(text.replace(old, new), encoding="utf-8")
-    return tree
+    return reword(tree, old, new)
 
 
 def test_statements_of_a_block_are_its_keyword_sentences():
@@ -212,13 +207,9 @@ def test_coverage_counts_cited_statements_exactly(cited, capsys):
 def test_real_tree_reworded_statement_outdates_exactly_its_checks(tmp_path, specc):
     """The shipped modules against a copy of v1.4-cs01 in which one cited
     sentence is reworded (skipped without VIRTIO_SPEC_TREE)."""
-    tree = upstream_copy(tmp_path / "virtio-spec")
-    content = tree / "content.tex"
-    old = "The device MUST allow reading of any device-specific configuration\nfield"
-    text = content.read_text(encoding="utf-8")
-    assert text.count(old) == 1
-    content.write_text(text.replace(old, "The device MUST let the driver read any device-specific "
-                                         "configuration field"), encoding="utf-8")
+    tree = reword(upstream_copy(tmp_path / "virtio-spec"),
+                  "The device MUST allow reading of any device-specific configuration\nfield",
+                  "The device MUST let the driver read any device-specific configuration field")
     sources = sorted(str(p) for p in SPEC.glob("*.vspec"))
     assert specc("check", "--spec-tree", str(upstream_checkout()), *sources)[0] == 0
     code, out, err = specc("check", "--spec-tree", str(tree), *sources)
