@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from device_ref.device_types import DeviceType, QueueSpec, UnknownDeviceType, device_type
-from device_ref.ring import PACKED, SPLIT, ring_areas
+from device_ref.ring import ring_areas
 from device_ref.ring.layout import QueueConfig as RingQueueConfig
 from device_ref.transport import BounceRegion, QueueConfig, TransportError
 from device_ref.virtio_constants import (ACKNOWLEDGE, DEVICE_NEEDS_RESET, DRIVER, DRIVER_OK,
-                                         F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_SWIOTLB,
-                                         FEATURES_OK)
+                                         F_EVENT_IDX, F_IN_ORDER, F_INDIRECT_DESC, F_SWIOTLB)
 from device_ref.virtio_constants import BLK_SECTOR as SECTOR
 from device_ref.virtio_constants import (F_VERSION_1, NET_F_HASH_REPORT, NET_F_MRG_RXBUF,
                                          NET_HDR, NET_HDR_HASH, NET_HDR_LEGACY)
@@ -578,6 +577,11 @@ class Engine:
 
     def running(self) -> bool:
         return bool(self.driver_status & DRIVER_OK)
+
+    def need_type(self, device_type: str, what: str) -> None:
+        """A device-type verb on another type of device SKIPs, naming ``what`` it is."""
+        if self.device_type != device_type:
+            raise Skipped(f"{what} on a {self.device_type} device")
 
     def submit(self, q: HQueue, parts, pending: Pending, wait: bool = True,
                 kick: bool = True) -> int:

@@ -23,8 +23,7 @@ UNKNOWN_TAG = 0x7FF0
 
 
 def need_balloon(e: Engine) -> None:
-    if e.device_type != "balloon":
-        raise Skipped(f"balloon request on a {e.device_type} device")
+    e.need_type("balloon", "balloon request")
 
 
 def stats_replies(e: Engine) -> list[Reply]:

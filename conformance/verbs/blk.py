@@ -19,8 +19,7 @@ from conformance.outcomes import Failed, Skipped, Wedged
 
 def blk_submit(e: Engine, rtype: int, sector: int, data_out: bytes = b"", data_in: int = 0,
                count: int = 0, marker: int | None = None, wait: bool = True) -> int:
-    if e.device_type != "blk":
-        raise Skipped(f"block request on a {e.device_type} device")
+    e.need_type("blk", "block request")
     q = e.request_queue()
     parts: list[tuple[str, object]] = [("r", struct.pack("<IIQ", rtype, 0, sector))]
     if data_out:

@@ -20,8 +20,7 @@ BUFFER_QUEUES = ("receiveq0", "control-receiveq")
 
 
 def need_console(e: Engine) -> None:
-    if e.device_type != "console":
-        raise Skipped(f"console request on a {e.device_type} device")
+    e.need_type("console", "console request")
 
 
 def host_read(e: Engine) -> bytes:

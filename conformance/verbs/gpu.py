@@ -28,8 +28,7 @@ def header(e: Engine, cmd: str, fence: bool) -> tuple[bytes, int]:
 
 def command(e: Engine, cmd: str, body: bytes = b"", reply_len: int = GPU_HDR,
             fence: bool = False) -> Reply:
-    if e.device_type != "gpu":
-        raise Skipped(f"GPU command on a {e.device_type} device")
+    e.need_type("gpu", "GPU command")
     head, fence_id = header(e, cmd, fence)
     reply = e.request(e.named_queue("controlq"), cmd, head + body, reply_len)
     rtype, flags, rfence = struct.unpack_from("<IIQ", reply.data)

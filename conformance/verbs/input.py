@@ -17,8 +17,7 @@ DEVIDS = 8
 
 
 def need_input(e: Engine) -> None:
-    if e.device_type != "input":
-        raise Skipped(f"input request on a {e.device_type} device")
+    e.need_type("input", "input request")
 
 
 @action("input_config", select=INT.range(0, 255), subsel=INT.range(0, 255))

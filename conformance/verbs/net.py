@@ -31,8 +31,7 @@ FRAME_HEAD = b"\xff" * 6 + bytes.fromhex("020000000002") + b"\x88\xb5"
 
 
 def _need_net(e: Engine) -> None:
-    if e.device_type != "net":
-        raise Skipped(f"network verb on a {e.device_type} device")
+    e.need_type("net", "network verb")
     if not e.running():
         raise Skipped("network traffic before DRIVER_OK")
 

@@ -85,8 +85,7 @@ def send(e: Engine, command: str, target: int, lba: int, blocks: int, seed: int)
 def scsi_command(e: Engine, command: str, target: int, lba: int, blocks: int, seed: int) -> None:
     """One command to LUN 0 of ``target`` on requestq1; a unit attention (the
     device reporting its reset) is answered by sending the command once more."""
-    if e.device_type != "scsi":
-        raise Skipped(f"SCSI command on a {e.device_type} device")
+    e.need_type("scsi", "SCSI command")
     reply = send(e, command, target, lba, blocks, seed)
     x = reply.extra
     if x["response"] == 0 and x["status"] == SAM_STATUS["CHECK_CONDITION"] and \
