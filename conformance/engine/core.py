@@ -578,6 +578,20 @@ class Engine:
     def running(self) -> bool:
         return bool(self.driver_status & DRIVER_OK)
 
+    def run_until(self, done, timeout: float | None = None) -> bool:
+        """Let the device work, collecting what it uses, until ``done()``
+        holds (True) or ``timeout`` seconds, by default the step timeout,
+        have passed (False): a wait whose end is judged by the caller."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            self.collect()
+            if done():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.wait_interrupts(min(left, 0.05))
+
     def need_type(self, device_type: str, what: str) -> None:
         """A device-type verb on another type of device SKIPs, naming ``what`` it is."""
         if self.device_type != device_type:

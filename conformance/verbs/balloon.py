@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import struct
-import time
 
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import (BALLOON_CONFIG, BALLOON_PFN_SHIFT, BALLOON_STAT,
@@ -104,14 +103,14 @@ def expect_balloon_stats(e: Engine, what: str) -> None:
         return
     want = sent[-1].extra["values"]
     got: dict[int, int] = {}
-    deadline = time.monotonic() + e.timeout
-    while True:
+
+    def holds_them() -> bool:
+        nonlocal got
         got = e.via_host("reading the device's statistics", lambda h: h.balloon_stats())
-        if all(got.get(t) == v for t, v in want.items()):
-            return
-        if time.monotonic() > deadline:
-            break
-        e.wait_interrupts(0.05)     # the machine runs meanwhile
+        return all(got.get(t) == v for t, v in want.items())
+
+    if e.run_until(holds_them):     # the machine runs meanwhile
+        return
     names = {v: k for k, v in BALLOON_STAT_TAGS.items()}
     show = lambda d: ", ".join(f"{names.get(t, t)}={d[t]}" for t in sorted(d)) or "none"  # noqa: E731
     raise Failed(f"the device holds {show({t: got[t] for t in got if t in want})}",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import struct
-import time
 
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import CONSOLE_CONFIG, CONSOLE_CONTROL, CONSOLE_EVENTS
@@ -91,17 +90,6 @@ def console_emergency_write(e: Engine, byte: int) -> None:
     e.replies.append(Reply("emergency", bytes([byte]), None, b""))
 
 
-def wait_for(e: Engine, done) -> bool:
-    """Let the machine run until ``done()`` holds or the step timeout passes."""
-    deadline = time.monotonic() + e.timeout
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        e.wait_interrupts(0.05)
-        e.collect()
-    return True
-
-
 @expectation("console_host", what=TEXT.one_of("received"))
 def expect_console_host(e: Engine, what: str) -> None:
     """The host end received, in order, every byte the driver sent on
@@ -117,7 +105,7 @@ def expect_console_host(e: Engine, what: str) -> None:
         got += host_read(e)
         return len(got) >= len(want)
 
-    wait_for(e, arrived)
+    e.run_until(arrived)
     if got != want:
         raise Failed(f"the host end got {len(got)} bytes{', different' if got[:len(want)] != want[:len(got)] else ''}",
                      f"the {len(want)} bytes sent")
@@ -144,7 +132,7 @@ def expect_console_rx(e: Engine, what: str) -> None:
     def data() -> bytes:
         return b"".join(r.data[:r.used_len] for r in used(e, "receiveq0"))
 
-    wait_for(e, lambda: len(data()) >= len(want))
+    e.run_until(lambda: len(data()) >= len(want))
     got = data()
     if got != want:
         raise Failed(f"receiveq0 returned {len(got)} bytes"
@@ -162,7 +150,7 @@ def expect_console_ports(e: Engine, what: str) -> None:
         return [struct.unpack_from("<IHH", r.data) for r in used(e, "control-receiveq")
                 if r.used_len >= CONSOLE_CONTROL]
 
-    wait_for(e, lambda: any(m[1] == CONSOLE_EVENTS["DEVICE_ADD"] for m in messages()))
+    e.run_until(lambda: any(m[1] == CONSOLE_EVENTS["DEVICE_ADD"] for m in messages()))
     adds = [m[0] for m in messages() if m[1] == CONSOLE_EVENTS["DEVICE_ADD"]]
     if not adds:
         seen = ", ".join(f"{EVENT_NAMES.get(ev, ev)}({pid})" for pid, ev, _v in messages())

@@ -3,7 +3,6 @@ the data) and events on eventq, caused through the adapter's host controls."""
 from __future__ import annotations
 
 import struct
-import time
 
 from device_ref.transport import TransportError
 from device_ref.virtio_constants import EV_SYN, INPUT_CFG_DATA, INPUT_EVENT
@@ -94,16 +93,14 @@ def expect_input_event(e: Engine, type: int, code: int, value: int) -> None:  # 
     """An event of this type, code and value came on eventq, followed there by
     an EV_SYN that ends its update (waits up to the step timeout)."""
     need_input(e)
-    deadline = time.monotonic() + e.timeout
     want = (type, code, value)
-    while True:
-        e.collect()
-        got = events(e)
-        if want in got and any(ev[0] == EV_SYN for ev in got[got.index(want):]):
-            return
-        if time.monotonic() > deadline:
-            break
-        e.wait_interrupts(0.05)
+
+    def ended(got: list[tuple[int, int, int]]) -> bool:
+        return want in got and any(ev[0] == EV_SYN for ev in got[got.index(want):])
+
+    if e.run_until(lambda: ended(events(e))):
+        return
+    got = events(e)
     shown = ", ".join(f"({t}, {c}, {v})" for t, c, v in got) or "no event"
     raise Failed(f"eventq: {shown}", f"({type}, {code}, {value}) then an EV_SYN")
 
@@ -116,12 +113,7 @@ def expect_input_updates(e: Engine, what: str) -> None:
     one entirely (at once or after buffers came) or dropped it entirely.
     Delivering nothing holds too."""
     need_input(e)
-    deadline = time.monotonic() + e.timeout
-    while True:
-        e.collect()
-        if time.monotonic() > deadline:
-            break
-        e.wait_interrupts(0.05)
+    e.run_until(lambda: False)      # the whole step timeout
     got = events(e)
     if got and got[-1][0] != EV_SYN:
         shown = ", ".join(f"({t}, {c}, {v})" for t, c, v in got)

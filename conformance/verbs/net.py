@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import struct
-import time
 
 from device_ref.virtio_constants import NET_F_GUEST_CSUM, NET_F_MRG_RXBUF, NET_HDR_NUM_BUFFERS
 
@@ -74,15 +73,8 @@ def net_receive(e: Engine, count: int, timeout_ms: int) -> None:
     """Wait until ``count`` frames arrived on receiveq1 (none arriving is not
     itself a failure: the expectations judge what came)."""
     _need_net(e)
-    deadline = time.monotonic() + timeout_ms / 1000
-    while len(frames(e)[0]) < count:
-        e.collect()
-        if len(frames(e)[0]) >= count or e.needs_reset():
-            return
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        e.wait_interrupts(min(left, 0.05))
+    if e.run_until(lambda: len(frames(e)[0]) >= count or e.needs_reset(), timeout_ms / 1000):
+        return
     if e.net_sent and not e.net_arrivals:
         raise Skipped(f"no frame came back on receiveq1 within {timeout_ms} ms: nothing says "
                       f"this device's far side returns frames, so there is nothing to judge")
